@@ -1,0 +1,42 @@
+# Two entry points (README): `make lab` and `make test`. Both create/update .venv from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Headless use: make lab LAB_BROWSER=no LAB_PORT=8899 LAB_IP=0.0.0.0
+LAB_PORT ?= 8888
+LAB_IP ?= 127.0.0.1
+LAB_BROWSER ?= yes
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+ifeq ($(LAB_BROWSER),no)
+LAB_BROWSER_FLAG := --no-browser
+endif
+
+.PHONY: lab test test-lib test-notebooks bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps are rebuilt whenever pyproject.toml changes.
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[rtx]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[rtx,dev]"
+	touch $@
+
+lab: $(VENV)/.installed-lab
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) $(LAB_BROWSER_FLAG) $(LAB_ARGS)
+
+# pytest for the library and nbval for every notebook, in one run: any failure (or no test at all: exit 5) fails.
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,65 @@
+"""Tiny hand-written ONNX models for tests (each exercises one loading or estimating case)."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+
+def conv_bn_relu(name="conv_bn_relu", batch="N"):
+    rng = np.random.default_rng(0)
+    inits = [nh.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w"),
+             nh.from_array(np.ones(8, np.float32), "s"), nh.from_array(np.zeros(8, np.float32), "b"),
+             nh.from_array(np.zeros(8, np.float32), "m"), nh.from_array(np.ones(8, np.float32), "v")]
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"], name="conv1", pads=[1, 1, 1, 1]),
+             h.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"], name="bn1"),
+             h.make_node("Relu", ["bn"], ["y"], name="relu1")]
+    g = h.make_graph(nodes, name, [h.make_tensor_value_info("x", T.FLOAT, [batch, 3, 16, 16])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [batch, 8, 16, 16])], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def old_exporter():
+    """IR 3 / opset 7 style: initializers repeated as graph inputs, Sum, LRN and Dropout."""
+    w = nh.from_array(np.full((4, 3, 1, 1), 0.5, np.float32), "w")
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             h.make_node("LRN", ["c"], ["l"], name="lrn", size=3),
+             h.make_node("Dropout", ["l"], ["d"], name="dropout", ratio=0.5),
+             h.make_node("Sum", ["d", "c", "l"], ["y"], name="sum")]
+    g = h.make_graph(nodes, "old", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8]),
+                                    h.make_tensor_value_info("w", T.FLOAT, [4, 3, 1, 1])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 4, 8, 8])], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 7)], producer_name="old-exporter")
+    m.ir_version = 3
+    return m
+
+
+def constant_weights():
+    """Weights produced by Constant and ConstantOfShape nodes instead of initializers."""
+    nodes = [h.make_node("Constant", [], ["w"], name="const_w",
+                         value=nh.from_array(np.ones((4, 6), np.float32), "w_value")),
+             h.make_node("Constant", [], ["bshape"], name="const_shape", value=nh.from_array(np.array([6], np.int64))),
+             h.make_node("ConstantOfShape", ["bshape"], ["b"], name="bias_fill",
+                         value=nh.from_array(np.array([0.5], np.float32))),
+             h.make_node("MatMul", ["x", "w"], ["mm"], name="matmul"),
+             h.make_node("Transpose", ["mm"], ["t"], name="t1", perm=[1, 0]),
+             h.make_node("Transpose", ["t"], ["t2"], name="t2", perm=[1, 0]),
+             h.make_node("Add", ["t2", "b"], ["y"], name="add")]
+    g = h.make_graph(nodes, "constants", [h.make_tensor_value_info("x", T.FLOAT, ["B", 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["B", 6])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def heavy_ops():
+    """One of each heavy op with hand-checkable MACs."""
+    inits = [nh.from_array(np.zeros((16, 4, 3, 3), np.float32), "wc"),      # Conv 4->16, 3x3
+             nh.from_array(np.zeros((16, 8, 2, 2), np.float32), "wt"),      # ConvTranspose 16->8, 2x2 stride 2
+             nh.from_array(np.zeros((10, 8 * 16 * 16), np.float32), "wg"),  # Gemm transB
+             nh.from_array(np.zeros((10, 5), np.float32), "wm")]            # MatMul
+    nodes = [h.make_node("Conv", ["x", "wc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             h.make_node("ConvTranspose", ["c", "wt"], ["ct"], name="convT", strides=[2, 2]),
+             h.make_node("Flatten", ["ct"], ["f"], name="flatten"),
+             h.make_node("Gemm", ["f", "wg"], ["g"], name="gemm", transB=1),
+             h.make_node("MatMul", ["g", "wm"], ["y"], name="matmul")]
+    g = h.make_graph(nodes, "heavy", [h.make_tensor_value_info("x", T.FLOAT, ["N", 4, 8, 8])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["N", 5])], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])

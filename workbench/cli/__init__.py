@@ -1,0 +1,1 @@
+"""The `workbench` command line: every subcommand is a thin shell over the library (and supports --json)."""

@@ -1,0 +1,1 @@
+"""Engine subcommands (layers, build): registered in the engines issue."""

@@ -1,0 +1,101 @@
+"""`workbench` console entry point."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+from ..errors import WorkbenchError
+
+COMMANDS: dict[str, Callable] = {}
+
+
+def command(name: str, help: str):
+    """Register ``fn(args) -> (text, json_obj)`` as a subcommand; ``configure(parser)`` adds its options."""
+    def register(fn):
+        COMMANDS[name] = (fn, help)
+        return fn
+    return register
+
+
+def _emit(args, text: str, obj) -> None:
+    if args.json:
+        print(json.dumps(obj, indent=2, default=str))
+    else:
+        print(text)
+
+
+# --- inspect / samples -----------------------------------------------------------------------------------------
+def _configure_inspect(p):
+    p.add_argument("model", help="path to an .onnx file, or a bundled sample name")
+    p.add_argument("--shapes", help="input shapes for the work estimate, e.g. input:1x3x224x224")
+    p.add_argument("--fold-constants", action="store_true", help="fold constant subgraphs into initializers first")
+
+
+@command("inspect", "describe a model: inputs, outputs, ops, parameters, estimated MACs/FLOPs")
+def cmd_inspect(args):
+    from ..model import load_model, parse_shapes
+
+    model = load_model(args.model, fold_constants=args.fold_constants)
+    shapes = parse_shapes(args.shapes)
+    info = model.to_dict(shapes)
+    text = model.summary(shapes).to_string(index=False) + "\n\n" + model.op_table().to_string(index=False)
+    return text, info
+
+
+def _configure_samples(p):
+    pass
+
+
+@command("samples", "list the bundled sample models")
+def cmd_samples(args):
+    from ..model import list_samples
+
+    df = list_samples()
+    return df.to_string(index=False), df.to_dict(orient="records")
+
+
+CONFIGURE = {"inspect": _configure_inspect, "samples": _configure_samples}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import engine_commands  # noqa: F401  (registers the engine subcommands)
+
+    parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (fn, help) in COMMANDS.items():
+        p = sub.add_parser(name, help=help, description=help)
+        CONFIGURE.get(name, lambda _: None)(p)
+        p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+        p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fn, _ = COMMANDS[args.command]
+    try:
+        text, obj = fn(args)
+    except WorkbenchError as exc:
+        if args.debug:
+            raise
+        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"workbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"workbench {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+              file=sys.stderr)
+        return 2
+    _emit(args, text, obj)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

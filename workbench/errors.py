@@ -1,0 +1,55 @@
+"""The workbench's one exception hierarchy.
+
+Every error a user can cause (a bad file, a bad setting, a missing GPU) is a ``WorkbenchError`` whose message names
+the input and what is wrong. Widgets show ``str(error)``; the CLI prints it on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the workbench raises on purpose."""
+
+
+class ModelError(WorkbenchError):
+    """A model could not be loaded or is not a valid ONNX model."""
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """A model path (or sample name) does not exist."""
+
+
+class ExternalDataError(ModelError):
+    """A model's external weight file is missing or unreadable."""
+
+
+class UnsupportedOpsetError(ModelError):
+    """A model uses an opset newer than the installed onnx package knows."""
+
+
+class ConfigError(WorkbenchError, ValueError):
+    """A setting (shapes, build options, names) is invalid."""
+
+
+class TensorRTUnavailableError(WorkbenchError):
+    """No TensorRT flavour (tensorrt or tensorrt_rtx) can be imported."""
+
+
+class NetworkParseError(WorkbenchError):
+    """TensorRT's ONNX parser rejected the model."""
+
+
+class EngineBuildError(WorkbenchError):
+    """TensorRT failed to build an engine."""
+
+
+class EngineFileError(WorkbenchError):
+    """A file given as an engine or as engine layer information is not one."""
+
+
+class EngineCacheError(WorkbenchError):
+    """The engine cache directory cannot be used."""
+
+
+class GpuUnavailableError(WorkbenchError):
+    """The engine was built, but no GPU here can run it."""

@@ -1,0 +1,8 @@
+"""Model layer: load ONNX models from any source, describe them, generate bundled samples."""
+
+from .loading import Model, fold_model_constants, load_model
+from .samples import SAMPLES, build_sample, list_samples
+from .tensors import TensorSpec, parse_shapes
+
+__all__ = ["Model", "load_model", "fold_model_constants", "SAMPLES", "build_sample", "list_samples", "TensorSpec",
+           "parse_shapes"]

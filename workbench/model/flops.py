@@ -1,0 +1,133 @@
+"""Estimated multiply-accumulates (MACs) and FLOPs per node at concrete input shapes.
+
+Convention (fvcore's and the field's): one fused multiply-add is one MAC and two FLOPs; element-wise and
+normalization ops add FLOPs without MACs. Estimates, not measurements: they teach where the work is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping, Sequence
+
+import onnx
+
+Shape = Sequence[int]
+
+
+def _numel(shape: Shape | None) -> int:
+    return math.prod(shape) if shape is not None else 0
+
+
+def _attr(node: onnx.NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _conv(node, ins, outs):
+    x, w, y = ins[0], ins[1], outs[0]
+    if w is None or y is None:
+        return None
+    group = _attr(node, "group", 1)
+    # Each output element: (Cin / group) * prod(kernel) MACs; weight shape is [Cout, Cin/group, k...].
+    macs = _numel(y) * _numel(w[1:])
+    return macs, 2 * macs + (_numel(y) if len(ins) > 2 and ins[2] is not None else 0)
+
+
+def _conv_transpose(node, ins, outs):
+    x, w = ins[0], ins[1]
+    if x is None or w is None:
+        return None
+    # Every input element scatters into (Cout / group) * prod(kernel) outputs; weight is [Cin, Cout/group, k...].
+    macs = _numel(x) * _numel(w[1:])
+    return macs, 2 * macs
+
+
+def _gemm(node, ins, outs):
+    a, y = ins[0], outs[0]
+    if a is None or y is None:
+        return None
+    k = a[0] if _attr(node, "transA", 0) else a[-1]
+    macs = _numel(y) * k
+    return macs, 2 * macs + (_numel(y) if len(ins) > 2 else 0)
+
+
+def _matmul(node, ins, outs):
+    a, y = ins[0], outs[0]
+    if a is None or y is None:
+        return None
+    macs = _numel(y) * a[-1]
+    return macs, 2 * macs
+
+
+def _recurrent(gates: int):
+    def estimate(node, ins, outs):
+        x, w = ins[0], ins[1]
+        if x is None or w is None:
+            return None
+        seq, batch, inp = x[0], x[1], x[2]
+        directions, hidden = w[0], w[1] // gates
+        macs = directions * seq * batch * gates * hidden * (inp + hidden)
+        return macs, 2 * macs
+    return estimate
+
+
+def _pool(node, ins, outs):
+    y = outs[0]
+    kernel = _attr(node, "kernel_shape")
+    if y is None or kernel is None:
+        return None
+    return 0, _numel(y) * math.prod(kernel)
+
+
+def _global_pool(node, ins, outs):
+    return (0, _numel(ins[0])) if ins[0] is not None else None
+
+
+def _per_output(flops_per_element: int):
+    def estimate(node, ins, outs):
+        return (0, flops_per_element * _numel(outs[0])) if outs and outs[0] is not None else None
+    return estimate
+
+
+_ESTIMATORS: dict[str, Callable] = {
+    "Conv": _conv, "ConvInteger": _conv, "QLinearConv": lambda n, i, o: _conv(n, [i[0], i[3]], o),
+    "ConvTranspose": _conv_transpose,
+    "Gemm": _gemm, "MatMul": _matmul, "MatMulInteger": _matmul,
+    "QLinearMatMul": lambda n, i, o: _matmul(n, [i[0]], o),
+    "LSTM": _recurrent(4), "GRU": _recurrent(3), "RNN": _recurrent(1),
+    "MaxPool": _pool, "AveragePool": _pool, "LpPool": _pool,
+    "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
+    "ReduceMean": _global_pool, "ReduceSum": _global_pool, "ReduceMax": _global_pool,
+    "Add": _per_output(1), "Sub": _per_output(1), "Mul": _per_output(1), "Div": _per_output(1), "Sum": _per_output(1),
+    "Relu": _per_output(1), "LeakyRelu": _per_output(2), "Clip": _per_output(1), "Sigmoid": _per_output(4),
+    "Tanh": _per_output(4), "Erf": _per_output(4), "Gelu": _per_output(8), "Sqrt": _per_output(1), "Pow": _per_output(1),
+    "Exp": _per_output(1), "HardSwish": _per_output(4), "HardSigmoid": _per_output(3),
+    "BatchNormalization": _per_output(2), "InstanceNormalization": _per_output(5),
+    "LayerNormalization": _per_output(5), "GroupNormalization": _per_output(5), "LRN": _per_output(5),
+    "Softmax": _per_output(3), "LogSoftmax": _per_output(4),
+}
+
+HEAVY_OPS = ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "Gemm", "MatMul", "MatMulInteger",
+             "QLinearMatMul", "LSTM", "GRU", "RNN")
+
+
+def estimate_node(node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]]) -> tuple[int, int, bool]:
+    """(MACs, FLOPs, shapes_known) of one node given a map from tensor name to concrete shape."""
+    estimator = _ESTIMATORS.get(node.op_type)
+    if estimator is None:
+        return 0, 0, True
+
+    def concrete(name):
+        shape = shapes.get(name) if name else None
+        if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
+            return None
+        return tuple(shape)
+
+    ins = [concrete(n) for n in node.input]
+    outs = [concrete(n) for n in node.output]
+    result = estimator(node, ins, outs)
+    if result is None:
+        return 0, 0, False
+    return int(result[0]), int(result[1]), True

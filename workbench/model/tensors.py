@@ -1,0 +1,114 @@
+"""Small helpers on ONNX tensor types and shapes, shared by every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from ..errors import ConfigError
+
+Dim = int | str | None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input or output: its name, element type and shape (symbolic dimensions kept by name)."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...] | None  # None: rank unknown
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": None if self.shape is None else list(self.shape)}
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.shape is None or any(not isinstance(d, int) for d in self.shape)
+
+
+def dtype_name(elem_type: int) -> str:
+    """numpy-style name of an ONNX element type ('float32', 'int64', 'bfloat16', 'float8e4m3fn', ...)."""
+    if elem_type == onnx.TensorProto.UNDEFINED:
+        return "undefined"
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        # bfloat16 / float8 variants map to ml_dtypes types or to nothing, depending on the onnx version.
+        return onnx.TensorProto.DataType.Name(elem_type).lower()
+
+
+def itemsize(elem_type: int) -> float:
+    """Bytes per element (fractional for 4-bit types)."""
+    name = onnx.TensorProto.DataType.Name(elem_type)
+    if name in ("INT4", "UINT4", "FLOAT4E2M1"):
+        return 0.5
+    if name.startswith("FLOAT8") or name in ("INT8", "UINT8", "BOOL"):
+        return 1
+    if name in ("FLOAT16", "BFLOAT16", "INT16", "UINT16"):
+        return 2
+    if name in ("FLOAT", "INT32", "UINT32"):
+        return 4
+    if name in ("DOUBLE", "INT64", "UINT64", "COMPLEX64"):
+        return 8
+    if name == "COMPLEX128":
+        return 16
+    return 0  # STRING / UNDEFINED: no fixed size
+
+
+def shape_of(type_proto: onnx.TypeProto) -> tuple[Dim, ...] | None:
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    dims: list[Dim] = []
+    for dim in type_proto.tensor_type.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(int(dim.dim_value))
+        elif dim.HasField("dim_param") and dim.dim_param:
+            dims.append(dim.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims)
+
+
+def spec_of(value_info: onnx.ValueInfoProto) -> TensorSpec:
+    elem = value_info.type.tensor_type.elem_type if value_info.type.HasField("tensor_type") else 0
+    return TensorSpec(value_info.name, dtype_name(elem), shape_of(value_info.type))
+
+
+def format_shape(shape: Sequence[Dim] | None) -> str:
+    if shape is None:
+        return "?"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]]:
+    """Parse ``name:1x3x224x224,other:1x128`` (the CLI form) or pass a mapping through, validated."""
+    if text is None:
+        return {}
+    if isinstance(text, Mapping):
+        out = {}
+        for name, dims in text.items():
+            try:
+                out[str(name)] = tuple(int(d) for d in dims)
+            except (TypeError, ValueError):
+                raise ConfigError(f"shape for input '{name}' must be a sequence of integers, got {dims!r}") from None
+            if any(d <= 0 for d in out[str(name)]):
+                raise ConfigError(f"shape for input '{name}' must have positive dimensions, got {dims!r}")
+        return out
+    out = {}
+    for item in str(text).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, dims = item.rpartition(":")
+        if not sep or not name:
+            raise ConfigError(f"shape '{item}' must look like NAME:1x3x224x224")
+        try:
+            out[name] = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            raise ConfigError(f"shape '{item}': dimensions must be integers joined by 'x', e.g. {name}:1x3x224x224") from None
+        if any(d <= 0 for d in out[name]):
+            raise ConfigError(f"shape '{item}': dimensions must be positive")
+    return out
