@@ -63,3 +63,32 @@ def heavy_ops():
     g = h.make_graph(nodes, "heavy", [h.make_tensor_value_info("x", T.FLOAT, ["N", 4, 8, 8])],
                      [h.make_tensor_value_info("y", T.FLOAT, ["N", 5])], inits)
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def qdq_conv():
+    """Explicitly quantized Conv as TensorRT wants it: int8 zero points of 0, per-channel weights, float bias."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    w_scale = (np.abs(w).reshape(16, -1).max(axis=1) / 127).astype(np.float32)
+    w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -127, 127).astype(np.int8)
+    inits = [nh.from_array(w_q, "w_q"), nh.from_array(w_scale, "w_scale"),
+             nh.from_array(np.zeros(16, np.int8), "w_zero"),
+             nh.from_array(np.array(0.05, np.float32), "x_scale"), nh.from_array(np.array(0, np.int8), "x_zero"),
+             nh.from_array(rng.standard_normal(16).astype(np.float32), "bias")]
+    nodes = [h.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["xq"], name="x_quant"),
+             h.make_node("DequantizeLinear", ["xq", "x_scale", "x_zero"], ["xdq"], name="x_dequant"),
+             h.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"], name="w_dequant", axis=0),
+             h.make_node("Conv", ["xdq", "w", "bias"], ["c"], name="qconv", pads=[1, 1, 1, 1]),
+             h.make_node("Relu", ["c"], ["y"], name="qrelu")]
+    g = h.make_graph(nodes, "qdq_conv", [h.make_tensor_value_info("x", T.FLOAT, ["N", 8, 16, 16])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["N", 16, 16, 16])], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def custom_op():
+    """A node TensorRT cannot parse (an op from an unknown domain, no plugin)."""
+    nodes = [h.make_node("Relu", ["x"], ["r"], name="relu"),
+             h.make_node("MysteryOp", ["r"], ["y"], name="mystery_node", domain="example.custom")]
+    g = h.make_graph(nodes, "custom", [h.make_tensor_value_info("x", T.FLOAT, [1, 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 4])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("example.custom", 1)])

@@ -1,1 +1,136 @@
-"""Engine subcommands (layers, build): registered in the engines issue."""
+"""Engine subcommands: env, layers, build (thin shells over workbench.engines)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import ConfigError
+from .main import CONFIGURE, command
+
+
+def _add_build_options(p):
+    p.add_argument("--shapes", help="one shape per input: name:1x3x224x224,... (min = opt = max)")
+    p.add_argument("--min-shapes", help="profile minimum shapes (with --opt-shapes and --max-shapes)")
+    p.add_argument("--opt-shapes", help="profile optimum shapes")
+    p.add_argument("--max-shapes", help="profile maximum shapes")
+    p.add_argument("--opt-level", type=int, help="builder optimization level 0..5")
+    p.add_argument("--workspace", type=int, help="workspace memory pool limit in MiB")
+    p.add_argument("--max-aux-streams", type=int, help="auxiliary streams TensorRT may use (0: one stream)")
+    p.add_argument("--timing-cache", help="timing cache file, read and updated across builds")
+    p.add_argument("--no-cache", action="store_true", help="do not use the engine cache")
+
+
+def build_config_from_args(args):
+    from ..engines import BuildConfig
+    from ..model import parse_shapes
+
+    shapes: dict = dict(parse_shapes(args.shapes))
+    ranges = [parse_shapes(getattr(args, f"{k}_shapes")) for k in ("min", "opt", "max")]
+    if any(ranges):
+        if not all(ranges) or not (set(ranges[0]) == set(ranges[1]) == set(ranges[2])):
+            raise ConfigError("--min-shapes, --opt-shapes and --max-shapes must be given together, for the same "
+                              "inputs")
+        for name in ranges[0]:
+            shapes[name] = (ranges[0][name], ranges[1][name], ranges[2][name])
+    pools = {"workspace": args.workspace * 2**20} if args.workspace else {}
+    return BuildConfig(shapes=shapes, optimization_level=args.opt_level, memory_pool_limits=pools,
+                       max_aux_streams=args.max_aux_streams, timing_cache=args.timing_cache)
+
+
+def _progress_to_stderr(stage, fraction):
+    if fraction is not None and sys.stderr.isatty():
+        print(f"\r{stage[:60]:60s} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+
+
+def _layers_text(info: dict) -> str:
+    lines = [f"{info['flavor']} {info['version']}: {info['onnx_nodes']} ONNX nodes -> "
+             f"{len(info.get('network_layers') or [])} network layers -> {len(info['engine_layers'])} engine layers"]
+    for f in info["fusions"]:
+        lines.append(f"  {f['count']:4d} x {f['pattern']}")
+    inserted = ", ".join(f"{count} {kind}" for kind, count in info.get("inserted_layers", {}).items())
+    if inserted:
+        lines.append(f"  layers TensorRT inserted (no ONNX origin): {inserted}")
+    mem = info.get("memory") or {}
+    if mem.get("activation_bytes") is not None:
+        lines.append(f"activation memory: {mem['activation_bytes']:,} bytes with reuse, "
+                     f"{mem['naive_activation_bytes']:,} bytes naive; weights {mem['weights_bytes']:,} bytes")
+    return "\n".join(lines)
+
+
+def _configure_env(p):
+    pass
+
+
+@command("env", "show which TensorRT flavour and version is used, and whether a GPU here can run engines")
+def cmd_env(args):
+    from ..engines import tensorrt_environment
+
+    env = tensorrt_environment()
+    return str(env), env.to_dict()
+
+
+def _configure_layers(p):
+    p.add_argument("model", nargs="?", help="ONNX model or sample to build and inspect")
+    p.add_argument("--engine-json", help="layer information exported on a GPU machine (IEngineInspector JSON or "
+                                         "trtexec --exportLayerInfo)")
+    p.add_argument("--profile", help="trtexec --exportProfile JSON, joined as per-layer time_ms")
+    p.add_argument("--onnx", help="with --engine-json: the ONNX model, to name the fused op types")
+    _add_build_options(p)
+
+
+@command("layers", "engine layers after fusion with their ONNX origins, fusions, memory and streams")
+def cmd_layers(args):
+    if args.engine_json:
+        from ..engines import fusion_summary, read_layer_information, stream_map
+        from ..model import load_model
+
+        df = read_layer_information(args.engine_json, args.profile)
+        model = load_model(args.onnx) if args.onnx else None
+        fusion = fusion_summary(df, model)
+        records = []
+        for r in df.to_dict(orient="records"):
+            row = {"name": r["name"], "type": r["type"], "kind": r["kind"], "onnx_nodes": r["onnx_nodes"],
+                   "stream": r["stream"], "output_dtypes": r["output_dtypes"], "tactic": r["tactic"]}
+            if "time_ms" in r:
+                row["time_ms"] = None if r["time_ms"] != r["time_ms"] else r["time_ms"]
+            records.append(row)
+        info = {"flavor": "tensorrt", "version": None, "source": args.engine_json,
+                "onnx_nodes": fusion.onnx_nodes if model is not None else None, "network_layers": None,
+                "engine_layers": records, "fusions": fusion.to_dict()["fusions"],
+                "inserted_layers": fusion.to_dict()["inserted_layers"], "memory": None,
+                "streams": stream_map(df).to_dict(orient="records")}
+        text = _layers_text({**info, "onnx_nodes": info["onnx_nodes"] or "?"})
+        return text, info
+    if not args.model:
+        raise ConfigError("give a MODEL to build, or --engine-json FILE to read layers exported elsewhere")
+    from ..engines import build_engine
+
+    result = build_engine(args.model, build_config_from_args(args), cache=not args.no_cache,
+                          on_progress=_progress_to_stderr)
+    info = result.to_dict()
+    return _layers_text(info), info
+
+
+def _configure_build(p):
+    p.add_argument("model", help="ONNX model or sample")
+    p.add_argument("-o", "--output", help="write the serialized engine here")
+    _add_build_options(p)
+
+
+@command("build", "build a TensorRT engine (cached), print what TensorRT did")
+def cmd_build(args):
+    from ..engines import build_engine
+
+    result = build_engine(args.model, build_config_from_args(args), cache=not args.no_cache,
+                          on_progress=_progress_to_stderr)
+    if args.output:
+        result.save(args.output)
+    info = result.to_dict()
+    if args.output:
+        info["output"] = args.output
+    text = _layers_text(info) + (f"\nengine: {args.output or info['engine']} "
+                                 f"({'cache hit' if result.cache_hit else f'built in {result.build_seconds:.2f} s'})")
+    return text, info
+
+
+CONFIGURE.update({"env": _configure_env, "layers": _configure_layers, "build": _configure_build})

@@ -1,0 +1,119 @@
+"""BuildConfig: everything that decides how TensorRT builds an engine (precision lives in the model itself)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Mapping, Sequence
+
+from ..errors import ConfigError
+from ..model.tensors import format_shape, parse_shapes
+
+Dims = tuple[int, ...]
+MEMORY_POOLS = ("workspace", "tactic_shared_memory", "tactic_dram")
+
+
+def _dims(value, what: str) -> Dims:
+    if isinstance(value, str):
+        return next(iter(parse_shapes(f"x:{value}").values()))
+    try:
+        dims = tuple(int(d) for d in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: expected dimensions like 1x3x224x224 or (1, 3, 224, 224), got {value!r}") from None
+    if any(d <= 0 for d in dims):
+        raise ConfigError(f"{what}: dimensions must be positive, got {list(dims)}")
+    return dims
+
+
+def normalize_shape_range(name: str, value) -> tuple[Dims, Dims, Dims]:
+    """One shape, or (min, opt, max), or {'min':…, 'opt':…, 'max':…} → (min, opt, max)."""
+    if isinstance(value, Mapping):
+        try:
+            return tuple(_dims(value[k], f"input '{name}' {k} shape") for k in ("min", "opt", "max"))  # type: ignore
+        except KeyError as exc:
+            raise ConfigError(f"input '{name}': a shape range needs min, opt and max (missing {exc})") from None
+    if isinstance(value, str) or (isinstance(value, Sequence) and value and not isinstance(value[0], (Sequence, str))):
+        d = _dims(value, f"input '{name}' shape")
+        return d, d, d
+    if isinstance(value, Sequence) and len(value) == 3:
+        return tuple(_dims(v, f"input '{name}' {k} shape") for v, k in zip(value, ("min", "opt", "max")))  # type: ignore
+    raise ConfigError(f"input '{name}': give one shape or a (min, opt, max) triple, got {value!r}")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How to build. ``shapes`` maps an input to one shape or a (min, opt, max) optimization profile.
+
+    Dynamic inputs not named get the model's default shape (min = opt = max).
+    """
+
+    shapes: Mapping[str, object] = field(default_factory=dict)
+    optimization_level: int | None = None          # builder optimization level 0..5 (TensorRT's default: 3)
+    memory_pool_limits: Mapping[str, int] = field(default_factory=dict)  # pool name -> bytes
+    max_aux_streams: int | None = None             # None: TensorRT decides; 0: one stream only
+    timing_cache: str | None = None                # file reused (read and updated) across builds
+    compute_capabilities: tuple[str, ...] = ()     # TensorRT-RTX ahead-of-time targets, e.g. ("8.9", "12.0")
+
+    def __post_init__(self):
+        if self.optimization_level is not None and not 0 <= int(self.optimization_level) <= 5:
+            raise ConfigError(f"optimization_level must be 0..5, got {self.optimization_level}")
+        if self.max_aux_streams is not None and int(self.max_aux_streams) < 0:
+            raise ConfigError(f"max_aux_streams must be >= 0, got {self.max_aux_streams}")
+        for pool, size in self.memory_pool_limits.items():
+            if pool not in MEMORY_POOLS:
+                raise ConfigError(f"memory pool '{pool}' is unknown (pools: {', '.join(MEMORY_POOLS)})")
+            if int(size) <= 0:
+                raise ConfigError(f"memory pool '{pool}' limit must be positive bytes, got {size}")
+        for cc in self.compute_capabilities:
+            if not str(cc).replace(".", "", 1).isdigit() or "." not in str(cc):
+                raise ConfigError(f"compute capability '{cc}' must look like 8.9 or 12.0")
+        for name, value in self.shapes.items():
+            normalize_shape_range(name, value)
+
+    def profiles(self, model) -> dict[str, tuple[Dims, Dims, Dims]]:
+        """The optimization profile for every input, validated against the model's declared shapes."""
+        inputs = {s.name: s for s in model.inputs}
+        for name in self.shapes:
+            if name not in inputs:
+                raise ConfigError(f"shape given for '{name}', which is not an input of {model.label} "
+                                  f"(inputs: {', '.join(inputs)})")
+        defaults = model.default_shapes
+        out = {}
+        for name, spec in inputs.items():
+            if name in self.shapes:
+                lo, opt, hi = normalize_shape_range(name, self.shapes[name])
+            elif spec.is_dynamic:
+                if name not in defaults:
+                    raise ConfigError(f"input '{name}' has unknown rank: give its shape")
+                lo = opt = hi = defaults[name]
+            else:
+                lo = opt = hi = tuple(spec.shape)
+            for label, dims in (("min", lo), ("opt", opt), ("max", hi)):
+                if spec.shape is not None:
+                    if len(dims) != len(spec.shape):
+                        raise ConfigError(f"input '{name}' {label} shape {list(dims)} has rank {len(dims)}, the "
+                                          f"model's is {len(spec.shape)} {format_shape(spec.shape)}")
+                    for i, (want, got) in enumerate(zip(spec.shape, dims)):
+                        if isinstance(want, int) and want != got:
+                            raise ConfigError(f"input '{name}' {label} shape: dimension {i} is fixed at {want} in "
+                                              f"the model, got {got}")
+            if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
+                raise ConfigError(f"input '{name}': profile needs min <= opt <= max in every dimension, got "
+                                  f"min {list(lo)}, opt {list(opt)}, max {list(hi)}")
+            out[name] = (lo, opt, hi)
+        return out
+
+    def key(self, model) -> str:
+        """Canonical JSON of what changes the engine (the timing cache's path does not)."""
+        return json.dumps({
+            "profiles": {k: [list(d) for d in v] for k, v in sorted(self.profiles(model).items())},
+            "optimization_level": self.optimization_level,
+            "memory_pool_limits": dict(sorted(self.memory_pool_limits.items())),
+            "max_aux_streams": self.max_aux_streams,
+            "compute_capabilities": list(self.compute_capabilities),
+        }, sort_keys=True)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shapes"] = {k: (v if isinstance(v, str) else json.loads(json.dumps(v))) for k, v in self.shapes.items()}
+        return d

@@ -1,0 +1,357 @@
+"""Engine layers after fusion, from either source TensorRT offers, as one pandas DataFrame (TREx's idea).
+
+Sources:
+- the builder's VERBOSE ``Layers:`` report (``ProfilingVerbosity.DETAILED``), available on a machine with no GPU;
+- ``IEngineInspector`` JSON / ``trtexec --exportLayerInfo`` from a GPU machine (old ``Format/Datatype`` keys,
+  fused names joined by " + ", no Metadata before TensorRT 8.6), optionally joined with ``--exportProfile``.
+The report's line format is TensorRT's own text, so it is parsed here (no library reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from ..errors import EngineFileError
+
+COLUMNS = ["name", "type", "kind", "onnx_nodes", "origin_source", "input_dtypes", "output_dtypes", "output_formats",
+           "output_shapes", "tactic", "stream", "event_id", "parameter_type"]
+
+# --- the builder's text report ----------------------------------------------------------------------------------
+_KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9_/]*): ")
+_NEXT_KEY = re.compile(r",\s*[A-Za-z][A-Za-z0-9_/]*: ")
+
+
+class _ReportLineParser:
+    """Recursive descent over ``Key: value, Key: [ { Key: value } ], ...`` (TensorRT's layer report lines)."""
+
+    def __init__(self, text: str):
+        self.s, self.i = text, 0
+
+    def _skip(self):
+        while self.i < len(self.s) and self.s[self.i] == " ":
+            self.i += 1
+
+    def mapping(self, closer: str | None = None) -> dict:
+        out: dict[str, Any] = {}
+        while True:
+            self._skip()
+            if self.i >= len(self.s) or (closer and self.s[self.i] == closer):
+                return out
+            m = _KEY.match(self.s, self.i)
+            if not m:
+                raise ValueError(f"expected 'Key: ' at {self.s[self.i:self.i + 40]!r}")
+            self.i = m.end()
+            out[m.group(1)] = self.value(closer)
+            self._skip()
+            if self.s.startswith(",", self.i):
+                self.i += 1
+
+    def value(self, closer: str | None):
+        c = self.s[self.i] if self.i < len(self.s) else ""
+        if c == "[":
+            return self.sequence()
+        if c == "{" and self.s.startswith("{ ", self.i):
+            self.i += 1
+            d = self.mapping("}")
+            self.i += 1
+            return d
+        m = _NEXT_KEY.search(self.s, self.i)
+        end = m.start() if m else len(self.s)
+        if closer:
+            close = self.s.find(closer, self.i)
+            if close != -1:
+                end = min(end, close)
+        raw = self.s[self.i:end].strip()
+        self.i = end
+        return raw
+
+    def sequence(self) -> list:
+        self.i += 1  # '['
+        self._skip()
+        items: list = []
+        if self.s.startswith("{", self.i):
+            while self.s.startswith("{", self.i):
+                self.i += 1
+                items.append(self.mapping("}"))
+                self.i += 1  # '}'
+                self._skip()
+                if self.s.startswith(",", self.i):
+                    self.i += 1
+                    self._skip()
+            self.i = self.s.index("]", self.i) + 1
+            return items
+        close = self.s.index("]", self.i)
+        raw = self.s[self.i:close]
+        self.i = close + 1
+        return [int(x) if re.fullmatch(r"-?\d+", x.strip()) else x.strip() for x in raw.split(",") if x.strip()]
+
+
+def parse_layer_report(text: str) -> list[dict]:
+    """Parse the builder's ``Layers:`` report (one ``Name: ...`` line per engine layer) into raw layer dicts."""
+    layers = []
+    for line in text.splitlines():
+        if not line.startswith("Name: "):
+            if layers and line.strip() in ("I/O Tensors:", "Engine Metadata:"):
+                break
+            continue
+        body, _, metadata = line.rpartition(", Metadata: ")
+        if not _:
+            body, metadata = line, ""
+        try:
+            layer = _ReportLineParser(body).mapping()
+        except (ValueError, IndexError) as exc:
+            raise EngineFileError(f"cannot read engine layer report line {line[:80]!r}: {exc}") from None
+        layer["Metadata"] = metadata
+        layers.append(layer)
+    return layers
+
+
+# --- inspector JSON -------------------------------------------------------------------------------------------
+def _load_json(source, what: str):
+    if isinstance(source, (dict, list)):
+        return source, "<data>"
+    path = Path(source)
+    if not path.is_file():
+        raise EngineFileError(f"{path}: no such {what} file")
+    text = path.read_bytes()
+    try:
+        # TensorRT 8.6 wrote raw \x1e separators into Metadata; decode leniently.
+        return json.loads(text.decode("utf-8", errors="replace")), str(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EngineFileError(f"{path}: not a {what} JSON file ({exc})") from None
+
+
+def parse_inspector_json(source) -> list[dict]:
+    """Raw layer dicts from IEngineInspector / ``trtexec --exportLayerInfo`` JSON (path, str path or parsed)."""
+    data, label = _load_json(source, "layer information")
+    layers = data.get("Layers") if isinstance(data, dict) else None
+    if not isinstance(layers, list):
+        raise EngineFileError(f"{label}: not TensorRT layer information (no 'Layers' list; export it with "
+                              "trtexec --exportLayerInfo=FILE --profilingVerbosity=detailed)")
+    # Without detailed verbosity the file holds names only: keep them, types unknown.
+    return [{"Name": layer} if isinstance(layer, str) else layer for layer in layers]
+
+
+def read_profile(source) -> pd.DataFrame:
+    """``trtexec --exportProfile`` JSON → name, time_ms (average), median_ms, time_pct."""
+    data, label = _load_json(source, "profile")
+    if not isinstance(data, list):
+        raise EngineFileError(f"{label}: not a TensorRT profile (expected a list of per-layer records)")
+    rows = [r for r in data if isinstance(r, dict) and "name" in r]  # drops the {"count": N} header
+    if not rows:
+        raise EngineFileError(f"{label}: the profile has no per-layer records")
+    return pd.DataFrame({
+        "name": [r["name"] for r in rows],
+        "time_ms": [float(r.get("averageMs", r.get("timeMs", 0.0))) for r in rows],
+        "median_ms": [float(r.get("medianMs", r.get("averageMs", 0.0))) for r in rows],
+        "time_pct": [float(r.get("percentage", 0.0)) for r in rows],
+    })
+
+
+# --- normalization ----------------------------------------------------------------------------------------------
+_DTYPE_WORDS = [("bfloat16", "bfloat16"), ("bf16", "bfloat16"), ("fp32", "float32"), ("float", "float32"),
+                ("fp16", "float16"), ("half", "float16"), ("fp8", "float8"), ("fp4", "float4"), ("uint8", "uint8"),
+                ("int8", "int8"), ("int4", "int4"), ("int32", "int32"), ("int64", "int64"), ("bool", "bool")]
+
+
+def normalize_dtype(text: str | None) -> str:
+    if not text:
+        return ""
+    lowered = text.lower()
+    for word, name in _DTYPE_WORDS:
+        if re.search(rf"\b{word}\b", lowered):
+            return name
+    return lowered
+
+
+def _tensor_dtype(tensor: Mapping) -> str:
+    return normalize_dtype(tensor.get("Datatype") or tensor.get("Format/Datatype") or tensor.get("DataType"))
+
+
+def _tensor_format(tensor: Mapping) -> str:
+    fmt = tensor.get("Format") or tensor.get("Format/Datatype") or ""
+    return re.sub(r"\s+", " ", str(fmt)).strip()
+
+
+_METADATA_ITEM = re.compile(r"\[ONNX Layer: (.*?)\](?=[\x1e\x1f]|\s*$|\[ONNX)", re.S)
+
+
+def _names_from_fused_name(name: str) -> list[str]:
+    """ONNX names inside an old-style fused layer name: 'a + b + PWN(PWN(c), d)' → [a, b, c, d]."""
+    foreign = re.fullmatch(r"\{ForeignNode\[(.*)\.\.\.(.*)\]\}", name)
+    if foreign:
+        return [foreign.group(1), foreign.group(2)]
+    parts = []
+    for token in name.split(" + "):
+        token = token.strip()
+        while token.startswith("PWN(") and token.endswith(")"):
+            token = token[4:-1]
+        for inner in re.split(r",\s*", token) if "PWN(" in name else [token]:
+            inner = inner.replace("PWN(", "").rstrip(")").strip()
+            if inner:
+                parts.append(inner)
+    return parts
+
+
+def _kind(layer_type: str, name: str, origins: list[str], raw: Mapping) -> str:
+    t = layer_type.lower()
+    if t in ("signal", "wait"):
+        return "sync"
+    if t == "reformat" or name.startswith("Reformatting CopyNode") or raw.get("Origin") == "REFORMAT":
+        return "reformat"
+    if t in ("shape_call", "shape"):
+        return "shape"
+    if t == "noop":
+        return "noop"
+    if not origins:
+        if name.startswith(("__myl_Move", "__myl_Tran", "__myl_Copy")):
+            return "reformat"
+        return "inserted"
+    return "compute"
+
+
+def layers_frame(raw_layers: Iterable[Mapping], *, source: str) -> pd.DataFrame:
+    """Normalize raw layer dicts (either source) into the engine-layer DataFrame (columns ``COLUMNS``)."""
+    rows = []
+    for raw in raw_layers:
+        name = str(raw.get("Name", ""))
+        layer_type = str(raw.get("LayerType", "unknown"))
+        metadata = str(raw.get("Metadata") or "")
+        origins = [m.strip() for m in _METADATA_ITEM.findall(metadata)]
+        origin_source = "metadata" if origins else ""
+        is_qdq_reformat = raw.get("Origin") == "QDQ"  # a standalone Q/DQ that TensorRT turned into a reformat
+        if not origins and not metadata and source == "inspector-json" and (
+                is_qdq_reformat or (layer_type not in ("Reformat", "NoOp")
+                                    and not name.startswith("Reformatting CopyNode"))):
+            origins = _names_from_fused_name(name)  # files older than TensorRT 8.6 carry no Metadata
+            origin_source = "name" if origins else ""
+        inputs = raw.get("Inputs") or []
+        outputs = raw.get("Outputs") or []
+        stream = raw.get("StreamId")
+        event = raw.get("EventId")
+        rows.append({
+            "name": name,
+            "type": layer_type,
+            "kind": "compute" if is_qdq_reformat else _kind(layer_type, name, origins, raw),
+            "onnx_nodes": origins,
+            "origin_source": origin_source,
+            "input_dtypes": [_tensor_dtype(t) for t in inputs],
+            "output_dtypes": [_tensor_dtype(t) for t in outputs],
+            "output_formats": [_tensor_format(t) for t in outputs],
+            "output_shapes": [list(t.get("Dimensions") or []) for t in outputs],
+            "tactic": str(raw.get("TacticName") or raw.get("TacticValue") or ""),
+            "stream": int(stream) if stream not in (None, "") else 0,
+            "event_id": int(event) if event not in (None, "") else None,
+            "parameter_type": str(raw.get("ParameterType") or ""),
+        })
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs["source"] = source
+    return df
+
+
+def read_layer_information(source, profile=None) -> pd.DataFrame:
+    """Engine layers from inspector JSON exported on a GPU machine, with per-layer times when a profile is given."""
+    df = layers_frame(parse_inspector_json(source), source="inspector-json")
+    if profile is not None:
+        times = read_profile(profile)
+        if len(times) == len(df) and list(times["name"]) == list(df["name"]):
+            df = pd.concat([df, times.drop(columns="name")], axis=1)
+        else:  # TREx's fallback: join by name when the lists differ
+            df = df.merge(times.drop_duplicates("name"), on="name", how="left")
+        df.attrs["source"] = "inspector-json"
+    return df
+
+
+# --- fusion and streams ---------------------------------------------------------------------------------------
+@dataclass
+class FusionSummary:
+    """N ONNX nodes → M engine layers, each fused group with its ONNX op types, counts by pattern."""
+
+    onnx_nodes: int
+    network_layers: int | None
+    engine_layers: int
+    groups: pd.DataFrame      # engine layer, kind, onnx_nodes, onnx_ops, pattern
+    patterns: pd.DataFrame    # pattern, kind, count, example
+    unmapped_onnx_nodes: list[str]   # ONNX nodes no engine layer names (folded away or eliminated)
+
+    def to_dict(self) -> dict:
+        fused = self.patterns[self.patterns["kind"] == "compute"]
+        inserted = self.patterns[self.patterns["kind"] != "compute"]
+        return {
+            "onnx_nodes": self.onnx_nodes,
+            "network_layers": self.network_layers,
+            "engine_layers": self.engine_layers,
+            "fusions": [{"onnx_ops": p.split(" + "), "pattern": p, "count": int(c), "example": e}
+                        for p, _, c, e in fused.itertuples(index=False)],
+            # engine layers with no ONNX origin: reformats, shape calls, stream signal/wait, ...
+            "inserted_layers": {k: int(c) for _, k, c, _ in inserted.itertuples(index=False)},
+            "unmapped_onnx_nodes": self.unmapped_onnx_nodes,
+        }
+
+    def _repr_html_(self) -> str:
+        head = (f"<b>{self.onnx_nodes} ONNX nodes</b> → "
+                + (f"<b>{self.network_layers} network layers</b> → " if self.network_layers is not None else "")
+                + f"<b>{self.engine_layers} engine layers</b>")
+        return head + self.patterns.to_html(index=False)
+
+
+def onnx_node_index(model) -> dict[str, Any]:
+    """Name → ONNX node, also under each node's first output name (TensorRT's name for unnamed nodes)."""
+    index = {}
+    for node in model.proto.graph.node:
+        if node.output:
+            index.setdefault(node.output[0], node)
+        if node.name:
+            index[node.name] = node
+    return index
+
+
+def _op_from_name(name: str) -> str | None:
+    import onnx
+
+    op = re.sub(r"_\d+$", "", name.rsplit("/", 1)[-1])
+    return op if onnx.defs.has(op) else None
+
+
+def fusion_summary(layers: pd.DataFrame, model=None, network_layers: int | None = None) -> FusionSummary:
+    index = onnx_node_index(model) if model is not None else {}
+    order = {id(n): i for i, n in enumerate(model.proto.graph.node)} if model is not None else {}
+    groups, mapped = [], set()
+    for row in layers.itertuples(index=False):
+        nodes = [index.get(n) for n in row.onnx_nodes]
+        known = sorted((n for n in nodes if n is not None), key=lambda n: order.get(id(n), 0))
+        mapped.update(id(n) for n in known)
+        if model is not None:
+            ops = [n.op_type for n in known] + ["?"] * (len(nodes) - len(known))
+        else:  # no model: exporter names like 'Conv_12' tell the op; weight names ('fc.weight') are constants
+            ops = [op for op in (_op_from_name(n) for n in row.onnx_nodes) if op]
+        pattern = " + ".join(ops) if ops else f"({row.kind}: no ONNX origin)"
+        kind = row.kind if ops or row.kind != "compute" else "inserted"
+        groups.append((row.name, kind, list(row.onnx_nodes), ops, pattern))
+    groups_df = pd.DataFrame(groups, columns=["engine_layer", "kind", "onnx_nodes", "onnx_ops", "pattern"])
+    patterns = (groups_df.groupby(["pattern", "kind"], sort=False)
+                .agg(count=("engine_layer", "size"), example=("engine_layer", "first"))
+                .reset_index().sort_values(["count", "pattern"], ascending=[False, True], ignore_index=True))
+    unmapped = [n.name or n.output[0] for n in model.proto.graph.node if id(n) not in mapped] if model else []
+    return FusionSummary(onnx_nodes=model.node_count if model is not None else len(mapped),
+                         network_layers=network_layers, engine_layers=len(layers), groups=groups_df,
+                         patterns=patterns, unmapped_onnx_nodes=unmapped)
+
+
+def stream_map(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per stream: how many layers (compute and sync) and which events it signals and waits on."""
+    rows = []
+    for stream, group in layers.groupby("stream", sort=True):
+        signals = group[group["type"].str.lower() == "signal"]["event_id"].dropna().astype(int).tolist()
+        waits = group[group["type"].str.lower() == "wait"]["event_id"].dropna().astype(int).tolist()
+        rows.append((int(stream), int((group["kind"] == "compute").sum()), len(group), signals, waits,
+                     [n for nodes in group["onnx_nodes"] for n in nodes][:6]))
+    return pd.DataFrame(rows, columns=["stream", "compute_layers", "layers", "signals_events", "waits_on_events",
+                                       "first_onnx_nodes"])
