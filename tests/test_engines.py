@@ -128,6 +128,17 @@ def test_corrupted_cache_entry_is_rebuilt(tmp_path):
     assert build_engine(conv_bn_relu(), cache=cache).cache_hit
     (again.engine_path.parent / "build.json").write_text("{not json")
     assert build_engine(conv_bn_relu(), cache=cache).cache_status == "corrupt"
+    # same size, different bytes: found when the engine is read, then rebuilt transparently
+    good = build_engine(conv_bn_relu(), cache=cache)
+    assert good.cache_hit
+    data = bytearray(good.engine_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    good.engine_path.write_bytes(bytes(data))
+    damaged = build_engine(conv_bn_relu(), cache=cache)
+    assert damaged.cache_hit
+    assert damaged.engine_bytes == first.engine_bytes or damaged.engine_bytes[1:4] == b"trt"
+    assert damaged.cache_status == "corrupt" and not damaged.cache_hit
+    assert build_engine(conv_bn_relu(), cache=cache).cache_hit
 
 
 @pytest.mark.parametrize("stage", ["building", "inspecting"])

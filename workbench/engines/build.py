@@ -11,7 +11,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import EngineBuildError, EngineFileError, GpuUnavailableError, WorkbenchError
-from .cache import EngineCache
+from .cache import ENGINE_FILE, EngineCache
 from .config import BuildConfig
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
 from .layers import FusionSummary, fusion_summary, layers_frame, parse_layer_report, stream_map
@@ -35,7 +35,7 @@ class BuildResult:
     config: BuildConfig
     flavor: str
     version: str
-    engine_path: Path
+    engine_path: Path | None              # in the engine cache; None when built with cache=None (bytes in memory)
     layers: pd.DataFrame                  # engine layers after fusion (see layers.COLUMNS)
     network: pd.DataFrame                 # network layers before fusion
     memory: dict                          # activation/weights/scratch totals + naive_activation_bytes
@@ -45,10 +45,15 @@ class BuildResult:
     cache_status: str
     build_seconds: float
     profiles: dict = field(default_factory=dict)
+    _engine: bytes | None = field(default=None, repr=False)
+    _load_engine: Callable[["BuildResult"], bytes] | None = field(default=None, repr=False)
 
     @property
     def engine_bytes(self) -> bytes:
-        return self.engine_path.read_bytes()
+        """The serialized engine (read from the cache, and verified, on first use)."""
+        if self._engine is None:
+            self._engine = self._load_engine(self)
+        return self._engine
 
     @property
     def fusion(self) -> FusionSummary:
@@ -82,8 +87,8 @@ class BuildResult:
             "flavor": self.flavor,
             "version": self.version,
             "model": getattr(self.model, "name", ""),
-            "engine": str(self.engine_path),
-            "engine_bytes": self.engine_path.stat().st_size,
+            "engine": str(self.engine_path) if self.engine_path else None,
+            "engine_bytes": len(self.engine_bytes),
             "cache_hit": self.cache_hit,
             "build_seconds": round(self.build_seconds, 3),
             "profiles": {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in
@@ -108,7 +113,8 @@ class BuildResult:
         """
         env = tensorrt_environment()
         if not env.can_run_engines:
-            raise GpuUnavailableError(f"engine built ({self.engine_path.name}), but it cannot run here: {env.reason}")
+            raise GpuUnavailableError(f"engine built ({len(self.engine_bytes):,} bytes), but it cannot run here: "
+                                      f"{env.reason}")
         from .run import compare_with_onnxruntime
 
         return compare_with_onnxruntime(self, feeds, atol=atol, rtol=rtol)
@@ -190,7 +196,8 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
     module = trt()
     flavor, version = select_flavor(), module.__version__
     store = EngineCache() if cache is True else (cache or None)
-    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, _target(config, flavor))
+    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, _target(config, flavor)) \
+        if store is not None else ""
     report = on_progress or (lambda stage, fraction: None)
 
     status = "miss"
@@ -199,7 +206,18 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         status = lookup.status
         if lookup.status == "hit":
             report("cache hit", 1.0)
-            return _result_from_meta(model, config, store.path(key), lookup.meta, profiles, cache_hit=True)
+
+            def load_verified(result: BuildResult) -> bytes:
+                engine = store.read_engine(key, lookup.meta)
+                if engine is None:  # damaged on disk since it was written: rebuild it
+                    rebuilt = build_engine(model, config, cache=store, on_progress=on_progress, on_log=on_log,
+                                           cancel=cancel)
+                    result.engine_path, result.cache_hit, result.cache_status = rebuilt.engine_path, False, "corrupt"
+                    engine = rebuilt.engine_bytes
+                return engine
+
+            return _result_from_meta(model, config, store.path(key), lookup.meta, profiles, cache_hit=True,
+                                     load_engine=load_verified)
 
     if not logger_captures():
         raise EngineBuildError("TensorRT's logger was created before the workbench loaded, so the engine-layer "
@@ -248,7 +266,6 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
             errors = [m for s, m in captured.messages if s in ("ERROR", "INTERNAL_ERROR")]
             raise EngineBuildError(f"{model.label}: TensorRT could not build the engine: "
                                    + ("; ".join(errors[-3:]) or str(exc))) from None
-        engine_bytes = bytes(engine)
     build_seconds = time.perf_counter() - started
     report("inspecting", 0.95)
 
@@ -267,28 +284,25 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         "network_layers": net_df.to_dict(orient="records"), "memory": totals,
         "memory_per_layer": per_layer.to_dict(orient="records"), "log": kept_log,
     }
-    if store is not None:
-        folder = store.put(key, engine_bytes, meta)
-    else:
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="workbench-engine-"))
-        (folder / "engine.plan").write_bytes(engine_bytes)
+    folder = store.put(key, engine, meta) if store is not None else None
     report("done", 1.0)
-    result = _result_from_meta(model, config, folder, meta, profiles, cache_hit=False)
+    # TensorRT's IHostMemory is kept as it is and copied to bytes only if asked for (a 100 MB copy otherwise).
+    result = _result_from_meta(model, config, folder, meta, profiles, cache_hit=False,
+                               load_engine=lambda _: bytes(engine))
     result.cache_status = status
     return result
 
 
-def _result_from_meta(model, config, folder: Path, meta: dict, profiles, *, cache_hit: bool) -> BuildResult:
+def _result_from_meta(model, config, folder: Path | None, meta: dict, profiles, *, cache_hit: bool,
+                      engine: bytes | None = None, load_engine=None) -> BuildResult:
     return BuildResult(
         model=model, config=config, flavor=meta["flavor"], version=meta["version"],
-        engine_path=folder / "engine.plan",
+        engine_path=folder / ENGINE_FILE if folder is not None else None,
         layers=layers_frame(meta["raw_layers"], source="builder-log"),
         network=pd.DataFrame(meta["network_layers"]),
         memory=meta["memory"], memory_per_layer=pd.DataFrame(meta["memory_per_layer"]),
         log=meta["log"], cache_hit=cache_hit, cache_status="hit" if cache_hit else "miss",
-        build_seconds=float(meta["build_seconds"]), profiles=profiles)
+        build_seconds=float(meta["build_seconds"]), profiles=profiles, _engine=engine, _load_engine=load_engine)
 
 
 def check_engine_file(path) -> bytes:

@@ -1,8 +1,9 @@
 """Engine cache on disk: one folder per key (model bytes, build config, flavour and version, target GPU).
 
 A folder is written under a temporary name and renamed into place when complete, so a crash or an interrupted
-build never leaves a partial entry; a damaged entry (unreadable metadata, engine bytes not matching their
-recorded hash) is detected on read, removed and rebuilt.
+build never leaves a partial entry. A damaged entry is detected and rebuilt: unreadable metadata or a wrong engine
+size at lookup, engine bytes not matching their recorded SHA-256 when they are first read (hashing a 100 MB engine
+at every lookup would cost more than the lookup itself).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class CacheLookup:
-    engine: bytes | None
+    folder: Path | None
     meta: dict | None
     status: str  # "hit", "miss" or "corrupt" (a damaged entry was found and removed)
 
@@ -46,20 +47,36 @@ class EngineCache:
         return self.root / key
 
     def get(self, key: str) -> CacheLookup:
+        """Look an entry up; metadata and engine size are checked here, the engine's hash when it is read."""
         folder = self.path(key)
         if not folder.exists():
             return CacheLookup(None, None, "miss")
         try:
             meta = json.loads((folder / META_FILE).read_text())
-            engine = (folder / ENGINE_FILE).read_bytes()
-            if hashlib.sha256(engine).hexdigest() != meta["engine_sha256"]:
-                raise ValueError("engine bytes do not match their recorded hash")
+            if (folder / ENGINE_FILE).stat().st_size != meta["engine_size"] or len(meta["engine_sha256"]) != 64:
+                raise ValueError("engine file size does not match its record")
         except (OSError, ValueError, KeyError, TypeError):
-            shutil.rmtree(folder, ignore_errors=True)
+            self.discard(key)
             return CacheLookup(None, None, "corrupt")
-        return CacheLookup(engine, meta, "hit")
+        return CacheLookup(folder, meta, "hit")
 
-    def put(self, key: str, engine: bytes, meta: dict) -> Path:
+    def read_engine(self, key: str, meta: dict) -> bytes | None:
+        """The cached engine bytes, or None (and the entry removed) when they do not match their recorded hash."""
+        try:
+            engine = (self.path(key) / ENGINE_FILE).read_bytes()
+        except OSError:
+            engine = b""
+        if hashlib.sha256(engine).hexdigest() != meta.get("engine_sha256"):
+            self.discard(key)
+            return None
+        return engine
+
+    def discard(self, key: str) -> None:
+        shutil.rmtree(self.path(key), ignore_errors=True)
+
+    def put(self, key: str, engine, meta: dict) -> Path:
+        """Commit an engine (bytes or any buffer, e.g. TensorRT's IHostMemory) with its metadata."""
+        engine = memoryview(engine).cast("B")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".tmp-{key}-"))
@@ -67,7 +84,7 @@ class EngineCache:
             raise EngineCacheError(f"engine cache folder {self.root} is not writable: {exc}") from None
         try:
             (tmp / ENGINE_FILE).write_bytes(engine)
-            meta = dict(meta, engine_sha256=hashlib.sha256(engine).hexdigest())
+            meta = dict(meta, engine_sha256=hashlib.sha256(engine).hexdigest(), engine_size=engine.nbytes)
             (tmp / META_FILE).write_text(json.dumps(meta, default=str))
             final = self.path(key)
             try:

@@ -24,6 +24,8 @@ def memory_from_log(messages: list[str]) -> tuple[dict, pd.DataFrame]:
     totals: dict[str, int | None] = {k: None for k in _TOTALS}
     layers = []
     for msg in messages:
+        if "Memory" not in msg:  # cheap filter: a build logs thousands of messages
+            continue
         for key, pattern in _TOTALS.items():
             m = re.search(pattern, msg)
             if m:

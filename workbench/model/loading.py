@@ -162,6 +162,8 @@ def load_model(source, *, fold_constants: bool = False, check: bool = True, name
     Weights in external data files are read from beside the path. Shape inference is always applied;
     ``fold_constants=True`` also turns constant-producing subgraphs into ordinary initializers.
     """
+    if isinstance(source, Model) and not fold_constants and name is None:
+        return source  # already loaded, checked and shape-inferred
     proto, label, base_dir = _resolve(source, name)
     if isinstance(source, onnx.ModelProto):
         proto = onnx.ModelProto.FromString(proto.SerializeToString()) if proto.ByteSize() < 2**31 - 1 else proto
@@ -186,10 +188,14 @@ class Model:
         self.label = label
         self.base_dir = base_dir
         self.name = name or (proto.graph.name if proto.graph.name else None) or Path(label).stem
+        self._bytes: bytes | None = None
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        return self.proto.SerializeToString()
+        """The serialized model (computed once: a Model's proto is not modified after loading)."""
+        if self._bytes is None:
+            self._bytes = self.proto.SerializeToString()
+        return self._bytes
 
     @cached_property
     def fingerprint(self) -> str:
