@@ -1,7 +1,6 @@
 """Tiny hand-written ONNX models for tests (each exercises one loading or estimating case)."""
 
 import numpy as np
-import onnx
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
 

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import onnx
 
@@ -36,7 +37,8 @@ def test_errors_are_one_line_and_nonzero(run_cli, tmp_path):
 
 
 def test_console_script_installed():
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli.main", "samples", "--json"], capture_output=True,
-                          text=True, check=True)
+    script = Path(sys.executable).parent / "workbench"
+    assert script.is_file(), "pip install should create the `workbench` console command"
+    proc = subprocess.run([str(script), "samples", "--json"], capture_output=True, text=True, check=True)
     names = {row["name"] for row in json.loads(proc.stdout)}
     assert {"resnet50", "resnet_tiny", "bert_base", "bert_tiny"} <= names

@@ -1,14 +1,12 @@
 """Real TensorRT(-RTX) builds on the CPU: engine layers after fusion, memory, streams, cache, bad input."""
 
-import json
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from workbench.engines import (BuildConfig, EngineCache, build_engine, check_engine_file, inspect_network,
-                               read_layer_information, tensorrt_environment)
+                               tensorrt_environment)
 from workbench.errors import ConfigError, EngineBuildError, EngineFileError, GpuUnavailableError, NetworkParseError
 from workbench.model import load_model
 

@@ -1,7 +1,5 @@
-import json
 import random
 
-import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto as T, helper as h

@@ -6,6 +6,10 @@ the input and what is wrong. Widgets show ``str(error)``; the CLI prints it on o
 
 from __future__ import annotations
 
+__all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
+           "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
+           "EngineCacheError", "GpuUnavailableError"]
+
 
 class WorkbenchError(Exception):
     """Base class of every error the workbench raises on purpose."""

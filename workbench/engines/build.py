@@ -10,7 +10,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..errors import EngineBuildError, EngineFileError, GpuUnavailableError, WorkbenchError
+from ..errors import ConfigError, EngineBuildError, EngineFileError, GpuUnavailableError
 from .cache import ENGINE_FILE, EngineCache
 from .config import BuildConfig
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
@@ -71,8 +71,6 @@ class BuildResult:
 
     def check_shapes(self, shapes: dict) -> None:
         """Raise ConfigError when ``shapes`` fall outside the engine's optimization profile."""
-        from ..errors import ConfigError
-
         for name, dims in shapes.items():
             if name not in self.profiles:
                 raise ConfigError(f"'{name}' is not an input of this engine (inputs: {', '.join(self.profiles)})")
@@ -248,7 +246,7 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
             kwargs["progress_monitor"] = monitor
         if config.compute_capabilities:
             if flavor != "tensorrt_rtx":
-                raise WorkbenchError("compute_capabilities targets are a TensorRT-RTX feature; "
+                raise ConfigError("compute_capabilities targets are a TensorRT-RTX feature; "
                                      f"{flavor} builds for the GPU it runs on")
             from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
 

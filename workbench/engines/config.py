@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
 from ..errors import ConfigError
-from ..model.tensors import format_shape, parse_shapes
+from ..model.tensors import check_against_spec, parse_shapes
 
 Dims = tuple[int, ...]
 MEMORY_POOLS = ("workspace", "tactic_shared_memory", "tactic_dram")
@@ -89,14 +89,7 @@ class BuildConfig:
             else:
                 lo = opt = hi = tuple(spec.shape)
             for label, dims in (("min", lo), ("opt", opt), ("max", hi)):
-                if spec.shape is not None:
-                    if len(dims) != len(spec.shape):
-                        raise ConfigError(f"input '{name}' {label} shape {list(dims)} has rank {len(dims)}, the "
-                                          f"model's is {len(spec.shape)} {format_shape(spec.shape)}")
-                    for i, (want, got) in enumerate(zip(spec.shape, dims)):
-                        if isinstance(want, int) and want != got:
-                            raise ConfigError(f"input '{name}' {label} shape: dimension {i} is fixed at {want} in "
-                                              f"the model, got {got}")
+                check_against_spec(spec, dims, f"{label} shape")
             if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
                 raise ConfigError(f"input '{name}': profile needs min <= opt <= max in every dimension, got "
                                   f"min {list(lo)}, opt {list(opt)}, max {list(hi)}")

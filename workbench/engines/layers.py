@@ -10,7 +10,6 @@ The report's line format is TensorRT's own text, so it is parsed here (no librar
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -26,11 +26,11 @@ def _attr(node: onnx.NodeProto, name: str, default=None):
 
 
 def _conv(node, ins, outs):
-    x, w, y = ins[0], ins[1], outs[0]
+    w, y = ins[1], outs[0]
     if w is None or y is None:
         return None
-    group = _attr(node, "group", 1)
-    # Each output element: (Cin / group) * prod(kernel) MACs; weight shape is [Cout, Cin/group, k...].
+    # Each output element costs (Cin / group) * prod(kernel) MACs: the weight shape [Cout, Cin/group, k...]
+    # already holds the group division.
     macs = _numel(y) * _numel(w[1:])
     return macs, 2 * macs + (_numel(y) if len(ins) > 2 and ins[2] is not None else 0)
 

@@ -19,10 +19,10 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
-from .tensors import TensorSpec, dtype_name, format_shape, itemsize, parse_shapes, shape_of, spec_of
+from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,
+                      spec_of)
 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
-ModelSource = "str | os.PathLike | bytes | onnx.ModelProto | Model"
 
 # File signatures of things people drop in by mistake, so the error says what the file is.
 _SIGNATURES = {
@@ -320,15 +320,7 @@ class Model:
             if name not in known:
                 raise ConfigError(f"shape given for '{name}', which is not an input of {self.label} "
                                   f"(inputs: {', '.join(known)})")
-            spec = known[name]
-            if spec.shape is not None:
-                if len(dims) != len(spec.shape):
-                    raise ConfigError(f"input '{name}' has rank {len(spec.shape)} {format_shape(spec.shape)}, "
-                                      f"but the shape given has rank {len(dims)}: {list(dims)}")
-                for i, (want, got) in enumerate(zip(spec.shape, dims)):
-                    if isinstance(want, int) and want != got:
-                        raise ConfigError(f"input '{name}' dimension {i} is fixed at {want}, but {got} was given "
-                                          f"(expected {format_shape(spec.shape)})")
+            check_against_spec(known[name], dims)
         resolved = dict(self.default_shapes)
         resolved.update(given)
         return resolved

@@ -67,6 +67,17 @@ class _GraphBuilder:
         y = self.node("MatMul", [x, w], f"{prefix}/matmul")
         return self.node("Add", [y, b], f"{prefix}/add")
 
+    def image_classifier(self, name: str, features: str, channels: int, image: int, classes: int,
+                         doc: str) -> onnx.ModelProto:
+        """Global average pool, flatten and a Gemm to ``logits``; input ``input`` [batch, 3, image, image]."""
+        x = self.node("GlobalAveragePool", [features], "head/avgpool")
+        x = self.node("Flatten", [x], "head/flatten", axis=1)
+        self.linear(x, channels, classes, "fc", gemm=True)
+        self.nodes[-1].output[0] = "logits"
+        return self.model(name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, image, image])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+                          {"input": [1, 3, image, image]}, doc)
+
     def model(self, name: str, inputs, outputs, default_shapes: dict, doc: str) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -101,15 +112,9 @@ def resnet(name: str, blocks: tuple[int, ...], widths: tuple[int, ...], bottlene
                                                                          relu=False)
             x = b.node("Relu", [b.node("Add", [y, shortcut], f"{p}/add")], f"{p}/relu")
             cin = cout
-    x = b.node("GlobalAveragePool", [x], "head/avgpool")
-    x = b.node("Flatten", [x], "head/flatten", axis=1)
-    logits = b.linear(x, cin, classes, "fc", gemm=True)
-    b.nodes[-1].output[0] = "logits"
-    return b.model(name,
-                   [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, image, image])],
-                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-                   {"input": [1, 3, image, image]},
-                   f"ResNet-style CNN ({'bottleneck' if bottleneck else 'basic'} blocks {blocks}), random weights")
+    return b.image_classifier(name, x, cin, image, classes,
+                              f"ResNet-style CNN ({'bottleneck' if bottleneck else 'basic'} blocks {blocks}), "
+                              "random weights")
 
 
 def transformer_encoder(name: str, layers: int, hidden: int, heads: int, ffn: int, vocab: int, max_len: int,
@@ -193,15 +198,8 @@ def inception(name: str, blocks: int, width: int, image: int, classes: int, seed
         bp = b.conv_bn(pool, cin, width // 2, 1, 1, f"{p}.branch_pool")
         x = b.node("Concat", [b1, b3, b5, bp], f"{p}/concat", axis=1)
         cin = width + width + width // 2 + width // 2
-    x = b.node("GlobalAveragePool", [x], "head/avgpool")
-    x = b.node("Flatten", [x], "head/flatten", axis=1)
-    b.linear(x, cin, classes, "fc", gemm=True)
-    b.nodes[-1].output[0] = "logits"
-    return b.model(name,
-                   [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, image, image])],
-                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-                   {"input": [1, 3, image, image]},
-                   f"Inception-style CNN ({blocks} blocks of parallel branches), random weights")
+    return b.image_classifier(name, x, cin, image, classes,
+                              f"Inception-style CNN ({blocks} blocks of parallel branches), random weights")
 
 
 @dataclass(frozen=True)

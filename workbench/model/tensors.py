@@ -112,3 +112,16 @@ def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tu
         if any(d <= 0 for d in out[name]):
             raise ConfigError(f"shape '{item}': dimensions must be positive")
     return out
+
+
+def check_against_spec(spec: TensorSpec, dims: Sequence[int], what: str = "shape") -> None:
+    """Raise ConfigError unless ``dims`` fits the input's declared rank and fixed dimensions."""
+    if spec.shape is None:
+        return
+    if len(dims) != len(spec.shape):
+        raise ConfigError(f"input '{spec.name}' {what} {list(dims)} has rank {len(dims)}, the model's input has "
+                          f"rank {len(spec.shape)} {format_shape(spec.shape)}")
+    for i, (want, got) in enumerate(zip(spec.shape, dims)):
+        if isinstance(want, int) and want != got:
+            raise ConfigError(f"input '{spec.name}' {what}: dimension {i} is fixed at {want} in the model, got {got} "
+                              f"(expected {format_shape(spec.shape)})")
