@@ -89,10 +89,10 @@ class EngineCache:
             final = self.path(key)
             try:
                 os.rename(tmp, final)
-            except OSError:  # another process committed the same key first: theirs is as good as ours
+            except OSError as exc:
                 if not final.exists():
-                    shutil.rmtree(final, ignore_errors=True)
-                    os.rename(tmp, final)
+                    raise EngineCacheError(f"could not commit engine cache entry {final}: {exc}") from None
+                # else another process committed the same key first: theirs is as good as ours
             return final
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
