@@ -86,7 +86,7 @@ def cmd_layers(args):
 
         df = read_layer_information(args.engine_json, args.profile)
         model = load_model(args.onnx) if args.onnx else None
-        fusion = fusion_summary(df, model)
+        fusion = fusion_summary(df, model).to_dict()
         records = []
         for r in df.to_dict(orient="records"):
             row = {"name": r["name"], "type": r["type"], "kind": r["kind"], "onnx_nodes": r["onnx_nodes"],
@@ -95,9 +95,9 @@ def cmd_layers(args):
                 row["time_ms"] = None if r["time_ms"] != r["time_ms"] else r["time_ms"]
             records.append(row)
         info = {"flavor": "tensorrt", "version": None, "source": args.engine_json,
-                "onnx_nodes": fusion.onnx_nodes if model is not None else None, "network_layers": None,
-                "engine_layers": records, "fusions": fusion.to_dict()["fusions"],
-                "inserted_layers": fusion.to_dict()["inserted_layers"], "memory": None,
+                "onnx_nodes": fusion["onnx_nodes"] if model is not None else None, "network_layers": None,
+                "engine_layers": records, "fusions": fusion["fusions"],
+                "inserted_layers": fusion["inserted_layers"], "memory": None,
                 "streams": stream_map(df).to_dict(orient="records")}
         text = _layers_text({**info, "onnx_nodes": info["onnx_nodes"] or "?"})
         return text, info

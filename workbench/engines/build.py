@@ -80,7 +80,7 @@ class BuildResult:
                                   f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
 
     def to_dict(self) -> dict:
-        fusion = self.fusion
+        fusion_facts = self.fusion.to_dict()
         return {
             "flavor": self.flavor,
             "version": self.version,
@@ -91,15 +91,15 @@ class BuildResult:
             "build_seconds": round(self.build_seconds, 3),
             "profiles": {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in
                          self.profiles.items()},
-            "onnx_nodes": fusion.onnx_nodes,
+            "onnx_nodes": fusion_facts["onnx_nodes"],
             "network_layers": self.network[["name", "type", "onnx_node"]].to_dict(orient="records"),
             "engine_layers": [
                 {"name": r.name, "type": r.type, "kind": r.kind, "onnx_nodes": list(r.onnx_nodes),
                  "stream": int(r.stream), "output_dtypes": list(r.output_dtypes), "tactic": r.tactic}
                 for r in self.layers.itertuples(index=False)],
-            "fusions": fusion.to_dict()["fusions"],
-            "inserted_layers": fusion.to_dict()["inserted_layers"],
-            "unmapped_onnx_nodes": fusion.unmapped_onnx_nodes,
+            "fusions": fusion_facts["fusions"],
+            "inserted_layers": fusion_facts["inserted_layers"],
+            "unmapped_onnx_nodes": fusion_facts["unmapped_onnx_nodes"],
             "memory": self.memory,
             "streams": self.streams.to_dict(orient="records"),
         }
@@ -129,7 +129,7 @@ class BuildResult:
                 f"{f.patterns.head(15).to_html(index=False)}</div>")
 
 
-def _target(config: BuildConfig, flavor: str) -> str:
+def _target(config: BuildConfig) -> str:
     if config.compute_capabilities:
         return "cc:" + ",".join(config.compute_capabilities)
     gpus = detect_gpus()
@@ -193,8 +193,11 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
     profiles = config.profiles(model)
     module = trt()
     flavor, version = select_flavor(), module.__version__
+    if config.compute_capabilities and flavor != "tensorrt_rtx":
+        raise ConfigError(f"compute_capabilities targets are a TensorRT-RTX feature; {flavor} builds for the GPU "
+                          "it runs on")
     store = EngineCache() if cache is True else (cache or None)
-    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, _target(config, flavor)) \
+    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, _target(config)) \
         if store is not None else ""
     report = on_progress or (lambda stage, fraction: None)
 
@@ -245,9 +248,6 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         if monitor is not None:
             kwargs["progress_monitor"] = monitor
         if config.compute_capabilities:
-            if flavor != "tensorrt_rtx":
-                raise ConfigError("compute_capabilities targets are a TensorRT-RTX feature; "
-                                     f"{flavor} builds for the GPU it runs on")
             from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
 
             caps = [tuple(int(x) for x in cc.split(".")) for cc in config.compute_capabilities]
