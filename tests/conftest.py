@@ -12,6 +12,7 @@ def _isolated_cache(tmp_path_factory):
     """Samples and engines are cached in a per-run folder, so tests never depend on a developer's cache."""
     folder = tmp_path_factory.mktemp("workbench-cache")
     os.environ["WORKBENCH_CACHE_DIR"] = str(folder)
+    os.environ["WORKBENCH_RESULTS"] = str(folder / "results.sqlite")
     yield folder
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 __all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
            "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
-           "EngineCacheError", "GpuUnavailableError"]
+           "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
+           "ResultsStoreError"]
 
 
 class WorkbenchError(Exception):
@@ -57,3 +58,15 @@ class EngineCacheError(WorkbenchError):
 
 class GpuUnavailableError(WorkbenchError):
     """The engine was built, but no GPU here can run it."""
+
+
+class BenchmarkError(WorkbenchError):
+    """A measurement could not run (bad input for the runner, a failing inference)."""
+
+
+class BenchmarkBusyError(BenchmarkError):
+    """A benchmark was started while another one runs in the same process."""
+
+
+class ResultsStoreError(WorkbenchError):
+    """The results database cannot be opened, written or read."""

@@ -5,20 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def generate_feeds(model, shapes: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs at ``shapes`` matching the model's input dtypes (token ids stay inside a small range)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in model.inputs:
-        dims = shapes[spec.name]
-        if spec.dtype.startswith("int"):
-            feeds[spec.name] = rng.integers(0, 100, size=dims).astype(spec.dtype)
-        elif spec.dtype == "bool":
-            feeds[spec.name] = rng.random(dims) > 0.5
-        else:
-            feeds[spec.name] = rng.standard_normal(dims).astype(spec.dtype)
-    return feeds
+from ..model.feeds import generate_feeds
 
 
 def compare_with_onnxruntime(result, feeds: dict | None = None, *, atol: float = 1e-3,

@@ -189,6 +189,8 @@ class Model:
         self.base_dir = base_dir
         self.name = name or (proto.graph.name if proto.graph.name else None) or Path(label).stem
         self._bytes: bytes | None = None
+        # The torch.nn.Module this model was exported from (see from_torch): the framework baseline times it.
+        self.source_module = None
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:

@@ -1,0 +1,226 @@
+"""The results store: every build and benchmark in one SQLite file, queried back as DataFrames.
+
+SQLite is in the standard library and safe for several writers (two kernels) with WAL journaling and a busy
+timeout; each record is one short transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ResultsStoreError
+
+SCHEMA_VERSION = 1
+DEFAULT_FILENAME = "workbench-results.sqlite"
+
+_STAT_COLUMNS = ["latency_ms_min", "latency_ms_mean", "latency_ms_median", "latency_ms_p90", "latency_ms_p95",
+                 "latency_ms_p99", "latency_ms_max", "throughput", "cv"]
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('benchmark', 'build')),
+    created TEXT NOT NULL,
+    model TEXT, model_fingerprint TEXT, variant TEXT,
+    backend TEXT, backend_version TEXT, device TEXT,
+    precision TEXT, calibrator TEXT,
+    optimization_level TEXT, threads INTEGER,
+    batch INTEGER, concurrency INTEGER,
+    {", ".join(f"{c} REAL" for c in _STAT_COLUMNS)},
+    iterations INTEGER, wall_s REAL, unstable INTEGER, partial INTEGER,
+    accuracy REAL,
+    build_seconds REAL, engine_bytes INTEGER, activation_bytes INTEGER, naive_activation_bytes INTEGER,
+    engine_layers INTEGER,
+    config TEXT, machine TEXT, extra TEXT,
+    samples_ms BLOB
+);
+CREATE INDEX IF NOT EXISTS runs_model ON runs (model_fingerprint);
+"""
+
+
+def default_store_path() -> Path:
+    """``$WORKBENCH_RESULTS`` if set, else ``workbench-results.sqlite`` in the current (workspace) folder."""
+    return Path(os.environ.get("WORKBENCH_RESULTS") or Path.cwd() / DEFAULT_FILENAME)
+
+
+def _clean(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, (np.bool_, bool)):
+        return int(value)
+    return value
+
+
+class ResultsStore:
+    """One SQLite database of runs. ``path`` defaults to :func:`default_store_path`.
+
+    Opening checks that the file can be created and written, so an unwritable path fails before any measuring.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else default_store_path()
+        if self.path.is_dir():
+            raise ResultsStoreError(f"results store {self.path} is a folder; give a file path such as "
+                                    f"{self.path / DEFAULT_FILENAME}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise ResultsStoreError(f"results store {self.path} cannot be used: {exc}") from None
+        except OSError as exc:
+            raise ResultsStoreError(f"results store {self.path} cannot be created: {exc.strerror or exc}") from None
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # Autocommit mode: each INSERT is its own transaction; explicit BEGIN where several statements belong together.
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            yield conn
+        finally:
+            conn.close()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ResultsStoreError(f"results store {self.path} has schema version {version}, newer than this "
+                                    f"workbench understands ({SCHEMA_VERSION}); upgrade the workbench")
+        # BEGIN IMMEDIATE takes the write lock now: a read-only file or folder fails here, not at the first record.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version < SCHEMA_VERSION:
+                for statement in _SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA journal_mode = WAL")
+
+    # --- writing ------------------------------------------------------------------------------------------------
+    def _insert(self, values: dict) -> int:
+        values = {k: _clean(v) for k, v in values.items()}
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        for attempt in range(5):
+            try:
+                with self._connect() as conn:
+                    cur = conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(values.values()))
+                    return int(cur.lastrowid)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 4:
+                    raise ResultsStoreError(f"results store {self.path}: cannot record the run: {exc}") from None
+                time.sleep(0.05 * (attempt + 1))
+            except sqlite3.DatabaseError as exc:
+                raise ResultsStoreError(f"results store {self.path}: cannot record the run: {exc}") from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _now() -> str:
+        return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+    def record_measurement(self, measurement, *, model=None, tags: dict | None = None,
+                           accuracy: float | None = None) -> int:
+        """Store one Measurement (statistics, samples, configuration, machine facts); returns its id."""
+        from .machine import machine_facts
+
+        row = measurement.row()
+        tags = dict(tags or {})
+        fingerprint = (getattr(model, "fingerprint", None) or tags.pop("model_fingerprint", None)
+                       or row.get("model_fingerprint"))
+        values = {
+            "kind": "benchmark", "created": self._now(),
+            "model": row.get("model"), "model_fingerprint": fingerprint, "variant": row.get("variant"),
+            "backend": row.get("backend"), "backend_version": row.get("backend_version"), "device": row.get("device"),
+            "precision": tags.pop("precision", None), "calibrator": tags.pop("calibrator", None),
+            "optimization_level": row.get("optimization_level"), "threads": row.get("threads"),
+            "batch": row["batch"], "concurrency": row["concurrency"],
+            **{c: row.get(c) for c in _STAT_COLUMNS},
+            "iterations": row["iterations"], "wall_s": row["wall_s"], "unstable": row["unstable"],
+            "partial": row["partial"], "accuracy": accuracy if accuracy is not None else tags.pop("accuracy", None),
+            "config": json.dumps({"benchmark": measurement.to_dict()["config"],
+                                  "runner": measurement.description}, default=str),
+            "machine": json.dumps(machine_facts()),
+            "extra": json.dumps({k: _clean(v) for k, v in tags.items()}, default=str),
+            "samples_ms": np.asarray(measurement.samples_ms, dtype=np.float32).tobytes(),
+        }
+        return self._insert(values)
+
+    def record_build(self, result, *, tags: dict | None = None) -> int:
+        """Store one engine build (flavour, version, build time, engine size, memory, layer count)."""
+        from .machine import machine_facts
+
+        tags = dict(tags or {})
+        model = result.model
+        values = {
+            "kind": "build", "created": self._now(),
+            "model": getattr(model, "name", None), "model_fingerprint": getattr(model, "fingerprint", None),
+            "variant": tags.pop("variant", None),
+            "backend": result.flavor, "backend_version": result.version, "device": None,
+            "precision": tags.pop("precision", None), "calibrator": tags.pop("calibrator", None),
+            "build_seconds": result.build_seconds, "engine_bytes": len(result.engine_bytes),
+            "activation_bytes": result.memory.get("activation_bytes"),
+            "naive_activation_bytes": result.memory.get("naive_activation_bytes"),
+            "engine_layers": len(result.layers),
+            "config": json.dumps({"build": result.config.__dict__, "cache_hit": result.cache_hit}, default=str),
+            "machine": json.dumps(machine_facts()),
+            "extra": json.dumps(tags, default=str),
+        }
+        return self._insert(values)
+
+    # --- reading ------------------------------------------------------------------------------------------------
+    def runs(self, kind: str | None = None, *, model: str | None = None, samples: bool = False) -> pd.DataFrame:
+        """Stored runs as a DataFrame (newest last); ``samples=True`` adds each run's latency samples (ms)."""
+        query, args = "SELECT * FROM runs", []
+        where = []
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if model is not None:
+            where.append("(model = ? OR model_fingerprint = ?)")
+            args += [model, model]
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY id"
+        try:
+            with self._connect() as conn:
+                frame = pd.read_sql_query(query, conn, params=args)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            raise ResultsStoreError(f"results store {self.path} cannot be read: {exc}") from None
+        blobs = frame.pop("samples_ms")
+        if samples:
+            frame["samples_ms"] = [np.frombuffer(b, dtype=np.float32).astype(np.float64).tolist() if b else []
+                                   for b in blobs]
+        for flag in ("unstable", "partial"):
+            frame[flag] = frame[flag].astype("boolean")
+        frame["label"] = [" · ".join(str(p) for p in (r.variant or r.model, r.backend, r.optimization_level)
+                                     if p and p == p) for r in frame.itertuples()]
+        return frame
+
+    def to_csv(self, path, **filters) -> Path:
+        path = Path(path)
+        self.runs(**filters).to_csv(path, index=False)
+        return path
+
+    def __len__(self) -> int:
+        with self._connect() as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def __repr__(self) -> str:
+        return f"<ResultsStore {self.path} ({len(self)} runs)>"

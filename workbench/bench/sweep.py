@@ -1,0 +1,123 @@
+"""Sweeps: measure every combination of variants × batch sizes × concurrency (× ONNX Runtime levels × threads).
+
+One tidy DataFrame per sweep, one row per configuration. Results are handed to ``on_result`` (live charts) and to
+the results store as each configuration finishes, so a stopped sweep keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Callable, Iterable, Mapping
+
+import pandas as pd
+
+from ..errors import ConfigError
+from .harness import BenchmarkConfig, ProgressCallback, exclusive, measure
+from .runners import OnnxRuntimeRunner, Runner, runner_for
+
+
+def _as_tuple(values, name: str) -> tuple:
+    if values is None:
+        return (None,)
+    if isinstance(values, (str, int)):
+        values = (values,)
+    values = tuple(values)
+    if not values:
+        raise ConfigError(f"sweep axis '{name}' is empty")
+    return values
+
+
+def _runners(targets, optimization_levels, threads, runner_options) -> list[tuple[str, Runner]]:
+    if isinstance(targets, Mapping):
+        named = list(targets.items())
+    elif isinstance(targets, (list, tuple)):
+        named = [("", t) for t in targets]
+    else:
+        named = [("", targets)]
+    out = []
+    for variant, target in named:
+        runner = runner_for(target, **runner_options)
+        if isinstance(runner, OnnxRuntimeRunner):
+            for level, count in itertools.product(optimization_levels, threads):
+                out.append((variant, OnnxRuntimeRunner(runner.model, optimization_level=level or
+                                                       runner.optimization_level, threads=count or runner.threads,
+                                                       providers=runner.providers,
+                                                       variant=variant or runner.variant)))
+        else:
+            if variant:
+                runner.variant = variant
+            out.append((variant, runner))
+    return out
+
+
+def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[int] | int = (1,),
+          optimization_level: Iterable[str] | str | None = None, threads: Iterable[int] | int | None = None,
+          config: BenchmarkConfig | None = None, store=None, tags: Mapping | None = None,
+          on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
+          cancel: threading.Event | None = None, **runner_options) -> pd.DataFrame:
+    """Measure every configuration; returns one row per configuration (see ``Measurement.row``).
+
+    ``targets``: a model/engine/module, a list of them, or a dict ``{variant name: target}`` (e.g. precisions).
+    ``optimization_level`` / ``threads`` apply to ONNX Runtime targets. ``store``: a ResultsStore (or path) that
+    records each row as it completes. ``tags``: extra columns for every row (e.g. precision, calibrator).
+    The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end.
+    """
+    from .store import ResultsStore
+
+    config = config or BenchmarkConfig()
+    batches = _as_tuple(batch, "batch")
+    concurrencies = _as_tuple(concurrency, "concurrency")
+    for c in concurrencies:
+        if not isinstance(c, int) or isinstance(c, bool) or c < 1:
+            raise ConfigError(f"concurrency {c!r} must be a positive integer")
+    if store is not None and not isinstance(store, ResultsStore):
+        store = ResultsStore(store)  # an unwritable path fails here, before anything is measured
+    cancel = cancel or threading.Event()
+    runners = _runners(targets, _as_tuple(optimization_level, "optimization_level"),
+                       _as_tuple(threads, "threads"), runner_options)
+    with exclusive("a sweep"):
+        # Every configuration's inputs first: a batch outside an engine's profile fails before any timing.
+        feeds = {(i, b): r.make_feeds(b) for (i, (_, r)), b in itertools.product(enumerate(runners), batches)}
+        plan = list(itertools.product(range(len(runners)), batches, concurrencies))
+        rows: list[dict] = []
+        stopped = False
+        for step, (i, b, c) in enumerate(plan):
+            if cancel.is_set():
+                stopped = True
+                break
+
+            def progress(fraction, message, _step=step):
+                if on_progress is not None:
+                    on_progress((_step + fraction) / len(plan), f"[{_step + 1}/{len(plan)}] {message}")
+
+            try:
+                m = measure(runners[i][1], batch=b, concurrency=c, feeds=feeds[(i, b)], config=config,
+                            on_progress=progress, cancel=cancel)
+            except KeyboardInterrupt:
+                stopped = True
+                break
+            row = m.row()
+            row.update(tags or {})
+            row["label"] = _label(row)
+            rows.append(row)
+            if store is not None:
+                store.record_measurement(m, tags=tags)
+            if on_result is not None:
+                on_result(pd.DataFrame(rows))
+            if m.partial:
+                stopped = True
+                break
+    frame = pd.DataFrame(rows)
+    frame.attrs["partial"] = stopped
+    frame.attrs["planned"] = len(plan)
+    return frame
+
+
+def _label(row: dict) -> str:
+    parts = [row.get("variant") or row.get("model") or "", row["backend"]]
+    if row.get("optimization_level"):
+        parts.append(str(row["optimization_level"]))
+    if row.get("threads"):
+        parts.append(f"{row['threads']} threads")
+    return " · ".join(p for p in parts if p)

@@ -1,0 +1,159 @@
+"""Performance charts from sweep / results-store frames (see ``workbench.bench``: one row per configuration)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..errors import ConfigError
+
+# Enough points to draw a faithful distribution without shipping every sample to the browser.
+_MAX_POINTS = 2000
+
+
+def _need(frame: pd.DataFrame, columns, chart: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"{chart} needs a DataFrame (from sweep() or ResultsStore.runs()), got "
+                          f"{type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{chart} needs column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}")
+    if frame.empty:
+        raise ConfigError(f"{chart}: the frame has no rows to draw")
+    return frame
+
+
+def _labels(frame: pd.DataFrame) -> pd.Series:
+    if "label" in frame.columns:
+        return frame["label"].astype(str)
+    return frame["backend"].astype(str)
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white", legend_title_text="",
+                      margin=dict(l=60, r=20, t=50, b=50), **kw)
+    return fig
+
+
+def _quantile_subsample(samples, n: int = _MAX_POINTS) -> np.ndarray:
+    x = np.sort(np.asarray(samples, dtype=float))
+    if len(x) <= n:
+        return x
+    return np.quantile(x, np.linspace(0, 1, n))  # keeps the distribution's shape, tails included
+
+
+def latency_distribution(frame: pd.DataFrame, *, kind: str = "box") -> go.Figure:
+    """Per-iteration latency of each configuration as a box (or violin) plot; needs the ``samples_ms`` column."""
+    _need(frame, ["samples_ms", "batch"], "latency_distribution")
+    if kind not in ("box", "violin"):
+        raise ConfigError(f"kind must be 'box' or 'violin', got {kind!r}")
+    fig = go.Figure()
+    for label, row in zip(_labels(frame), frame.itertuples(index=False)):
+        name = f"{label} · batch {row.batch}" + (f" · ×{row.concurrency}" if getattr(row, "concurrency", 1) > 1
+                                                 else "")
+        y = _quantile_subsample(row.samples_ms)
+        trace = go.Box(y=y, name=name, boxpoints=False) if kind == "box" else \
+            go.Violin(y=y, name=name, box_visible=True, meanline_visible=True, points=False)
+        fig.add_trace(trace)
+    return _layout(fig, "Latency distribution per configuration", "", "latency (ms)", showlegend=False)
+
+
+def latency_throughput(frame: pd.DataFrame, *, latency: str = "latency_ms_median") -> go.Figure:
+    """Latency vs throughput over batch sizes: one line per configuration, points labelled by batch."""
+    _need(frame, [latency, "throughput", "batch"], "latency_throughput")
+    fig = go.Figure()
+    data = frame.assign(_label=_labels(frame))
+    if "concurrency" in data.columns:
+        data = data[data["concurrency"] == data["concurrency"].min()]
+    for label, group in data.groupby("_label", sort=False):
+        group = group.sort_values("batch")
+        fig.add_trace(go.Scatter(x=group["throughput"], y=group[latency], mode="lines+markers+text", name=label,
+                                 text=[f"b{b}" for b in group["batch"]], textposition="top center",
+                                 hovertemplate="batch %{text}<br>%{x:,.1f} inferences/s<br>%{y:.3f} ms"))
+    return _layout(fig, "Latency vs throughput over batch sizes", "throughput (inferences/s)",
+                   f"{latency.replace('latency_ms_', '')} latency (ms)")
+
+
+def throughput_vs_concurrency(frame: pd.DataFrame) -> go.Figure:
+    """Throughput against concurrent sessions / streams: the multi-stream lesson."""
+    _need(frame, ["concurrency", "throughput", "batch"], "throughput_vs_concurrency")
+    fig = go.Figure()
+    data = frame.assign(_label=_labels(frame))
+    for (label, batch), group in data.groupby(["_label", "batch"], sort=False):
+        group = group.sort_values("concurrency")
+        fig.add_trace(go.Scatter(x=group["concurrency"], y=group["throughput"], mode="lines+markers",
+                                 name=f"{label} · batch {batch}"))
+    fig.update_xaxes(dtick=1)
+    return _layout(fig, "Throughput vs concurrent sessions / streams", "concurrency",
+                   "throughput (inferences/s)")
+
+
+def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figure:
+    """Throughput of each configuration divided by the baseline's at the same batch and concurrency.
+
+    ``baseline``: a ``label`` value (default: the first row's label, e.g. the FP32 model).
+    """
+    _need(frame, ["throughput", "batch"], "speedup_bars")
+    data = frame.assign(_label=_labels(frame))
+    if "concurrency" not in data.columns:
+        data = data.assign(concurrency=1)
+    baseline = baseline if baseline is not None else data["_label"].iloc[0]
+    if baseline not in set(data["_label"]):
+        raise ConfigError(f"baseline '{baseline}' is not a label in the frame (labels: "
+                          f"{', '.join(dict.fromkeys(data['_label']))})")
+    base = data[data["_label"] == baseline].groupby(["batch", "concurrency"])["throughput"].median()
+    data = data.join(base.rename("_base"), on=["batch", "concurrency"])
+    data = data[data["_base"].notna()]
+    data["speedup"] = data["throughput"] / data["_base"]
+    fig = go.Figure()
+    for label, group in data.groupby("_label", sort=False):
+        fig.add_trace(go.Bar(x=[f"batch {b}" + (f" ×{c}" if c > 1 else "") for b, c in
+                                zip(group["batch"], group["concurrency"])],
+                             y=group["speedup"], name=label, text=[f"{s:.2f}×" for s in group["speedup"]],
+                             textposition="outside"))
+    fig.add_hline(y=1.0, line_dash="dot", line_color="gray")
+    return _layout(fig, f"Speed-up vs {baseline}", "", "throughput ÷ baseline", barmode="group")
+
+
+def pareto(frame: pd.DataFrame, *, accuracy: str = "accuracy", latency: str = "latency_ms_median") -> go.Figure:
+    """Accuracy vs latency over all recorded configurations, with the Pareto front (nothing both faster and
+    more accurate) drawn as a line."""
+    _need(frame, [accuracy, latency], "pareto")
+    data = frame.assign(_label=_labels(frame)).dropna(subset=[accuracy, latency])
+    if data.empty:
+        raise ConfigError(f"pareto: no row has both '{accuracy}' and '{latency}'; record accuracy with the runs "
+                          "(sweep(..., tags={'accuracy': ...}))")
+    data = data.sort_values([latency, accuracy], ascending=[True, False])
+    front, best = [], -np.inf
+    for index, value in zip(data.index, data[accuracy]):
+        if value > best:
+            front.append(index)
+            best = value
+    fig = go.Figure()
+    for label, group in data.groupby("_label", sort=False):
+        fig.add_trace(go.Scatter(x=group[latency], y=group[accuracy], mode="markers", name=label,
+                                 marker=dict(size=10),
+                                 hovertemplate=f"{label}<br>%{{x:.3f}} ms<br>{accuracy} %{{y:.4f}}"))
+    f = data.loc[front]
+    fig.add_trace(go.Scatter(x=f[latency], y=f[accuracy], mode="lines", name="Pareto front",
+                             line=dict(shape="hv", dash="dash", color="black")))
+    return _layout(fig, "Accuracy vs latency (Pareto front)", f"{latency.replace('latency_ms_', '')} latency (ms)",
+                   accuracy)
+
+
+def memory_bars(frame: pd.DataFrame) -> go.Figure:
+    """Activation memory with TensorRT's reuse vs naive (every tensor kept), per model/engine."""
+    _need(frame, ["activation_bytes", "naive_activation_bytes"], "memory_bars")
+    data = frame.assign(_label=_labels(frame) if ("label" in frame or "backend" in frame) else
+                        frame.index.astype(str))
+    if "batch" in data.columns:
+        data["_label"] = [f"{l} · batch {b}" if b == b else l for l, b in zip(data["_label"], data["batch"])]
+    mib = 2 ** 20
+    fig = go.Figure([
+        go.Bar(x=data["_label"], y=data["naive_activation_bytes"] / mib, name="naive (no reuse)"),
+        go.Bar(x=data["_label"], y=data["activation_bytes"] / mib, name="TensorRT (reused)",
+               text=[f"{n / a:.1f}× less" if a else "" for a, n in
+                     zip(data["activation_bytes"], data["naive_activation_bytes"])], textposition="outside"),
+    ])
+    return _layout(fig, "Activation memory: reused vs naive", "", "MiB", barmode="group")

@@ -1,0 +1,125 @@
+"""Benchmark subcommands: bench, runs (thin shells over workbench.bench)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import ConfigError
+from .main import CONFIGURE, command
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{what} '{text}' must be integers separated by commas, e.g. 1,8") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"--{what} '{text}' must list positive integers, e.g. 1,8")
+    return values
+
+
+def _configure_bench(p):
+    p.add_argument("target", help="an .onnx model, a sample name, or a TensorRT engine file (.engine/.plan)")
+    p.add_argument("--backend", choices=["onnxruntime", "tensorrt"],
+                   help="default: tensorrt for engine files, onnxruntime for models")
+    p.add_argument("--batch", default="1", help="batch sizes, e.g. 1,8 (default 1)")
+    p.add_argument("--concurrency", default="1", help="concurrent sessions/streams, e.g. 1,2 (default 1)")
+    p.add_argument("--duration", type=float, default=1.0, help="seconds measured per configuration (default 1)")
+    p.add_argument("--warmup", type=float, default=0.2, help="warm-up seconds, never counted (default 0.2)")
+    p.add_argument("--iterations", type=int, default=10, help="at least this many timed iterations (default 10)")
+    p.add_argument("--ort-level", default=None,
+                   help="ONNX Runtime graph optimization levels, e.g. disable,all (default all)")
+    p.add_argument("--threads", default=None, help="ONNX Runtime intra-op threads, e.g. 1,2")
+    p.add_argument("--cuda-graph", action="store_true", help="TensorRT: launch through a CUDA graph")
+    p.add_argument("--spin-wait", action="store_true", help="TensorRT: spin while waiting for the GPU")
+    p.add_argument("--results", help="results database (default $WORKBENCH_RESULTS or ./workbench-results.sqlite)")
+
+
+@command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
+def cmd_bench(args):
+    from ..bench import BenchmarkConfig, ResultsStore, TensorRTOptions, sweep
+
+    batches = _int_list(args.batch, "batch")
+    concurrency = _int_list(args.concurrency, "concurrency")
+    threads = _int_list(args.threads, "threads") if args.threads else None
+    levels = [v.strip() for v in args.ort_level.split(",")] if args.ort_level else None
+    config = BenchmarkConfig(warmup_s=args.warmup, duration_s=args.duration, min_iterations=args.iterations)
+    store = ResultsStore(args.results)  # before measuring: an unwritable path is reported at once
+    target = args.target
+    is_engine = str(target).endswith((".engine", ".plan", ".trt"))
+    backend = args.backend or ("tensorrt" if is_engine else "onnxruntime")
+    options = {}
+    if backend == "tensorrt":
+        if levels or threads:
+            raise ConfigError("--ort-level and --threads apply to --backend onnxruntime only")
+        options["options"] = TensorRTOptions(cuda_graph=args.cuda_graph, spin_wait=args.spin_wait)
+        if not is_engine:
+            target = _engine_for_batches(target, batches)
+    elif is_engine:
+        raise ConfigError(f"{target} is a TensorRT engine; ONNX Runtime needs the .onnx model")
+
+    def progress(fraction, message):
+        print(f"\r{fraction:4.0%} {message[:100]:<100}", end="", file=sys.stderr, flush=True)
+
+    frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
+                  config=config, store=store, backend=backend, on_progress=None if args.json else progress,
+                  **options)
+    if not args.json:
+        print(file=sys.stderr)
+    rows = [_json_row(r) for r in frame.to_dict(orient="records")]
+    table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
+                   "iterations"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}") if len(frame) else ""
+    notes = [f"results recorded in {store.path}"]
+    if frame.attrs.get("partial"):
+        notes.append(f"stopped early: {len(frame)} of {frame.attrs.get('planned')} configurations measured")
+    return table + "\n" + "\n".join(notes), rows
+
+
+def _engine_for_batches(model_source, batches):
+    from ..engines import BuildConfig, build_engine, tensorrt_environment
+    from ..errors import GpuUnavailableError
+    from ..model import batch_shapes, load_model
+
+    env = tensorrt_environment()
+    if not env.can_run_engines:  # say so before spending a build on it
+        raise GpuUnavailableError(f"TensorRT engines cannot be timed here: {env.reason}")
+    model = load_model(model_source)
+    lo, hi = batch_shapes(model, min(batches)), batch_shapes(model, max(batches))
+    shapes = {name: (lo[name], hi[name], hi[name]) for name in lo}
+    return build_engine(model, BuildConfig(shapes=shapes))
+
+
+def _json_row(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if not k.startswith("latency_ms_") and k != "samples_ms"}
+    out["latency_ms"] = {k[len("latency_ms_"):]: v for k, v in row.items() if k.startswith("latency_ms_")}
+    return out
+
+
+def _configure_runs(p):
+    p.add_argument("--kind", choices=["benchmark", "build"], help="only benchmarks or only builds")
+    p.add_argument("--model", help="only runs of this model (name or fingerprint)")
+    p.add_argument("--csv", help="also export the runs to this CSV file")
+    p.add_argument("--results", help="results database (default $WORKBENCH_RESULTS or ./workbench-results.sqlite)")
+
+
+@command("runs", "list the runs in the results store")
+def cmd_runs(args):
+    from ..bench import ResultsStore
+
+    store = ResultsStore(args.results)
+    frame = store.runs(args.kind, model=args.model)
+    if args.csv:
+        store.to_csv(args.csv, kind=args.kind, model=args.model)
+    columns = ["id", "created", "kind", "label", "batch", "concurrency", "latency_ms_median", "throughput",
+               "build_seconds"]
+    text = frame[columns].to_string(index=False) if len(frame) else f"no runs in {store.path}"
+    records = frame.drop(columns=["config", "machine", "extra"]).to_dict(orient="records")
+    import json
+
+    for record, row in zip(records, frame.itertuples()):
+        for col in ("config", "machine", "extra"):
+            record[col] = json.loads(getattr(row, col)) if getattr(row, col) else None
+    return text, records
+
+
+CONFIGURE.update({"bench": _configure_bench, "runs": _configure_runs})
