@@ -26,6 +26,15 @@ _LAZY = {
     "EngineCache": "workbench.engines",
     "onnxruntime_optimized": "workbench.engines",
     "read_layer_information": "workbench.engines",
+    "from_torch": "workbench.model",
+    "PrecisionPlan": "workbench.precision",
+    "apply_precision": "workbench.precision",
+    "BenchmarkConfig": "workbench.bench",
+    "measure": "workbench.bench",
+    "sweep": "workbench.bench",
+    "ResultsStore": "workbench.bench",
+    "BuildPanel": "workbench.widgets",
+    "BenchmarkPanel": "workbench.widgets",
 }
 
 __all__ = ["WorkbenchError", "__version__", *_LAZY]

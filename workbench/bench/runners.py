@@ -46,7 +46,8 @@ class Runner:
     @property
     def label(self) -> str:
         d = self.describe()
-        extras = [f"{k}={v}" for k, v in d.items() if k not in ("backend", "backend_version", "device", "model", "model_fingerprint")
+        extras = [f"{k}={v}" for k, v in d.items() if k not in ("backend", "backend_version", "device", "model", "model_fingerprint", "precision",
+                                                      "calibrator")
                   and v not in (None, "")]
         return " ".join([d["backend"], *extras])
 
@@ -86,6 +87,7 @@ class OnnxRuntimeRunner(Runner):
         device = "cuda" if self.providers[0].startswith("CUDA") else "cpu"
         return {"backend": self.backend, "backend_version": ort.__version__, "device": device,
                 "model": self.model.name, "model_fingerprint": self.model.fingerprint, "variant": self.variant,
+                "precision": self.model.precision or "fp32", "calibrator": self.model.calibrator,
                 "optimization_level": self.optimization_level,
                 "threads": self.threads}
 
@@ -151,7 +153,8 @@ class TorchRunner(Runner):
         import torch
 
         return {"backend": self.backend, "backend_version": torch.__version__, "device": self.device,
-                "model": self.model.name, "model_fingerprint": self.model.fingerprint, "variant": self.variant}
+                "model": self.model.name, "model_fingerprint": self.model.fingerprint, "variant": self.variant,
+                "precision": "fp32"}
 
     def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
@@ -243,6 +246,8 @@ class TensorRTRunner(Runner):
                 "model": getattr(getattr(self.build, "model", None), "name", ""),
                 "model_fingerprint": getattr(getattr(self.build, "model", None), "fingerprint", None),
                 "variant": self.variant,
+                "precision": getattr(getattr(self.build, "model", None), "precision", None),
+                "calibrator": getattr(getattr(self.build, "model", None), "calibrator", None),
                 "cuda_graph": self.options.cuda_graph, "spin_wait": self.options.spin_wait}
 
     def profile_range(self, name: str):

@@ -148,7 +148,8 @@ class ResultsStore:
             "kind": "benchmark", "created": self._now(),
             "model": row.get("model"), "model_fingerprint": fingerprint, "variant": row.get("variant"),
             "backend": row.get("backend"), "backend_version": row.get("backend_version"), "device": row.get("device"),
-            "precision": tags.pop("precision", None), "calibrator": tags.pop("calibrator", None),
+            "precision": tags.pop("precision", None) or row.get("precision"),
+            "calibrator": tags.pop("calibrator", None) or row.get("calibrator"),
             "optimization_level": row.get("optimization_level"), "threads": row.get("threads"),
             "batch": row["batch"], "concurrency": row["concurrency"],
             **{c: row.get(c) for c in _STAT_COLUMNS},
@@ -173,7 +174,8 @@ class ResultsStore:
             "model": getattr(model, "name", None), "model_fingerprint": getattr(model, "fingerprint", None),
             "variant": tags.pop("variant", None),
             "backend": result.flavor, "backend_version": result.version, "device": None,
-            "precision": tags.pop("precision", None), "calibrator": tags.pop("calibrator", None),
+            "precision": tags.pop("precision", None) or getattr(model, "precision", None) or "fp32",
+            "calibrator": tags.pop("calibrator", None) or getattr(model, "calibrator", None),
             "build_seconds": result.build_seconds, "engine_bytes": len(result.engine_bytes),
             "activation_bytes": result.memory.get("activation_bytes"),
             "naive_activation_bytes": result.memory.get("naive_activation_bytes"),
@@ -209,8 +211,14 @@ class ResultsStore:
                                    for b in blobs]
         for flag in ("unstable", "partial"):
             frame[flag] = frame[flag].astype("boolean")
-        frame["label"] = [" · ".join(str(p) for p in (r.variant or r.model, r.backend, r.optimization_level)
-                                     if p and p == p) for r in frame.itertuples()]
+        for column in ("threads", "batch", "concurrency", "iterations", "engine_bytes", "activation_bytes",
+                       "naive_activation_bytes", "engine_layers"):
+            frame[column] = frame[column].astype("Int64")  # builds have no batch: keep integers, not floats
+        def label(r) -> str:
+            name = r.variant if pd.notna(r.variant) and r.variant else r.model
+            return " · ".join(str(p) for p in (name, r.backend, r.optimization_level) if pd.notna(p) and p)
+
+        frame["label"] = [label(r) for r in frame.itertuples()]
         return frame
 
     def to_csv(self, path, **filters) -> Path:

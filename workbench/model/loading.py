@@ -23,6 +23,8 @@ from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, 
                       spec_of)
 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
+PRECISION_KEY = "workbench.precision"  # metadata_props entry written by the precision layer: fp16, int8, ...
+CALIBRATOR_KEY = "workbench.calibrator"  # ... and the calibrator that chose the INT8/FP8 scales
 
 # File signatures of things people drop in by mistake, so the error says what the file is.
 _SIGNATURES = {
@@ -294,6 +296,22 @@ class Model:
                for v in list(g.input) + list(g.value_info) + list(g.output) if v.type.HasField("tensor_type")}
         out.update({t.name: dtype_name(t.data_type) for t in g.initializer})
         return out
+
+    def metadata(self, key: str) -> str | None:
+        """A ``metadata_props`` value of the model (None when absent)."""
+        for prop in self.proto.metadata_props:
+            if prop.key == key:
+                return prop.value
+        return None
+
+    @property
+    def precision(self) -> str | None:
+        """The precision the workbench wrote into this model (None for a model it did not convert)."""
+        return self.metadata(PRECISION_KEY)
+
+    @property
+    def calibrator(self) -> str | None:
+        return self.metadata(CALIBRATOR_KEY)
 
     # --- shapes and work -------------------------------------------------------------------------------------
     @cached_property

@@ -19,7 +19,7 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from pathlib import Path
 
-SAMPLES_VERSION = 1  # bump when a generator changes, so cached sample files are regenerated
+SAMPLES_VERSION = 2  # bump when a generator changes, so cached sample files are regenerated
 OPSET = 17  # LayerNormalization needs 17; TensorRT, TensorRT-RTX and ONNX Runtime all take it
 
 
@@ -127,12 +127,14 @@ def transformer_encoder(name: str, layers: int, hidden: int, heads: int, ffn: in
     pos = b.weight("embeddings.position", b.rng.standard_normal((max_len, hidden), dtype=np.float32)
                    * np.float32(0.02))
     x = b.node("Gather", [emb, "input_ids"], "embeddings/word_gather")
-    # Position ids 0..S-1 from the dynamic sequence length: Shape -> Gather -> Range -> Gather.
+    # Position embeddings for 0..S-1: slice the table to the dynamic sequence length (Shape -> Slice -> Slice).
+    # (A Range -> Gather of position ids trips ONNX Runtime's extended optimizer, 1.32: "Starts must be a 1-D array".)
     shape = b.node("Shape", ["input_ids"], "embeddings/shape")
-    seq = b.node("Gather", [shape, b.weight("const.one", np.array(1, np.int64))], "embeddings/seq_len", axis=0)
-    ids = b.node("Range", [b.weight("const.zero", np.array(0, np.int64)), seq,
-                           b.weight("const.step", np.array(1, np.int64))], "embeddings/position_ids")
-    x = b.node("Add", [x, b.node("Gather", [pos, ids], "embeddings/position_gather")], "embeddings/add")
+    seq = b.node("Slice", [shape, b.weight("const.one", np.array([1], np.int64)),
+                           b.weight("const.two", np.array([2], np.int64))], "embeddings/seq_len")
+    positions = b.node("Slice", [pos, b.weight("const.zero", np.array([0], np.int64)), seq,
+                                 b.weight("const.axis0", np.array([0], np.int64))], "embeddings/position_slice")
+    x = b.node("Add", [x, positions], "embeddings/add")
     ln_scale = b.weight("embeddings.ln.weight", np.ones(hidden, np.float32))
     ln_bias = b.weight("embeddings.ln.bias", np.zeros(hidden, np.float32))
     x = b.node("LayerNormalization", [x, ln_scale, ln_bias], "embeddings/layernorm", axis=-1, epsilon=1e-12)

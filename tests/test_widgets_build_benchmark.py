@@ -1,0 +1,87 @@
+"""BuildPanel and BenchmarkPanel: they call the library, show errors as messages and keep what was computed."""
+
+import time
+
+import pytest
+
+from workbench.bench import ResultsStore
+from workbench.widgets import BenchmarkPanel, BuildPanel
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ResultsStore(tmp_path / "results.sqlite")
+
+
+def test_build_panel_builds_with_a_precision_plan_and_records_it(store):
+    panel = BuildPanel("resnet_tiny", store=store)
+    panel.precision.value = "fp16"
+    panel.opt_level.value = 2
+    panel.build(wait=True)
+    assert panel.last_error is None, panel.message.value
+    assert panel.result.model.precision == "fp16" and panel.result.config.optimization_level == 2
+    assert "float16" in " ".join(d for ds in panel.result.layers.output_dtypes for d in ds)
+    assert "Engine layers after fusion" in panel.layers_table.value and panel.progress.value == 1.0
+    assert panel.log_view.value  # the TensorRT log is shown
+    runs = store.runs("build")
+    assert list(runs.precision) == ["fp16"] and runs.engine_layers.iloc[0] == len(panel.result.layers)
+
+
+def test_build_panel_errors_are_messages_and_keep_the_last_engine(store):
+    panel = BuildPanel("resnet_tiny", store=store)
+    panel.build(wait=True)
+    built = panel.result
+    panel.shapes.value = "input:1x3x32"  # wrong rank
+    panel.build_button.click()
+    panel.wait()
+    assert "rank 3" in panel.message.value and "Traceback" not in panel.message.value
+    assert panel.result is built  # nothing already computed is lost
+    panel.shapes.value = ""
+    panel.keep_op_types.value = "Softmax"  # not in this CNN
+    panel.build_button.click()
+    panel.wait()
+    assert "op type &#x27;Softmax&#x27; does not occur" in panel.message.value
+    empty = BuildPanel()
+    empty.build_button.click()
+    assert "choose a model" in empty.message.value
+
+
+def test_benchmark_panel_runs_a_sweep_records_it_and_draws(store):
+    panel = BenchmarkPanel({"fp32": "resnet_tiny"}, store=store)
+    panel.batch.value, panel.concurrency.value, panel.duration.value = "1,2", "1", 0.1
+    panel.run(wait=True)
+    assert panel.last_error is None, panel.message.value
+    assert list(panel.results.batch) == [1, 2] and len(store.runs("benchmark")) == 2
+    (output,) = panel.chart.outputs
+    assert "application/vnd.plotly.v1+json" in output["data"]
+    assert "fp32 · onnxruntime · all" in panel.table.value
+    panel.chart_kind.value = "latency distribution"
+    assert output is not panel.chart.outputs[0]
+
+
+def test_benchmark_panel_stop_keeps_partial_results(store):
+    panel = BenchmarkPanel({"fp32": "resnet_tiny"}, store=store)
+    panel.batch.value, panel.duration.value = "1,2,4,8", 1.0
+    panel.run()
+    deadline = time.time() + 30
+    while panel.results.empty and time.time() < deadline:
+        time.sleep(0.05)
+    panel.stop_button.click()
+    panel.wait()
+    assert 1 <= len(panel.results) < 4 and panel.results.attrs["partial"] is True
+    assert "stopped" in panel.message.value
+    assert len(store.runs("benchmark")) == len(panel.results)  # what was measured is recorded
+
+
+def test_benchmark_panel_bad_input_is_a_message_and_keeps_results(store):
+    panel = BenchmarkPanel({"fp32": "resnet_tiny"}, store=store)
+    panel.batch.value, panel.duration.value = "1", 0.1
+    panel.run(wait=True)
+    kept = panel.results
+    panel.batch.value = "eight"
+    panel.run_button.click()
+    assert "batch &#x27;eight&#x27;" in panel.message.value and panel.results is kept
+    panel.batch.value = "1"
+    panel.choose.value = ()
+    panel.run_button.click()
+    assert "choose at least one model" in panel.message.value

@@ -1,0 +1,107 @@
+"""BuildPanel: precision plan + build configuration -> engine build with progress and log -> engine layers."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+
+from ..engines import BuildConfig, build_engine
+from ..model import load_model, parse_shapes
+from ..precision import PRECISIONS, PrecisionPlan, apply_precision
+from .common import Panel, html_table, progress_bar
+
+
+class BuildPanel(Panel):
+    """Build a TensorRT engine for ``model`` (anything ``load_model`` takes) and show what TensorRT made of it.
+
+    ``store``: a ResultsStore to record each build in (optional). After a build, ``result`` is the BuildResult and
+    ``built_model`` the model that was built (the precision plan applied).
+    """
+
+    def __init__(self, model=None, *, store=None):
+        self.model = load_model(model) if model is not None else None
+        self.store = store
+        self.result = None
+        self.built_model = None
+        self.precision = widgets.Dropdown(options=list(PRECISIONS), value="fp32", description="precision")
+        self.keep_op_types = widgets.Text(placeholder="e.g. LayerNormalization,Softmax",
+                                          description="keep fp32")
+        self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
+        self.opt_level = widgets.IntSlider(value=3, min=0, max=5, description="opt level")
+        self.aux_streams = widgets.IntText(value=-1, description="aux streams",
+                                           tooltip="-1: TensorRT decides; 0: one stream")
+        self.workspace = widgets.IntText(value=0, description="workspace MiB", tooltip="0: no limit")
+        self.build_button = widgets.Button(description="Build", button_style="primary", icon="cogs")
+        self.progress = progress_bar("build")
+        self.stage = widgets.Label()
+        self.summary = widgets.HTML()
+        self.layers_table = widgets.HTML()
+        self.log_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="160px"), disabled=True)
+        log_box = widgets.Accordion(children=[self.log_view], titles=("TensorRT log",), selected_index=None)
+        self.build_button.on_click(self.guarded(lambda _: self.build()))
+        controls = widgets.VBox([widgets.HBox([self.precision, self.keep_op_types]),
+                                 widgets.HBox([self.shapes, self.opt_level]),
+                                 widgets.HBox([self.aux_streams, self.workspace, self.build_button])])
+        super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.summary, self.layers_table,
+                          log_box])
+
+    def set_model(self, model) -> None:
+        self.model = load_model(model)
+        self.say(f"model: {self.model.name}")
+
+    def plan(self) -> PrecisionPlan:
+        kept = tuple(o.strip() for o in self.keep_op_types.value.split(",") if o.strip())
+        return PrecisionPlan(self.precision.value, keep_op_types=kept)
+
+    def config(self) -> BuildConfig:
+        return BuildConfig(shapes=parse_shapes(self.shapes.value),
+                           optimization_level=self.opt_level.value,
+                           max_aux_streams=None if self.aux_streams.value < 0 else self.aux_streams.value,
+                           memory_pool_limits={"workspace": self.workspace.value * 2**20}
+                           if self.workspace.value > 0 else {})
+
+    def build(self, wait: bool = False) -> None:
+        """Build with the current settings (in the background; ``wait=True`` blocks until done)."""
+        if self.model is None:
+            self.say("choose a model first", "warning")
+            return
+        plan, config = self.plan(), self.config()  # bad settings are reported now, before any work
+        self.progress.value = 0.0
+        self.build_button.disabled = True
+        lines: list[str] = []
+        self.say(f"building {self.model.name} in {plan.label} …")
+
+        def on_progress(stage, fraction):
+            if fraction is not None:
+                self.progress.value = fraction
+            self.stage.value = stage
+
+        def on_log(severity, message):
+            if severity in ("ERROR", "WARNING", "INFO", "INTERNAL_ERROR"):
+                lines.append(f"[{severity}] {message}")
+
+        def work():
+            model = apply_precision(self.model, plan)
+            result = build_engine(model, config, on_progress=on_progress, on_log=on_log)
+            self.built_model, self.result = model, result
+            if self.store is not None:
+                self.store.record_build(result, tags={"precision": plan.precision})
+            self._show(result)
+            self.progress.value = 1.0
+            self.say(f"built {model.name}: {len(result.layers)} engine layers "
+                     f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})", "ok")
+
+        def finish():
+            self.build_button.disabled = False
+            self.log_view.value = "\n".join(lines[-400:]) or (self.result.log[-20000:] if self.result else "")
+
+        self.run_task(work, on_finish=finish, wait=wait)
+
+    def _show(self, result) -> None:
+        self.summary.value = result._repr_html_()
+        columns = ["name", "type", "kind", "onnx_nodes", "output_dtypes", "tactic", "stream"]
+        frame = result.layers[columns].copy()
+        frame["onnx_nodes"] = [", ".join(map(html.escape, n)) for n in frame["onnx_nodes"]]
+        frame["output_dtypes"] = [", ".join(d) for d in frame["output_dtypes"]]
+        self.layers_table.value = "<b>Engine layers after fusion</b>" + html_table(frame, 200)
