@@ -219,3 +219,14 @@ def test_batch_outside_an_engine_profile_is_refused_before_running():
     with pytest.raises(ConfigError, match=r"batch size 8 is outside the engine's profile for input 'x' "
                                           r"\(min \[1, 3, 16, 16\], max \[4, 3, 16, 16\]\)"):
         profile_feeds(built.profiles, {"x": "float32"}, 8)
+
+
+def test_sweep_over_levels_and_threads_gives_one_row_per_configuration(tiny):
+    frame = sweep({"fp32": tiny}, batch=[1], optimization_level=["disable", "all"], threads=[1, 2], config=QUICK)
+    assert list(zip(frame.optimization_level, frame.threads)) == [("disable", 1), ("disable", 2), ("all", 1),
+                                                                  ("all", 2)]
+    assert list(frame.label) == ["fp32 · onnxruntime · disable · 1 threads", "fp32 · onnxruntime · disable · 2 threads",
+                                 "fp32 · onnxruntime · all · 1 threads", "fp32 · onnxruntime · all · 2 threads"]
+    assert (frame.precision == "fp32").all()
+    with pytest.raises(ConfigError, match="sweep axis 'batch' is empty"):
+        sweep(tiny, batch=[], config=QUICK)

@@ -330,6 +330,22 @@ class _CudaEvents:
         self.lib.cudaEventDestroy(ev)
 
 
+def capture_cuda_graph(events: _CudaEvents, stream_ptr: int, enqueue: Callable[[], object]):
+    """Record what ``enqueue`` puts on the stream into an instantiated CUDA graph (cudaGraphExec_t)."""
+    ctypes, lib = events.ctypes, events.lib
+    stream = ctypes.c_void_p(stream_ptr)
+    graph, graph_exec = ctypes.c_void_p(), ctypes.c_void_p()
+    events.check(lib.cudaStreamBeginCapture(stream, 0))  # cudaStreamCaptureModeGlobal
+    enqueue()
+    events.check(lib.cudaStreamEndCapture(stream, ctypes.byref(graph)))
+    events.check(lib.cudaGraphInstantiate(ctypes.byref(graph_exec), graph, ctypes.c_ulonglong(0)))
+    return graph_exec
+
+
+def launch_cuda_graph(events: _CudaEvents, graph_exec, stream_ptr: int) -> None:
+    events.check(events.lib.cudaGraphLaunch(graph_exec, events.ctypes.c_void_p(stream_ptr)))
+
+
 class _TensorRTWorker:
     def __init__(self, runner: TensorRTRunner, feeds: dict):
         from polygraphy import cuda
@@ -361,18 +377,9 @@ class _TensorRTWorker:
         self.h2d, self.compute, self.d2h = [], [], []
 
     def _capture_graph(self):
-        import ctypes
-
-        lib = self.events.lib
-        stream = ctypes.c_void_p(self.stream.ptr)
         self.context.execute_async_v3(self.stream.ptr)  # one run before capture, as trtexec does
         self.stream.synchronize()
-        graph, graph_exec = ctypes.c_void_p(), ctypes.c_void_p()
-        self.events.check(lib.cudaStreamBeginCapture(stream, 0))  # cudaStreamCaptureModeGlobal
-        self.context.execute_async_v3(self.stream.ptr)
-        self.events.check(lib.cudaStreamEndCapture(stream, ctypes.byref(graph)))
-        self.events.check(lib.cudaGraphInstantiate(ctypes.byref(graph_exec), graph, ctypes.c_ulonglong(0)))
-        return graph_exec
+        return capture_cuda_graph(self.events, self.stream.ptr, lambda: self.context.execute_async_v3(self.stream.ptr))
 
     def infer(self):
         ev, stream = self.events, self.stream.ptr
@@ -383,7 +390,7 @@ class _TensorRTWorker:
                 self.device[name].copy_from(array, stream=self.stream)
         ev.record(after_h2d, stream)
         if self.graph_exec is not None:
-            ev.check(ev.lib.cudaGraphLaunch(self.graph_exec, ev.ctypes.c_void_p(stream)))
+            launch_cuda_graph(ev, self.graph_exec, stream)
         elif not self.context.execute_async_v3(stream):
             raise BenchmarkError("TensorRT execute_async_v3 failed (see the TensorRT log)")
         ev.record(after_compute, stream)
