@@ -1,0 +1,259 @@
+"""Calibration: run the FP32 model on calibration data, histogram each activation, and pick each tensor's amax.
+
+Entropy2 (like TensorRT's IInt8EntropyCalibrator2, MinMax and Percentile) calibrates the network *before* layer
+fusion: every activation tensor of the ONNX graph gets a range. Entropy (IInt8EntropyCalibrator, v1) calibrates
+*after* fusion: tensors that exist only inside a fused engine layer (e.g. a Conv's output before the BatchNorm and
+ReLU fused into it) are not calibrated, so they get no range and are left unquantized (NVIDIA/TensorRT#747). The
+fused groups come from an engine build (``BuildResult.layers.onnx_nodes``); without them Entropy falls back to
+the before-fusion tensors and says so in ``notes``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import onnx
+import pandas as pd
+
+from ..errors import ConfigError, ModelError, WorkbenchError
+from ..model import load_model
+from .calibrators import (TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax, mse_amax, percentile_amax)
+from .data import CalibrationData
+from .histogram import TensorHistogram
+
+# Largest representable magnitude per quantized type: scale = amax / QMAX.
+QMAX = {"int8": 127.0, "fp8": 448.0}  # fp8 = float8 e4m3fn
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def activation_tensors(model) -> list[str]:
+    """Float32 tensors computed by the graph (graph inputs included, weights and constants excluded), in order."""
+    dtypes = model.tensor_dtypes
+    weights = set(model.initializer_names) | {o for n in model.nodes if n.op_type == "Constant" for o in n.output}
+    names = [i.name for i in model.inputs]
+    for node in model.nodes:
+        names += [o for o in node.output if o]
+    return [n for n in dict.fromkeys(names) if dtypes.get(n) == "float32" and n not in weights]
+
+
+def tensors_after_fusion(model, fusion_groups: Iterable[Sequence[str]]) -> set[str]:
+    """Tensors that still exist after fusion: graph inputs/outputs and tensors that leave their fused group."""
+    group_of = {}
+    for i, group in enumerate(fusion_groups):
+        for node_name in group:
+            group_of[node_name] = i
+    producer, consumers = {}, {}
+    for node in model.nodes:
+        for o in node.output:
+            producer[o] = node.name
+        for t in node.input:
+            consumers.setdefault(t, []).append(node.name)
+    survivors = {i.name for i in model.inputs} | {o.name for o in model.outputs}
+    for tensor, node_name in producer.items():
+        group = group_of.get(node_name, ("solo", node_name))
+        if any(group_of.get(c, ("solo", c)) != group for c in consumers.get(tensor, [])):
+            survivors.add(tensor)
+    return survivors
+
+
+@dataclass
+class CalibrationTable:
+    """Per-tensor ranges chosen by a calibrator: ``frame`` has tensor, amax, scale, min, max, absmax, count."""
+
+    frame: pd.DataFrame
+    calibrator: str
+    precision: str = "int8"
+    percentile: float | None = None
+    model_fingerprint: str | None = None
+    notes: list[str] = field(default_factory=list)
+    histograms: dict = field(default_factory=dict, repr=False)  # tensor -> TensorHistogram (for charts)
+
+    @property
+    def amax(self) -> dict[str, float]:
+        return dict(zip(self.frame["tensor"], self.frame["amax"]))
+
+    @property
+    def scales(self) -> dict[str, float]:
+        return dict(zip(self.frame["tensor"], self.frame["scale"]))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    # --- files ----------------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"calibrator": self.calibrator, "precision": self.precision, "percentile": self.percentile,
+                "model_fingerprint": self.model_fingerprint, "notes": self.notes,
+                "tensors": {r.tensor: {"amax": r.amax, "scale": r.scale, "min": r.min, "max": r.max}
+                            for r in self.frame.itertuples()}}
+
+    def save_json(self, path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load_json(cls, path) -> "CalibrationTable":
+        try:
+            d = json.loads(Path(path).read_text())
+            rows = [{"tensor": k, **v} for k, v in d["tensors"].items()]
+            frame = pd.DataFrame(rows, columns=["tensor", "amax", "scale", "min", "max"])
+            return cls(frame, d["calibrator"], d.get("precision", "int8"), d.get("percentile"),
+                       d.get("model_fingerprint"), d.get("notes", []))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a workbench calibration JSON file: {exc}") from None
+
+    def save_tensorrt_cache(self, path, tensorrt_version: str = "10.3.0") -> Path:
+        """TensorRT's calibration-cache text: ``TRT-<version>-<Algorithm>``, then ``tensor: <scale as big-endian
+        float32 hex>`` per tensor, for TensorRT 10's (deprecated) calibrators to read back."""
+        if self.precision != "int8":
+            raise ConfigError("TensorRT calibration caches hold INT8 scales only")
+        lines = [f"TRT-{_version_code(tensorrt_version)}-{TRT_ALGORITHMS[self.calibrator]}"]
+        lines += [f"{r.tensor}: {struct.pack('>f', r.scale).hex()}" for r in self.frame.itertuples()]
+        path = Path(path)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    @classmethod
+    def load_tensorrt_cache(cls, path) -> "CalibrationTable":
+        try:
+            text = Path(path).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} cannot be read as a TensorRT calibration cache: {exc}") from None
+        if not text or not text[0].startswith("TRT-") or text[0].count("-") < 2:
+            raise ConfigError(f"{path} is not a TensorRT calibration cache (first line should be "
+                              "TRT-<version>-<Algorithm>)")
+        algorithm = text[0].split("-", 2)[2]
+        calibrator = {v: k for k, v in TRT_ALGORITHMS.items()}.get(algorithm, "percentile")
+        rows = []
+        for number, line in enumerate(text[1:], start=2):
+            if not line.strip():
+                continue
+            name, sep, value = line.rpartition(":")
+            try:
+                scale = struct.unpack(">f", bytes.fromhex(value.strip()))[0]
+            except ValueError:
+                raise ConfigError(f"{path}, line {number}: '{line}' is not 'tensor: <8 hex digits>'") from None
+            rows.append({"tensor": name.strip(), "amax": scale * 127.0, "scale": scale})
+        return cls(pd.DataFrame(rows, columns=["tensor", "amax", "scale"]), calibrator, "int8",
+                   notes=[f"read from TensorRT cache {Path(path).name} ({text[0]})"])
+
+    def _repr_html_(self) -> str:
+        notes = "".join(f"<div><i>{n}</i></div>" for n in self.notes)
+        return (f"<div><b>{self.calibrator}</b> calibration ({self.precision}), {len(self)} tensors{notes}"
+                f"{self.frame.head(20).to_html(index=False, float_format=lambda v: f'{v:.5g}')}</div>")
+
+
+def _version_code(version: str) -> int:
+    parts = [int(p) for p in str(version).split(".")[:3]] + [0, 0]
+    major, minor, patch = parts[:3]
+    return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
+
+
+def _augmented_session(model, tensors: list[str]):
+    """An ONNX Runtime session (no graph optimizations: every tensor must survive) that outputs ``tensors``."""
+    import onnxruntime as ort
+
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    existing = {o.name for o in proto.graph.output}
+    for name in tensors:
+        if name not in existing:
+            proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"ONNX Runtime cannot run {model.label} for calibration: {exc}") from None
+    return session
+
+
+def collect_histograms(model, data, tensors: list[str], *, on_progress: ProgressCallback | None = None,
+                       cancel: threading.Event | None = None) -> dict[str, TensorHistogram]:
+    """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms)."""
+    session = _augmented_session(model, tensors)
+    graph_inputs = {i.name for i in model.inputs}
+    hists = {t: TensorHistogram(t) for t in tensors}
+    total = data.count() if isinstance(data, CalibrationData) else None
+    seen = 0
+    for batch_index, feeds in enumerate(data):
+        if cancel is not None and cancel.is_set():
+            raise CalibrationCancelled(f"calibration stopped after {seen} samples")
+        try:
+            outputs = session.run(tensors, feeds)
+        except Exception as exc:
+            raise ConfigError(f"calibration batch {batch_index} fails in ONNX Runtime: {exc}") from None
+        for name, value in zip(tensors, outputs):
+            where = " (a graph input)" if name in graph_inputs else f" (batch {batch_index})"
+            hists[name].update(value, where)
+        seen += len(next(iter(feeds.values())))
+        if on_progress is not None:
+            on_progress(seen / total if total else float("nan"), f"calibration: {seen} samples")
+    return hists
+
+
+class CalibrationCancelled(WorkbenchError):
+    """Calibration was stopped; nothing was computed from the partial pass."""
+
+
+def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "int8", percentile: float = 99.99,
+              samples: int | None = None, batch_size: int | None = None, tensors: Sequence[str] | None = None,
+              fusion_groups: Iterable[Sequence[str]] | None = None, preprocess=None,
+              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+              ) -> CalibrationTable:
+    """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes)."""
+    model = load_model(model)
+    calibrator = check_calibrator(calibrator)
+    if precision not in QMAX:
+        raise ConfigError(f"calibration precision '{precision}' must be one of {', '.join(QMAX)}")
+    if calibrator == "percentile" and not 0 < float(percentile) <= 100:
+        raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
+    data = data if isinstance(data, CalibrationData) else CalibrationData(
+        data, model, batch_size=batch_size, samples=samples, preprocess=preprocess)
+    all_tensors = activation_tensors(model)
+    if tensors is None:
+        chosen = all_tensors
+    else:
+        unknown = [t for t in tensors if t not in set(all_tensors)]
+        if unknown:
+            raise ConfigError(f"tensor '{unknown[0]}' is not a float activation of {model.label}")
+        chosen = list(tensors)
+    notes = []
+    if calibrator == "entropy":
+        if fusion_groups is None:
+            notes.append("entropy (v1) calibrates after fusion, but no engine fusion groups were given: calibrated "
+                         "before fusion, like entropy2")
+        else:
+            after = tensors_after_fusion(model, fusion_groups)
+            dropped = [t for t in chosen if t not in after]
+            chosen = [t for t in chosen if t in after]
+            notes.append(f"calibrated after fusion: {len(dropped)} tensors exist only inside fused engine layers "
+                         "and get no range")
+    if not chosen:
+        raise ConfigError(f"{model.label} has no float activation tensors to calibrate")
+    hists = collect_histograms(model, data, chosen, on_progress=on_progress, cancel=cancel)
+    rows = []
+    for name in chosen:
+        h = hists[name]
+        if calibrator == "minmax":
+            amax = minmax_amax(h)
+        elif calibrator in ("entropy", "entropy2"):
+            amax = entropy_amax(h)
+        elif calibrator == "percentile":
+            amax = percentile_amax(h, float(percentile))
+        else:
+            amax = mse_amax(h)
+        scale = amax / QMAX[precision] if amax > 0 else 1.0 / QMAX[precision]
+        rows.append({"tensor": name, "amax": amax, "scale": scale, "min": h.min, "max": h.max,
+                     "absmax": h.absmax, "count": h.count})
+    frame = pd.DataFrame(rows)
+    return CalibrationTable(frame, calibrator, precision, float(percentile) if calibrator == "percentile" else None,
+                            model.fingerprint, notes, hists)

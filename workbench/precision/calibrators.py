@@ -1,0 +1,112 @@
+"""Calibrators: from a tensor's |x| histogram to the amax (clipping threshold) of symmetric linear quantization.
+
+Written from their public descriptions:
+- MinMax: the largest |x| seen (TensorRT's IInt8MinMaxCalibrator).
+- Entropy: the KL-divergence threshold search of Migacz, "8-bit Inference with TensorRT" (GTC 2017): a 2048-bin
+  histogram of |x|; for every i from 128 to 2048 the first i bins (the clipped tail added to the last one) are
+  compared with their quantization to 128 levels; the i with the smallest divergence m gives amax = (m + 0.5) · w.
+  Entropy and Entropy2 use this same search; they differ in *which tensors* are calibrated (see calibrate.py).
+- Percentile: the p-th percentile of |x| (p = 99.9, 99.99, 99.999, ...), read from the histogram.
+- MSE: the threshold minimizing the mean squared quantization error (rounding + clipping) over the histogram.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+CALIBRATORS = ("minmax", "entropy", "entropy2", "percentile", "mse")
+# TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>). Percentile and MSE scales are
+# read by TensorRT through the legacy calibrator, which takes whatever scales its cache holds.
+TRT_ALGORITHMS = {"minmax": "MinMaxCalibration", "entropy": "EntropyCalibration",
+                  "entropy2": "EntropyCalibration2", "percentile": "LegacyCalibration", "mse": "LegacyCalibration"}
+QUANTIZED_LEVELS = 128  # Entropy: levels of the quantized candidate distribution (|x| side of int8)
+START_BIN = 128
+
+
+def check_calibrator(name: str) -> str:
+    key = str(name).lower().replace("_", "").replace("-", "")
+    if key not in CALIBRATORS:
+        raise ConfigError(f"calibrator '{name}' is unknown (calibrators: {', '.join(CALIBRATORS)})")
+    return key
+
+
+def minmax_amax(hist) -> float:
+    return hist.absmax
+
+
+def _kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    p_sum, q_sum = p.sum(), q.sum()
+    if p_sum == 0 or q_sum == 0:
+        return np.inf
+    p = p / p_sum
+    q = q / q_sum
+    mask = p > 0
+    if np.any(q[mask] == 0):
+        return np.inf  # P has mass where Q has none: this candidate cannot represent the data
+    return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
+
+
+def entropy_divergences(counts: np.ndarray, levels: int = QUANTIZED_LEVELS, start: int = START_BIN) -> np.ndarray:
+    """KL divergence for every candidate i (index = i) of TensorRT's search; entries below ``start`` are inf."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = len(counts)
+    divergences = np.full(n + 1, np.inf)
+    nonzero = counts > 0
+    tail = np.concatenate([np.cumsum(counts[::-1])[::-1], [0.0]])  # tail[i] = sum(counts[i:])
+    for i in range(min(start, n), n + 1):
+        p = counts[:i].copy()
+        p[i - 1] += tail[i]
+        # Merge the i bins into `levels` levels (i // levels bins each, the remainder to the last level), then
+        # expand back, spreading each level's count evenly over the bins that were non-empty.
+        merged = i // levels
+        starts = np.arange(levels) * merged
+        level_sums = np.add.reduceat(counts[:i], starts)
+        level_nonzero = np.add.reduceat(nonzero[:i].astype(np.int64), starts)
+        lengths = np.diff(np.append(starts, i))
+        per_bin = np.divide(level_sums, level_nonzero, out=np.zeros(levels), where=level_nonzero > 0)
+        q = np.repeat(per_bin, lengths) * nonzero[:i]
+        divergences[i] = _kl_divergence(p, q)
+    return divergences
+
+
+def entropy_amax(hist, levels: int = QUANTIZED_LEVELS, start: int = START_BIN) -> float:
+    counts, edges = hist.histogram()
+    if len(counts) <= start:  # too few bins to search: keep the full range
+        return hist.absmax
+    divergences = entropy_divergences(counts, levels, start)
+    m = int(np.argmin(divergences))  # first minimum
+    width = edges[1] - edges[0]
+    return float(min((m + 0.5) * width, hist.absmax))
+
+
+def percentile_amax(hist, percentile: float) -> float:
+    if not 0 < percentile <= 100:
+        raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
+    counts, edges = hist.histogram()
+    total = counts.sum()
+    if total == 0:
+        return 0.0
+    cdf = np.cumsum(counts) / total
+    index = int(np.searchsorted(cdf, percentile / 100.0))
+    return float(min(edges[min(index + 1, len(edges) - 1)], hist.absmax))  # the right edge of that bin
+
+
+def mse_amax(hist, levels: int = 127, start: int = START_BIN, stride: int = 1) -> float:
+    """Search thresholds at bin edges from ``start``; the error of each bin's values is taken at its centre."""
+    counts, edges = hist.histogram()
+    if len(counts) <= start:
+        return hist.absmax
+    centers = (edges[:-1] + edges[1:]) / 2
+    weights = counts.astype(np.float64)
+    candidates = edges[start::stride]
+    best, best_error = hist.absmax, np.inf
+    for chunk in np.array_split(candidates, max(1, len(candidates) // 256)):
+        scale = chunk[:, None] / levels
+        q = np.clip(np.round(centers[None, :] / scale), -levels, levels) * scale
+        error = ((centers[None, :] - q) ** 2 * weights[None, :]).sum(axis=1)
+        k = int(np.argmin(error))
+        if error[k] < best_error:
+            best, best_error = float(chunk[k]), float(error[k])
+    return best

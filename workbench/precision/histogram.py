@@ -1,0 +1,80 @@
+"""Streaming statistics of one tensor: exact min/max/|x|max and a histogram of |x| that grows with the data.
+
+Memory is bounded by the histogram, never by the dataset. The first batch fixes the bin width at |x|max / 2048;
+later batches with larger values append bins of the same width (as pytorch-quantization / ModelOpt do), and when
+the histogram passes ``MAX_BINS`` neighbouring bins are merged in pairs (width doubles), so outliers cannot make it
+grow without bound. With all data in one batch this is exactly TensorRT's 2048-bin histogram over [0, |x|max].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+BINS = 2048
+MAX_BINS = 2048 * 16
+
+
+class TensorHistogram:
+    """min, max, |x|max, element count and the |x| histogram of every value seen."""
+
+    def __init__(self, name: str, bins: int = BINS):
+        self.name = name
+        self.bins = bins
+        self.counts: np.ndarray | None = None
+        self.width = 0.0
+        self.min = np.inf
+        self.max = -np.inf
+        self.count = 0
+
+    @property
+    def absmax(self) -> float:
+        return float(max(abs(self.min), abs(self.max))) if self.count else 0.0
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.arange(len(self.counts) + 1) * self.width
+
+    def update(self, values: np.ndarray, where: str = "") -> None:
+        x = np.asarray(values)
+        if x.size == 0:
+            return
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            bad = "NaN" if np.isnan(x).any() else "Inf"
+            raise ConfigError(f"calibration data{where} produces {bad} in tensor '{self.name}'; check the inputs "
+                              "(scales are never computed from non-finite values)")
+        self.min, self.max = min(self.min, lo), max(self.max, hi)
+        self.count += x.size
+        a = np.abs(x).ravel()
+        amax = max(abs(lo), abs(hi))
+        if self.counts is None:
+            if amax == 0.0:
+                self._pending_zeros = getattr(self, "_pending_zeros", 0) + a.size
+                return
+            self.width = amax / self.bins
+            self.counts = np.zeros(self.bins, dtype=np.int64)
+            self.counts[0] += getattr(self, "_pending_zeros", 0)
+        needed = int(np.floor(amax / self.width)) + 1
+        if needed > len(self.counts):
+            self.counts = np.concatenate([self.counts, np.zeros(needed - len(self.counts), np.int64)])
+            while len(self.counts) > MAX_BINS:
+                self._halve()
+        index = (a * np.float32(1.0 / self.width)).astype(np.int64)
+        np.minimum(index, len(self.counts) - 1, out=index)  # |x|max lands in the last bin, as in np.histogram
+        self.counts += np.bincount(index, minlength=len(self.counts))[: len(self.counts)]
+
+    def _halve(self) -> None:
+        if len(self.counts) % 2:
+            self.counts = np.append(self.counts, 0)
+        self.counts = self.counts.reshape(-1, 2).sum(axis=1)
+        self.width *= 2
+
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, edges) of |x|; an all-zero tensor gives one bin."""
+        if self.counts is None:
+            return np.array([self.count], np.int64), np.array([0.0, 0.0])
+        return self.counts, self.edges
