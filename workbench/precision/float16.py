@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import onnx
 
+from .graph_edit import toposorted
 from .plan import ALWAYS_FP32_OPS
 
 
@@ -15,18 +16,10 @@ def to_float16(proto: onnx.ModelProto, *, keep_nodes=(), keep_op_types=(), keep_
     with the Resize-scales fix) does the conversion. Its ``keep_io_types`` path can leave the graph out of
     topological order (onnxconverter-common#208), so the graph is re-sorted with onnx-graphsurgeon.
     """
-    import onnx_graphsurgeon as gs
     from onnxruntime.transformers import float16
 
     block = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(ALWAYS_FP32_OPS) | set(keep_op_types))
     converted = float16.convert_float_to_float16(onnx.ModelProto.FromString(proto.SerializeToString()),
                                                  keep_io_types=keep_io_types, op_block_list=block,
                                                  node_block_list=list(keep_nodes), disable_shape_infer=True)
-    graph = gs.import_onnx(converted)
-    graph.toposort()
-    out = gs.export_onnx(graph)
-    out.ir_version = proto.ir_version
-    del out.opset_import[:]
-    out.opset_import.extend(converted.opset_import)
-    out.metadata_props.extend(proto.metadata_props)
-    return out
+    return toposorted(converted, like=proto)

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..model.loading import PRECISION_KEY
+from .graph_edit import set_metadata
 
 # Precisions this version can write into a model.
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8", "fp8")
+QUANTIZED = ("int8", "fp8")
 
 # Ops whose float inputs must stay FP32 (scales, coordinates, index-producing ops), on top of ONNX Runtime's
 # converter's own block list (NonMaxSuppression, TopK, Range, RoiAlign, CumSum, Min, Max, Upsample, ai.onnx.ml).
@@ -26,12 +28,17 @@ class PrecisionPlan:
     ``keep_nodes``: node names kept in FP32 (e.g. the most sensitive layers); ``keep_op_types``: op types kept in
     FP32 (e.g. ``("LayerNormalization", "Softmax")`` after attention). ``keep_io_types``: inputs and outputs stay
     FP32, so callers feed and read float32 whatever the precision inside.
+    INT8/FP8 only: ``calibrator`` (minmax, entropy, entropy2, percentile, mse), ``percentile`` and ``target``
+    (``tensorrt``: NVIDIA's Q/DQ placement; ``onnxruntime``: what ONNX Runtime's CPU kernels fuse).
     """
 
     precision: str = "fp32"
     keep_nodes: tuple[str, ...] = field(default_factory=tuple)
     keep_op_types: tuple[str, ...] = field(default_factory=tuple)
     keep_io_types: bool = True
+    calibrator: str = "entropy2"
+    percentile: float = 99.99
+    target: str = "tensorrt"
 
     def __post_init__(self):
         name = str(self.precision).lower()
@@ -44,6 +51,16 @@ class PrecisionPlan:
             if isinstance(value, str):
                 value = (value,)
             object.__setattr__(self, attr, tuple(value))
+        from .calibrators import check_calibrator
+        from .qdq import TARGETS
+
+        object.__setattr__(self, "calibrator", check_calibrator(self.calibrator))
+        if self.target not in TARGETS:
+            raise ConfigError(f"target '{self.target}' is unknown (targets: {', '.join(TARGETS)})")
+        if self.precision == "fp8" and self.target == "onnxruntime":
+            raise ConfigError("fp8 has no ONNX Runtime CPU kernels: use target='tensorrt' for fp8")
+        if not 0 < float(self.percentile) <= 100:
+            raise ConfigError(f"percentile {self.percentile} must be in (0, 100], e.g. 99.99")
 
     def check_against(self, model) -> None:
         """Raise ConfigError when a kept node or op type does not exist in ``model``."""
@@ -60,19 +77,19 @@ class PrecisionPlan:
     @property
     def label(self) -> str:
         kept = len(self.keep_nodes) + len(self.keep_op_types)
-        return self.precision + (f" (+{kept} kept in fp32)" if kept else "")
+        name = self.precision
+        if self.precision in QUANTIZED:
+            name += f" {self.calibrator}" + (f" {self.percentile:g}" if self.calibrator == "percentile" else "")
+            name += f" for {self.target}"
+        return name + (f" (+{kept} kept in fp32)" if kept else "")
 
 
-def _set_metadata(proto, values: dict) -> None:
-    kept = [p for p in proto.metadata_props if p.key not in values]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    for key, value in values.items():
-        proto.metadata_props.add(key=key, value=value)
+def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibrate_options):
+    """The model converted to ``plan``: a new Model named ``<name>_<precision>`` (FP32 returns the model itself).
 
-
-def apply_precision(model, plan: PrecisionPlan | str):
-    """The model converted to ``plan``: a new Model named ``<name>_<precision>`` (FP32 returns the model itself)."""
+    INT8/FP8 need ``calibration``: a CalibrationTable, or calibration data (anything ``calibrate`` takes; the
+    plan's calibrator runs on it, with ``calibrate_options`` such as samples=, batch_size=, fusion_groups=).
+    """
     from ..model import load_model
 
     plan = plan if isinstance(plan, PrecisionPlan) else PrecisionPlan(plan)
@@ -80,12 +97,25 @@ def apply_precision(model, plan: PrecisionPlan | str):
     plan.check_against(model)
     if plan.precision == "fp32":
         return model
+    if plan.precision in QUANTIZED:
+        from .calibrate import CalibrationTable, calibrate
+        from .qdq import quantize
+
+        if calibration is None:
+            raise ConfigError(f"{plan.precision} needs calibration data (or a CalibrationTable)")
+        table = calibration if isinstance(calibration, CalibrationTable) else calibrate(
+            model, calibration, plan.calibrator, precision=plan.precision, percentile=plan.percentile,
+            **calibrate_options)
+        if table.precision != plan.precision:
+            raise ConfigError(f"the calibration table is for {table.precision}, the plan asks for {plan.precision}")
+        return quantize(model, table, target=plan.target, exclude_nodes=plan.keep_nodes,
+                        exclude_op_types=plan.keep_op_types).model
     if plan.precision == "fp16":
         from .float16 import to_float16
 
         proto = to_float16(model.proto, keep_nodes=plan.keep_nodes, keep_op_types=plan.keep_op_types,
                            keep_io_types=plan.keep_io_types)
-        _set_metadata(proto, {PRECISION_KEY: plan.precision})
+        set_metadata(proto, {PRECISION_KEY: plan.precision})
         converted = load_model(proto, name=f"{model.name}_fp16")
         converted.label = f"{model.label} (fp16)"
         return converted

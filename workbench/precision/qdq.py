@@ -26,6 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY
+from .graph_edit import set_metadata, toposorted
 
 TARGETS = ("tensorrt", "onnxruntime")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -89,11 +90,9 @@ def _quantize_weight(values: np.ndarray, axis: int, precision: str) -> tuple[np.
 
 
 def _fp8_tensor(values: np.ndarray, name: str) -> onnx.TensorProto:
-    from onnx.reference.ops.op_cast import float32_to_float8e4m3  # rounding as the ONNX spec defines it
+    import ml_dtypes  # onnx's own dependency for its float8 types (round to nearest even, saturating)
 
-    raw = np.asarray(float32_to_float8e4m3(values.astype(np.float32).ravel()), dtype=np.uint8)
-    tensor = helper.make_tensor(name, TensorProto.FLOAT8E4M3FN, values.shape, raw.tobytes(), raw=True)
-    return tensor
+    return numpy_helper.from_array(np.asarray(values, np.float32).astype(ml_dtypes.float8_e4m3fn), name)
 
 
 def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclude_op_types=()) -> QuantizationResult:
@@ -214,8 +213,8 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     del graph.initializer[:]
     graph.initializer.extend(kept + new_inits)
     graph.node.extend(new_nodes)
-    proto = _toposorted(proto)
-    _set_metadata(proto, {PRECISION_KEY: precision, CALIBRATOR_KEY: table.calibrator})
+    proto = toposorted(proto)
+    set_metadata(proto, {PRECISION_KEY: precision, CALIBRATOR_KEY: table.calibrator})
     quantized = load_model(proto, name=f"{model.name}_{precision}_{table.calibrator}")
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
     return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, list(table.notes))
@@ -264,7 +263,7 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
         finally:
             logger.setLevel(level)
         proto = onnx.load(out)
-    _set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator})
+    set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator})
     quantized = load_model(proto, name=f"{model.name}_int8_{table.calibrator}_cpu")
     dq_inputs = {n.output[0] for n in quantized.nodes if n.op_type == "DequantizeLinear"}
     rows = []
@@ -275,24 +274,3 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
                 rows.append((node.name, node.op_type, done, "" if done else "kept in float by ONNX Runtime"))
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
     return QuantizationResult(quantized, report, "onnxruntime", "int8", table.calibrator, list(table.notes))
-
-
-def _toposorted(proto: onnx.ModelProto) -> onnx.ModelProto:
-    import onnx_graphsurgeon as gs
-
-    graph = gs.import_onnx(proto)
-    graph.toposort()
-    out = gs.export_onnx(graph)
-    out.ir_version = proto.ir_version
-    del out.opset_import[:]
-    out.opset_import.extend(proto.opset_import)
-    out.metadata_props.extend(proto.metadata_props)
-    return out
-
-
-def _set_metadata(proto, values: dict) -> None:
-    kept = [p for p in proto.metadata_props if p.key not in values]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    for key, value in values.items():
-        proto.metadata_props.add(key=key, value=value)
