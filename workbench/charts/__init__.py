@@ -2,6 +2,7 @@
 
 from .performance import (latency_distribution, latency_throughput, memory_bars, pareto, speedup_bars,
                           throughput_vs_concurrency)
+from .precision import accuracy_bars, activation_histogram, quantization_mapping
 
 __all__ = ["latency_distribution", "latency_throughput", "throughput_vs_concurrency", "speedup_bars", "pareto",
-           "memory_bars"]
+           "memory_bars", "activation_histogram", "quantization_mapping", "accuracy_bars"]

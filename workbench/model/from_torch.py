@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import warnings
 
+import onnx
+
 from ..errors import ConfigError, ModelError
 from .loading import Model, load_model
 
@@ -41,6 +43,8 @@ def from_torch(module, example_inputs, *, input_names=None, output_names=None, d
                               output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset)
     except Exception as exc:
         raise ModelError(f"PyTorch could not export {type(module).__name__} to ONNX: {exc}") from None
-    model = load_model(buffer.getvalue(), name=name or type(module).__name__)
+    proto = onnx.load_from_string(buffer.getvalue())
+    proto.graph.name = name or type(module).__name__  # the exporter calls every graph "main_graph"
+    model = load_model(proto)
     model.source_module = module
     return model

@@ -213,6 +213,7 @@ class Sample:
     description: str
     size: str  # "realistic" or "small"
     build: Callable[[], onnx.ModelProto]
+    path: Path | None = None  # a committed file (trained weights): used as is, never copied to the cache
 
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in [
@@ -225,7 +226,7 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("bert_tiny", "Transformer encoder, 2 layers, hidden 64, 4 heads (fast tests)",
            "small", lambda: transformer_encoder("bert_tiny", 2, 64, 4, 256, 1000, 128, 16)),
     Sample("digits_cnn", "Small residual CNN *trained* on scikit-learn's digits (8x8, 10 classes, 98.2 % test "
-           "accuracy); tools/train_digits.py made it", "small", lambda: onnx.load(str(DIGITS_CNN))),
+           "accuracy); tools/train_digits.py made it", "small", lambda: onnx.load(str(DIGITS_CNN)), DIGITS_CNN),
     Sample("inception_tiny", "Inception-style CNN: parallel 1x1/3x3/5x5/pool branches joined by Concat (fast tests)",
            "small", lambda: inception("inception_tiny", 2, 32, 32, 10)),
 ]}
@@ -264,6 +265,8 @@ def sample_path(name: str) -> Path:
 
     if name not in SAMPLES:
         raise ModelNotFoundError(f"no bundled sample named '{name}' (samples are: {', '.join(SAMPLES)})")
+    if SAMPLES[name].path is not None:
+        return SAMPLES[name].path
     folder = cache_dir() / "samples"
     path = folder / f"{name}-v{SAMPLES_VERSION}.onnx"
     if not path.is_file():

@@ -1,0 +1,125 @@
+"""Precision subcommands: calibrate, quantize (thin shells over workbench.precision)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import ConfigError
+from .main import CONFIGURE, command
+
+
+def _add_calibration_options(p, *, default_calibrator: str = "entropy2"):
+    p.add_argument("model", help="an .onnx model or a bundled sample name")
+    p.add_argument("--calibrator", default=default_calibrator,
+                   help="minmax, entropy, entropy2, percentile or mse (default %(default)s)")
+    p.add_argument("--calib-data", help="folder or file of .npy/.npz calibration samples "
+                                        "(or digits:calibration for the bundled digits split)")
+    p.add_argument("--samples", type=int, help="use at most this many calibration samples")
+    p.add_argument("--batch-size", type=int, help="calibration batch size for arrays (default 32)")
+    p.add_argument("--percentile", type=float, default=99.99, help="for --calibrator percentile (default 99.99)")
+
+
+def _calibration_data(args):
+    if not args.calib_data:
+        raise ConfigError("--calib-data is required: a folder or file of .npy/.npz samples")
+    if args.calib_data.startswith("digits:"):
+        from ..model.datasets import digits
+
+        return digits(args.calib_data.split(":", 1)[1])[0]
+    return args.calib_data
+
+
+def _calibrate(args, model, precision: str):
+    from ..precision import calibrate
+    from ..precision.calibrators import check_calibrator
+
+    calibrator = check_calibrator(args.calibrator)
+    fusion_groups = None
+    if calibrator == "entropy":  # calibrated after fusion: the engine's fused groups say which tensors remain
+        from ..engines import build_engine
+
+        fusion_groups = list(build_engine(model).layers.onnx_nodes)
+
+    def progress(fraction, message):
+        if not args.json:
+            print(f"\r{message}", end="", file=sys.stderr, flush=True)
+
+    table = calibrate(model, _calibration_data(args), calibrator, precision=precision, percentile=args.percentile,
+                      samples=args.samples, batch_size=args.batch_size, fusion_groups=fusion_groups,
+                      on_progress=progress)
+    if not args.json:
+        print(file=sys.stderr)
+    return table
+
+
+def _tensor_rows(table) -> list[dict]:
+    return [{"tensor": r.tensor, "amax": r.amax, "scale": r.scale, "min": r.min, "max": r.max}
+            for r in table.frame.itertuples()]
+
+
+def _configure_calibrate(p):
+    _add_calibration_options(p)
+    p.add_argument("--precision", default="int8", choices=["int8", "fp8"], help="quantized type (default int8)")
+    p.add_argument("-o", "--output", help="write the table as JSON")
+    p.add_argument("--trt-cache", help="also write TensorRT's calibration-cache text (for TensorRT 10 calibrators)")
+    p.add_argument("--trt-version", default="10.3.0", help="TensorRT version in the cache header (default 10.3.0)")
+
+
+@command("calibrate", "calibrate a model's activations: per-tensor amax and scale (JSON, TensorRT cache)")
+def cmd_calibrate(args):
+    from ..model import load_model
+
+    model = load_model(args.model)
+    table = _calibrate(args, model, args.precision)
+    written = {}
+    if args.output:
+        written["table"] = str(table.save_json(args.output))
+    if args.trt_cache:
+        written["tensorrt_cache"] = str(table.save_tensorrt_cache(args.trt_cache, args.trt_version))
+    info = {"model": model.name, "calibrator": table.calibrator, "precision": table.precision,
+            "percentile": table.percentile, "notes": table.notes, "tensors": _tensor_rows(table), **written}
+    text = table.frame[["tensor", "amax", "scale", "min", "max"]].to_string(index=False)
+    return text + "".join(f"\n{k}: {v}" for k, v in written.items()) + "".join(f"\nnote: {n}" for n in table.notes), info
+
+
+def _configure_quantize(p):
+    _add_calibration_options(p)
+    p.add_argument("--precision", default="int8", choices=["fp16", "int8", "fp8"], help="target precision")
+    p.add_argument("--target", default="tensorrt", choices=["tensorrt", "onnxruntime"],
+                   help="Q/DQ placement: TensorRT's recommendations, or what ONNX Runtime's CPU runs as int8")
+    p.add_argument("--exclude", default="", help="node names kept in FP32, comma-separated")
+    p.add_argument("--exclude-op-types", default="", help="op types kept in FP32, comma-separated")
+    p.add_argument("-o", "--output", required=True, help="where to write the quantized .onnx model")
+
+
+@command("quantize", "write a strongly typed model: FP16 casts, or INT8/FP8 Q/DQ with calibrated scales")
+def cmd_quantize(args):
+    from ..model import load_model
+    from ..precision import PrecisionPlan, apply_precision, quantize
+
+    model = load_model(args.model)
+    exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
+    exclude_ops = tuple(n.strip() for n in args.exclude_op_types.split(",") if n.strip())
+    plan = PrecisionPlan(args.precision, keep_nodes=exclude, keep_op_types=exclude_ops, calibrator=args.calibrator,
+                         percentile=args.percentile, target=args.target)
+    plan.check_against(model)
+    if args.precision == "fp16":
+        out = apply_precision(model, plan)
+        path = out.save(args.output)
+        info = {"model": model.name, "precision": "fp16", "output": str(path),
+                "casts": out.op_histogram.get("Cast", 0)}
+        return f"wrote {path} (fp16, {info['casts']} casts)", info
+    table = _calibrate(args, model, args.precision)
+    result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops)
+    path = result.model.save(args.output)
+    counts = result.counts
+    info = {"model": model.name, "precision": args.precision, "calibrator": table.calibrator,
+            "target": args.target, "output": str(path), **counts, "notes": table.notes,
+            "tensors": _tensor_rows(table), "nodes": result.report.to_dict(orient="records")}
+    text = (result.report.to_string(index=False) + f"\n\nwrote {path}: {counts['quantized_nodes']} nodes quantized "
+            f"({', '.join(f'{k} {v}' for k, v in counts['by_op'].items())}), {counts['skipped_nodes']} kept in "
+            f"float; {counts['quantize_linear']} QuantizeLinear, {counts['dequantize_linear']} DequantizeLinear")
+    return text, info
+
+
+CONFIGURE.update({"calibrate": _configure_calibrate, "quantize": _configure_quantize})
