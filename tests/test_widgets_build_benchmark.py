@@ -85,3 +85,42 @@ def test_benchmark_panel_bad_input_is_a_message_and_keeps_results(store):
     panel.choose.value = ()
     panel.run_button.click()
     assert "choose at least one model" in panel.message.value
+
+
+def test_precision_panel_compares_calibrators_and_shows_histograms():
+    from workbench.model.datasets import digits
+    from workbench.widgets import PrecisionPanel
+
+    calib_x, _ = digits("calibration")
+    test_x, test_y = digits("test")
+    panel = PrecisionPanel("digits_cnn", calib_x, eval_data=test_x[:200], labels=test_y[:200])
+    for name in ("minmax", "percentile"):
+        panel.calibrator.value = name
+        panel.batches.value = 2
+        panel.run(wait=True)
+        assert panel.last_error is None, panel.message.value
+    assert list(panel.accuracy.variant) == ["fp32", "int8 minmax for tensorrt", "int8 percentile 99.99 for tensorrt"]
+    assert panel.model_out.calibrator == "percentile" and len(panel.table.histograms) == len(panel.table.frame)
+    assert panel.table.histograms["image"].count == 64 * 64  # 2 batches x 32 samples x 8x8 pixels
+    (histogram,) = panel.histogram.outputs
+    shapes = histogram["data"]["application/vnd.plotly.v1+json"]["layout"]["shapes"]
+    assert len(shapes) == 2  # one threshold per calibrator run so far
+    panel.precision.value = "fp16"
+    panel.run(wait=True)
+    assert panel.accuracy.variant.iloc[-1] == "fp16" and panel.model_out.precision == "fp16"
+    panel.precision.value = "int8"
+    panel.percentile.value = 100.0
+    panel.calibrator.value = "percentile"
+    panel.exclude.value = tuple(panel.exclude.options)  # everything excluded: nothing left to quantize
+    panel.run_button.click()
+    panel.wait()
+    assert "nothing in" in panel.message.value and "could be quantized" in panel.message.value
+    assert len(panel.accuracy) == 4  # earlier results kept
+
+
+def test_precision_panel_without_calibration_data_says_so():
+    from workbench.widgets import PrecisionPanel
+
+    panel = PrecisionPanel("digits_cnn")
+    panel.run_button.click()
+    assert "need calibration data" in panel.message.value

@@ -202,5 +202,6 @@ def mixed_precision(model, table, data, *, labels=None, target_accuracy: float |
         if met or step == len(sensitivity):
             break
         kept.append(sensitivity["node"].iloc[step])
-    plan = PrecisionPlan(table.precision, keep_nodes=tuple(kept), calibrator=table.calibrator, target=target)
+    plan = PrecisionPlan(table.precision, keep_nodes=tuple(kept), calibrator=table.calibrator, target=target,
+                         percentile=table.percentile or 99.99)
     return plan, pd.DataFrame(steps)

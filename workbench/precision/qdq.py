@@ -252,11 +252,17 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
             source = Path(folder) / "source.onnx"
             source.write_bytes(model.to_bytes())  # never the ModelProto: the pre-processor moves its weights out
             quant_pre_process(str(source), prepared, skip_symbolic_shape=True)
-            op_types = sorted({n.op_type for n in onnx.load(prepared).graph.node} - set(exclude_op_types)
-                              - {"Constant"})
+            graph = onnx.load(prepared).graph
+            op_types = sorted({n.op_type for n in graph.node} - set(exclude_op_types) - {"Constant"})
+            # A node whose activations have no range (e.g. Entropy v1 skips tensors inside fused layers) stays
+            # float; ONNX Runtime's quantizer would otherwise stop on the missing range.
+            weights = {t.name for t in graph.initializer}
+            no_range = {n.name: t for n in graph.node for t in [*n.input, *n.output]
+                        if t and t not in weights and t not in ranges and n.op_type in op_types
+                        and n.op_type != "Shape"}
             quantize_static(str(prepared), out, None, quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            op_types_to_quantize=op_types, nodes_to_exclude=list(exclude_nodes),
+                            op_types_to_quantize=op_types, nodes_to_exclude=[*exclude_nodes, *no_range],
                             calibration_cache_path=cache, extra_options={"WeightSymmetric": True})
         except Exception as exc:
             raise ConfigError(f"ONNX Runtime could not quantize {model.label}: {exc}") from None
@@ -271,6 +277,9 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
         if node.op_type in WEIGHTED_OPS or node.op_type == "Add":
             done = any(t in dq_inputs for t in node.input)
             if node.op_type in WEIGHTED_OPS or done:
-                rows.append((node.name, node.op_type, done, "" if done else "kept in float by ONNX Runtime"))
+                why = ("excluded" if node.name in exclude_nodes else
+                       f"no range for '{no_range[node.name]}'" if node.name in no_range else
+                       "kept in float by ONNX Runtime")
+                rows.append((node.name, node.op_type, done, "" if done else why))
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
     return QuantizationResult(quantized, report, "onnxruntime", "int8", table.calibrator, list(table.notes))

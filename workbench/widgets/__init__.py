@@ -2,5 +2,6 @@
 
 from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
+from .precision_panel import PrecisionPanel
 
-__all__ = ["BuildPanel", "BenchmarkPanel"]
+__all__ = ["BuildPanel", "BenchmarkPanel", "PrecisionPanel"]

@@ -1,0 +1,134 @@
+"""PrecisionPanel: choose precision, calibrator, percentile, calibration batches and excluded nodes; calibrate with a
+progress bar; see each tensor's histogram with the thresholds and an accuracy table that grows run by run."""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as widgets
+import pandas as pd
+
+from .. import charts
+from ..model import load_model
+from ..precision import (CALIBRATORS, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
+                         quantize)
+from ..precision.qdq import WEIGHTED_OPS
+from .common import Panel, html_table, progress_bar, show_figure
+
+
+class PrecisionPanel(Panel):
+    """``model``: what to convert; ``calibration_data``: samples for INT8/FP8 (anything ``calibrate`` takes);
+    ``eval_data``/``labels``: held-out samples for the accuracy table (optional).
+
+    After a run: ``model_out`` is the converted model, ``table`` the calibration table, ``accuracy`` one row per
+    run (FP32 first), kept across runs so calibrators can be compared side by side.
+    """
+
+    def __init__(self, model, calibration_data=None, *, eval_data=None, labels=None, batch_size: int = 32):
+        self.model = load_model(model)
+        self.calibration_data = calibration_data
+        self.eval_data, self.labels = eval_data, labels
+        self.batch_size = batch_size
+        self.model_out = None
+        self.table = None
+        self.tables: dict[str, object] = {}   # calibrator -> last table (for the threshold overlay)
+        self.accuracy = pd.DataFrame()
+        self._cancel = threading.Event()
+        quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
+        self.precision = widgets.Dropdown(options=["int8", "fp16", "fp8"], value="int8", description="precision")
+        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
+        self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
+        self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")
+        self.batches = widgets.IntSlider(value=8, min=1, max=64, description="calib batches")
+        self.exclude = widgets.SelectMultiple(options=quantizable, description="keep fp32", rows=5)
+        self.run_button = widgets.Button(description="Calibrate & quantize", button_style="primary", icon="sliders",
+                                         layout=widgets.Layout(width="200px"))
+        self.progress = progress_bar("calibrate")
+        self.stage = widgets.Label()
+        self.tensor = widgets.Dropdown(description="tensor", layout=widgets.Layout(width="60%"))
+        self.histogram = widgets.Output()
+        self.accuracy_view = widgets.HTML()
+        self.accuracy_chart = widgets.Output()
+        self.run_button.on_click(self.guarded(lambda _: self.run()))
+        self.tensor.observe(self.guarded(lambda _: self._draw_histogram()), names="value")
+        self.precision.observe(lambda _: self._sync(), names="value")
+        controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.percentile]),
+                                 widgets.HBox([self.target, self.batches]),
+                                 widgets.HBox([self.exclude, self.run_button])])
+        super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.tensor, self.histogram,
+                          self.accuracy_view, self.accuracy_chart])
+        self._sync()
+
+    def _sync(self) -> None:
+        quantized = self.precision.value in ("int8", "fp8")
+        for w in (self.calibrator, self.percentile, self.batches):
+            w.disabled = not quantized
+        if self.precision.value == "fp8":
+            self.target.value = "tensorrt"
+        self.target.disabled = not quantized or self.precision.value == "fp8"
+
+    def plan(self) -> PrecisionPlan:
+        return PrecisionPlan(self.precision.value, keep_nodes=tuple(self.exclude.value),
+                             calibrator=self.calibrator.value, percentile=self.percentile.value,
+                             target=self.target.value)
+
+    def run(self, wait: bool = False) -> None:
+        """Calibrate (INT8/FP8) and convert with the current settings; background unless ``wait``."""
+        plan = self.plan()  # bad settings are reported before any work
+        if plan.precision in ("int8", "fp8") and self.calibration_data is None:
+            self.say("INT8/FP8 need calibration data: PrecisionPanel(model, calibration_data)", "warning")
+            return
+        self.run_button.disabled = True
+        self.progress.value = 0.0
+        self.say(f"{plan.label}: working …")
+
+        def on_progress(fraction, message):
+            if fraction == fraction:  # NaN when the data's length is unknown
+                self.progress.value = min(fraction, 1.0)
+            self.stage.value = message
+
+        def work():
+            if plan.precision in ("int8", "fp8"):
+                table = calibrate(self.model, self.calibration_data, plan.calibrator, precision=plan.precision,
+                                  percentile=plan.percentile, samples=self.batches.value * self.batch_size,
+                                  batch_size=self.batch_size, on_progress=on_progress, cancel=self._cancel)
+                self.table = table
+                self.tables[plan.calibrator] = table
+                converted = quantize(self.model, table, target=plan.target, exclude_nodes=plan.keep_nodes).model
+                previous = self.tensor.value
+                self.tensor.options = list(table.frame.tensor)
+                # keep the tensor being looked at; else the first activation after the input
+                names = list(table.frame.tensor)
+                self.tensor.value = previous if previous in names else names[min(2, len(names) - 1)]
+                self._draw_histogram()
+            else:
+                converted = apply_precision(self.model, plan)
+            self.model_out = converted
+            self.progress.value = 1.0
+            if self.eval_data is not None:
+                self._add_accuracy(plan, converted)
+            self.say(f"{plan.label}: done → {converted.name}", "ok")
+
+        def finish():
+            self.run_button.disabled = False
+
+        self.run_task(work, on_finish=finish, wait=wait)
+
+    def _add_accuracy(self, plan, converted) -> None:
+        if self.accuracy.empty:
+            self.accuracy = accuracy_table(self.model, {}, self.eval_data, labels=self.labels)
+        row = compare(self.model, converted, self.eval_data, labels=self.labels).iloc[0].to_dict()
+        row.update(variant=plan.label, precision=plan.precision,
+                   calibrator=plan.calibrator if plan.precision in ("int8", "fp8") else "")
+        self.accuracy = pd.concat([self.accuracy, pd.DataFrame([row])], ignore_index=True)
+        columns = [c for c in ("variant", "precision", "calibrator", "accuracy", "top1_agreement", "sqnr_db",
+                               "cosine", "max_abs_error") if c in self.accuracy.columns]
+        self.accuracy_view.value = "<b>Accuracy vs FP32</b>" + html_table(self.accuracy[columns])
+        metric = "accuracy" if "accuracy" in self.accuracy.columns else "sqnr_db"
+        show_figure(self.accuracy_chart, charts.accuracy_bars(self.accuracy, metric=metric))
+
+    def _draw_histogram(self) -> None:
+        if not self.tensor.value or not self.tables:
+            return
+        tables = [t for t in self.tables.values() if self.tensor.value in t.histograms]
+        show_figure(self.histogram, charts.activation_histogram(tables, self.tensor.value))
