@@ -56,3 +56,57 @@ def test_fp32_plan_returns_the_model_unchanged():
 def test_bad_plans_are_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         apply_precision("resnet_tiny", PrecisionPlan(**kwargs))
+
+
+def test_bf16_keeps_fp32_originals_and_builds_bf16_layers():
+    import ml_dtypes
+    from onnx import numpy_helper
+
+    model = load_model("digits_cnn")
+    bf16 = apply_precision(model, "bf16")
+    assert bf16.precision == "bf16" and bf16.opset >= 22
+    assert [s.dtype for s in bf16.inputs] == ["float32"] and [s.dtype for s in bf16.outputs] == ["float32"]
+    originals = {t.name: numpy_helper.to_array(t) for t in model.proto.graph.initializer}
+    converted = {t.name: t for t in bf16.proto.graph.initializer}
+    name = next(n for n in originals if originals[n].ndim == 4)
+    assert converted[name].data_type == 16  # BFLOAT16
+    expected = originals[name].astype(ml_dtypes.bfloat16).astype(np.float32)
+    assert np.array_equal(numpy_helper.to_array(converted[name]).astype(np.float32), expected)
+    layers = build_engine(bf16).layers
+    assert "bfloat16" in [d for ds in layers.output_dtypes for d in ds]
+    from workbench.model.datasets import digits
+    from workbench.precision import compare
+
+    test_x, test_y = digits("test")
+    row = compare(model, bf16, test_x[:100], labels=test_y[:100]).iloc[0]  # ONNX reference evaluator
+    assert 35 < row.sqnr_db < 60 and row.accuracy >= row.reference_accuracy - 0.02
+
+
+def test_fp16_keeps_nodes_with_large_magnitudes_on_calibration_data():
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+    from workbench.precision import fragile_nodes
+
+    # x -> MatMul (x 1000: outputs reach ~3000, past the 512 limit) -> Relu -> MatMul (x 0.001)
+    big = nh.from_array(np.full((4, 4), 1000.0, np.float32), "big")
+    small = nh.from_array(np.full((4, 2), 0.001, np.float32), "small")
+    nodes = [h.make_node("MatMul", ["x", "big"], ["a"], name="amplify"),
+             h.make_node("Relu", ["a"], ["r"], name="relu"),
+             h.make_node("MatMul", ["r", "small"], ["y"], name="shrink")]
+    g = h.make_graph(nodes, "amp", [h.make_tensor_value_info("x", T.FLOAT, ["N", 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["N", 2])], [big, small])
+    model = load_model(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
+    data = np.abs(np.random.default_rng(0).standard_normal((16, 4))).astype(np.float32)
+    fragile = fragile_nodes(model, data)
+    assert list(fragile.node) == ["amplify", "relu"] and fragile.absmax[0] > 512
+    half = apply_precision(model, "fp16", data)
+    by_name = {n.name: n for n in half.nodes}
+    # The kept nodes feed each other in FP32 directly (no float16 round trip between them) ...
+    assert by_name["relu"].input[0] == by_name["amplify"].output[0]
+    assert half.tensor_dtypes[by_name["amplify"].output[0]] != "float16"
+    assert {t.name: t.data_type for t in half.proto.graph.initializer} == {"big": 1, "small": 10}
+    # ... and the result matches FP32 where plain FP16 would round the large values
+    import onnxruntime as ort
+
+    run = lambda m: ort.InferenceSession(m.to_bytes()).run(None, {"x": data})[0]
+    assert np.allclose(run(half), run(model), rtol=2e-3)

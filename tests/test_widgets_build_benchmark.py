@@ -124,3 +124,19 @@ def test_precision_panel_without_calibration_data_says_so():
     panel = PrecisionPanel("digits_cnn")
     panel.run_button.click()
     assert "need calibration data" in panel.message.value
+
+
+def test_build_panel_int8_needs_and_uses_calibration_data(store):
+    from workbench.model.datasets import digits
+
+    panel = BuildPanel("digits_cnn", store=store)
+    panel.precision.value = "int8"
+    panel.build_button.click()
+    assert "needs calibration data" in panel.message.value and panel.result is None
+    panel = BuildPanel("digits_cnn", store=store, calibration_data=digits("calibration")[0])
+    panel.precision.value, panel.calibrator.value = "int8", "minmax"
+    panel.build(wait=True)
+    assert panel.last_error is None, panel.message.value
+    assert "int8" in [d for ds in panel.result.layers.output_dtypes for d in ds]
+    runs = store.runs("build")
+    assert list(runs.precision) == ["int8"] and list(runs.calibrator) == ["minmax"]

@@ -84,7 +84,7 @@ def cmd_calibrate(args):
 
 def _configure_quantize(p):
     _add_calibration_options(p)
-    p.add_argument("--precision", default="int8", choices=["fp16", "int8", "fp8"], help="target precision")
+    p.add_argument("--precision", default="int8", choices=["fp16", "bf16", "int8", "fp8"], help="target precision")
     p.add_argument("--target", default="tensorrt", choices=["tensorrt", "onnxruntime"],
                    help="Q/DQ placement: TensorRT's recommendations, or what ONNX Runtime's CPU runs as int8")
     p.add_argument("--exclude", default="", help="node names kept in FP32, comma-separated")
@@ -103,12 +103,13 @@ def cmd_quantize(args):
     plan = PrecisionPlan(args.precision, keep_nodes=exclude, keep_op_types=exclude_ops, calibrator=args.calibrator,
                          percentile=args.percentile, target=args.target)
     plan.check_against(model)
-    if args.precision == "fp16":
-        out = apply_precision(model, plan)
+    if args.precision in ("fp16", "bf16"):
+        data = _calibration_data(args) if args.calib_data else None  # with data: fragile nodes stay FP32
+        out = apply_precision(model, plan, data)
         path = out.save(args.output)
-        info = {"model": model.name, "precision": "fp16", "output": str(path),
+        info = {"model": model.name, "precision": args.precision, "output": str(path),
                 "casts": out.op_histogram.get("Cast", 0)}
-        return f"wrote {path} (fp16, {info['casts']} casts)", info
+        return f"wrote {path} ({args.precision}, {info['casts']} casts)", info
     table = _calibrate(args, model, args.precision)
     result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops)
     path = result.model.save(args.output)

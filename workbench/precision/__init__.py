@@ -5,9 +5,9 @@ from .accuracy import accuracy_table, compare, layer_sensitivity, mixed_precisio
 from .calibrate import CalibrationTable, activation_tensors, calibrate, tensors_after_fusion
 from .calibrators import CALIBRATORS
 from .data import CalibrationData
-from .plan import PRECISIONS, PrecisionPlan, apply_precision
+from .plan import ATTENTION_FRAGILE_OPS, PRECISIONS, PrecisionPlan, apply_precision, fragile_nodes
 from .qdq import TARGETS, QuantizationResult, quantize
 
-__all__ = ["PRECISIONS", "PrecisionPlan", "apply_precision", "CALIBRATORS", "CalibrationData", "CalibrationTable",
+__all__ = ["PRECISIONS", "PrecisionPlan", "apply_precision", "fragile_nodes", "ATTENTION_FRAGILE_OPS", "CALIBRATORS", "CalibrationData", "CalibrationTable",
            "calibrate", "activation_tensors", "tensors_after_fusion", "TARGETS", "QuantizationResult", "quantize",
            "compare", "accuracy_table", "layer_sensitivity", "mixed_precision", "run_outputs"]

@@ -1,8 +1,8 @@
 """How much a lower precision costs: output error vs the FP32 reference, task accuracy, per-layer sensitivity, and
 a mixed-precision plan that keeps the most sensitive layers in FP32 until a target is met.
 
-Models run with ONNX Runtime on the CPU (QDQ models with its int8 kernels; float8 models with ONNX's reference
-evaluator), so every number here is measured.
+Models run with ONNX Runtime on the CPU (QDQ models with its int8 kernels; float8 and bfloat16 models with ONNX's
+reference evaluator), so every number here is measured.
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from ..errors import ConfigError
 from ..model import check_feeds, load_model
 
 
-def _has_float8(model) -> bool:
-    fp8 = {onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2,
-           onnx.TensorProto.FLOAT8E5M2FNUZ}
-    return any(t.data_type in fp8 for t in model.proto.graph.initializer)
+def _needs_reference(model) -> bool:
+    """float8 and bfloat16 models: ONNX Runtime's CPU has no (correct) kernels for them."""
+    types = {onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2,
+             onnx.TensorProto.FLOAT8E5M2FNUZ, onnx.TensorProto.BFLOAT16}
+    return any(t.data_type in types for t in model.proto.graph.initializer)
 
 
 class _ReferenceSession:
     """ONNX's reference evaluator behind ONNX Runtime's ``run`` signature.
 
-    Used for float8 models: ONNX Runtime 1.32's CPU float8 Q/DQ gives wrong numbers (measured on digits_cnn: SQNR
-    -6.9 dB and 22 % accuracy, where the reference evaluator gives the expected small error). Slow, but correct.
+    Used for float8 models — ONNX Runtime 1.32's CPU float8 Q/DQ gives wrong numbers (measured on digits_cnn: SQNR
+    -6.9 dB and 22 % accuracy, where the reference evaluator gives the expected small error) — and for bfloat16
+    models, which it cannot run at all ("no implementation for Conv(22)"). Slow, but correct.
     """
 
     def __init__(self, model):
@@ -43,7 +45,7 @@ class _ReferenceSession:
 def _session(model):
     import onnxruntime as ort
 
-    if _has_float8(model):
+    if _needs_reference(model):
         return _ReferenceSession(model)
 
     options = ort.SessionOptions()

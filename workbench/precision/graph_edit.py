@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import onnx
 
+from ..errors import ConfigError
+
+
+def with_opset(proto: onnx.ModelProto, minimum: int, why: str) -> onnx.ModelProto:
+    """``proto`` converted to opset ``minimum`` when its default-domain opset is lower (onnx's version converter)."""
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset >= minimum:
+        return proto
+    try:
+        return onnx.version_converter.convert_version(proto, minimum)
+    except Exception as exc:
+        raise ConfigError(f"{why} needs opset {minimum}; converting the model from opset {opset} failed: "
+                          f"{exc}") from None
+
 
 def toposorted(proto: onnx.ModelProto, like: onnx.ModelProto | None = None) -> onnx.ModelProto:
     """``proto`` with its nodes in topological order (onnx-graphsurgeon), keeping IR version, opsets and metadata

@@ -6,19 +6,48 @@ applied to the ONNX graph and the result is built (or run by ONNX Runtime) like 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigError
 from ..model.loading import PRECISION_KEY
 from .graph_edit import set_metadata
 
 # Precisions this version can write into a model.
-PRECISIONS = ("fp32", "fp16", "int8", "fp8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")
 QUANTIZED = ("int8", "fp8")
 
 # Ops whose float inputs must stay FP32 (scales, coordinates, index-producing ops), on top of ONNX Runtime's
 # converter's own block list (NonMaxSuppression, TopK, Range, RoiAlign, CumSum, Min, Max, Upsample, ai.onnx.ml).
 ALWAYS_FP32_OPS = ("Resize", "RandomNormal", "RandomUniform", "Multinomial", "Einsum")
+
+
+# Outputs past this magnitude are kept in FP32 by FP16/BF16 plans given calibration data (ModelOpt AutoCast's
+# default: FP16's 65504 leaves little headroom once values are multiplied and summed downstream).
+FRAGILE_MAGNITUDE = 512.0
+# Op types TensorRT warns about in FP16 after self-attention ("may cause overflow"): keep_op_types for transformers.
+ATTENTION_FRAGILE_OPS = ("LayerNormalization", "Softmax")
+
+
+def fragile_nodes(model, data, *, max_magnitude: float = FRAGILE_MAGNITUDE, **calibration_options):
+    """Nodes whose outputs reach ``max_magnitude`` on ``data`` (calibration data): candidates to keep in FP32.
+
+    Returns a DataFrame (node, op, tensor, absmax) of the offenders, largest first.
+    """
+    import pandas as pd
+
+    from ..model import load_model
+    from .calibrate import activation_tensors, collect_histograms
+    from .data import CalibrationData
+
+    model = load_model(model)
+    tensors = [t for t in activation_tensors(model) if t not in {i.name for i in model.inputs}]
+    stream = data if isinstance(data, CalibrationData) else CalibrationData(data, model, **calibration_options)
+    hists = collect_histograms(model, stream, tensors)
+    producer = {o: n for n in model.nodes for o in n.output}
+    rows = [(producer[t].name, producer[t].op_type, t, h.absmax) for t, h in hists.items()
+            if h.absmax >= max_magnitude]
+    return pd.DataFrame(rows, columns=["node", "op", "tensor", "absmax"]).sort_values(
+        "absmax", ascending=False, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -89,6 +118,8 @@ def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibr
 
     INT8/FP8 need ``calibration``: a CalibrationTable, or calibration data (anything ``calibrate`` takes; the
     plan's calibrator runs on it, with ``calibrate_options`` such as samples=, batch_size=, fusion_groups=).
+    FP16/BF16 with calibration data also keep in FP32 every node whose output reaches ``FRAGILE_MAGNITUDE``
+    there (see ``fragile_nodes``).
     """
     from ..model import load_model
 
@@ -110,13 +141,19 @@ def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibr
             raise ConfigError(f"the calibration table is for {table.precision}, the plan asks for {plan.precision}")
         return quantize(model, table, target=plan.target, exclude_nodes=plan.keep_nodes,
                         exclude_op_types=plan.keep_op_types).model
-    if plan.precision == "fp16":
+    if plan.precision in ("fp16", "bf16"):
+        from .bfloat16 import to_bfloat16
         from .float16 import to_float16
 
-        proto = to_float16(model.proto, keep_nodes=plan.keep_nodes, keep_op_types=plan.keep_op_types,
-                           keep_io_types=plan.keep_io_types)
+        if calibration is not None:
+            extra = tuple(fragile_nodes(model, calibration, **calibrate_options)["node"])
+            plan = replace(plan, keep_nodes=tuple(dict.fromkeys(plan.keep_nodes + extra)))
+
+        convert = to_float16 if plan.precision == "fp16" else to_bfloat16
+        proto = convert(model.proto, keep_nodes=plan.keep_nodes, keep_op_types=plan.keep_op_types,
+                        keep_io_types=plan.keep_io_types)
         set_metadata(proto, {PRECISION_KEY: plan.precision})
-        converted = load_model(proto, name=f"{model.name}_fp16")
-        converted.label = f"{model.label} (fp16)"
+        converted = load_model(proto, name=f"{model.name}_{plan.precision}")
+        converted.label = f"{model.label} ({plan.precision})"
         return converted
     raise AssertionError(plan.precision)  # PRECISIONS and this function move together

@@ -26,7 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY
-from .graph_edit import set_metadata, toposorted
+from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -118,16 +118,8 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     precision = table.precision
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
+    proto = with_opset(proto, 19 if precision == "fp8" else 13, f"{precision} Q/DQ")
     graph = proto.graph
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-    need = 19 if precision == "fp8" else 13
-    if opset < need:
-        try:
-            proto = onnx.version_converter.convert_version(proto, need)
-        except Exception as exc:
-            raise ConfigError(f"{model.label} uses opset {opset}; {precision} Q/DQ needs opset {need} and the "
-                              f"conversion failed: {exc}") from None
-        graph = proto.graph
     amax = table.amax
     initializers = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}

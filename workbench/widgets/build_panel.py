@@ -8,23 +8,25 @@ import ipywidgets as widgets
 
 from ..engines import BuildConfig, build_engine
 from ..model import load_model, parse_shapes
-from ..precision import PRECISIONS, PrecisionPlan, apply_precision
+from ..precision import CALIBRATORS, PRECISIONS, PrecisionPlan, apply_precision
 from .common import Panel, html_table, progress_bar
 
 
 class BuildPanel(Panel):
     """Build a TensorRT engine for ``model`` (anything ``load_model`` takes) and show what TensorRT made of it.
 
-    ``store``: a ResultsStore to record each build in (optional). After a build, ``result`` is the BuildResult and
-    ``built_model`` the model that was built (the precision plan applied).
+    ``store``: a ResultsStore to record each build in (optional); ``calibration_data``: samples for INT8/FP8 plans.
+    After a build, ``result`` is the BuildResult and ``built_model`` the model that was built (the plan applied).
     """
 
-    def __init__(self, model=None, *, store=None):
+    def __init__(self, model=None, *, store=None, calibration_data=None):
         self.model = load_model(model) if model is not None else None
         self.store = store
+        self.calibration_data = calibration_data
         self.result = None
         self.built_model = None
         self.precision = widgets.Dropdown(options=list(PRECISIONS), value="fp32", description="precision")
+        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
         self.keep_op_types = widgets.Text(placeholder="e.g. LayerNormalization,Softmax",
                                           description="keep fp32")
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
@@ -40,7 +42,7 @@ class BuildPanel(Panel):
         self.log_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="160px"), disabled=True)
         log_box = widgets.Accordion(children=[self.log_view], titles=("TensorRT log",), selected_index=None)
         self.build_button.on_click(self.guarded(lambda _: self.build()))
-        controls = widgets.VBox([widgets.HBox([self.precision, self.keep_op_types]),
+        controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.keep_op_types]),
                                  widgets.HBox([self.shapes, self.opt_level]),
                                  widgets.HBox([self.aux_streams, self.workspace, self.build_button])])
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.summary, self.layers_table,
@@ -52,7 +54,7 @@ class BuildPanel(Panel):
 
     def plan(self) -> PrecisionPlan:
         kept = tuple(o.strip() for o in self.keep_op_types.value.split(",") if o.strip())
-        return PrecisionPlan(self.precision.value, keep_op_types=kept)
+        return PrecisionPlan(self.precision.value, keep_op_types=kept, calibrator=self.calibrator.value)
 
     def config(self) -> BuildConfig:
         return BuildConfig(shapes=parse_shapes(self.shapes.value),
@@ -67,6 +69,9 @@ class BuildPanel(Panel):
             self.say("choose a model first", "warning")
             return
         plan, config = self.plan(), self.config()  # bad settings are reported now, before any work
+        if plan.precision in ("int8", "fp8") and self.calibration_data is None:
+            self.say(f"{plan.precision} needs calibration data: BuildPanel(model, calibration_data=...)", "warning")
+            return
         self.progress.value = 0.0
         self.build_button.disabled = True
         lines: list[str] = []
@@ -82,11 +87,11 @@ class BuildPanel(Panel):
                 lines.append(f"[{severity}] {message}")
 
         def work():
-            model = apply_precision(self.model, plan)
+            model = apply_precision(self.model, plan, self.calibration_data)
             result = build_engine(model, config, on_progress=on_progress, on_log=on_log)
             self.built_model, self.result = model, result
             if self.store is not None:
-                self.store.record_build(result, tags={"precision": plan.precision})
+                self.store.record_build(result)  # precision and calibrator travel in the model
             self._show(result)
             self.progress.value = 1.0
             self.say(f"built {model.name}: {len(result.layers)} engine layers "

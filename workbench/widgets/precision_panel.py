@@ -35,7 +35,7 @@ class PrecisionPanel(Panel):
         self.accuracy = pd.DataFrame()
         self._cancel = threading.Event()
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
-        self.precision = widgets.Dropdown(options=["int8", "fp16", "fp8"], value="int8", description="precision")
+        self.precision = widgets.Dropdown(options=["int8", "fp16", "bf16", "fp8"], value="int8", description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
         self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
         self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")
