@@ -46,3 +46,16 @@ def test_bench_errors_are_one_line(run_cli, tmp_path):
     assert code == 1 and "missing.onnx" in err
     code, _, err = run_cli("bench", model, "--backend", "tensorrt", "--results", tmp_path / "db.sqlite")
     assert code == 1 and "cannot be timed here" in err  # no GPU here; a GPU machine measures instead
+
+
+def test_bench_engine_files(run_cli, tmp_path):
+    fake = tmp_path / "model.engine"
+    fake.write_bytes(b"this is not an engine" * 10)
+    code, _, err = run_cli("bench", fake, "--results", tmp_path / "db.sqlite")
+    assert code == 1 and "not a serialized TensorRT engine" in err
+    code, _, err = run_cli("bench", fake, "--backend", "onnxruntime", "--results", tmp_path / "db.sqlite")
+    assert code == 1 and "ONNX Runtime needs the .onnx model" in err
+    code, out, err = run_cli("build", "resnet_tiny", "-o", tmp_path / "real.engine")
+    assert code == 0, err
+    code, _, err = run_cli("bench", tmp_path / "real.engine", "--results", tmp_path / "db.sqlite")
+    assert code == 1 and "cannot be timed here" in err  # a real engine: refused only for want of a GPU
