@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..errors import EngineFileError
 
-COLUMNS = ["name", "type", "kind", "onnx_nodes", "origin_source", "input_dtypes", "output_dtypes", "output_formats",
-           "output_shapes", "tactic", "stream", "event_id", "parameter_type"]
+COLUMNS = ["name", "type", "kind", "onnx_nodes", "origin_source", "inputs", "outputs", "input_dtypes", "output_dtypes",
+           "output_formats", "output_shapes", "tactic", "stream", "event_id", "parameter_type"]
 
 # --- the builder's text report ----------------------------------------------------------------------------------
 _KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9_/]*): ")
@@ -241,6 +241,8 @@ def layers_frame(raw_layers: Iterable[Mapping], *, source: str) -> pd.DataFrame:
             "kind": "compute" if is_qdq_reformat else _kind(layer_type, name, origins, raw),
             "onnx_nodes": origins,
             "origin_source": origin_source,
+            "inputs": [str(t.get("Name", "")) for t in inputs],    # tensor names: they connect the layers
+            "outputs": [str(t.get("Name", "")) for t in outputs],
             "input_dtypes": [_tensor_dtype(t) for t in inputs],
             "output_dtypes": [_tensor_dtype(t) for t in outputs],
             "output_formats": [_tensor_format(t) for t in outputs],

@@ -2,6 +2,9 @@
 
 from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
+from .graph_panel import GraphPanel
+from .graph_view import FusionView, GraphView
+from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
-__all__ = ["BuildPanel", "BenchmarkPanel", "PrecisionPanel"]
+__all__ = ["BuildPanel", "BenchmarkPanel", "GraphPanel", "GraphView", "FusionView", "ModelPanel", "PrecisionPanel"]

@@ -1,0 +1,101 @@
+"""GraphView, FusionView (synced selection), GraphPanel and ModelPanel."""
+
+import types
+
+import pytest
+
+from workbench.engines import build_engine
+from workbench.graph import from_engine, from_onnx, layered_layout
+from workbench.widgets import FusionView, GraphPanel, GraphView, ModelPanel
+from workbench.charts.graph import NODE_TRACE
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build_engine("resnet_tiny")
+
+
+def _outlined(view):
+    return [i for i, w in zip(view.graph.nodes["id"], view.figure.data[NODE_TRACE].marker.line.width) if w > 1]
+
+
+def test_clicking_a_node_selects_it_and_shows_details():
+    view = GraphView(layered_layout(from_onnx("resnet_tiny")))
+    trace = view.figure.data[NODE_TRACE]
+    picked = []
+    view.on_select = lambda v, node_id: picked.append(node_id)
+    view._clicked(trace, types.SimpleNamespace(point_inds=[1]), None)  # what FigureWidget calls on a click
+    assert picked == [1] and _outlined(view) == [1]
+    assert "stem/bn" in view.details.value and "epsilon" in view.details.value
+    assert view.find("layer2.0.down/conv") and "layer2.0.down/conv" in view.details.value
+    assert view.find("zzz") == [] and "no node matches" in view.search_result.value
+
+
+def test_fusion_view_syncs_selection_both_ways(built):
+    onnx_graph = layered_layout(from_onnx(built.model))
+    engine = layered_layout(from_engine(built.layers, model=built.model))
+    view = FusionView(onnx_graph, engine, fusion=built.fusion)
+    fused = int(engine.nodes.index[engine.nodes.op == "Conv+BatchNormalization+Relu"][0])
+    view.engine_view.select(fused)
+    assert [onnx_graph.nodes.loc[i, "name"] for i in _outlined(view.onnx_view)] == ["stem/conv", "stem/bn",
+                                                                                   "stem/relu"]
+    assert "absorbed ONNX nodes" in view.engine_view.details.value
+    relu = int(onnx_graph.nodes.index[onnx_graph.nodes.name == "stem/relu"][0])
+    view.onnx_view.select(relu)
+    assert _outlined(view.engine_view) == [fused]
+    assert "22 ONNX nodes → 32 network layers → 10 engine layers" in view.summary.value
+    view.color_by.value = "stream"
+    assert [t.name for t in view.engine_view.figure.data[NODE_TRACE + 1:]] == ["stream 0", "input/output"]
+
+
+def test_graph_panel_views_and_build(tmp_path):
+    panel = GraphPanel("inception_tiny")
+    assert isinstance(panel.view, GraphView)
+    panel.choice.value = "engine layers"
+    assert "Build engine" in panel.message.value  # needs a build first; said, not raised
+    panel.build(wait=True)
+    assert panel.last_error is None and panel.progress.value == 1.0
+    assert isinstance(panel.view, FusionView) and "engine layers" in panel.message.value
+    streams = set(panel.view.engine_view.graph.nodes["stream"])
+    assert len(streams) > 1 and panel.view.color_by.value == "stream"  # branches on several streams
+    for choice in ("TensorRT network", "ONNX Runtime optimized", "engine layers", "ONNX graph"):
+        panel.choice.value = choice
+        assert panel.last_error is None and isinstance(panel.view, GraphView), choice
+    panel.collapse_depth.value = 1
+    assert panel.view.graph.counts["groups"] > 0
+    panel.shapes.value = "input:1x3"
+    panel.build_button.click()
+    panel.wait()
+    assert "rank 2" in panel.message.value and panel.result is not None  # the last engine is kept
+
+
+def test_model_panel_loads_samples_paths_and_uploads(tmp_path):
+    import onnx
+
+    from models import conv_bn_relu
+
+    panel = ModelPanel()
+    seen = []
+    panel.on_model(lambda m: seen.append(m.name))
+    panel.sample.value = "digits_cnn"
+    panel.load_sample.click()
+    assert panel.model.name == "digits_cnn" and "image" in panel.summary.value
+    path = tmp_path / "tiny.onnx"
+    onnx.save(conv_bn_relu(), path)
+    panel.path.value = str(path)
+    panel.open_path.click()
+    assert panel.model.name == "conv_bn_relu"
+    def upload(name, content):  # what the browser sends when a file is chosen
+        import datetime
+
+        panel.upload.value = ({"name": name, "type": "", "size": len(content), "content": memoryview(content),
+                               "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+    upload("uploaded.onnx", path.read_bytes())
+    assert panel.model.name == "uploaded" and seen == ["digits_cnn", "conv_bn_relu", "uploaded"]
+    upload("broken.onnx", b"not onnx at all")
+    assert "broken: not an ONNX model" in panel.message.value
+    assert "Traceback" not in panel.message.value and panel.model.name == "uploaded"
+    panel.path.value = str(tmp_path / "missing.onnx")
+    panel.open_path.click()
+    assert "missing.onnx: no such file" in panel.message.value and panel.model.name == "uploaded"

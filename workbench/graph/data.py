@@ -1,0 +1,254 @@
+"""Graphs as two DataFrames (nodes, edges) for every graph the workbench shows: the ONNX model (or ONNX Runtime's
+optimized model), TensorRT's network before fusion, and the engine's layers after fusion.
+
+Nodes: ``id, name, op, category, precision, stream, members, details`` (``members``: the ONNX nodes an engine layer
+or a collapsed group holds). Edges: ``source, target, tensor, shape, dtype``. Graph inputs and outputs are nodes of
+category ``input/output``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..model import load_model
+from ..model.tensors import format_shape
+from .categories import category
+
+NODE_COLUMNS = ["id", "name", "op", "category", "precision", "stream", "members", "details"]
+EDGE_COLUMNS = ["source", "target", "tensor", "shape", "dtype"]
+
+
+@dataclass
+class GraphData:
+    """One graph: ``kind`` (onnx, network, engine, onnxruntime), a title, nodes and edges (see module doc)."""
+
+    kind: str
+    title: str
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict:
+        inner = self.nodes[self.nodes.category != "input/output"]
+        return {"nodes": int(len(inner)), "edges": int(len(self.edges)),
+                "groups": int((self.nodes.category == "group").sum()),
+                "inputs_outputs": int(len(self.nodes) - len(inner))}
+
+    def find(self, query: str) -> list[int]:
+        """Node ids whose name or op contains ``query`` (case-insensitive), exact names first."""
+        q = str(query).strip().lower()
+        if not q:
+            return []
+        names = self.nodes["name"].str.lower()
+        exact = self.nodes.index[names == q].tolist()
+        partial = self.nodes.index[(names.str.contains(q, regex=False) |
+                                    self.nodes["op"].str.lower().str.contains(q, regex=False))].tolist()
+        return list(dict.fromkeys(exact + partial))
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return f"<GraphData {self.kind} '{self.title}': {c['nodes']} nodes, {c['edges']} edges>"
+
+
+def _format_attribute(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return f"[{', '.join(map(str, value[:8]))}, … ({len(value)})]"
+    if hasattr(value, "dims"):  # a TensorProto attribute
+        return f"tensor {list(value.dims)}"
+    return str(value)
+
+
+def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[int, str]], shapes: dict,
+             dtypes: dict, graph_inputs: list[str], graph_outputs: list[str]) -> tuple[list[dict], list[dict]]:
+    """Edges producer -> consumer per tensor; graph inputs/outputs become io nodes."""
+    edges = []
+    for name in graph_inputs:
+        producers[name] = len(rows)
+        rows.append({"id": len(rows), "name": name, "op": "input", "category": "input/output",
+                     "precision": dtypes.get(name, ""), "stream": 0, "members": [],
+                     "details": {"tensor": name, "shape": format_shape(shapes.get(name)),
+                                 "dtype": dtypes.get(name, "")}})
+    for node_id, tensor in consumers:
+        if tensor in producers:
+            edges.append({"source": producers[tensor], "target": node_id, "tensor": tensor,
+                          "shape": format_shape(shapes.get(tensor)), "dtype": dtypes.get(tensor, "")})
+    for name in graph_outputs:
+        out_id = len(rows)
+        rows.append({"id": out_id, "name": name, "op": "output", "category": "input/output",
+                     "precision": dtypes.get(name, ""), "stream": 0, "members": [],
+                     "details": {"tensor": name, "shape": format_shape(shapes.get(name)),
+                                 "dtype": dtypes.get(name, "")}})
+        if name in producers:
+            edges.append({"source": producers[name], "target": out_id, "tensor": name,
+                          "shape": format_shape(shapes.get(name)), "dtype": dtypes.get(name, "")})
+    return rows, edges
+
+
+def _frames(rows, edges) -> tuple[pd.DataFrame, pd.DataFrame]:
+    nodes = pd.DataFrame(rows, columns=NODE_COLUMNS)
+    nodes.index = nodes["id"]
+    return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
+
+
+def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = None) -> GraphData:
+    """The ONNX graph: one node per ONNX node, edges per tensor with its shape (at ``shapes`` when given)."""
+    from onnx import helper
+
+    model = load_model(model)
+    try:
+        tensor_shapes = model.concrete_tensor_shapes(shapes)
+    except Exception:  # symbolic shapes are fine for drawing
+        tensor_shapes = model.tensor_shapes
+    dtypes = model.tensor_dtypes
+    weights = set(model.initializer_names)
+    rows, producers, consumers = [], {}, []
+    for node in model.nodes:
+        node_id = len(rows)
+        attributes = {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
+        outputs = [o for o in node.output if o]
+        rows.append({
+            "id": node_id, "name": node.name or f"{node.op_type}_{node_id}", "op": node.op_type,
+            "category": category(node.op_type, node.name),
+            "precision": dtypes.get(outputs[0], "") if outputs else "", "stream": 0, "members": [node.name],
+            "details": {"attributes": attributes,
+                        "inputs": [f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
+                                   for t in node.input if t],
+                        "outputs": [f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
+                                    for t in outputs]},
+        })
+        for t in outputs:
+            producers[t] = node_id
+        consumers += [(node_id, t) for t in node.input if t and t not in weights]
+    rows, edges = _connect(rows, producers, consumers, tensor_shapes, dtypes,
+                           [i.name for i in model.inputs], [o.name for o in model.outputs])
+    nodes, edge_frame = _frames(rows, edges)
+    return GraphData(kind, title or f"{model.name} (ONNX, {len(model.nodes)} nodes)", nodes, edge_frame)
+
+
+def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before fusion)") -> GraphData:
+    """TensorRT's network layers (``BuildResult.network`` / ``inspect_network``), before any fusion."""
+    rows, producers, consumers, shapes, dtypes = [], {}, [], {}, {}
+    for r in frame.itertuples(index=False):
+        node_id = len(rows)
+        for name, shape, dtype in zip(r.outputs, r.output_shapes, r.output_dtypes):
+            producers[name], shapes[name], dtypes[name] = node_id, tuple(shape), dtype
+        for name, shape, dtype in zip(r.inputs, r.input_shapes, r.input_dtypes):
+            shapes.setdefault(name, tuple(shape))
+            dtypes.setdefault(name, dtype)
+        consumers += [(node_id, t) for t in r.inputs]
+        rows.append({"id": node_id, "name": r.name, "op": r.type, "category": category(r.type, r.name),
+                     "precision": r.output_dtypes[0] if r.output_dtypes else "", "stream": 0,
+                     "members": [r.onnx_node] if r.onnx_node else [],
+                     "details": {"onnx node": r.onnx_node,
+                                 "inputs": [f"{n} {format_shape(s)} {d}" for n, s, d in
+                                            zip(r.inputs, r.input_shapes, r.input_dtypes)],
+                                 "outputs": [f"{n} {format_shape(s)} {d}" for n, s, d in
+                                             zip(r.outputs, r.output_shapes, r.output_dtypes)]}})
+    graph_inputs = sorted({t for _, t in consumers if t not in producers})
+    consumed = {t for _, t in consumers}
+    graph_outputs = [t for t in producers if t not in consumed]
+    rows, edges = _connect(rows, producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
+    nodes, edge_frame = _frames(rows, edges)
+    return GraphData("network", title, nodes, edge_frame)
+
+
+def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engine (after fusion)") -> GraphData:
+    """The engine's layers after fusion (``BuildResult.layers`` / ``read_layer_information``), each holding the ONNX
+    nodes it absorbed (``members``), with its output precision and stream. With the ONNX ``model``, a fused layer
+    is labelled by what it absorbed (``Conv+BatchNormalization+Relu``) instead of TensorRT's layer type."""
+    op_of = {n.name: n.op_type for n in load_model(model).nodes} if model is not None else {}
+    rows, producers, consumers, shapes, dtypes = [], {}, [], {}, {}
+    for r in layers.itertuples(index=False):
+        node_id = len(rows)
+        for name, shape, dtype in zip(r.outputs, r.output_shapes, r.output_dtypes):
+            producers[name], shapes[name], dtypes[name] = node_id, tuple(shape), dtype
+        consumers += [(node_id, t) for t in r.inputs if t]
+        for name, dtype in zip(r.inputs, r.input_dtypes):
+            dtypes.setdefault(name, dtype)
+        absorbed = [op_of[m] for m in r.onnx_nodes if m in op_of]
+        label = "+".join(dict.fromkeys(absorbed)) if absorbed else r.type
+        cat = category(r.type, r.name, r.kind)
+        if absorbed and cat in ("other", "elementwise"):  # TensorRT's generated kernels: say what they compute
+            cat = category(absorbed[0])
+        rows.append({"id": node_id, "name": r.name, "op": label, "category": cat,
+                     "precision": r.output_dtypes[0] if len(r.output_dtypes) else "",
+                     "stream": int(r.stream) if r.stream == r.stream else 0, "members": list(r.onnx_nodes),
+                     "details": {"layer type": r.type, "fused ONNX nodes": list(r.onnx_nodes), "tactic": r.tactic,
+                                 "stream": int(r.stream) if r.stream == r.stream else 0,
+                                 "outputs": [f"{n} {format_shape(s)} {d} {f}".strip() for n, s, d, f in
+                                             zip(r.outputs, r.output_shapes, r.output_dtypes, r.output_formats)]}})
+    graph_inputs = sorted({t for _, t in consumers if t not in producers})
+    consumed = {t for _, t in consumers}
+    graph_outputs = [t for t in producers if t not in consumed]
+    rows, edges = _connect(rows, producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
+    nodes, edge_frame = _frames(rows, edges)
+    return GraphData("engine", title, nodes, edge_frame)
+
+
+def scope_of(name: str, depth: int) -> str:
+    """The first ``depth`` parts of a node name's scope, split on "/" and "." with exporters' repeated parts
+    dropped: ``/layer1/layer1.0/conv1/Conv`` and ``layer1.0.a/conv`` both give ``layer1`` (depth 1) and
+    ``layer1/0`` (depth 2). Names with no more parts than ``depth`` have no scope ("")."""
+    parts = []
+    for part in re.split(r"[/.]", name):
+        if part and (not parts or part != parts[-1]):
+            parts.append(part)
+    return "/".join(parts[:depth]) if len(parts) > depth else ""
+
+
+def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset = frozenset()) -> GraphData:
+    """Nodes sharing a name scope (first ``depth`` parts) become one group node, except scopes in ``expanded``.
+
+    Edges between groups are merged; a group's ``members`` are the ONNX nodes it holds, so fusion highlighting
+    still works on the collapsed view.
+    """
+    nodes = graph.nodes
+    keys = [scope_of(n, depth) if c != "input/output" else "" for n, c in zip(nodes["name"], nodes["category"])]
+    keys = ["" if k in expanded else k for k in keys]
+    counts = pd.Series([k for k in keys if k]).value_counts()
+    rows, new_id = [], {}
+    group_ids: dict[str, int] = {}
+    for (old, row), key in zip(nodes.iterrows(), keys):
+        if key and counts.get(key, 0) > 1:
+            if key not in group_ids:
+                group_ids[key] = len(rows)
+                members = [m for n, k in zip(nodes.itertuples(), keys) if k == key for m in n.members]
+                ops = pd.Series([n.op for n, k in zip(nodes.itertuples(), keys) if k == key]).value_counts()
+                rows.append({"id": len(rows), "name": key, "op": f"{key} ({int(ops.sum())})", "category": "group",
+                             "precision": row["precision"], "stream": row["stream"], "members": members,
+                             "details": {"group": key, "nodes": int(ops.sum()),
+                                         "ops": ", ".join(f"{o} ×{c}" for o, c in ops.items())}})
+            new_id[old] = group_ids[key]
+        else:
+            new_id[old] = len(rows)
+            rows.append({**row.to_dict(), "id": len(rows)})
+    edges = graph.edges.assign(source=graph.edges.source.map(new_id), target=graph.edges.target.map(new_id))
+    edges = edges[edges.source != edges.target].drop_duplicates(subset=["source", "target"]).reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=NODE_COLUMNS)
+    frame.index = frame["id"]
+    collapsed = GraphData(graph.kind, graph.title, frame, edges, list(graph.notes))
+    collapsed.notes.append(f"collapsed by name scope (depth {depth}): {len(nodes)} nodes shown as {len(frame)}")
+    return collapsed
+
+
+def fusion_map(onnx_graph: GraphData, engine_graph: GraphData) -> dict[str, dict[int, list[int]]]:
+    """Which nodes of one view hold which of the other: ``{"engine_to_onnx": {engine id: [onnx ids]},
+    "onnx_to_engine": {onnx id: [engine ids]}}``, joined on the ONNX node names (``members``)."""
+    by_member: dict[str, list[int]] = {}
+    for node_id, members in zip(onnx_graph.nodes["id"], onnx_graph.nodes["members"]):
+        for m in members:
+            by_member.setdefault(m, []).append(int(node_id))
+    engine_to_onnx, onnx_to_engine = {}, {}
+    for node_id, members in zip(engine_graph.nodes["id"], engine_graph.nodes["members"]):
+        hits = sorted({i for m in members for i in by_member.get(m, [])})
+        if hits:
+            engine_to_onnx[int(node_id)] = hits
+            for i in hits:
+                onnx_to_engine.setdefault(i, []).append(int(node_id))
+    return {"engine_to_onnx": engine_to_onnx, "onnx_to_engine": onnx_to_engine}

@@ -1,0 +1,115 @@
+"""GraphPanel: the model's graphs — ONNX, TensorRT's network, the engine's layers, before/after fusion side by side,
+ONNX Runtime's optimized graph — with a Build button (progress shown) for the TensorRT views."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from ..engines import BuildConfig, build_engine, inspect_network, onnxruntime_optimized
+from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout
+from ..model import load_model, parse_shapes
+from .common import Panel, progress_bar
+from .graph_view import FusionView, GraphView
+
+VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "TensorRT network", "ONNX Runtime optimized")
+AUTO_COLLAPSE = 600  # nodes: larger graphs open grouped by name scope
+
+
+class GraphPanel(Panel):
+    """``model``: anything ``load_model`` takes (or set later with ``set_model``). After a build, ``result`` is the
+    BuildResult; ``view`` is the widget on show (GraphView or FusionView)."""
+
+    def __init__(self, model=None, *, build_config: BuildConfig | None = None):
+        self.model = None
+        self.result = None
+        self.view = None
+        self.build_config = build_config
+        self.choice = widgets.Dropdown(options=VIEWS, value="ONNX graph", description="view")
+        self.collapse_depth = widgets.BoundedIntText(value=0, min=0, max=6, description="group depth",
+                                                     tooltip="group nodes by name scope (0: every node)")
+        self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
+        self.build_button = widgets.Button(description="Build engine", button_style="primary", icon="cogs")
+        self.progress = progress_bar("build")
+        self.stage = widgets.Label()
+        self.area = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.choice.observe(self.guarded(lambda _: self.show()), names="value")
+        self.collapse_depth.observe(self.guarded(lambda _: self.show()), names="value")
+        self.build_button.on_click(self.guarded(lambda _: self.build()))
+        super().__init__([widgets.HBox([self.choice, self.collapse_depth]),
+                          widgets.HBox([self.shapes, self.build_button, self.progress, self.stage]), self.area])
+        if model is not None:
+            self.set_model(model)
+
+    def set_model(self, model) -> None:
+        self.model = load_model(model)
+        self.result = None
+        self.progress.value, self.stage.value = 0.0, ""
+        self.collapse_depth.value = 2 if self.model.node_count > AUTO_COLLAPSE else 0
+        self.show()
+
+    def _config(self) -> BuildConfig:
+        if self.shapes.value.strip():
+            return BuildConfig(shapes=parse_shapes(self.shapes.value))
+        return self.build_config or BuildConfig()
+
+    def build(self, wait: bool = False) -> None:
+        """Build the engine (background; ``wait=True`` blocks), then show the before/after fusion view."""
+        if self.model is None:
+            self.say("choose a model first", "warning")
+            return
+        config = self._config()
+        self.build_button.disabled = True
+        self.progress.value = 0.0
+        self.say(f"building {self.model.name} …")
+
+        def on_progress(stage, fraction):
+            if fraction is not None:
+                self.progress.value = fraction
+            self.stage.value = stage
+
+        def work():
+            self.result = build_engine(self.model, config, on_progress=on_progress)
+            self.progress.value = 1.0
+            f = self.result.fusion
+            self.say(f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
+                     f"layers ({'engine cache' if self.result.cache_hit else f'built in {self.result.build_seconds:.1f} s'})",
+                     "ok")
+            if self.choice.value == "before/after fusion":
+                self.show()
+            else:
+                self.choice.value = "before/after fusion"  # shows it
+
+        def finish():
+            self.build_button.disabled = False
+
+        self.run_task(work, on_finish=finish, wait=wait)
+
+    def _onnx_graph(self, model, **kwargs):
+        graph = from_onnx(model, **kwargs)
+        return collapse(graph, self.collapse_depth.value) if self.collapse_depth.value else graph
+
+    def show(self) -> None:
+        """Draw the chosen view (TensorRT views need a build first)."""
+        if self.model is None:
+            return
+        choice = self.choice.value
+        if choice in ("before/after fusion", "engine layers") and self.result is None:
+            self.area.children = ()
+            self.say("press “Build engine” to see TensorRT's layers after fusion", "info")
+            return
+        if choice == "ONNX graph":
+            self.view = GraphView(layered_layout(self._onnx_graph(self.model)))
+        elif choice == "ONNX Runtime optimized":
+            optimized = onnxruntime_optimized(self.model, "extended")
+            self.view = GraphView(layered_layout(self._onnx_graph(optimized, kind="onnxruntime",
+                                                                  title=f"{self.model.name} after ONNX Runtime")))
+        elif choice == "TensorRT network":
+            network = self.result.network if self.result is not None else inspect_network(self.model)
+            self.view = GraphView(layered_layout(from_network(network)))
+        elif choice == "engine layers":
+            self.view = GraphView(layered_layout(from_engine(self.result.layers, model=self.model)))
+        else:
+            self.view = FusionView(layered_layout(self._onnx_graph(self.model)),
+                                   layered_layout(from_engine(self.result.layers, model=self.model)),
+                                   fusion=self.result.fusion)
+        self.area.children = (self.view,)
