@@ -3,7 +3,6 @@
 import json
 import re
 
-import numpy as np
 import pytest
 
 from workbench.charts.graph import NODE_TRACE, graph_figure, node_colors
