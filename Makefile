@@ -13,7 +13,9 @@ ifeq ($(LAB_BROWSER),no)
 LAB_BROWSER_FLAG := --no-browser
 endif
 
-.PHONY: lab test test-lib test-notebooks bench clean
+APP_PORT ?= 8866
+
+.PHONY: lab app test test-lib test-notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) $(LAB_BROWSER_FLAG) $(LAB_ARGS)
+
+# The one-window app as a standalone page (Voila, offline template): make app APP_PORT=8866
+app: $(VENV)/.installed-lab
+	$(BIN)/workbench app --port $(APP_PORT) $(if $(filter no,$(LAB_BROWSER)),--no-browser,)
 
 # pytest for the library and nbval for every notebook, in one run: any failure (or no test at all: exit 5) fails.
 test: $(VENV)/.installed-dev

@@ -33,6 +33,7 @@ _LAZY = {
     "measure": "workbench.bench",
     "sweep": "workbench.bench",
     "ResultsStore": "workbench.bench",
+    "App": "workbench.widgets",
     "BuildPanel": "workbench.widgets",
     "BenchmarkPanel": "workbench.widgets",
 }

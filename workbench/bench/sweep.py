@@ -54,13 +54,15 @@ def _runners(targets, optimization_levels, threads, runner_options) -> list[tupl
 def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[int] | int = (1,),
           optimization_level: Iterable[str] | str | None = None, threads: Iterable[int] | int | None = None,
           config: BenchmarkConfig | None = None, store=None, tags: Mapping | None = None,
+          variant_tags: Mapping[str, Mapping] | None = None,
           on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
           cancel: threading.Event | None = None, **runner_options) -> pd.DataFrame:
     """Measure every configuration; returns one row per configuration (see ``Measurement.row``).
 
     ``targets``: a model/engine/module, a list of them, or a dict ``{variant name: target}`` (e.g. precisions).
     ``optimization_level`` / ``threads`` apply to ONNX Runtime targets. ``store``: a ResultsStore (or path) that
-    records each row as it completes. ``tags``: extra columns for every row (e.g. precision, calibrator).
+    records each row as it completes. ``tags``: extra columns for every row (e.g. precision, calibrator);
+    ``variant_tags``: extra columns per variant name (e.g. ``{"int8": {"accuracy": 0.981}}``).
     The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end.
     """
     from .store import ResultsStore
@@ -98,11 +100,12 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
                 stopped = True
                 break
             row = m.row()
-            row.update(tags or {})
+            extra = {**(tags or {}), **((variant_tags or {}).get(runners[i][0], {}))}
+            row.update(extra)
             row["label"] = _label(row)
             rows.append(row)
             if store is not None:
-                store.record_measurement(m, tags=tags)
+                store.record_measurement(m, tags=extra)
             if on_result is not None:
                 on_result(pd.DataFrame(rows))
             if m.partial:

@@ -61,8 +61,8 @@ CONFIGURE = {"inspect": _configure_inspect, "samples": _configure_samples}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import (bench_commands, engine_commands, graph_commands,  # noqa: F401  (register their subcommands)
-                   precision_commands)
+    from . import (app_command, bench_commands, engine_commands,  # noqa: F401  (register their subcommands)
+                   graph_commands, precision_commands)
 
     parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

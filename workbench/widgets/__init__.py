@@ -1,10 +1,13 @@
 """Widgets layer: thin ipywidgets panels over the library (every action is also a plain function call)."""
 
+from .app import App
 from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
+from .compare_panel import ComparePanel
 from .graph_panel import GraphPanel
 from .graph_view import FusionView, GraphView
 from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
-__all__ = ["BuildPanel", "BenchmarkPanel", "GraphPanel", "GraphView", "FusionView", "ModelPanel", "PrecisionPanel"]
+__all__ = ["App", "BuildPanel", "BenchmarkPanel", "ComparePanel", "GraphPanel", "GraphView", "FusionView",
+           "ModelPanel", "PrecisionPanel"]

@@ -41,6 +41,7 @@ class BenchmarkPanel(Panel):
     def __init__(self, targets=None, *, store=None):
         self.targets: dict = {}
         self.store = store
+        self.variant_tags: dict = {}  # variant -> extra columns (e.g. accuracy from the precision step)
         self.results = pd.DataFrame()
         self._cancel = threading.Event()
         self.choose = widgets.SelectMultiple(description="models", rows=4)
@@ -96,7 +97,8 @@ class BenchmarkPanel(Panel):
 
         def work():
             frame = sweep(chosen, batch=batches, concurrency=concurrency, optimization_level=list(self.levels.value),
-                          config=config, store=self.store, on_progress=on_progress, on_result=on_result,
+                          config=config, store=self.store, variant_tags=self.variant_tags,
+                          on_progress=on_progress, on_result=on_result,
                           cancel=self._cancel)
             self.results = frame
             self._draw(frame)

@@ -34,6 +34,7 @@ class PrecisionPanel(Panel):
         self.tables: dict[str, object] = {}   # calibrator -> last table (for the threshold overlay)
         self.accuracy = pd.DataFrame()
         self._cancel = threading.Event()
+        self._listeners = []
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
         self.precision = widgets.Dropdown(options=["int8", "fp16", "bf16", "fp8"], value="int8", description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
@@ -58,6 +59,10 @@ class PrecisionPanel(Panel):
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.tensor, self.histogram,
                           self.accuracy_view, self.accuracy_chart])
         self._sync()
+
+    def on_converted(self, listener) -> None:
+        """``listener(model, accuracy_row_or_None)`` is called after each successful run."""
+        self._listeners.append(listener)
 
     def _sync(self) -> None:
         quantized = self.precision.value in ("int8", "fp8")
@@ -105,9 +110,13 @@ class PrecisionPanel(Panel):
                 converted = apply_precision(self.model, plan)
             self.model_out = converted
             self.progress.value = 1.0
+            row = None
             if self.eval_data is not None:
                 self._add_accuracy(plan, converted)
+                row = self.accuracy.iloc[-1].to_dict()
             self.say(f"{plan.label}: done → {converted.name}", "ok")
+            for listener in self._listeners:
+                listener(converted, row)
 
         def finish():
             self.run_button.disabled = False

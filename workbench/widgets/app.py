@@ -1,0 +1,102 @@
+"""The workbench in one window: Model -> Graph -> Precision & calibration -> Build -> Benchmark -> Compare.
+
+Panels share one state (the model, its calibration data, the converted models and their accuracy); every step is
+also a plain library call, and each panel can be used on its own.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..bench import ResultsStore
+from ..model import batch_shapes, generate_feeds
+from .benchmark_panel import BenchmarkPanel
+from .build_panel import BuildPanel
+from .common import Panel
+from .compare_panel import ComparePanel
+from .graph_panel import GraphPanel
+from .model_panel import ModelPanel
+from .precision_panel import PrecisionPanel
+
+STEPS = ("1 Model", "2 Graph", "3 Precision", "4 Build", "5 Benchmark", "6 Compare")
+
+
+def calibration_for(model, samples: int = 64):
+    """Calibration and evaluation data for a model without any user data: the bundled digits for the trained
+    ``digits_cnn``, otherwise random inputs (good for speed and for agreement with FP32, not for accuracy)."""
+    if model.name == "digits_cnn":
+        from ..model.datasets import digits
+
+        calibration, _ = digits("calibration")
+        test_x, test_y = digits("test")
+        return calibration, test_x, test_y, "the bundled digits dataset (269 calibration, 450 test images)"
+    shapes = batch_shapes(model, samples)
+    calibration = generate_feeds(model, shapes, seed=1)
+    evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32)), seed=2)
+    for name, spec in ((s.name, s) for s in model.inputs):
+        if spec.dtype.startswith("float"):  # a bounded range, like normalized images
+            calibration[name] = np.clip(calibration[name], -3, 3)
+            evaluation[name] = np.clip(evaluation[name], -3, 3)
+    return calibration, evaluation, None, ("random inputs: measures speed and agreement with FP32; "
+                                           "give real samples for accuracy")
+
+
+class App(Panel):
+    """``App()`` shows the whole workflow; ``model``: the starting model, ``store``: the results store."""
+
+    def __init__(self, model="resnet_tiny", *, store: ResultsStore | None = None):
+        self.store = store if store is not None else ResultsStore()
+        self.variants: dict = {}
+        self.model_panel = ModelPanel()
+        self.graph_panel = GraphPanel()
+        self.precision_box = widgets.VBox()
+        self.build_panel = BuildPanel(store=self.store)
+        self.benchmark_panel = BenchmarkPanel(store=self.store)
+        self.compare_panel = ComparePanel(self.store)
+        self.precision_panel = None
+        self.data_note = widgets.HTML()
+        self.tabs = widgets.Tab(children=[self.model_panel, self.graph_panel,
+                                          widgets.VBox([self.data_note, self.precision_box]), self.build_panel,
+                                          self.benchmark_panel, self.compare_panel])
+        for i, title in enumerate(STEPS):
+            self.tabs.set_title(i, title)
+        self.tabs.observe(self.guarded(self._tab_changed), names="selected_index")
+        header = widgets.HTML("<h3 style='margin:4px 0'>TensorRT Workbench</h3>")
+        super().__init__([header, self.tabs])
+        self.model_panel.on_model(self.guarded(self._model_changed))
+        if model is not None:
+            self.model_panel.load(model)
+
+    @property
+    def model(self):
+        return self.model_panel.model
+
+    def _model_changed(self, model) -> None:
+        calibration, eval_x, eval_y, note = calibration_for(model)
+        self.data_note.value = f"<i>calibration and evaluation data: {note}</i>"
+        self.graph_panel.set_model(model)
+        self.precision_panel = PrecisionPanel(model, calibration, eval_data=eval_x, labels=eval_y)
+        self.precision_panel.on_converted(self._converted)
+        self.precision_box.children = (self.precision_panel,)
+        self.build_panel.set_model(model)
+        self.build_panel.calibration_data = calibration
+        self.variants = {"fp32": model}
+        self.benchmark_panel.set_targets(self.variants)
+        self.benchmark_panel.variant_tags = {}
+        self.compare_panel.model = model
+
+    def _converted(self, converted, accuracy_row) -> None:
+        name = converted.precision + (f" {converted.calibrator}" if converted.calibrator else "")
+        self.variants[name] = converted
+        self.benchmark_panel.set_targets(self.variants)
+        if accuracy_row is not None:
+            metric = accuracy_row.get("accuracy", accuracy_row.get("top1_agreement"))
+            self.benchmark_panel.variant_tags[name] = {"accuracy": metric}
+            reference = self.precision_panel.accuracy.iloc[0]
+            self.benchmark_panel.variant_tags["fp32"] = {
+                "accuracy": reference.get("accuracy", reference.get("top1_agreement"))}
+
+    def _tab_changed(self, change) -> None:
+        if change["new"] == STEPS.index("6 Compare"):
+            self.compare_panel.refresh()
