@@ -1,0 +1,104 @@
+"""The workshop path in a real browser: JupyterLab runs 00_quickstart top to bottom and the App in it builds and
+benchmarks; then the same App served by Voila (offline template). Screenshots go to test-artifacts/."""
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from workbench.cli.app_command import voila_command
+
+from .conftest import ROOT, save_screenshot
+from .test_jupyterlab_graph import run_all_cells
+
+
+def _use_app(page, root, shots: str) -> None:
+    """Pick a sample, Build (engine-layer table appears), Benchmark (a chart appears). ``root``: the App's box."""
+    try:
+        _steps(page, root, shots)
+    except Exception:
+        save_screenshot(page, f"{shots}_failed.png")  # what the page showed when a step timed out
+        raise
+
+
+def _steps(page, root, shots: str) -> None:
+    app = root.locator(".widget-tab").last
+    app.locator(".lm-TabBar-tab", has_text="1 Model").click()
+    app.locator("select").first.select_option("resnet_tiny")
+    app.get_by_role("button", name="Load sample").click()
+    page.wait_for_function("document.body.innerText.includes('loaded resnet_tiny')", timeout=60_000)
+    app.locator(".lm-TabBar-tab", has_text="4 Build").click()
+    app.locator("button:visible", has_text=re.compile(r"^\s*Build\s*$")).click()
+    page.wait_for_function("document.body.innerText.includes('Engine layers after fusion')", timeout=120_000)
+    save_screenshot(page, f"{shots}_build.png")
+    app.locator(".lm-TabBar-tab", has_text="5 Benchmark").click()
+    batch = app.locator(".widget-text:visible", has_text="batch").locator("input")
+    batch.fill("1")  # one batch size keeps the run short
+    batch.press("Enter")
+    app.locator("button:visible", has_text=re.compile(r"^\s*Run\s*$")).click()
+    page.wait_for_function("document.body.innerText.includes('measured ')", timeout=120_000)
+    page.wait_for_function("Array.from(document.querySelectorAll('.js-plotly-plot')).some("
+                           "gd => gd.layout && gd.layout.title && String(gd.layout.title.text).startsWith('Latency'))",
+                           timeout=60_000)
+    save_screenshot(page, f"{shots}_benchmark.png")
+
+
+def test_quickstart_runs_and_the_app_builds_and_benchmarks(lab, page):
+    base, folder = lab
+    shutil.copy(ROOT / "notebooks" / "00_quickstart.ipynb", folder / "00_quickstart.ipynb")
+    run_all_cells(page, base, "00_quickstart.ipynb")
+    # the last cell's App renders (its tab bar), after every earlier cell ran without an error
+    page.wait_for_selector(".widget-tab .lm-TabBar-tab:has-text('6 Compare')", timeout=300_000)
+    page.wait_for_function("!document.querySelector('.jp-Notebook .jp-mod-error, .jp-OutputArea-output[data-mime-type="
+                           "\"application/vnd.jupyter.stderr\"] .ansi-red-fg')", timeout=10_000)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count()
+    assert errors == 0
+    assert page.locator(".js-plotly-plot").count() >= 3  # fusion view (2) and the speed-up chart
+    _use_app(page, page.locator(".jp-Notebook"), "jupyterlab_app")
+    assert page.outside_requests == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def voila_app(tmp_path):
+    port = _free_port()
+    notebook = tmp_path / "app.ipynb"
+    shutil.copy(ROOT / "notebooks" / "app.ipynb", notebook)
+    cmd, env = voila_command(notebook, port, browser=False)
+    env = dict(env, WORKBENCH_RESULTS=str(tmp_path / "results.sqlite"))
+    log = open(tmp_path / "voila.log", "w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(base, timeout=2).close()
+            break
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail(f"Voila exited: {(tmp_path / 'voila.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield base
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def test_the_app_through_voila_offline(voila_app, page):
+    page.goto(voila_app)
+    page.wait_for_selector(".widget-tab .lm-TabBar-tab:has-text('6 Compare')", timeout=180_000)
+    assert "from workbench import App" not in page.content()  # the code is hidden; only the app shows
+    _use_app(page, page.locator("body"), "voila_app")
+    assert page.outside_requests == []  # the offline template fetches nothing from a CDN
