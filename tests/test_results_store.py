@@ -105,3 +105,33 @@ def test_a_newer_schema_is_refused(tmp_path):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ResultsStoreError, match="newer than this workbench"):
         ResultsStore(path)
+
+
+def test_variants_are_found_through_their_source_model_and_v1_stores_are_migrated(tiny, tmp_path):
+    from workbench.precision import apply_precision
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    half = apply_precision(tiny, "fp16")
+    assert half.source_model == "conv_bn_relu"
+    sweep({"fp32": tiny, "fp16": half}, config=QUICK, store=store)
+    other = load_model(conv_bn_relu(name="conv_bn_relu_large"))  # a name that merely starts the same way
+    sweep({"other": other}, config=QUICK, store=store)
+    assert list(store.runs(model="conv_bn_relu").variant) == ["fp32", "fp16"]
+    # a version-1 store (no source_model column) is upgraded in place, its runs kept
+    old = tmp_path / "v1.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, created TEXT NOT "
+                     "NULL, model TEXT, model_fingerprint TEXT, variant TEXT, backend TEXT, backend_version TEXT, "
+                     "device TEXT, precision TEXT, calibrator TEXT, optimization_level TEXT, threads INTEGER, "
+                     "batch INTEGER, concurrency INTEGER, latency_ms_min REAL, latency_ms_mean REAL, "
+                     "latency_ms_median REAL, latency_ms_p90 REAL, latency_ms_p95 REAL, latency_ms_p99 REAL, "
+                     "latency_ms_max REAL, throughput REAL, cv REAL, iterations INTEGER, wall_s REAL, unstable "
+                     "INTEGER, partial INTEGER, accuracy REAL, build_seconds REAL, engine_bytes INTEGER, "
+                     "activation_bytes INTEGER, naive_activation_bytes INTEGER, engine_layers INTEGER, config TEXT, "
+                     "machine TEXT, extra TEXT, samples_ms BLOB)")
+        conn.execute("INSERT INTO runs (kind, created, model, batch) VALUES ('benchmark', '2026-01-01', 'm', 1)")
+        conn.execute("PRAGMA user_version = 1")
+    upgraded = ResultsStore(old)
+    assert list(upgraded.runs().model) == ["m"]
+    upgraded.record_measurement(measure(tiny, config=QUICK))
+    assert len(upgraded) == 2

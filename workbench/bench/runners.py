@@ -47,7 +47,7 @@ class Runner:
     def label(self) -> str:
         d = self.describe()
         extras = [f"{k}={v}" for k, v in d.items() if k not in ("backend", "backend_version", "device", "model", "model_fingerprint", "precision",
-                                                      "calibrator")
+                                                      "calibrator", "source_model")
                   and v not in (None, "")]
         return " ".join([d["backend"], *extras])
 
@@ -86,7 +86,8 @@ class OnnxRuntimeRunner(Runner):
 
         device = "cuda" if self.providers[0].startswith("CUDA") else "cpu"
         return {"backend": self.backend, "backend_version": ort.__version__, "device": device,
-                "model": self.model.name, "model_fingerprint": self.model.fingerprint, "variant": self.variant,
+                "model": self.model.name, "model_fingerprint": self.model.fingerprint,
+                "source_model": self.model.source_model, "variant": self.variant,
                 "precision": self.model.precision or "fp32", "calibrator": self.model.calibrator,
                 "optimization_level": self.optimization_level,
                 "threads": self.threads}
@@ -153,8 +154,8 @@ class TorchRunner(Runner):
         import torch
 
         return {"backend": self.backend, "backend_version": torch.__version__, "device": self.device,
-                "model": self.model.name, "model_fingerprint": self.model.fingerprint, "variant": self.variant,
-                "precision": "fp32"}
+                "model": self.model.name, "model_fingerprint": self.model.fingerprint,
+                "source_model": self.model.source_model, "variant": self.variant, "precision": "fp32"}
 
     def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
@@ -245,6 +246,7 @@ class TensorRTRunner(Runner):
         return {"backend": self.backend, "backend_version": f"{env.flavor} {env.version}", "device": env.gpu.name,
                 "model": getattr(getattr(self.build, "model", None), "name", ""),
                 "model_fingerprint": getattr(getattr(self.build, "model", None), "fingerprint", None),
+                "source_model": getattr(getattr(self.build, "model", None), "source_model", None),
                 "variant": self.variant,
                 "precision": getattr(getattr(self.build, "model", None), "precision", None),
                 "calibrator": getattr(getattr(self.build, "model", None), "calibrator", None),

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ResultsStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_FILENAME = "workbench-results.sqlite"
 
 _STAT_COLUMNS = ["latency_ms_min", "latency_ms_mean", "latency_ms_median", "latency_ms_p90", "latency_ms_p95",
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL CHECK (kind IN ('benchmark', 'build')),
     created TEXT NOT NULL,
-    model TEXT, model_fingerprint TEXT, variant TEXT,
+    model TEXT, model_fingerprint TEXT, source_model TEXT, variant TEXT,
     backend TEXT, backend_version TEXT, device TEXT,
     precision TEXT, calibrator TEXT,
     optimization_level TEXT, threads INTEGER,
@@ -102,10 +102,13 @@ class ResultsStore:
         # BEGIN IMMEDIATE takes the write lock now: a read-only file or folder fails here, not at the first record.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         conn.execute(statement)
+            elif version == 1:  # v2: the model a converted variant came from
+                conn.execute("ALTER TABLE runs ADD COLUMN source_model TEXT")
+            if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -146,7 +149,8 @@ class ResultsStore:
                        or row.get("model_fingerprint"))
         values = {
             "kind": "benchmark", "created": self._now(),
-            "model": row.get("model"), "model_fingerprint": fingerprint, "variant": row.get("variant"),
+            "model": row.get("model"), "model_fingerprint": fingerprint, "source_model": row.get("source_model"),
+            "variant": row.get("variant"),
             "backend": row.get("backend"), "backend_version": row.get("backend_version"), "device": row.get("device"),
             "precision": tags.pop("precision", None) or row.get("precision"),
             "calibrator": tags.pop("calibrator", None) or row.get("calibrator"),
@@ -172,7 +176,7 @@ class ResultsStore:
         values = {
             "kind": "build", "created": self._now(),
             "model": getattr(model, "name", None), "model_fingerprint": getattr(model, "fingerprint", None),
-            "variant": tags.pop("variant", None),
+            "source_model": getattr(model, "source_model", None), "variant": tags.pop("variant", None),
             "backend": result.flavor, "backend_version": result.version, "device": None,
             "precision": tags.pop("precision", None) or getattr(model, "precision", None) or "fp32",
             "calibrator": tags.pop("calibrator", None) or getattr(model, "calibrator", None),
@@ -188,15 +192,18 @@ class ResultsStore:
 
     # --- reading ------------------------------------------------------------------------------------------------
     def runs(self, kind: str | None = None, *, model: str | None = None, samples: bool = False) -> pd.DataFrame:
-        """Stored runs as a DataFrame (newest last); ``samples=True`` adds each run's latency samples (ms)."""
+        """Stored runs as a DataFrame (newest last); ``samples=True`` adds each run's latency samples (ms).
+
+        ``model``: a model name or fingerprint; variants converted from that model (FP16, INT8, ...) are included.
+        """
         query, args = "SELECT * FROM runs", []
         where = []
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)
-        if model is not None:
-            where.append("(model = ? OR model_fingerprint = ?)")
-            args += [model, model]
+        if model is not None:  # the model (name or fingerprint) and the variants converted from it
+            where.append("(model = ? OR model_fingerprint = ? OR source_model = ?)")
+            args += [model, model, model]
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id"

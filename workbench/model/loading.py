@@ -25,6 +25,7 @@ from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
 PRECISION_KEY = "workbench.precision"  # metadata_props entry written by the precision layer: fp16, int8, ...
 CALIBRATOR_KEY = "workbench.calibrator"  # ... and the calibrator that chose the INT8/FP8 scales
+SOURCE_KEY = "workbench.source_model"  # ... and the name of the model it was converted from
 
 # File signatures of things people drop in by mistake, so the error says what the file is.
 _SIGNATURES = {
@@ -312,6 +313,11 @@ class Model:
     @property
     def calibrator(self) -> str | None:
         return self.metadata(CALIBRATOR_KEY)
+
+    @property
+    def source_model(self) -> str:
+        """The model this one was converted from (its own name when it was not converted)."""
+        return self.metadata(SOURCE_KEY) or self.name
 
     # --- shapes and work -------------------------------------------------------------------------------------
     @cached_property

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigError
-from ..model.loading import PRECISION_KEY
+from ..model.loading import PRECISION_KEY, SOURCE_KEY
 from .graph_edit import set_metadata
 
 # Precisions this version can write into a model.
@@ -152,7 +152,7 @@ def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibr
         convert = to_float16 if plan.precision == "fp16" else to_bfloat16
         proto = convert(model.proto, keep_nodes=plan.keep_nodes, keep_op_types=plan.keep_op_types,
                         keep_io_types=plan.keep_io_types)
-        set_metadata(proto, {PRECISION_KEY: plan.precision})
+        set_metadata(proto, {PRECISION_KEY: plan.precision, SOURCE_KEY: model.source_model})
         converted = load_model(proto, name=f"{model.name}_{plan.precision}")
         converted.label = f"{model.label} ({plan.precision})"
         return converted

@@ -25,7 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConfigError
 from ..model import load_model
-from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY
+from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
 from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
@@ -206,7 +206,7 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     graph.initializer.extend(kept + new_inits)
     graph.node.extend(new_nodes)
     proto = toposorted(proto)
-    set_metadata(proto, {PRECISION_KEY: precision, CALIBRATOR_KEY: table.calibrator})
+    set_metadata(proto, {PRECISION_KEY: precision, CALIBRATOR_KEY: table.calibrator, SOURCE_KEY: model.source_model})
     quantized = load_model(proto, name=f"{model.name}_{precision}_{table.calibrator}")
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
     return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, list(table.notes))
@@ -261,7 +261,8 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
         finally:
             logger.setLevel(level)
         proto = onnx.load(out)
-    set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator})
+    set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator,
+                         SOURCE_KEY: model.source_model})
     quantized = load_model(proto, name=f"{model.name}_int8_{table.calibrator}_cpu")
     dq_inputs = {n.output[0] for n in quantized.nodes if n.op_type == "DequantizeLinear"}
     rows = []

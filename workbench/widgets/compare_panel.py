@@ -30,9 +30,7 @@ class ComparePanel(Panel):
     def refresh(self) -> None:
         """Read the store again and redraw (a restarted kernel shows the same charts)."""
         model = getattr(self.model, "name", None) if self.scope.value == "this model" else None
-        runs = self.store.runs("benchmark", samples=False)
-        if model is not None:  # the model and the variants made from it (digits_cnn, digits_cnn_int8_minmax, ...)
-            runs = runs[(runs["model"] == model) | runs["model"].str.startswith(f"{model}_", na=False)]
+        runs = self.store.runs("benchmark", model=model)
         if runs.empty:
             self.table.value = ""
             self.speedup.outputs = ()
