@@ -15,15 +15,19 @@ endif
 
 APP_PORT ?= 8866
 
-.PHONY: lab app test test-lib test-notebooks bench clean
+.PHONY: lab app test test-lib test-notebooks bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamps are rebuilt whenever pyproject.toml changes.
-$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+# JupyterLab settings for the workbench: widget state saved with notebooks (they read back with their panels and
+# charts), no news or update checks (workshops may be offline).
+$(VENV)/.installed-lab: pyproject.toml etc/jupyterlab-overrides.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[rtx]"
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp etc/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -40,6 +44,13 @@ app: $(VENV)/.installed-lab
 # pytest for the library and nbval for every notebook, in one run: any failure (or no test at all: exit 5) fails.
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(PYTEST_ARGS)
+
+# The README's screenshots come from the real-browser tests (JupyterLab and Voila in Debian's chromium).
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest tests/browser -q
+	mkdir -p docs/screenshots
+	cp test-artifacts/graph_panel_fusion.png test-artifacts/jupyterlab_app_build.png \
+	   test-artifacts/jupyterlab_app_benchmark.png test-artifacts/voila_app_benchmark.png docs/screenshots/
 
 bench: $(VENV)/.installed-dev
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -99,3 +99,34 @@ def test_model_panel_loads_samples_paths_and_uploads(tmp_path):
     panel.path.value = str(tmp_path / "missing.onnx")
     panel.open_path.click()
     assert "missing.onnx: no such file" in panel.message.value and panel.model.name == "uploaded"
+
+
+def test_a_restarted_kernel_shows_the_same_comparison(tmp_path):
+    """The Compare panel reads the results store: a new process (a restarted kernel) draws the same numbers."""
+    import json
+    import subprocess
+    import sys
+
+    from workbench.bench import BenchmarkConfig, ResultsStore, sweep
+    from workbench.precision import apply_precision
+    from workbench.model import load_model
+    from workbench.widgets import ComparePanel
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    model = load_model("resnet_tiny")
+    sweep({"fp32": model, "fp16": apply_precision(model, "fp16")}, batch=[1], store=store,
+          config=BenchmarkConfig(warmup_s=0.01, duration_s=0.05), variant_tags={"fp32": {"accuracy": 1.0},
+                                                                               "fp16": {"accuracy": 0.99}})
+    panel = ComparePanel(store, model)
+    panel.refresh()
+    here = [o["data"]["application/vnd.plotly.v1+json"]["data"] for o in
+            (panel.speedup.outputs[0], panel.pareto.outputs[0])]
+    script = ("import json; from workbench.bench import ResultsStore; from workbench.model import load_model; "
+              "from workbench.widgets import ComparePanel; "
+              f"p = ComparePanel(ResultsStore({str(tmp_path / 'r.sqlite')!r}), load_model('resnet_tiny')); "
+              "p.refresh(); print(json.dumps([o['data']['application/vnd.plotly.v1+json']['data'] "
+              "for o in (p.speedup.outputs[0], p.pareto.outputs[0])]))")
+    there = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                      check=True).stdout)
+    assert there == json.loads(json.dumps(here))
+    assert [t["name"] for t in there[0]] == ["fp32 · onnxruntime · all", "fp16 · onnxruntime · all"]

@@ -40,10 +40,10 @@ def _configure_app(p):
 
 @command("app", "serve the workbench app as a standalone page (Voila, offline)")
 def cmd_app(args):
-    try:
-        import voila  # noqa: F401
-    except ImportError:
-        raise ConfigError("the app page needs Voila: pip install voila (make app installs it)") from None
+    import importlib.util
+
+    if importlib.util.find_spec("voila") is None:
+        raise ConfigError("the app page needs Voila: pip install voila (make app installs it)")
     cmd, env = voila_command(app_notebook(), args.port, not args.no_browser)
     code = subprocess.call(cmd, env=env)
     return f"voila exited with {code}", {"exit_code": code}
