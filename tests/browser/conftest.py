@@ -32,9 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 with a token, serving a fresh folder; yields (base url, folder)."""
+    """JupyterLab on 127.0.0.1 with a token, serving a fresh folder; yields (base url, folder). One server per test
+    module, so notebooks another module left open (and their plots) never confuse a test's page."""
     folder = tmp_path_factory.mktemp("lab")
     port = _free_port()
     settings = folder / ".settings"
@@ -88,7 +89,7 @@ def page(browser):
     page = context.new_page()
     page.outside_requests = []
     page.on("request", lambda r: page.outside_requests.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else None)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:", "file:")) else None)
     yield page
     context.close()
 
