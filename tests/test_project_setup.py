@@ -47,3 +47,18 @@ def test_import_is_lazy():
     code = "import sys, workbench; print(any(m in sys.modules for m in ('onnx', 'pandas', 'tensorrt_rtx')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_lessons_say_what_they_need_and_are_committed_clean():
+    import nbformat
+
+    readme = (ROOT / "README.md").read_text()
+    lessons = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+    assert [p.stem for p in lessons] == ["00_quickstart", "01_graph_fusion", "02_precision_calibration",
+                                         "03_build_and_benchmark", "04_kernel_autotuning", "05_memory_and_streams",
+                                         "06_performance_report"]
+    for path in lessons:
+        nb = nbformat.read(path, as_version=4)
+        assert "*Needs:*" in nb.cells[0].source, path.name
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+        assert f"`{path.stem}`" in readme, f"{path.name} is not in the README's lesson table"
