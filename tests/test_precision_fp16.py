@@ -110,3 +110,26 @@ def test_fp16_keeps_nodes_with_large_magnitudes_on_calibration_data():
 
     run = lambda m: ort.InferenceSession(m.to_bytes()).run(None, {"x": data})[0]
     assert np.allclose(run(half), run(model), rtol=2e-3)
+
+
+def test_fp16_keeps_ops_that_must_stay_fp32():
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+    # x -> Relu -> Resize (float scales input) -> TopK ; the Resize scales and TopK must stay float32
+    nodes = [h.make_node("Relu", ["x"], ["r"], name="relu"),
+             h.make_node("Resize", ["r", "", "scales"], ["up"], name="resize", mode="nearest"),
+             h.make_node("Flatten", ["up"], ["flat"], name="flatten"),
+             h.make_node("TopK", ["flat", "k"], ["values", "indices"], name="topk")]
+    inits = [nh.from_array(np.array([1, 1, 2, 2], np.float32), "scales"), nh.from_array(np.array([3], np.int64), "k")]
+    g = h.make_graph(nodes, "blocked", [h.make_tensor_value_info("x", T.FLOAT, [1, 1, 4, 4])],
+                     [h.make_tensor_value_info("values", T.FLOAT, [1, 3]),
+                      h.make_tensor_value_info("indices", T.INT64, [1, 3])], inits)
+    model = load_model(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
+    half = apply_precision(model, "fp16")
+    types = {t.name: t.data_type for t in half.proto.graph.initializer}
+    assert types["scales"] == 1  # Resize scales: float32 (an fp16 scales input is an invalid model)
+    by_name = {n.name: n for n in half.nodes}
+    assert half.tensor_dtypes[by_name["relu"].output[0]] == "float16"
+    assert half.tensor_dtypes[by_name["topk"].output[0]] == "float32"
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 4)).astype(np.float32)
+    assert np.allclose(_run(half, {"x": x}), _run(model, {"x": x}), atol=1e-2)
