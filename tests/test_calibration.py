@@ -220,6 +220,10 @@ def test_bad_calibration_inputs_name_the_input_and_expected_shape(digits_model, 
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="is empty"):
         calibrate(digits_model, tmp_path / "empty", "minmax")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.npy").write_bytes(b"not numpy")
+    with pytest.raises(ConfigError, match="a.npy cannot be read as .npy/.npz"):
+        calibrate(digits_model, tmp_path / "broken", "minmax")
     with pytest.raises(ConfigError, match="calibrator 'kl' is unknown"):
         calibrate(digits_model, calib, "kl")
     with pytest.raises(ConfigError, match="calibration precision 'int4'"):
@@ -229,3 +233,19 @@ def test_bad_calibration_inputs_name_the_input_and_expected_shape(digits_model, 
     list(data)
     with pytest.raises(ConfigError, match="already used up"):
         list(data)
+
+
+def test_calibration_can_be_stopped(digits_model, calib):
+    import threading
+
+    from workbench.errors import CalibrationCancelled
+
+    stop = threading.Event()
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(fraction)
+        stop.set()  # stop after the first batch
+    with pytest.raises(CalibrationCancelled, match="stopped after 32 samples"):
+        calibrate(digits_model, calib, "minmax", batch_size=32, on_progress=progress, cancel=stop)
+    assert len(seen) == 1

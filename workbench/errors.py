@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
            "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
            "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
-           "ResultsStoreError"]
+           "ResultsStoreError", "CalibrationCancelled"]
 
 
 class WorkbenchError(Exception):
@@ -70,3 +70,7 @@ class BenchmarkBusyError(BenchmarkError):
 
 class ResultsStoreError(WorkbenchError):
     """The results database cannot be opened, written or read."""
+
+
+class CalibrationCancelled(WorkbenchError):
+    """Calibration was stopped; nothing was computed from the partial pass."""

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from ..errors import ConfigError, ModelError, WorkbenchError
+from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchError
 from ..model import load_model
 from .calibrators import (TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax, mse_amax, percentile_amax)
 from .data import CalibrationData
@@ -219,10 +219,6 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
         if on_progress is not None:
             on_progress(seen / total if total else float("nan"), f"calibration: {seen} samples")
     return hists
-
-
-class CalibrationCancelled(WorkbenchError):
-    """Calibration was stopped; nothing was computed from the partial pass."""
 
 
 def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "int8", percentile: float = 99.99,

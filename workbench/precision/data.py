@@ -92,10 +92,11 @@ class CalibrationData:
                         item = self.preprocess(path)
                     except Exception as exc:
                         raise ConfigError(f"preprocess failed on calibration file {path}: {exc}") from None
-                elif path.suffix == ".npy":
-                    item = np.load(path)
                 else:
-                    item = np.load(path)
+                    try:
+                        item = np.load(path)  # .npy: an array; .npz: arrays by input name (pickles refused)
+                    except (OSError, ValueError) as exc:
+                        raise ConfigError(f"calibration file {path} cannot be read as .npy/.npz: {exc}") from None
                 yield self._as_feeds(item, f"file {path.name}"), f" (file {path.name})"
         elif isinstance(src, np.ndarray) or (isinstance(src, Mapping) and all(
                 isinstance(v, np.ndarray) for v in src.values())):
