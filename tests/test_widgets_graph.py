@@ -130,3 +130,19 @@ def test_a_restarted_kernel_shows_the_same_comparison(tmp_path):
                                       check=True).stdout)
     assert there == json.loads(json.dumps(here))
     assert [t["name"] for t in there[0]] == ["fp32 · onnxruntime · all", "fp16 · onnxruntime · all"]
+
+
+def test_graph_panel_expands_a_selected_group():
+    panel = GraphPanel("resnet50")
+    panel.collapse_depth.value = 2
+    groups = panel.view.graph.nodes[panel.view.graph.nodes.category == "group"]
+    before = panel.view.graph.counts["nodes"]
+    block = int(groups.index[groups.name == "layer1/0"][0])
+    panel.view.select(block)  # as a click does
+    assert not panel.expand_button.disabled and "layer1/0" in panel.expand_button.description
+    panel.expand_button.click()
+    assert panel.last_error is None and panel.expanded == {"layer1/0"}
+    assert panel.view.graph.counts["nodes"] == before - 1 + 12  # the bottleneck block's 12 nodes
+    assert "layer1.0.a/conv" in set(panel.view.graph.nodes.name)
+    panel.collapse_depth.value = 1  # regrouping starts closed again
+    assert panel.expanded == set() and panel.expand_button.disabled

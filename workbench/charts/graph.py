@@ -72,9 +72,17 @@ def graph_figure(graph: GraphData, *, color_by: str = "category", highlight=(), 
     ex, ey, mx, my, mtext = [], [], [], [], []
     for e in edges.itertuples(index=False):
         x0, y0, x1, y1 = x[e.source], y[e.source], x[e.target], y[e.target]
-        ex += [x0, x1, None]
-        ey += [y0, y1, None]
-        mx.append((x0 + x1) / 2)
+        if y0 - y1 > 1.5:
+            # An edge skipping layers (a residual connection) bends out to the left, so it does not run
+            # hidden under the nodes in between.
+            bend = min(x0, x1) - 0.8  # left: node labels sit on the right
+            ex += [x0, bend, bend, x1, None]
+            ey += [y0, y0 - 0.5, y1 + 0.5, y1, None]
+            mx.append(bend)
+        else:
+            ex += [x0, x1, None]
+            ey += [y0, y1, None]
+            mx.append((x0 + x1) / 2)
         my.append((y0 + y1) / 2)
         mtext.append(f"{html.escape(str(e.tensor))}<br>{e.shape} {e.dtype}".strip())
     colors, legend = node_colors(graph, color_by)

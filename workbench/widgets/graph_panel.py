@@ -29,13 +29,18 @@ class GraphPanel(Panel):
                                                      tooltip="group nodes by name scope (0: every node)")
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
         self.build_button = widgets.Button(description="Build engine", button_style="primary", icon="cogs")
+        self.expanded: set[str] = set()  # groups opened by the user in a grouped view
+        self._selected_group: str | None = None
+        self.expand_button = widgets.Button(description="Expand group", icon="expand", disabled=True,
+                                            tooltip="select a group node, then expand it")
+        self.expand_button.on_click(self.guarded(lambda _: self.expand()))
         self.progress = progress_bar("build")
         self.stage = widgets.Label()
         self.area = widgets.Box(layout=widgets.Layout(width="100%"))
         self.choice.observe(self.guarded(lambda _: self.show()), names="value")
-        self.collapse_depth.observe(self.guarded(lambda _: self.show()), names="value")
+        self.collapse_depth.observe(self.guarded(lambda _: self._regroup()), names="value")
         self.build_button.on_click(self.guarded(lambda _: self.build()))
-        super().__init__([widgets.HBox([self.choice, self.collapse_depth]),
+        super().__init__([widgets.HBox([self.choice, self.collapse_depth, self.expand_button]),
                           widgets.HBox([self.shapes, self.build_button, self.progress, self.stage]), self.area])
         if model is not None:
             self.set_model(model)
@@ -44,7 +49,30 @@ class GraphPanel(Panel):
         self.model = load_model(model)
         self.result = None
         self.progress.value, self.stage.value = 0.0, ""
+        self.expanded = set()
         self.collapse_depth.value = 2 if self.model.node_count > AUTO_COLLAPSE else 0
+        self.show()
+
+    def _regroup(self) -> None:
+        self.expanded = set()
+        self.show()
+
+    def _group_selected(self, view, node_id: int) -> None:
+        row = view.graph.nodes.loc[node_id]
+        is_group = row["category"] == "group"
+        self._selected_group = row["name"] if is_group else None
+        self.expand_button.disabled = not is_group
+        self.expand_button.description = f"Expand {row['name']}" if is_group else "Expand group"
+
+    def expand(self, group: str | None = None) -> None:
+        """Show the nodes of a group (the selected one by default); the rest stays grouped."""
+        group = group or self._selected_group
+        if not group:
+            self.say("select a group node first", "warning")
+            return
+        self.expanded.add(group)
+        self._selected_group = None
+        self.expand_button.disabled, self.expand_button.description = True, "Expand group"
         self.show()
 
     def _config(self) -> BuildConfig:
@@ -86,7 +114,9 @@ class GraphPanel(Panel):
 
     def _onnx_graph(self, model, **kwargs):
         graph = from_onnx(model, **kwargs)
-        return collapse(graph, self.collapse_depth.value) if self.collapse_depth.value else graph
+        if not self.collapse_depth.value:
+            return graph
+        return collapse(graph, self.collapse_depth.value, expanded=frozenset(self.expanded))
 
     def show(self) -> None:
         """Draw the chosen view (TensorRT views need a build first)."""
@@ -98,11 +128,12 @@ class GraphPanel(Panel):
             self.say("press “Build engine” to see TensorRT's layers after fusion", "info")
             return
         if choice == "ONNX graph":
-            self.view = GraphView(layered_layout(self._onnx_graph(self.model)))
+            self.view = GraphView(layered_layout(self._onnx_graph(self.model)), on_select=self._group_selected)
         elif choice == "ONNX Runtime optimized":
             optimized = onnxruntime_optimized(self.model, "extended")
             self.view = GraphView(layered_layout(self._onnx_graph(optimized, kind="onnxruntime",
-                                                                  title=f"{self.model.name} after ONNX Runtime")))
+                                                                  title=f"{self.model.name} after ONNX Runtime")),
+                                  on_select=self._group_selected)
         elif choice == "TensorRT network":
             network = self.result.network if self.result is not None else inspect_network(self.model)
             self.view = GraphView(layered_layout(from_network(network)))
@@ -112,4 +143,10 @@ class GraphPanel(Panel):
             self.view = FusionView(layered_layout(self._onnx_graph(self.model)),
                                    layered_layout(from_engine(self.result.layers, model=self.model)),
                                    fusion=self.result.fusion)
+            sync = self.view.onnx_view.on_select
+
+            def both(view, node_id):  # keep the fusion sync, and offer to expand a selected group
+                sync(view, node_id)
+                self._group_selected(view, node_id)
+            self.view.onnx_view.on_select = both
         self.area.children = (self.view,)
