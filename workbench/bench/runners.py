@@ -9,6 +9,7 @@ and nothing else. Creating workers is never timed.
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,19 +30,22 @@ class Worker:
     device_timings: Callable[[], dict[str, np.ndarray]] | None = None
 
 
-class Runner:
+class Runner(ABC):
     """Base of the runners: a label, a description, inputs for a batch size, and workers."""
 
     backend = "?"
 
+    @abstractmethod
     def describe(self) -> dict:
-        raise NotImplementedError
+        """backend, backend_version, device, model and the runner's settings."""
 
+    @abstractmethod
     def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """Inputs at ``batch`` from the model's (or engine's) I/O spec."""
 
+    @abstractmethod
     def workers(self, count: int, feeds: dict) -> list[Worker]:
-        raise NotImplementedError
+        """``count`` independent workers with ``feeds`` bound."""
 
     @property
     def label(self) -> str:
