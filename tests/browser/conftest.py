@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from contextlib import contextmanager
 import socket
 import subprocess
 import sys
@@ -49,28 +50,36 @@ def lab(tmp_path_factory):
                "--LabApp.extension_manager=readonly", f"--LabServerApp.app_settings_dir={settings / 'overrides'}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    log = open(folder / "jupyterlab.log", "w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited: {(folder / 'jupyterlab.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        server.terminate()
-        pytest.fail("JupyterLab did not start within 90 s")
-    yield base, folder
-    server.terminate()
+    with serve(command, f"http://127.0.0.1:{port}", f"/api/status?token={TOKEN}", folder / "jupyterlab.log",
+               env=env, what="JupyterLab") as base:
+        yield base, folder
+
+
+@contextmanager
+def serve(command, base: str, probe: str, log_path: Path, *, env=None, cwd=None, what: str, timeout: float = 90):
+    """Start a server process, wait until ``base + probe`` answers, yield ``base``; stop it afterwards."""
+    log = open(log_path, "w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(base + probe, timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"{what} exited: {log_path.read_text()[-2000:]}")
+                if time.time() > deadline:
+                    pytest.fail(f"{what} did not start within {timeout:.0f} s")
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
 
 
 @pytest.fixture(scope="session")

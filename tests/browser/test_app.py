@@ -3,16 +3,12 @@ benchmarks; then the same App served by Voila (offline template). Screenshots go
 
 import re
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
 from workbench.cli.app_command import voila_command
 
-from .conftest import ROOT, save_screenshot
+from .conftest import ROOT, _free_port, save_screenshot, serve
 from .test_jupyterlab_graph import run_all_cells
 
 
@@ -62,12 +58,6 @@ def test_quickstart_runs_and_the_app_builds_and_benchmarks(lab, page):
     assert page.outside_requests == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def voila_app(tmp_path):
     port = _free_port()
@@ -75,25 +65,9 @@ def voila_app(tmp_path):
     shutil.copy(ROOT / "notebooks" / "app.ipynb", notebook)
     cmd, env = voila_command(notebook, port, browser=False)
     env = dict(env, WORKBENCH_RESULTS=str(tmp_path / "results.sqlite"))
-    log = open(tmp_path / "voila.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(base, timeout=2).close()
-            break
-        except OSError:
-            if server.poll() is not None:
-                pytest.fail(f"Voila exited: {(tmp_path / 'voila.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield base
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    with serve(cmd, f"http://127.0.0.1:{port}", "/", tmp_path / "voila.log", env=env, cwd=tmp_path,
+               what="Voila", timeout=60) as base:
+        yield base
 
 
 def test_the_app_through_voila_offline(voila_app, page):

@@ -96,6 +96,16 @@ def _frames(rows, edges) -> tuple[pd.DataFrame, pd.DataFrame]:
     return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
 
 
+def _layer_graph(kind, title, rows, producers, consumers, shapes, dtypes) -> GraphData:
+    """A TensorRT layer list as a graph: tensors nobody produces are its inputs, tensors nobody reads its outputs."""
+    graph_inputs = sorted({t for _, t in consumers if t not in producers})
+    consumed = {t for _, t in consumers}
+    graph_outputs = [t for t in producers if t not in consumed]
+    rows, edges = _connect(rows, producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
+    nodes, edge_frame = _frames(rows, edges)
+    return GraphData(kind, title, nodes, edge_frame)
+
+
 def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = None) -> GraphData:
     """The ONNX graph: one node per ONNX node, edges per tensor with its shape (at ``shapes`` when given)."""
     from onnx import helper
@@ -150,12 +160,7 @@ def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before 
                                             zip(r.inputs, r.input_shapes, r.input_dtypes)],
                                  "outputs": [f"{n} {format_shape(s)} {d}" for n, s, d in
                                              zip(r.outputs, r.output_shapes, r.output_dtypes)]}})
-    graph_inputs = sorted({t for _, t in consumers if t not in producers})
-    consumed = {t for _, t in consumers}
-    graph_outputs = [t for t in producers if t not in consumed]
-    rows, edges = _connect(rows, producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
-    nodes, edge_frame = _frames(rows, edges)
-    return GraphData("network", title, nodes, edge_frame)
+    return _layer_graph("network", title, rows, producers, consumers, shapes, dtypes)
 
 
 def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engine (after fusion)") -> GraphData:
@@ -183,12 +188,7 @@ def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engi
                                  "stream": int(r.stream) if r.stream == r.stream else 0,
                                  "outputs": [f"{n} {format_shape(s)} {d} {f}".strip() for n, s, d, f in
                                              zip(r.outputs, r.output_shapes, r.output_dtypes, r.output_formats)]}})
-    graph_inputs = sorted({t for _, t in consumers if t not in producers})
-    consumed = {t for _, t in consumers}
-    graph_outputs = [t for t in producers if t not in consumed]
-    rows, edges = _connect(rows, producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
-    nodes, edge_frame = _frames(rows, edges)
-    return GraphData("engine", title, nodes, edge_frame)
+    return _layer_graph("engine", title, rows, producers, consumers, shapes, dtypes)
 
 
 def scope_of(name: str, depth: int) -> str:
