@@ -140,3 +140,29 @@ def test_build_panel_int8_needs_and_uses_calibration_data(store):
     assert "int8" in [d for ds in panel.result.layers.output_dtypes for d in ds]
     runs = store.runs("build")
     assert list(runs.precision) == ["int8"] and list(runs.calibrator) == ["minmax"]
+
+
+def test_precision_panel_stop_keeps_earlier_results():
+    import time
+
+    import numpy as np
+
+    from workbench.widgets import PrecisionPanel
+
+    slow = (np.random.default_rng(0).random((4000, 1, 8, 8)) * 0.5).astype(np.float32)
+
+    def batches():  # a slow stream of calibration batches
+        for i in range(0, len(slow), 8):
+            time.sleep(0.02)
+            yield {"image": slow[i:i + 8]}
+
+    panel = PrecisionPanel("digits_cnn", slow[:64])
+    panel.run(wait=True)
+    first = panel.model_out
+    panel.calibration_data = batches()
+    panel.run()
+    time.sleep(0.3)
+    panel.stop_button.click()
+    panel.wait()
+    assert "stopped after" in panel.message.value and panel.model_out is first
+    assert panel.stop_button.disabled and not panel.run_button.disabled

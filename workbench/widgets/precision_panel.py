@@ -44,6 +44,8 @@ class PrecisionPanel(Panel):
         self.exclude = widgets.SelectMultiple(options=quantizable, description="keep fp32", rows=5)
         self.run_button = widgets.Button(description="Calibrate & quantize", button_style="primary", icon="sliders",
                                          layout=widgets.Layout(width="200px"))
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.progress = progress_bar("calibrate")
         self.stage = widgets.Label()
         self.tensor = widgets.Dropdown(description="tensor", layout=widgets.Layout(width="60%"))
@@ -55,7 +57,7 @@ class PrecisionPanel(Panel):
         self.precision.observe(lambda _: self._sync(), names="value")
         controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.percentile]),
                                  widgets.HBox([self.target, self.batches]),
-                                 widgets.HBox([self.exclude, self.run_button])])
+                                 widgets.HBox([self.exclude, widgets.VBox([self.run_button, self.stop_button])])])
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.tensor, self.histogram,
                           self.accuracy_view, self.accuracy_chart])
         self._sync()
@@ -83,7 +85,8 @@ class PrecisionPanel(Panel):
         if plan.precision in ("int8", "fp8") and self.calibration_data is None:
             self.say("INT8/FP8 need calibration data: PrecisionPanel(model, calibration_data)", "warning")
             return
-        self.run_button.disabled = True
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._cancel = threading.Event()
         self.progress.value = 0.0
         self.say(f"{plan.label}: working …")
 
@@ -119,9 +122,14 @@ class PrecisionPanel(Panel):
                 listener(converted, row)
 
         def finish():
-            self.run_button.disabled = False
+            self.run_button.disabled, self.stop_button.disabled = False, True
 
         self.run_task(work, on_finish=finish, wait=wait)
+
+    def stop(self) -> None:
+        """Stop the calibration in progress; earlier results (tables, accuracy rows) are kept."""
+        self._cancel.set()
+        self.say("stopping …", "warning")
 
     def _add_accuracy(self, plan, converted) -> None:
         if self.accuracy.empty:
