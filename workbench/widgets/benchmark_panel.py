@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 
 import ipywidgets as widgets
 import pandas as pd
@@ -43,7 +42,6 @@ class BenchmarkPanel(Panel):
         self.store = store
         self.variant_tags: dict = {}  # variant -> extra columns (e.g. accuracy from the precision step)
         self.results = pd.DataFrame()
-        self._cancel = threading.Event()
         self.choose = widgets.SelectMultiple(description="models", rows=4)
         self.batch = widgets.Text(value="1,4", description="batch")
         self.concurrency = widgets.Text(value="1", description="concurrency")
@@ -81,8 +79,6 @@ class BenchmarkPanel(Panel):
         if not self.levels.value:
             raise ConfigError("choose at least one ONNX Runtime optimization level")
         config = BenchmarkConfig(warmup_s=min(0.2, self.duration.value / 5), duration_s=self.duration.value)
-        self._cancel = threading.Event()
-        self.run_button.disabled, self.stop_button.disabled = True, False
         self.progress.value = 0.0
         self.say(f"measuring {len(chosen)} model(s) × {len(batches)} batch size(s) × {len(concurrency)} "
                  "concurrency level(s) …")
@@ -109,15 +105,7 @@ class BenchmarkPanel(Panel):
                          + (f"; recorded in {self.store.path}" if self.store is not None else ""), "ok")
                 self.progress.value = 1.0
 
-        def finish():
-            self.run_button.disabled, self.stop_button.disabled = False, True
-
-        self.run_task(work, on_finish=finish, wait=wait)
-
-    def stop(self) -> None:
-        """Stop after the iteration in flight; what was measured is kept (marked partial)."""
-        self._cancel.set()
-        self.say("stopping …", "warning")
+        self.run_stoppable(work, wait=wait)  # Stop keeps what was measured (marked partial)
 
     def _draw(self, frame: pd.DataFrame) -> None:
         if frame is None or frame.empty:

@@ -34,6 +34,7 @@ class Panel(widgets.VBox):
         self.message = widgets.HTML(layout=widgets.Layout(min_height="1.5em"))
         super().__init__(children=[*children, self.message], **kwargs)
         self._task: threading.Thread | None = None
+        self._cancel = threading.Event()
         self.last_error: str | None = None
 
     # --- messages ---------------------------------------------------------------------------------------------
@@ -88,6 +89,22 @@ class Panel(widgets.VBox):
         self._task.start()
         if wait:
             self.wait()
+
+    def run_stoppable(self, work: Callable[[], None], *, wait: bool = False) -> None:
+        """``run_task`` for panels with ``run_button`` and ``stop_button``: a fresh ``_cancel`` event for ``work``
+        to watch, Stop enabled while it runs."""
+        self._cancel = threading.Event()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+
+        def finish():
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
+        self.run_task(work, on_finish=finish, wait=wait)
+
+    def stop(self) -> None:
+        """Stop the work in progress after the step in flight; what was already computed is kept."""
+        self._cancel.set()
+        self.say("stopping …", "warning")
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the panel's background work is done (notebooks run top to bottom call this)."""

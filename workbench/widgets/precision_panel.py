@@ -3,7 +3,6 @@ progress bar; see each tensor's histogram with the thresholds and an accuracy ta
 
 from __future__ import annotations
 
-import threading
 
 import ipywidgets as widgets
 import pandas as pd
@@ -33,7 +32,6 @@ class PrecisionPanel(Panel):
         self.table = None
         self.tables: dict[str, object] = {}   # calibrator -> last table (for the threshold overlay)
         self.accuracy = pd.DataFrame()
-        self._cancel = threading.Event()
         self._listeners = []
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
         self.precision = widgets.Dropdown(options=["int8", "fp16", "bf16", "fp8"], value="int8", description="precision")
@@ -85,8 +83,6 @@ class PrecisionPanel(Panel):
         if plan.precision in ("int8", "fp8") and self.calibration_data is None:
             self.say("INT8/FP8 need calibration data: PrecisionPanel(model, calibration_data)", "warning")
             return
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        self._cancel = threading.Event()
         self.progress.value = 0.0
         self.say(f"{plan.label}: working …")
 
@@ -121,15 +117,7 @@ class PrecisionPanel(Panel):
             for listener in self._listeners:
                 listener(converted, row)
 
-        def finish():
-            self.run_button.disabled, self.stop_button.disabled = False, True
-
-        self.run_task(work, on_finish=finish, wait=wait)
-
-    def stop(self) -> None:
-        """Stop the calibration in progress; earlier results (tables, accuracy rows) are kept."""
-        self._cancel.set()
-        self.say("stopping …", "warning")
+        self.run_stoppable(work, wait=wait)  # Stop ends the calibration; earlier tables and rows are kept
 
     def _add_accuracy(self, plan, converted) -> None:
         if self.accuracy.empty:
