@@ -147,6 +147,11 @@ class Measurement:
                 f"{self.iterations} iterations{', partial' if self.partial else ''}>")
 
 
+def check_concurrency(concurrency) -> None:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+
+
 def _warm_up(worker: Worker, seconds: float) -> int:
     # The first run is never counted (lazy initialisation, allocator growth, JIT), even with warmup_s=0.
     deadline = time.perf_counter_ns() + int(seconds * 1e9)
@@ -189,8 +194,7 @@ def measure(target, *, batch: int = 1, concurrency: int = 1, feeds: dict | None 
     ``cancel``: set it to stop early; the measurement is returned marked partial (so is a KeyboardInterrupt).
     """
     config = config or BenchmarkConfig()
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+    check_concurrency(concurrency)
     runner = runner_for(target, **runner_options)
     with exclusive(f"a benchmark of {runner.label}"):
         feeds = feeds if feeds is not None else runner.make_feeds(batch)

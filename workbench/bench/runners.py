@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import BenchmarkError, ConfigError, EngineFileError, GpuUnavailableError, WorkbenchError
 from ..model import batch_shapes, check_feeds, generate_feeds, load_model
+from ..model.feeds import random_array
 
 
 @dataclass
@@ -291,9 +292,7 @@ def profile_feeds(profiles: dict, dtypes: dict, batch: int, seed: int = 0) -> di
         if not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
             raise ConfigError(f"batch size {batch} is outside the engine's profile for input '{name}' "
                               f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
-        dtype = np.dtype(dtypes[name])
-        feeds[name] = (rng.integers(0, 100, size=dims).astype(dtype) if np.issubdtype(dtype, np.integer)
-                       else rng.standard_normal(dims).astype(dtype))
+        feeds[name] = random_array(rng, dtypes[name], dims)
     return feeds
 
 

@@ -221,11 +221,9 @@ class ResultsStore:
         for column in ("threads", "batch", "concurrency", "iterations", "engine_bytes", "activation_bytes",
                        "naive_activation_bytes", "engine_layers"):
             frame[column] = frame[column].astype("Int64")  # builds have no batch: keep integers, not floats
-        def label(r) -> str:
-            name = r.variant if pd.notna(r.variant) and r.variant else r.model
-            return " · ".join(str(p) for p in (name, r.backend, r.optimization_level) if pd.notna(p) and p)
+        from .sweep import run_label
 
-        frame["label"] = [label(r) for r in frame.itertuples()]
+        frame["label"] = [run_label(r) for r in frame.to_dict(orient="records")]
         return frame
 
     def to_csv(self, path, **filters) -> Path:

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError
-from .harness import BenchmarkConfig, ProgressCallback, exclusive, measure
+from .harness import BenchmarkConfig, ProgressCallback, check_concurrency, exclusive, measure
 from .runners import OnnxRuntimeRunner, Runner, runner_for
 
 
@@ -71,8 +71,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     batches = _as_tuple(batch, "batch")
     concurrencies = _as_tuple(concurrency, "concurrency")
     for c in concurrencies:
-        if not isinstance(c, int) or isinstance(c, bool) or c < 1:
-            raise ConfigError(f"concurrency {c!r} must be a positive integer")
+        check_concurrency(c)  # all of them before anything is measured
     if store is not None and not isinstance(store, ResultsStore):
         store = ResultsStore(store)  # an unwritable path fails here, before anything is measured
     cancel = cancel or threading.Event()
@@ -102,7 +101,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
             row = m.row()
             extra = {**(tags or {}), **((variant_tags or {}).get(runners[i][0], {}))}
             row.update(extra)
-            row["label"] = _label(row)
+            row["label"] = run_label(row)
             rows.append(row)
             if store is not None:
                 store.record_measurement(m, tags=extra)
@@ -117,10 +116,15 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     return frame
 
 
-def _label(row: dict) -> str:
-    parts = [row.get("variant") or row.get("model") or "", row["backend"]]
-    if row.get("optimization_level"):
-        parts.append(str(row["optimization_level"]))
-    if row.get("threads"):
+def run_label(row) -> str:
+    """``variant (or model) · backend · level · N threads``: one name per configuration, for sweeps and the store.
+
+    ``row``: a mapping; missing values (None, "", NaN from a database read) are left out."""
+    def present(key):
+        value = row.get(key)
+        return value if value is not None and value == value and value != "" else None
+
+    parts = [present("variant") or present("model"), present("backend"), present("optimization_level")]
+    if present("threads"):
         parts.append(f"{row['threads']} threads")
-    return " · ".join(p for p in parts if p)
+    return " · ".join(str(p) for p in parts if p)

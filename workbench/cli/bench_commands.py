@@ -8,16 +8,6 @@ from ..errors import ConfigError
 from .main import CONFIGURE, command
 
 
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--{what} '{text}' must be integers separated by commas, e.g. 1,8") from None
-    if not values or any(v < 1 for v in values):
-        raise ConfigError(f"--{what} '{text}' must list positive integers, e.g. 1,8")
-    return values
-
-
 def _configure_bench(p):
     p.add_argument("target", help="an .onnx model, a sample name, or a TensorRT engine file (.engine/.plan)")
     p.add_argument("--backend", choices=["onnxruntime", "tensorrt"],
@@ -38,10 +28,11 @@ def _configure_bench(p):
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
 def cmd_bench(args):
     from ..bench import BenchmarkConfig, ResultsStore, TensorRTOptions, sweep
+    from ..model.tensors import parse_int_list
 
-    batches = _int_list(args.batch, "batch")
-    concurrency = _int_list(args.concurrency, "concurrency")
-    threads = _int_list(args.threads, "threads") if args.threads else None
+    batches = parse_int_list(args.batch, "--batch")
+    concurrency = parse_int_list(args.concurrency, "--concurrency")
+    threads = parse_int_list(args.threads, "--threads") if args.threads else None
     levels = [v.strip() for v in args.ort_level.split(",")] if args.ort_level else None
     config = BenchmarkConfig(warmup_s=args.warmup, duration_s=args.duration, min_iterations=args.iterations)
     store = ResultsStore(args.results)  # before measuring: an unwritable path is reported at once

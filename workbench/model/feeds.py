@@ -14,6 +14,16 @@ _NUMPY_DTYPES = {"float32": "float32", "float16": "float16", "float64": "float64
                  "int32": "int32", "int8": "int8", "uint8": "uint8", "bool": "bool"}
 
 
+def random_array(rng: np.random.Generator, dtype, dims) -> np.ndarray:
+    """Random values of ``dtype``: integers in [0, 100) (valid token ids), booleans, or standard normal floats."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        return rng.integers(0, 100, size=dims).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(dims) > 0.5
+    return rng.standard_normal(dims).astype(dtype)
+
+
 def generate_feeds(model, shapes: Mapping[str, tuple] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs at ``shapes`` (default: the model's default shapes) in the model's input dtypes.
 
@@ -25,16 +35,10 @@ def generate_feeds(model, shapes: Mapping[str, tuple] | None = None, seed: int =
     for spec in model.inputs:
         if spec.name not in shapes:
             raise ConfigError(f"input '{spec.name}' of {model.label} has unknown rank; give its shape")
-        dims = shapes[spec.name]
-        if spec.dtype.startswith(("int", "uint")):
-            feeds[spec.name] = rng.integers(0, 100, size=dims).astype(spec.dtype)
-        elif spec.dtype == "bool":
-            feeds[spec.name] = rng.random(dims) > 0.5
-        elif spec.dtype == "bfloat16":
+        if spec.dtype == "bfloat16":
             raise ConfigError(f"input '{spec.name}' of {model.label} is bfloat16, which numpy cannot generate; "
                               "keep bf16 models' inputs in float32 (PrecisionPlan keep_io_types=True)")
-        else:
-            feeds[spec.name] = rng.standard_normal(dims).astype(spec.dtype)
+        feeds[spec.name] = random_array(rng, spec.dtype, shapes[spec.name])
     return feeds
 
 

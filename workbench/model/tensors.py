@@ -114,6 +114,17 @@ def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tu
     return out
 
 
+def parse_int_list(text, what: str) -> list[int]:
+    """``"1,8"`` -> ``[1, 8]`` for sweep axes (batch sizes, concurrency, threads); ``what`` names the setting."""
+    try:
+        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ConfigError(f"{what} '{text}' must be integers separated by commas, e.g. 1,8") from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"{what} '{text}' must list positive integers, e.g. 1,8")
+    return values
+
+
 def check_against_spec(spec: TensorSpec, dims: Sequence[int], what: str = "shape") -> None:
     """Raise ConfigError unless ``dims`` fits the input's declared rank and fixed dimensions."""
     if spec.shape is None:

@@ -10,6 +10,7 @@ from .. import charts
 from ..bench import BenchmarkConfig, sweep
 from ..engines.onnxruntime_graph import LEVELS
 from ..errors import ConfigError
+from ..model.tensors import parse_int_list
 from .common import Panel, html_table, progress_bar, show_figure
 
 CHARTS = {
@@ -18,16 +19,6 @@ CHARTS = {
     "throughput vs concurrency": charts.throughput_vs_concurrency,
     "speed-up": charts.speedup_bars,
 }
-
-
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise ConfigError(f"{what} '{text}' must be integers separated by commas, e.g. 1,8") from None
-    if not values or min(values) < 1:
-        raise ConfigError(f"{what} '{text}' must list positive integers, e.g. 1,8")
-    return values
 
 
 class BenchmarkPanel(Panel):
@@ -74,8 +65,8 @@ class BenchmarkPanel(Panel):
         chosen = {name: self.targets[name] for name in self.choose.value}
         if not chosen:
             raise ConfigError("choose at least one model to benchmark")
-        batches = _int_list(self.batch.value, "batch")
-        concurrency = _int_list(self.concurrency.value, "concurrency")
+        batches = parse_int_list(self.batch.value, "batch")
+        concurrency = parse_int_list(self.concurrency.value, "concurrency")
         if not self.levels.value:
             raise ConfigError("choose at least one ONNX Runtime optimization level")
         config = BenchmarkConfig(warmup_s=min(0.2, self.duration.value / 5), duration_s=self.duration.value)
