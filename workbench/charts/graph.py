@@ -45,6 +45,12 @@ def node_colors(graph: GraphData, color_by: str) -> tuple[list[str], dict[str, s
     return colors, legend
 
 
+def legend_traces(legend: dict[str, str]) -> list[go.Scatter]:
+    """One empty trace per legend entry (label -> colour): the node trace itself stays a single trace."""
+    return [go.Scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="square", size=12, color=color),
+                       name=label, showlegend=True, hoverinfo="skip") for label, color in legend.items()]
+
+
 def _hover(row) -> str:
     lines = [f"<b>{html.escape(str(row.name))}</b>", f"{html.escape(str(row.op))} · {row.category}"]
     if row.precision:
@@ -102,10 +108,7 @@ def graph_figure(graph: GraphData, *, color_by: str = "category", highlight=(), 
                     line=dict(width=[4 if i in hi else 0.5 for i in nodes["id"]],
                               color=["#ffbf00" if i in hi else "#333" for i in nodes["id"]])),
         showlegend=False, name="nodes"))
-    for label, color in legend.items():
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="square", size=12,
-                                                                                    color=color),
-                                 name=label, showlegend=True, hoverinfo="skip"))
+    fig.add_traces(legend_traces(legend))
     top = float(y.max()) if len(y) else 0.0
     fig.update_layout(
         title=title or graph.title, height=height, template="plotly_white", dragmode="pan", hovermode="closest",

@@ -26,12 +26,12 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
+from .calibrate import QMAX
 from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _QTYPE = {"int8": TensorProto.INT8, "fp8": TensorProto.FLOAT8E4M3FN}
-_QMAX = {"int8": 127.0, "fp8": 448.0}
 
 
 @dataclass
@@ -79,7 +79,7 @@ def _quantize_weight(values: np.ndarray, axis: int, precision: str) -> tuple[np.
     axis = axis % values.ndim
     reduce = tuple(i for i in range(values.ndim) if i != axis)
     amax = np.abs(values).max(axis=reduce) if reduce else np.abs(values)
-    scale = np.where(amax > 0, amax / _QMAX[precision], 1.0).astype(np.float32)
+    scale = np.where(amax > 0, amax / QMAX[precision], 1.0).astype(np.float32)
     shape = [1] * values.ndim
     shape[axis] = -1
     scaled = values / scale.reshape(shape)
@@ -135,7 +135,7 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     def quantize_activation(tensor: str) -> str:
         if tensor not in dq_of:
             scale_name = f"{tensor}_scale"
-            new_inits.append(numpy_helper.from_array(np.array(amax[tensor] / _QMAX[precision], np.float32),
+            new_inits.append(numpy_helper.from_array(np.array(amax[tensor] / QMAX[precision], np.float32),
                                                      scale_name))
             q_out, dq_out = f"{tensor}_quantized", f"{tensor}_dequantized"
             new_nodes.append(helper.make_node("QuantizeLinear", [tensor, scale_name, zero_name], [q_out],

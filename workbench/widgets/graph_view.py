@@ -10,7 +10,8 @@ from typing import Callable
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from ..charts.graph import COLOR_MODES, NODE_TRACE, details_html, graph_figure, highlight_style, node_colors
+from ..charts.graph import (COLOR_MODES, NODE_TRACE, details_html, graph_figure, highlight_style, legend_traces,
+                            node_colors)
 from ..graph import GraphData, fusion_map, layered_layout
 
 
@@ -89,15 +90,10 @@ class GraphView(widgets.VBox):
     def recolor(self, color_by: str) -> None:
         colors, legend = node_colors(self.graph, color_by)
         self.color_by = color_by
-        with self.figure.batch_update():
-            self.figure.data[NODE_TRACE].marker.color = colors
-            for trace in self.figure.data[NODE_TRACE + 1:]:
-                trace.visible = False
-        # legends differ in size per mode: rebuild them
+        self.figure.data[NODE_TRACE].marker.color = colors
+        # each mode has its own legend entries: replace them
         self.figure.data = self.figure.data[:NODE_TRACE + 1]
-        for label, color in legend.items():
-            self.figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, hoverinfo="skip",
-                                             marker=dict(symbol="square", size=12, color=color)))
+        self.figure.add_traces(legend_traces(legend))
 
 
 class FusionView(widgets.VBox):

@@ -10,7 +10,7 @@ import pandas as pd
 from .. import charts
 from ..model import load_model
 from ..precision import (CALIBRATORS, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
-                         quantize)
+                         quantize, run_outputs)
 from ..precision.qdq import WEIGHTED_OPS
 from .common import Panel, html_table, progress_bar, show_figure
 
@@ -33,6 +33,7 @@ class PrecisionPanel(Panel):
         self.tables: dict[str, object] = {}   # calibrator -> last table (for the threshold overlay)
         self.accuracy = pd.DataFrame()
         self._listeners = []
+        self._reference = None
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
         self.precision = widgets.Dropdown(options=["int8", "fp16", "bf16", "fp8"], value="int8", description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
@@ -122,7 +123,10 @@ class PrecisionPanel(Panel):
     def _add_accuracy(self, plan, converted) -> None:
         if self.accuracy.empty:
             self.accuracy = accuracy_table(self.model, {}, self.eval_data, labels=self.labels)
-        row = compare(self.model, converted, self.eval_data, labels=self.labels).iloc[0].to_dict()
+        if self._reference is None:  # the FP32 outputs on the evaluation data: computed once per panel
+            self._reference = run_outputs(self.model, self.eval_data)
+        row = compare(self.model, converted, self.eval_data, labels=self.labels,
+                      reference_outputs=self._reference).iloc[0].to_dict()
         row.update(variant=plan.label, precision=plan.precision,
                    calibrator=plan.calibrator if plan.precision in ("int8", "fp8") else "")
         self.accuracy = pd.concat([self.accuracy, pd.DataFrame([row])], ignore_index=True)
