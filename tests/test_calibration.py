@@ -179,7 +179,7 @@ def test_calibration_data_sources(digits_model, calib, tmp_path):
     assert from_files.amax == pytest.approx(reference, rel=1e-6)
     assert calibrate(digits_model, calib, "minmax", samples=30).amax == pytest.approx(reference)
     progress = []
-    calibrate(digits_model, calib, "minmax", batch_size=100, on_progress=lambda f, m: progress.append(f))
+    calibrate(digits_model, calib, "minmax", batch_size=100, on_progress=lambda stage, f: progress.append(f))
     assert progress[-1] == 1.0 and len(progress) == 3
 
 
@@ -243,7 +243,7 @@ def test_calibration_can_be_stopped(digits_model, calib):
     stop = threading.Event()
     seen = []
 
-    def progress(fraction, message):
+    def progress(stage, fraction):
         seen.append(fraction)
         stop.set()  # stop after the first batch
     with pytest.raises(CalibrationCancelled, match="stopped after 32 samples"):

@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import BenchmarkBusyError, BenchmarkError, ConfigError, WorkbenchError
+from ..progress import ProgressCallback, ProgressReporter
 from .runners import Runner, Worker, runner_for
 from .stats import UNSTABLE_CV, latency_stats
 
-ProgressCallback = Callable[[float, str], None]
 
 # One benchmark at a time per process: two interleaved measurements would each time the other's work.
 _ACTIVE = threading.RLock()
@@ -217,13 +217,12 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
     started = time.perf_counter_ns()
     total_ns = (config.warmup_s + config.duration_s) * 1e9
 
+    progress = ProgressReporter(on_progress)
+
     def report():
         if on_progress is not None:
-            try:
-                fraction = min((time.perf_counter_ns() - started) / total_ns, 1.0) if total_ns else 1.0
-                on_progress(fraction, f"{label}: batch {batch}, {sum(map(len, per_worker))} iterations")
-            except Exception:  # a failing progress display must not stop the measurement
-                pass
+            fraction = min((time.perf_counter_ns() - started) / total_ns, 1.0) if total_ns else 1.0
+            progress(f"{label}: batch {batch}, {sum(map(len, per_worker))} iterations", fraction)
 
     def fail(exc: BaseException) -> BenchmarkError:
         if isinstance(exc, WorkbenchError):

@@ -13,7 +13,8 @@ from typing import Callable, Iterable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError
-from .harness import BenchmarkConfig, ProgressCallback, check_concurrency, exclusive, measure
+from ..progress import ProgressCallback
+from .harness import BenchmarkConfig, check_concurrency, exclusive, measure
 from .runners import OnnxRuntimeRunner, Runner, runner_for
 
 
@@ -88,9 +89,10 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
                 stopped = True
                 break
 
-            def progress(fraction, message, _step=step):
+            def progress(stage, fraction, _step=step):
                 if on_progress is not None:
-                    on_progress((_step + fraction) / len(plan), f"[{_step + 1}/{len(plan)}] {message}")
+                    on_progress(f"[{_step + 1}/{len(plan)}] {stage}",
+                                None if fraction is None else (_step + fraction) / len(plan))
 
             try:
                 m = measure(runners[i][1], batch=b, concurrency=c, feeds=feeds[(i, b)], config=config,

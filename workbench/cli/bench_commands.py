@@ -49,8 +49,9 @@ def cmd_bench(args):
     elif is_engine:
         raise ConfigError(f"{target} is a TensorRT engine; ONNX Runtime needs the .onnx model")
 
-    def progress(fraction, message):
-        print(f"\r{fraction:4.0%} {message[:100]:<100}", end="", file=sys.stderr, flush=True)
+    def progress(stage, fraction):
+        done = f"{fraction:4.0%}" if fraction is not None else "    "
+        print(f"\r{done} {stage[:100]:<100}", end="", file=sys.stderr, flush=True)
 
     frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
                   config=config, store=store, backend=backend, on_progress=None if args.json else progress,

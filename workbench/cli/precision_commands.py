@@ -40,9 +40,9 @@ def _calibrate(args, model, precision: str):
 
         fusion_groups = list(build_engine(model).layers.onnx_nodes)
 
-    def progress(fraction, message):
+    def progress(stage, fraction):
         if not args.json:
-            print(f"\r{message}", end="", file=sys.stderr, flush=True)
+            print(f"\r{stage}", end="", file=sys.stderr, flush=True)
 
     table = calibrate(model, _calibration_data(args), calibrator, precision=precision, percentile=args.percentile,
                       samples=args.samples, batch_size=args.batch_size, fusion_groups=fusion_groups,

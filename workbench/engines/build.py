@@ -11,6 +11,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import ConfigError, EngineBuildError, EngineFileError, GpuUnavailableError
+from ..progress import ProgressCallback
 from .cache import ENGINE_FILE, EngineCache
 from .config import BuildConfig
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
@@ -19,7 +20,6 @@ from .memory import memory_from_log, naive_activation_bytes
 from .network import network_layers, parse_network
 from .trt_logging import capture_log, logger_captures
 
-ProgressCallback = Callable[[str, "float | None"], None]  # (stage, fraction 0..1, None: unchanged)
 LogCallback = Callable[[str, str], None]         # (severity, message)
 
 _POOLS = {"workspace": "WORKSPACE", "tactic_shared_memory": "TACTIC_SHARED_MEMORY", "tactic_dram": "TACTIC_DRAM"}

@@ -8,7 +8,7 @@ reference evaluator), so every number here is measured.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import onnx
@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..model import check_feeds, load_model
+from ..progress import ProgressCallback, ProgressReporter
 
 
 def _needs_reference(model) -> bool:
@@ -140,7 +141,7 @@ def accuracy_table(reference, candidates: Mapping[str, object], data, *, labels=
 
 
 def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorrt", batch_size: int = 64,
-                      on_progress: Callable[[float, str], None] | None = None,
+                      on_progress: ProgressCallback | None = None,
                       cancel: threading.Event | None = None) -> pd.DataFrame:
     """Quantize one layer at a time and measure the output's SQNR (and accuracy with labels) against FP32.
 
@@ -154,6 +155,7 @@ def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorr
     ref = run_outputs(model, data, batch_size)
     first = model.outputs[0].name
     rows = []
+    report = ProgressReporter(on_progress)
     for i, node in enumerate(candidates):
         if cancel is not None and cancel.is_set():
             break
@@ -166,8 +168,7 @@ def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorr
         if labels is not None:
             row["accuracy"] = float(np.mean(got[first].reshape(len(labels), -1).argmax(1) == labels))
         rows.append(row)
-        if on_progress is not None:
-            on_progress((i + 1) / len(candidates), f"sensitivity: {node}")
+        report(f"sensitivity: {node}", (i + 1) / len(candidates))
     return pd.DataFrame(rows).sort_values("sqnr_db", kind="stable").reset_index(drop=True)
 
 

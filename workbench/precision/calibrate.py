@@ -15,7 +15,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import onnx
@@ -23,14 +23,13 @@ import pandas as pd
 
 from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchError
 from ..model import load_model
+from ..progress import ProgressCallback, ProgressReporter
 from .calibrators import (TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax, mse_amax, percentile_amax)
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
 # Largest representable magnitude per quantized type: scale = amax / QMAX.
 QMAX = {"int8": 127.0, "fp8": 448.0}  # fp8 = float8 e4m3fn
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def activation_tensors(model) -> list[str]:
@@ -203,6 +202,7 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
     session = _augmented_session(model, tensors)
     graph_inputs = {i.name for i in model.inputs}
     hists = {t: TensorHistogram(t) for t in tensors}
+    report = ProgressReporter(on_progress)
     total = data.count() if isinstance(data, CalibrationData) else None
     seen = 0
     for batch_index, feeds in enumerate(data):
@@ -216,8 +216,7 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
             where = " (a graph input)" if name in graph_inputs else f" (batch {batch_index})"
             hists[name].update(value, where)
         seen += len(next(iter(feeds.values())))
-        if on_progress is not None:
-            on_progress(seen / total if total else float("nan"), f"calibration: {seen} samples")
+        report(f"calibration: {seen} samples", seen / total if total else None)
     return hists
 
 

@@ -74,9 +74,10 @@ class BenchmarkPanel(Panel):
         self.say(f"measuring {len(chosen)} model(s) × {len(batches)} batch size(s) × {len(concurrency)} "
                  "concurrency level(s) …")
 
-        def on_progress(fraction, message):
-            self.progress.value = fraction
-            self.stage.value = message[:120]
+        def on_progress(stage, fraction):
+            if fraction is not None:
+                self.progress.value = fraction
+            self.stage.value = stage[:120]
 
         def on_result(frame):
             self.results = frame  # partial results are kept as they arrive

@@ -87,10 +87,10 @@ class PrecisionPanel(Panel):
         self.progress.value = 0.0
         self.say(f"{plan.label}: working …")
 
-        def on_progress(fraction, message):
-            if fraction == fraction:  # NaN when the data's length is unknown
+        def on_progress(stage, fraction):
+            if fraction is not None:  # None when the data's length is unknown
                 self.progress.value = min(fraction, 1.0)
-            self.stage.value = message
+            self.stage.value = stage
 
         def work():
             if plan.precision in ("int8", "fp8"):
