@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures" / "trt-engine-json"
+# Real TensorRT engine JSON (trtexec --exportLayerInfo / --exportProfile): package data inside the repository.
+ENGINE_JSON = ROOT / "workbench" / "engines" / "data"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,7 +2,7 @@ import json
 
 import onnx
 
-from conftest import SHARED_FIXTURES
+from conftest import ENGINE_JSON
 from models import custom_op
 
 
@@ -32,8 +32,8 @@ def test_build_writes_engine_and_reports_cache(run_cli, tmp_path):
 
 
 def test_layers_from_engine_json_with_profile(run_cli):
-    code, out, err = run_cli("layers", "--engine-json", SHARED_FIXTURES / "resnet.onnx.engine.graph.json",
-                             "--profile", SHARED_FIXTURES / "resnet.onnx.engine.profile.json", "--json")
+    code, out, err = run_cli("layers", "--engine-json", ENGINE_JSON / "resnet.onnx.engine.graph.json",
+                             "--profile", ENGINE_JSON / "resnet.onnx.engine.profile.json", "--json")
     assert code == 0, err
     info = json.loads(out)
     assert len(info["engine_layers"]) == 36 and all("time_ms" in layer for layer in info["engine_layers"])

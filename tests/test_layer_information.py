@@ -8,13 +8,13 @@ from workbench.engines import fusion_summary, parse_layer_report, read_layer_inf
 from workbench.engines.layers import layers_frame, normalize_dtype
 from workbench.errors import EngineFileError
 
-from conftest import SHARED_FIXTURES
+from conftest import ENGINE_JSON
 
-GRAPHS = sorted(SHARED_FIXTURES.glob("*.graph.json"))
+GRAPHS = sorted(ENGINE_JSON.glob("*.graph.json"))
 
 
 def test_fixtures_are_present():
-    assert len(GRAPHS) >= 2, f"engine JSON fixtures expected in {SHARED_FIXTURES}"
+    assert len(GRAPHS) >= 2, f"engine JSON fixtures expected in {ENGINE_JSON}"
 
 
 @pytest.mark.parametrize("graph", GRAPHS, ids=lambda p: p.name)
@@ -32,7 +32,7 @@ def test_every_fixture_parses_with_its_profile(graph):
 
 
 def test_resnet_fixture_fusions():
-    df = read_layer_information(SHARED_FIXTURES / "resnet.onnx.engine.graph.json")
+    df = read_layer_information(ENGINE_JSON / "resnet.onnx.engine.graph.json")
     row = df[df["name"] == "Conv_5 + Add_6 + Relu_7"].iloc[0]
     assert row["onnx_nodes"] == ["Conv_5", "Add_6", "Relu_7"] and row["output_dtypes"] == ["float16"]
     patterns = fusion_summary(df).to_dict()
@@ -42,7 +42,7 @@ def test_resnet_fixture_fusions():
 
 
 def test_mobilenet_qat_fixture_is_int8():
-    df = read_layer_information(SHARED_FIXTURES / "mobilenet.qat.onnx.engine.graph.json")
+    df = read_layer_information(ENGINE_JSON / "mobilenet.qat.onnx.engine.graph.json")
     first_conv = df.iloc[1]
     assert first_conv["onnx_nodes"] == ["features.0.0.weight", "QuantizeLinear_8", "Conv_12", "Clip_16"]
     assert first_conv["output_dtypes"] == ["int8"]
