@@ -32,6 +32,16 @@ from .histogram import TensorHistogram
 QMAX = {"int8": 127.0, "fp8": 448.0}  # fp8 = float8 e4m3fn
 
 
+def quantization_scale(amax, precision: str) -> np.ndarray:
+    """``amax / QMAX`` (elementwise), never zero, NaN or below float32's smallest normal number once written as
+    float32: TensorRT rejects a zero scale and ONNX Runtime divides by it. An all-zero tensor (amax 0, or no usable
+    amax) gets ``1 / QMAX``: any positive scale represents zero exactly."""
+    amax = np.asarray(amax, dtype=np.float64)
+    usable = np.isfinite(amax) & (amax > 0)
+    scale = np.where(usable, amax, 1.0) / QMAX[precision]
+    return np.maximum(scale, float(np.finfo(np.float32).tiny))
+
+
 def activation_tensors(model) -> list[str]:
     """Float32 tensors computed by the graph (graph inputs included, weights and constants excluded), in order."""
     dtypes = model.tensor_dtypes
@@ -268,7 +278,7 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
             amax = percentile_amax(h, float(percentile))
         else:
             amax = mse_amax(h)
-        scale = amax / QMAX[precision] if amax > 0 else 1.0 / QMAX[precision]
+        scale = float(quantization_scale(amax, precision))
         rows.append({"tensor": name, "amax": amax, "scale": scale, "min": h.min, "max": h.max,
                      "absmax": h.absmax, "count": h.count})
     frame = pd.DataFrame(rows)

@@ -84,6 +84,8 @@ def entropy_amax(hist, levels: int = QUANTIZED_LEVELS, start: int = START_BIN) -
     if len(counts) <= start:  # too few bins to search: keep the full range
         return hist.absmax
     divergences = entropy_divergences(counts, levels, start)
+    if not np.isfinite(divergences).any():  # e.g. a constant tensor: every candidate is a point mass
+        return hist.absmax
     m = int(np.argmin(divergences))  # first minimum
     width = edges[1] - edges[0]
     return float(min((m + 0.5) * width, hist.absmax))

@@ -1,9 +1,10 @@
 """Streaming statistics of one tensor: exact min/max/|x|max and a histogram of |x| that grows with the data.
 
 Memory is bounded by the histogram, never by the dataset. The first batch fixes the bin width at |x|max / 2048;
-later batches with larger values append bins of the same width (as pytorch-quantization / ModelOpt do), and when
-the histogram passes ``MAX_BINS`` neighbouring bins are merged in pairs (width doubles), so outliers cannot make it
-grow without bound. With all data in one batch this is exactly TensorRT's 2048-bin histogram over [0, |x|max].
+later batches with larger values append bins of the same width (as pytorch-quantization / ModelOpt do). Before the
+histogram would pass ``MAX_BINS``, neighbouring bins are merged in groups of a power of two (the width doubles as
+often as needed), so no batch order — tiny values first, then normal ones — ever allocates more than ``MAX_BINS``
+counts. With all data in one batch this is exactly TensorRT's 2048-bin histogram over [0, |x|max].
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TensorHistogram:
         self.min = np.inf
         self.max = -np.inf
         self.count = 0
+        self._pending_zeros = 0  # zeros seen before the first non-zero batch fixes the bin width
 
     @property
     def absmax(self) -> float:
@@ -53,25 +55,33 @@ class TensorHistogram:
         amax = max(abs(lo), abs(hi))
         if self.counts is None:
             if amax == 0.0:
-                self._pending_zeros = getattr(self, "_pending_zeros", 0) + a.size
+                self._pending_zeros += a.size
                 return
             self.width = amax / self.bins
             self.counts = np.zeros(self.bins, dtype=np.int64)
-            self.counts[0] += getattr(self, "_pending_zeros", 0)
-        needed = int(np.floor(amax / self.width)) + 1
+            self.counts[0] += self._pending_zeros
+        needed = amax / self.width + 1  # a float: from tiny values to normal ones this can exceed any int size
+        if needed > MAX_BINS:
+            self._merge(2 ** int(np.ceil(np.log2(needed / MAX_BINS))))
+            needed = amax / self.width + 1
+        needed = min(int(needed), MAX_BINS)
         if needed > len(self.counts):
             self.counts = np.concatenate([self.counts, np.zeros(needed - len(self.counts), np.int64)])
-            while len(self.counts) > MAX_BINS:
-                self._halve()
-        index = (a * np.float32(1.0 / self.width)).astype(np.int64)
+        inverse = 1.0 / self.width  # float32 while it fits (denormal-sized bins need float64)
+        index = (a * np.float32(inverse) if inverse < 1e38 else a.astype(np.float64) * inverse).astype(np.int64)
         np.minimum(index, len(self.counts) - 1, out=index)  # |x|max lands in the last bin, as in np.histogram
         self.counts += np.bincount(index, minlength=len(self.counts))[: len(self.counts)]
 
-    def _halve(self) -> None:
-        if len(self.counts) % 2:
-            self.counts = np.append(self.counts, 0)
-        self.counts = self.counts.reshape(-1, 2).sum(axis=1)
-        self.width *= 2
+    def _merge(self, group: int) -> None:
+        """Merge every ``group`` neighbouring bins into one (``group``: a power of two); the width grows as much."""
+        if group >= len(self.counts):  # everything seen so far falls into the first new bin
+            self.counts = np.array([self.counts.sum()], np.int64)
+        else:
+            padded = -len(self.counts) % group
+            if padded:
+                self.counts = np.append(self.counts, np.zeros(padded, np.int64))
+            self.counts = self.counts.reshape(-1, group).sum(axis=1)
+        self.width *= group
 
     def histogram(self) -> tuple[np.ndarray, np.ndarray]:
         """(counts, edges) of |x|; an all-zero tensor gives one bin."""

@@ -26,7 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
-from .calibrate import QMAX
+from .calibrate import quantization_scale
 from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
@@ -62,24 +62,29 @@ class QuantizationResult:
 
 
 def weight_axis(node: onnx.NodeProto, input_index: int) -> int:
-    """Per-channel axis of a weight: Conv 0 (output channels), ConvTranspose 1, MatMul B [K, N] 1 (its last axis),
-    Gemm B 0 when transB else 1."""
+    """Per-channel axis of a weight: the axis of the output features it produces, never the reduced one.
+
+    Conv 0 (output channels), ConvTranspose 1. Gemm computes A'·B' with A' = Aᵀ if transA, B' = Bᵀ if transB: as
+    input B its output features are N (axis 0 when transB, else 1), as input A its rows M (axis 1 when transA,
+    else 0). MatMul: B [..., K, N] -> N, the last axis; A [..., M, K] -> M, the second to last.
+    """
     if node.op_type == "Conv":
         return 0
     if node.op_type == "ConvTranspose":
         return 1
     if node.op_type == "Gemm":
         trans = {a.name: a.i for a in node.attribute}
-        key = "transB" if input_index == 1 else "transA"
-        return 0 if trans.get(key, 0) else 1
-    return -1  # MatMul: the output-feature axis is the last one
+        if input_index == 1:
+            return 0 if trans.get("transB", 0) else 1
+        return 1 if trans.get("transA", 0) else 0
+    return -1 if input_index == 1 else -2  # MatMul
 
 
 def _quantize_weight(values: np.ndarray, axis: int, precision: str) -> tuple[np.ndarray, np.ndarray]:
     axis = axis % values.ndim
     reduce = tuple(i for i in range(values.ndim) if i != axis)
     amax = np.abs(values).max(axis=reduce) if reduce else np.abs(values)
-    scale = np.where(amax > 0, amax / QMAX[precision], 1.0).astype(np.float32)
+    scale = quantization_scale(amax, precision).astype(np.float32)
     shape = [1] * values.ndim
     shape[axis] = -1
     scaled = values / scale.reshape(shape)
@@ -135,7 +140,7 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     def quantize_activation(tensor: str) -> str:
         if tensor not in dq_of:
             scale_name = f"{tensor}_scale"
-            new_inits.append(numpy_helper.from_array(np.array(amax[tensor] / QMAX[precision], np.float32),
+            new_inits.append(numpy_helper.from_array(quantization_scale(amax[tensor], precision).astype(np.float32),
                                                      scale_name))
             q_out, dq_out = f"{tensor}_quantized", f"{tensor}_dequantized"
             new_nodes.append(helper.make_node("QuantizeLinear", [tensor, scale_name, zero_name], [q_out],
@@ -145,20 +150,28 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
             dq_of[tensor] = dq_out
         return dq_of[tensor]
 
+    dq_weight_of: dict[tuple[str, int], str] = {}  # (weight, axis) -> its DequantizeLinear output
+
     def quantize_weight(node, index: int) -> None:
         name = node.input[index]
         values = numpy_helper.to_array(initializers[name]).astype(np.float32)
-        axis = weight_axis(node, index)
+        axis = weight_axis(node, index) % max(values.ndim, 1)
+        if (name, axis) in dq_weight_of:  # a weight shared by several nodes is quantized once
+            node.input[index] = dq_weight_of[(name, axis)]
+            return
+        # The same weight read along another axis (e.g. by a Gemm with transB and one without) needs its own copy.
+        name_out = name if not any(w == name for w, _ in dq_weight_of) else f"{name}_axis{axis}"
         q, scale = _quantize_weight(values, axis, precision)
-        axis = axis % values.ndim
-        q_name, s_name, z_name = f"{name}_{precision}", f"{name}_weight_scale", f"{name}_weight_zero_point"
+        q_name, s_name, z_name = (f"{name_out}_{precision}", f"{name_out}_weight_scale",
+                                  f"{name_out}_weight_zero_point")
         new_inits.append(numpy_helper.from_array(q, q_name) if precision == "int8" else _fp8_tensor(q, q_name))
         new_inits.append(numpy_helper.from_array(scale, s_name))
         new_inits.append(numpy_helper.from_array(np.zeros(len(scale), np.int8), z_name) if precision == "int8"
                          else _fp8_tensor(np.zeros(len(scale), np.float32), z_name))
-        out = f"{name}_dequantized_weight"
+        out = f"{name_out}_dequantized_weight"
         new_nodes.append(helper.make_node("DequantizeLinear", [q_name, s_name, z_name], [out],
-                                          name=f"{name}_DequantizeLinear", axis=axis))
+                                          name=f"{name_out}_DequantizeLinear", axis=axis))
+        dq_weight_of[(name, axis)] = out
         node.input[index] = out
 
     for node in list(graph.node):
