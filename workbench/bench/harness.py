@@ -229,23 +229,23 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
             return exc
         return BenchmarkError(f"{label}: inference failed at batch {batch}: {exc}")
 
+    # Throughput is iterations over wall time, measured from the start of the timed loop to its end (or to the
+    # interrupt) — never the sum of latencies, which leaves out whatever ran between iterations.
     if len(workers) == 1:
         worker = workers[0]
+        t0 = None  # set when timing starts: an interrupt during warm-up has timed nothing
         try:
             warmups[0] = _warm_up(worker, config.warmup_s)
             t0 = time.perf_counter_ns()
             _timed_loop(worker, per_worker[0], t0 + int(config.duration_s * 1e9), config.min_iterations,
                         max_iterations, cancel, report)
-            t1 = time.perf_counter_ns()
         except KeyboardInterrupt:
             partial = True
-            t1 = time.perf_counter_ns()
-            t0 = t1 - sum(per_worker[0])
         except BenchmarkError:
             raise
         except Exception as exc:
             raise fail(exc) from None
-        wall_ns = t1 - t0
+        wall_ns = time.perf_counter_ns() - t0 if t0 is not None else 0
     else:
         start_ns = [0]
         ends = [0] * len(workers)
@@ -262,13 +262,14 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
                 deadline = start_ns[0] + int(config.duration_s * 1e9)
                 _timed_loop(worker, per_worker[i], deadline, max(1, config.min_iterations // len(workers)),
                             max_iterations, cancel, report if i == 0 else None)
-                ends[i] = time.perf_counter_ns()
             except threading.BrokenBarrierError:
                 pass
             except BaseException as exc:
                 errors.append(exc)
                 cancel.set()
                 barrier.abort()
+            finally:
+                ends[i] = time.perf_counter_ns()
 
         threads = [threading.Thread(target=run, args=(i, w), daemon=True, name=f"workbench-bench-{i}")
                    for i, w in enumerate(workers)]
@@ -286,7 +287,9 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
                 t.join()
         if errors:
             raise fail(errors[0])
-        wall_ns = (max(ends) - start_ns[0]) if start_ns[0] and all(ends) else sum(map(sum, per_worker))
+        # From the moment every worker started timing to the last one's end (each worker notes its end however it
+        # stops); no start means nothing was timed.
+        wall_ns = max(ends) - start_ns[0] if start_ns[0] else 0
     samples = np.concatenate([np.asarray(s, dtype=np.float64) for s in per_worker]) / 1e6
     if cancel.is_set() and not errors:
         partial = True

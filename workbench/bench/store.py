@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ResultsStoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"
 
 _STAT_COLUMNS = ["latency_ms_min", "latency_ms_mean", "latency_ms_median", "latency_ms_p90", "latency_ms_p95",
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS runs (
     batch INTEGER, concurrency INTEGER,
     {", ".join(f"{c} REAL" for c in _STAT_COLUMNS)},
     iterations INTEGER, wall_s REAL, unstable INTEGER, partial INTEGER,
-    accuracy REAL,
+    accuracy REAL, agreement REAL,
     build_seconds REAL, engine_bytes INTEGER, activation_bytes INTEGER, naive_activation_bytes INTEGER,
     engine_layers INTEGER,
     config TEXT, machine TEXT, extra TEXT,
@@ -106,8 +106,11 @@ class ResultsStore:
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         conn.execute(statement)
-            elif version == 1:  # v2: the model a converted variant came from
-                conn.execute("ALTER TABLE runs ADD COLUMN source_model TEXT")
+            else:
+                if version < 2:  # v2: the model a converted variant came from
+                    conn.execute("ALTER TABLE runs ADD COLUMN source_model TEXT")
+                if version < 3:  # v3: agreement with FP32 (random inputs), apart from accuracy (labels)
+                    conn.execute("ALTER TABLE runs ADD COLUMN agreement REAL")
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -140,11 +143,15 @@ class ResultsStore:
 
     def record_measurement(self, measurement, *, model=None, tags: dict | None = None,
                            accuracy: float | None = None) -> int:
-        """Store one Measurement (statistics, samples, configuration, machine facts); returns its id."""
+        """Store one Measurement (statistics, samples, configuration, machine facts); returns its id.
+
+        ``accuracy`` (or ``tags['accuracy']``, with labels) and ``tags['agreement']`` (top-1 agreement with FP32):
+        tags measured on another backend than this run's are left out (see ``quality.measured_quality_only``)."""
         from .machine import machine_facts
+        from .quality import measured_quality_only
 
         row = measurement.row()
-        tags = dict(tags or {})
+        tags = measured_quality_only(tags, row.get("backend"))
         fingerprint = (getattr(model, "fingerprint", None) or tags.pop("model_fingerprint", None)
                        or row.get("model_fingerprint"))
         values = {
@@ -159,6 +166,7 @@ class ResultsStore:
             **{c: row.get(c) for c in _STAT_COLUMNS},
             "iterations": row["iterations"], "wall_s": row["wall_s"], "unstable": row["unstable"],
             "partial": row["partial"], "accuracy": accuracy if accuracy is not None else tags.pop("accuracy", None),
+            "agreement": tags.pop("agreement", None),
             "config": json.dumps({"benchmark": measurement.to_dict()["config"],
                                   "runner": measurement.description}, default=str),
             "machine": json.dumps(machine_facts()),

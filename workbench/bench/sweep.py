@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..progress import ProgressCallback
 from .harness import BenchmarkConfig, check_concurrency, exclusive, measure
+from .quality import measured_quality_only
 from .runners import OnnxRuntimeRunner, Runner, runner_for
 
 
@@ -63,7 +64,8 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     ``targets``: a model/engine/module, a list of them, or a dict ``{variant name: target}`` (e.g. precisions).
     ``optimization_level`` / ``threads`` apply to ONNX Runtime targets. ``store``: a ResultsStore (or path) that
     records each row as it completes. ``tags``: extra columns for every row (e.g. precision, calibrator);
-    ``variant_tags``: extra columns per variant name (e.g. ``{"int8": {"accuracy": 0.981}}``).
+    ``variant_tags``: extra columns per variant name (e.g. ``{"int8": {"accuracy": 0.981}}``; accuracy and
+    agreement go only on rows of the backend that measured them, see ``quality.measured_quality_only``).
     The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end.
     """
     from .store import ResultsStore
@@ -101,7 +103,8 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
                 stopped = True
                 break
             row = m.row()
-            extra = {**(tags or {}), **((variant_tags or {}).get(runners[i][0], {}))}
+            extra = measured_quality_only({**(tags or {}), **((variant_tags or {}).get(runners[i][0], {}))},
+                                          row.get("backend"))
             row.update(extra)
             row["label"] = run_label(row)
             rows.append(row)

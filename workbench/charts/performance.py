@@ -116,30 +116,41 @@ def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figu
     return _layout(fig, f"Speed-up vs {baseline}", "", "throughput ÷ baseline", barmode="group")
 
 
-def pareto(frame: pd.DataFrame, *, accuracy: str = "accuracy", latency: str = "latency_ms_median") -> go.Figure:
-    """Accuracy vs latency over all recorded configurations, with the Pareto front (nothing both faster and
-    more accurate) drawn as a line."""
-    _need(frame, [accuracy, latency], "pareto")
-    data = frame.assign(_label=_labels(frame)).dropna(subset=[accuracy, latency])
+# What the Pareto chart's y axis can show: accuracy needs labels; agreement is top-1 agreement with the FP32 model on
+# the same (possibly random) inputs, which says how faithful a variant is, not how accurate.
+QUALITY_METRICS = {"accuracy": "accuracy (labelled data)",
+                   "agreement": "agreement with FP32 (top-1, same inputs; not accuracy)"}
+
+
+def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "latency_ms_median") -> go.Figure:
+    """Quality vs latency over all recorded configurations, with the Pareto front (nothing both faster and
+    better) drawn as a line. ``metric``: ``accuracy`` or ``agreement`` (see ``QUALITY_METRICS``); by default
+    accuracy when any row has it, else agreement. The title and axis say which one is shown."""
+    if metric is None:
+        metric = next((m for m in QUALITY_METRICS if m in frame and frame[m].notna().any()), "accuracy") \
+            if isinstance(frame, pd.DataFrame) else "accuracy"
+    _need(frame, [metric, latency], "pareto")
+    data = frame.assign(_label=_labels(frame)).dropna(subset=[metric, latency])
     if data.empty:
-        raise ConfigError(f"pareto: no row has both '{accuracy}' and '{latency}'; record accuracy with the runs "
-                          "(sweep(..., tags={'accuracy': ...}))")
-    data = data.sort_values([latency, accuracy], ascending=[True, False])
+        raise ConfigError(f"pareto: no row has both '{metric}' and '{latency}'; record accuracy (with labels) or "
+                          "agreement with FP32 with the runs (sweep(..., variant_tags={'int8': {'accuracy': ...}}))")
+    data = data.sort_values([latency, metric], ascending=[True, False])
     front, best = [], -np.inf
-    for index, value in zip(data.index, data[accuracy]):
+    for index, value in zip(data.index, data[metric]):
         if value > best:
             front.append(index)
             best = value
+    title = QUALITY_METRICS.get(metric, metric)
     fig = go.Figure()
     for label, group in data.groupby("_label", sort=False):
-        fig.add_trace(go.Scatter(x=group[latency], y=group[accuracy], mode="markers", name=label,
+        fig.add_trace(go.Scatter(x=group[latency], y=group[metric], mode="markers", name=label,
                                  marker=dict(size=10),
-                                 hovertemplate=f"{label}<br>%{{x:.3f}} ms<br>{accuracy} %{{y:.4f}}"))
+                                 hovertemplate=f"{label}<br>%{{x:.3f}} ms<br>{metric} %{{y:.4f}}"))
     f = data.loc[front]
-    fig.add_trace(go.Scatter(x=f[latency], y=f[accuracy], mode="lines", name="Pareto front",
+    fig.add_trace(go.Scatter(x=f[latency], y=f[metric], mode="lines", name="Pareto front",
                              line=dict(shape="hv", dash="dash", color="black")))
-    return _layout(fig, "Accuracy vs latency (Pareto front)", f"{latency.replace('latency_ms_', '')} latency (ms)",
-                   accuracy)
+    return _layout(fig, f"{title[0].upper()}{title[1:]} vs latency (Pareto front)",
+                   f"{latency.replace('latency_ms_', '')} latency (ms)", title)
 
 
 def memory_bars(frame: pd.DataFrame) -> go.Figure:

@@ -145,7 +145,8 @@ def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorr
                       cancel: threading.Event | None = None) -> pd.DataFrame:
     """Quantize one layer at a time and measure the output's SQNR (and accuracy with labels) against FP32.
 
-    Sorted from the most harmful layer (lowest SQNR) to the least.
+    Sorted from the most harmful layer (lowest SQNR) to the least. Stopped through ``cancel``, it returns the
+    layers measured so far (perhaps none) with ``attrs['partial']`` True; ``attrs['planned']`` is the layer count.
     """
     from .qdq import quantize
 
@@ -156,8 +157,10 @@ def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorr
     first = model.outputs[0].name
     rows = []
     report = ProgressReporter(on_progress)
+    stopped = False
     for i, node in enumerate(candidates):
         if cancel is not None and cancel.is_set():
+            stopped = True
             break
         others = [n for n in candidates if n != node]
         single = quantize(model, table, target=target, exclude_nodes=others).model
@@ -169,7 +172,10 @@ def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorr
             row["accuracy"] = float(np.mean(got[first].reshape(len(labels), -1).argmax(1) == labels))
         rows.append(row)
         report(f"sensitivity: {node}", (i + 1) / len(candidates))
-    return pd.DataFrame(rows).sort_values("sqnr_db", kind="stable").reset_index(drop=True)
+    columns = ["node", "op", "sqnr_db", "cosine"] + (["accuracy"] if labels is not None else [])
+    frame = pd.DataFrame(rows, columns=columns).sort_values("sqnr_db", kind="stable").reset_index(drop=True)
+    frame.attrs.update(partial=stopped, planned=len(candidates))
+    return frame
 
 
 def mixed_precision(model, table, data, *, labels=None, target_accuracy: float | None = None,
@@ -177,7 +183,10 @@ def mixed_precision(model, table, data, *, labels=None, target_accuracy: float |
                     sensitivity: pd.DataFrame | None = None):
     """Keep the most sensitive layers in FP32, one at a time, until the target accuracy (or SQNR) is met.
 
-    Returns ``(plan, steps)``: a PrecisionPlan with ``keep_nodes`` and a DataFrame of each step's metrics.
+    Returns ``(plan, steps)``: a PrecisionPlan with ``keep_nodes`` and a DataFrame of each step's metrics, whose
+    ``target_met`` column says which steps meet the target. When none does (not even with every layer in FP32),
+    ``steps.attrs['target_met']`` is False and ``steps.attrs['note']`` says so; the plan then keeps every layer
+    that was tried in FP32.
     """
     from .plan import PrecisionPlan
     from .qdq import quantize
@@ -200,11 +209,23 @@ def mixed_precision(model, table, data, *, labels=None, target_accuracy: float |
         metrics = error_metrics(ref[first], got[first])
         accuracy = float(np.mean(got[first].reshape(len(labels), -1).argmax(1) == labels)) \
             if labels is not None else None
-        steps.append({"kept_in_fp32": list(kept), "sqnr_db": metrics["sqnr_db"], "accuracy": accuracy})
         met = (accuracy >= target_accuracy) if target_accuracy is not None else metrics["sqnr_db"] >= target_sqnr_db
+        steps.append({"kept_in_fp32": list(kept), "sqnr_db": metrics["sqnr_db"], "accuracy": accuracy,
+                      "target_met": bool(met)})
         if met or step == len(sensitivity):
             break
         kept.append(sensitivity["node"].iloc[step])
     plan = PrecisionPlan(table.precision, keep_nodes=tuple(kept), calibrator=table.calibrator, target=target,
                          percentile=table.percentile or 99.99)
-    return plan, pd.DataFrame(steps)
+    frame = pd.DataFrame(steps)
+    frame.attrs["target_met"] = bool(met)
+    if not met:
+        wanted = (f"accuracy {target_accuracy:g}" if target_accuracy is not None
+                  else f"SQNR {target_sqnr_db:g} dB")
+        reached = (f"accuracy {accuracy:.4g}" if target_accuracy is not None
+                   else f"SQNR {metrics['sqnr_db']:.4g} dB")
+        frame.attrs["note"] = (f"target {wanted} not met: with {len(kept)} of {len(sensitivity)} layers kept in "
+                               f"FP32 the best is {reached}"
+                               + (" (the sensitivity ranking was partial)" if sensitivity.attrs.get("partial")
+                                  else ""))
+    return plan, frame

@@ -10,6 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..bench import ResultsStore
+from ..bench.quality import quality_tags
 from ..model import batch_shapes, generate_feeds
 from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
@@ -91,11 +92,8 @@ class App(Panel):
         self.variants[name] = converted
         self.benchmark_panel.set_targets(self.variants)
         if accuracy_row is not None:
-            metric = accuracy_row.get("accuracy", accuracy_row.get("top1_agreement"))
-            self.benchmark_panel.variant_tags[name] = {"accuracy": metric}
-            reference = self.precision_panel.accuracy.iloc[0]
-            self.benchmark_panel.variant_tags["fp32"] = {
-                "accuracy": reference.get("accuracy", reference.get("top1_agreement"))}
+            self.benchmark_panel.variant_tags[name] = quality_tags(accuracy_row)
+            self.benchmark_panel.variant_tags["fp32"] = quality_tags(self.precision_panel.accuracy.iloc[0])
 
     def _tab_changed(self, change) -> None:
         if change["new"] == STEPS.index("6 Compare"):

@@ -1,5 +1,5 @@
 """ComparePanel: every recorded run of the current model from the results store — table, speed-up and the
-accuracy-vs-latency Pareto chart. It survives kernel restarts because it reads the store."""
+accuracy- (or agreement-) vs-latency Pareto chart. It survives kernel restarts because it reads the store."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ class ComparePanel(Panel):
             self.say(f"no benchmark recorded yet for {model or 'any model'} in {self.store.path}", "info")
             return
         columns = ["id", "created", "label", "precision", "calibrator", "batch", "concurrency",
-                   "latency_ms_median", "latency_ms_p99", "throughput", "accuracy"]
+                   "latency_ms_median", "latency_ms_p99", "throughput", "accuracy", "agreement"]
         self.table.value = "<b>Recorded runs</b>" + html_table(runs[columns].iloc[::-1], 40)
         latest = runs.drop_duplicates(subset=["label", "batch", "concurrency"], keep="last")
         baseline = next((label for label, p in zip(latest["label"], latest["precision"]) if p == "fp32"),
                         latest["label"].iloc[0])
         show_figure(self.speedup, charts.speedup_bars(latest, baseline=baseline))
-        if latest["accuracy"].notna().any():
+        if latest[["accuracy", "agreement"]].notna().any(axis=None):  # the chart says which it shows
             show_figure(self.pareto, charts.pareto(latest))
         else:
             self.pareto.outputs = ()

@@ -132,7 +132,9 @@ class PrecisionPanel(Panel):
         self.accuracy = pd.concat([self.accuracy, pd.DataFrame([row])], ignore_index=True)
         columns = [c for c in ("variant", "precision", "calibrator", "accuracy", "top1_agreement", "sqnr_db",
                                "cosine", "max_abs_error") if c in self.accuracy.columns]
-        self.accuracy_view.value = "<b>Accuracy vs FP32</b>" + html_table(self.accuracy[columns])
+        title = ("Accuracy (labels) and agreement with FP32" if "accuracy" in self.accuracy.columns
+                 else "Agreement with FP32 (no labels: not accuracy)")
+        self.accuracy_view.value = f"<b>{title}</b>" + html_table(self.accuracy[columns])
         metric = "accuracy" if "accuracy" in self.accuracy.columns else "sqnr_db"
         show_figure(self.accuracy_chart, charts.accuracy_bars(self.accuracy, metric=metric))
 
