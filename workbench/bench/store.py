@@ -235,9 +235,9 @@ class ResultsStore:
         return frame
 
     def to_csv(self, path, **filters) -> Path:
-        path = Path(path)
-        self.runs(**filters).to_csv(path, index=False)
-        return path
+        from ..files import atomic_write_text
+
+        return atomic_write_text(path, self.runs(**filters).to_csv(index=False))  # never half a file
 
     def __len__(self) -> int:
         with self._connect() as conn:

@@ -43,8 +43,10 @@ def _progress_to_stderr(stage, fraction):
 
 
 def _layers_text(info: dict) -> str:
+    network = info.get("network_layers")
     lines = [f"{info['flavor']} {info['version']}: {info['onnx_nodes']} ONNX nodes -> "
-             f"{len(info.get('network_layers') or [])} network layers -> {len(info['engine_layers'])} engine layers"]
+             f"{len(network) if network is not None else '?'} network layers -> {len(info['engine_layers'])} "
+             "engine layers"]
     for f in info["fusions"]:
         lines.append(f"  {f['count']:4d} x {f['pattern']}")
     inserted = ", ".join(f"{count} {kind}" for kind, count in info.get("inserted_layers", {}).items())
@@ -82,9 +84,11 @@ def _configure_layers(p):
 def cmd_layers(args):
     if args.engine_json:
         from ..engines import fusion_summary, read_layer_information, stream_map
+        from ..engines.layers import UNKNOWN, engine_json_origin
         from ..model import load_model
 
         df = read_layer_information(args.engine_json, args.profile)
+        origin = engine_json_origin(args.engine_json)  # what the file states, never a guess
         model = load_model(args.onnx) if args.onnx else None
         fusion = fusion_summary(df, model).to_dict()
         records = []
@@ -94,12 +98,16 @@ def cmd_layers(args):
             if "time_ms" in r:
                 row["time_ms"] = None if r["time_ms"] != r["time_ms"] else r["time_ms"]
             records.append(row)
-        info = {"flavor": "tensorrt", "version": None, "source": args.engine_json,
+        info = {**origin, "source": args.engine_json,
                 "onnx_nodes": fusion["onnx_nodes"] if model is not None else None, "network_layers": None,
                 "engine_layers": records, "fusions": fusion["fusions"],
                 "inserted_layers": fusion["inserted_layers"], "memory": None,
                 "streams": stream_map(df).to_dict(orient="records")}
-        text = _layers_text({**info, "onnx_nodes": info["onnx_nodes"] or "?"})
+        missing = " and ".join(k.replace("flavor", "flavour") for k, v in origin.items() if v == UNKNOWN)
+        stated = {"flavor": origin["flavor"] if origin["flavor"] != UNKNOWN else "TensorRT",
+                  "version": " ".join(filter(None, [origin["version"] if origin["version"] != UNKNOWN else "",
+                                                    f"({missing} not stated in the file)" if missing else ""]))}
+        text = _layers_text({**info, **stated, "onnx_nodes": info["onnx_nodes"] or "?"})
         return text, info
     if not args.model:
         raise ConfigError("give a MODEL to build, or --engine-json FILE to read layers exported elsewhere")

@@ -62,20 +62,25 @@ def _configure_calibrate(p):
     p.add_argument("--precision", default="int8", choices=["int8", "fp8"], help="quantized type (default int8)")
     p.add_argument("-o", "--output", help="write the table as JSON")
     p.add_argument("--trt-cache", help="also write TensorRT's calibration-cache text (for TensorRT 10 calibrators)")
-    p.add_argument("--trt-version", default="10.3.0", help="TensorRT version in the cache header (default 10.3.0)")
+    p.add_argument("--trt-version", help="version of the TensorRT that will read the cache, for its header "
+                                         "(default: the installed TensorRT's)")
 
 
 @command("calibrate", "calibrate a model's activations: per-tensor amax and scale (JSON, TensorRT cache)")
 def cmd_calibrate(args):
     from ..model import load_model
 
+    from ..precision.calibrate import tensorrt_version_for_cache
+
     model = load_model(args.model)
+    # The cache header's version is settled before calibrating: a missing one fails now, not after the work.
+    trt_version = tensorrt_version_for_cache(args.trt_version) if args.trt_cache else None
     table = _calibrate(args, model, args.precision)
     written = {}
     if args.output:
         written["table"] = str(table.save_json(args.output))
     if args.trt_cache:
-        written["tensorrt_cache"] = str(table.save_tensorrt_cache(args.trt_cache, args.trt_version))
+        written["tensorrt_cache"] = str(table.save_tensorrt_cache(args.trt_cache, trt_version))
     info = {"model": model.name, "calibrator": table.calibrator, "precision": table.precision,
             "percentile": table.percentile, "notes": table.notes, "tensors": _tensor_rows(table), **written}
     text = table.frame[["tensor", "amax", "scale", "min", "max"]].to_string(index=False)

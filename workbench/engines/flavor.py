@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from ..errors import ConfigError, TensorRTUnavailableError
@@ -25,16 +26,35 @@ _selected: str | None = None
 _trt_module = None
 
 
-def _importable(name: str) -> bool:
+NOT_INSTALLED = "not installed"
+
+
+def import_problem(name: str) -> str | None:
+    """None when the TensorRT module ``name`` imports and works; ``NOT_INSTALLED`` when no such package is
+    installed; otherwise what is broken about the installed one (its import error, or no ``Builder``)."""
     try:
+        if importlib.util.find_spec(name) is None:
+            return NOT_INSTALLED
         module = importlib.import_module(name)
-    except Exception:  # the PyPI `tensorrt` stub raises at import when its libraries are missing
-        return False
-    return hasattr(module, "Builder")
+    except Exception as exc:  # e.g. the PyPI `tensorrt` stub raises at import when its libraries are missing
+        return f"installed but broken: importing it fails with {type(exc).__name__}: {exc}"
+    if not hasattr(module, "Builder"):
+        return f"installed but broken: the module {getattr(module, '__file__', name)} has no Builder"
+    return None
+
+
+def _importable(name: str) -> bool:
+    return import_problem(name) is None
 
 
 def available_flavors() -> list[str]:
     return [f for f in FLAVORS if _importable(f)]
+
+
+def broken_flavors() -> dict[str, str]:
+    """Flavours that are installed but cannot be used, with what is wrong (a broken install is not a missing one)."""
+    problems = {f: import_problem(f) for f in FLAVORS}
+    return {f: p for f, p in problems.items() if p not in (None, NOT_INSTALLED)}
 
 
 def select_flavor(flavor: str | None = None) -> str:
@@ -48,13 +68,18 @@ def select_flavor(flavor: str | None = None) -> str:
             return _selected
         found = available_flavors()
         if not found:
+            broken = broken_flavors()
+            if broken:
+                raise TensorRTUnavailableError(
+                    "no working TensorRT: " + "; ".join(f"{f} is {p}" for f, p in broken.items())
+                    + " (reinstall it, e.g. `pip install --force-reinstall tensorrt-rtx-cu13`)")
             raise TensorRTUnavailableError(
                 "no TensorRT is installed: `pip install tensorrt-rtx-cu13` (any machine, builds without a GPU) "
                 "or `pip install tensorrt` (NVIDIA GPU machines)")
         wanted = found[0]
-    elif not _importable(wanted):
-        raise TensorRTUnavailableError(f"TensorRT flavour '{wanted}' was asked for but cannot be imported "
-                                       f"(installed: {', '.join(available_flavors()) or 'none'})")
+    elif (problem := import_problem(wanted)) is not None:
+        raise TensorRTUnavailableError(f"TensorRT flavour '{wanted}' was asked for but cannot be used: {problem} "
+                                       f"(working: {', '.join(available_flavors()) or 'none'})")
     if _selected and _selected != wanted:
         raise ConfigError(f"this process already uses {_selected}; TensorRT cannot switch to {wanted} in the same "
                           "process (restart the kernel, or set WORKBENCH_TENSORRT before the first build)")
@@ -123,6 +148,7 @@ class TensorRTEnvironment:
     gpu: GpuInfo | None
     can_run_engines: bool
     reason: str
+    broken: dict = field(default_factory=dict)  # other flavours installed but broken: flavour -> what is wrong
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -133,7 +159,9 @@ class TensorRTEnvironment:
     def __str__(self) -> str:
         gpu = f"{self.gpu.name} (compute capability {'.'.join(map(str, self.gpu.compute_capability))})" \
             if self.gpu else "no GPU"
-        return f"{self.flavor} {self.version} · {gpu} · {'engines run here' if self.can_run_engines else self.reason}"
+        broken = "".join(f" · {f} is {p}" for f, p in self.broken.items())
+        return (f"{self.flavor} {self.version} · {gpu} · "
+                f"{'engines run here' if self.can_run_engines else self.reason}{broken}")
 
     def _repr_html_(self) -> str:
         return f"<code>{self}</code>"
@@ -144,14 +172,15 @@ def tensorrt_environment() -> TensorRTEnvironment:
     module = trt()
     flavor = select_flavor()
     gpus = detect_gpus()
+    broken = broken_flavors()
     runnable = [g for g in gpus if can_run_on(flavor, g)]
     if runnable:
-        return TensorRTEnvironment(flavor, module.__version__, runnable[0], True, "")
+        return TensorRTEnvironment(flavor, module.__version__, runnable[0], True, "", broken)
     if gpus:
         g = gpus[0]
         cc = ".".join(map(str, g.compute_capability))
         return TensorRTEnvironment(flavor, module.__version__, g, False,
                                    f"{flavor} cannot run engines on {g.name} (compute capability {cc}); engines "
-                                   "are still built and inspected, use ONNX Runtime for timings")
+                                   "are still built and inspected, use ONNX Runtime for timings", broken)
     return TensorRTEnvironment(flavor, module.__version__, None, False,
-                               "no GPU here: engines are built and inspected, use ONNX Runtime for timings")
+                               "no GPU here: engines are built and inspected, use ONNX Runtime for timings", broken)

@@ -138,6 +138,22 @@ def parse_inspector_json(source) -> list[dict]:
     return [{"Name": layer} if isinstance(layer, str) else layer for layer in layers]
 
 
+UNKNOWN = "unknown"
+_FLAVOR_KEYS = ("flavor", "flavour", "tensorrtflavor", "trtflavor")
+_VERSION_KEYS = ("tensorrtversion", "trtversion", "version")
+
+
+def engine_json_origin(source) -> dict[str, str]:
+    """``{"flavor", "version"}`` of the TensorRT that exported ``source``, as the file states them (top-level keys
+    such as ``TensorRTVersion`` / ``trt_version`` / ``version`` and ``flavor``), else ``"unknown"``: trtexec's
+    layer information does not say, and a guess would be wrong as often as right."""
+    data, _ = _load_json(source, "layer information")
+    keys = {re.sub(r"[^a-z]", "", str(k).lower()): v for k, v in data.items()} if isinstance(data, dict) else {}
+    flavor = next((str(keys[k]) for k in _FLAVOR_KEYS if keys.get(k) not in (None, "")), UNKNOWN)
+    version = next((str(keys[k]) for k in _VERSION_KEYS if keys.get(k) not in (None, "")), UNKNOWN)
+    return {"flavor": flavor, "version": version}
+
+
 def read_profile(source) -> pd.DataFrame:
     """``trtexec --exportProfile`` JSON → name, time_ms (average), median_ms, time_pct."""
     data, label = _load_json(source, "profile")

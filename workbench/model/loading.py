@@ -208,10 +208,10 @@ class Model:
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save_model(self.proto, str(path))
-        return path
+        """Written atomically: an interrupted save leaves the previous file (or none), never half a model."""
+        from ..files import atomic_write_bytes
+
+        return atomic_write_bytes(path, self.to_bytes())
 
     # --- structure -----------------------------------------------------------------------------------------
     @cached_property

@@ -24,7 +24,9 @@ import pandas as pd
 from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchError
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
-from .calibrators import (TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax, mse_amax, percentile_amax)
+from ..files import atomic_write_text
+from .calibrators import (CALIBRATOR_OF_TRT_ALGORITHM, TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax,
+                          mse_amax, percentile_amax)
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
@@ -103,9 +105,8 @@ class CalibrationTable:
                             for r in self.frame.itertuples()}}
 
     def save_json(self, path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        """Written atomically: an interrupted save leaves the previous file (or none), never half a table."""
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load_json(cls, path) -> "CalibrationTable":
@@ -118,16 +119,18 @@ class CalibrationTable:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a workbench calibration JSON file: {exc}") from None
 
-    def save_tensorrt_cache(self, path, tensorrt_version: str = "10.3.0") -> Path:
+    def save_tensorrt_cache(self, path, tensorrt_version: str | None = None) -> Path:
         """TensorRT's calibration-cache text: ``TRT-<version>-<Algorithm>``, then ``tensor: <scale as big-endian
-        float32 hex>`` per tensor, for TensorRT 10's (deprecated) calibrators to read back."""
+        float32 hex>`` per tensor, for TensorRT 10's (deprecated) calibrators to read back.
+
+        ``tensorrt_version``: the TensorRT that will read the cache; by default the installed ``tensorrt``
+        (TensorRT-RTX has no calibrators). Written atomically."""
         if self.precision != "int8":
             raise ConfigError("TensorRT calibration caches hold INT8 scales only")
-        lines = [f"TRT-{_version_code(tensorrt_version)}-{TRT_ALGORITHMS[self.calibrator]}"]
+        version = tensorrt_version_for_cache(tensorrt_version)
+        lines = [f"TRT-{_version_code(version)}-{TRT_ALGORITHMS[self.calibrator]}"]
         lines += [f"{r.tensor}: {struct.pack('>f', r.scale).hex()}" for r in self.frame.itertuples()]
-        path = Path(path)
-        path.write_text("\n".join(lines) + "\n")
-        return path
+        return atomic_write_text(path, "\n".join(lines) + "\n")
 
     @classmethod
     def load_tensorrt_cache(cls, path) -> "CalibrationTable":
@@ -139,7 +142,10 @@ class CalibrationTable:
             raise ConfigError(f"{path} is not a TensorRT calibration cache (first line should be "
                               "TRT-<version>-<Algorithm>)")
         algorithm = text[0].split("-", 2)[2]
-        calibrator = {v: k for k, v in TRT_ALGORITHMS.items()}.get(algorithm, "percentile")
+        if algorithm not in CALIBRATOR_OF_TRT_ALGORITHM:
+            raise ConfigError(f"{path}: calibration algorithm '{algorithm}' is unknown (TensorRT's: "
+                              f"{', '.join(CALIBRATOR_OF_TRT_ALGORITHM)})")
+        calibrator = CALIBRATOR_OF_TRT_ALGORITHM[algorithm]
         rows = []
         for number, line in enumerate(text[1:], start=2):
             if not line.strip():
@@ -159,8 +165,41 @@ class CalibrationTable:
                 f"{self.frame.head(20).to_html(index=False, float_format=lambda v: f'{v:.5g}')}</div>")
 
 
+def installed_tensorrt_version() -> str | None:
+    """The installed TensorRT's version (the ``tensorrt`` package; TensorRT-RTX reads no calibration caches), or
+    None when there is none."""
+    from importlib import metadata, util
+
+    for distribution in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    try:  # installed without pip metadata (e.g. a system package)
+        if util.find_spec("tensorrt") is not None:
+            import tensorrt
+
+            return str(tensorrt.__version__)
+    except Exception:  # a broken install: no version to read
+        return None
+    return None
+
+
+def tensorrt_version_for_cache(version: str | None = None) -> str:
+    """``version`` when given (checked), else the installed TensorRT's; a ConfigError when neither exists."""
+    version = version if version is not None else installed_tensorrt_version()
+    if version is None:
+        raise ConfigError("no TensorRT is installed to take the calibration cache's version from: give the version "
+                          "of the TensorRT that will read it (tensorrt_version='10.3.0', CLI --trt-version 10.3.0)")
+    _version_code(version)
+    return str(version)
+
+
 def _version_code(version: str) -> int:
-    parts = [int(p) for p in str(version).split(".")[:3]] + [0, 0]
+    try:
+        parts = [int(p) for p in str(version).split(".")[:3]] + [0, 0]
+    except ValueError:
+        raise ConfigError(f"TensorRT version '{version}' is not a version such as 10.3.0") from None
     major, minor, patch = parts[:3]
     return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
 

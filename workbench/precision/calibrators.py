@@ -22,16 +22,29 @@ import numpy as np
 from ..errors import ConfigError
 
 CALIBRATORS = ("minmax", "entropy", "entropy2", "percentile", "mse")
+# Scales read from a TensorRT cache written by the legacy calibrator: which calibrator chose them is unknown.
+LEGACY = "legacy"
 # TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>). Percentile and MSE scales are
 # read by TensorRT through the legacy calibrator, which takes whatever scales its cache holds.
 TRT_ALGORITHMS = {"minmax": "MinMaxCalibration", "entropy": "EntropyCalibration",
-                  "entropy2": "EntropyCalibration2", "percentile": "LegacyCalibration", "mse": "LegacyCalibration"}
+                  "entropy2": "EntropyCalibration2", "percentile": "LegacyCalibration", "mse": "LegacyCalibration",
+                  LEGACY: "LegacyCalibration"}
+# A cache's algorithm -> the calibrator it names (LegacyCalibration: "legacy", never a guess such as "mse").
+CALIBRATOR_OF_TRT_ALGORITHM = {"MinMaxCalibration": "minmax", "EntropyCalibration": "entropy",
+                               "EntropyCalibration2": "entropy2", "LegacyCalibration": LEGACY}
 QUANTIZED_LEVELS = 128  # Entropy: levels of the quantized candidate distribution (|x| side of int8)
 START_BIN = 128
 
 
-def check_calibrator(name: str) -> str:
+def check_calibrator(name: str, *, allow_legacy: bool = False) -> str:
+    """The calibrator's canonical name. ``legacy`` (scales read from a TensorRT LegacyCalibration cache) names a
+    table's origin, allowed where a table is described (``allow_legacy``), never as a calibrator to run."""
     key = str(name).lower().replace("_", "").replace("-", "")
+    if key == LEGACY and allow_legacy:
+        return key
+    if key == LEGACY:
+        raise ConfigError(f"calibrator '{name}' describes scales read from a TensorRT LegacyCalibration cache and "
+                          f"cannot be run; choose one of {', '.join(CALIBRATORS)} to calibrate")
     if key not in CALIBRATORS:
         raise ConfigError(f"calibrator '{name}' is unknown (calibrators: {', '.join(CALIBRATORS)})")
     return key

@@ -83,7 +83,8 @@ class PrecisionPlan:
         from .calibrators import check_calibrator
         from .qdq import TARGETS
 
-        object.__setattr__(self, "calibrator", check_calibrator(self.calibrator))
+        # "legacy": a plan applied with a table read from a TensorRT cache (calibrating with it is refused)
+        object.__setattr__(self, "calibrator", check_calibrator(self.calibrator, allow_legacy=True))
         if self.target not in TARGETS:
             raise ConfigError(f"target '{self.target}' is unknown (targets: {', '.join(TARGETS)})")
         if self.precision == "fp8" and self.target == "onnxruntime":
