@@ -16,18 +16,20 @@ from conftest import ROOT
 CLONE_TESTS = ["tests/test_layer_information.py", "tests/test_cli_engines.py", "tests/test_architecture.py",
                "tests/test_project_setup.py", "tests/test_cli_inspect.py"]
 OUTSIDE_REFERENCES = ("../shared", "/work/", "parent.parent.parent")
+# CI may run as another user than the checkout's owner: git would refuse it as a "dubious ownership" repository.
+GIT = ["git", "-c", "safe.directory=*"]
 
 
 def _fresh_copy(destination: Path) -> Path:
     """The committed HEAD of this checkout, cloned; a copy of the tree when this is no git checkout."""
     clone = destination / "workbench-clone"
-    git = shutil.which("git")
-    inside = git and subprocess.run([git, "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    inside = shutil.which("git") and subprocess.run([*GIT, "-C", str(ROOT), "rev-parse", "HEAD"],
+                                                    capture_output=True, text=True)
     if inside and inside.returncode == 0:
         head = inside.stdout.strip()
-        subprocess.run([git, "clone", "--quiet", "--no-checkout", str(ROOT), str(clone)], check=True,
+        subprocess.run([*GIT, "clone", "--quiet", "--no-checkout", str(ROOT), str(clone)], check=True,
                        capture_output=True)
-        subprocess.run([git, "-C", str(clone), "checkout", "--quiet", "--detach", head], check=True,
+        subprocess.run([*GIT, "-C", str(clone), "checkout", "--quiet", "--detach", head], check=True,
                        capture_output=True)
     else:  # a source archive: its files are all there is
         shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
@@ -56,7 +58,7 @@ def test_a_fresh_clone_passes_its_library_tests(tmp_path):
 
 
 def test_no_file_points_outside_the_repository():
-    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True)
+    tracked = subprocess.run([*GIT, "-C", str(ROOT), "ls-files"], capture_output=True, text=True)
     names = tracked.stdout.split() if tracked.returncode == 0 else [
         str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
     offenders = []
@@ -75,7 +77,7 @@ def test_no_file_points_outside_the_repository():
 def _browser_tests(extra_env: dict) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_REQUIRE_BROWSER"}
     env.update(WORKBENCH_CHROMIUM=str(ROOT / "no-such-chromium"), **extra_env)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/browser"],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/browser"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
