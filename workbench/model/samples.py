@@ -19,7 +19,7 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from pathlib import Path
 
-SAMPLES_VERSION = 3  # bump when a generator changes, so cached sample files are regenerated
+SAMPLES_VERSION = 4  # bump when a generator changes, so cached sample files are regenerated
 OPSET = 17  # LayerNormalization needs 17; TensorRT, TensorRT-RTX and ONNX Runtime all take it
 
 
