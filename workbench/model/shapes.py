@@ -29,6 +29,7 @@ from .tensors import TensorSpec, format_shape
 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
 IMAGE_SIZE_KEY = "imgsz"  # Ultralytics' exporter metadata: "[height, width]" (str of a list) or "640"
+SHAPE_METADATA_KEYS = (DEFAULT_SHAPES_KEY, IMAGE_SIZE_KEY)
 SEQUENCE_LENGTH = 128     # a typical text length (BERT-style models are usually benchmarked at 128 tokens)
 IMAGE_SIZE = 224          # the ImageNet classification size, the most common vision input
 
