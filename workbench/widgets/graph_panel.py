@@ -109,25 +109,31 @@ class GraphPanel(Panel):
         if self.last_error is not None:
             self.progress.value, self.stage.value = 0.0, "failed"
 
+    def _on_progress(self, stage: str, fraction: float | None) -> None:
+        if fraction is not None:
+            self.progress.value = fraction
+        self.stage.value = stage
+
+    def _start(self, message: str) -> None:
+        """A long task begins: a fresh cancel event, Stop enabled, the other buttons disabled."""
+        self._cancel = threading.Event()
+        self.build_button.disabled = self.reduce_button.disabled = True
+        self.stop_button.disabled = False
+        self.progress.value = 0.0
+        self.say(message)
+
     def build(self, wait: bool = False) -> None:
         """Build the engine (background; ``wait=True`` blocks), then show the before/after fusion view."""
         if self.model is None:
             self.say("choose a model first", "warning")
             return
         config = self._config()
-        self.build_button.disabled = True
-        self.progress.value = 0.0
-        self.say(f"building {self.model.name} …")
-
-        def on_progress(stage, fraction):
-            if fraction is not None:
-                self.progress.value = fraction
-            self.stage.value = stage
+        self._start(f"building {self.model.name} …")
 
         def work():
             self.failure = None
             try:
-                self.result = build_engine(self.model, config, on_progress=on_progress)
+                self.result = build_engine(self.model, config, on_progress=self._on_progress, cancel=self._cancel)
             except (EngineBuildError, NetworkParseError) as exc:
                 self.failure = exc
                 raise
@@ -150,21 +156,12 @@ class GraphPanel(Panel):
             self.say("build first: Reduce shrinks a model whose build failed", "warning")
             return
         config = self._config()
-        self._cancel = threading.Event()
-        self.build_button.disabled = self.reduce_button.disabled = True
-        self.stop_button.disabled = False
-        self.progress.value = 0.0
-        self.say(f"reducing {self.model.name} to the smallest failing subgraph …")
-
-        def on_progress(stage, fraction):
-            if fraction is not None:
-                self.progress.value = fraction
-            self.stage.value = stage
+        self._start(f"reducing {self.model.name} to the smallest failing subgraph …")
 
         def work():
             shapes = {name: opt for name, (_, opt, _) in config.profiles(self.model).items()}
             self.reduction = reduce(self.model, shapes, time_limit=time_limit, cancel=self._cancel,
-                                    on_progress=on_progress)
+                                    on_progress=self._on_progress)
             self.show_reduction()
 
         self.run_task(work, on_finish=self._ready, wait=wait)
