@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 from .engine_commands import _progress_to_stderr
 from .main import CONFIGURE, command
 
@@ -22,8 +25,11 @@ def cmd_reduce(args):
     from ..engines import reduce
     from ..model import parse_shapes
 
-    result = reduce(args.model, parse_shapes(args.shapes) if args.shapes else None, match=args.match,
-                    time_limit=args.time_limit, on_progress=_progress_to_stderr)
+    # Every failing build makes TensorRT print its errors through Polygraphy's logger, on stdout: keep stdout
+    # for the result (--json must stay parseable).
+    with contextlib.redirect_stdout(sys.stderr):
+        result = reduce(args.model, parse_shapes(args.shapes) if args.shapes else None, match=args.match,
+                        time_limit=args.time_limit, on_progress=_progress_to_stderr)
     info = result.to_dict()
     if args.output:
         info["output"] = str(result.model.save(args.output))

@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
 from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
-                     normalize_dynamic_dims)
+                     normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
 from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,
                       spec_of)
@@ -196,6 +196,7 @@ class Model:
         self._bytes: bytes | None = None
         # The torch.nn.Module this model was exported from (see from_torch): the framework baseline times it.
         self.source_module = None
+        self._warned_fallback = False
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -330,7 +331,11 @@ class Model:
         """Every dynamic input dimension with the value used and where it came from (see ``model.shapes``);
         inputs in ``shapes`` are marked "given". Only what is needed is read, so a broken metadata entry matters
         only for inputs whose shape is not given."""
-        return dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes))
+        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes))
+        if not self._warned_fallback:  # once per model, not at every estimate
+            self._warned_fallback = any(d.source == "fallback" for d in defaults)
+            warn_fallback(defaults, self.label)
+        return defaults
 
     def shape_sources(self, shapes=None) -> pd.DataFrame:
         """``dimension_defaults`` as a DataFrame: input, axis, dim, value, source, detail."""

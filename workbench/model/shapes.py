@@ -152,11 +152,14 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
             else:
                 out.append(DimensionDefault(spec.name, axis, name, 1, "fallback",
                                             "nothing in the model says: 1 (give the shape)"))
-    fallback = [d for d in out if d.source == "fallback"]
+    return out
+
+
+def warn_fallback(defaults: Sequence[DimensionDefault], label: str) -> None:
+    fallback = [d for d in defaults if d.source == "fallback"]
     if fallback:
         warnings.warn(f"{label}: no default known for {', '.join(f'{d.input}[{d.axis}] ({d.dim})' for d in fallback)}"
-                      f"; estimated at 1 — give the input shapes", stacklevel=3)
-    return out
+                      f"; estimated at 1 — give the input shapes", stacklevel=4)
 
 
 def dimension_frame(defaults: Sequence[DimensionDefault]) -> pd.DataFrame:
