@@ -125,6 +125,19 @@ def test_build_failure_at_a_fallback_dimension_gives_the_shapes_to_set():
         assert build_engine(model, BuildConfig(shapes={"signal": (1, 1, 16)}), cache=None).layers is not None
 
 
+def test_onnxruntime_failure_at_a_defaulted_dimension_gives_the_shapes_to_set():
+    from workbench.bench import BenchmarkConfig, measure
+    from workbench.errors import BenchmarkError
+
+    quick = BenchmarkConfig(warmup_s=0.0, duration_s=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load_model(_conv1d(["N", 1, "L"]))
+        with pytest.raises(BenchmarkError, match=r"signal L = 1 .*--shapes signal:1x1x1"):
+            measure(model, config=quick)
+        assert measure(model, feeds={"signal": np.ones((1, 1, 8), np.float32)}, config=quick).iterations > 0
+
+
 # --- fusion explained ---------------------------------------------------------------------------------------------
 def test_every_unmapped_node_has_a_reason(yolo_built):
     fusion = yolo_built.fusion

@@ -187,3 +187,22 @@ def describe_shapes(shapes: Mapping[str, Sequence[int]], defaults: Sequence[Dime
                 for source, dims_ in by_source.items()) + ")"
         parts.append(text)
     return ", ".join(parts)
+
+
+def defaulted_dimensions(model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()) -> list[DimensionDefault]:
+    """The dynamic dimensions of inputs not in ``given`` (input names), with the defaults that were used."""
+    return [d for d in model.dimension_defaults() if d.input not in set(given) and d.axis not in set(skip_axes)]
+
+
+def shapes_advice(model, shapes: Mapping[str, Sequence[int]], defaulted: Sequence[DimensionDefault]) -> str:
+    """Which dimensions were defaulted to what, and the exact shapes value to set (CLI, panel and Python): appended
+    to the message of a build or run that failed at default shapes ("" when nothing was defaulted)."""
+    if not defaulted:
+        return ""
+    said = "; ".join(f"{d.input} {d.dim} = {d.value} ({d.detail})" for d in defaulted)
+    inputs = [name for name in shapes if any(d.input == name for d in defaulted)]
+    value = ",".join(f"{name}:{'x'.join(map(str, shapes[name]))}" for name in inputs)
+    python = ", ".join(f"{name!r}: {tuple(shapes[name])}" for name in inputs)
+    return (f". Dimensions the model leaves open were defaulted: {said}. If these are not sizes the model accepts, "
+            f"give the shapes: --shapes {value} on the command line, '{value}' in the shapes field of the Model "
+            f"panel, or shapes={{{python}}} in Python — with the sizes your data has")
