@@ -33,7 +33,8 @@ def nodes_named_in(message: str, model) -> list[str]:
 
 def build_failure(model, message: str, profiles: Mapping[str, tuple], given: Sequence[str]) -> EngineBuildError:
     """The EngineBuildError for a build TensorRT rejected: its message, the ONNX nodes it names and, when any
-    dimension was defaulted, the shapes advice (``model.shapes.shapes_advice``). ``onnx_nodes`` on the error lists the nodes (for a reduction)."""
+    dimension was defaulted, the shapes advice (``model.shapes.shapes_advice``). ``onnx_nodes`` on the error
+    lists the nodes (for a reduction)."""
     nodes = nodes_named_in(message, model)
     where = f" (ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(repr(n) for n in nodes)})" if nodes else ""
     opt = {name: opt for name, (_, opt, _) in profiles.items()}

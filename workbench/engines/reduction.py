@@ -42,12 +42,14 @@ class Reduction:
     builds: int
     seconds: float
     complete: bool                  # False: stopped by the time limit or a cancel (the best found so far)
+    stopped: str = ""               # why it stopped early ("cancelled", "time limit of 180 s reached")
     steps: list[dict] = field(default_factory=list)   # one per build: nodes tried, failed, message
 
     def to_dict(self) -> dict:
         return {"nodes": self.nodes, "node_count": len(self.nodes), "original_nodes": self.original_nodes,
                 "error": self.error, "shapes": {k: list(v) for k, v in self.shapes.items()}, "builds": self.builds,
-                "seconds": round(self.seconds, 2), "complete": self.complete, "steps": self.steps}
+                "seconds": round(self.seconds, 2), "complete": self.complete, "stopped": self.stopped,
+                "steps": self.steps}
 
     @property
     def steps_frame(self) -> pd.DataFrame:
@@ -164,7 +166,7 @@ def reduce(model, shapes=None, *, match: str | None = None, time_limit: float = 
     """Shrink ``model`` (any ``load_model`` source) to the smallest subgraph TensorRT still rejects at ``shapes``.
 
     ``match``: a regular expression the failure message must match to count as the same failure (default: TensorRT's
-    error code and kind of the whole model's failure). Stops after ``time_limit`` seconds or when ``cancel`` is set,
+    error code in the whole model's failure, e.g. "Error Code 4"). Stops after ``time_limit`` seconds or when ``cancel`` is set,
     returning the smallest failing subgraph found so far (``complete=False``). Raises ConfigError when the model
     builds: there is nothing to reduce.
     """
@@ -179,7 +181,7 @@ def reduce(model, shapes=None, *, match: str | None = None, time_limit: float = 
     report = ProgressReporter(on_progress, "reduce progress callback")
     started = time.perf_counter()
     steps: list[dict] = []
-    state = {"stopped": False}
+    stopped = ""
 
     def attempt(proto: onnx.ModelProto | None, phase: str, count: int, whole: bool = False) -> str | None:
         """TensorRT's message when ``proto`` fails the same way, else None (``whole``: the model as given)."""
@@ -266,11 +268,11 @@ def reduce(model, shapes=None, *, match: str | None = None, time_limit: float = 
                 hi = mid
         complete = True
     except _Stop as stop:
-        complete = False
-        state["stopped"] = str(stop)
+        complete, stopped = False, str(stop)
     reduced = _subgraph(proto, best_nodes, infos) or proto
-    report("reduce: done" if complete else f"reduce: stopped ({state['stopped']})", 1.0)
-    return Reduction(nodes=[n.name or n.output[0] for n in best_nodes], model=load_model(reduced, check=False,
-                                                                                           name=f"{model.name}-reduced"),
+    report("reduce: done" if complete else f"reduce: stopped ({stopped})", 1.0)
+    reduced_model = load_model(reduced, check=False, name=f"{model.name}-reduced")
+    return Reduction(nodes=[n.name or n.output[0] for n in best_nodes], model=reduced_model,
                      error=best_error, shapes=fixed, original_nodes=model.node_count,
-                     builds=len(steps), seconds=time.perf_counter() - started, complete=complete, steps=steps)
+                     builds=len(steps), seconds=time.perf_counter() - started, complete=complete, stopped=stopped,
+                     steps=steps)

@@ -332,8 +332,8 @@ def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 32
         xy = b.node("Concat", [b.node("Unsqueeze", [sx, squeeze_axes], f"/{head}/anchors_{level}/stack_x"),
                                b.node("Unsqueeze", [sy, squeeze_axes], f"/{head}/anchors_{level}/stack_y")],
                     f"/{head}/anchors_{level}/stack", axis=0)
-        anchor_parts.append(b.node("Reshape", [xy, b.weight(f"{head}.anchors_{level}.flat", np.array([2, -1], np.int64))],
-                                   f"/{head}/anchors_{level}/Reshape"))
+        flat_xy = b.weight(f"{head}.anchors_{level}.flat", np.array([2, -1], np.int64))
+        anchor_parts.append(b.node("Reshape", [xy, flat_xy], f"/{head}/anchors_{level}/Reshape"))
         count = b.node("Mul", [h_dim, w_dim], f"/{head}/anchors_{level}/count")
         ones = b.node("ConstantOfShape", [b.node("Concat", [b.weight(f"{head}.anchors_{level}.one1",
                                                                       np.array([1], np.int64)), count],

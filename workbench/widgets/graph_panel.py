@@ -9,7 +9,7 @@ import ipywidgets as widgets
 
 from ..engines import BuildConfig, build_engine, inspect_network, onnxruntime_optimized, reduce
 from ..errors import EngineBuildError, NetworkParseError
-from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout
+from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
 from ..model import load_model, parse_shapes
 from .common import Panel, progress_bar
 from .graph_view import FusionView, GraphView
@@ -208,7 +208,9 @@ class GraphPanel(Panel):
         elif choice == "engine layers":
             self.view = GraphView(layered_layout(from_engine(self.result.layers, model=self.model)))
         else:
-            self.view = FusionView(layered_layout(self._onnx_graph(self.model)),
+            # fusion_reason / fusion_reason_kind columns: why a node has no engine layer, for colouring by reason
+            onnx_graph = with_fusion_reasons(self._onnx_graph(self.model), self.result.fusion)
+            self.view = FusionView(layered_layout(onnx_graph),
                                    layered_layout(from_engine(self.result.layers, model=self.model)),
                                    fusion=self.result.fusion)
             sync = self.view.onnx_view.on_select
