@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
 from workbench.engines import BuildConfig, build_engine, fusion_summary, reduce
-from workbench.errors import ConfigError, EngineBuildError, ModelError
+from workbench.errors import ConfigError, EngineBuildError, ModelError, NetworkParseError
 from workbench.graph import from_engine, from_onnx, fusion_map, with_fusion_reasons
 from workbench.model import SAMPLES, load_model
 from workbench.model.shapes import SEQUENCE_LENGTH
@@ -183,15 +183,16 @@ def test_fusion_summary_without_a_model_has_an_unknown_node_count(yolo_built):
 
 
 # --- reduce -------------------------------------------------------------------------------------------------------
-def test_reduce_finds_the_smallest_failing_subgraph(run_cli):
-    code, out, err = run_cli("reduce", "yolo_detector", "--shapes", "images:1x3x100x100", "--json")
+def test_reduce_finds_the_smallest_failing_subgraph(run_cli, tmp_path):
+    code, out, err = run_cli("reduce", "yolo_detector", "--shapes", "images:1x3x100x100", "--json", "-o",
+                             tmp_path / "reduced.onnx")
     assert code == 0, err
-    assert json.loads(out)["nodes"] == ["/model.11/Concat"]
-    steps = []
-    result = reduce("yolo_detector", {"images": (1, 3, 100, 100)}, on_progress=lambda s, f: steps.append(s))
-    assert result.complete and result.nodes == ["/model.11/Concat"] and result.original_nodes == 326
-    assert "concat" in result.error.lower() and result.model.node_count == 1
-    assert steps[-1] == "reduce: done" and result.builds < 30
+    result = json.loads(out)
+    assert result["complete"] and result["nodes"] == ["/model.11/Concat"] and result["original_nodes"] == 326
+    assert "concat" in result["error"].lower() and result["builds"] < 30 and result["steps"][0]["failed"]
+    assert load_model(tmp_path / "reduced.onnx").node_count == 1  # TensorRT still rejects it (the failure kept)
+    with pytest.raises((EngineBuildError, NetworkParseError), match="Concat"):
+        build_engine(tmp_path / "reduced.onnx", cache=None)
 
 
 def test_reduce_is_bounded_cancellable_and_refuses_a_model_that_builds():
@@ -212,21 +213,33 @@ def test_reduce_is_bounded_cancellable_and_refuses_a_model_that_builds():
 
 
 # --- panels -------------------------------------------------------------------------------------------------------
-def test_model_panel_edits_every_input_shape_and_the_app_builds_at_it():
+def test_the_app_takes_shapes_from_the_model_panel_only():
     from workbench.widgets.app import App
 
-    app = App(_with_metadata("yolo_detector", imgsz="[100, 100]"))
-    panel, graph = app.model_panel, app.graph_panel
+    app = App("resnet_tiny")
+    assert app.graph_panel.shapes.layout.display == "none" and app.build_panel.shapes.layout.display == "none"
+    app.model_panel.shape_rows["input"].opt.value = "4x3x32x32"
+    assert app.graph_panel._config().shapes == {"input": (4, 3, 32, 32)} == app.build_panel.config().shapes
+
+
+def test_model_panel_edits_every_input_shape_and_the_graph_panel_builds_at_it():
+    from workbench.widgets import GraphPanel, ModelPanel
+
+    panel = ModelPanel(_with_metadata("yolo_detector", imgsz="[100, 100]"))
+    graph = GraphPanel(panel.model)
+    graph.use_shapes_from(panel.shapes)  # as the App wires them
     row = panel.shape_rows["images"]
     assert row.opt.value == "1x3x100x100" and "height = 100: from the model's metadata (imgsz)" in row.sources.value
     assert "images:1x3x100x100 (batch from its name; height, width from the model" in panel.summary.value
-    assert graph.shapes.layout.display == "none" and app.build_panel.shapes.layout.display == "none"
     graph.build(wait=True)  # 100x100 makes the neck's Concat inputs 8x8 and 7x7: TensorRT rejects it
     assert "--shapes images:1x3x100x100" in graph.last_error and "shapes field of the Model panel" in graph.last_error
     assert graph.progress.value == 0.0 and graph.stage.value == "failed"  # ready again, nothing frozen
     assert not graph.build_button.disabled and not graph.reduce_button.disabled and graph.stop_button.disabled
+    stages = []
+    graph._on_progress = lambda stage, fraction: stages.append(stage)
     graph.reduce(wait=True)
     assert graph.reduction.nodes == ["/model.11/Concat"] and not graph.build_button.disabled
+    assert stages[-1] == "reduce: done" and any(s.startswith("reduce: first") for s in stages)
     names = graph.view.graph.nodes["name"]
     assert [names[i] for i in graph.view.highlighted] == ["/model.11/Concat"]
     row.opt.value = "1x3x4x320x320"
