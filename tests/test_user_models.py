@@ -112,6 +112,7 @@ def test_build_failure_names_the_node_and_the_defaulted_dimensions():
     assert "ONNX node '/model.11/Concat'" in message and caught.value.onnx_nodes == ["/model.11/Concat"]
     assert "images height = 100 (from the model's metadata (imgsz))" in message
     assert "--shapes images:1x3x100x100" in message and "shapes field of the Model panel" in message
+    assert "workbench reduce MODEL --shapes images:1x3x100x100" in message
     with pytest.raises(EngineBuildError) as given:  # shapes the user gave: nothing was defaulted
         build_engine(small, BuildConfig(shapes={"images": (1, 3, 100, 100)}), cache=None)
     assert "defaulted" not in str(given.value)
@@ -157,6 +158,14 @@ def test_every_unmapped_node_has_a_reason(yolo_built):
     assert shape_node.fusion_reason_kind == "shape" and "shape arithmetic" in shape_node.fusion_reason
     conv = onnx_graph.nodes[onnx_graph.nodes.name == "/model.0/conv/Conv"].iloc[0]
     assert conv.fusion_reason == "" and conv.fusion_reason_kind == ""
+
+
+def test_constants_and_data_movement_get_their_reasons():
+    from models import constant_weights
+
+    reasons = build_engine(constant_weights(), cache=None).fusion.unmapped.set_index("name")
+    assert reasons.loc["const_w", "kind"] == reasons.loc["bias_fill", "kind"] == "constant"
+    assert reasons.loc["t1", "kind"] == "data-movement" and "Transpose" in reasons.loc["t1", "reason"]
 
 
 @pytest.mark.parametrize("sample, parent, body_ops", [("if_model", "decoder/If", {"MatMul", "Add", "Tanh", "Relu"}),

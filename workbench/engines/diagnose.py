@@ -38,7 +38,10 @@ def build_failure(model, message: str, profiles: Mapping[str, tuple], given: Seq
     nodes = nodes_named_in(message, model)
     where = f" (ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(repr(n) for n in nodes)})" if nodes else ""
     opt = {name: opt for name, (_, opt, _) in profiles.items()}
+    shapes = ",".join(f"{name}:{'x'.join(map(str, dims))}" for name, dims in opt.items())
     error = EngineBuildError(f"{model.label}: TensorRT could not build the engine{where}: {message}"
-                             + shapes_advice(model, opt, defaulted_dimensions(model, given)))
+                             + shapes_advice(model, opt, defaulted_dimensions(model, given))
+                             + f". To find the smallest subgraph that fails: workbench reduce MODEL --shapes {shapes}"
+                             " (or “Reduce failure” in the Graph panel, or workbench.engines.reduce)")
     error.onnx_nodes = nodes
     return error

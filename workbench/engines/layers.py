@@ -361,7 +361,7 @@ def unmapped_reason(ref, kinds: Mapping[str, str]) -> tuple[str, str]:
         return "shape", ("shape arithmetic folded at build time (its inputs depend only on input shapes and "
                          "constants)")
     if outputs and all(k == "constant" for k in outputs):
-        return "constant", "constant folded (its inputs are all constants)"
+        return "constant", "constant folded (computed from constants only)"
     if ref.node.op_type in _DATA_MOVEMENT and ref.node.domain in ("", "ai.onnx"):
         return "data-movement", f"eliminated data movement: {_DATA_MOVEMENT[ref.node.op_type]}"
     return "not-found", "not found: no engine layer names it (fused under another name, or removed)"
