@@ -83,6 +83,13 @@ def test_default_shapes_say_where_they_come_from():
     del no_metadata.metadata_props[:]
     assert "height, width from the input's role" in load_model(no_metadata).estimated_at()
     assert load_model(no_metadata).default_shapes["images"] == (1, 3, 224, 224)
+    nhwc = onnx.ModelProto()
+    nhwc.CopyFrom(load_model("yolo_detector").proto)
+    nhwc.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "h"   # TensorFlow's layout: [N, H, W, 3]
+    nhwc.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "w"
+    nhwc.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 3
+    dims = load_model(nhwc, check=False).shape_sources().set_index("axis")
+    assert list(dims["value"]) == [1, 320, 320] and list(dims.index) == [0, 1, 2]
     text = load_model(_conv1d(["batch_size", 1, "seq_len"]))
     assert text.default_shapes == {"signal": (1, 1, SEQUENCE_LENGTH)}
     with pytest.warns(UserWarning, match=r"signal\[2\] \(L\)"):

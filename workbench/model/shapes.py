@@ -105,8 +105,16 @@ def parse_image_size(text: str, input_name: str, label: str) -> tuple[int, int]:
     return height, width
 
 
-def is_image_input(spec: TensorSpec) -> bool:
-    return spec.shape is not None and len(spec.shape) == 4 and spec.shape[1] in (1, 3)
+def image_spatial_axes(spec: TensorSpec) -> tuple[int, int] | None:
+    """(height axis, width axis) of an image input: rank 4 with 1 or 3 channels, NCHW (PyTorch, Paddle) or NHWC
+    (TensorFlow exports); None for anything else."""
+    if spec.shape is None or len(spec.shape) != 4:
+        return None
+    if spec.shape[1] in (1, 3):
+        return 2, 3
+    if spec.shape[3] in (1, 3):
+        return 1, 2
+    return None
 
 
 def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str], label: str,
@@ -118,7 +126,8 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
     for spec in inputs:
         if spec.shape is None:
             continue
-        image = is_image_input(spec)
+        spatial = image_spatial_axes(spec)
+        image = spatial is not None
         image_size = None
         for axis, dim in enumerate(spec.shape):
             if isinstance(dim, int) and dim > 0:
@@ -135,9 +144,9 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                                      f"{dims}, but the input has rank {len(spec.shape)} {format_shape(spec.shape)}")
                 out.append(DimensionDefault(spec.name, axis, name, dims[axis], "metadata",
                                             f"from the model's metadata ({DEFAULT_SHAPES_KEY})"))
-            elif image and axis in (2, 3) and IMAGE_SIZE_KEY in metadata:
+            elif image and axis in spatial and IMAGE_SIZE_KEY in metadata:
                 image_size = image_size or parse_image_size(metadata[IMAGE_SIZE_KEY], spec.name, label)
-                out.append(DimensionDefault(spec.name, axis, name, image_size[axis - 2], "metadata",
+                out.append(DimensionDefault(spec.name, axis, name, image_size[spatial.index(axis)], "metadata",
                                             f"from the model's metadata ({IMAGE_SIZE_KEY})"))
             elif isinstance(dim, str) and _BATCH.search(dim):
                 out.append(DimensionDefault(spec.name, axis, name, 1, "name", "batch-like name"))
@@ -146,9 +155,10 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                                             f"sequence-like name, a typical length of {SEQUENCE_LENGTH}"))
             elif image and axis == 0:
                 out.append(DimensionDefault(spec.name, axis, name, 1, "role", "image input: one image"))
-            elif image and axis in (2, 3):
+            elif image and axis in spatial:
+                channels = spec.shape[1] if spatial == (2, 3) else spec.shape[3]
                 out.append(DimensionDefault(spec.name, axis, name, IMAGE_SIZE, "role",
-                                            f"image input ({spec.shape[1]} channels): {IMAGE_SIZE} pixels"))
+                                            f"image input ({channels} channels): {IMAGE_SIZE} pixels"))
             else:
                 out.append(DimensionDefault(spec.name, axis, name, 1, "fallback",
                                             "nothing in the model says: 1 (give the shape)"))
