@@ -279,3 +279,17 @@ def test_model_panel_with_a_broken_metadata_image_size_says_so_and_still_works()
     panel.load(_with_metadata("yolo_detector", imgsz="[640, abc]"))
     assert "is not an image size" in panel.message.value and "images" in panel.message.value
     assert panel.shape_rows["images"].opt.value == "1x3x224x224" and panel.model.node_count == 326
+
+
+def test_build_panel_is_ready_again_after_tensorrt_rejects_a_model():
+    from workbench.widgets import BuildPanel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        panel = BuildPanel(_conv1d(["N", 1, "L"]))  # L defaults to 1: a kernel of 3 does not fit
+        panel.build(wait=True)
+    assert "--shapes signal:1x1x1" in panel.last_error and "signal L = 1" in panel.message.value
+    assert panel.progress.value == 0.0 and panel.stage.value == "failed" and not panel.build_button.disabled
+    panel.shapes.value = "signal:1x1x16"
+    panel.build(wait=True)
+    assert panel.last_error is None and panel.result is not None
