@@ -67,6 +67,17 @@ def test_minus_one_dims_are_dynamic_and_accept_shapes(run_cli):
     assert "x:1x3x48x224 (x_dim0, x_dim3 from the input's role)" in out and "x_dim3" in out
 
 
+def test_a_minus_one_model_builds_with_and_without_shapes(run_cli, tmp_path):
+    code, out, err = run_cli("build", "ocr_recognizer", "--shapes", "x:1x3x48x320", "--json", "--no-cache")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["profiles"]["x"]["opt"] == [1, 3, 48, 320] and info["onnx_nodes"] == 18
+    assert all({"name", "op", "reason"} <= set(u) for u in info["unmapped_onnx_nodes"])
+    code, out, err = run_cli("layers", "ocr_recognizer", "--json")  # defaults: x:1x3x48x224 (image role)
+    assert code == 0, err
+    assert json.loads(out)["profiles"]["x"]["opt"] == [1, 3, 48, 224]
+
+
 def test_default_shapes_say_where_they_come_from():
     yolo = load_model("yolo_detector")
     assert yolo.estimated_at() == ("images:1x3x320x320 (batch from its name; height, width from the model's "
