@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import BenchmarkBusyError, BenchmarkError, ConfigError, WorkbenchError
+from ..model.shapes import defaulted_dimensions, shapes_advice
 from ..progress import ProgressCallback, ProgressReporter
 from .runners import Runner, Worker, runner_for
 from .stats import UNSTABLE_CV, latency_stats
@@ -197,10 +198,19 @@ def measure(target, *, batch: int = 1, concurrency: int = 1, feeds: dict | None 
     check_concurrency(concurrency)
     runner = runner_for(target, **runner_options)
     with exclusive(f"a benchmark of {runner.label}"):
+        generated = feeds is None
         feeds = feeds if feeds is not None else runner.make_feeds(batch)
         workers = runner.workers(concurrency, feeds)
         try:
             return _measure_workers(runner, workers, batch, config, on_progress, cancel or threading.Event())
+        except BenchmarkError as exc:
+            model = getattr(runner, "model", None)
+            if not generated or model is None or not hasattr(model, "dimension_defaults"):
+                raise
+            # inputs made up at default shapes: say which dimensions were defaulted (the batch is the one asked for)
+            advice = shapes_advice(model, {n: f.shape for n, f in feeds.items()},
+                                   defaulted_dimensions(model, skip_axes=[0]))
+            raise BenchmarkError(f"{exc}{advice}") from None
         finally:
             for worker in workers:
                 worker.close()

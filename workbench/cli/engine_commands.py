@@ -52,6 +52,15 @@ def _layers_text(info: dict) -> str:
     inserted = ", ".join(f"{count} {kind}" for kind, count in info.get("inserted_layers", {}).items())
     if inserted:
         lines.append(f"  layers TensorRT inserted (no ONNX origin): {inserted}")
+    unmapped = info.get("unmapped_onnx_nodes") or []
+    if unmapped:
+        from ..engines.layers import UNMAPPED_KINDS
+
+        counts: dict[str, int] = {}
+        for node in unmapped:
+            counts[node["kind"]] = counts.get(node["kind"], 0) + 1
+        lines.append(f"  ONNX nodes no engine layer names ({len(unmapped)}): "
+                     + ", ".join(f"{c} {UNMAPPED_KINDS[k]}" for k, c in sorted(counts.items(), key=lambda kc: -kc[1])))
     mem = info.get("memory") or {}
     if mem.get("activation_bytes") is not None:
         lines.append(f"activation memory: {mem['activation_bytes']:,} bytes with reuse, "
@@ -102,6 +111,7 @@ def cmd_layers(args):
                 "onnx_nodes": fusion["onnx_nodes"] if model is not None else None, "network_layers": None,
                 "engine_layers": records, "fusions": fusion["fusions"],
                 "inserted_layers": fusion["inserted_layers"], "memory": None,
+                "unmapped_onnx_nodes": fusion["unmapped_onnx_nodes"],
                 "streams": stream_map(df).to_dict(orient="records")}
         missing = " and ".join(k.replace("flavor", "flavour") for k, v in origin.items() if v == UNKNOWN)
         stated = {"flavor": origin["flavor"] if origin["flavor"] != UNKNOWN else "TensorRT",

@@ -38,14 +38,16 @@ def cmd_graph(args):
     graphs, fusion, info = [graph], None, {}
     if args.engine:
         from ..engines import build_engine
+        from ..graph import with_fusion_reasons
 
         result = build_engine(model, build_config_from_args(args), cache=not args.no_cache)
         engine = from_engine(result.layers, model=model)
-        graphs.append(engine)
         fusion = result.fusion
+        graphs = [with_fusion_reasons(graph, fusion), engine]  # why each unmapped node has no engine layer
         info["engine"] = {"flavor": result.flavor, "version": result.version, **engine.counts}
         info["fusion"] = {"onnx_nodes": fusion.onnx_nodes, "network_layers": fusion.network_layers,
-                          "engine_layers": fusion.engine_layers}
+                          "engine_layers": fusion.engine_layers,
+                          "unmapped_by_kind": fusion.to_dict()["unmapped_by_kind"]}
     path = graph_html(graphs, args.output, fusion=fusion, engine_color_by=args.color_by,
                       title=f"{model.name}: graph" + (" before and after TensorRT fusion" if args.engine else ""))
     info = {"output": str(path), "bytes": path.stat().st_size, "graph": graph.counts, **info}

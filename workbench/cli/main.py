@@ -42,6 +42,10 @@ def cmd_inspect(args):
     shapes = parse_shapes(args.shapes)
     info = model.to_dict(shapes)
     text = model.summary(shapes).to_string(index=False) + "\n\n" + model.op_table().to_string(index=False)
+    sources = model.shape_sources(shapes)
+    if len(sources):
+        text += ("\n\ndynamic dimensions (give --shapes to change them):\n"
+                 + sources.to_string(index=False))
     return text, info
 
 
@@ -62,7 +66,7 @@ CONFIGURE = {"inspect": _configure_inspect, "samples": _configure_samples}
 
 def build_parser() -> argparse.ArgumentParser:
     from . import (app_command, bench_commands, engine_commands,  # noqa: F401  (register their subcommands)
-                   graph_commands, precision_commands)
+                   graph_commands, precision_commands, reduce_command)
 
     parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

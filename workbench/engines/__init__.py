@@ -10,8 +10,10 @@ from .layers import (FusionSummary, fusion_summary, layers_frame, parse_layer_re
 from .memory import naive_activation_bytes
 from .network import inspect_network
 from .onnxruntime_graph import onnxruntime_fusion_report, onnxruntime_optimized
+from .reduction import Reduction, reduce
 
 __all__ = ["BuildConfig", "BuildResult", "build_engine", "check_engine_file", "EngineCache", "available_flavors",
            "detect_gpus", "select_flavor", "tensorrt_environment", "FusionSummary", "fusion_summary",
            "layers_frame", "parse_layer_report", "read_layer_information", "read_profile", "stream_map",
-           "naive_activation_bytes", "inspect_network", "onnxruntime_optimized", "onnxruntime_fusion_report"]
+           "naive_activation_bytes", "inspect_network", "onnxruntime_optimized", "onnxruntime_fusion_report",
+           "Reduction", "reduce"]

@@ -261,9 +261,10 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         except Exception as exc:
             if cancel is not None and cancel.is_set():
                 raise EngineBuildError(f"{model.label}: build cancelled") from None
+            from .diagnose import build_failure
+
             errors = [m for s, m in captured.messages if s in ("ERROR", "INTERNAL_ERROR")]
-            raise EngineBuildError(f"{model.label}: TensorRT could not build the engine: "
-                                   + ("; ".join(errors[-3:]) or str(exc))) from None
+            raise build_failure(model, "; ".join(errors[-3:]) or str(exc), profiles, list(config.shapes)) from None
     build_seconds = time.perf_counter() - started
     report("inspecting", 0.95)
 

@@ -77,12 +77,12 @@ class BuildConfig:
             if name not in inputs:
                 raise ConfigError(f"shape given for '{name}', which is not an input of {model.label} "
                                   f"(inputs: {', '.join(inputs)})")
-        defaults = model.default_shapes
         out = {}
         for name, spec in inputs.items():
             if name in self.shapes:
                 lo, opt, hi = normalize_shape_range(name, self.shapes[name])
             elif spec.is_dynamic:
+                defaults = model.default_shapes  # read only when needed: a broken metadata entry may not matter
                 if name not in defaults:
                     raise ConfigError(f"input '{name}' has unknown rank: give its shape")
                 lo = opt = hi = defaults[name]

@@ -9,9 +9,10 @@ The report's line format is TensorRT's own text, so it is parsed here (no librar
 
 from __future__ import annotations
 
+import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -291,12 +292,18 @@ def read_layer_information(source, profile=None) -> pd.DataFrame:
 class FusionSummary:
     """N ONNX nodes → M engine layers, each fused group with its ONNX op types, counts by pattern."""
 
-    onnx_nodes: int
+    onnx_nodes: int | None     # None: unknown (no model given)
     network_layers: int | None
     engine_layers: int
     groups: pd.DataFrame      # engine layer, kind, onnx_nodes, onnx_ops, pattern
     patterns: pd.DataFrame    # pattern, kind, count, example
-    unmapped_onnx_nodes: list[str]   # ONNX nodes no engine layer names (folded away or eliminated)
+    # ONNX nodes no engine layer names, each {name, op, reason, kind, parent} (see UNMAPPED_KINDS)
+    unmapped_onnx_nodes: list[dict] = field(default_factory=list)
+
+    @property
+    def unmapped(self) -> pd.DataFrame:
+        """``unmapped_onnx_nodes`` as a DataFrame (name, op, reason, kind, parent)."""
+        return pd.DataFrame(self.unmapped_onnx_nodes, columns=["name", "op", "reason", "kind", "parent"])
 
     def to_dict(self) -> dict:
         fused = self.patterns[self.patterns["kind"] == "compute"]
@@ -310,24 +317,47 @@ class FusionSummary:
             # engine layers with no ONNX origin: reformats, shape calls, stream signal/wait, ...
             "inserted_layers": {k: int(c) for _, k, c, _ in inserted.itertuples(index=False)},
             "unmapped_onnx_nodes": self.unmapped_onnx_nodes,
+            "unmapped_by_kind": {k: int(c) for k, c in self.unmapped["kind"].value_counts().items()},
         }
 
     def _repr_html_(self) -> str:
-        head = (f"<b>{self.onnx_nodes} ONNX nodes</b> → "
+        nodes = "? (unknown without the model)" if self.onnx_nodes is None else self.onnx_nodes
+        head = (f"<b>{nodes} ONNX nodes</b> → "
                 + (f"<b>{self.network_layers} network layers</b> → " if self.network_layers is not None else "")
                 + f"<b>{self.engine_layers} engine layers</b>")
-        return head + self.patterns.to_html(index=False)
+        unmapped = ""
+        if self.unmapped_onnx_nodes:
+            counts = self.unmapped.groupby("reason").size().sort_values(ascending=False)
+            unmapped = ("<div>ONNX nodes no engine layer names: "
+                        + "; ".join(f"{c} {html.escape(r)}" for r, c in counts.items()) + "</div>")
+        return head + self.patterns.to_html(index=False) + unmapped
+
+
+# Why an ONNX node has no engine layer of its own: kind -> what it means (the reason sentence says more).
+UNMAPPED_KINDS = {
+    "shape": "shape arithmetic folded at build time",
+    "constant": "constant folded",
+    "data-movement": "eliminated data movement",
+    "subgraph": "inside the body of a control-flow or function node",
+    "not-found": "not found",
+}
+_DATA_MOVEMENT = {
+    "Concat": "in-place Concat (its inputs are written straight into the output buffer)",
+    "Split": "Split into views of the input buffer", "Slice": "Slice as a view of the input buffer",
+    "Reshape": "no-op Reshape (the same memory, new dimensions)", "Flatten": "no-op Flatten (the same memory)",
+    "Squeeze": "no-op Squeeze (the same memory)", "Unsqueeze": "no-op Unsqueeze (the same memory)",
+    "Identity": "Identity removed", "Dropout": "Dropout removed (inference)",
+    "Transpose": "Transpose folded into its neighbours' memory layout", "Expand": "Expand as a broadcast view",
+    "Cast": "Cast folded into a neighbour's output type",
+}
 
 
 def onnx_node_index(model) -> dict[str, Any]:
     """Name → ONNX node, also under each node's first output name (TensorRT's name for unnamed nodes)."""
-    index = {}
-    for node in model.proto.graph.node:
-        if node.output:
-            index.setdefault(node.output[0], node)
-        if node.name:
-            index[node.name] = node
-    return index
+    from ..model.subgraphs import NodeIndex
+
+    index = NodeIndex(model.proto)
+    return {name: ref.node for name, ref in index.by_name.items()}
 
 
 def _op_from_name(name: str) -> str | None:
@@ -337,16 +367,38 @@ def _op_from_name(name: str) -> str | None:
     return op if onnx.defs.has(op) else None
 
 
+def unmapped_reason(ref, kinds: Mapping[str, str]) -> tuple[str, str]:
+    """(kind, reason sentence) for an ONNX node no engine layer names (``kinds``: ``tensor_kinds`` of the model)."""
+    if ref.path:
+        via = f" ({ref.via})" if ref.via and not ref.via.startswith("function") else ""
+        return "subgraph", f"inside the body of {ref.parent_op} node '{ref.path[-1]}'{via}"
+    outputs = [kinds.get(t, "data") for t in ref.node.output if t]
+    if ref.node.op_type in ("Shape", "Size") or (outputs and all(k == "shape" for k in outputs)):
+        return "shape", ("shape arithmetic folded at build time (its inputs depend only on input shapes and "
+                         "constants)")
+    if outputs and all(k == "constant" for k in outputs):
+        return "constant", "constant folded (computed from constants only)"
+    if ref.node.op_type in _DATA_MOVEMENT and ref.node.domain in ("", "ai.onnx"):
+        return "data-movement", f"eliminated data movement: {_DATA_MOVEMENT[ref.node.op_type]}"
+    return "not-found", "not found: no engine layer names it (fused under another name, or removed)"
+
+
 def fusion_summary(layers: pd.DataFrame, model=None, network_layers: int | None = None) -> FusionSummary:
-    index = onnx_node_index(model) if model is not None else {}
-    order = {id(n): i for i, n in enumerate(model.proto.graph.node)} if model is not None else {}
+    """Engine layers grouped by the ONNX ops they absorbed. With the ``model``, nodes in If/Loop/Scan and
+    ONNX-function bodies resolve to their real ops (attributed to their parent node), and every ONNX node no layer
+    names is listed with a reason; without it the ONNX node count is unknown (None)."""
+    from ..model.subgraphs import NodeIndex, tensor_kinds
+
+    index = NodeIndex(model.proto) if model is not None else None
+    order = {ref.key: i for i, ref in enumerate(index.refs)} if index is not None else {}
     groups, mapped = [], set()
     for row in layers.itertuples(index=False):
-        nodes = [index.get(n) for n in row.onnx_nodes]
-        known = sorted((n for n in nodes if n is not None), key=lambda n: order.get(id(n), 0))
-        mapped.update(id(n) for n in known)
-        if model is not None:
-            ops = [n.op_type for n in known] + ["?"] * (len(nodes) - len(known))
+        if index is not None:
+            refs = [index.resolve(n) for n in row.onnx_nodes]
+            known = sorted({r.key: r for r in refs if r is not None}.values(), key=lambda r: order.get(r.key, 0))
+            for ref in known:  # a body node also accounts for the nodes holding it
+                mapped.update(ref.key[:i] for i in range(1, len(ref.key) + 1))
+            ops = [r.op for r in known] + ["?"] * sum(r is None for r in refs)
         else:  # no model: exporter names like 'Conv_12' tell the op; weight names ('fc.weight') are constants
             ops = [op for op in (_op_from_name(n) for n in row.onnx_nodes) if op]
         pattern = " + ".join(ops) if ops else f"({row.kind}: no ONNX origin)"
@@ -356,8 +408,15 @@ def fusion_summary(layers: pd.DataFrame, model=None, network_layers: int | None 
     patterns = (groups_df.groupby(["pattern", "kind"], sort=False)
                 .agg(count=("engine_layer", "size"), example=("engine_layer", "first"))
                 .reset_index().sort_values(["count", "pattern"], ascending=[False, True], ignore_index=True))
-    unmapped = [n.name or n.output[0] for n in model.proto.graph.node if id(n) not in mapped] if model else []
-    return FusionSummary(onnx_nodes=model.node_count if model is not None else len(mapped),
+    unmapped = []
+    if index is not None:
+        kinds = tensor_kinds(model.proto)
+        for ref in index.refs:
+            if ref.key not in mapped:
+                kind, reason = unmapped_reason(ref, kinds)
+                unmapped.append({"name": ref.name, "op": ref.op, "reason": reason, "kind": kind,
+                                 "parent": ref.parent})
+    return FusionSummary(onnx_nodes=model.node_count if model is not None else None,
                          network_layers=network_layers, engine_layers=len(layers), groups=groups_df,
                          patterns=patterns, unmapped_onnx_nodes=unmapped)
 

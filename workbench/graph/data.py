@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..model import load_model
+from ..model.subgraphs import NodeIndex, walk_nodes
 from ..model.tensors import format_shape
 from .categories import category
 
@@ -117,6 +118,7 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
         tensor_shapes = model.tensor_shapes
     dtypes = model.tensor_dtypes
     weights = set(model.initializer_names)
+    body_ops = _body_ops(model.proto)
     rows, producers, consumers = [], {}, []
     for node in model.nodes:
         node_id = len(rows)
@@ -130,7 +132,8 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
                         "inputs": [f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
                                    for t in node.input if t],
                         "outputs": [f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
-                                    for t in outputs]},
+                                    for t in outputs],
+                        **({"body ops": body_ops[node.name]} if node.name in body_ops else {})},
         })
         for t in outputs:
             producers[t] = node_id
@@ -139,6 +142,17 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
                            [i.name for i in model.inputs], [o.name for o in model.outputs])
     nodes, edge_frame = _frames(rows, edges)
     return GraphData(kind, title or f"{model.name} (ONNX, {len(model.nodes)} nodes)", nodes, edge_frame)
+
+
+def _body_ops(proto) -> dict[str, str]:
+    """Top-level node name -> the real ops inside it (If/Loop/Scan bodies, ONNX-function bodies), counted."""
+    functions = {(f.domain, f.name) for f in proto.functions}
+    inside: dict[str, list[str]] = {}
+    for ref in walk_nodes(proto):
+        if ref.path and (ref.node.domain, ref.node.op_type) not in functions:
+            inside.setdefault(ref.path[0], []).append(ref.op)
+    return {name: ", ".join(f"{op} ×{count}" for op, count in pd.Series(ops).value_counts().items())
+            for name, ops in inside.items()}
 
 
 def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before fusion)") -> GraphData:
@@ -167,7 +181,7 @@ def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engi
     """The engine's layers after fusion (``BuildResult.layers`` / ``read_layer_information``), each holding the ONNX
     nodes it absorbed (``members``), with its output precision and stream. With the ONNX ``model``, a fused layer
     is labelled by what it absorbed (``Conv+BatchNormalization+Relu``) instead of TensorRT's layer type."""
-    op_of = {n.name: n.op_type for n in load_model(model).nodes} if model is not None else {}
+    index = NodeIndex(load_model(model).proto) if model is not None else None
     rows, producers, consumers, shapes, dtypes = [], {}, [], {}, {}
     for r in layers.itertuples(index=False):
         node_id = len(rows)
@@ -176,7 +190,8 @@ def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engi
         consumers += [(node_id, t) for t in r.inputs if t]
         for name, dtype in zip(r.inputs, r.input_dtypes):
             dtypes.setdefault(name, dtype)
-        absorbed = [op_of[m] for m in r.onnx_nodes if m in op_of]
+        refs = [index.resolve(m) for m in r.onnx_nodes] if index is not None else []
+        absorbed = [ref.op for ref in refs if ref is not None]  # body nodes by their real op, not their parent's
         label = "+".join(dict.fromkeys(absorbed)) if absorbed else r.type
         cat = category(r.type, r.name, r.kind)
         if absorbed and cat in ("other", "elementwise"):  # TensorRT's generated kernels: say what they compute
@@ -237,6 +252,37 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     return collapsed
 
 
+def _holder_name(member: str) -> str:
+    """TensorRT names a node in an If/Loop body or an ONNX function ``inner | ... | parent (Op)``: the top-level
+    node holding it is the one the ONNX view shows."""
+    if " | " not in member:
+        return member
+    outer = member.rsplit(" | ", 1)[1].strip()
+    return outer[:outer.rindex(" (")] if outer.endswith(")") and " (" in outer else outer
+
+
+def with_fusion_reasons(onnx_graph: GraphData, fusion) -> GraphData:
+    """The ONNX view with two more node columns from a ``FusionSummary``: ``fusion_reason`` (why no engine layer
+    names the node, e.g. "eliminated data movement: in-place Concat ...", "" when mapped) and
+    ``fusion_reason_kind`` (one of ``workbench.engines.layers.UNMAPPED_KINDS``: shape, constant, data-movement,
+    subgraph, not-found; "" when mapped), for a view that colours nodes by reason."""
+    reasons = {u["name"]: (u["reason"], u["kind"]) for u in fusion.unmapped_onnx_nodes if not u.get("parent")}
+    nodes = onnx_graph.nodes.copy()
+
+    def reason_of(members, category):
+        found = [reasons[m] for m in members if m in reasons] if category != "input/output" else []
+        if category == "group" and found:  # a collapsed group: its members' reasons, counted
+            kinds = pd.Series([k for _, k in found]).value_counts()
+            return (f"{len(found)} of {len(members)} nodes unmapped: "
+                    + ", ".join(f"{c} {k}" for k, c in kinds.items()), kinds.index[0])
+        return found[0] if found else ("", "")
+
+    pairs = [reason_of(m, c) for m, c in zip(nodes["members"], nodes["category"])]
+    nodes["fusion_reason"] = [r for r, _ in pairs]
+    nodes["fusion_reason_kind"] = [k for _, k in pairs]
+    return GraphData(onnx_graph.kind, onnx_graph.title, nodes, onnx_graph.edges, list(onnx_graph.notes))
+
+
 def fusion_map(onnx_graph: GraphData, engine_graph: GraphData) -> dict[str, dict[int, list[int]]]:
     """Which nodes of one view hold which of the other: ``{"engine_to_onnx": {engine id: [onnx ids]},
     "onnx_to_engine": {onnx id: [engine ids]}}``, joined on the ONNX node names (``members``)."""
@@ -246,7 +292,7 @@ def fusion_map(onnx_graph: GraphData, engine_graph: GraphData) -> dict[str, dict
             by_member.setdefault(m, []).append(int(node_id))
     engine_to_onnx, onnx_to_engine = {}, {}
     for node_id, members in zip(engine_graph.nodes["id"], engine_graph.nodes["members"]):
-        hits = sorted({i for m in members for i in by_member.get(m, [])})
+        hits = sorted({i for m in members for i in by_member.get(_holder_name(m), [])})
         if hits:
             engine_to_onnx[int(node_id)] = hits
             for i in hits:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import os
 import warnings
 from collections import Counter
@@ -19,10 +18,12 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
+from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
+                     normalize_dynamic_dims, warn_fallback)
+from .subgraphs import real_op_histogram
 from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,
                       spec_of)
 
-DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
 PRECISION_KEY = "workbench.precision"  # metadata_props entry written by the precision layer: fp16, int8, ...
 CALIBRATOR_KEY = "workbench.calibrator"  # ... and the calibrator that chose the INT8/FP8 scales
 SOURCE_KEY = "workbench.source_model"  # ... and the name of the model it was converted from
@@ -171,6 +172,7 @@ def load_model(source, *, fold_constants: bool = False, check: bool = True, name
     if isinstance(source, onnx.ModelProto):
         proto = onnx.ModelProto.FromString(proto.SerializeToString()) if proto.ByteSize() < 2**31 - 1 else proto
     _load_external_data(proto, label, base_dir)
+    normalize_dynamic_dims(proto)  # -1 / 0 written for a dynamic dimension: named x_dim0, ... everywhere after this
     if check:
         _check(proto, label)
     if fold_constants:
@@ -194,6 +196,7 @@ class Model:
         self._bytes: bytes | None = None
         # The torch.nn.Module this model was exported from (see from_torch): the framework baseline times it.
         self.source_module = None
+        self._warned_fallback = False
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -238,8 +241,8 @@ class Model:
     @cached_property
     def op_histogram(self) -> dict[str, int]:
         """Op type → count, most frequent first (non-default domains prefixed, e.g. 'com.microsoft.FusedConv')."""
-        counts = Counter((f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type)
-                         for n in self.proto.graph.node)
+        # Nodes in If/Loop/Scan bodies count as their real ops, and ONNX-function calls as the ops of their bodies.
+        counts = Counter(real_op_histogram(self.proto))
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     @cached_property
@@ -320,26 +323,36 @@ class Model:
         return self.metadata(SOURCE_KEY) or self.name
 
     # --- shapes and work -------------------------------------------------------------------------------------
+    @property
+    def _metadata_props(self) -> dict[str, str]:
+        return {p.key: p.value for p in self.proto.metadata_props}
+
+    def dimension_defaults(self, shapes=None) -> list[DimensionDefault]:
+        """Every dynamic input dimension with the value used and where it came from (see ``model.shapes``);
+        inputs in ``shapes`` are marked "given". Only what is needed is read, so a broken metadata entry matters
+        only for inputs whose shape is not given."""
+        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes))
+        if not self._warned_fallback:  # once per model, not at every estimate
+            self._warned_fallback = any(d.source == "fallback" for d in defaults)
+            warn_fallback(defaults, self.label)
+        return defaults
+
+    def shape_sources(self, shapes=None) -> pd.DataFrame:
+        """``dimension_defaults`` as a DataFrame: input, axis, dim, value, source, detail."""
+        return dimension_frame(self.dimension_defaults(shapes))
+
     @cached_property
     def default_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Concrete input shapes for estimates: the model's recorded defaults, else 1 for every symbolic dim."""
-        recorded = {}
-        for prop in self.proto.metadata_props:
-            if prop.key == DEFAULT_SHAPES_KEY:
-                try:
-                    recorded = parse_shapes(json.loads(prop.value))
-                except (ValueError, ConfigError):
-                    recorded = {}
-        shapes = {}
-        for spec in self.inputs:
-            if spec.name in recorded:
-                shapes[spec.name] = recorded[spec.name]
-            elif spec.shape is not None:
-                shapes[spec.name] = tuple(d if isinstance(d, int) else 1 for d in spec.shape)
-        return shapes
+        """Concrete input shapes for estimates and builds when none are given (see ``dimension_defaults``)."""
+        return self._fill(self.dimension_defaults())
 
-    def resolve_shapes(self, shapes=None) -> dict[str, tuple[int, ...]]:
-        """Fill in concrete shapes for every input (given ones checked against the model)."""
+    def _fill(self, defaults: list[DimensionDefault]) -> dict[str, tuple[int, ...]]:
+        values = {(d.input, d.axis): d.value for d in defaults}
+        return {spec.name: tuple(values.get((spec.name, axis), d) if not (isinstance(d, int) and d > 0) else d
+                                 for axis, d in enumerate(spec.shape))
+                for spec in self.inputs if spec.shape is not None}
+
+    def _checked_shapes(self, shapes) -> dict[str, tuple[int, ...]]:
         given = parse_shapes(shapes)
         known = {s.name: s for s in self.inputs}
         for name, dims in given.items():
@@ -347,9 +360,20 @@ class Model:
                 raise ConfigError(f"shape given for '{name}', which is not an input of {self.label} "
                                   f"(inputs: {', '.join(known)})")
             check_against_spec(known[name], dims)
-        resolved = dict(self.default_shapes)
+        return given
+
+    def resolve_shapes(self, shapes=None) -> dict[str, tuple[int, ...]]:
+        """Fill in concrete shapes for every input (given ones checked against the model)."""
+        given = self._checked_shapes(shapes)
+        if len(given) == len(self.inputs):
+            return given
+        resolved = self._fill(self.dimension_defaults(given))
         resolved.update(given)
         return resolved
+
+    def estimated_at(self, shapes=None) -> str:
+        """``images:1x3x320x320 (height, width from the model's metadata)``: the shapes used and their sources."""
+        return describe_shapes(self.resolve_shapes(shapes), self.dimension_defaults(shapes))
 
     def concrete_tensor_shapes(self, shapes=None) -> dict[str, tuple[int, ...]]:
         """Every tensor's shape with the inputs fixed at ``shapes`` (re-running shape inference)."""
@@ -413,7 +437,7 @@ class Model:
             ("op types", len(self.op_histogram)),
             ("parameters", f"{self.parameter_count:,}"),
             ("parameter bytes", _human_bytes(self.parameter_bytes)),
-            ("estimated at", ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in work.attrs["input_shapes"].items())),
+            ("estimated at", self.estimated_at(shapes)),
             ("GMACs", round(work["macs"].sum() / 1e9, 4)),
             ("GFLOPs", round(work["flops"].sum() / 1e9, 4)),
         ]
@@ -436,6 +460,8 @@ class Model:
             "producer": self.producer,
             "ir_version": self.ir_version,
             "input_shapes": work.attrs["input_shapes"],
+            "estimated_at": self.estimated_at(shapes),
+            "shape_sources": self.shape_sources(shapes).to_dict(orient="records"),
             "macs": int(work["macs"].sum()),
             "flops": int(work["flops"].sum()),
         }
@@ -444,8 +470,7 @@ class Model:
         info = self.to_dict()
         head = (f"<b>{html.escape(self.name)}</b> &middot; {info['nodes']} nodes &middot; "
                 f"{info['params']:,} parameters ({_human_bytes(info['param_bytes'])}) &middot; "
-                f"{info['macs'] / 1e9:.3f} GMACs at "
-                f"{html.escape(', '.join(f'{k}:{v}' for k, v in info['input_shapes'].items()))} &middot; "
+                f"{info['macs'] / 1e9:.3f} GMACs estimated at {html.escape(info['estimated_at'])} &middot; "
                 f"opset {info['opset']}")
         return (f"<div>{head}<div style='display:flex;gap:2em;align-items:flex-start'>"
                 f"{self.io_table().to_html(index=False)}{self.op_table().to_html(index=False)}</div></div>")

@@ -19,7 +19,7 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from pathlib import Path
 
-SAMPLES_VERSION = 2  # bump when a generator changes, so cached sample files are regenerated
+SAMPLES_VERSION = 4  # bump when a generator changes, so cached sample files are regenerated
 OPSET = 17  # LayerNormalization needs 17; TensorRT, TensorRT-RTX and ONNX Runtime all take it
 
 
@@ -33,6 +33,11 @@ class _GraphBuilder:
 
     def weight(self, name: str, array: np.ndarray) -> str:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def scalar(self, name: str, value) -> str:
+        """A 0-d initializer (``weight`` keeps at least one dimension)."""
+        self.initializers.append(numpy_helper.from_array(np.array(value), name))
         return name
 
     def he(self, name: str, shape: tuple[int, ...], fan_in: int) -> str:
@@ -204,6 +209,269 @@ def inception(name: str, blocks: int, width: int, image: int, classes: int, seed
                               f"Inception-style CNN ({blocks} blocks of parallel branches), random weights")
 
 
+# Ultralytics writes its exporter metadata as metadata_props with str() values (exporter.py): these keys, this form.
+ULTRALYTICS_METADATA_KEYS = ("description", "author", "date", "version", "license", "docs", "stride", "task",
+                             "batch", "imgsz", "names")
+
+
+def _shape_of_dims(b: _GraphBuilder, x: str, prefix: str, axes: list[int]) -> list[str]:
+    """Shape -> Gather(axis) -> Unsqueeze per axis, as the PyTorch exporter writes ``x.shape[i]`` (1-D int64)."""
+    shape = b.node("Shape", [x], f"{prefix}/Shape")
+    dims = []
+    for axis in axes:
+        index = b.scalar(f"{prefix}.gather_index{axis}", np.int64(axis))
+        scalar = b.node("Gather", [shape, index], f"{prefix}/Gather_{axis}", axis=0)
+        dims.append(b.node("Unsqueeze", [scalar, b.weight(f"{prefix}.unsqueeze_axes{axis}", np.array([0], np.int64))],
+                           f"{prefix}/Unsqueeze_{axis}"))
+    return dims
+
+
+def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 320, seed: int = 0) -> onnx.ModelProto:
+    """A YOLOv8-style detector as Ultralytics exports it with ``dynamic=True``: Conv+Sigmoid+Mul (SiLU) blocks, C2f
+    blocks (Split, bottlenecks, Concat), SPPF, an FPN/PAN neck (Resize + Concat), a decoupled head whose per-level
+    outputs are flattened by shape arithmetic (Shape/Gather/Unsqueeze/Concat -> Reshape), DFL box decoding and
+    anchors computed from the feature-map sizes (Shape/Gather/Cast/Range). Input ``images``: [batch, 3, height,
+    width]; metadata as Ultralytics writes it (``imgsz`` = "[320, 320]", ``names``, ``stride``, ``task``)."""
+    b = _GraphBuilder(seed)
+    counter = iter(range(10_000))
+
+    def conv(x: str, cin: int, cout: int, k: int, s: int, prefix: str) -> str:  # BN already folded, as exported
+        w = b.he(f"{prefix}.conv.weight", (cout, cin, k, k), cin * k * k)
+        bias = b.weight(f"{prefix}.conv.bias", (0.01 * b.rng.standard_normal(cout)).astype(np.float32))
+        y = b.node("Conv", [x, w, bias], f"/{prefix}/conv/Conv", kernel_shape=[k, k], strides=[s, s],
+                   pads=[k // 2] * 4)
+        sig = b.node("Sigmoid", [y], f"/{prefix}/act/Sigmoid")
+        return b.node("Mul", [y, sig], f"/{prefix}/act/Mul")
+
+    def c2f(x: str, cin: int, cout: int, n: int, prefix: str, shortcut: bool = True) -> str:
+        hidden = cout // 2
+        y = conv(x, cin, 2 * hidden, 1, 1, f"{prefix}/cv1")
+        parts = b.node("Split", [y, b.weight(f"{prefix}.split", np.array([hidden, hidden], np.int64))],
+                       f"/{prefix}/Split", outputs=2, axis=1)
+        outs = list(parts)
+        for i in range(n):
+            z = conv(outs[-1], hidden, hidden, 3, 1, f"{prefix}/m.{i}/cv1")
+            z = conv(z, hidden, hidden, 3, 1, f"{prefix}/m.{i}/cv2")
+            outs.append(b.node("Add", [outs[-1], z], f"/{prefix}/m.{i}/Add") if shortcut else z)
+        cat = b.node("Concat", outs, f"/{prefix}/Concat", axis=1)
+        return conv(cat, (2 + n) * hidden, cout, 1, 1, f"{prefix}/cv2")
+
+    def sppf(x: str, c: int, prefix: str) -> str:
+        y = conv(x, c, c // 2, 1, 1, f"{prefix}/cv1")
+        pools = [y]
+        for i in range(3):
+            pools.append(b.node("MaxPool", [pools[-1]], f"/{prefix}/m_{i}/MaxPool", kernel_shape=[5, 5],
+                                strides=[1, 1], pads=[2, 2, 2, 2]))
+        return conv(b.node("Concat", pools, f"/{prefix}/Concat", axis=1), 2 * c, c, 1, 1, f"{prefix}/cv2")
+
+    def upsample(x: str, prefix: str) -> str:
+        scales = b.weight(f"{prefix}.scales", np.array([1, 1, 2, 2], np.float32))
+        return b.node("Resize", [x, "", scales], f"/{prefix}/Resize", mode="nearest",
+                      coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+    c1, c2, c3, c4 = width, width * 2, width * 4, width * 8
+    x = conv("images", 3, c1, 3, 2, "model.0")
+    x = conv(x, c1, c2, 3, 2, "model.1")
+    x = c2f(x, c2, c2, 1, "model.2")
+    x = conv(x, c2, c3, 3, 2, "model.3")
+    p3 = c2f(x, c3, c3, 2, "model.4")
+    x = conv(p3, c3, c4, 3, 2, "model.5")
+    p4 = c2f(x, c4, c4, 2, "model.6")
+    x = conv(p4, c4, c4, 3, 2, "model.7")
+    x = c2f(x, c4, c4, 1, "model.8")
+    p5 = sppf(x, c4, "model.9")
+    x = b.node("Concat", [upsample(p5, "model.10"), p4], "/model.11/Concat", axis=1)
+    n4 = c2f(x, 2 * c4, c4, 1, "model.12", shortcut=False)
+    x = b.node("Concat", [upsample(n4, "model.13"), p3], "/model.14/Concat", axis=1)
+    out3 = c2f(x, c4 + c3, c3, 1, "model.15", shortcut=False)
+    x = b.node("Concat", [conv(out3, c3, c3, 3, 2, "model.16"), n4], "/model.17/Concat", axis=1)
+    out4 = c2f(x, c3 + c4, c4, 1, "model.18", shortcut=False)
+    x = b.node("Concat", [conv(out4, c4, c4, 3, 2, "model.19"), p5], "/model.20/Concat", axis=1)
+    out5 = c2f(x, 2 * c4, c4, 1, "model.21", shortcut=False)
+
+    reg_max, head = 16, "model.22"
+    outputs_per_anchor = 4 * reg_max + classes
+    flat, anchor_parts, stride_parts = [], [], []
+    for level, (feature, channels, stride) in enumerate(zip((out3, out4, out5), (c3, c4, c4), (8, 16, 32))):
+        box = conv(conv(feature, channels, c2, 3, 1, f"{head}/cv2.{level}/cv2.{level}.0"), c2, c2, 3, 1,
+                   f"{head}/cv2.{level}/cv2.{level}.1")
+        box = b.node("Conv", [box, b.he(f"{head}.cv2.{level}.2.weight", (4 * reg_max, c2, 1, 1), c2),
+                              b.weight(f"{head}.cv2.{level}.2.bias", np.zeros(4 * reg_max, np.float32))],
+                     f"/{head}/cv2.{level}/cv2.{level}.2/Conv", kernel_shape=[1, 1])
+        cls = conv(conv(feature, channels, c3, 3, 1, f"{head}/cv3.{level}/cv3.{level}.0"), c3, c3, 3, 1,
+                   f"{head}/cv3.{level}/cv3.{level}.1")
+        cls = b.node("Conv", [cls, b.he(f"{head}.cv3.{level}.2.weight", (classes, c3, 1, 1), c3),
+                              b.weight(f"{head}.cv3.{level}.2.bias", np.full(classes, -4.0, np.float32))],
+                     f"/{head}/cv3.{level}/cv3.{level}.2/Conv", kernel_shape=[1, 1])
+        level_out = b.node("Concat", [box, cls], f"/{head}/Concat_{level}", axis=1)
+        # x.view(shape[0], self.no, -1): the batch size read from the tensor's shape at run time
+        (batch,) = _shape_of_dims(b, level_out, f"/{head}/view_{level}", [0])
+        target = b.node("Concat", [batch, b.weight(f"{head}.view_{level}.rest", np.array([outputs_per_anchor, -1],
+                                                                                          np.int64))],
+                        f"/{head}/view_{level}/Concat", axis=0)
+        flat.append(b.node("Reshape", [level_out, target], f"/{head}/Reshape_{level}"))
+        # make_anchors: grid cell centres from the feature map's height and width (shape arithmetic)
+        h_dim, w_dim = _shape_of_dims(b, feature, f"/{head}/anchors_{level}", [2, 3])
+        zero = b.scalar(f"{head}.anchors_{level}.zero", np.int64(0))
+        one = b.scalar(f"{head}.anchors_{level}.one", np.int64(1))
+        squeeze_axes = b.weight(f"{head}.anchors_{level}.squeeze", np.array([0], np.int64))
+        half = b.scalar(f"{head}.anchors_{level}.half", np.float32(0.5))
+        coords = []
+        for axis_name, dim in (("x", w_dim), ("y", h_dim)):
+            n = b.node("Squeeze", [dim, squeeze_axes], f"/{head}/anchors_{level}/Squeeze_{axis_name}")
+            r = b.node("Range", [zero, n, one], f"/{head}/anchors_{level}/Range_{axis_name}")
+            r = b.node("Cast", [r], f"/{head}/anchors_{level}/Cast_{axis_name}", to=TensorProto.FLOAT)
+            coords.append(b.node("Add", [r, half], f"/{head}/anchors_{level}/Add_{axis_name}"))
+        grid_shape = b.node("Concat", [h_dim, w_dim], f"/{head}/anchors_{level}/grid_shape", axis=0)
+        sx = b.node("Expand", [b.node("Unsqueeze", [coords[0], squeeze_axes], f"/{head}/anchors_{level}/Unsqueeze_x"),
+                               grid_shape], f"/{head}/anchors_{level}/Expand_x")
+        sy = b.node("Expand", [b.node("Unsqueeze", [coords[1], b.weight(f"{head}.anchors_{level}.axis1",
+                                                                         np.array([1], np.int64))],
+                                      f"/{head}/anchors_{level}/Unsqueeze_y"), grid_shape],
+                    f"/{head}/anchors_{level}/Expand_y")
+        xy = b.node("Concat", [b.node("Unsqueeze", [sx, squeeze_axes], f"/{head}/anchors_{level}/stack_x"),
+                               b.node("Unsqueeze", [sy, squeeze_axes], f"/{head}/anchors_{level}/stack_y")],
+                    f"/{head}/anchors_{level}/stack", axis=0)
+        flat_xy = b.weight(f"{head}.anchors_{level}.flat", np.array([2, -1], np.int64))
+        anchor_parts.append(b.node("Reshape", [xy, flat_xy], f"/{head}/anchors_{level}/Reshape"))
+        count = b.node("Mul", [h_dim, w_dim], f"/{head}/anchors_{level}/count")
+        ones = b.node("ConstantOfShape", [b.node("Concat", [b.weight(f"{head}.anchors_{level}.one1",
+                                                                      np.array([1], np.int64)), count],
+                                                 f"/{head}/anchors_{level}/stride_shape", axis=0)],
+                      f"/{head}/anchors_{level}/ConstantOfShape", value=numpy_helper.from_array(
+                          np.array([float(stride)], np.float32)))
+        stride_parts.append(ones)
+    x = b.node("Concat", flat, f"/{head}/Concat_3", axis=2)
+    anchors = b.node("Concat", anchor_parts, f"/{head}/anchors/Concat", axis=1)
+    strides = b.node("Concat", stride_parts, f"/{head}/strides/Concat", axis=1)
+    box, cls = b.node("Split", [x, b.weight(f"{head}.split", np.array([4 * reg_max, classes], np.int64))],
+                      f"/{head}/Split", outputs=2, axis=1)
+    # DFL: softmax over 16 bins per side, expectation by a 1x1 convolution with weights 0..15
+    (batch,) = _shape_of_dims(b, box, f"/{head}/dfl/shape", [0])
+    dfl_shape = b.node("Concat", [batch, b.weight(f"{head}.dfl.rest", np.array([4, reg_max, -1], np.int64))],
+                       f"/{head}/dfl/Concat", axis=0)
+    d = b.node("Reshape", [box, dfl_shape], f"/{head}/dfl/Reshape")
+    d = b.node("Transpose", [d], f"/{head}/dfl/Transpose", perm=[0, 2, 1, 3])
+    d = b.node("Softmax", [d], f"/{head}/dfl/Softmax", axis=1)
+    d = b.node("Conv", [d, b.weight(f"{head}.dfl.conv.weight", np.arange(reg_max, dtype=np.float32)
+                                    .reshape(1, reg_max, 1, 1))], f"/{head}/dfl/conv/Conv", kernel_shape=[1, 1])
+    dfl_out_shape = b.node("Concat", [batch, b.weight(f"{head}.dfl.out", np.array([4, -1], np.int64))],
+                           f"/{head}/dfl/Concat_1", axis=0)
+    d = b.node("Reshape", [d, dfl_out_shape], f"/{head}/dfl/Reshape_1")
+    lt, rb = b.node("Split", [d, b.weight(f"{head}.dist_split", np.array([2, 2], np.int64))], f"/{head}/Split_1",
+                    outputs=2, axis=1)
+    x1y1 = b.node("Sub", [anchors, lt], f"/{head}/Sub")
+    x2y2 = b.node("Add", [anchors, rb], f"/{head}/Add")
+    centre = b.node("Div", [b.node("Add", [x1y1, x2y2], f"/{head}/Add_1"),
+                            b.weight(f"{head}.two", np.array(2.0, np.float32))], f"/{head}/Div")
+    wh = b.node("Sub", [x2y2, x1y1], f"/{head}/Sub_1")
+    boxes = b.node("Mul", [b.node("Concat", [centre, wh], f"/{head}/Concat_4", axis=1), strides], f"/{head}/Mul")
+    b.node("Concat", [boxes, b.node("Sigmoid", [cls], f"/{head}/Sigmoid")], f"/{head}/Concat_5", axis=1)
+    b.nodes[-1].output[0] = "output0"
+    graph = helper.make_graph(
+        b.nodes, name,
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 4 + classes, "anchors"])],
+        b.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pytorch",
+                              producer_version="2.3.0")
+    model.ir_version = 8
+    model.doc_string = "YOLOv8-style detector (dynamic height/width, Ultralytics metadata), random weights"
+    names = {i: f"class{i}" for i in range(classes)}
+    names.update({0: "person", 1: "bicycle", 2: "car"})
+    helper.set_model_props(model, {  # str() of each value, as Ultralytics' exporter writes them
+        "description": f"Ultralytics {name} model (generated sample)", "author": "tensorrt-workbench samples",
+        "version": "8.2.0", "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+        "docs": "https://docs.ultralytics.com", "stride": "32", "task": "detect", "batch": "1",
+        "imgsz": str([image, image]), "names": str(names)})
+    return model
+
+
+def ocr_recognizer(name: str, height: int = 48, classes: int = 97, seed: int = 0) -> onnx.ModelProto:
+    """An OCR text recognizer as Paddle2ONNX converts one: input ``x`` [-1, 3, 48, -1] (-1 written as dim_value, a
+    dynamic width), a small CNN that pools height away, a Squeeze/Transpose to a sequence, a MatMul classifier
+    and a Softmax over characters: output [-1, -1, classes]."""
+    b = _GraphBuilder(seed)
+    x, cin = "x", 3
+    for i, (cout, stride) in enumerate(((16, (2, 2)), (32, (2, 2)), (64, (2, 1)), (64, (2, 1)))):
+        w = b.he(f"conv{i}.w_0", (cout, cin, 3, 3), cin * 9)
+        y = b.node("Conv", [x, w, b.weight(f"conv{i}.b_0", np.zeros(cout, np.float32))], f"p2o.Conv.{i}",
+                   kernel_shape=[3, 3], strides=list(stride), pads=[1, 1, 1, 1])
+        # hardswish as Paddle2ONNX writes it at opset 11: x * HardSigmoid(x)
+        gate = b.node("HardSigmoid", [y], f"p2o.HardSigmoid.{i}", alpha=1.0 / 6, beta=0.5)
+        x, cin = b.node("Mul", [y, gate], f"p2o.Mul.{i}"), cout
+    x = b.node("ReduceMean", [x], "p2o.ReduceMean.0", axes=[2], keepdims=1)  # height 3 -> 1
+    x = b.node("Squeeze", [x], "p2o.Squeeze.0", axes=[2])  # opset 11: axes is an attribute
+    x = b.node("Transpose", [x], "p2o.Transpose.0", perm=[0, 2, 1])  # [N, W/4, C]
+    x = b.node("MatMul", [x, b.he("fc.w_0", (cin, classes), cin)], "p2o.MatMul.0")
+    x = b.node("Add", [x, b.weight("fc.b_0", np.zeros(classes, np.float32))], "p2o.Add.0")
+    b.node("Softmax", [x], "p2o.Softmax.0", axis=2)
+    b.nodes[-1].output[0] = "softmax_0.tmp_0"
+    graph = helper.make_graph(b.nodes, name,
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 3, height, -1])],
+                              [helper.make_tensor_value_info("softmax_0.tmp_0", TensorProto.FLOAT,
+                                                             [-1, -1, classes])], b.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="PaddlePaddle")
+    model.ir_version = 6
+    model.doc_string = "OCR-style text recognizer with -1 dims and a dynamic width (as Paddle2ONNX writes it)"
+    return model
+
+
+def control_flow(name: str, hidden: int = 32, seed: int = 0) -> onnx.ModelProto:
+    """A voice-activity-style model with control flow: an ``If`` on a state input chooses between two MatMul/Relu
+    branches (as exported from a scripted PyTorch module); input ``input`` [batch, sequence, hidden]."""
+    b = _GraphBuilder(seed)
+    x = b.linear("input", hidden, hidden, "encoder", gemm=False)
+    branches = {}
+    for branch in ("then", "else"):
+        sub = _GraphBuilder(seed + (1 if branch == "then" else 2))
+        y = sub.linear(x, hidden, hidden, f"{branch}_branch.proj", gemm=False)
+        y = sub.node("Tanh" if branch == "then" else "Relu", [y], f"{branch}_branch/act")
+        sub.nodes[-1].output[0] = f"{branch}_out"
+        branches[branch] = helper.make_graph(
+            sub.nodes, f"{branch}_branch", [],
+            [helper.make_tensor_value_info(f"{branch}_out", TensorProto.FLOAT, ["batch", "sequence", hidden])],
+            sub.initializers)
+    condition = b.node("Greater", ["state", b.weight("const.zero_state", np.array(0.0, np.float32))],
+                       "state/greater")
+    condition = b.node("ReduceMax", [b.node("Cast", [condition], "state/cast", to=TensorProto.INT32)],
+                       "state/any", keepdims=0)
+    condition = b.node("Cast", [condition], "state/as_bool", to=TensorProto.BOOL)
+    y = b.node("If", [condition], "decoder/If", then_branch=branches["then"], else_branch=branches["else"])
+    b.node("Sigmoid", [b.linear(y, hidden, 1, "classifier", gemm=False)], "classifier/sigmoid")
+    b.nodes[-1].output[0] = "speech_probability"
+    return b.model(name,
+                   [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", "sequence", hidden]),
+                    helper.make_tensor_value_info("state", TensorProto.FLOAT, [1])],
+                   [helper.make_tensor_value_info("speech_probability", TensorProto.FLOAT, ["batch", "sequence", 1])],
+                   {"input": [1, 64, hidden], "state": [1]},
+                   "Voice-activity-style model whose decoder is an If with two branches, random weights")
+
+
+def with_function(name: str, channels: int = 16, image: int = 32, seed: int = 0) -> onnx.ModelProto:
+    """A CNN whose activation blocks are calls of a local ONNX function ``custom.SiLUBlock`` (Conv, Sigmoid, Mul),
+    as exporters that keep modules as functions write it; input ``input`` [batch, 3, image, image]."""
+    b = _GraphBuilder(seed)
+    domain = "custom"
+    function = helper.make_function(
+        domain, "SiLUBlock", ["X", "W", "B"], ["Y"],
+        [helper.make_node("Conv", ["X", "W", "B"], ["C"], name="conv", pads=[1, 1, 1, 1]),
+         helper.make_node("Sigmoid", ["C"], ["S"], name="sigmoid"),
+         helper.make_node("Mul", ["C", "S"], ["Y"], name="mul")],
+        opset_imports=[helper.make_opsetid("", OPSET)])
+    x, cin = "input", 3
+    for i in range(3):
+        w = b.he(f"block{i}.weight", (channels, cin, 3, 3), cin * 9)
+        bias = b.weight(f"block{i}.bias", np.zeros(channels, np.float32))
+        x = b.node("SiLUBlock", [x, w, bias], f"block{i}/SiLUBlock", domain=domain)
+        cin = channels
+    model = b.image_classifier(name, x, channels, image, 10,
+                               "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul), random weights")
+    model.opset_import.append(helper.make_opsetid(domain, 1))
+    model.functions.append(function)
+    return model
+
+
 DIGITS_CNN = Path(__file__).resolve().parent / "data" / "digits_cnn.onnx"  # trained, committed (see tools/)
 
 
@@ -229,6 +497,15 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "accuracy); tools/train_digits.py made it", "small", lambda: onnx.load(str(DIGITS_CNN)), DIGITS_CNN),
     Sample("inception_tiny", "Inception-style CNN: parallel 1x1/3x3/5x5/pool branches joined by Concat (fast tests)",
            "small", lambda: inception("inception_tiny", 2, 32, 32, 10)),
+    Sample("yolo_detector", "YOLOv8-style detector as Ultralytics exports it: SiLU Conv blocks, C2f Split/Concat, "
+           "shape arithmetic in the head, dynamic height/width, `imgsz` metadata (~300 nodes)",
+           "realistic", lambda: yolo_detector("yolo_detector")),
+    Sample("ocr_recognizer", "OCR text recognizer as Paddle2ONNX converts it: input x [-1, 3, 48, -1] (dynamic width)",
+           "small", lambda: ocr_recognizer("ocr_recognizer")),
+    Sample("if_model", "Voice-activity-style model with an If (two branch bodies) on a state input",
+           "small", lambda: control_flow("if_model")),
+    Sample("function_model", "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul)",
+           "small", lambda: with_function("function_model")),
 ]}
 
 

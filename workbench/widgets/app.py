@@ -23,7 +23,7 @@ from .precision_panel import PrecisionPanel
 STEPS = ("1 Model", "2 Graph", "3 Precision", "4 Build", "5 Benchmark", "6 Compare")
 
 
-def calibration_for(model, samples: int = 64):
+def calibration_for(model, samples: int = 64, shapes=None):
     """Calibration and evaluation data for a model without any user data: the bundled digits for the trained
     ``digits_cnn``, otherwise random inputs (good for speed and for agreement with FP32, not for accuracy)."""
     if model.name == "digits_cnn":
@@ -32,9 +32,8 @@ def calibration_for(model, samples: int = 64):
         calibration, _ = digits("calibration")
         test_x, test_y = digits("test")
         return calibration, test_x, test_y, "the bundled digits dataset (269 calibration, 450 test images)"
-    shapes = batch_shapes(model, samples)
-    calibration = generate_feeds(model, shapes, seed=1)
-    evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32)), seed=2)
+    calibration = generate_feeds(model, batch_shapes(model, samples, shapes), seed=1)
+    evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32), shapes), seed=2)
     for name, spec in ((s.name, s) for s in model.inputs):
         if spec.dtype.startswith("float"):  # a bounded range, like normalized images
             calibration[name] = np.clip(calibration[name], -3, 3)
@@ -66,6 +65,9 @@ class App(Panel):
         header = widgets.HTML("<h3 style='margin:4px 0'>TensorRT Workbench</h3>")
         super().__init__([header, self.tabs])
         self.model_panel.on_model(self.guarded(self._model_changed))
+        # one place for input shapes: the Model tab; Graph and Build build at them
+        self.graph_panel.use_shapes_from(self.model_panel.shapes)
+        self.build_panel.use_shapes_from(self.model_panel.shapes)
         if model is not None:
             self.model_panel.load(model)
 
@@ -74,13 +76,13 @@ class App(Panel):
         return self.model_panel.model
 
     def _model_changed(self, model) -> None:
-        calibration, eval_x, eval_y, note = calibration_for(model)
+        self.graph_panel.set_model(model)  # first: a model whose data cannot be made up can still be looked at
+        self.build_panel.set_model(model)
+        calibration, eval_x, eval_y, note = calibration_for(model, shapes=self.model_panel.opt_shapes())
         self.data_note.value = f"<i>calibration and evaluation data: {note}</i>"
-        self.graph_panel.set_model(model)
         self.precision_panel = PrecisionPanel(model, calibration, eval_data=eval_x, labels=eval_y)
         self.precision_panel.on_converted(self._converted)
         self.precision_box.children = (self.precision_panel,)
-        self.build_panel.set_model(model)
         self.build_panel.calibration_data = calibration
         self.variants = {"fp32": model}
         self.benchmark_panel.set_targets(self.variants)

@@ -25,6 +25,7 @@ class BuildPanel(Panel):
         self.calibration_data = calibration_data
         self.result = None
         self.built_model = None
+        self.shapes_provider = None  # the App's Model panel: () -> {input: shape or (min, opt, max)}
         self.precision = widgets.Dropdown(options=list(PRECISIONS), value="fp32", description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
         self.keep_op_types = widgets.Text(placeholder="e.g. LayerNormalization,Softmax",
@@ -56,8 +57,16 @@ class BuildPanel(Panel):
         kept = tuple(o.strip() for o in self.keep_op_types.value.split(",") if o.strip())
         return PrecisionPlan(self.precision.value, keep_op_types=kept, calibrator=self.calibrator.value)
 
+    def use_shapes_from(self, provider) -> None:
+        """Build at the shapes ``provider()`` gives (the App's Model panel), instead of a shapes field here."""
+        self.shapes_provider = provider
+        self.shapes.layout.display = "none"
+
     def config(self) -> BuildConfig:
-        return BuildConfig(shapes=parse_shapes(self.shapes.value),
+        shapes = parse_shapes(self.shapes.value)
+        if not shapes and self.shapes_provider is not None:
+            shapes = self.shapes_provider()
+        return BuildConfig(shapes=shapes,
                            optimization_level=self.opt_level.value,
                            max_aux_streams=None if self.aux_streams.value < 0 else self.aux_streams.value,
                            memory_pool_limits={"workspace": self.workspace.value * 2**20}
@@ -99,6 +108,8 @@ class BuildPanel(Panel):
 
         def finish():
             self.build_button.disabled = False
+            if self.last_error is not None:  # no progress bar frozen mid-way after a failure
+                self.progress.value, self.stage.value = 0.0, "failed"
             self.log_view.value = "\n".join(lines[-400:]) or (self.result.log[-20000:] if self.result else "")
 
         self.run_task(work, on_finish=finish, wait=wait)

@@ -3,10 +3,13 @@ ONNX Runtime's optimized graph — with a Build button (progress shown) for the 
 
 from __future__ import annotations
 
+import threading
+
 import ipywidgets as widgets
 
-from ..engines import BuildConfig, build_engine, inspect_network, onnxruntime_optimized
-from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout
+from ..engines import BuildConfig, build_engine, inspect_network, onnxruntime_optimized, reduce
+from ..errors import EngineBuildError, NetworkParseError
+from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
 from ..model import load_model, parse_shapes
 from .common import Panel, progress_bar
 from .graph_view import FusionView, GraphView
@@ -24,6 +27,9 @@ class GraphPanel(Panel):
         self.result = None
         self.view = None
         self.build_config = build_config
+        self.shapes_provider = None  # the App's Model panel: () -> {input: shape or (min, opt, max)}
+        self.failure: Exception | None = None   # the last build failure (what "Reduce" shrinks)
+        self.reduction = None
         self.choice = widgets.Dropdown(options=VIEWS, value="ONNX graph", description="view")
         self.collapse_depth = widgets.BoundedIntText(value=0, min=0, max=6, description="group depth",
                                                      tooltip="group nodes by name scope (0: every node)")
@@ -34,6 +40,12 @@ class GraphPanel(Panel):
         self.expand_button = widgets.Button(description="Expand group", icon="expand", disabled=True,
                                             tooltip="select a group node, then expand it")
         self.expand_button.on_click(self.guarded(lambda _: self.expand()))
+        self.reduce_button = widgets.Button(description="Reduce failure", icon="search-minus", disabled=True,
+                                            tooltip="after a failed build: shrink the model to the smallest "
+                                                    "subgraph TensorRT still rejects, and highlight it")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.reduce_button.on_click(self.guarded(lambda _: self.reduce()))
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.progress = progress_bar("build")
         self.stage = widgets.Label()
         self.area = widgets.Box(layout=widgets.Layout(width="100%"))
@@ -41,13 +53,15 @@ class GraphPanel(Panel):
         self.collapse_depth.observe(self.guarded(lambda _: self._regroup()), names="value")
         self.build_button.on_click(self.guarded(lambda _: self.build()))
         super().__init__([widgets.HBox([self.choice, self.collapse_depth, self.expand_button]),
-                          widgets.HBox([self.shapes, self.build_button, self.progress, self.stage]), self.area])
+                          widgets.HBox([self.shapes, self.build_button, self.reduce_button, self.stop_button,
+                                        self.progress, self.stage]), self.area])
         if model is not None:
             self.set_model(model)
 
     def set_model(self, model) -> None:
         self.model = load_model(model)
-        self.result = None
+        self.result = self.failure = self.reduction = None
+        self.reduce_button.disabled = True
         self.progress.value, self.stage.value = 0.0, ""
         self.expanded = set()
         self.collapse_depth.value = 2 if self.model.node_count > AUTO_COLLAPSE else 0
@@ -75,10 +89,38 @@ class GraphPanel(Panel):
         self.expand_button.disabled, self.expand_button.description = True, "Expand group"
         self.show()
 
+    def use_shapes_from(self, provider) -> None:
+        """Build at the shapes ``provider()`` gives (the App's Model panel), instead of a shapes field here."""
+        self.shapes_provider = provider
+        self.shapes.layout.display = "none"
+
     def _config(self) -> BuildConfig:
         if self.shapes.value.strip():
             return BuildConfig(shapes=parse_shapes(self.shapes.value))
+        if self.shapes_provider is not None:
+            return BuildConfig(shapes=self.shapes_provider())
         return self.build_config or BuildConfig()
+
+    def _ready(self) -> None:
+        """Back to a ready state after a task: buttons enabled, no progress frozen mid-way after a failure."""
+        self.build_button.disabled = False
+        self.stop_button.disabled = True
+        self.reduce_button.disabled = self.failure is None
+        if self.last_error is not None:
+            self.progress.value, self.stage.value = 0.0, "failed"
+
+    def _on_progress(self, stage: str, fraction: float | None) -> None:
+        if fraction is not None:
+            self.progress.value = fraction
+        self.stage.value = stage
+
+    def _start(self, message: str) -> None:
+        """A long task begins: a fresh cancel event, Stop enabled, the other buttons disabled."""
+        self._cancel = threading.Event()
+        self.build_button.disabled = self.reduce_button.disabled = True
+        self.stop_button.disabled = False
+        self.progress.value = 0.0
+        self.say(message)
 
     def build(self, wait: bool = False) -> None:
         """Build the engine (background; ``wait=True`` blocks), then show the before/after fusion view."""
@@ -86,17 +128,15 @@ class GraphPanel(Panel):
             self.say("choose a model first", "warning")
             return
         config = self._config()
-        self.build_button.disabled = True
-        self.progress.value = 0.0
-        self.say(f"building {self.model.name} …")
-
-        def on_progress(stage, fraction):
-            if fraction is not None:
-                self.progress.value = fraction
-            self.stage.value = stage
+        self._start(f"building {self.model.name} …")
 
         def work():
-            self.result = build_engine(self.model, config, on_progress=on_progress)
+            self.failure = None
+            try:
+                self.result = build_engine(self.model, config, on_progress=self._on_progress, cancel=self._cancel)
+            except (EngineBuildError, NetworkParseError) as exc:
+                self.failure = exc
+                raise
             self.progress.value = 1.0
             f = self.result.fusion
             self.say(f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
@@ -107,10 +147,38 @@ class GraphPanel(Panel):
             else:
                 self.choice.value = "before/after fusion"  # shows it
 
-        def finish():
-            self.build_button.disabled = False
+        self.run_task(work, on_finish=self._ready, wait=wait)
 
-        self.run_task(work, on_finish=finish, wait=wait)
+    def reduce(self, wait: bool = False, time_limit: float = 180.0) -> None:
+        """After a failed build: shrink the model to the smallest subgraph TensorRT still rejects (background,
+        Stop-able), then show the ONNX graph with that subgraph highlighted."""
+        if self.model is None or self.failure is None:
+            self.say("build first: Reduce shrinks a model whose build failed", "warning")
+            return
+        config = self._config()
+        self._start(f"reducing {self.model.name} to the smallest failing subgraph …")
+
+        def work():
+            shapes = {name: opt for name, (_, opt, _) in config.profiles(self.model).items()}
+            self.reduction = reduce(self.model, shapes, time_limit=time_limit, cancel=self._cancel,
+                                    on_progress=self._on_progress)
+            self.show_reduction()
+
+        self.run_task(work, on_finish=self._ready, wait=wait)
+
+    def show_reduction(self) -> None:
+        """The ONNX graph with the reduced subgraph's nodes highlighted."""
+        r = self.reduction
+        if self.choice.value != "ONNX graph":
+            self.choice.value = "ONNX graph"  # shows it
+        nodes = set(r.nodes)
+        ids = [int(i) for i, members, name in zip(self.view.graph.nodes["id"], self.view.graph.nodes["members"],
+                                                  self.view.graph.nodes["name"]) if nodes & {name, *members}]
+        self.view.set_highlight(ids, zoom=True)
+        state = "" if r.complete else " (stopped early: the smallest found so far)"
+        self.say(f"{len(r.nodes)} of {r.original_nodes} ONNX nodes still fail{state}, highlighted: "
+                 f"{', '.join(r.nodes[:8])}{' …' if len(r.nodes) > 8 else ''} — TensorRT: {r.error[:300]}",
+                 "warning")
 
     def _onnx_graph(self, model, **kwargs):
         graph = from_onnx(model, **kwargs)
@@ -140,7 +208,9 @@ class GraphPanel(Panel):
         elif choice == "engine layers":
             self.view = GraphView(layered_layout(from_engine(self.result.layers, model=self.model)))
         else:
-            self.view = FusionView(layered_layout(self._onnx_graph(self.model)),
+            # fusion_reason / fusion_reason_kind columns: why a node has no engine layer, for colouring by reason
+            onnx_graph = with_fusion_reasons(self._onnx_graph(self.model), self.result.fusion)
+            self.view = FusionView(layered_layout(onnx_graph),
                                    layered_layout(from_engine(self.result.layers, model=self.model)),
                                    fusion=self.result.fusion)
             sync = self.view.onnx_view.on_select
