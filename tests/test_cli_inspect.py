@@ -42,3 +42,13 @@ def test_console_script_installed():
     proc = subprocess.run([str(script), "samples", "--json"], capture_output=True, text=True, check=True)
     names = {row["name"] for row in json.loads(proc.stdout)}
     assert {"resnet50", "resnet_tiny", "bert_base", "bert_tiny"} <= names
+
+
+def test_module_forms_register_every_subcommand():
+    """`python -m workbench` and `python -m workbench.cli.main` see the same subcommands as the script."""
+    import subprocess
+    import sys
+
+    for module in ("workbench", "workbench.cli.main"):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=True)
+        assert "reduce" in out.stdout and "build" in out.stdout, (module, out.stdout)

@@ -103,4 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m workbench.cli.main`, this file is `__main__`, not the `workbench.cli.main` module that the
+    # command modules register into: delegate to that one so every subcommand is there.
+    from workbench.cli.main import main as registered_main
+
+    sys.exit(registered_main())
