@@ -64,13 +64,35 @@ def test_tensorrt_rtx_builds_int8_layers(digits_model, table):
     assert dtypes.count("int8") >= 4
 
 
-def test_onnxruntime_placement_runs_real_int8_kernels(digits_model, table, tmp_path):
-    q = quantize(digits_model, table, target="onnxruntime").model
+@pytest.fixture(scope="module")
+def onnxruntime_int8(digits_model, table):
+    return quantize(digits_model, table, target="onnxruntime").model
+
+
+def test_onnxruntime_placement_runs_real_int8_kernels(onnxruntime_int8, tmp_path):
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(q.to_bytes(), options, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(onnxruntime_int8.to_bytes(), options, providers=["CPUExecutionProvider"])
     ops = [n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node]
     assert ops.count("QLinearConv") == 4 and "Conv" not in ops  # every Conv became an int8 kernel
+
+
+def test_onnxruntime_int8_kernels_cannot_saturate(onnxruntime_int8):
+    # x86 without VNNI adds pairs of u8 x s8 products in int16: weights within [-64, 64] keep 2 x 255 x 64 < 32768.
+    inits = {t.name: nh.to_array(t) for t in onnxruntime_int8.proto.graph.initializer}
+    weights = [inits[n.input[0]] for n in onnxruntime_int8.nodes
+               if n.op_type == "DequantizeLinear" and inits.get(n.input[0], np.zeros(0, np.int32)).dtype == np.int8]
+    assert len(weights) == 5 and max(int(np.abs(w).max()) for w in weights) <= 64
+    # ONNX Runtime's fused int8 kernels on this CPU compute what the Q/DQ model says (its float reference).
+    x = digits("test")[0][:200]
+    outputs = []
+    for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        session = ort.InferenceSession(onnxruntime_int8.to_bytes(), options, providers=["CPUExecutionProvider"])
+        outputs.append(session.run(None, {"image": x})[0])
+    reference, fused = outputs
+    assert 10 * np.log10((reference ** 2).sum() / ((reference - fused) ** 2).sum()) > 30
 
 
 def test_int8_accuracy_on_the_trained_model(digits_model, table):
