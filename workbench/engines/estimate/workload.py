@@ -26,7 +26,7 @@ TENSOR_CORE_OPS = ("conv", "gemm")
 NO_TIME_OPS = ("noop", "sync", "shape")
 
 WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "flops", "bytes", "weight_bytes", "gemm_m", "gemm_n",
-                    "gemm_k", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
+                    "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
                     "output_formats"]
 
 
@@ -137,13 +137,17 @@ def _classify_myelin_ops(ops: str) -> str:
 
 def _weights(raw: Mapping) -> tuple[list[int] | None, float]:
     """The main weight tensor's dims (None when only a count is known) and all weights' bytes."""
-    if isinstance(raw.get("Weights"), Mapping):  # inspector JSON: {Type, Count}
-        total = 0.0
+    if isinstance(raw.get("Weights"), Mapping):  # inspector JSON: {Type, Count}, Kernel, OutMaps
+        total, dims = 0.0, None
+        kernel, out_maps = raw.get("Kernel"), int(raw.get("OutMaps") or 0)
+        if isinstance(kernel, list) and kernel and out_maps:
+            per_map = float(raw["Weights"].get("Count") or 0) / out_maps / _elements(kernel)
+            dims = [out_maps, int(round(per_map)), *[int(k) for k in kernel]]
         for key in ("Weights", "Bias"):
             w = raw.get(key)
             if isinstance(w, Mapping):
                 total += float(w.get("Count") or 0) * DTYPE_BYTES.get(normalize_dtype(str(w.get("Type"))), 4)
-        return None, total
+        return dims, total
     constants = [c for c in raw.get("Constants") or [] if isinstance(c, Mapping)]
     main, total = None, 0.0
     for c in constants:
@@ -170,7 +174,7 @@ def _layer_work(raw: Mapping, op: str) -> dict:
         w_type = normalize_dtype(str(raw["Weights"].get("Type")))
         precision = "int8" if w_type == "int8" else precision
     work = {"precision": precision, "flops": np.nan, "bytes": np.nan, "weight_bytes": weight_bytes,
-            "gemm_m": np.nan, "gemm_n": np.nan, "gemm_k": np.nan,
+            "gemm_m": np.nan, "gemm_n": np.nan, "gemm_k": np.nan, "weight_shape": weight_dims,
             "input_shapes": in_shapes, "output_shapes": out_shapes, "shapes_known": known}
     if op in NO_TIME_OPS:
         work.update(flops=0.0, bytes=0.0)
@@ -184,7 +188,7 @@ def _layer_work(raw: Mapping, op: str) -> dict:
         channels_out = int(raw.get("OutMaps") or (weight_dims[0] if weight_dims else (out[1] if len(out) > 1 else 1)))
         if isinstance(raw.get("Weights"), Mapping):
             per_output = float(raw["Weights"].get("Count") or 0) / max(channels_out, 1)
-        elif weight_dims:
+        elif weight_dims and len(weight_dims) >= 3:
             per_output = _elements(weight_dims[1:])
         else:
             per_output = float(in_shapes[0][1]) if in_shapes and len(in_shapes[0]) > 1 else 1.0
