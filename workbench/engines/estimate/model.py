@@ -192,6 +192,7 @@ class EngineEstimate:
     factors: EfficiencyFactors
     layers_without_shapes: list[str] = field(default_factory=list)
     label: str = ""
+    source: object = field(default=None, repr=False)  # the BuildResult / layer JSON estimated (for diff_engines)
 
     @property
     def total_ms(self) -> float:
@@ -255,4 +256,5 @@ def estimate_engine(source, gpu, *, model=None, factors: EfficiencyFactors | Non
                                              layers["flops"] / (layers["estimated_ms"] * 1e-3) / 1e12, np.nan)
     label = accuracy_label() if own_factors else f"estimate (factors fitted on {', '.join(factors.fitted_on)})"
     return EngineEstimate(gpu=spec, layers=layers, factors=factors,
-                          layers_without_shapes=list(work.loc[missing, "name"]), label=label)
+                          layers_without_shapes=list(work.loc[missing, "name"]), label=label,
+                          source=None if isinstance(source, pd.DataFrame) else source)
