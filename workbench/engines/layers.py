@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -160,6 +161,7 @@ _DTYPE_WORDS = [("bfloat16", "bfloat16"), ("bf16", "bfloat16"), ("fp32", "float3
                 ("int8", "int8"), ("int4", "int4"), ("int32", "int32"), ("int64", "int64"), ("bool", "bool")]
 
 
+@lru_cache(maxsize=4096)  # a handful of distinct format strings per engine, thousands of tensors
 def normalize_dtype(text: str | None) -> str:
     if not text:
         return ""

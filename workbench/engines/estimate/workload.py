@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -37,7 +38,7 @@ def raw_layers_of(source) -> tuple[list[dict], str]:
         if not raw:
             raise EngineFileError("the build log holds no 'Layers:' report (build with the workbench's build_engine)")
         return raw, "builder-log"
-    if isinstance(source, list) and all(isinstance(x, Mapping) for x in source):
+    if isinstance(source, list) and all(isinstance(x, dict) for x in source):
         return list(source), "raw"
     return parse_inspector_json(source), "inspector-json"
 
@@ -60,7 +61,12 @@ def _dtype(tensor: Mapping) -> str:
 
 def _channel_multiple(tensor: Mapping) -> int:
     """Vectorized formats pad the channel dimension: 'Thirty-two wide channel vectorized' / 'channel % 8 == 0'."""
-    text = str(tensor.get("Format/Datatype") or tensor.get("Format") or "").lower()
+    return _format_channel_multiple(str(tensor.get("Format/Datatype") or tensor.get("Format") or ""))
+
+
+@lru_cache(maxsize=1024)
+def _format_channel_multiple(text: str) -> int:
+    text = text.lower()
     m = re.search(r"(two|four|eight|sixteen|thirty-two) wide channel vectorized", text)
     if m:
         return _VECTOR_WIDTH[m.group(1)]
@@ -75,11 +81,11 @@ def tensor_bytes(tensor: Mapping) -> float | None:
     if len(dims) >= 3:
         multiple = _channel_multiple(tensor)
         dims = [dims[0], math.ceil(dims[1] / multiple) * multiple, *dims[2:]]
-    return float(np.prod(dims, dtype=np.float64)) * DTYPE_BYTES.get(_dtype(tensor), 4)
+    return float(math.prod(dims)) * DTYPE_BYTES.get(_dtype(tensor), 4)
 
 
 def _elements(dims) -> float:
-    return float(np.prod(dims, dtype=np.float64)) if dims else 0.0
+    return float(math.prod(dims)) if dims else 0.0
 
 
 # Myelin kernel names: __myl_<Op><Op>..._myl<k>_<i>, or '<onnx name>_myl<k>_<i>' for a single op.
@@ -137,7 +143,7 @@ def _classify_myelin_ops(ops: str) -> str:
 
 def _weights(raw: Mapping) -> tuple[list[int] | None, float]:
     """The main weight tensor's dims (None when only a count is known) and all weights' bytes."""
-    if isinstance(raw.get("Weights"), Mapping):  # inspector JSON: {Type, Count}, Kernel, OutMaps
+    if isinstance(raw.get("Weights"), dict):  # inspector JSON: {Type, Count}, Kernel, OutMaps
         total, dims = 0.0, None
         kernel, out_maps = raw.get("Kernel"), int(raw.get("OutMaps") or 0)
         if isinstance(kernel, list) and kernel and out_maps:
@@ -145,10 +151,10 @@ def _weights(raw: Mapping) -> tuple[list[int] | None, float]:
             dims = [out_maps, int(round(per_map)), *[int(k) for k in kernel]]
         for key in ("Weights", "Bias"):
             w = raw.get(key)
-            if isinstance(w, Mapping):
+            if isinstance(w, dict):
                 total += float(w.get("Count") or 0) * DTYPE_BYTES.get(normalize_dtype(str(w.get("Type"))), 4)
         return dims, total
-    constants = [c for c in raw.get("Constants") or [] if isinstance(c, Mapping)]
+    constants = [c for c in raw.get("Constants") or [] if isinstance(c, dict)]
     main, total = None, 0.0
     for c in constants:
         dims = _dims(c)
@@ -161,8 +167,8 @@ def _weights(raw: Mapping) -> tuple[list[int] | None, float]:
 
 
 def _layer_work(raw: Mapping, op: str) -> dict:
-    inputs = [t for t in raw.get("Inputs") or [] if isinstance(t, Mapping)]
-    outputs = [t for t in raw.get("Outputs") or [] if isinstance(t, Mapping)]
+    inputs = [t for t in raw.get("Inputs") or [] if isinstance(t, dict)]
+    outputs = [t for t in raw.get("Outputs") or [] if isinstance(t, dict)]
     in_shapes = [_dims(t) for t in inputs]
     out_shapes = [_dims(t) for t in outputs]
     in_bytes = [tensor_bytes(t) for t in inputs]
@@ -170,7 +176,7 @@ def _layer_work(raw: Mapping, op: str) -> dict:
     weight_dims, weight_bytes = _weights(raw)
     known = bool(outputs) and all(s is not None for s in out_shapes + in_shapes)
     precision = (_dtype(inputs[0]) if inputs else "") or (_dtype(outputs[0]) if outputs else "")
-    if op in ("conv", "depthwise", "gemm") and isinstance(raw.get("Weights"), Mapping):
+    if op in ("conv", "depthwise", "gemm") and isinstance(raw.get("Weights"), dict):
         w_type = normalize_dtype(str(raw["Weights"].get("Type")))
         precision = "int8" if w_type == "int8" else precision
     work = {"precision": precision, "flops": np.nan, "bytes": np.nan, "weight_bytes": weight_bytes,
@@ -186,7 +192,7 @@ def _layer_work(raw: Mapping, op: str) -> dict:
     work["bytes"] = sum(in_bytes) + sum(out_bytes) + weight_bytes
     if op in ("conv", "depthwise"):
         channels_out = int(raw.get("OutMaps") or (weight_dims[0] if weight_dims else (out[1] if len(out) > 1 else 1)))
-        if isinstance(raw.get("Weights"), Mapping):
+        if isinstance(raw.get("Weights"), dict):
             per_output = float(raw["Weights"].get("Count") or 0) / max(channels_out, 1)
         elif weight_dims and len(weight_dims) >= 3:
             per_output = _elements(weight_dims[1:])
