@@ -4,8 +4,9 @@ roofline with efficiency factors fitted on recorded TensorRT profiles (leave-one
 from .gpus import GpuSpec, gpu_spec, gpus
 from .model import (RECORDINGS, EfficiencyFactors, EngineEstimate, accuracy_label, accuracy_summary,
                     calibrated_factors, error_metrics, estimate_engine, fit_factors, leave_one_out)
+from .variants import estimate_model
 from .workload import layer_workload
 
 __all__ = ["GpuSpec", "gpu_spec", "gpus", "RECORDINGS", "EfficiencyFactors", "EngineEstimate", "accuracy_label",
            "accuracy_summary", "calibrated_factors", "error_metrics", "estimate_engine", "fit_factors",
-           "leave_one_out", "layer_workload"]
+           "leave_one_out", "layer_workload", "estimate_model"]

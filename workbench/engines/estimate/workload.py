@@ -203,6 +203,10 @@ def _layer_work(raw: Mapping, op: str) -> dict:
     elif op == "gemm":
         n = float(out[-1]) if out else 1.0
         if weight_dims:
+            # the output-feature dimension is the weight dimension the output shares: last for row-major GEMMs,
+            # second-to-last for Myelin's channel-major 1x1-convolution GEMMs ([1, C_out, H*W])
+            shared = [d for d in (out[-1], out[-2] if len(out) > 1 else None) if d and d in weight_dims[-2:]]
+            n = float(shared[0]) if shared else n
             k = _elements(weight_dims) / n if n else 0.0
         else:
             k = float(in_shapes[0][-1]) if in_shapes and in_shapes[0] else 1.0
