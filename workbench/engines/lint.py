@@ -174,12 +174,32 @@ def lint_engine(source, model=None, *, gpu: str = "a100", profile=None) -> pd.Da
     total = float(np.nansum(time_ms)) or 1.0
     op_types = {}
     if model is not None:
+        from ..model import load_model
         from .layers import onnx_node_index
 
+        model = load_model(model)
         op_types = {name: node.op_type for name, node in onnx_node_index(model).items()}
     int8_plan = (work["precision"] == "int8").any()
+    consumers: dict = {}
+    for i, inputs in enumerate(work["inputs"]):
+        for tensor in inputs:
+            consumers.setdefault(tensor, []).append(i)
     for position, (row, t) in enumerate(zip(work.itertuples(index=False), time_ms)):
         nodes = list(row.onnx_nodes)
+        if row.op in ("conv", "gemm") and row.precision == "int8" and any(
+                d in ("float32", "float16") for d in row.output_dtypes):
+            after = [i for tensor in row.outputs for i in consumers.get(tensor, [])
+                     if work["op"].iat[i] not in ("conv", "gemm")]
+            cost = float(np.nansum([time_ms[i] for i in after])) if after else 0.0
+            findings.append(_finding(
+                "info", "int8-epilogue-separate", row.name, nodes,
+                f"the INT8 {row.op} writes {'/'.join(sorted(set(row.output_dtypes)))}; its epilogue (bias, "
+                f"normalization, activation, requantization) runs as a separate layer "
+                f"{', '.join(work['name'].iat[i] for i in after[:2]) or '(next layer)'} ({cost * 1e3:.1f} us, "
+                f"{time_label}), which reads the wide output back",
+                "TensorRT-RTX's ahead-of-time (CPU) build lays INT8 convolutions out like this; a GPU build usually "
+                "fuses the epilogue: check its layer information (trtexec --exportLayerInfo) before changing the "
+                "model. Folding BatchNormalization does not remove it"))
         if row.op == "reformat" or (nodes and all(op_types.get(x, x.split("_")[0]) in QDQ_OPS for x in nodes)):
             is_qdq = bool(nodes)
             share = (t / total) if t == t else 0.0

@@ -69,7 +69,7 @@ def _workload_of(record: dict, precision: str) -> dict:
             "gemm_m": float(gemm[0]), "gemm_n": float(gemm[1]), "gemm_k": float(gemm[2]), "weight_shape": None,
             "input_shapes": [],
             "output_shapes": shapes, "shapes_known": True, "onnx_nodes": [], "kind": "compute", "tactic": "",
-            "output_formats": []}
+            "output_formats": [], "inputs": [], "outputs": [], "output_dtypes": []}
 
 
 def read_measurements(path=MEASUREMENTS) -> dict:

@@ -28,7 +28,7 @@ NO_TIME_OPS = ("noop", "sync", "shape")
 
 WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "flops", "bytes", "weight_bytes", "gemm_m", "gemm_n",
                     "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
-                    "output_formats"]
+                    "output_formats", "inputs", "outputs", "output_dtypes"]
 
 
 def raw_layers_of(source) -> tuple[list[dict], str]:
@@ -243,7 +243,8 @@ def layer_workload(source, model=None) -> pd.DataFrame:
         op = classify(raw, layer.kind, onnx_ops)
         rows.append({"name": layer.name, "type": layer.type, "op": op, **_layer_work(raw, op),
                      "onnx_nodes": list(layer.onnx_nodes), "kind": layer.kind, "tactic": layer.tactic,
-                     "output_formats": list(layer.output_formats)})
+                     "output_formats": list(layer.output_formats), "inputs": list(layer.inputs),
+                     "outputs": list(layer.outputs), "output_dtypes": list(layer.output_dtypes)})
     df = pd.DataFrame(rows, columns=WORKLOAD_COLUMNS)
     df.attrs["source"] = origin
     return df
