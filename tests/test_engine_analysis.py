@@ -10,7 +10,7 @@ from workbench.engines import BuildConfig, build_engine, diff_engines, lint_engi
 from workbench.engines.estimate import (RECORDINGS, error_metrics, estimate_engine, fit_factors, gpu_spec, gpus,
                                         layer_workload, leave_one_out)
 from workbench.engines.estimate.gpu_check import compare_measurements, timing_shapes
-from workbench.errors import ConfigError, EngineMismatchError
+from workbench.errors import ConfigError, EngineFileError, EngineMismatchError
 from workbench.model import generate_feeds, load_model
 from workbench.precision import calibrate, quantize
 
@@ -66,6 +66,8 @@ def test_layers_without_shapes_are_named_and_the_rest_estimated():
     assert est.layers_without_shapes == [data["Layers"][1]["Name"], data["Layers"][2]["Name"]]
     assert est.layers["estimated_ms"].iloc[3] > 0 and np.isnan(est.layers["estimated_ms"].iloc[1])
     assert est.to_dict()["layers_without_shapes"] == est.layers_without_shapes
+    with pytest.raises(EngineFileError, match="detailed"):
+        estimate_engine({"Layers": ["conv1", "relu1"]}, "a100")  # names only: nothing to estimate
 
 
 # --- calibration and accuracy -----------------------------------------------------------------------------------

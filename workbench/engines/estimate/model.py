@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...errors import ConfigError
+from ...errors import ConfigError, EngineFileError
 from ..layers import read_profile
 from .gpus import GpuSpec, gpu_spec
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, layer_workload
@@ -245,6 +245,9 @@ def estimate_engine(source, gpu, *, model=None, factors: EfficiencyFactors | Non
     terms = _roofline_terms(work, spec)
     seconds, bound = _predict_seconds(terms, work["op"].to_numpy(), factors)
     missing = work["bytes"].isna().to_numpy()
+    if len(work) and missing.all():
+        raise EngineFileError("no engine layer carries tensor shapes, so nothing can be estimated (layer information "
+                              "exported without detail: use trtexec --profilingVerbosity=detailed --exportLayerInfo)")
     layers = work[["name", "type", "op", "precision", "flops", "bytes", "onnx_nodes"]].copy()
     layers["rate"] = terms["rate"].to_numpy()
     layers["intensity"] = np.where(layers["bytes"] > 0, layers["flops"] / layers["bytes"].where(layers["bytes"] > 0),

@@ -96,6 +96,8 @@ def classify(raw: Mapping, kind: str, onnx_ops: Iterable[str] = ()) -> str:
     """conv, depthwise, gemm, pool, pointwise, reduce, softmax, norm, reformat, myelin, noop, sync or shape."""
     if kind in ("noop", "sync", "shape"):
         return kind
+    if set(raw) <= {"Name"}:  # a names-only file (exported without detailed verbosity)
+        return "unknown"
     if str(raw.get("LayerType") or "") == "NoOp":  # a reformat TensorRT elided: named like one, costs nothing
         return "noop"
     parameter = str(raw.get("ParameterType") or "")
