@@ -174,3 +174,18 @@ def test_cli_estimate_lint_diff(run_cli):
                                                              "fix"}
     code, _, err = run_cli("diff", RESNET.graph, MOBILENET.graph)
     assert code == 1 and "same model" in err
+
+
+# --- charts -----------------------------------------------------------------------------------------------------
+def test_charts_are_labelled_estimates():
+    from workbench.charts import engine_diff_chart, layer_time_bars, roofline_chart
+
+    est = estimate_engine(RESNET.graph, "a100")
+    roof = roofline_chart(est)
+    assert any(t.name.startswith("roof: float16") for t in roof.data) and "leave-one-out" in roof.layout.title.text
+    bars = layer_time_bars(est, est.compare(RESNET.profile))
+    assert "measured" in {t.name for t in bars.data} and "estimate" in bars.layout.title.text
+    diff = diff_engines(RESNET.graph, RESNET.graph, a_profile=RESNET.profile, gpu="h100")
+    assert "leave-one-out" in engine_diff_chart(diff, selected_region=1).layout.title.text
+    with pytest.raises(ConfigError, match="EngineEstimate"):
+        roofline_chart("resnet")

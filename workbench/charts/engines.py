@@ -128,8 +128,15 @@ def engine_diff_chart(diff, selected_region: int | None = None) -> go.Figure:
     unit = "microseconds" if timed else "engine layers"
     fig.update_xaxes(title_text=unit)
     fig.update_yaxes(autorange="reversed")
+    estimated = [s.time_source for s in (diff.a, diff.b) if s.time_source.startswith("estimated")]
+    if estimated:
+        from ..engines.estimate import accuracy_label
+
+        note = "<br><sup>times: " + accuracy_label() + "</sup>"
+    else:
+        note = ""
     fig.update_layout(template="plotly_white", height=max(300, 22 * len(regions) + 120), title_font_size=13,
                       title="Engine vs engine by region (colour: what changed — grey same, orange precision/"
-                            "fusion/reformats, red only in A, green only in B)",
+                            "fusion/reformats, red only in A, green only in B)" + note,
                       margin=dict(l=230, r=20, t=70, b=40))
     return fig
