@@ -52,6 +52,10 @@ class EngineFileError(WorkbenchError):
     """A file given as an engine or as engine layer information is not one."""
 
 
+class EngineMismatchError(WorkbenchError):
+    """Two engines given to compare do not come from the same model."""
+
+
 class EngineCacheError(WorkbenchError):
     """The engine cache directory cannot be used."""
 

@@ -65,7 +65,7 @@ CONFIGURE = {"inspect": _configure_inspect, "samples": _configure_samples}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import (app_command, bench_commands, engine_commands,  # noqa: F401  (register their subcommands)
+    from . import (analysis_commands, app_command, bench_commands, engine_commands,  # noqa: F401  (register)
                    graph_commands, precision_commands, reduce_command)
 
     parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")

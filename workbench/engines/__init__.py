@@ -7,6 +7,8 @@ from .config import BuildConfig
 from .flavor import available_flavors, detect_gpus, select_flavor, tensorrt_environment
 from .layers import (FusionSummary, fusion_summary, layers_frame, parse_layer_report, read_layer_information,
                      read_profile, stream_map)
+from .diff import EngineDiff, diff_engines
+from .lint import lint_engine, lint_qdq_model
 from .memory import naive_activation_bytes
 from .network import inspect_network
 from .onnxruntime_graph import onnxruntime_fusion_report, onnxruntime_optimized
@@ -16,4 +18,4 @@ __all__ = ["BuildConfig", "BuildResult", "build_engine", "check_engine_file", "E
            "detect_gpus", "select_flavor", "tensorrt_environment", "FusionSummary", "fusion_summary",
            "layers_frame", "parse_layer_report", "read_layer_information", "read_profile", "stream_map",
            "naive_activation_bytes", "inspect_network", "onnxruntime_optimized", "onnxruntime_fusion_report",
-           "Reduction", "reduce"]
+           "Reduction", "reduce", "EngineDiff", "diff_engines", "lint_engine", "lint_qdq_model"]

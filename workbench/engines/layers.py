@@ -13,6 +13,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -177,6 +178,7 @@ _DTYPE_WORDS = [("bfloat16", "bfloat16"), ("bf16", "bfloat16"), ("fp32", "float3
                 ("int8", "int8"), ("int4", "int4"), ("int32", "int32"), ("int64", "int64"), ("bool", "bool")]
 
 
+@lru_cache(maxsize=4096)  # a handful of distinct format strings per engine, thousands of tensors
 def normalize_dtype(text: str | None) -> str:
     if not text:
         return ""

@@ -16,11 +16,13 @@ from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
 from .common import Panel
 from .compare_panel import ComparePanel
+from .estimate_panel import EstimatePanel
 from .graph_panel import GraphPanel
+from .lint_panel import LintPanel
 from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
-STEPS = ("1 Model", "2 Graph", "3 Precision", "4 Build", "5 Benchmark", "6 Compare")
+STEPS = ("1 Model", "2 Graph", "3 Precision", "4 Build", "5 Benchmark", "6 Compare", "Lint", "Estimate")
 
 
 def calibration_for(model, samples: int = 64, shapes=None):
@@ -54,11 +56,14 @@ class App(Panel):
         self.build_panel = BuildPanel(store=self.store)
         self.benchmark_panel = BenchmarkPanel(store=self.store)
         self.compare_panel = ComparePanel(self.store)
+        self.lint_panel = LintPanel()
+        self.estimate_panel = EstimatePanel()
         self.precision_panel = None
         self.data_note = widgets.HTML()
         self.tabs = widgets.Tab(children=[self.model_panel, self.graph_panel,
                                           widgets.VBox([self.data_note, self.precision_box]), self.build_panel,
-                                          self.benchmark_panel, self.compare_panel])
+                                          self.benchmark_panel, self.compare_panel, self.lint_panel,
+                                          self.estimate_panel])
         for i, title in enumerate(STEPS):
             self.tabs.set_title(i, title)
         self.tabs.observe(self.guarded(self._tab_changed), names="selected_index")
@@ -88,11 +93,14 @@ class App(Panel):
         self.benchmark_panel.set_targets(self.variants)
         self.benchmark_panel.variant_tags = {}
         self.compare_panel.model = model
+        self.lint_panel.set_model(model)
+        self.estimate_panel.set_model(model)
 
     def _converted(self, converted, accuracy_row) -> None:
         name = converted.precision + (f" {converted.calibrator}" if converted.calibrator else "")
         self.variants[name] = converted
         self.benchmark_panel.set_targets(self.variants)
+        self.lint_panel.set_variants(self.variants)
         if accuracy_row is not None:
             self.benchmark_panel.variant_tags[name] = quality_tags(accuracy_row)
             self.benchmark_panel.variant_tags["fp32"] = quality_tags(self.precision_panel.accuracy.iloc[0])

@@ -1,0 +1,168 @@
+"""Engine analysis subcommands: estimate (GPU time without a GPU), lint, diff (thin shells over workbench.engines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError
+from .main import CONFIGURE, command
+
+
+def _is_layer_json(value: str | None) -> bool:
+    return bool(value) and str(value).lower().endswith(".json")
+
+
+def _build(model_arg: str, shapes_text: str | None, precision: str = "fp32"):
+    """A CPU build of the model (or sample) in ``precision``: the engine the analysis looks at."""
+    from ..engines import BuildConfig, build_engine
+    from ..engines.estimate.variants import parse_variants, precision_variant
+    from ..model import load_model, parse_shapes
+
+    shapes = dict(parse_shapes(shapes_text))
+    model = load_model(model_arg)
+    variant = precision_variant(model, parse_variants(precision)[0], shapes or None)
+    return build_engine(variant, BuildConfig(shapes=shapes))
+
+
+# --- estimate --------------------------------------------------------------------------------------------------
+def _configure_estimate(p):
+    p.add_argument("model", nargs="?", help="ONNX model or sample name, built here with the CPU builder")
+    p.add_argument("--gpu", default="a100", help="GPU to estimate for (a100, h100, t4, rtx4090, l4, ...; an "
+                                                 "unknown name lists the known ones)")
+    p.add_argument("--precision-variants", help="comma-separated precisions to build and compare, e.g. "
+                                                "fp32,fp16,int8 (INT8 calibrates on random inputs: timing only)")
+    p.add_argument("--shapes", help="input shapes for the build, e.g. input:1x3x224x224")
+    p.add_argument("--engine-json", help="layer information exported on a GPU machine, estimated instead of a build")
+    p.add_argument("--profile", help="with --engine-json: trtexec --exportProfile JSON, compared with the estimate")
+
+
+def _estimate_text(est, title: str) -> str:
+    table = est.layers[["name", "op", "precision", "bound", "estimated_ms"]].copy()
+    table["name"] = table["name"].str.slice(0, 60)
+    missing = (f"\n{len(est.layers_without_shapes)} layers without shapes, not estimated: "
+               f"{', '.join(est.layers_without_shapes[:8])}" if est.layers_without_shapes else "")
+    return (f"{title}: {est.total_ms:.4f} ms on {est.gpu.label}\n{est.label}{missing}\n"
+            + table.to_string(index=False))
+
+
+@command("estimate", "estimate an engine's time per layer on a GPU you do not have (roofline fitted on real "
+                     "TensorRT profiles; its measured error is printed with every figure)")
+def cmd_estimate(args):
+    from ..engines.estimate import estimate_engine, gpu_spec
+
+    gpu_spec(args.gpu)  # an unknown GPU fails before any build
+    if args.engine_json:
+        if args.precision_variants:
+            raise ConfigError("--precision-variants needs a model to build, not --engine-json")
+        est = estimate_engine(args.engine_json, args.gpu)
+        info = est.to_dict()
+        text = _estimate_text(est, Path(args.engine_json).name)
+        if args.profile:
+            comparison = est.compare(args.profile)
+            info["comparison"] = {"metrics": comparison.attrs["metrics"],
+                                  "layers": comparison.replace({float("nan"): None}).to_dict(orient="records")}
+            m = comparison.attrs["metrics"]
+            text += (f"\n\nestimate vs measured profile: per-layer median abs error {m['median_abs_pct_error']:.0f} %,"
+                     f" total {m['total_pct_error']:+.0f} % ({m['estimated_total_ms']:.4f} vs "
+                     f"{m['measured_total_ms']:.4f} ms), Spearman {m['spearman']:.2f}\n"
+                     + comparison[["name", "estimated_ms", "measured_ms", "error_pct"]].assign(
+                         name=comparison["name"].str.slice(0, 60)).to_string(index=False))
+        return text, info
+    if not args.model:
+        raise ConfigError("give a model (or sample name) to build, or --engine-json FILE")
+    if args.profile:
+        raise ConfigError("--profile goes with --engine-json (a profile of that engine)")
+    from ..engines.estimate.variants import estimate_model
+    from ..model import parse_shapes
+
+    variants = args.precision_variants or "fp32"
+    table, estimates = estimate_model(args.model, args.gpu, variants, shapes=dict(parse_shapes(args.shapes)) or None)
+    first = next(iter(estimates.values()))
+    info = first.to_dict()
+    info["precision"] = table["precision"].iloc[0]
+    if len(estimates) > 1:
+        info["variants"] = [{**row, "layers": estimates[row["precision"]].to_dict()["layers"]}
+                            for row in table.to_dict(orient="records")]
+    text = "\n\n".join(_estimate_text(e, f"{args.model} {p}") for p, e in estimates.items())
+    if len(estimates) > 1:
+        text += "\n\n" + table.to_string(index=False) + f"\n({first.label})"
+    return text, info
+
+
+# --- lint ------------------------------------------------------------------------------------------------------
+def _configure_lint(p):
+    p.add_argument("target", help="an ONNX model or sample (built here, then linted with its Q/DQ placement) or a "
+                                  "layer-information JSON exported on a GPU machine")
+    p.add_argument("--model", help="with a layer-information JSON: the ONNX model behind it (adds Q/DQ checks)")
+    p.add_argument("--profile", help="with a layer-information JSON: its profile (measured reformat costs)")
+    p.add_argument("--precision", default="fp32", help="build the model in this precision first (fp32, fp16, int8)")
+    p.add_argument("--shapes", help="input shapes for the build, e.g. input:1x3x224x224")
+    p.add_argument("--gpu", default="a100", help="GPU whose estimate prices reformats when there is no profile")
+
+
+@command("lint", "find what keeps an engine slow: Q/DQ placement, layers left in float, reformats, channel "
+                 "alignment; each finding with its layer, ONNX nodes and a fix")
+def cmd_lint(args):
+    from ..engines import lint_engine
+    from ..engines.lint import lint_summary
+
+    if _is_layer_json(args.target):
+        findings = lint_engine(args.target, model=args.model, gpu=args.gpu, profile=args.profile)
+    else:
+        if args.profile or args.model:
+            raise ConfigError("--profile and --model go with a layer-information JSON, not with a model to build")
+        findings = lint_engine(_build(args.target, args.shapes, args.precision), gpu=args.gpu)
+    records = findings.to_dict(orient="records")
+    counts = lint_summary(findings)
+    text = f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes"
+    for f in records:
+        text += f"\n[{f['severity']}] {f['rule']} @ {f['layer'][:70]}\n    {f['message']}\n    fix: {f['fix']}"
+    return text, records
+
+
+# --- diff ------------------------------------------------------------------------------------------------------
+def _configure_diff(p):
+    p.add_argument("a", help="engine A: ONNX model / sample (built here) or layer-information JSON")
+    p.add_argument("b", help="engine B: ONNX model / sample (built here) or layer-information JSON")
+    p.add_argument("--profile-a", help="profile JSON of A (with a layer-information JSON)")
+    p.add_argument("--profile-b", help="profile JSON of B (with a layer-information JSON)")
+    p.add_argument("--precision-a", default="fp32", help="precision to build A in (fp32, fp16, int8; default fp32)")
+    p.add_argument("--precision-b", default="fp32", help="precision to build B in (default fp32)")
+    p.add_argument("--shapes", help="input shapes for builds, e.g. input:1x3x224x224")
+    p.add_argument("--gpu", help="estimate times on this GPU where a side has no profile")
+
+
+@command("diff", "compare two engines of one model region by region: layers, precision, fused ops, tactics, "
+                 "reformats and time")
+def cmd_diff(args):
+    from ..engines import diff_engines
+
+    sides, labels = [], []
+    for key in "ab":
+        target, profile, precision = (getattr(args, key), getattr(args, f"profile_{key}"),
+                                      getattr(args, f"precision_{key}"))
+        if _is_layer_json(target):
+            sides.append((target, profile))
+            labels.append(Path(target).name)
+        else:
+            if profile:
+                raise ConfigError(f"--profile-{key} goes with a layer-information JSON, not with a model to build")
+            sides.append((_build(target, args.shapes, precision), None))
+            labels.append(f"{target} {precision}")
+    if labels[0] == labels[1]:
+        labels = [f"A: {labels[0]}", f"B: {labels[1]}"]
+    diff = diff_engines(sides[0][0], sides[1][0], a_profile=sides[0][1], b_profile=sides[1][1], gpu=args.gpu,
+                        labels=tuple(labels))
+    shown = diff.regions[["region", "change", "a_layers", "b_layers", "a_precisions", "b_precisions",
+                          "reformats_delta", "a_ms", "b_ms"]].copy()
+    for col in ("a_layers", "b_layers"):
+        shown[col] = shown[col].map(lambda names: f"{len(names)}: " + ", ".join(n[:28] for n in names[:2]))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        text = (f"A = {labels[0]} ({diff.a.time_source} times), B = {labels[1]} ({diff.b.time_source} times)\n"
+                + diff.totals.to_string(index=False) + "\n\n" + shown.to_string(index=False))
+    return text, diff.to_dict()
+
+
+CONFIGURE.update({"estimate": _configure_estimate, "lint": _configure_lint, "diff": _configure_diff})

@@ -1,0 +1,116 @@
+"""The estimate against PyTorch (cuDNN/cuBLAS) timings of real convolution and matmul layers on a GPU.
+
+``timing_shapes`` lists the conv/GEMM layers of CPU-built engines (shapes as TensorRT sees them);
+``tools/gpu_layer_timing.py`` (PyTorch only, runs on the GPU machine) times them; ``compare_measurements`` predicts
+the same layers for that GPU and reports the error. A framework kernel is not TensorRT's tactic, so this checks the
+roofline and its efficiency factors on real hardware, not TensorRT itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...errors import EngineFileError
+from .model import calibrated_factors, error_metrics, estimate_engine
+from .workload import DTYPE_BYTES, WORKLOAD_COLUMNS
+
+MEASUREMENTS = Path(__file__).resolve().parent / "data" / "h100_layer_timing.json"
+_TORCH_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+
+
+def timing_shapes(builds: dict) -> list[dict]:
+    """Conv and GEMM layers of CPU builds ({model label: BuildResult}) as shape records for the timing tool."""
+    from .workload import layer_workload
+
+    records = []
+    for label, build in builds.items():
+        work = layer_workload(build, model=build.model)
+        for row in work[work["op"].isin(["conv", "depthwise", "gemm"]) & work["shapes_known"]].itertuples():
+            inp, out = row.input_shapes[0], row.output_shapes[0]
+            if row.op == "gemm":
+                records.append({"model": label, "layer": row.name, "op": "gemm", "m": int(row.gemm_m),
+                                "n": int(row.gemm_n), "k": int(row.gemm_k)})
+            elif row.weight_shape and len(row.weight_shape) == 4 and len(out) == 4:
+                k, per_group, r, s = (int(d) for d in row.weight_shape)
+                groups = 1 if row.op == "conv" else k
+                source = next((shape for shape in row.input_shapes
+                               if shape and len(shape) == 4 and shape[1] == per_group * groups), None)
+                if source is None:
+                    continue
+                records.append({"model": label, "layer": row.name, "op": "conv", "n": source[0], "c": source[1],
+                                "h": source[2], "w": source[3], "k": k, "r": r, "s": s,
+                                "stride": max(1, round(source[2] / out[2])), "groups": groups})
+    return records
+
+
+def _workload_of(record: dict, precision: str) -> dict:
+    size = DTYPE_BYTES[_TORCH_DTYPE[precision]]
+    if record["op"] == "gemm":
+        m, n, k = record["m"], record["n"], record["k"]
+        flops, nbytes, shapes = 2.0 * m * n * k, float(m * k + k * n) * size + m * n * (4 if precision == "int8"
+                                                                                         else size), [[m, n]]
+        gemm = (m, n, k)
+    else:
+        n, c, h, w, k, r, s = (record[x] for x in "nchwkrs")
+        stride, groups = record["stride"], record["groups"]
+        p, q = -(-h // stride), -(-w // stride)
+        per_output = c // groups * r * s
+        flops = 2.0 * n * k * p * q * per_output
+        nbytes = float(n * c * h * w + k * per_output + n * k * p * q) * size
+        shapes, gemm = [[n, k, p, q]], (n * p * q, k, per_output)
+    op = record["op"] if record["op"] == "gemm" or record["groups"] == 1 else "depthwise"
+    return {"name": f"{record['model']}/{record['layer']}", "type": "pytorch", "op": op,
+            "precision": _TORCH_DTYPE[precision], "flops": flops, "bytes": nbytes, "weight_bytes": 0.0,
+            "gemm_m": float(gemm[0]), "gemm_n": float(gemm[1]), "gemm_k": float(gemm[2]), "weight_shape": None,
+            "input_shapes": [],
+            "output_shapes": shapes, "shapes_known": True, "onnx_nodes": [], "kind": "compute", "tactic": "",
+            "output_formats": [], "inputs": [], "outputs": [], "output_dtypes": []}
+
+
+def read_measurements(path=MEASUREMENTS) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise EngineFileError(f"{path}: no such GPU timing recording (make one with tools/gpu_layer_timing.py)")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise EngineFileError(f"{path}: not a GPU timing recording ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+        raise EngineFileError(f"{path}: not a GPU timing recording (no 'layers' list)")
+    return data
+
+
+def compare_measurements(path=MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = 0.0
+                         ) -> pd.DataFrame:
+    """Estimated vs measured time for every timed layer and precision; ``attrs['metrics']`` per precision and all.
+
+    ``overhead_us``: the fixed per-layer time to use. The recording replays each layer in a CUDA graph, which has
+    none of the launch and per-layer profiling gap that the factor fitted on TensorRT's per-layer profiles holds,
+    so 0 by default; None keeps the fitted overhead.
+    """
+    data = read_measurements(path)
+    gpu = gpu or data.get("gpu_table_name") or "h100"
+    rows = [_workload_of(r["shape"], r["precision"]) for r in data["layers"] if r.get("time_ms")]
+    measured = np.array([r["time_ms"] for r in data["layers"] if r.get("time_ms")], dtype=float)
+    if not rows:
+        raise EngineFileError(f"{path}: the recording holds no timed layer")
+    work = pd.DataFrame(rows, columns=WORKLOAD_COLUMNS)
+    factors = calibrated_factors()
+    if overhead_us is not None:
+        factors = dataclasses.replace(factors, overhead_us=float(overhead_us))
+    est = estimate_engine(work, gpu, factors=factors)
+    out = est.layers[["name", "op", "precision", "flops", "bytes", "bound", "estimated_ms"]].copy()
+    out["measured_ms"] = measured
+    out["torch_precision"] = [r["precision"] for r in data["layers"] if r.get("time_ms")]
+    out["error_pct"] = (out["estimated_ms"] / out["measured_ms"] - 1) * 100
+    metrics = {"all": error_metrics(out["estimated_ms"], out["measured_ms"])}
+    for precision, group in out.groupby("torch_precision"):
+        metrics[precision] = error_metrics(group["estimated_ms"], group["measured_ms"])
+    out.attrs.update(metrics=metrics, device=data.get("device"), date=data.get("date"), gpu=gpu,
+                     overhead_us=factors.overhead_us)
+    return out

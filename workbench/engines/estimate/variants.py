@@ -1,0 +1,66 @@
+"""Estimate a model's engine time per precision: convert (FP16) or quantize (INT8 Q/DQ for TensorRT), build with
+the CPU builder, and estimate each engine on a GPU."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ...errors import ConfigError
+from .model import EngineEstimate, estimate_engine
+
+VARIANTS = ("fp32", "fp16", "bf16", "int8", "fp8")
+
+
+def parse_variants(text) -> tuple[str, ...]:
+    items = [v.strip().lower() for v in (text.split(",") if isinstance(text, str) else text) if str(v).strip()]
+    unknown = [v for v in items if v not in VARIANTS]
+    if not items or unknown:
+        raise ConfigError(f"precision variant(s) {', '.join(unknown) or '(none)'} unknown (variants: "
+                          f"{', '.join(VARIANTS)})")
+    return tuple(dict.fromkeys(items))
+
+
+def precision_variant(model, precision: str, shapes=None, calibration=None):
+    """The model in ``precision``. INT8/FP8 without calibration data calibrate on random inputs: the Q/DQ
+    placement, hence the engine and its time, is the same whatever the scales; only accuracy would differ."""
+    from ...model import generate_feeds, load_model
+    from ...precision import PrecisionPlan, apply_precision
+
+    model = load_model(model)
+    if precision == "fp32":
+        return model
+    if precision in ("int8", "fp8") and calibration is None:
+        calibration = [generate_feeds(model, shapes, seed=s) for s in range(2)]
+        return apply_precision(model, PrecisionPlan(precision, calibrator="minmax"), calibration)
+    return apply_precision(model, PrecisionPlan(precision), calibration)
+
+
+def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=None, calibration=None,
+                   on_progress=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
+    """Build the model once per precision (CPU builder) and estimate each engine on ``gpu``.
+
+    Returns a table (precision, engine_layers, estimated_ms, speedup_vs_first, label) and the estimates by precision.
+    """
+    from ...model import load_model
+    from ..build import build_engine
+    from ..config import BuildConfig
+
+    precisions = parse_variants(precisions)
+    model = load_model(model)
+    config = BuildConfig(shapes=dict(shapes or {}))
+    estimates, rows = {}, []
+    for i, precision in enumerate(precisions):
+        if on_progress:
+            on_progress(f"building {precision}", i / len(precisions))
+        variant = precision_variant(model, precision, shapes, calibration)
+        result = build_engine(variant, config)
+        est = estimate_engine(result, gpu, model=variant)
+        estimates[precision] = est
+        rows.append({"precision": precision, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
+                     "layers_without_shapes": len(est.layers_without_shapes)})
+    if on_progress:
+        on_progress("done", 1.0)
+    table = pd.DataFrame(rows)
+    table["speedup_vs_" + precisions[0]] = table["estimated_ms"].iloc[0] / table["estimated_ms"]
+    table.attrs["label"] = next(iter(estimates.values())).label if estimates else ""
+    return table, estimates

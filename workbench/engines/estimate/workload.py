@@ -1,0 +1,252 @@
+"""The work each engine layer does: FLOPs, bytes moved, compute precision, GEMM tiling, from TensorRT's own layer
+descriptions (the CPU builder's report, or layer-information JSON exported on a GPU).
+
+TREx computed convolution MACs from the same keys (``Kernel``, ``OutMaps``, ``Groups``, ``Weights``); the builder's
+Myelin report carries no such keys, so there the weights come from the layer's ``Constants`` and the operation
+from the kernel name (``__myl_CorrMulAddRelu`` = correlation, i.e. convolution, + BN + ReLU).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ...errors import EngineFileError
+from ..layers import layers_frame, normalize_dtype, parse_inspector_json, parse_layer_report
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "uint8": 1, "float8": 1, "float4": 0.5,
+               "int4": 0.5, "int32": 4, "int64": 8, "bool": 1}
+_VECTOR_WIDTH = {"two": 2, "four": 4, "eight": 8, "sixteen": 16, "thirty-two": 32}
+# Ops TensorRT runs as GEMMs on tensor cores, and ops that only move or combine memory.
+TENSOR_CORE_OPS = ("conv", "gemm")
+NO_TIME_OPS = ("noop", "sync", "shape")
+
+WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "flops", "bytes", "weight_bytes", "gemm_m", "gemm_n",
+                    "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
+                    "output_formats", "inputs", "outputs", "output_dtypes"]
+
+
+def raw_layers_of(source) -> tuple[list[dict], str]:
+    """Raw layer dicts and their source from a BuildResult, a layer-information JSON path/dict, or a list of dicts."""
+    if hasattr(source, "log") and hasattr(source, "layers"):  # a BuildResult (engines.build)
+        raw = parse_layer_report(source.log[source.log.rfind("Layers:"):]) if "Layers:" in source.log else []
+        if not raw:
+            raise EngineFileError("the build log holds no 'Layers:' report (build with the workbench's build_engine)")
+        return raw, "builder-log"
+    if isinstance(source, list) and all(isinstance(x, dict) for x in source):
+        return list(source), "raw"
+    return parse_inspector_json(source), "inspector-json"
+
+
+def _dims(tensor: Mapping) -> list[int] | None:
+    dims = tensor.get("Dimensions")
+    if not isinstance(dims, list) or not dims:
+        return None
+    try:
+        out = [int(d) for d in dims]
+    except (TypeError, ValueError):
+        return None
+    return out if all(d >= 0 for d in out) else None
+
+
+def _dtype(tensor: Mapping) -> str:
+    return normalize_dtype(tensor.get("Datatype") or tensor.get("Format/Datatype") or tensor.get("DataType")
+                           or tensor.get("Type"))
+
+
+def _channel_multiple(tensor: Mapping) -> int:
+    """Vectorized formats pad the channel dimension: 'Thirty-two wide channel vectorized' / 'channel % 8 == 0'."""
+    return _format_channel_multiple(str(tensor.get("Format/Datatype") or tensor.get("Format") or ""))
+
+
+@lru_cache(maxsize=1024)
+def _format_channel_multiple(text: str) -> int:
+    text = text.lower()
+    m = re.search(r"(two|four|eight|sixteen|thirty-two) wide channel vectorized", text)
+    if m:
+        return _VECTOR_WIDTH[m.group(1)]
+    m = re.search(r"channel % (\d+) == 0", text)
+    return int(m.group(1)) if m else 1
+
+
+def tensor_bytes(tensor: Mapping) -> float | None:
+    dims = _dims(tensor)
+    if dims is None:
+        return None
+    if len(dims) >= 3:
+        multiple = _channel_multiple(tensor)
+        dims = [dims[0], math.ceil(dims[1] / multiple) * multiple, *dims[2:]]
+    return float(math.prod(dims)) * DTYPE_BYTES.get(_dtype(tensor), 4)
+
+
+def _elements(dims) -> float:
+    return float(math.prod(dims)) if dims else 0.0
+
+
+# Myelin kernel names: __myl_<Op><Op>..._myl<k>_<i>, or '<onnx name>_myl<k>_<i>' for a single op.
+_MYELIN_OPS = re.compile(r"^__myl_([A-Za-z]+?)_(?:myl\d+_\d+|0x[0-9a-f]+)$")
+
+
+def classify(raw: Mapping, kind: str, onnx_ops: Iterable[str] = ()) -> str:
+    """conv, depthwise, gemm, pool, pointwise, reduce, softmax, norm, reformat, myelin, noop, sync or shape."""
+    if kind in ("noop", "sync", "shape"):
+        return kind
+    if set(raw) <= {"Name"}:  # a names-only file (exported without detailed verbosity)
+        return "unknown"
+    if str(raw.get("LayerType") or "") == "NoOp":  # a reformat TensorRT elided: named like one, costs nothing
+        return "noop"
+    parameter = str(raw.get("ParameterType") or "")
+    layer_type = str(raw.get("LayerType") or "").lower()
+    name = str(raw.get("Name") or "")
+    m = _MYELIN_OPS.match(name)
+    if m:  # a Myelin kernel named after its ops says more than its ONNX nodes (which include fused Q/DQ and bias)
+        return _classify_myelin_ops(m.group(1))
+    ops = set(onnx_ops)
+    if parameter in ("Convolution", "Deconvolution") or layer_type == "correlation" or ops & {"Conv", "ConvTranspose"}:
+        groups = int(raw.get("Groups") or 1)
+        return "depthwise" if groups > 1 and groups == int(raw.get("OutMaps") or 0) else "conv"
+    if parameter in ("MatrixMultiply", "FullyConnected", "Gemm") or layer_type == "gemm" or ops & {"Gemm", "MatMul"}:
+        return "gemm"
+    if kind == "reformat" or parameter == "Reformat":
+        return "reformat"
+    if parameter == "Pooling" or ops & {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}:
+        return "pool"
+    if parameter == "Reduce" or ops & {"ReduceMean", "ReduceSum", "ReduceMax"}:
+        return "reduce"
+    if parameter == "SoftMax" or "Softmax" in ops:
+        return "softmax"
+    if ops & {"LayerNormalization", "InstanceNormalization", "GroupNormalization"}:
+        return "norm"
+    if parameter == "Myelin" or layer_type == "myelin" or name.startswith("{ForeignNode"):
+        return "myelin"
+    return "pointwise"
+
+
+def _classify_myelin_ops(ops: str) -> str:
+    if "Corr" in ops or "Conv" in ops:
+        return "conv"
+    if re.search(r"Fc|Gemm|MatMul|Mm|Bmm", ops):
+        return "gemm"
+    if re.fullmatch(r"(Move|Tran|Copy|Resh|Transpose|Reshape)+", ops):
+        return "reformat"
+    if "Softmax" in ops or re.search(r"Exp.*Sum.*Div", ops):
+        return "softmax"
+    if "Norm" in ops or re.search(r"Mean.*Sqrt", ops):
+        return "norm"
+    if re.search(r"Mean|Sum|Maxr|Minr", ops):
+        return "reduce" if not re.search(r"Mean$", ops) else "pool"
+    return "pointwise"
+
+
+def _weights(raw: Mapping) -> tuple[list[int] | None, float]:
+    """The main weight tensor's dims (None when only a count is known) and all weights' bytes."""
+    if isinstance(raw.get("Weights"), dict):  # inspector JSON: {Type, Count}, Kernel, OutMaps
+        total, dims = 0.0, None
+        kernel, out_maps = raw.get("Kernel"), int(raw.get("OutMaps") or 0)
+        if isinstance(kernel, list) and kernel and out_maps:
+            per_map = float(raw["Weights"].get("Count") or 0) / out_maps / _elements(kernel)
+            dims = [out_maps, int(round(per_map)), *[int(k) for k in kernel]]
+        for key in ("Weights", "Bias"):
+            w = raw.get(key)
+            if isinstance(w, dict):
+                total += float(w.get("Count") or 0) * DTYPE_BYTES.get(normalize_dtype(str(w.get("Type"))), 4)
+        return dims, total
+    constants = [c for c in raw.get("Constants") or [] if isinstance(c, dict)]
+    main, total = None, 0.0
+    for c in constants:
+        dims = _dims(c)
+        if dims is None:
+            continue
+        total += _elements(dims) * DTYPE_BYTES.get(_dtype(c), 4)
+        if len(dims) >= 2 and (main is None or _elements(dims) > _elements(main)):
+            main = dims
+    return main, total
+
+
+def _layer_work(raw: Mapping, op: str) -> dict:
+    inputs = [t for t in raw.get("Inputs") or [] if isinstance(t, dict)]
+    outputs = [t for t in raw.get("Outputs") or [] if isinstance(t, dict)]
+    in_shapes = [_dims(t) for t in inputs]
+    out_shapes = [_dims(t) for t in outputs]
+    in_bytes = [tensor_bytes(t) for t in inputs]
+    out_bytes = [tensor_bytes(t) for t in outputs]
+    weight_dims, weight_bytes = _weights(raw)
+    known = bool(outputs) and all(s is not None for s in out_shapes + in_shapes)
+    precision = (_dtype(inputs[0]) if inputs else "") or (_dtype(outputs[0]) if outputs else "")
+    if op in ("conv", "depthwise", "gemm") and isinstance(raw.get("Weights"), dict):
+        w_type = normalize_dtype(str(raw["Weights"].get("Type")))
+        precision = "int8" if w_type == "int8" else precision
+    work = {"precision": precision, "flops": np.nan, "bytes": np.nan, "weight_bytes": weight_bytes,
+            "gemm_m": np.nan, "gemm_n": np.nan, "gemm_k": np.nan, "weight_shape": weight_dims,
+            "input_shapes": in_shapes, "output_shapes": out_shapes, "shapes_known": known}
+    if op in NO_TIME_OPS:
+        work.update(flops=0.0, bytes=0.0)
+        return work
+    if not known:
+        return work
+    out = out_shapes[0]
+    out_elems = _elements(out)
+    work["bytes"] = sum(in_bytes) + sum(out_bytes) + weight_bytes
+    if op in ("conv", "depthwise"):
+        channels_out = int(raw.get("OutMaps") or (weight_dims[0] if weight_dims else (out[1] if len(out) > 1 else 1)))
+        if isinstance(raw.get("Weights"), dict):
+            per_output = float(raw["Weights"].get("Count") or 0) / max(channels_out, 1)
+        elif weight_dims and len(weight_dims) >= 3:
+            per_output = _elements(weight_dims[1:])
+        else:
+            per_output = float(in_shapes[0][1]) if in_shapes and len(in_shapes[0]) > 1 else 1.0
+        work.update(flops=2.0 * out_elems * per_output, gemm_m=out_elems / max(channels_out, 1),
+                    gemm_n=float(channels_out), gemm_k=per_output)
+    elif op == "gemm":
+        n = float(out[-1]) if out else 1.0
+        if weight_dims:
+            # the output-feature dimension is the weight dimension the output shares: last for row-major GEMMs,
+            # second-to-last for Myelin's channel-major 1x1-convolution GEMMs ([1, C_out, H*W])
+            shared = [d for d in (out[-1], out[-2] if len(out) > 1 else None) if d and d in weight_dims[-2:]]
+            n = float(shared[0]) if shared else n
+            k = _elements(weight_dims) / n if n else 0.0
+        else:
+            k = float(in_shapes[0][-1]) if in_shapes and in_shapes[0] else 1.0
+        work.update(flops=2.0 * out_elems * k, gemm_m=out_elems / max(n, 1.0), gemm_n=n, gemm_k=k)
+    elif op == "pool":
+        window = raw.get("WindowSize")
+        taps = _elements(window) if isinstance(window, list) and window else (
+            _elements(in_shapes[0]) / max(out_elems, 1.0) if in_shapes and in_shapes[0] else 1.0)
+        work["flops"] = out_elems * taps
+    elif op == "reformat":
+        work["flops"] = 0.0
+    else:  # pointwise, reduce, softmax, norm, myelin: about one operation per element read
+        work["flops"] = max(out_elems, sum(_elements(s) for s in in_shapes if s))
+    return work
+
+
+def layer_workload(source, model=None) -> pd.DataFrame:
+    """One row per engine layer (columns ``WORKLOAD_COLUMNS``): what it computes and moves.
+
+    ``source``: a BuildResult, layer-information JSON (path or parsed) or raw layer dicts. ``model``: the ONNX model
+    the engine came from, when known; its op types classify Myelin layers whose names say little.
+    """
+    raw_layers, origin = raw_layers_of(source)
+    frame = layers_frame(raw_layers, source="inspector-json" if origin == "inspector-json" else "builder-log")
+    op_of = {}
+    if model is not None:
+        from ..layers import onnx_node_index
+
+        index = onnx_node_index(model)
+        op_of = {name: node.op_type for name, node in index.items()}
+    rows = []
+    for raw, layer in zip(raw_layers, frame.itertuples(index=False)):
+        onnx_ops = [op_of[n] for n in layer.onnx_nodes if n in op_of]
+        op = classify(raw, layer.kind, onnx_ops)
+        rows.append({"name": layer.name, "type": layer.type, "op": op, **_layer_work(raw, op),
+                     "onnx_nodes": list(layer.onnx_nodes), "kind": layer.kind, "tactic": layer.tactic,
+                     "output_formats": list(layer.output_formats), "inputs": list(layer.inputs),
+                     "outputs": list(layer.outputs), "output_dtypes": list(layer.output_dtypes)})
+    df = pd.DataFrame(rows, columns=WORKLOAD_COLUMNS)
+    df.attrs["source"] = origin
+    return df
