@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ..engines import BuildConfig, build_engine, inspect_network, onnxruntime_optimized
+from ..engines import BuildConfig, inspect_network, onnxruntime_optimized
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout
 from ..model import load_model, parse_shapes
 from .common import Panel, progress_bar
@@ -29,6 +29,9 @@ class GraphPanel(Panel):
                                                      tooltip="group nodes by name scope (0: every node)")
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
         self.build_button = widgets.Button(description="Build engine", button_style="primary", icon="cogs")
+        self.run_button = self.build_button  # the Run/Stop pair of Panel.run_stoppable
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.expanded: set[str] = set()  # groups opened by the user in a grouped view
         self._selected_group: str | None = None
         self.expand_button = widgets.Button(description="Expand group", icon="expand", disabled=True,
@@ -41,7 +44,7 @@ class GraphPanel(Panel):
         self.collapse_depth.observe(self.guarded(lambda _: self._regroup()), names="value")
         self.build_button.on_click(self.guarded(lambda _: self.build()))
         super().__init__([widgets.HBox([self.choice, self.collapse_depth, self.expand_button]),
-                          widgets.HBox([self.shapes, self.build_button, self.progress, self.stage]), self.area])
+                          widgets.HBox([self.shapes, self.build_button, self.stop_button, self.progress, self.stage]), self.area])
         if model is not None:
             self.set_model(model)
 
@@ -86,31 +89,23 @@ class GraphPanel(Panel):
             self.say("choose a model first", "warning")
             return
         config = self._config()
-        self.build_button.disabled = True
         self.progress.value = 0.0
         self.say(f"building {self.model.name} …")
 
-        def on_progress(stage, fraction):
-            if fraction is not None:
-                self.progress.value = fraction
-            self.stage.value = stage
-
-        def work():
-            self.result = build_engine(self.model, config, on_progress=on_progress)
+        def built(model, result):  # on the kernel's thread
+            self.result = result
             self.progress.value = 1.0
-            f = self.result.fusion
+            f = result.fusion
             self.say(f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
-                     f"layers ({'engine cache' if self.result.cache_hit else f'built in {self.result.build_seconds:.1f} s'})",
+                     f"layers ({'engine cache' if result.cache_hit else f'built in {result.build_seconds:.1f} s'})",
                      "ok")
             if self.choice.value == "before/after fusion":
                 self.show()
             else:
                 self.choice.value = "before/after fusion"  # shows it
 
-        def finish():
-            self.build_button.disabled = False
-
-        self.run_task(work, on_finish=finish, wait=wait)
+        model = self.model
+        self.run_build(lambda: model, config, built, wait=wait)
 
     def _onnx_graph(self, model, **kwargs):
         graph = from_onnx(model, **kwargs)
