@@ -24,12 +24,10 @@ import pandas as pd
 from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchError
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
-from .calibrators import (TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax, mse_amax, percentile_amax)
+from .calibrators import (QMAX, TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax, mse_amax,
+                          percentile_amax)
 from .data import CalibrationData
 from .histogram import TensorHistogram
-
-# Largest representable magnitude per quantized type: scale = amax / QMAX.
-QMAX = {"int8": 127.0, "fp8": 448.0}  # fp8 = float8 e4m3fn
 
 
 def activation_tensors(model) -> list[str]:
@@ -139,7 +137,7 @@ class CalibrationTable:
                 scale = struct.unpack(">f", bytes.fromhex(value.strip()))[0]
             except ValueError:
                 raise ConfigError(f"{path}, line {number}: '{line}' is not 'tensor: <8 hex digits>'") from None
-            rows.append({"tensor": name.strip(), "amax": scale * 127.0, "scale": scale})
+            rows.append({"tensor": name.strip(), "amax": scale * QMAX["int8"], "scale": scale})
         return cls(pd.DataFrame(rows, columns=["tensor", "amax", "scale"]), calibrator, "int8",
                    notes=[f"read from TensorRT cache {Path(path).name} ({text[0]})"])
 
