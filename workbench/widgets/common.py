@@ -200,7 +200,7 @@ class Panel(widgets.VBox):
             self._run_queued()
 
 
-def show_figure(output: widgets.Output, figure) -> None:
+def show_figure(output: widgets.Output, figure, config: dict | None = None) -> None:
     """Put a plotly figure into an Output widget, replacing what it showed.
 
     Sets ``outputs`` directly with plotly's mime type: safe from a background thread, and it never falls back to
@@ -210,7 +210,8 @@ def show_figure(output: widgets.Output, figure) -> None:
 
     import plotly.io as pio
 
-    bundle = {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(figure)), "config": {"responsive": True}},
+    bundle = {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(figure)),
+                                                 "config": {"responsive": True, **(config or {})}},
               "text/plain": f"<plotly figure: {figure.layout.title.text or ''}>"}
     output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
