@@ -139,3 +139,36 @@ def test_one_profile_check_and_engine_suffixes():
     with pytest.raises(ConfigError, match="batch size 9 is outside"):
         check_in_profile("x", (9, 3), (1, 3), (8, 3), what="batch size 9")
     assert is_engine_file("a/model.ENGINE") and is_engine_file(Path("m.plan")) and not is_engine_file("m.onnx")
+
+
+def test_a_failing_progress_callback_is_reported_once(tmp_path):
+    calls = []
+
+    def broken(stage, fraction):
+        calls.append(stage)
+        raise RuntimeError("progress bar closed")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = build_engine(conv_bn_relu(), cache=EngineCache(tmp_path), on_progress=broken)
+    reports = [w for w in caught if "progress callback raised RuntimeError: progress bar closed" in str(w.message)]
+    assert len(reports) == 1 and calls == ["parsing"] and len(result.layers) > 0
+
+
+def test_saving_an_engine_is_atomic(tmp_path, monkeypatch):
+    import os
+
+    result = build_engine(conv_bn_relu(), cache=None)
+    target = tmp_path / "model.engine"
+    target.write_bytes(b"the previous engine")
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        result.save(target)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"the previous engine" and sorted(tmp_path.iterdir()) == [target]
+    result.save(target)
+    assert target.read_bytes() == result.engine_bytes
