@@ -172,3 +172,11 @@ def test_saving_an_engine_is_atomic(tmp_path, monkeypatch):
     assert target.read_bytes() == b"the previous engine" and sorted(tmp_path.iterdir()) == [target]
     result.save(target)
     assert target.read_bytes() == result.engine_bytes
+
+
+def test_a_capture_around_a_build_on_the_same_thread_does_not_wait_for_itself(tmp_path):
+    from workbench.engines.trt_logging import capture_log
+
+    with capture_log("outer") as outer:
+        result = build_engine(conv_bn_relu(), cache=None)
+    assert len(result.layers) > 0 and any(m.startswith("Layers:") for _, m in outer.messages)

@@ -176,9 +176,9 @@ class BuilderConfig(BaseLoader):
         self.progress_monitor = progress_monitor
 
     def call_impl(self):
+        module, config = trt(), self.config  # first: selects the flavour Polygraphy's TensorRT loaders use
         from polygraphy.backend.trt import CreateConfig, Profile
 
-        module, config = trt(), self.config
         profile = Profile()
         for name, (lo, opt, hi) in self.profiles.items():
             profile.add(name, lo, opt, hi)
@@ -229,6 +229,7 @@ class EngineBytes(BaseLoader):
         self.on_log, self.cancel = on_log, cancel
 
     def call_impl(self) -> BuiltEngine:
+        trt()  # first: selects the flavour for Polygraphy and installs the capturing logger
         from polygraphy.backend.trt import EngineBytesFromNetwork
         from polygraphy.logger import G_LOGGER
 

@@ -28,6 +28,7 @@ _captures: list["LogCapture"] = []
 _installed = False
 _build_slot = threading.Lock()     # one capturing build at a time (see the module docstring)
 _building: list[str] = []          # the label of the build holding the slot, for "waiting for the build of X"
+_owner: list[int] = []             # the thread holding it: a capture nested in its own thread does not wait
 
 
 @dataclass
@@ -94,13 +95,15 @@ def capture_log(label: str, on_message: LogCallback | None = None, *,
     wait; ``cancel`` ends the wait with EngineBuildError. ``on_message(severity, text)`` sees every message; if it
     raises, that is reported once (a warning) and it is not called again.
     """
-    if not _build_slot.acquire(blocking=False):
+    nested = _owner == [threading.get_ident()]  # this thread holds the slot already (a capture around a build)
+    if not nested and not _build_slot.acquire(blocking=False):
         if on_wait is not None:
             on_wait(f"waiting for the build of {_building[0] if _building else 'another model'}")
         while not _build_slot.acquire(timeout=0.1):
             if cancel is not None and cancel.is_set():
                 raise EngineBuildError(f"{label}: build cancelled while waiting for another build")
-    _building[:] = [label]
+    if not nested:
+        _building[:], _owner[:] = [label], [threading.get_ident()]
     capture = LogCapture(on_message=CallbackReporter(on_message, "log callback") if on_message else None)
     with _lock:
         _captures.append(capture)
@@ -109,5 +112,7 @@ def capture_log(label: str, on_message: LogCallback | None = None, *,
     finally:
         with _lock:
             _captures.remove(capture)
-        _building.clear()
-        _build_slot.release()
+        if not nested:
+            _building.clear()
+            _owner.clear()
+            _build_slot.release()
