@@ -41,3 +41,19 @@ def test_default_data_random_inputs_are_bounded_and_labelled_as_agreement_only()
     assert data.calibration["input"].shape[0] == 8 and np.abs(data.calibration["input"]).max() <= 3
     digits = default_data("digits_cnn")
     assert digits.labels is not None and len(digits.labels) == len(digits.evaluation) and "digits" in digits.note
+
+
+def test_baseline_prefers_the_fp32_variant_on_onnxruntime_and_can_be_given():
+    runs = pd.DataFrame({"id": [1, 2, 3], "label": ["pytorch eager", "fp32 · onnxruntime · all", "int8"],
+                         "variant": ["pytorch eager", "fp32", "int8"], "precision": ["fp32", "fp32", "int8"],
+                         "backend": ["pytorch", "onnxruntime", "onnxruntime"], "batch": [1, 1, 1],
+                         "concurrency": [1, 1, 1]})
+    assert latest_runs(runs).baseline == "fp32 · onnxruntime · all"
+    assert latest_runs(runs.drop(columns="variant")).baseline == "fp32 · onnxruntime · all"
+    assert latest_runs(runs, baseline="int8").baseline == "int8"
+    import pytest
+
+    from workbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="baseline 'fp16' is not among the runs"):
+        latest_runs(runs, baseline="fp16")

@@ -148,17 +148,19 @@ class Panel(widgets.VBox):
             self.wait()
 
     def run_stoppable(self, work: Callable[[], None], *, on_finish: Callable[[], None] | None = None,
-                      wait: bool = False) -> None:
+                      run_button: widgets.Button | None = None, wait: bool = False) -> None:
         """``run_task`` for panels with ``run_button`` and ``stop_button``: a fresh ``_cancel`` event for ``work``
-        to watch, Stop enabled while it runs."""
+        to watch, Stop enabled while it runs. ``run_button``: the button that started it, when a panel has several
+        long actions (e.g. build and reduce) sharing its Stop button."""
         if self.busy:
             self.say("still working on the previous request; wait for it or press Stop", "warning")
             return
         self._cancel = threading.Event()
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        started_by = run_button or self.run_button
+        started_by.disabled, self.stop_button.disabled = True, False
 
         def finish():
-            self.run_button.disabled, self.stop_button.disabled = False, True
+            started_by.disabled, self.stop_button.disabled = False, True
             if on_finish is not None:
                 on_finish()
 
