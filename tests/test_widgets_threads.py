@@ -87,3 +87,18 @@ def test_without_a_kernel_changes_apply_directly():
     threading.Thread(target=lambda: (panel.say("from a thread"), done.set())).start()
     done.wait(5)
     assert "from a thread" in panel.message.value
+
+
+def test_graph_view_is_static_until_displayed_then_clickable():
+    import plotly.graph_objects as go
+
+    from workbench.graph import from_onnx, layered_layout
+    from workbench.widgets import GraphView
+
+    view = GraphView(layered_layout(from_onnx(conv_bn_relu())))
+    assert not isinstance(view.figure, go.FigureWidget) and view.plot.outputs  # drawn, no plotly.js in the state
+    view.find("relu1")  # search still selects and outlines, redrawing the static figure
+    assert view.selected is not None and "relu1" in view.details.value
+    view.plot._view_count = 1  # what the front end sends when it displays the view
+    assert isinstance(view.figure, go.FigureWidget) and view.body.children[0] is view.figure
+    assert GraphView(layered_layout(from_onnx(conv_bn_relu())), interactive=False).plot._view_count is None

@@ -19,13 +19,15 @@ from .common import show_figure
 class GraphView(widgets.VBox):
     """A drawn graph with a search box and a details pane. ``on_select(view, node_id)`` is called on selections.
 
-    The graph is drawn as a plain plotly figure in an Output (zoom, pan and hover work; a saved notebook shows it),
-    and becomes a ``FigureWidget`` (click a node to select it) with ``interactive=True`` or the "click to select"
-    button. Why not always a FigureWidget: each one stores plotly.js (~5 MB) in the notebook's saved widget state.
+    The graph is first drawn as a plain plotly figure in an Output (zoom, pan and hover work; a saved notebook shows
+    it) and becomes a ``FigureWidget`` (click a node to select it) once a front end displays it. Why not always a
+    FigureWidget: each one stores plotly.js (~5 MB) in a notebook's saved widget state, so a lesson executed
+    headless (nbconvert, nbval: nothing is displayed) would save megabytes per graph. ``interactive``: None (that
+    default), True (a FigureWidget at once) or False (stay static; the "click to select" button still upgrades).
     """
 
     def __init__(self, graph: GraphData, *, color_by: str = "category", height: int = 640,
-                 on_select: Callable[["GraphView", int], None] | None = None, interactive: bool = False):
+                 on_select: Callable[["GraphView", int], None] | None = None, interactive: bool | None = None):
         if "x" not in graph.nodes:
             layered_layout(graph)
         self.graph = graph
@@ -34,7 +36,11 @@ class GraphView(widgets.VBox):
         self.selected: int | None = None
         self.highlighted: list[int] = []
         self.figure = graph_figure(graph, color_by=color_by, height=height)
-        self.plot = widgets.Output()
+        # _view_count=0 asks the front end to count this widget's views (ipywidgets' WidgetView increments it when
+        # displayed and syncs it to the kernel); a headless execution never displays it.
+        self.plot = widgets.Output(_view_count=0 if interactive is None else None)
+        if interactive is None:
+            self.plot.observe(lambda change: self.make_interactive() if change["new"] else None, names="_view_count")
         self._redraw()
         self.interactive_button = widgets.Button(description="click to select", icon="mouse-pointer",
                                                  tooltip="make the graph clickable (a plotly FigureWidget)")
