@@ -180,3 +180,21 @@ def test_a_capture_around_a_build_on_the_same_thread_does_not_wait_for_itself(tm
     with capture_log("outer") as outer:
         result = build_engine(conv_bn_relu(), cache=None)
     assert len(result.layers) > 0 and any(m.startswith("Layers:") for _, m in outer.messages)
+
+
+def test_a_failed_build_raises_what_failure_makes_of_tensorrt_errors():
+    from workbench.errors import EngineBuildError
+
+    model = load_model(conv_bn_relu(), name="cbr")
+    seen = []
+
+    def failure(message):
+        seen.append(message)
+        return EngineBuildError(f"explained: {message}")
+
+    def refusing_config(builder, network):  # a builder-config loader that fails, as TensorRT may
+        raise RuntimeError("no tactic fits")
+
+    with pytest.raises(EngineBuildError, match="explained: no tactic fits"):
+        EngineBytes(NetworkFromOnnx(model), lambda: refusing_config, label=model.label, failure=failure)()
+    assert seen == ["no tactic fits"]

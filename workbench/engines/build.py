@@ -218,13 +218,17 @@ class EngineBytes(BaseLoader):
     Builds in one process run one at a time (TensorRT's logger is process-global; see trt_logging), so the log and
     layer report are this build's only; a build that waits reports "waiting for the build of X".
     ``on_progress(stage, fraction)``, ``on_log(severity, message)``; setting ``cancel`` stops the build.
+    ``failure(message)``: the exception to raise when TensorRT cannot build (TensorRT's last errors in
+    ``message``); by default an EngineBuildError naming ``label``.
     """
 
     def __init__(self, network, builder_config, *, label: str = "model", timing_cache=None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, failure: Callable[[str], Exception] | None = None):
         self.network, self.builder_config = network, builder_config
         self.label, self.timing_cache = label, timing_cache
+        self.failure = failure or (lambda message: EngineBuildError(
+            f"{label}: TensorRT could not build the engine: {message}"))
         self.report = on_progress if isinstance(on_progress, ProgressReporter) else ProgressReporter(on_progress)
         self.on_log, self.cancel = on_log, cancel
 
@@ -251,9 +255,7 @@ class EngineBytes(BaseLoader):
                 if self.cancel is not None and self.cancel.is_set():
                     raise EngineBuildError(f"{self.label}: build cancelled") from None
                 errors = [m for s, m in captured.messages if s in ("ERROR", "INTERNAL_ERROR")]
-                # usermodels: explain the failure here (the build-failure explainer is called at this raise)
-                raise EngineBuildError(f"{self.label}: TensorRT could not build the engine: "
-                                       + ("; ".join(errors[-3:]) or str(exc))) from None
+                raise self.failure("; ".join(errors[-3:]) or str(exc)) from None
             return BuiltEngine(engine, list(captured.messages), net_df, time.perf_counter() - started)
 
 
@@ -388,11 +390,14 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         if store is not None else ""
     report = ProgressReporter(on_progress)
 
+    def failure(message: str) -> Exception:  # the EngineBuildError raise site of a failed build
+        return EngineBuildError(f"{model.label}: TensorRT could not build the engine: {message}")
+
     def build() -> tuple[object, dict]:
         monitor = _ProgressMonitor.create(module, report, cancel)
         built = EngineBytes(NetworkFromOnnx(model), BuilderConfig(config, profiles, progress_monitor=monitor),
                             label=model.label, timing_cache=config.timing_cache, on_progress=report, on_log=on_log,
-                            cancel=cancel)()
+                            cancel=cancel, failure=failure)()
         report("inspecting", 0.95)
         meta = {"flavor": flavor, "version": version, "model": model.name, "model_fingerprint": model.fingerprint,
                 "config": config.to_dict(), **LayerReport(built, model, profiles)()}
