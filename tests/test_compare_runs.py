@@ -3,6 +3,7 @@ default calibration/evaluation data of the App."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench.bench import ResultsStore, latest_runs
 from workbench.precision.sample_data import default_data
@@ -51,9 +52,16 @@ def test_baseline_prefers_the_fp32_variant_on_onnxruntime_and_can_be_given():
     assert latest_runs(runs).baseline == "fp32 · onnxruntime · all"
     assert latest_runs(runs.drop(columns="variant")).baseline == "fp32 · onnxruntime · all"
     assert latest_runs(runs, baseline="int8").baseline == "int8"
-    import pytest
-
     from workbench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="baseline 'fp16' is not among the runs"):
         latest_runs(runs, baseline="fp16")
+
+
+def test_default_data_takes_the_shapes_of_open_dimensions():
+    from workbench.errors import ConfigError
+
+    data = default_data("resnet_tiny", samples=4, shapes={"input": (1, 3, 32, 32)})
+    assert data.calibration["input"].shape == (4, 3, 32, 32) and data.evaluation["input"].shape == (4, 3, 32, 32)
+    with pytest.raises(ConfigError, match="dimension 2 is fixed at 32"):
+        default_data("resnet_tiny", shapes={"input": (1, 3, 16, 16)})

@@ -18,9 +18,10 @@ class DataChoice:
     note: str
 
 
-def default_data(model, samples: int = 64) -> DataChoice:
-    """The bundled digits for the trained ``digits_cnn``; otherwise random inputs at the model's default shapes
-    (floats clipped to [-3, 3], like normalized images): good for speed and for agreement with FP32, not for
+def default_data(model, samples: int = 64, shapes=None) -> DataChoice:
+    """The bundled digits for the trained ``digits_cnn``; otherwise random inputs at the model's default shapes, or
+    ``shapes`` (input -> shape, for dynamic dimensions the model leaves open; the batch is set to the sample count),
+    floats clipped to [-3, 3] like normalized images: good for speed and for agreement with FP32, not for
     accuracy. ``samples`` random calibration samples, at most 32 for evaluation."""
     from ..model import batch_shapes, generate_feeds, load_model
 
@@ -32,8 +33,8 @@ def default_data(model, samples: int = 64) -> DataChoice:
         test_x, test_y = digits("test")
         return DataChoice(calibration, test_x, test_y, f"the bundled digits dataset ({len(calibration)} calibration, "
                                                        f"{len(test_x)} test images)")
-    calibration = generate_feeds(model, batch_shapes(model, samples), seed=1)
-    evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32)), seed=2)
+    calibration = generate_feeds(model, batch_shapes(model, samples, shapes), seed=1)
+    evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32), shapes), seed=2)
     for spec in model.inputs:
         if spec.dtype.startswith("float"):  # a bounded range, like normalized images
             calibration[spec.name] = np.clip(calibration[spec.name], -3, 3)
