@@ -102,3 +102,14 @@ def test_graph_view_is_static_until_displayed_then_clickable():
     view.plot._view_count = 1  # what the front end sends when it displays the view
     assert isinstance(view.figure, go.FigureWidget) and view.body.children[0] is view.figure
     assert GraphView(layered_layout(from_onnx(conv_bn_relu())), interactive=False).plot._view_count is None
+
+
+def test_a_failed_build_is_a_message_and_its_exception_is_kept():
+    from workbench.errors import NetworkParseError
+
+    from models import custom_op
+
+    panel = BuildPanel(custom_op())
+    panel.build(wait=True)
+    assert isinstance(panel.last_exception, NetworkParseError) and "parser failed" in panel.message.value
+    assert not panel.build_button.disabled and panel.stop_button.disabled

@@ -59,7 +59,8 @@ class Panel(widgets.VBox):
         self._cancel = threading.Event()
         self._ui_thread = threading.current_thread()
         self._ui_queue: collections.deque = collections.deque()
-        self.last_error: str | None = None
+        self.last_error: str | None = None            # the message shown for the last failure
+        self.last_exception: BaseException | None = None  # and the exception itself (e.g. what a panel retries)
 
     # --- the kernel's thread ----------------------------------------------------------------------------------
     def on_ui(self, fn: Callable, *args) -> None:
@@ -103,14 +104,14 @@ class Panel(widgets.VBox):
         else:
             log.exception("unexpected error in %s", type(self).__name__, exc_info=exc)
             text = f"unexpected error ({type(exc).__name__}: {exc}); the details are in the log"
-        self.last_error = text
+        self.last_error, self.last_exception = text, exc
         self.say(text, "error")
 
     def guarded(self, fn: Callable) -> Callable:
         """Wrap a button handler so any exception becomes a message in the panel."""
         def handler(*args):
             try:
-                self.last_error = None
+                self.last_error = self.last_exception = None
                 fn(*args)
             except BaseException as exc:  # noqa: BLE001 - a widget callback must never raise into the front end
                 self.show_error(exc)
@@ -131,7 +132,7 @@ class Panel(widgets.VBox):
 
         def target():
             try:
-                self.last_error = None
+                self.last_error = self.last_exception = None
                 work()
             except BaseException as exc:  # noqa: BLE001
                 self.show_error(exc)
