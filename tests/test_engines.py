@@ -7,7 +7,8 @@ import pytest
 
 from workbench.engines import (BuildConfig, EngineCache, build_engine, check_engine_file, inspect_network,
                                tensorrt_environment)
-from workbench.errors import ConfigError, EngineBuildError, EngineFileError, GpuUnavailableError, NetworkParseError
+from workbench.errors import (ConfigError, EngineBuildError, EngineCacheError, EngineFileError, GpuUnavailableError,
+                             NetworkParseError)
 from workbench.model import load_model
 
 from models import conv_bn_relu, custom_op, qdq_conv
@@ -126,16 +127,20 @@ def test_corrupted_cache_entry_is_rebuilt(tmp_path):
     assert build_engine(conv_bn_relu(), cache=cache).cache_hit
     (again.engine_path.parent / "build.json").write_text("{not json")
     assert build_engine(conv_bn_relu(), cache=cache).cache_status == "corrupt"
-    # same size, different bytes: found when the engine is read, then rebuilt transparently
+    # same size, different bytes: found when the engine is read, which is an explicit error (never a rebuild behind
+    # the caller's back); the entry is removed, so the next build_engine replaces it
     good = build_engine(conv_bn_relu(), cache=cache)
     assert good.cache_hit
     data = bytearray(good.engine_path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     good.engine_path.write_bytes(bytes(data))
     damaged = build_engine(conv_bn_relu(), cache=cache)
-    assert damaged.cache_hit
-    assert damaged.engine_bytes == first.engine_bytes or damaged.engine_bytes[1:4] == b"trt"
-    assert damaged.cache_status == "corrupt" and not damaged.cache_hit
+    assert damaged.cache_hit and damaged.to_dict()["engine_bytes"] == len(data)  # no read needed for the size
+    with pytest.raises(EngineCacheError, match="damaged after it was written.*build again"):
+        damaged.engine_bytes
+    assert damaged.cache_hit and damaged.cache_status == "hit"
+    rebuilt = build_engine(conv_bn_relu(), cache=cache)
+    assert not rebuilt.cache_hit and rebuilt.engine_bytes[1:4] == b"trt"
     assert build_engine(conv_bn_relu(), cache=cache).cache_hit
 
 

@@ -12,7 +12,9 @@ CELLS = [
     "panel",
 ]
 
-PLOTS = "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+# the clickable FigureWidgets a displayed graph becomes (not the static first drawing inside an Output widget)
+PLOTS = ("Array.from(document.querySelectorAll('.js-plotly-plot'))"
+         ".filter(gd => gd.closest('.widget-hbox') && !gd.closest('.widget-output'))")
 ENGINE = f"{PLOTS}.find(gd => gd.layout && gd.layout.title && gd.layout.title.text.startsWith('TensorRT engine'))"
 ONNX = f"{PLOTS}.find(gd => gd.layout && gd.layout.title && gd.layout.title.text.includes('(ONNX'))"
 

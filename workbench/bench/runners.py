@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -69,10 +68,10 @@ class OnnxRuntimeRunner(Runner):
 
     def __init__(self, model, *, optimization_level: str = "all", threads: int | None = None,
                  providers: list[str] | None = None, variant: str = ""):
-        from ..engines.onnxruntime_graph import _level
+        from ..engines.onnxruntime_graph import ort_optimization_level
 
         self.model = load_model(model)
-        _level(optimization_level)  # validate early: a bad level is a ConfigError before anything runs
+        ort_optimization_level(optimization_level)  # validate early: a bad level is a ConfigError before anything runs
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {threads!r}")
         self.optimization_level = optimization_level
@@ -103,10 +102,10 @@ class OnnxRuntimeRunner(Runner):
     def session(self):
         import onnxruntime as ort
 
-        from ..engines.onnxruntime_graph import _level
+        from ..engines.onnxruntime_graph import ort_optimization_level
 
         options = ort.SessionOptions()
-        options.graph_optimization_level = _level(self.optimization_level)
+        options.graph_optimization_level = ort_optimization_level(self.optimization_level)
         options.log_severity_level = 3
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
@@ -270,10 +269,9 @@ class TensorRTRunner(Runner):
             if name not in feeds:
                 raise ConfigError(f"no data for engine input '{name}'")
             lo, _, hi = self.profile_range(name)
-            dims = feeds[name].shape
-            if len(dims) != len(lo) or not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
-                raise ConfigError(f"input '{name}' shape {list(dims)} is outside the engine's profile "
-                                  f"(min {list(lo)}, max {list(hi)})")
+            from ..engines.config import check_in_profile
+
+            check_in_profile(name, feeds[name].shape, lo, hi)
         return [_TensorRTWorker(self, feeds).worker() for _ in range(count)]
 
 
@@ -283,15 +281,15 @@ def profile_feeds(profiles: dict, dtypes: dict, batch: int, seed: int = 0) -> di
     ``profiles``: input name -> (min, opt, max) shapes. A batch outside [min, max] is a ConfigError naming the
     input and the profile, raised before anything runs.
     """
+    from ..engines.config import check_in_profile
+
     rng = np.random.default_rng(seed)
     feeds = {}
     for name, (lo, opt, hi) in profiles.items():
         dims = list(opt)
         if dims:
             dims[0] = batch
-        if not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
-            raise ConfigError(f"batch size {batch} is outside the engine's profile for input '{name}' "
-                              f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
+        check_in_profile(name, dims, lo, hi, what=f"batch size {batch}")
         feeds[name] = random_array(rng, dtypes[name], dims)
     return feeds
 
@@ -411,9 +409,6 @@ class _TensorRTWorker:
     def timings(self) -> dict[str, np.ndarray]:
         return {"h2d_ms": np.array(self.h2d), "compute_ms": np.array(self.compute), "d2h_ms": np.array(self.d2h)}
 
-    def reset(self):
-        self.h2d.clear(), self.compute.clear(), self.d2h.clear()
-
     def close(self):
         for mark in self.marks:
             self.events.destroy(mark)
@@ -427,13 +422,12 @@ class _TensorRTWorker:
 
 def runner_for(target, *, backend: str | None = None, **options) -> Runner:
     """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch)."""
-    from ..engines import BuildResult
+    from ..engines import BuildResult, is_engine_file
 
     if isinstance(target, Runner):
         return target
     if backend is None:
-        if isinstance(target, BuildResult) or (isinstance(target, (str, Path)) and
-                                               str(target).endswith((".engine", ".plan", ".trt"))):
+        if isinstance(target, BuildResult) or is_engine_file(target):
             backend = "tensorrt"
         elif type(target).__module__.startswith("torch"):
             backend = "pytorch"
@@ -444,8 +438,7 @@ def runner_for(target, *, backend: str | None = None, **options) -> Runner:
             target = target.model
         return OnnxRuntimeRunner(target, **options)
     if backend == "tensorrt":
-        if not isinstance(target, (BuildResult, bytes, bytearray)) and not str(target).endswith(
-                (".engine", ".plan", ".trt")):
+        if not isinstance(target, (BuildResult, bytes, bytearray)) and not is_engine_file(target):
             from ..engines import build_engine, tensorrt_environment
 
             env = tensorrt_environment()

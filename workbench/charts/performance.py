@@ -12,7 +12,8 @@ from ..errors import ConfigError
 _MAX_POINTS = 2000
 
 
-def _need(frame: pd.DataFrame, columns, chart: str) -> pd.DataFrame:
+def require_columns(frame: pd.DataFrame, columns, chart: str) -> pd.DataFrame:
+    """``frame`` if it is a DataFrame with ``columns``; else a ConfigError naming the chart and what is missing."""
     if not isinstance(frame, pd.DataFrame):
         raise ConfigError(f"{chart} needs a DataFrame (from sweep() or ResultsStore.runs()), got "
                           f"{type(frame).__name__}")
@@ -30,7 +31,8 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     return frame["backend"].astype(str)
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
+def styled(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
+    """The workbench charts' one look: title, axis titles, white template, margins."""
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white", legend_title_text="",
                       margin=dict(l=60, r=20, t=50, b=50), **kw)
     return fig
@@ -45,7 +47,7 @@ def _quantile_subsample(samples, n: int = _MAX_POINTS) -> np.ndarray:
 
 def latency_distribution(frame: pd.DataFrame, *, kind: str = "box") -> go.Figure:
     """Per-iteration latency of each configuration as a box (or violin) plot; needs the ``samples_ms`` column."""
-    _need(frame, ["samples_ms", "batch"], "latency_distribution")
+    require_columns(frame, ["samples_ms", "batch"], "latency_distribution")
     if kind not in ("box", "violin"):
         raise ConfigError(f"kind must be 'box' or 'violin', got {kind!r}")
     fig = go.Figure()
@@ -56,12 +58,12 @@ def latency_distribution(frame: pd.DataFrame, *, kind: str = "box") -> go.Figure
         trace = go.Box(y=y, name=name, boxpoints=False) if kind == "box" else \
             go.Violin(y=y, name=name, box_visible=True, meanline_visible=True, points=False)
         fig.add_trace(trace)
-    return _layout(fig, "Latency distribution per configuration", "", "latency (ms)", showlegend=False)
+    return styled(fig, "Latency distribution per configuration", "", "latency (ms)", showlegend=False)
 
 
 def latency_throughput(frame: pd.DataFrame, *, latency: str = "latency_ms_median") -> go.Figure:
     """Latency vs throughput over batch sizes: one line per configuration, points labelled by batch."""
-    _need(frame, [latency, "throughput", "batch"], "latency_throughput")
+    require_columns(frame, [latency, "throughput", "batch"], "latency_throughput")
     fig = go.Figure()
     data = frame.assign(_label=_labels(frame))
     if "concurrency" in data.columns:
@@ -71,13 +73,13 @@ def latency_throughput(frame: pd.DataFrame, *, latency: str = "latency_ms_median
         fig.add_trace(go.Scatter(x=group["throughput"], y=group[latency], mode="lines+markers+text", name=label,
                                  text=[f"b{b}" for b in group["batch"]], textposition="top center",
                                  hovertemplate="batch %{text}<br>%{x:,.1f} inferences/s<br>%{y:.3f} ms"))
-    return _layout(fig, "Latency vs throughput over batch sizes", "throughput (inferences/s)",
+    return styled(fig, "Latency vs throughput over batch sizes", "throughput (inferences/s)",
                    f"{latency.replace('latency_ms_', '')} latency (ms)")
 
 
 def throughput_vs_concurrency(frame: pd.DataFrame) -> go.Figure:
     """Throughput against concurrent sessions / streams: the multi-stream lesson."""
-    _need(frame, ["concurrency", "throughput", "batch"], "throughput_vs_concurrency")
+    require_columns(frame, ["concurrency", "throughput", "batch"], "throughput_vs_concurrency")
     fig = go.Figure()
     data = frame.assign(_label=_labels(frame))
     for (label, batch), group in data.groupby(["_label", "batch"], sort=False):
@@ -85,7 +87,7 @@ def throughput_vs_concurrency(frame: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=group["concurrency"], y=group["throughput"], mode="lines+markers",
                                  name=f"{label} · batch {batch}"))
     fig.update_xaxes(dtick=1)
-    return _layout(fig, "Throughput vs concurrent sessions / streams", "concurrency",
+    return styled(fig, "Throughput vs concurrent sessions / streams", "concurrency",
                    "throughput (inferences/s)")
 
 
@@ -94,7 +96,7 @@ def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figu
 
     ``baseline``: a ``label`` value (default: the first row's label, e.g. the FP32 model).
     """
-    _need(frame, ["throughput", "batch"], "speedup_bars")
+    require_columns(frame, ["throughput", "batch"], "speedup_bars")
     data = frame.assign(_label=_labels(frame))
     if "concurrency" not in data.columns:
         data = data.assign(concurrency=1)
@@ -113,7 +115,7 @@ def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figu
                              y=group["speedup"], name=label, text=[f"{s:.2f}×" for s in group["speedup"]],
                              textposition="outside"))
     fig.add_hline(y=1.0, line_dash="dot", line_color="gray")
-    return _layout(fig, f"Speed-up vs {baseline}", "", "throughput ÷ baseline", barmode="group")
+    return styled(fig, f"Speed-up vs {baseline}", "", "throughput ÷ baseline", barmode="group")
 
 
 # What the Pareto chart's y axis can show: accuracy needs labels; agreement is top-1 agreement with the FP32 model on
@@ -129,7 +131,7 @@ def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "la
     if metric is None:
         metric = next((m for m in QUALITY_METRICS if m in frame and frame[m].notna().any()), "accuracy") \
             if isinstance(frame, pd.DataFrame) else "accuracy"
-    _need(frame, [metric, latency], "pareto")
+    require_columns(frame, [metric, latency], "pareto")
     data = frame.assign(_label=_labels(frame)).dropna(subset=[metric, latency])
     if data.empty:
         raise ConfigError(f"pareto: no row has both '{metric}' and '{latency}'; record accuracy (with labels) or "
@@ -149,13 +151,13 @@ def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "la
     f = data.loc[front]
     fig.add_trace(go.Scatter(x=f[latency], y=f[metric], mode="lines", name="Pareto front",
                              line=dict(shape="hv", dash="dash", color="black")))
-    return _layout(fig, f"{title[0].upper()}{title[1:]} vs latency (Pareto front)",
-                   f"{latency.replace('latency_ms_', '')} latency (ms)", title)
+    return styled(fig, f"{title[0].upper()}{title[1:]} vs latency (Pareto front)",
+                  f"{latency.replace('latency_ms_', '')} latency (ms)", title)
 
 
 def memory_bars(frame: pd.DataFrame) -> go.Figure:
     """Activation memory with TensorRT's reuse vs naive (every tensor kept), per model/engine."""
-    _need(frame, ["activation_bytes", "naive_activation_bytes"], "memory_bars")
+    require_columns(frame, ["activation_bytes", "naive_activation_bytes"], "memory_bars")
     data = frame.assign(_label=_labels(frame) if ("label" in frame or "backend" in frame) else
                         frame.index.astype(str))
     if "batch" in data.columns:
@@ -167,4 +169,4 @@ def memory_bars(frame: pd.DataFrame) -> go.Figure:
                text=[f"{n / a:.1f}× less" if a else "" for a, n in
                      zip(data["activation_bytes"], data["naive_activation_bytes"])], textposition="outside"),
     ])
-    return _layout(fig, "Activation memory: reused vs naive", "", "MiB", barmode="group")
+    return styled(fig, "Activation memory: reused vs naive", "", "MiB", barmode="group")

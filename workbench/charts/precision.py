@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
-from .performance import _layout, _need
+from .performance import require_columns, styled
 
 _COLORS = {"minmax": "#d62728", "entropy": "#9467bd", "entropy2": "#1f77b4", "percentile": "#2ca02c",
            "mse": "#ff7f0e"}
@@ -42,7 +42,7 @@ def activation_histogram(tables, tensor: str, *, max_bars: int = 512) -> go.Figu
         fig.add_vline(x=float(row.amax), line_color=_COLORS.get(table.calibrator, "black"), line_dash="dash",
                       annotation_text=f"{label}: {row.amax:.3g}", annotation_textangle=-90)
     fig.update_yaxes(type="log")
-    return _layout(fig, f"Activation histogram of {tensor} with calibration thresholds", "|x|",
+    return styled(fig, f"Activation histogram of {tensor} with calibration thresholds", "|x|",
                    "count (log scale)", showlegend=False)
 
 
@@ -68,13 +68,13 @@ def quantization_mapping(amax: float, *, values: np.ndarray | None = None, bits:
     for side in (-amax, amax):
         fig.add_vline(x=side, line_dash="dash", line_color="red")
     fig.add_annotation(x=amax, y=levels, text=f"amax {amax:.3g} → {levels}", showarrow=True)
-    return _layout(fig, f"Symmetric linear quantization: scale = amax / {levels} = {scale:.3g}", "real value x",
+    return styled(fig, f"Symmetric linear quantization: scale = amax / {levels} = {scale:.3g}", "real value x",
                    f"int{bits} value q")
 
 
 def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure:
     """One bar per variant (e.g. fp32, fp16, int8 per calibrator) of ``metric`` (from precision.accuracy_table)."""
-    _need(frame, ["variant", metric], "accuracy_bars")
+    require_columns(frame, ["variant", metric], "accuracy_bars")
     data = frame.dropna(subset=[metric])
     if data.empty:
         raise ConfigError(f"accuracy_bars: no row has a value for '{metric}'")
@@ -86,4 +86,4 @@ def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure
     if metric in ("accuracy", "top1_agreement"):
         low = float(data[metric].min())
         fig.update_yaxes(range=[max(0.0, low - 0.05), 1.0])
-    return _layout(fig, f"{metric.replace('_', ' ')} by precision and calibrator", "", metric)
+    return styled(fig, f"{metric.replace('_', ' ')} by precision and calibrator", "", metric)

@@ -28,6 +28,7 @@ def _configure_bench(p):
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
 def cmd_bench(args):
     from ..bench import BenchmarkConfig, ResultsStore, TensorRTOptions, sweep
+    from ..engines import is_engine_file
     from ..model.tensors import parse_int_list
 
     batches = parse_int_list(args.batch, "--batch")
@@ -37,7 +38,7 @@ def cmd_bench(args):
     config = BenchmarkConfig(warmup_s=args.warmup, duration_s=args.duration, min_iterations=args.iterations)
     store = ResultsStore(args.results)  # before measuring: an unwritable path is reported at once
     target = args.target
-    is_engine = str(target).endswith((".engine", ".plan", ".trt"))
+    is_engine = is_engine_file(target)
     backend = args.backend or ("tensorrt" if is_engine else "onnxruntime")
     options = {}
     if backend == "tensorrt":

@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from .main import CONFIGURE, command
 
 
-def _add_build_options(p):
+def add_build_options(p):
     p.add_argument("--shapes", help="one shape per input: name:1x3x224x224,... (min = opt = max)")
     p.add_argument("--min-shapes", help="profile minimum shapes (with --opt-shapes and --max-shapes)")
     p.add_argument("--opt-shapes", help="profile optimum shapes")
@@ -86,7 +86,7 @@ def _configure_layers(p):
                                          "trtexec --exportLayerInfo)")
     p.add_argument("--profile", help="trtexec --exportProfile JSON, joined as per-layer time_ms")
     p.add_argument("--onnx", help="with --engine-json: the ONNX model, to name the fused op types")
-    _add_build_options(p)
+    add_build_options(p)
 
 
 @command("layers", "engine layers after fusion with their ONNX origins, fusions, memory and streams")
@@ -132,7 +132,7 @@ def cmd_layers(args):
 def _configure_build(p):
     p.add_argument("model", help="ONNX model or sample")
     p.add_argument("-o", "--output", help="write the serialized engine here")
-    _add_build_options(p)
+    add_build_options(p)
 
 
 @command("build", "build a TensorRT engine (cached), print what TensorRT did")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine_commands import _add_build_options, build_config_from_args
+from .engine_commands import add_build_options, build_config_from_args
 from .main import CONFIGURE, command
 
 
@@ -15,7 +15,7 @@ def _configure_graph(p):
     p.add_argument("--color-by", default="category", choices=["category", "precision", "stream"],
                    help="engine layer colours (default category)")
     p.add_argument("-o", "--output", required=True, help="the .html file to write")
-    _add_build_options(p)
+    add_build_options(p)
 
 
 @command("graph", "write the graph (and with --engine, the engine after fusion) as a self-contained HTML file")

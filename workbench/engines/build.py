@@ -1,4 +1,10 @@
-"""Build a TensorRT engine from a model and report what TensorRT did: layers after fusion, memory, streams."""
+"""Build a TensorRT engine from a model and report what TensorRT did: layers after fusion, memory, streams.
+
+The pipeline is made of small loaders in the manner of Polygraphy's (each a callable object, testable alone, and
+composable with Polygraphy's own loaders): ``NetworkFromOnnx`` -> ``BuilderConfig`` -> ``EngineBytes`` (the build,
+with its log captured) -> ``LayerReport`` (engine layers, memory, kept log) -> ``CachedEngine`` (look up or store).
+``build_engine`` is the one-call API composed from them.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +15,34 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+from polygraphy.backend.base import BaseLoader
 
 from ..errors import ConfigError, EngineBuildError, EngineFileError, GpuUnavailableError
-from ..progress import ProgressCallback
-from .cache import ENGINE_FILE, EngineCache
-from .config import BuildConfig
+from ..progress import ProgressCallback, ProgressReporter
+from .cache import ENGINE_FILE, CacheLookup, EngineCache
+from .config import BuildConfig, check_in_profile
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
 from .layers import FusionSummary, fusion_summary, layers_frame, parse_layer_report, stream_map
 from .memory import memory_from_log, naive_activation_bytes
 from .network import network_layers, parse_network
-from .trt_logging import capture_log, logger_captures
+from .trt_logging import LogCallback, capture_log, logger_captures
 
-LogCallback = Callable[[str, str], None]         # (severity, message)
-
-_POOLS = {"workspace": "WORKSPACE", "tactic_shared_memory": "TACTIC_SHARED_MEMORY", "tactic_dram": "TACTIC_DRAM"}
+# What a file given as a serialized engine may be called (the CLI and the runners decide by it).
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+MEMORY_POOL_TYPES = {"workspace": "WORKSPACE", "tactic_shared_memory": "TACTIC_SHARED_MEMORY",
+                     "tactic_dram": "TACTIC_DRAM"}
 # Log lines worth keeping with a cached engine (the full VERBOSE log of a ResNet-50 is ~18,000 messages).
-_KEPT_VERBOSE = ("Layers:", "Layer: ", "Original: ", "After ", "[MS]")
+KEPT_VERBOSE = ("Layers:", "Layer: ", "Original: ", "After ", "[MS]")
+
+
+def is_engine_file(path) -> bool:
+    """Whether ``path`` names a serialized engine (by its suffix)."""
+    return isinstance(path, (str, Path)) and str(path).lower().endswith(ENGINE_SUFFIXES)
 
 
 @dataclass
 class BuildResult:
-    """A built engine and everything learned while building it."""
+    """A built engine and everything learned while building it. It never builds anything itself."""
 
     model: object
     config: BuildConfig
@@ -42,17 +55,22 @@ class BuildResult:
     memory_per_layer: pd.DataFrame
     log: str
     cache_hit: bool
-    cache_status: str
+    cache_status: str                     # "hit", "miss", or "corrupt" (a damaged entry was found and rebuilt)
     build_seconds: float
     profiles: dict = field(default_factory=dict)
-    _engine: bytes | None = field(default=None, repr=False)
-    _load_engine: Callable[["BuildResult"], bytes] | None = field(default=None, repr=False)
+    engine_size: int = 0
+    _engine: object = field(default=None, repr=False)             # bytes or TensorRT's IHostMemory
+    _cache_entry: "CachedEngine | None" = field(default=None, repr=False)
 
     @property
     def engine_bytes(self) -> bytes:
-        """The serialized engine (read from the cache, and verified, on first use)."""
+        """The serialized engine. A cache hit reads (and verifies) the cached file on first use; a damaged file
+        raises EngineCacheError (the entry is removed, ``build_engine`` again rebuilds it) — never a silent rebuild."""
         if self._engine is None:
-            self._engine = self._load_engine(self)
+            self._engine = self._cache_entry.read_engine()
+        elif not isinstance(self._engine, bytes):
+            # TensorRT's IHostMemory is kept as it is and copied to bytes only if asked for (a 100 MB copy).
+            self._engine = bytes(self._engine)
         return self._engine
 
     @property
@@ -64,10 +82,9 @@ class BuildResult:
         return stream_map(self.layers)
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.engine_bytes)
-        return path
+        from ..files import atomic_write_bytes
+
+        return atomic_write_bytes(path, self.engine_bytes)
 
     def check_shapes(self, shapes: dict) -> None:
         """Raise ConfigError when ``shapes`` fall outside the engine's optimization profile."""
@@ -75,9 +92,7 @@ class BuildResult:
             if name not in self.profiles:
                 raise ConfigError(f"'{name}' is not an input of this engine (inputs: {', '.join(self.profiles)})")
             lo, _, hi = self.profiles[name]
-            if len(dims) != len(lo) or not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
-                raise ConfigError(f"input '{name}' shape {list(dims)} is outside the engine's profile "
-                                  f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
+            check_in_profile(name, dims, lo, hi)
 
     def to_dict(self) -> dict:
         fusion_facts = self.fusion.to_dict()
@@ -86,7 +101,7 @@ class BuildResult:
             "version": self.version,
             "model": getattr(self.model, "name", ""),
             "engine": str(self.engine_path) if self.engine_path else None,
-            "engine_bytes": len(self.engine_bytes),
+            "engine_bytes": self.engine_size,
             "cache_hit": self.cache_hit,
             "build_seconds": round(self.build_seconds, 3),
             "profiles": {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in
@@ -111,7 +126,7 @@ class BuildResult:
         """
         env = tensorrt_environment()
         if not env.can_run_engines:
-            raise GpuUnavailableError(f"engine built ({len(self.engine_bytes):,} bytes), but it cannot run here: "
+            raise GpuUnavailableError(f"engine built ({self.engine_size:,} bytes), but it cannot run here: "
                                       f"{env.reason}")
         from .run import compare_with_onnxruntime
 
@@ -129,22 +144,191 @@ class BuildResult:
                 f"{f.patterns.head(15).to_html(index=False)}</div>")
 
 
-def _target(config: BuildConfig) -> str:
-    if config.compute_capabilities:
-        return "cc:" + ",".join(config.compute_capabilities)
-    gpus = detect_gpus()
-    if gpus:
-        g = gpus[0]
-        return f"gpu:{g.name}:{g.compute_capability[0]}.{g.compute_capability[1]}"
-    return "no-gpu"
+# --- the loaders ------------------------------------------------------------------------------------------------
+
+def _resolve(value):
+    """A loader's input may be a value or a loader that makes it (as in Polygraphy)."""
+    return value() if callable(value) else value
+
+
+class NetworkFromOnnx(BaseLoader):
+    """Loader: ``(builder, network, parser)`` for a workbench Model through TensorRT's ONNX parser.
+
+    Usable as the ``network`` of Polygraphy's ``EngineBytesFromNetwork``; a parse failure is a NetworkParseError
+    naming the ONNX node and op.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    def call_impl(self):
+        return parse_network(self.model)
+
+
+class BuilderConfig(BaseLoader):
+    """Loader: Polygraphy's ``CreateConfig`` (``CreateConfigRTX`` for compute-capability targets) for a
+    BuildConfig and the optimization profiles it gives the model. The result is itself Polygraphy's
+    ``config`` loader: ``(builder, network) -> IBuilderConfig``."""
+
+    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor=None):
+        self.config = config
+        self.profiles = profiles
+        self.progress_monitor = progress_monitor
+
+    def call_impl(self):
+        module, config = trt(), self.config  # first: selects the flavour Polygraphy's TensorRT loaders use
+        from polygraphy.backend.trt import CreateConfig, Profile
+
+        profile = Profile()
+        for name, (lo, opt, hi) in self.profiles.items():
+            profile.add(name, lo, opt, hi)
+        kwargs = dict(profiles=[profile], profiling_verbosity=module.ProfilingVerbosity.DETAILED)
+        if config.optimization_level is not None:
+            kwargs["builder_optimization_level"] = int(config.optimization_level)
+        if config.max_aux_streams is not None:
+            kwargs["max_aux_streams"] = int(config.max_aux_streams)
+        if config.memory_pool_limits:
+            kwargs["memory_pool_limits"] = {getattr(module.MemoryPoolType, MEMORY_POOL_TYPES[k]): int(v)
+                                            for k, v in config.memory_pool_limits.items()}
+        if config.timing_cache and Path(config.timing_cache).is_file():
+            kwargs["load_timing_cache"] = str(config.timing_cache)
+        if self.progress_monitor is not None:
+            kwargs["progress_monitor"] = self.progress_monitor
+        if config.compute_capabilities:
+            from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
+
+            caps = [tuple(int(x) for x in cc.split(".")) for cc in config.compute_capabilities]
+            return CreateConfigRTX(compute_capabilities=caps, **kwargs)
+        return CreateConfig(**kwargs)
+
+
+@dataclass
+class BuiltEngine:
+    """What ``EngineBytes`` returns: the serialized engine, the build's own log, its network and duration."""
+
+    engine: object                         # TensorRT's IHostMemory (a buffer)
+    messages: list[tuple[str, str]]        # (severity, text), this build's only
+    network: pd.DataFrame                  # network layers before fusion
+    seconds: float
+
+
+class EngineBytes(BaseLoader):
+    """Loader: build the serialized engine from a network loader and a builder-config loader, capturing the log.
+
+    Builds in one process run one at a time (TensorRT's logger is process-global; see trt_logging), so the log and
+    layer report are this build's only; a build that waits reports "waiting for the build of X".
+    ``on_progress(stage, fraction)``, ``on_log(severity, message)``; setting ``cancel`` stops the build.
+    ``failure(message)``: the exception to raise when TensorRT cannot build (TensorRT's last errors in
+    ``message``); by default an EngineBuildError naming ``label``.
+    """
+
+    def __init__(self, network, builder_config, *, label: str = "model", timing_cache=None,
+                 on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None,
+                 cancel: threading.Event | None = None, failure: Callable[[str], Exception] | None = None):
+        self.network, self.builder_config = network, builder_config
+        self.label, self.timing_cache = label, timing_cache
+        self.failure = failure or (lambda message: EngineBuildError(
+            f"{label}: TensorRT could not build the engine: {message}"))
+        self.report = on_progress if isinstance(on_progress, ProgressReporter) else ProgressReporter(on_progress)
+        self.on_log, self.cancel = on_log, cancel
+
+    def call_impl(self) -> BuiltEngine:
+        trt()  # first: selects the flavour for Polygraphy and installs the capturing logger
+        from polygraphy.backend.trt import EngineBytesFromNetwork
+        from polygraphy.logger import G_LOGGER
+
+        if not logger_captures():
+            raise EngineBuildError("TensorRT's logger was created before the workbench loaded, so the engine-layer "
+                                   "report cannot be captured; import workbench before using Polygraphy directly")
+        with capture_log(self.label, self.on_log, on_wait=lambda text: self.report(text, None),
+                         cancel=self.cancel) as captured, G_LOGGER.verbosity(G_LOGGER.ERROR):
+            started = time.perf_counter()
+            self.report("parsing", 0.05)
+            builder, network, parser = _resolve(self.network)
+            net_df = network_layers(network)
+            create_config = _resolve(self.builder_config)
+            self.report("building", 0.2)
+            try:
+                engine = EngineBytesFromNetwork((builder, network, parser), config=create_config,
+                                                save_timing_cache=self.timing_cache)()
+            except Exception as exc:
+                if self.cancel is not None and self.cancel.is_set():
+                    raise EngineBuildError(f"{self.label}: build cancelled") from None
+                errors = [m for s, m in captured.messages if s in ("ERROR", "INTERNAL_ERROR")]
+                raise self.failure("; ".join(errors[-3:]) or str(exc)) from None
+            return BuiltEngine(engine, list(captured.messages), net_df, time.perf_counter() - started)
+
+
+class LayerReport(BaseLoader):
+    """Loader: what the build's log says — engine layers after fusion, memory (with the naive total at the
+    profile's max shapes) and the log lines worth keeping — as the cache's metadata dict."""
+
+    def __init__(self, built, model, profiles: dict):
+        self.built, self.model, self.profiles = built, model, profiles
+
+    def call_impl(self) -> dict:
+        built: BuiltEngine = _resolve(self.built)
+        messages = [m for _, m in built.messages]
+        report_text = next((m for m in reversed(messages) if m.startswith("Layers:")), "")
+        totals, per_layer = memory_from_log(messages)
+        naive_shapes = {name: hi for name, (lo, opt, hi) in self.profiles.items()}
+        totals["naive_activation_bytes"] = naive_activation_bytes(self.model, naive_shapes)
+        totals["naive_at_shapes"] = {k: list(v) for k, v in naive_shapes.items()}
+        return {
+            "build_seconds": built.seconds, "raw_layers": parse_layer_report(report_text),
+            "network_layers": built.network.to_dict(orient="records"), "memory": totals,
+            "memory_per_layer": per_layer.to_dict(orient="records"),
+            "log": "\n".join(f"[{s[0]}] {m}" for s, m in built.messages
+                              if s != "VERBOSE" or m.startswith(KEPT_VERBOSE)),
+        }
+
+
+@dataclass
+class CachedBuild:
+    """What ``CachedEngine`` returns: the engine (None on a hit: read from the cache on use) and its metadata."""
+
+    engine: object | None
+    meta: dict
+    folder: Path | None
+    status: str                            # "hit", "miss" or "corrupt"
+
+
+class CachedEngine(BaseLoader):
+    """Loader: the cached build for ``key``, or ``build()`` run and stored under that key when there is none.
+
+    ``build`` returns ``(engine, meta)``; nothing is stored unless it completes. ``cache=None`` builds every time.
+    """
+
+    def __init__(self, build: Callable[[], tuple[object, dict]], cache: EngineCache | None, key: str, *,
+                 on_progress: ProgressCallback | None = None):
+        self.build, self.cache, self.key = build, cache, key
+        self.report = on_progress if isinstance(on_progress, ProgressReporter) else ProgressReporter(on_progress)
+
+    def lookup(self) -> CacheLookup:
+        found = self.cache.get(self.key) if self.cache is not None else CacheLookup(None, None, "miss")
+        self.meta = found.meta
+        return found
+
+    def read_engine(self) -> bytes:
+        """The cached engine's bytes, verified (EngineCacheError when damaged; never rebuilt here)."""
+        return self.cache.read_engine(self.key, self.meta or {})
+
+    def call_impl(self) -> CachedBuild:
+        found = self.lookup()
+        if found.status == "hit":
+            self.report("cache hit", 1.0)
+            return CachedBuild(None, found.meta, found.folder, "hit")
+        engine, meta = self.build()
+        folder = self.cache.put(self.key, engine, meta) if self.cache is not None else None
+        return CachedBuild(engine, meta, folder, found.status)
 
 
 class _ProgressMonitor:
     """Adapts TensorRT's IProgressMonitor to a callback, and cancels the build when ``cancel`` is set."""
 
     @staticmethod
-    def create(module, on_progress: ProgressCallback | None, cancel: threading.Event | None):
-        if not hasattr(module, "IProgressMonitor") or (on_progress is None and cancel is None):
+    def create(module, report: ProgressReporter, cancel: threading.Event | None):
+        if not hasattr(module, "IProgressMonitor") or (report.callback is None and cancel is None):
             return None
 
         class Monitor(module.IProgressMonitor):
@@ -157,12 +341,12 @@ class _ProgressMonitor:
             def phase_start(self, phase_name, parent_phase, num_steps):
                 if parent_phase is None:
                     self.top = (phase_name, max(int(num_steps), 1))
-                elif on_progress:
-                    _safe(on_progress, f"building: {phase_name}", None)
+                else:
+                    report(f"building: {phase_name}", None)  # a failing callback is reported once, not raised
 
             def step_complete(self, phase_name, step):
-                if on_progress and self.top and phase_name == self.top[0]:
-                    _safe(on_progress, f"building: {phase_name}", 0.2 + 0.7 * (step + 1) / self.top[1])
+                if self.top and phase_name == self.top[0]:
+                    report(f"building: {phase_name}", 0.2 + 0.7 * (step + 1) / self.top[1])
                 return not (cancel is not None and cancel.is_set())
 
             def phase_finish(self, phase_name):
@@ -171,11 +355,15 @@ class _ProgressMonitor:
         return Monitor()
 
 
-def _safe(callback, *args):
-    try:
-        callback(*args)
-    except Exception:  # a broken progress bar must not break the build called from C++
-        pass
+def build_target(config: BuildConfig) -> str:
+    """The hardware an engine is built for (part of its cache key)."""
+    if config.compute_capabilities:
+        return "cc:" + ",".join(config.compute_capabilities)
+    gpus = detect_gpus()
+    if gpus:
+        g = gpus[0]
+        return f"gpu:{g.name}:{g.compute_capability[0]}.{g.compute_capability[1]}"
+    return "no-gpu"
 
 
 def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache | bool | None = True,
@@ -183,8 +371,9 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
                  cancel: threading.Event | None = None) -> BuildResult:
     """Build (or fetch from the cache) a TensorRT engine for ``model`` (any ``load_model`` source).
 
-    ``on_progress(stage, fraction)`` and ``on_log(severity, message)`` let callers show progress and the log;
-    setting ``cancel`` stops the build. Nothing is cached unless the build completes.
+    ``on_progress(stage, fraction)`` and ``on_log(severity, message)`` let callers show progress and the log (a
+    failing callback is reported once as a warning, never breaks the build); setting ``cancel`` stops the build.
+    Nothing is cached unless the build completes. Composed from the loaders above.
     """
     from ..model import load_model
 
@@ -197,111 +386,40 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         raise ConfigError(f"compute_capabilities targets are a TensorRT-RTX feature; {flavor} builds for the GPU "
                           "it runs on")
     store = EngineCache() if cache is True else (cache or None)
-    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, _target(config)) \
+    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, build_target(config)) \
         if store is not None else ""
-    report = on_progress or (lambda stage, fraction: None)
+    report = ProgressReporter(on_progress)
 
-    status = "miss"
-    if store is not None:
-        lookup = store.get(key)
-        status = lookup.status
-        if lookup.status == "hit":
-            report("cache hit", 1.0)
+    def failure(message: str) -> Exception:  # the EngineBuildError raise site of a failed build
+        from .diagnose import build_failure  # names the ONNX nodes and the defaulted dimensions to set
 
-            def load_verified(result: BuildResult) -> bytes:
-                engine = store.read_engine(key, lookup.meta)
-                if engine is None:  # damaged on disk since it was written: rebuild it
-                    rebuilt = build_engine(model, config, cache=store, on_progress=on_progress, on_log=on_log,
-                                           cancel=cancel)
-                    result.engine_path, result.cache_hit, result.cache_status = rebuilt.engine_path, False, "corrupt"
-                    engine = rebuilt.engine_bytes
-                return engine
+        return build_failure(model, message, profiles, list(config.shapes))
 
-            return _result_from_meta(model, config, store.path(key), lookup.meta, profiles, cache_hit=True,
-                                     load_engine=load_verified)
+    def build() -> tuple[object, dict]:
+        monitor = _ProgressMonitor.create(module, report, cancel)
+        built = EngineBytes(NetworkFromOnnx(model), BuilderConfig(config, profiles, progress_monitor=monitor),
+                            label=model.label, timing_cache=config.timing_cache, on_progress=report, on_log=on_log,
+                            cancel=cancel, failure=failure)()
+        report("inspecting", 0.95)
+        meta = {"flavor": flavor, "version": version, "model": model.name, "model_fingerprint": model.fingerprint,
+                "config": config.to_dict(), **LayerReport(built, model, profiles)()}
+        return built.engine, meta
 
-    if not logger_captures():
-        raise EngineBuildError("TensorRT's logger was created before the workbench loaded, so the engine-layer "
-                               "report cannot be captured; import workbench before using Polygraphy directly")
-    from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, Profile
-    from polygraphy.logger import G_LOGGER
-
-    started = time.perf_counter()
-    report("parsing", 0.05)
-    with capture_log(on_log) as captured, G_LOGGER.verbosity(G_LOGGER.ERROR):
-        builder, network, parser = parse_network(model)
-        net_df = network_layers(network)
-        profile = Profile()
-        for name, (lo, opt, hi) in profiles.items():
-            profile.add(name, lo, opt, hi)
-        kwargs = dict(profiles=[profile], profiling_verbosity=module.ProfilingVerbosity.DETAILED)
-        if config.optimization_level is not None:
-            kwargs["builder_optimization_level"] = int(config.optimization_level)
-        if config.max_aux_streams is not None:
-            kwargs["max_aux_streams"] = int(config.max_aux_streams)
-        if config.memory_pool_limits:
-            kwargs["memory_pool_limits"] = {getattr(module.MemoryPoolType, _POOLS[k]): int(v)
-                                            for k, v in config.memory_pool_limits.items()}
-        if config.timing_cache and Path(config.timing_cache).is_file():
-            kwargs["load_timing_cache"] = str(config.timing_cache)
-        monitor = _ProgressMonitor.create(module, on_progress, cancel)
-        if monitor is not None:
-            kwargs["progress_monitor"] = monitor
-        if config.compute_capabilities:
-            from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
-
-            caps = [tuple(int(x) for x in cc.split(".")) for cc in config.compute_capabilities]
-            create_config = CreateConfigRTX(compute_capabilities=caps, **kwargs)
-        else:
-            create_config = CreateConfig(**kwargs)
-        report("building", 0.2)
-        try:
-            engine = EngineBytesFromNetwork((builder, network, parser), config=create_config,
-                                            save_timing_cache=config.timing_cache)()
-        except Exception as exc:
-            if cancel is not None and cancel.is_set():
-                raise EngineBuildError(f"{model.label}: build cancelled") from None
-            from .diagnose import build_failure
-
-            errors = [m for s, m in captured.messages if s in ("ERROR", "INTERNAL_ERROR")]
-            raise build_failure(model, "; ".join(errors[-3:]) or str(exc), profiles, list(config.shapes)) from None
-    build_seconds = time.perf_counter() - started
-    report("inspecting", 0.95)
-
-    messages = [m for _, m in captured.messages]
-    report_text = next((m for m in reversed(messages) if m.startswith("Layers:")), "")
-    raw_layers = parse_layer_report(report_text)
-    totals, per_layer = memory_from_log(messages)
-    naive_shapes = {name: hi for name, (lo, opt, hi) in profiles.items()}
-    totals["naive_activation_bytes"] = naive_activation_bytes(model, naive_shapes)
-    totals["naive_at_shapes"] = {k: list(v) for k, v in naive_shapes.items()}
-    kept_log = "\n".join(f"[{s[0]}] {m}" for s, m in captured.messages
-                         if s != "VERBOSE" or m.startswith(_KEPT_VERBOSE))
-    meta = {
-        "flavor": flavor, "version": version, "model": model.name, "model_fingerprint": model.fingerprint,
-        "config": config.to_dict(), "build_seconds": build_seconds, "raw_layers": raw_layers,
-        "network_layers": net_df.to_dict(orient="records"), "memory": totals,
-        "memory_per_layer": per_layer.to_dict(orient="records"), "log": kept_log,
-    }
-    folder = store.put(key, engine, meta) if store is not None else None
-    report("done", 1.0)
-    # TensorRT's IHostMemory is kept as it is and copied to bytes only if asked for (a 100 MB copy otherwise).
-    result = _result_from_meta(model, config, folder, meta, profiles, cache_hit=False,
-                               load_engine=lambda _: bytes(engine))
-    result.cache_status = status
-    return result
-
-
-def _result_from_meta(model, config, folder: Path | None, meta: dict, profiles, *, cache_hit: bool,
-                      engine: bytes | None = None, load_engine=None) -> BuildResult:
+    cached = CachedEngine(build, store, key, on_progress=report)
+    outcome = cached()
+    if outcome.status != "hit":
+        report("done", 1.0)
+    meta = outcome.meta
     return BuildResult(
         model=model, config=config, flavor=meta["flavor"], version=meta["version"],
-        engine_path=folder / ENGINE_FILE if folder is not None else None,
+        engine_path=outcome.folder / ENGINE_FILE if outcome.folder is not None else None,
         layers=layers_frame(meta["raw_layers"], source="builder-log"),
         network=pd.DataFrame(meta["network_layers"]),
         memory=meta["memory"], memory_per_layer=pd.DataFrame(meta["memory_per_layer"]),
-        log=meta["log"], cache_hit=cache_hit, cache_status="hit" if cache_hit else "miss",
-        build_seconds=float(meta["build_seconds"]), profiles=profiles, _engine=engine, _load_engine=load_engine)
+        log=meta["log"], cache_hit=outcome.status == "hit", cache_status=outcome.status,
+        build_seconds=float(meta["build_seconds"]), profiles=profiles,
+        engine_size=int(meta.get("engine_size") or memoryview(outcome.engine).nbytes),
+        _engine=outcome.engine, _cache_entry=cached if outcome.status == "hit" else None)
 
 
 def check_engine_file(path) -> bytes:

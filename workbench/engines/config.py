@@ -25,6 +25,15 @@ def _dims(value, what: str) -> Dims:
     return dims
 
 
+def check_in_profile(name: str, dims, lo, hi, *, what: str | None = None) -> None:
+    """ConfigError unless ``dims`` lie within the profile [``lo``, ``hi``] of input ``name`` (the one profile-range
+    check: engines, runners and benchmark feeds use it). ``what`` names the offending value (default: the shape)."""
+    dims = list(dims)
+    if len(dims) != len(lo) or not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
+        raise ConfigError(f"{what or f'shape {dims}'} is outside the engine's profile for input '{name}' "
+                          f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
+
+
 def normalize_shape_range(name: str, value) -> tuple[Dims, Dims, Dims]:
     """One shape, or (min, opt, max), or {'min':…, 'opt':…, 'max':…} → (min, opt, max)."""
     if isinstance(value, Mapping):

@@ -12,7 +12,8 @@ from ..errors import ConfigError, ModelError
 LEVELS = ("disable", "basic", "extended", "all")
 
 
-def _level(name: str):
+def ort_optimization_level(name: str):
+    """ONNX Runtime's GraphOptimizationLevel for a level name (ConfigError naming the levels when unknown)."""
     import onnxruntime as ort
 
     mapping = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -36,7 +37,7 @@ def onnxruntime_optimized(model, level: str = "extended"):
 
     model = load_model(model)
     options = ort.SessionOptions()
-    options.graph_optimization_level = _level(level)
+    options.graph_optimization_level = ort_optimization_level(level)
     options.log_severity_level = 3
     with tempfile.TemporaryDirectory(prefix="workbench-ort-") as folder:
         out = Path(folder) / f"{model.name}.{level}.onnx"

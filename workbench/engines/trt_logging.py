@@ -3,6 +3,11 @@
 Written here because Polygraphy's TensorRT logger forwards VERBOSE messages to its own logger, whose default
 severity drops them, and offers no sink. The workbench installs one logger for the process (TensorRT accepts only
 one) that forwards to Polygraphy as before and, while a capture is active, records every message.
+
+Because that logger is process-global and TensorRT does not say which build a message belongs to, captures are
+exclusive: ``capture_log`` lets one build at a time run inside it, so two builds started at once (the App's two
+Build buttons, a notebook cell beside a panel) never mix their logs or layer reports. A build that has to wait is
+told whose build it waits for.
 """
 
 from __future__ import annotations
@@ -12,11 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from ..errors import EngineBuildError
+from ..progress import CallbackReporter
+
 SEVERITY_NAMES = {0: "INTERNAL_ERROR", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "VERBOSE"}
+LogCallback = Callable[[str, str], None]         # (severity, message)
 
 _lock = threading.Lock()
 _captures: list["LogCapture"] = []
 _installed = False
+_build_slot = threading.Lock()     # one capturing build at a time (see the module docstring)
+_building: list[str] = []          # the label of the build holding the slot, for "waiting for the build of X"
+_owner: list[int] = []             # the thread holding it: a capture nested in its own thread does not wait
 
 
 @dataclass
@@ -24,15 +36,7 @@ class LogCapture:
     """Messages recorded during a ``capture_log()`` block, as (severity name, text)."""
 
     messages: list[tuple[str, str]] = field(default_factory=list)
-    on_message: Callable[[str, str], None] | None = None
-
-    def text(self, min_severity: str = "VERBOSE") -> str:
-        order = list(SEVERITY_NAMES.values())
-        limit = order.index(min_severity)
-        return "\n".join(f"[{sev[0]}] {msg}" for sev, msg in self.messages if order.index(sev) <= limit)
-
-    def find(self, prefix: str) -> list[str]:
-        return [msg for _, msg in self.messages if msg.startswith(prefix)]
+    on_message: LogCallback | None = None
 
 
 def install_logger(trt) -> None:
@@ -63,9 +67,9 @@ def install_logger(trt) -> None:
                 for capture in captures:
                     capture.messages.append((name, msg))
                     if capture.on_message is not None:
-                        capture.on_message(name, msg)
+                        capture.on_message(name, msg)  # a CallbackReporter: a failing callback is reported once
                 forward.get(severity, G_LOGGER.super_verbose)(msg)
-            except Exception:  # log() is noexcept on the C++ side: never let an exception escape
+            except Exception:  # noqa: BLE001 - log() is noexcept on the C++ side; callbacks report their own errors
                 pass
 
     if polygraphy_trt_util.TRT_LOGGER is None:
@@ -82,8 +86,25 @@ def logger_captures() -> bool:
 
 
 @contextmanager
-def capture_log(on_message: Callable[[str, str], None] | None = None) -> Iterator[LogCapture]:
-    capture = LogCapture(on_message=on_message)
+def capture_log(label: str, on_message: LogCallback | None = None, *,
+                on_wait: Callable[[str], None] | None = None,
+                cancel: threading.Event | None = None) -> Iterator[LogCapture]:
+    """Record TensorRT's messages while the block runs, holding the process's one build slot.
+
+    ``label`` names the build (shown to builds that wait for it); ``on_wait(text)`` is told when this one has to
+    wait; ``cancel`` ends the wait with EngineBuildError. ``on_message(severity, text)`` sees every message; if it
+    raises, that is reported once (a warning) and it is not called again.
+    """
+    nested = _owner == [threading.get_ident()]  # this thread holds the slot already (a capture around a build)
+    if not nested and not _build_slot.acquire(blocking=False):
+        if on_wait is not None:
+            on_wait(f"waiting for the build of {_building[0] if _building else 'another model'}")
+        while not _build_slot.acquire(timeout=0.1):
+            if cancel is not None and cancel.is_set():
+                raise EngineBuildError(f"{label}: build cancelled while waiting for another build")
+    if not nested:
+        _building[:], _owner[:] = [label], [threading.get_ident()]
+    capture = LogCapture(on_message=CallbackReporter(on_message, "log callback") if on_message else None)
     with _lock:
         _captures.append(capture)
     try:
@@ -91,3 +112,7 @@ def capture_log(on_message: Callable[[str, str], None] | None = None) -> Iterato
     finally:
         with _lock:
             _captures.remove(capture)
+        if not nested:
+            _building.clear()
+            _owner.clear()
+            _build_slot.release()

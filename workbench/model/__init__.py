@@ -3,8 +3,8 @@
 from .feeds import batch_shapes, check_feeds, generate_feeds
 from .from_torch import from_torch
 from .loading import Model, fold_model_constants, load_model
-from .samples import SAMPLES, build_sample, list_samples
+from .samples import SAMPLES, list_samples
 from .tensors import TensorSpec, parse_shapes
 
-__all__ = ["Model", "load_model", "fold_model_constants", "SAMPLES", "build_sample", "list_samples", "TensorSpec",
+__all__ = ["Model", "load_model", "fold_model_constants", "SAMPLES", "list_samples", "TensorSpec",
            "parse_shapes", "generate_feeds", "batch_shapes", "check_feeds", "from_torch"]

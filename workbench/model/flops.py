@@ -109,10 +109,6 @@ _ESTIMATORS: dict[str, Callable] = {
     "Softmax": _per_output(3), "LogSoftmax": _per_output(4),
 }
 
-HEAVY_OPS = ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "Gemm", "MatMul", "MatMulInteger",
-             "QLinearMatMul", "LSTM", "GRU", "RNN")
-
-
 def estimate_node(node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]]) -> tuple[int, int, bool]:
     """(MACs, FLOPs, shapes_known) of one node given a map from tensor name to concrete shape."""
     estimator = _ESTIMATORS.get(node.op_type)

@@ -514,15 +514,6 @@ def _build_cached(name: str) -> bytes:
     return SAMPLES[name].build().SerializeToString()
 
 
-def build_sample(name: str) -> onnx.ModelProto:
-    """A fresh ModelProto of the named sample (generated once per process, then copied)."""
-    from ..errors import ModelNotFoundError
-
-    if name not in SAMPLES:
-        raise ModelNotFoundError(f"no bundled sample named '{name}' (samples are: {', '.join(SAMPLES)})")
-    return onnx.ModelProto.FromString(_build_cached(name))
-
-
 def list_samples() -> pd.DataFrame:
     return pd.DataFrame([(s.name, s.size, s.description) for s in SAMPLES.values()],
                         columns=["name", "size", "description"])

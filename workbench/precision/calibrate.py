@@ -25,13 +25,10 @@ from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchErr
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
 from ..files import atomic_write_text
-from .calibrators import (CALIBRATOR_OF_TRT_ALGORITHM, TRT_ALGORITHMS, check_calibrator, entropy_amax, minmax_amax,
-                          mse_amax, percentile_amax)
+from .calibrators import (CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, check_calibrator,
+                          entropy_amax, minmax_amax, mse_amax, percentile_amax)
 from .data import CalibrationData
 from .histogram import TensorHistogram
-
-# Largest representable magnitude per quantized type: scale = amax / QMAX.
-QMAX = {"int8": 127.0, "fp8": 448.0}  # fp8 = float8 e4m3fn
 
 
 def quantization_scale(amax, precision: str) -> np.ndarray:
@@ -155,7 +152,7 @@ class CalibrationTable:
                 scale = struct.unpack(">f", bytes.fromhex(value.strip()))[0]
             except ValueError:
                 raise ConfigError(f"{path}, line {number}: '{line}' is not 'tensor: <8 hex digits>'") from None
-            rows.append({"tensor": name.strip(), "amax": scale * 127.0, "scale": scale})
+            rows.append({"tensor": name.strip(), "amax": scale * QMAX["int8"], "scale": scale})
         return cls(pd.DataFrame(rows, columns=["tensor", "amax", "scale"]), calibrator, "int8",
                    notes=[f"read from TensorRT cache {Path(path).name} ({text[0]})"])
 

@@ -24,6 +24,8 @@ from ..errors import ConfigError
 CALIBRATORS = ("minmax", "entropy", "entropy2", "percentile", "mse")
 # Scales read from a TensorRT cache written by the legacy calibrator: which calibrator chose them is unknown.
 LEGACY = "legacy"
+# Largest representable magnitude per quantized type: scale = amax / QMAX (the one table; fp8 = float8 e4m3fn).
+QMAX = {"int8": 127.0, "fp8": 448.0}
 # TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>). Percentile and MSE scales are
 # read by TensorRT through the legacy calibrator, which takes whatever scales its cache holds.
 TRT_ALGORITHMS = {"minmax": "MinMaxCalibration", "entropy": "EntropyCalibration",
@@ -116,7 +118,7 @@ def percentile_amax(hist, percentile: float) -> float:
     return float(min(edges[min(index + 1, len(edges) - 1)], hist.absmax))  # the right edge of that bin
 
 
-def mse_amax(hist, levels: int = 127, start: int = START_BIN, stride: int = 1) -> float:
+def mse_amax(hist, levels: int = int(QMAX["int8"]), start: int = START_BIN, stride: int = 1) -> float:
     """Search thresholds at bin edges from ``start``; the error of each bin's values is taken at its centre."""
     counts, edges = hist.histogram()
     if len(counts) <= start:

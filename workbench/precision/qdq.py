@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
 from .calibrate import quantization_scale
+from .calibrators import QMAX
 from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
@@ -89,9 +90,9 @@ def _quantize_weight(values: np.ndarray, axis: int, precision: str) -> tuple[np.
     shape[axis] = -1
     scaled = values / scale.reshape(shape)
     if precision == "int8":
-        q = np.clip(np.rint(scaled), -127, 127).astype(np.int8)
+        q = np.clip(np.rint(scaled), -QMAX["int8"], QMAX["int8"]).astype(np.int8)
         return q, scale
-    return np.clip(scaled, -448, 448).astype(np.float32), scale  # fp8 values are rounded by onnx's helper
+    return np.clip(scaled, -QMAX["fp8"], QMAX["fp8"]).astype(np.float32), scale  # fp8 values are rounded by onnx's helper
 
 
 def _fp8_tensor(values: np.ndarray, name: str) -> onnx.TensorProto:

@@ -7,11 +7,10 @@ also a plain library call, and each panel can be used on its own.
 from __future__ import annotations
 
 import ipywidgets as widgets
-import numpy as np
 
 from ..bench import ResultsStore
 from ..bench.quality import quality_tags
-from ..model import batch_shapes, generate_feeds
+from ..precision.sample_data import default_data
 from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
 from .common import Panel
@@ -23,25 +22,6 @@ from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
 STEPS = ("1 Model", "2 Graph", "3 Precision", "4 Build", "5 Benchmark", "6 Compare", "Lint", "Estimate")
-
-
-def calibration_for(model, samples: int = 64, shapes=None):
-    """Calibration and evaluation data for a model without any user data: the bundled digits for the trained
-    ``digits_cnn``, otherwise random inputs (good for speed and for agreement with FP32, not for accuracy)."""
-    if model.name == "digits_cnn":
-        from ..model.datasets import digits
-
-        calibration, _ = digits("calibration")
-        test_x, test_y = digits("test")
-        return calibration, test_x, test_y, "the bundled digits dataset (269 calibration, 450 test images)"
-    calibration = generate_feeds(model, batch_shapes(model, samples, shapes), seed=1)
-    evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32), shapes), seed=2)
-    for name, spec in ((s.name, s) for s in model.inputs):
-        if spec.dtype.startswith("float"):  # a bounded range, like normalized images
-            calibration[name] = np.clip(calibration[name], -3, 3)
-            evaluation[name] = np.clip(evaluation[name], -3, 3)
-    return calibration, evaluation, None, ("random inputs: measures speed and agreement with FP32; "
-                                           "give real samples for accuracy")
 
 
 class App(Panel):
@@ -83,12 +63,12 @@ class App(Panel):
     def _model_changed(self, model) -> None:
         self.graph_panel.set_model(model)  # first: a model whose data cannot be made up can still be looked at
         self.build_panel.set_model(model)
-        calibration, eval_x, eval_y, note = calibration_for(model, shapes=self.model_panel.opt_shapes())
-        self.data_note.value = f"<i>calibration and evaluation data: {note}</i>"
-        self.precision_panel = PrecisionPanel(model, calibration, eval_data=eval_x, labels=eval_y)
+        data = default_data(model, shapes=self.model_panel.opt_shapes())
+        self.data_note.value = f"<i>calibration and evaluation data: {data.note}</i>"
+        self.precision_panel = PrecisionPanel(model, data.calibration, eval_data=data.evaluation, labels=data.labels)
         self.precision_panel.on_converted(self._converted)
         self.precision_box.children = (self.precision_panel,)
-        self.build_panel.calibration_data = calibration
+        self.build_panel.calibration_data = data.calibration
         self.variants = {"fp32": model}
         self.benchmark_panel.set_targets(self.variants)
         self.benchmark_panel.variant_tags = {}

@@ -74,28 +74,23 @@ class BenchmarkPanel(Panel):
         self.say(f"measuring {len(chosen)} model(s) × {len(batches)} batch size(s) × {len(concurrency)} "
                  "concurrency level(s) …")
 
-        def on_progress(stage, fraction):
-            if fraction is not None:
-                self.progress.value = fraction
-            self.stage.value = stage[:120]
-
-        def on_result(frame):
+        def on_result(frame):  # background thread
             self.results = frame  # partial results are kept as they arrive
-            self._draw(frame)
+            self.on_ui(self._draw, frame)
 
         def work():
             frame = sweep(chosen, batch=batches, concurrency=concurrency, optimization_level=list(self.levels.value),
                           config=config, store=self.store, variant_tags=self.variant_tags,
-                          on_progress=on_progress, on_result=on_result,
+                          on_progress=self.show_progress, on_result=on_result,
                           cancel=self._cancel)
             self.results = frame
-            self._draw(frame)
+            self.on_ui(self._draw, frame)
             if frame.attrs.get("partial"):
                 self.say(f"stopped: kept {len(frame)} of {frame.attrs['planned']} configurations", "warning")
             else:
                 self.say(f"measured {len(frame)} configurations"
                          + (f"; recorded in {self.store.path}" if self.store is not None else ""), "ok")
-                self.progress.value = 1.0
+                self.show_progress("done", 1.0)
 
         self.run_stoppable(work, wait=wait)  # Stop keeps what was measured (marked partial)
 

@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as widgets
 
-from ..engines import BuildConfig, build_engine
+from ..engines import BuildConfig
 from ..model import load_model, parse_shapes
 from ..precision import CALIBRATORS, PRECISIONS, PrecisionPlan, apply_precision
 from .common import Panel, html_table, progress_bar
@@ -36,6 +36,9 @@ class BuildPanel(Panel):
                                            tooltip="-1: TensorRT decides; 0: one stream")
         self.workspace = widgets.IntText(value=0, description="workspace MiB", tooltip="0: no limit")
         self.build_button = widgets.Button(description="Build", button_style="primary", icon="cogs")
+        self.run_button = self.build_button  # the Run/Stop pair of Panel.run_stoppable
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.progress = progress_bar("build")
         self.stage = widgets.Label()
         self.summary = widgets.HTML()
@@ -45,7 +48,7 @@ class BuildPanel(Panel):
         self.build_button.on_click(self.guarded(lambda _: self.build()))
         controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.keep_op_types]),
                                  widgets.HBox([self.shapes, self.opt_level]),
-                                 widgets.HBox([self.aux_streams, self.workspace, self.build_button])])
+                                 widgets.HBox([self.aux_streams, self.workspace, self.build_button, self.stop_button])])
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.summary, self.layers_table,
                           log_box])
 
@@ -82,22 +85,14 @@ class BuildPanel(Panel):
             self.say(f"{plan.precision} needs calibration data: BuildPanel(model, calibration_data=...)", "warning")
             return
         self.progress.value = 0.0
-        self.build_button.disabled = True
         lines: list[str] = []
         self.say(f"building {self.model.name} in {plan.label} …")
 
-        def on_progress(stage, fraction):
-            if fraction is not None:
-                self.progress.value = fraction
-            self.stage.value = stage
-
-        def on_log(severity, message):
+        def on_log(severity, message):  # background thread: only collects, shown at the end
             if severity in ("ERROR", "WARNING", "INFO", "INTERNAL_ERROR"):
                 lines.append(f"[{severity}] {message}")
 
-        def work():
-            model = apply_precision(self.model, plan, self.calibration_data)
-            result = build_engine(model, config, on_progress=on_progress, on_log=on_log)
+        def built(model, result):  # on the kernel's thread
             self.built_model, self.result = model, result
             if self.store is not None:
                 self.store.record_build(result)  # precision and calibrator travel in the model
@@ -107,12 +102,11 @@ class BuildPanel(Panel):
                      f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})", "ok")
 
         def finish():
-            self.build_button.disabled = False
-            if self.last_error is not None:  # no progress bar frozen mid-way after a failure
-                self.progress.value, self.stage.value = 0.0, "failed"
             self.log_view.value = "\n".join(lines[-400:]) or (self.result.log[-20000:] if self.result else "")
 
-        self.run_task(work, on_finish=finish, wait=wait)
+        model, calibration = self.model, self.calibration_data
+        self.run_build(lambda: apply_precision(model, plan, calibration), config, built,
+                       on_log=on_log, on_finish=finish, wait=wait)
 
     def _show(self, result) -> None:
         self.summary.value = result._repr_html_()

@@ -1,11 +1,22 @@
-"""What every panel shares: a message line for errors (never a traceback) and background tasks with progress.
+"""What every panel shares: a message line for errors (never a traceback), background tasks with progress and a
+Stop button, and the one way widgets are changed from those tasks.
 
-Long work (builds, benchmarks) runs on a background thread, so the kernel stays free to receive a Stop click; a
-panel's ``wait()`` joins it (used by notebooks run top to bottom and by tests).
+Long work (builds, calibration, benchmarks) runs on a background thread, so the kernel stays free to receive a Stop
+click; a panel's ``wait()`` joins it (used by notebooks run top to bottom and by tests).
+
+Widgets are changed only on the kernel's thread: a background task hands every change to ``on_ui``, which queues it
+and asks the kernel's IOLoop to run it (``IOLoop.add_callback`` is the one tornado method documented as safe to call
+from any thread). ipykernel 7 made widget changes from other threads unreliable (jupyter-widgets/ipywidgets#4001:
+the documented "update a widget in the background" example fails there), and ipywidgets itself is not thread-safe
+(ipython/ipython#7411 proposed exactly this: go through the tornado loop, not a mutex). ipykernel's kernel keeps
+that loop as ``get_ipython().kernel.io_loop`` (ipykernel/kernelbase.py). Outside a kernel (scripts, tests) there is
+no front end to race with, and changes apply directly. ``wait()`` on the kernel's thread also runs queued changes,
+so a cell that waits shows them as they come and ends with every one applied.
 """
 
 from __future__ import annotations
 
+import collections
 import html
 import logging
 import threading
@@ -27,19 +38,64 @@ def html_table(frame, max_rows: int = 30) -> str:
     return f"<div style='max-height:360px;overflow:auto;font-size:12px'>{shown}{more}</div>"
 
 
+def kernel_io_loop():
+    """The running IPython kernel's IOLoop (the kernel's thread runs it), or None outside a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return None
+    kernel = getattr(get_ipython(), "kernel", None)
+    return getattr(kernel, "io_loop", None)
+
+
 class Panel(widgets.VBox):
-    """Base panel: ``self.message`` shows errors and status; ``run_task`` runs work off the kernel thread."""
+    """Base panel: ``self.message`` shows errors and status; ``run_task`` runs work off the kernel thread and
+    ``on_ui`` brings its widget changes back to the kernel thread."""
 
     def __init__(self, children=(), **kwargs):
         self.message = widgets.HTML(layout=widgets.Layout(min_height="1.5em"))
         super().__init__(children=[*children, self.message], **kwargs)
         self._task: threading.Thread | None = None
         self._cancel = threading.Event()
-        self.last_error: str | None = None
+        self._ui_thread = threading.current_thread()
+        self._ui_queue: collections.deque = collections.deque()
+        self.last_error: str | None = None            # the message shown for the last failure
+        self.last_exception: BaseException | None = None  # and the exception itself (e.g. what a panel retries)
+
+    # --- the kernel's thread ----------------------------------------------------------------------------------
+    def on_ui(self, fn: Callable, *args) -> None:
+        """Run ``fn(*args)`` on the kernel's thread: now when called there, else queued for the kernel's IOLoop."""
+        loop = kernel_io_loop()
+        if threading.current_thread() is self._ui_thread or loop is None:
+            fn(*args)
+            return
+        self._ui_queue.append((fn, args))
+        loop.add_callback(self._run_queued)
+
+    def _run_queued(self) -> None:
+        while True:
+            try:
+                fn, args = self._ui_queue.popleft()
+            except IndexError:
+                return
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - shown in the panel, never raised into the IOLoop
+                self.show_error(exc)
+
+    def show_progress(self, stage: str, fraction: float | None) -> None:
+        """The panels' one ``on_progress(stage, fraction)``: moves ``self.progress`` and ``self.stage`` (from any
+        thread)."""
+        def show():
+            if fraction is not None:  # None: the stage changed, the fraction did not
+                self.progress.value = min(max(fraction, 0.0), 1.0)
+            self.stage.value = stage[:120]
+        self.on_ui(show)
 
     # --- messages ---------------------------------------------------------------------------------------------
     def say(self, text: str, kind: str = "info") -> None:
-        self.message.value = f"<span style='{_STYLES[kind]}'>{html.escape(text)}</span>" if text else ""
+        value = f"<span style='{_STYLES[kind]}'>{html.escape(text)}</span>" if text else ""
+        self.on_ui(setattr, self.message, "value", value)
 
     def show_error(self, exc: BaseException) -> None:
         """User errors show their message; anything else shows one line and goes to the log, never a traceback."""
@@ -48,14 +104,14 @@ class Panel(widgets.VBox):
         else:
             log.exception("unexpected error in %s", type(self).__name__, exc_info=exc)
             text = f"unexpected error ({type(exc).__name__}: {exc}); the details are in the log"
-        self.last_error = text
+        self.last_error, self.last_exception = text, exc
         self.say(text, "error")
 
     def guarded(self, fn: Callable) -> Callable:
         """Wrap a button handler so any exception becomes a message in the panel."""
         def handler(*args):
             try:
-                self.last_error = None
+                self.last_error = self.last_exception = None
                 fn(*args)
             except BaseException as exc:  # noqa: BLE001 - a widget callback must never raise into the front end
                 self.show_error(exc)
@@ -68,21 +124,23 @@ class Panel(widgets.VBox):
 
     def run_task(self, work: Callable[[], None], *, on_finish: Callable[[], None] | None = None,
                  wait: bool = False) -> None:
+        """Run ``work`` on a background thread; ``on_finish`` then runs on the kernel's thread. ``work`` changes
+        widgets only through ``on_ui`` / ``say`` / ``show_progress``."""
         if self.busy:
             self.say("still working on the previous request; wait for it or press Stop", "warning")
             return
 
         def target():
             try:
-                self.last_error = None
+                self.last_error = self.last_exception = None
                 work()
             except BaseException as exc:  # noqa: BLE001
                 self.show_error(exc)
             finally:
                 if on_finish is not None:
                     try:
-                        on_finish()
-                    except Exception as exc:  # noqa: BLE001
+                        self.on_ui(on_finish)
+                    except Exception as exc:  # noqa: BLE001 - shown, and the work's own error is kept
                         self.show_error(exc)
 
         self._task = threading.Thread(target=target, daemon=True, name=f"workbench-{type(self).__name__}")
@@ -90,16 +148,41 @@ class Panel(widgets.VBox):
         if wait:
             self.wait()
 
-    def run_stoppable(self, work: Callable[[], None], *, wait: bool = False) -> None:
+    def run_stoppable(self, work: Callable[[], None], *, on_finish: Callable[[], None] | None = None,
+                      run_button: widgets.Button | None = None, wait: bool = False) -> None:
         """``run_task`` for panels with ``run_button`` and ``stop_button``: a fresh ``_cancel`` event for ``work``
-        to watch, Stop enabled while it runs."""
+        to watch, Stop enabled while it runs. ``run_button``: the button that started it, when a panel has several
+        long actions (e.g. build and reduce) sharing its Stop button."""
+        if self.busy:
+            self.say("still working on the previous request; wait for it or press Stop", "warning")
+            return
         self._cancel = threading.Event()
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        started_by = run_button or self.run_button
+        started_by.disabled, self.stop_button.disabled = True, False
 
         def finish():
-            self.run_button.disabled, self.stop_button.disabled = False, True
+            started_by.disabled, self.stop_button.disabled = False, True
+            if self.last_error is not None and hasattr(self, "progress"):  # nothing left frozen mid-way
+                self.progress.value, self.stage.value = 0.0, "failed"
+            if on_finish is not None:
+                on_finish()
 
         self.run_task(work, on_finish=finish, wait=wait)
+
+    def run_build(self, make_model: Callable[[], object], config, on_built: Callable[[object, object], None], *,
+                  on_log: Callable[[str, str], None] | None = None, on_finish: Callable[[], None] | None = None,
+                  wait: bool = False) -> None:
+        """Build an engine in the background with progress and Stop (the one build-with-progress of the panels):
+        ``make_model()`` runs first in the background (e.g. applying a precision plan), ``on_built(model, result)``
+        runs on the kernel's thread."""
+        from ..engines import build_engine
+
+        def work():
+            model = make_model()
+            result = build_engine(model, config, on_progress=self.show_progress, on_log=on_log, cancel=self._cancel)
+            self.on_ui(on_built, model, result)
+
+        self.run_stoppable(work, on_finish=on_finish, wait=wait)
 
     def stop(self) -> None:
         """Stop the work in progress after the step in flight; what was already computed is kept."""
@@ -107,12 +190,22 @@ class Panel(widgets.VBox):
         self.say("stopping …", "warning")
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the panel's background work is done (notebooks run top to bottom call this)."""
+        """Block until the panel's background work is done (notebooks run top to bottom call this). On the
+        kernel's thread, queued widget changes are applied while waiting and once more at the end."""
         if self._task is not None:
-            self._task.join(timeout)
+            on_ui_thread = threading.current_thread() is self._ui_thread
+            step = 0.05 if on_ui_thread else timeout
+            waited = 0.0
+            while self._task.is_alive() and (timeout is None or waited < timeout):
+                self._task.join(step)
+                waited += step or 0.0
+                if on_ui_thread:
+                    self._run_queued()
+        if threading.current_thread() is self._ui_thread:
+            self._run_queued()
 
 
-def show_figure(output: widgets.Output, figure) -> None:
+def show_figure(output: widgets.Output, figure, config: dict | None = None) -> None:
     """Put a plotly figure into an Output widget, replacing what it showed.
 
     Sets ``outputs`` directly with plotly's mime type: safe from a background thread, and it never falls back to
@@ -122,7 +215,8 @@ def show_figure(output: widgets.Output, figure) -> None:
 
     import plotly.io as pio
 
-    bundle = {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(figure)), "config": {"responsive": True}},
+    bundle = {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(figure)),
+                                                 "config": {"responsive": True, **(config or {})}},
               "text/plain": f"<plotly figure: {figure.layout.title.text or ''}>"}
     output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from .. import charts
-from ..bench import ResultsStore
+from ..bench import ResultsStore, latest_runs
 from .common import Panel, html_table, show_figure
 
 
@@ -23,10 +23,6 @@ class ComparePanel(Panel):
         self.scope.observe(self.guarded(lambda _: self.refresh()), names="value")
         super().__init__([widgets.HBox([self.refresh_button, self.scope]), self.table, self.speedup, self.pareto])
 
-    def set_model(self, model) -> None:
-        self.model = model
-        self.refresh()
-
     def refresh(self) -> None:
         """Read the store again and redraw (a restarted kernel shows the same charts)."""
         model = getattr(self.model, "name", None) if self.scope.value == "this model" else None
@@ -40,10 +36,9 @@ class ComparePanel(Panel):
         columns = ["id", "created", "label", "precision", "calibrator", "batch", "concurrency",
                    "latency_ms_median", "latency_ms_p99", "throughput", "accuracy", "agreement"]
         self.table.value = "<b>Recorded runs</b>" + html_table(runs[columns].iloc[::-1], 40)
-        latest = runs.drop_duplicates(subset=["label", "batch", "concurrency"], keep="last")
-        baseline = next((label for label, p in zip(latest["label"], latest["precision"]) if p == "fp32"),
-                        latest["label"].iloc[0])
-        show_figure(self.speedup, charts.speedup_bars(latest, baseline=baseline))
+        chosen = latest_runs(runs)
+        latest = chosen.runs
+        show_figure(self.speedup, charts.speedup_bars(latest, baseline=chosen.baseline))
         if latest[["accuracy", "agreement"]].notna().any(axis=None):  # the chart says which it shows
             show_figure(self.pareto, charts.pareto(latest))
         else:

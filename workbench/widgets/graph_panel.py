@@ -3,11 +3,9 @@ ONNX Runtime's optimized graph — with a Build button (progress shown) for the 
 
 from __future__ import annotations
 
-import threading
-
 import ipywidgets as widgets
 
-from ..engines import BuildConfig, build_engine, inspect_network, onnxruntime_optimized, reduce
+from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
 from ..errors import EngineBuildError, NetworkParseError
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
 from ..model import load_model, parse_shapes
@@ -35,6 +33,9 @@ class GraphPanel(Panel):
                                                      tooltip="group nodes by name scope (0: every node)")
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
         self.build_button = widgets.Button(description="Build engine", button_style="primary", icon="cogs")
+        self.run_button = self.build_button  # the Run/Stop pair of Panel.run_stoppable
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.expanded: set[str] = set()  # groups opened by the user in a grouped view
         self._selected_group: str | None = None
         self.expand_button = widgets.Button(description="Expand group", icon="expand", disabled=True,
@@ -43,9 +44,7 @@ class GraphPanel(Panel):
         self.reduce_button = widgets.Button(description="Reduce failure", icon="search-minus", disabled=True,
                                             tooltip="after a failed build: shrink the model to the smallest "
                                                     "subgraph TensorRT still rejects, and highlight it")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.reduce_button.on_click(self.guarded(lambda _: self.reduce()))
-        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.progress = progress_bar("build")
         self.stage = widgets.Label()
         self.area = widgets.Box(layout=widgets.Layout(width="100%"))
@@ -101,53 +100,38 @@ class GraphPanel(Panel):
             return BuildConfig(shapes=self.shapes_provider())
         return self.build_config or BuildConfig()
 
-    def _ready(self) -> None:
-        """Back to a ready state after a task: buttons enabled, no progress frozen mid-way after a failure."""
-        self.build_button.disabled = False
-        self.stop_button.disabled = True
-        self.reduce_button.disabled = self.failure is None
-        if self.last_error is not None:
-            self.progress.value, self.stage.value = 0.0, "failed"
-
-    def _on_progress(self, stage: str, fraction: float | None) -> None:
-        if fraction is not None:
-            self.progress.value = fraction
-        self.stage.value = stage
-
-    def _start(self, message: str) -> None:
-        """A long task begins: a fresh cancel event, Stop enabled, the other buttons disabled."""
-        self._cancel = threading.Event()
-        self.build_button.disabled = self.reduce_button.disabled = True
-        self.stop_button.disabled = False
-        self.progress.value = 0.0
-        self.say(message)
-
     def build(self, wait: bool = False) -> None:
         """Build the engine (background; ``wait=True`` blocks), then show the before/after fusion view."""
         if self.model is None:
             self.say("choose a model first", "warning")
             return
         config = self._config()
-        self._start(f"building {self.model.name} …")
+        self.failure = None
+        self.reduce_button.disabled = True
+        self.progress.value = 0.0
+        self.say(f"building {self.model.name} …")
 
-        def work():
-            self.failure = None
-            try:
-                self.result = build_engine(self.model, config, on_progress=self._on_progress, cancel=self._cancel)
-            except (EngineBuildError, NetworkParseError) as exc:
-                self.failure = exc
-                raise
+        def built(model, result):  # on the kernel's thread
+            self.result = result
             self.progress.value = 1.0
-            f = self.result.fusion
+            f = result.fusion
             self.say(f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
-                     f"layers ({'engine cache' if self.result.cache_hit else f'built in {self.result.build_seconds:.1f} s'})",
+                     f"layers ({'engine cache' if result.cache_hit else f'built in {result.build_seconds:.1f} s'})",
                      "ok")
             if self.choice.value == "before/after fusion":
                 self.show()
             else:
                 self.choice.value = "before/after fusion"  # shows it
 
-        self.run_task(work, on_finish=self._ready, wait=wait)
+        model = self.model
+        self.run_build(lambda: model, config, built, on_finish=self._after_build, wait=wait)
+
+    def _after_build(self) -> None:
+        """A build TensorRT rejected (not a stop, not a bad setting) is what "Reduce failure" shrinks."""
+        failed = self.last_exception
+        self.failure = failed if isinstance(failed, (EngineBuildError, NetworkParseError)) and \
+            not self._cancel.is_set() else None
+        self.reduce_button.disabled = self.failure is None
 
     def reduce(self, wait: bool = False, time_limit: float = 180.0) -> None:
         """After a failed build: shrink the model to the smallest subgraph TensorRT still rejects (background,
@@ -155,16 +139,22 @@ class GraphPanel(Panel):
         if self.model is None or self.failure is None:
             self.say("build first: Reduce shrinks a model whose build failed", "warning")
             return
-        config = self._config()
-        self._start(f"reducing {self.model.name} to the smallest failing subgraph …")
+        config, model = self._config(), self.model
+        self.build_button.disabled = True
+        self.progress.value = 0.0
+        self.say(f"reducing {model.name} to the smallest failing subgraph …")
 
         def work():
-            shapes = {name: opt for name, (_, opt, _) in config.profiles(self.model).items()}
-            self.reduction = reduce(self.model, shapes, time_limit=time_limit, cancel=self._cancel,
-                                    on_progress=self._on_progress)
-            self.show_reduction()
+            shapes = {name: opt for name, (_, opt, _) in config.profiles(model).items()}
+            self.reduction = reduce(model, shapes, time_limit=time_limit, cancel=self._cancel,
+                                    on_progress=self.show_progress)
+            self.on_ui(self.show_reduction)
 
-        self.run_task(work, on_finish=self._ready, wait=wait)
+        def finish():
+            self.build_button.disabled = False
+            self.reduce_button.disabled = self.failure is None
+
+        self.run_stoppable(work, on_finish=finish, run_button=self.reduce_button, wait=wait)
 
     def show_reduction(self) -> None:
         """The ONNX graph with the reduced subgraph's nodes highlighted."""

@@ -13,13 +13,21 @@ import plotly.graph_objects as go
 from ..charts.graph import (COLOR_MODES, NODE_TRACE, details_html, graph_figure, highlight_style, legend_traces,
                             node_colors)
 from ..graph import GraphData, fusion_map, layered_layout
+from .common import show_figure
 
 
 class GraphView(widgets.VBox):
-    """A drawn graph with a search box and a details pane. ``on_select(view, node_id)`` is called on clicks."""
+    """A drawn graph with a search box and a details pane. ``on_select(view, node_id)`` is called on selections.
+
+    The graph is first drawn as a plain plotly figure in an Output (zoom, pan and hover work; a saved notebook shows
+    it) and becomes a ``FigureWidget`` (click a node to select it) once a front end displays it. Why not always a
+    FigureWidget: each one stores plotly.js (~5 MB) in a notebook's saved widget state, so a lesson executed
+    headless (nbconvert, nbval: nothing is displayed) would save megabytes per graph. ``interactive``: None (that
+    default), True (a FigureWidget at once) or False (stay static; the "click to select" button still upgrades).
+    """
 
     def __init__(self, graph: GraphData, *, color_by: str = "category", height: int = 640,
-                 on_select: Callable[["GraphView", int], None] | None = None):
+                 on_select: Callable[["GraphView", int], None] | None = None, interactive: bool | None = None):
         if "x" not in graph.nodes:
             layered_layout(graph)
         self.graph = graph
@@ -27,8 +35,16 @@ class GraphView(widgets.VBox):
         self.on_select = on_select
         self.selected: int | None = None
         self.highlighted: list[int] = []
-        self.figure = go.FigureWidget(graph_figure(graph, color_by=color_by, height=height))
-        self.figure.data[NODE_TRACE].on_click(self._clicked)
+        self.figure = graph_figure(graph, color_by=color_by, height=height)
+        # _view_count=0 asks the front end to count this widget's views (ipywidgets' WidgetView increments it when
+        # displayed and syncs it to the kernel); a headless execution never displays it.
+        self.plot = widgets.Output(_view_count=0 if interactive is None else None)
+        if interactive is None:
+            self.plot.observe(lambda change: self.make_interactive() if change["new"] else None, names="_view_count")
+        self._redraw()
+        self.interactive_button = widgets.Button(description="click to select", icon="mouse-pointer",
+                                                 tooltip="make the graph clickable (a plotly FigureWidget)")
+        self.interactive_button.on_click(lambda _: self.make_interactive())
         self.search = widgets.Text(placeholder="find a node by name or op", continuous_update=False,
                                    layout=widgets.Layout(width="260px"))
         self.search.observe(lambda change: self.find(change["new"]) if change["new"] else None, names="value")
@@ -41,8 +57,24 @@ class GraphView(widgets.VBox):
         self.header = widgets.HTML(f"<b>{html.escape(graph.title)}</b> — {counts['nodes']} nodes, "
                                    f"{counts['edges']} edges" + (f", {counts['groups']} groups"
                                                                  if counts["groups"] else ""))
-        super().__init__([self.header, widgets.HBox([self.search, self.search_button, self.search_result]),
-                          widgets.HBox([self.figure, self.details])])
+        self.body = widgets.HBox([self.plot, self.details])
+        super().__init__([self.header, widgets.HBox([self.search, self.search_button, self.interactive_button,
+                                                     self.search_result]), self.body])
+        if interactive:
+            self.make_interactive()
+
+    def make_interactive(self) -> None:
+        """Replace the drawn figure with a FigureWidget that reports clicks (kept as it is when already one)."""
+        if isinstance(self.figure, go.FigureWidget):
+            return
+        self.figure = go.FigureWidget(self.figure)
+        self.figure.data[NODE_TRACE].on_click(self._clicked)
+        self.body.children = (self.figure, self.details)
+        self.interactive_button.disabled = True
+
+    def _redraw(self) -> None:
+        if not isinstance(self.figure, go.FigureWidget):  # a FigureWidget redraws itself
+            show_figure(self.plot, self.figure, {"scrollZoom": True})
 
     # --- interaction ------------------------------------------------------------------------------------------
     def _clicked(self, trace, points, state) -> None:
@@ -69,6 +101,8 @@ class GraphView(widgets.VBox):
             trace.marker.line.color = style["line.color"]
         if zoom and ids:
             self.zoom_to(ids)
+        else:
+            self._redraw()
 
     def zoom_to(self, ids, rows: int = 16) -> None:
         nodes = self.graph.nodes.loc[list(ids)]
@@ -76,6 +110,7 @@ class GraphView(widgets.VBox):
         span = max(rows, float(nodes["y"].max() - nodes["y"].min()) + 4)
         with self.figure.batch_update():
             self.figure.layout.yaxis.range = [cy - span / 2, cy + span / 2]
+        self._redraw()
 
     def find(self, query: str) -> list[int]:
         hits = self.graph.find(query)
@@ -94,6 +129,7 @@ class GraphView(widgets.VBox):
         # each mode has its own legend entries: replace them
         self.figure.data = self.figure.data[:NODE_TRACE + 1]
         self.figure.add_traces(legend_traces(legend))
+        self._redraw()
 
 
 class FusionView(widgets.VBox):

@@ -10,7 +10,7 @@ import pandas as pd
 from .. import charts
 from ..model import load_model
 from ..precision import (CALIBRATORS, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
-                         quantize, run_outputs)
+                         run_outputs)
 from ..precision.qdq import WEIGHTED_OPS
 from .common import Panel, html_table, progress_bar, show_figure
 
@@ -87,32 +87,32 @@ class PrecisionPanel(Panel):
         self.progress.value = 0.0
         self.say(f"{plan.label}: working …")
 
-        def on_progress(stage, fraction):
-            if fraction is not None:  # None when the data's length is unknown
-                self.progress.value = min(fraction, 1.0)
-            self.stage.value = stage
+        model, calibration, batches = self.model, self.calibration_data, self.batches.value
 
-        def work():
+        def work():  # background thread: computes; widgets change in shown(), on the kernel's thread
+            table = None
             if plan.precision in ("int8", "fp8"):
-                table = calibrate(self.model, self.calibration_data, plan.calibrator, precision=plan.precision,
-                                  percentile=plan.percentile, samples=self.batches.value * self.batch_size,
-                                  batch_size=self.batch_size, on_progress=on_progress, cancel=self._cancel)
+                table = calibrate(model, calibration, plan.calibrator, precision=plan.precision,
+                                  percentile=plan.percentile, samples=batches * self.batch_size,
+                                  batch_size=self.batch_size, on_progress=self.show_progress, cancel=self._cancel)
+            converted = apply_precision(model, plan, table)  # the table is reused, not calibrated again
+            row = self._accuracy_row(plan, converted) if self.eval_data is not None else None
+            self.on_ui(shown, table, converted, row)
+
+        def shown(table, converted, row):
+            if table is not None:
                 self.table = table
                 self.tables[plan.calibrator] = table
-                converted = quantize(self.model, table, target=plan.target, exclude_nodes=plan.keep_nodes).model
                 previous = self.tensor.value
-                self.tensor.options = list(table.frame.tensor)
-                # keep the tensor being looked at; else the first activation after the input
                 names = list(table.frame.tensor)
+                self.tensor.options = names
+                # keep the tensor being looked at; else the first activation after the input
                 self.tensor.value = previous if previous in names else names[min(2, len(names) - 1)]
                 self._draw_histogram()
-            else:
-                converted = apply_precision(self.model, plan)
             self.model_out = converted
             self.progress.value = 1.0
-            row = None
-            if self.eval_data is not None:
-                self._add_accuracy(plan, converted)
+            if row is not None:
+                self._show_accuracy(row)
                 row = self.accuracy.iloc[-1].to_dict()
             self.say(f"{plan.label}: done → {converted.name}", "ok")
             for listener in self._listeners:
@@ -120,15 +120,19 @@ class PrecisionPanel(Panel):
 
         self.run_stoppable(work, wait=wait)  # Stop ends the calibration; earlier tables and rows are kept
 
-    def _add_accuracy(self, plan, converted) -> None:
-        if self.accuracy.empty:
-            self.accuracy = accuracy_table(self.model, {}, self.eval_data, labels=self.labels)
+    def _accuracy_row(self, plan, converted) -> dict:
+        """One accuracy row of ``converted`` against the FP32 model on the evaluation data (background thread)."""
         if self._reference is None:  # the FP32 outputs on the evaluation data: computed once per panel
             self._reference = run_outputs(self.model, self.eval_data)
         row = compare(self.model, converted, self.eval_data, labels=self.labels,
                       reference_outputs=self._reference).iloc[0].to_dict()
         row.update(variant=plan.label, precision=plan.precision,
                    calibrator=plan.calibrator if plan.precision in ("int8", "fp8") else "")
+        return row
+
+    def _show_accuracy(self, row: dict) -> None:
+        if self.accuracy.empty:
+            self.accuracy = accuracy_table(self.model, {}, self.eval_data, labels=self.labels)
         self.accuracy = pd.concat([self.accuracy, pd.DataFrame([row])], ignore_index=True)
         columns = [c for c in ("variant", "precision", "calibrator", "accuracy", "top1_agreement", "sqnr_db",
                                "cosine", "max_abs_error") if c in self.accuracy.columns]
