@@ -263,7 +263,7 @@ def test_model_panel_edits_every_input_shape_and_the_graph_panel_builds_at_it():
     assert graph.progress.value == 0.0 and graph.stage.value == "failed"  # ready again, nothing frozen
     assert not graph.build_button.disabled and not graph.reduce_button.disabled and graph.stop_button.disabled
     stages = []
-    graph._on_progress = lambda stage, fraction: stages.append(stage)
+    graph.show_progress = lambda stage, fraction: stages.append(stage)
     graph.reduce(wait=True)
     assert graph.reduction.nodes == ["/model.11/Concat"] and not graph.build_button.disabled
     assert stages[-1] == "reduce: done" and any(s.startswith("reduce: first") for s in stages)

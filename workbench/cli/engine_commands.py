@@ -37,7 +37,7 @@ def build_config_from_args(args):
                        max_aux_streams=args.max_aux_streams, timing_cache=args.timing_cache)
 
 
-def _progress_to_stderr(stage, fraction):
+def progress_to_stderr(stage, fraction):
     if fraction is not None and sys.stderr.isatty():
         print(f"\r{stage[:60]:60s} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
@@ -124,7 +124,7 @@ def cmd_layers(args):
     from ..engines import build_engine
 
     result = build_engine(args.model, build_config_from_args(args), cache=not args.no_cache,
-                          on_progress=_progress_to_stderr)
+                          on_progress=progress_to_stderr)
     info = result.to_dict()
     return _layers_text(info), info
 
@@ -140,7 +140,7 @@ def cmd_build(args):
     from ..engines import build_engine
 
     result = build_engine(args.model, build_config_from_args(args), cache=not args.no_cache,
-                          on_progress=_progress_to_stderr)
+                          on_progress=progress_to_stderr)
     if args.output:
         result.save(args.output)
     info = result.to_dict()

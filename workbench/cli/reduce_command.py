@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .engine_commands import _progress_to_stderr
+from .engine_commands import progress_to_stderr
 from .main import CONFIGURE, command
 
 
@@ -29,7 +29,7 @@ def cmd_reduce(args):
     # for the result (--json must stay parseable).
     with contextlib.redirect_stdout(sys.stderr):
         result = reduce(args.model, parse_shapes(args.shapes) if args.shapes else None, match=args.match,
-                        time_limit=args.time_limit, on_progress=_progress_to_stderr)
+                        time_limit=args.time_limit, on_progress=progress_to_stderr)
     info = result.to_dict()
     if args.output:
         info["output"] = str(result.model.save(args.output))
