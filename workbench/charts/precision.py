@@ -48,21 +48,25 @@ def activation_histogram(tables, tensor: str, *, max_bars: int = 512) -> go.Figu
 
 
 def quantization_mapping(amax: float, *, values: np.ndarray | None = None, bits: int = 8) -> go.Figure:
-    """Symmetric linear quantization: real values on [-amax, amax] -> integers on [-127, 127] (scale = amax/127);
-    values past amax clip, values inside round. With ``values``, their rounding and clipping errors are shown."""
+    """Symmetric linear quantization as TensorRT and ONNX QuantizeLinear do it: q = clip(round(x / scale), -128, 127)
+    with scale = amax / 127 and zero point 0, so [-amax, amax] maps to [-127, 127] and only values below -amax
+    reach -128 (NVIDIA TensorRT Developer Guide, "Working with Quantized Types"). Values past amax clip, values
+    inside round. With ``values``, their rounding and clipping errors are shown."""
     if not amax > 0:
         raise ConfigError(f"amax must be positive, got {amax}")
     levels = 2 ** (bits - 1) - 1
+    lowest = -levels - 1
     scale = amax / levels
     span = 1.5 * amax if values is None else max(1.5 * amax, float(np.abs(values).max()))
     x = np.linspace(-span, span, 2001)
-    q = np.clip(np.round(x / scale), -levels, levels)
+    q = np.clip(np.round(x / scale), lowest, levels)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=x / scale, name="ideal x / scale", line=dict(dash="dot", color="gray")))
-    fig.add_trace(go.Scatter(x=x, y=q, name=f"int{bits}: clip(round(x / scale))", line=dict(shape="hv")))
+    fig.add_trace(go.Scatter(x=x, y=q, name=f"int{bits}: clip(round(x / scale), {lowest}, {levels})",
+                             line=dict(shape="hv")))
     if values is not None:
         v = np.asarray(values, dtype=np.float64).ravel()
-        qv = np.clip(np.round(v / scale), -levels, levels)
+        qv = np.clip(np.round(v / scale), lowest, levels)
         error = v - qv * scale
         fig.add_trace(go.Scatter(x=v, y=qv, mode="markers", name="values", marker=dict(size=6),
                                  customdata=error, hovertemplate="x %{x:.4g} → q %{y}<br>error %{customdata:.3g}"))

@@ -113,6 +113,10 @@ class CalibrationTable:
         float32 hex>`` per tensor, for TensorRT 10's (deprecated) calibrators to read back."""
         if self.precision != "int8":
             raise ConfigError("TensorRT calibration caches hold INT8 scales only")
+        if self.calibrator not in TRT_ALGORITHMS:
+            raise ConfigError(f"'{self.calibrator}' is not a TensorRT calibrator, so its scales cannot be written as a "
+                              f"TensorRT calibration cache (TensorRT's: {', '.join(TRT_ALGORITHMS)}); write Q/DQ "
+                              "into the model with quantize() instead")
         lines = [f"TRT-{_version_code(tensorrt_version)}-{TRT_ALGORITHMS[self.calibrator]}"]
         lines += [f"{r.tensor}: {struct.pack('>f', r.scale).hex()}" for r in self.frame.itertuples()]
         path = Path(path)

@@ -22,10 +22,11 @@ import numpy as np
 from ..errors import ConfigError
 
 CALIBRATORS = ("minmax", "entropy", "entropy2", "percentile", "mse")
-# TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>). Percentile and MSE scales are
-# read by TensorRT through the legacy calibrator, which takes whatever scales its cache holds.
+# TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>), for the calibrators TensorRT has.
+# Percentile and MSE are not TensorRT calibrators (they come from NVIDIA's PyTorch/ModelOpt quantization tools), so
+# their scales are never written under a TensorRT calibrator's name: use Q/DQ (quantize()) for them.
 TRT_ALGORITHMS = {"minmax": "MinMaxCalibration", "entropy": "EntropyCalibration",
-                  "entropy2": "EntropyCalibration2", "percentile": "LegacyCalibration", "mse": "LegacyCalibration"}
+                  "entropy2": "EntropyCalibration2"}
 QUANTIZED_LEVELS = 128  # Entropy: levels of the quantized candidate distribution (|x| side of int8)
 START_BIN = 128
 
