@@ -16,7 +16,6 @@ PERCENTILES = (90, 95, 99)
 # kernel time, so trtexec's threshold would flag nearly every CPU run. Our threshold is our own choice: 5 %, the
 # point past which the median moves visibly between repeated short runs on a busy laptop.
 UNSTABLE_CV = 0.05
-UNSTABLE_CV_SOURCE = "the workbench's own threshold for wall-clock latency (trtexec: 1 % / 2.5 % of GPU compute time)"
 
 
 def unstable_message(cv: float) -> str:
