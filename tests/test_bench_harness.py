@@ -230,3 +230,11 @@ def test_sweep_over_levels_and_threads_gives_one_row_per_configuration(tiny):
     assert (frame.precision == "fp32").all()
     with pytest.raises(ConfigError, match="sweep axis 'batch' is empty"):
         sweep(tiny, batch=[], config=QUICK)
+
+
+def test_the_stability_warning_is_the_workbenchs_own_and_says_what_it_measures():
+    from workbench.bench.stats import UNSTABLE_CV, unstable_message
+
+    text = unstable_message(0.123)
+    assert "12.3%" in text and "wall-clock latency" in text and f"workbench's {UNSTABLE_CV:.0%}" in text
+    assert "trtexec" not in text   # trtexec's threshold is about GPU compute time, a different measurement

@@ -249,3 +249,9 @@ def test_calibration_can_be_stopped(digits_model, calib):
     with pytest.raises(CalibrationCancelled, match="stopped after 32 samples"):
         calibrate(digits_model, calib, "minmax", batch_size=32, on_progress=progress, cancel=stop)
     assert len(seen) == 1
+
+
+def test_percentile_and_mse_scales_are_never_written_as_a_tensorrt_calibrator_cache(digits_model, calib, tmp_path):
+    for name in ("percentile", "mse"):
+        with pytest.raises(ConfigError, match=f"'{name}' is not a TensorRT calibrator"):
+            calibrate(digits_model, calib[:20], name).save_tensorrt_cache(tmp_path / f"{name}.cache")

@@ -30,9 +30,9 @@ def test_histogram_marks_each_calibrators_threshold(tables):
 
 
 def test_quantization_mapping_rounds_and_clips():
-    fig = charts.quantization_mapping(2.54, values=np.array([0.0, 0.03, 1.0, 9.0]))
+    fig = charts.quantization_mapping(2.54, values=np.array([0.0, 0.03, 1.0, 9.0, -9.0]))
     q = list(fig.data[2].y)
-    assert q == [0, 2, 50, 127]  # scale 0.02: 0.03 rounds to 2 (half to even: 1.5 -> 2), 9.0 clips
+    assert q == [0, 2, 50, 127, -128]  # scale 0.02: 0.03 rounds to 2 (half to even: 1.5 -> 2), ±9.0 clip to 127/-128
     assert "scale = amax / 127 = 0.02" in fig.layout.title.text
     with pytest.raises(ConfigError, match="amax must be positive"):
         charts.quantization_mapping(0)

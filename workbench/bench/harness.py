@@ -19,7 +19,7 @@ from ..errors import BenchmarkBusyError, BenchmarkError, ConfigError, WorkbenchE
 from ..model.shapes import defaulted_dimensions, shapes_advice
 from ..progress import ProgressCallback, ProgressReporter
 from .runners import Runner, Worker, runner_for
-from .stats import UNSTABLE_CV, latency_stats
+from .stats import UNSTABLE_CV, latency_stats, unstable_message
 
 
 # One benchmark at a time per process: two interleaved measurements would each time the other's work.
@@ -104,8 +104,7 @@ class Measurement:
     def warnings(self) -> list[str]:
         out = []
         if self.unstable:
-            out.append(f"unstable: latency varies by {self.stats['cv']:.1%} (coefficient of variation above "
-                       f"{UNSTABLE_CV:.1%}); close other programs, run longer, or pin CPU/GPU clocks")
+            out.append(unstable_message(self.stats['cv']))
         if self.partial:
             out.append(f"partial: stopped after {self.iterations} iterations")
         timings = self.device_timings

@@ -1,4 +1,5 @@
-"""Precision charts: activation histograms with each calibrator's threshold, the int8 mapping, accuracy bars."""
+"""Precision charts: activation histograms with each calibrator's threshold, the int8 mapping, the error-vs-amax
+curve, accuracy bars and per-layer sensitivity bars."""
 
 from __future__ import annotations
 
@@ -47,21 +48,25 @@ def activation_histogram(tables, tensor: str, *, max_bars: int = 512) -> go.Figu
 
 
 def quantization_mapping(amax: float, *, values: np.ndarray | None = None, bits: int = 8) -> go.Figure:
-    """Symmetric linear quantization: real values on [-amax, amax] -> integers on [-127, 127] (scale = amax/127);
-    values past amax clip, values inside round. With ``values``, their rounding and clipping errors are shown."""
+    """Symmetric linear quantization as TensorRT and ONNX QuantizeLinear do it: q = clip(round(x / scale), -128, 127)
+    with scale = amax / 127 and zero point 0, so [-amax, amax] maps to [-127, 127] and only values below -amax
+    reach -128 (NVIDIA TensorRT Developer Guide, "Working with Quantized Types"). Values past amax clip, values
+    inside round. With ``values``, their rounding and clipping errors are shown."""
     if not amax > 0:
         raise ConfigError(f"amax must be positive, got {amax}")
     levels = 2 ** (bits - 1) - 1
+    lowest = -levels - 1
     scale = amax / levels
     span = 1.5 * amax if values is None else max(1.5 * amax, float(np.abs(values).max()))
     x = np.linspace(-span, span, 2001)
-    q = np.clip(np.round(x / scale), -levels, levels)
+    q = np.clip(np.round(x / scale), lowest, levels)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=x / scale, name="ideal x / scale", line=dict(dash="dot", color="gray")))
-    fig.add_trace(go.Scatter(x=x, y=q, name=f"int{bits}: clip(round(x / scale))", line=dict(shape="hv")))
+    fig.add_trace(go.Scatter(x=x, y=q, name=f"int{bits}: clip(round(x / scale), {lowest}, {levels})",
+                             line=dict(shape="hv")))
     if values is not None:
         v = np.asarray(values, dtype=np.float64).ravel()
-        qv = np.clip(np.round(v / scale), -levels, levels)
+        qv = np.clip(np.round(v / scale), lowest, levels)
         error = v - qv * scale
         fig.add_trace(go.Scatter(x=v, y=qv, mode="markers", name="values", marker=dict(size=6),
                                  customdata=error, hovertemplate="x %{x:.4g} → q %{y}<br>error %{customdata:.3g}"))
@@ -87,3 +92,46 @@ def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure
         low = float(data[metric].min())
         fig.update_yaxes(range=[max(0.0, low - 0.05), 1.0])
     return styled(fig, f"{metric.replace('_', ' ')} by precision and calibrator", "", metric)
+
+
+def amax_error_curve(values, *, amax=None, bits: int = 8, points: int = 60) -> go.Figure:
+    """Mean squared quantization error of ``values`` as amax moves, split into rounding (inside ±amax) and clipping
+    (beyond it): the trade-off every calibrator settles. ``amax``: thresholds to mark, e.g. {"minmax": 3.9}."""
+    x = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    if x.size == 0 or not x.max() > 0:
+        raise ConfigError("amax_error_curve: values must hold at least one non-zero number")
+    levels = 2 ** (bits - 1) - 1
+    grid = np.linspace(x.max() / points, x.max(), points)
+    rounding, clipping = [], []
+    for a in grid:
+        scale = a / levels
+        inside = x <= a
+        rounding.append(float(np.sum((x[inside] - np.round(x[inside] / scale) * scale) ** 2)) / x.size)
+        clipping.append(float(np.sum((x[~inside] - a) ** 2)) / x.size)
+    total = np.add(rounding, clipping)
+    fig = go.Figure([
+        go.Scatter(x=grid, y=rounding, name="rounding error (|x| ≤ amax)", line=dict(dash="dot")),
+        go.Scatter(x=grid, y=clipping, name="clipping error (|x| > amax)", line=dict(dash="dot")),
+        go.Scatter(x=grid, y=total, name="total mean squared error", line=dict(width=3, color="black")),
+    ])
+    for name, a in dict(amax or {}).items():
+        fig.add_vline(x=float(a), line_dash="dash", line_color=_COLORS.get(name, "#7f7f7f"),
+                      annotation_text=name, annotation_position="top")
+    fig.update_yaxes(type="log")
+    return styled(fig, f"Quantization error vs amax (int{bits}, scale = amax / {levels})", "amax", "mean squared error")
+
+
+def sensitivity_bars(frame: pd.DataFrame, *, metric: str = "sqnr_db") -> go.Figure:
+    """Per-layer sensitivity (from precision.layer_sensitivity): the output's SQNR, or accuracy, when only that layer
+    is INT8. The lowest bars are the layers to keep in higher precision."""
+    require_columns(frame, ["node", metric], "sensitivity_bars")
+    data = frame.sort_values(metric, ascending=True, kind="stable")
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+    ops = sorted(data["op"].unique()) if "op" in data.columns else []
+    colors = [palette[ops.index(op) % len(palette)] for op in data["op"]] if ops else None
+    fig = go.Figure(go.Bar(x=data[metric], y=data["node"], orientation="h", marker_color=colors,
+                           text=[f"{v:.1f} dB" if metric == "sqnr_db" else f"{v:.3g}" for v in data[metric]],
+                           textposition="outside"))
+    fig.update_yaxes(autorange="reversed")
+    label = "SQNR of the output (dB, higher is better)" if metric == "sqnr_db" else metric
+    return styled(fig, "Per-layer INT8 sensitivity: only that layer quantized", label, "")

@@ -124,6 +124,10 @@ class CalibrationTable:
         (TensorRT-RTX has no calibrators). Written atomically."""
         if self.precision != "int8":
             raise ConfigError("TensorRT calibration caches hold INT8 scales only")
+        if self.calibrator not in TRT_ALGORITHMS:
+            raise ConfigError(f"'{self.calibrator}' is not a TensorRT calibrator, so its scales cannot be written as a "
+                              f"TensorRT calibration cache (TensorRT's: {', '.join(TRT_ALGORITHMS)}); write Q/DQ "
+                              "into the model with quantize() instead")
         version = tensorrt_version_for_cache(tensorrt_version)
         lines = [f"TRT-{_version_code(version)}-{TRT_ALGORITHMS[self.calibrator]}"]
         lines += [f"{r.tensor}: {struct.pack('>f', r.scale).hex()}" for r in self.frame.itertuples()]

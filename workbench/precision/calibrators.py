@@ -26,11 +26,12 @@ CALIBRATORS = ("minmax", "entropy", "entropy2", "percentile", "mse")
 LEGACY = "legacy"
 # Largest representable magnitude per quantized type: scale = amax / QMAX (the one table; fp8 = float8 e4m3fn).
 QMAX = {"int8": 127.0, "fp8": 448.0}
-# TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>). Percentile and MSE scales are
-# read by TensorRT through the legacy calibrator, which takes whatever scales its cache holds.
+# TensorRT 10 calibration-cache algorithm names (header TRT-<version>-<algorithm>), for the calibrators TensorRT has,
+# and "legacy" for scales that came from a LegacyCalibration cache (written back under the name they came with).
+# Percentile and MSE are not TensorRT calibrators (they come from NVIDIA's PyTorch/ModelOpt quantization tools), so
+# their scales are never written under a TensorRT calibrator's name: use Q/DQ (quantize()) for them.
 TRT_ALGORITHMS = {"minmax": "MinMaxCalibration", "entropy": "EntropyCalibration",
-                  "entropy2": "EntropyCalibration2", "percentile": "LegacyCalibration", "mse": "LegacyCalibration",
-                  LEGACY: "LegacyCalibration"}
+                  "entropy2": "EntropyCalibration2", LEGACY: "LegacyCalibration"}
 # A cache's algorithm -> the calibrator it names (LegacyCalibration: "legacy", never a guess such as "mse").
 CALIBRATOR_OF_TRT_ALGORITHM = {"MinMaxCalibration": "minmax", "EntropyCalibration": "entropy",
                                "EntropyCalibration2": "entropy2", "LegacyCalibration": LEGACY}
