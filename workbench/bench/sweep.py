@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import itertools
 import threading
+import warnings
 from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ResultsStoreUnavailableError
 from ..progress import ProgressCallback
 from .harness import BenchmarkConfig, check_concurrency, exclusive, measure
 from .runners import OnnxRuntimeRunner, Runner, runner_for
@@ -64,7 +65,9 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     ``optimization_level`` / ``threads`` apply to ONNX Runtime targets. ``store``: a ResultsStore (or path) that
     records each row as it completes. ``tags``: extra columns for every row (e.g. precision, calibrator);
     ``variant_tags``: extra columns per variant name (e.g. ``{"int8": {"accuracy": 0.981}}``).
-    The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end.
+    The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end; ``attrs['pending']``
+    counts rows kept in the local spool because a shared store's server could not be reached (see
+    ``ResultsStore.push_pending``).
     """
     from .store import ResultsStore
 
@@ -84,6 +87,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
         plan = list(itertools.product(range(len(runners)), batches, concurrencies))
         rows: list[dict] = []
         stopped = False
+        pending = 0
         for step, (i, b, c) in enumerate(plan):
             if cancel.is_set():
                 stopped = True
@@ -106,7 +110,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
             row["label"] = run_label(row)
             rows.append(row)
             if store is not None:
-                store.record_measurement(m, tags=extra)
+                pending += _record(store, m, extra, pending)
             if on_result is not None:
                 on_result(pd.DataFrame(rows))
             if m.partial:
@@ -115,7 +119,20 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     frame = pd.DataFrame(rows)
     frame.attrs["partial"] = stopped
     frame.attrs["planned"] = len(plan)
+    frame.attrs["pending"] = pending
     return frame
+
+
+def _record(store, measurement, tags, pending_so_far: int) -> int:
+    """Record one row; 1 when the shared server was unreachable and the row waits in the local spool (warned once
+    per sweep: the sweep goes on, nothing measured is lost)."""
+    try:
+        store.record_measurement(measurement, tags=tags)
+        return 0
+    except ResultsStoreUnavailableError as exc:
+        if pending_so_far == 0:
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
+        return 1
 
 
 def run_label(row) -> str:

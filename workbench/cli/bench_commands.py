@@ -8,6 +8,10 @@ from ..errors import ConfigError
 from .main import CONFIGURE, command
 
 
+RESULTS_HELP = ("results store: a file, sqlite:///path or postgresql://user:password@host/db for a shared store "
+                "(default $WORKBENCH_RESULTS or ./workbench-results.sqlite)")
+
+
 def _configure_bench(p):
     p.add_argument("target", help="an .onnx model, a sample name, or a TensorRT engine file (.engine/.plan)")
     p.add_argument("--backend", choices=["onnxruntime", "tensorrt"],
@@ -22,7 +26,7 @@ def _configure_bench(p):
     p.add_argument("--threads", default=None, help="ONNX Runtime intra-op threads, e.g. 1,2")
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: launch through a CUDA graph")
     p.add_argument("--spin-wait", action="store_true", help="TensorRT: spin while waiting for the GPU")
-    p.add_argument("--results", help="results database (default $WORKBENCH_RESULTS or ./workbench-results.sqlite)")
+    p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
 
 
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
@@ -61,7 +65,10 @@ def cmd_bench(args):
     rows = [_json_row(r) for r in frame.to_dict(orient="records")]
     table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
                    "iterations"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}") if len(frame) else ""
-    notes = [f"results recorded in {store.path}"]
+    notes = [f"results recorded in {store.location}"]
+    if frame.attrs.get("pending"):
+        notes.append(f"{frame.attrs['pending']} runs could not reach {store.location} and wait in "
+                     f"{store.spool_path}: send them with `workbench runs --push --results URL`")
     if frame.attrs.get("partial"):
         notes.append(f"stopped early: {len(frame)} of {frame.attrs.get('planned')} configurations measured")
     return table + "\n" + "\n".join(notes), rows
@@ -91,7 +98,11 @@ def _configure_runs(p):
     p.add_argument("--kind", choices=["benchmark", "build"], help="only benchmarks or only builds")
     p.add_argument("--model", help="only runs of this model (name or fingerprint)")
     p.add_argument("--csv", help="also export the runs to this CSV file")
-    p.add_argument("--results", help="results database (default $WORKBENCH_RESULTS or ./workbench-results.sqlite)")
+    p.add_argument("--push", action="store_true",
+                   help="first send the runs kept locally while the shared store's server was unreachable")
+    p.add_argument("--copy-from", metavar="URL",
+                   help="first copy the runs of another store (e.g. a laptop's SQLite file) that this one lacks")
+    p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
 
 
 @command("runs", "list the runs in the results store")
@@ -99,12 +110,18 @@ def cmd_runs(args):
     from ..bench import ResultsStore
 
     store = ResultsStore(args.results)
+    notes = []
+    if args.push:
+        notes.append(f"{store.push_pending()} pending runs sent to {store.location}")
+    if args.copy_from:
+        notes.append(f"{store.copy_runs_from(args.copy_from)} runs copied into {store.location}")
     frame = store.runs(args.kind, model=args.model)
     if args.csv:
         store.to_csv(args.csv, kind=args.kind, model=args.model)
     columns = ["id", "created", "kind", "label", "batch", "concurrency", "latency_ms_median", "throughput",
                "build_seconds"]
-    text = frame[columns].to_string(index=False) if len(frame) else f"no runs in {store.path}"
+    text = frame[columns].to_string(index=False) if len(frame) else f"no runs in {store.location}"
+    text = "\n".join([*notes, text])
     records = frame.drop(columns=["config", "machine", "extra"]).to_dict(orient="records")
     import json
 
