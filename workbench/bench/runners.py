@@ -425,20 +425,30 @@ class _TensorRTWorker:
         return Worker(self.infer, self.close, self.timings)
 
 
+def backend_for(target, backend: str | None = None) -> str:
+    """The backend that times ``target``: ``backend`` if given, else tensorrt for a BuildResult or an engine file,
+    pytorch for a torch module, onnxruntime otherwise (without building or loading anything)."""
+    from ..engines import BuildResult
+
+    if isinstance(target, Runner):
+        return target.backend
+    if backend is not None:
+        return backend
+    if isinstance(target, BuildResult) or (isinstance(target, (str, Path)) and
+                                           str(target).endswith((".engine", ".plan", ".trt"))):
+        return "tensorrt"
+    if type(target).__module__.startswith("torch"):
+        return "pytorch"
+    return "onnxruntime"
+
+
 def runner_for(target, *, backend: str | None = None, **options) -> Runner:
     """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch)."""
     from ..engines import BuildResult
 
     if isinstance(target, Runner):
         return target
-    if backend is None:
-        if isinstance(target, BuildResult) or (isinstance(target, (str, Path)) and
-                                               str(target).endswith((".engine", ".plan", ".trt"))):
-            backend = "tensorrt"
-        elif type(target).__module__.startswith("torch"):
-            backend = "pytorch"
-        else:
-            backend = "onnxruntime"
+    backend = backend_for(target, backend)
     if backend == "onnxruntime":
         if isinstance(target, BuildResult):
             target = target.model
@@ -459,4 +469,4 @@ def runner_for(target, *, backend: str | None = None, **options) -> Runner:
 
 
 __all__ = ["Worker", "Runner", "OnnxRuntimeRunner", "TorchRunner", "TensorRTRunner", "TensorRTOptions",
-           "runner_for", "WorkbenchError"]
+           "backend_for", "runner_for", "WorkbenchError"]

@@ -259,19 +259,25 @@ class ResultsStore:
         except ResultsStoreUnavailableError as exc:
             if self.spool_path is None:
                 raise
-            ResultsStore(self.spool_path)._insert_rows([values])  # kept locally: nothing measured is lost
+            ResultsStore(self.spool_path)._insert(values)  # kept locally: nothing measured is lost
             raise ResultsStoreUnavailableError(
                 f"{exc}; the run was kept in {self.spool_path}: send it later with `workbench runs --push` or "
                 "ResultsStore.push_pending()", spooled=self.spool_path) from None
+        except ResultsStoreError:
+            existing = self._id_of(values["uid"])
+            if existing is None:
+                raise
+            return existing  # recorded before (the same run recorded twice, e.g. a retried task): one run
 
     @staticmethod
     def _now() -> str:
         return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
     def record_measurement(self, measurement, *, model=None, tags: dict | None = None,
-                           accuracy: float | None = None) -> int:
+                           accuracy: float | None = None, uid: str | None = None) -> int:
         """Store one Measurement (statistics, samples, configuration, machine facts); returns its id.
 
+        ``uid``: the run's id across stores; recording the same uid again (a retried Ray task) keeps one run.
         A shared server that cannot be reached: the run is kept in the spool and ResultsStoreUnavailableError says
         so."""
         from .machine import machine_facts
@@ -298,6 +304,8 @@ class ResultsStore:
             "extra": json.dumps({k: _clean(v) for k, v in tags.items()}, default=str),
             "samples_ms": np.asarray(measurement.samples_ms, dtype=np.float32).tobytes(),
         }
+        if uid is not None:
+            values["uid"] = uid
         return self._insert(values)
 
     def record_build(self, result, *, tags: dict | None = None) -> int:
@@ -331,6 +339,10 @@ class ResultsStore:
                                                                .order_by(RUNS.c.id))]
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot be read", exc) from None
+
+    def _id_of(self, uid: str) -> int | None:
+        with self._reading() as conn:
+            return conn.execute(sa.select(RUNS.c.id).where(RUNS.c.uid == uid)).scalar()
 
     def _known_uids(self) -> set[str]:
         try:

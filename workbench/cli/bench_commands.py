@@ -27,6 +27,9 @@ def _configure_bench(p):
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: launch through a CUDA graph")
     p.add_argument("--spin-wait", action="store_true", help="TensorRT: spin while waiting for the GPU")
     p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run each configuration as a Ray task (pip install 'tensorrt-workbench[ray]'); without an "
+                        "ADDRESS a local Ray is started")
 
 
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
@@ -57,9 +60,14 @@ def cmd_bench(args):
         done = f"{fraction:4.0%}" if fraction is not None else "    "
         print(f"\r{done} {stage[:100]:<100}", end="", file=sys.stderr, flush=True)
 
+    executor = None
+    if args.ray:
+        from ..bench.ray_executor import RayExecutor
+
+        executor = RayExecutor(None if args.ray == "local" else args.ray)
     frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
                   config=config, store=store, backend=backend, on_progress=None if args.json else progress,
-                  **options)
+                  executor=executor, **options)
     if not args.json:
         print(file=sys.stderr)
     rows = [_json_row(r) for r in frame.to_dict(orient="records")]
@@ -69,6 +77,9 @@ def cmd_bench(args):
     if frame.attrs.get("pending"):
         notes.append(f"{frame.attrs['pending']} runs could not reach {store.location} and wait in "
                      f"{store.spool_path}: send them with `workbench runs --push --results URL`")
+    for failure in frame.attrs.get("failed", []):
+        notes.append(f"failed on Ray: batch {failure['batch']} concurrency {failure['concurrency']}: "
+                     f"{failure['error']}")
     if frame.attrs.get("partial"):
         notes.append(f"stopped early: {len(frame)} of {frame.attrs.get('planned')} configurations measured")
     return table + "\n" + "\n".join(notes), rows
