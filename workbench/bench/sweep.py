@@ -32,15 +32,18 @@ def _as_tuple(values, name: str) -> tuple:
     return values
 
 
-def _runners(targets, optimization_levels, threads, runner_options) -> list[tuple[str, Runner]]:
+def _named(targets) -> list[tuple[str, object]]:
+    """``[(variant name, target)]`` from a target, a list of targets or a ``{variant: target}`` dict."""
     if isinstance(targets, Mapping):
-        named = list(targets.items())
-    elif isinstance(targets, (list, tuple)):
-        named = [("", t) for t in targets]
-    else:
-        named = [("", targets)]
+        return list(targets.items())
+    if isinstance(targets, (list, tuple)):
+        return [("", t) for t in targets]
+    return [("", targets)]
+
+
+def _runners(targets, optimization_levels, threads, runner_options) -> list[tuple[str, Runner]]:
     out = []
-    for variant, target in named:
+    for variant, target in _named(targets):
         runner = runner_for(target, **runner_options)
         if isinstance(runner, OnnxRuntimeRunner):
             for level, count in itertools.product(optimization_levels, threads):
@@ -197,15 +200,9 @@ class SweepJob:
 
 def plan_jobs(targets, batches, concurrencies, levels, threads, tags, variant_tags, runner_options) -> list[SweepJob]:
     """Every configuration of a sweep in the local sweep's order, without building or loading anything."""
-    if isinstance(targets, Mapping):
-        named = list(targets.items())
-    elif isinstance(targets, (list, tuple)):
-        named = [("", t) for t in targets]
-    else:
-        named = [("", targets)]
     options = {k: v for k, v in runner_options.items() if k != "backend"}
     jobs = []
-    for variant, target in named:
+    for variant, target in _named(targets):
         backend = backend_for(target, runner_options.get("backend"))
         if backend == "onnxruntime":
             settings = list(itertools.product(levels, threads))
