@@ -427,6 +427,15 @@ class ResultsStore:
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot be read", exc) from None
 
+    def summary_counts(self) -> tuple[int, int]:
+        """(number of runs, highest id): changes whenever a run arrives; what a refreshing view polls."""
+        try:
+            with self._reading() as conn:
+                count, top = conn.execute(sa.select(sa.func.count(), sa.func.max(RUNS.c.id))).one()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot be read", exc) from None
+        return int(count), int(top or 0)
+
     def close(self) -> None:
         """Release pooled connections (a server store keeps a few open)."""
         self._engine.dispose()
