@@ -163,8 +163,9 @@ class ResultsStore:
             sa.event.listen(self._engine, "connect", _sqlite_on_connect)
             sa.event.listen(self._engine, "begin", _sqlite_on_begin)
         else:
-            # pre-ping: a pooled connection to a restarted server is replaced instead of failing the next record
-            self._engine = sa.create_engine(self._url, pool_pre_ping=True, pool_size=2, max_overflow=4,
+            # No pre-ping (a round trip per run): a pooled connection that a restarted server dropped is detected
+            # by SQLAlchemy, the pool is renewed, and the operation is tried once more (_stale).
+            self._engine = sa.create_engine(self._url, pool_size=2, max_overflow=4,
                                             connect_args={"connect_timeout": 5})
         try:
             with self._engine.begin() as conn:
@@ -222,9 +223,26 @@ class ResultsStore:
                 conn.exec_driver_sql("CREATE UNIQUE INDEX runs_uid ON runs (uid)")
         self._write_version(conn, SCHEMA_VERSION)
 
-    def _reading(self):
-        """A connection for reads: no write lock on SQLite (WAL readers never wait for writers)."""
-        return self._engine.connect().execution_options(sqlite_begin="DEFERRED")
+    def _read(self, query, how: str = "all"):
+        """Run a read (no write lock on SQLite: WAL readers never wait for writers); once more on a connection a
+        restarted server dropped. ``how``: all (rows), scalar, scalars, one or frame (a DataFrame)."""
+        for attempt in range(2):
+            try:
+                with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+                    if how == "frame":
+                        return pd.read_sql_query(query, conn)
+                    result = conn.execute(query)
+                    return {"all": result.all, "scalar": result.scalar, "scalars": lambda: result.scalars().all(),
+                            "one": result.one}[how]()
+            except sa.exc.DBAPIError as exc:
+                if _stale(exc, attempt):
+                    continue
+                cls = ResultsStoreUnavailableError if self.is_server and isinstance(
+                    exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) else ResultsStoreError
+                raise self._error("cannot be read", exc, cls) from None
+            except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+                raise self._error("cannot be read", exc) from None
+        raise AssertionError("unreachable")
 
     # --- pickling: a store travels to other processes (Ray tasks) as its URL --------------------------------------
     def __getstate__(self):
@@ -239,14 +257,18 @@ class ResultsStore:
         for attempt in range(5):
             try:
                 with self._engine.begin() as conn:
-                    return [conn.execute(RUNS.insert().values(**row)).inserted_primary_key[0] for row in rows]
+                    return [conn.execute(RUNS.insert(), row).inserted_primary_key[0] for row in rows]  # compiled once
             except sa.exc.OperationalError as exc:
+                if _stale(exc, attempt):
+                    continue  # safe to repeat: a run that did arrive is found by its uid (see _insert)
                 if self.is_server:
                     raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
                 if "locked" not in str(exc) or attempt == 4:
                     raise self._error("cannot record the run", exc) from None
                 time.sleep(0.05 * (attempt + 1))
             except (sa.exc.InterfaceError, sa.exc.DisconnectionError) as exc:
+                if _stale(exc, attempt):
+                    continue
                 raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
             except sa.exc.SQLAlchemyError as exc:
                 raise self._error("cannot record the run", exc) from None
@@ -333,24 +355,14 @@ class ResultsStore:
 
     # --- copying between stores ------------------------------------------------------------------------------------
     def _raw_rows(self) -> list[dict]:
-        try:
-            with self._reading() as conn:
-                return [dict(r._mapping) for r in conn.execute(sa.select(*[RUNS.c[c] for c in _COPIED_COLUMNS])
-                                                               .order_by(RUNS.c.id))]
-        except sa.exc.SQLAlchemyError as exc:
-            raise self._error("cannot be read", exc) from None
+        return [dict(r._mapping) for r in self._read(sa.select(*[RUNS.c[c] for c in _COPIED_COLUMNS])
+                                                     .order_by(RUNS.c.id))]
 
     def _id_of(self, uid: str) -> int | None:
-        with self._reading() as conn:
-            return conn.execute(sa.select(RUNS.c.id).where(RUNS.c.uid == uid)).scalar()
+        return self._read(sa.select(RUNS.c.id).where(RUNS.c.uid == uid), "scalar")
 
     def _known_uids(self) -> set[str]:
-        try:
-            with self._reading() as conn:
-                return set(conn.execute(sa.select(RUNS.c.uid)).scalars())
-        except sa.exc.OperationalError as exc:
-            cls = ResultsStoreUnavailableError if self.is_server else ResultsStoreError
-            raise self._error("cannot be read", exc, cls) from None
+        return set(self._read(sa.select(RUNS.c.uid), "scalars"))
 
     def copy_runs_from(self, source: "ResultsStore | str | os.PathLike") -> int:
         """Copy every run of ``source`` (e.g. a laptop's SQLite file into the shared PostgreSQL store) that this
@@ -395,13 +407,7 @@ class ResultsStore:
         if model is not None:  # the model (name or fingerprint) and the variants converted from it
             query = query.where(sa.or_(RUNS.c.model == model, RUNS.c.model_fingerprint == model,
                                        RUNS.c.source_model == model))
-        try:
-            with self._reading() as conn:
-                frame = pd.read_sql_query(query.order_by(RUNS.c.id), conn)
-        except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
-            cls = ResultsStoreUnavailableError if self.is_server and isinstance(
-                exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) else ResultsStoreError
-            raise self._error("cannot be read", exc, cls) from None
+        frame = self._read(query.order_by(RUNS.c.id), "frame")
         blobs = frame.pop("samples_ms")
         if samples:
             frame["samples_ms"] = [np.frombuffer(bytes(b), dtype=np.float32).astype(np.float64).tolist() if b
@@ -421,19 +427,11 @@ class ResultsStore:
         return path
 
     def __len__(self) -> int:
-        try:
-            with self._reading() as conn:
-                return conn.execute(sa.select(sa.func.count()).select_from(RUNS)).scalar()
-        except sa.exc.SQLAlchemyError as exc:
-            raise self._error("cannot be read", exc) from None
+        return self._read(sa.select(sa.func.count()).select_from(RUNS), "scalar")
 
     def summary_counts(self) -> tuple[int, int]:
         """(number of runs, highest id): changes whenever a run arrives; what a refreshing view polls."""
-        try:
-            with self._reading() as conn:
-                count, top = conn.execute(sa.select(sa.func.count(), sa.func.max(RUNS.c.id))).one()
-        except sa.exc.SQLAlchemyError as exc:
-            raise self._error("cannot be read", exc) from None
+        count, top = self._read(sa.select(sa.func.count(), sa.func.max(RUNS.c.id)), "one")
         return int(count), int(top or 0)
 
     def close(self) -> None:
@@ -442,6 +440,11 @@ class ResultsStore:
 
     def __repr__(self) -> str:
         return f"<ResultsStore {self.location}>"
+
+
+def _stale(exc: BaseException, attempt: int) -> bool:
+    """A first failure on a pooled connection that the server had dropped (worth one more try)."""
+    return attempt == 0 and bool(getattr(exc, "connection_invalidated", False))
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
