@@ -429,6 +429,16 @@ class ResultsStore:
     def __len__(self) -> int:
         return self._read(sa.select(sa.func.count()).select_from(RUNS), "scalar")
 
+    def to_mlflow(self, tracking_uri: str, *, experiment: str = "tensorrt-workbench", artifacts=None,
+                  kind: str | None = None, model: str | None = None) -> pd.DataFrame:
+        """Log this store's builds and benchmarks as MLflow runs (idempotent: a run logged twice is one run); see
+        :func:`workbench.bench.mlflow_export.export_to_mlflow`. ``artifacts``: ``row -> {file name: bytes}`` added
+        to each run (``workbench.charts.run_artifacts`` adds the charts)."""
+        from .mlflow_export import export_to_mlflow
+
+        return export_to_mlflow(self, tracking_uri, experiment=experiment, artifacts=artifacts, kind=kind,
+                                model=model)
+
     def summary_counts(self) -> tuple[int, int]:
         """(number of runs, highest id): changes whenever a run arrives; what a refreshing view polls."""
         count, top = self._read(sa.select(sa.func.count(), sa.func.max(RUNS.c.id)), "one")

@@ -111,6 +111,10 @@ def _configure_runs(p):
     p.add_argument("--csv", help="also export the runs to this CSV file")
     p.add_argument("--push", action="store_true",
                    help="first send the runs kept locally while the shared store's server was unreachable")
+    p.add_argument("--to-mlflow", metavar="URI",
+                   help="log the runs to this MLflow tracking server (idempotent: runs logged before are skipped)")
+    p.add_argument("--mlflow-experiment", default="tensorrt-workbench", help="MLflow experiment (default "
+                   "tensorrt-workbench)")
     p.add_argument("--copy-from", metavar="URL",
                    help="first copy the runs of another store (e.g. a laptop's SQLite file) that this one lacks")
     p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
@@ -127,6 +131,13 @@ def cmd_runs(args):
     if args.copy_from:
         notes.append(f"{store.copy_runs_from(args.copy_from)} runs copied into {store.location}")
     frame = store.runs(args.kind, model=args.model)
+    if args.to_mlflow:
+        from ..charts import run_artifacts
+
+        logged = store.to_mlflow(args.to_mlflow, experiment=args.mlflow_experiment, artifacts=run_artifacts,
+                                 kind=args.kind, model=args.model)
+        notes.append(f"MLflow {args.to_mlflow}: {int(logged['created'].sum())} runs logged, "
+                     f"{int((~logged['created']).sum())} already there")
     if args.csv:
         store.to_csv(args.csv, kind=args.kind, model=args.model)
     columns = ["id", "created", "kind", "label", "batch", "concurrency", "latency_ms_median", "throughput",
