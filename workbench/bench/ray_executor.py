@@ -14,7 +14,6 @@ lock belongs to the kernel: a killed task releases it, so a crash never blocks t
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import tempfile
@@ -35,6 +34,8 @@ TIMING_LOCK = Path(tempfile.gettempdir()) / "workbench-timing.lock"
 @contextmanager
 def machine_timing_slot(path: Path = TIMING_LOCK):
     """Hold this machine's one timing slot (blocks while another process of any sweep is timing)."""
+    import fcntl  # POSIX: Ray's supported worker platforms; importing this module elsewhere still works
+
     with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
