@@ -116,3 +116,21 @@ def test_the_cli_sends_a_sweep_to_ray(executor, tmp_path, run_cli):
     assert code == 0, err
     assert [row["batch"] for row in json.loads(out)] == [1, 2]
     assert len(ResultsStore(tmp_path / "cli.sqlite")) == 2
+
+
+def test_tensorrt_configurations_on_a_cluster_without_gpus_fail_at_once_by_name(executor, models, tmp_path, run_cli):
+    import onnx
+
+    # TensorRT tasks ask for a GPU; this two-CPU Ray has none, so they fail now instead of waiting forever
+    with pytest.warns(RuntimeWarning, match="cannot run on this Ray cluster"):
+        frame = sweep({"onnx": models["fp32"], "trt": tmp_path / "built-elsewhere.engine"}, batch=[1], config=QUICK,
+                      executor=executor)
+    assert frame.variant.tolist() == ["onnx"]
+    assert [(f["variant"], f["backend"]) for f in frame.attrs["failed"]] == [("trt", "tensorrt")]
+    assert "1 GPU requested, 0 in the cluster" in frame.attrs["failed"][0]["error"]
+    onnx.save(conv_bn_relu(), tmp_path / "tiny.onnx")
+    with pytest.warns(RuntimeWarning, match="GPU requested"):
+        code, out, err = run_cli("bench", tmp_path / "tiny.onnx", "--backend", "tensorrt", "--ray", "--results",
+                                 tmp_path / "t.sqlite")
+    assert code == 0, err
+    assert "failed on Ray" in out and "GPU requested" in out  # not built here, not hanging

@@ -55,6 +55,17 @@ def _run_job(job, config, store):
     return row, {"host": socket.gethostname(), "pid": os.getpid(), "start": start, "end": end}, pending
 
 
+def _unmet(request: dict, available: dict) -> str:
+    """What a task's resource request asks beyond the whole cluster ("" when the cluster can run it). Only whole-
+    cluster totals: waiting for a busy node is Ray's job, waiting for a GPU that no node has would never end."""
+    unmet = []
+    for option, amount in request.items():
+        resource = {"num_cpus": "CPU", "num_gpus": "GPU"}.get(option, option)  # Ray's resource names
+        if available.get(resource, 0) < amount:
+            unmet.append(f"{amount:g} {resource} requested, {available.get(resource, 0):g} in the cluster")
+    return "; ".join(unmet)
+
+
 class RayExecutor:
     """Runs a sweep's configurations as Ray tasks: ``sweep(..., executor=RayExecutor())``.
 
@@ -102,13 +113,25 @@ class RayExecutor:
         ray = self._ray()
         report = ProgressReporter(on_progress)
         task = ray.remote(_run_job)
-        pending_refs = {task.options(name=f"workbench-sweep-{job.index}", max_retries=self.max_retries,
-                                     **self.resources(job)).remote(job, config, store): job for job in jobs}
         results: dict[int, dict] = {}
         windows, failed = [], []
+        # A request no node can ever meet would wait forever: such configurations fail now, by name.
+        available = ray.cluster_resources()
+        runnable = []
+        for job in jobs:
+            missing = _unmet(self.resources(job), available)
+            if missing:
+                failed.append({**job.describe(), "error": f"the Ray cluster cannot run it: {missing}"})
+            else:
+                runnable.append(job)
+        if failed:
+            warnings.warn(f"{len(failed)} configuration(s) cannot run on this Ray cluster: {failed[0]['error']}",
+                          RuntimeWarning, stacklevel=2)
+        pending_refs = {task.options(name=f"workbench-sweep-{job.index}", max_retries=self.max_retries,
+                                     **self.resources(job)).remote(job, config, store): job for job in runnable}
         spooled = 0
         stopped = False
-        report(f"{len(jobs)} configurations sent to Ray", 0.0)
+        report(f"{len(runnable)} configurations sent to Ray", 0.0)
         while pending_refs:
             if cancel.is_set():
                 for ref in pending_refs:

@@ -442,8 +442,11 @@ def backend_for(target, backend: str | None = None) -> str:
     return "onnxruntime"
 
 
-def runner_for(target, *, backend: str | None = None, **options) -> Runner:
-    """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch)."""
+def runner_for(target, *, backend: str | None = None, build_config=None, **options) -> Runner:
+    """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch).
+
+    ``build_config``: how to build the engine when a model is timed with TensorRT (a sweep's Ray task builds it
+    where it runs)."""
     from ..engines import BuildResult
 
     if isinstance(target, Runner):
@@ -461,7 +464,7 @@ def runner_for(target, *, backend: str | None = None, **options) -> Runner:
             env = tensorrt_environment()
             if not env.can_run_engines:  # say so before spending a build on it
                 raise GpuUnavailableError(f"TensorRT engines cannot be timed here: {env.reason}")
-            target = build_engine(target)
+            target = build_engine(target, build_config)
         return TensorRTRunner(target, **options)
     if backend == "pytorch":
         return TorchRunner(target, **options)

@@ -51,7 +51,9 @@ def cmd_bench(args):
         if levels or threads:
             raise ConfigError("--ort-level and --threads apply to --backend onnxruntime only")
         options["options"] = TensorRTOptions(cuda_graph=args.cuda_graph, spin_wait=args.spin_wait)
-        if not is_engine:
+        if not is_engine and args.ray:  # each Ray task builds the engine on the GPU machine that times it
+            options["build_config"] = _build_config_for_batches(target, batches)
+        elif not is_engine:
             target = _engine_for_batches(target, batches)
     elif is_engine:
         raise ConfigError(f"{target} is a TensorRT engine; ONNX Runtime needs the .onnx model")
@@ -86,17 +88,24 @@ def cmd_bench(args):
 
 
 def _engine_for_batches(model_source, batches):
-    from ..engines import BuildConfig, build_engine, tensorrt_environment
+    from ..engines import build_engine, tensorrt_environment
     from ..errors import GpuUnavailableError
-    from ..model import batch_shapes, load_model
+    from ..model import load_model
 
     env = tensorrt_environment()
     if not env.can_run_engines:  # say so before spending a build on it
         raise GpuUnavailableError(f"TensorRT engines cannot be timed here: {env.reason}")
+    return build_engine(load_model(model_source), _build_config_for_batches(model_source, batches))
+
+
+def _build_config_for_batches(model_source, batches):
+    """A build configuration whose optimization profile covers the batch sizes of the sweep."""
+    from ..engines import BuildConfig
+    from ..model import batch_shapes, load_model
+
     model = load_model(model_source)
     lo, hi = batch_shapes(model, min(batches)), batch_shapes(model, max(batches))
-    shapes = {name: (lo[name], hi[name], hi[name]) for name in lo}
-    return build_engine(model, BuildConfig(shapes=shapes))
+    return BuildConfig(shapes={name: (lo[name], hi[name], hi[name]) for name in lo})
 
 
 def _json_row(row: dict) -> dict:
