@@ -161,7 +161,7 @@ def test_two_kernels_opening_an_old_store_at_once_migrate_it_once(tmp_path):
             pass
         print(len(ResultsStore(sys.argv[1])))
     """)
-    for attempt in range(2):
+    for attempt in range(1):  # four processes hit the race every time with the old order (lock after reading)
         old = tmp_path / f"v1-{attempt}.sqlite"
         with sqlite3.connect(old) as conn:
             conn.execute(V1_RUNS)
