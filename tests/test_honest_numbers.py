@@ -64,6 +64,8 @@ def test_the_store_keeps_agreement_apart_from_accuracy_and_migrates_old_stores(t
     assert list(runs.agreement.fillna(-1)) == [0.9, -1] and list(runs.accuracy.fillna(-1)) == [-1, 0.8]
     with sqlite3.connect(path) as conn:  # as a store written by the previous version
         conn.execute("ALTER TABLE runs DROP COLUMN agreement")
+        conn.execute("DROP INDEX runs_uid")
+        conn.execute("ALTER TABLE runs DROP COLUMN uid")
         conn.execute("PRAGMA user_version = 2")
     reopened = ResultsStore(path)
     assert "agreement" in reopened.runs().columns and reopened.runs().agreement.isna().all()

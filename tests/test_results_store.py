@@ -135,3 +135,45 @@ def test_variants_are_found_through_their_source_model_and_v1_stores_are_migrate
     assert list(upgraded.runs().model) == ["m"]
     upgraded.record_measurement(measure(tiny, config=QUICK))
     assert len(upgraded) == 2
+
+
+V1_RUNS = ("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, created TEXT NOT NULL, model "
+           "TEXT, model_fingerprint TEXT, variant TEXT, backend TEXT, backend_version TEXT, device TEXT, precision "
+           "TEXT, calibrator TEXT, optimization_level TEXT, threads INTEGER, batch INTEGER, concurrency INTEGER, "
+           "latency_ms_min REAL, latency_ms_mean REAL, latency_ms_median REAL, latency_ms_p90 REAL, latency_ms_p95 "
+           "REAL, latency_ms_p99 REAL, latency_ms_max REAL, throughput REAL, cv REAL, iterations INTEGER, wall_s REAL, "
+           "unstable INTEGER, partial INTEGER, accuracy REAL, build_seconds REAL, engine_bytes INTEGER, "
+           "activation_bytes INTEGER, naive_activation_bytes INTEGER, engine_layers INTEGER, config TEXT, machine "
+           "TEXT, extra TEXT, samples_ms BLOB)")
+
+
+def test_two_kernels_opening_an_old_store_at_once_migrate_it_once(tmp_path):
+    """The write lock is taken before the schema version is read: two processes that open a v1 store at the same
+    moment must not both add the new columns (the second would fail with 'duplicate column')."""
+    import time
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from workbench.bench import ResultsStore
+        start = float(sys.argv[2])
+        while time.time() < start:  # both processes open the store at the same instant
+            pass
+        print(len(ResultsStore(sys.argv[1])))
+    """)
+    for attempt in range(1):  # four processes hit the race every time with the old order (lock after reading)
+        old = tmp_path / f"v1-{attempt}.sqlite"
+        with sqlite3.connect(old) as conn:
+            conn.execute(V1_RUNS)
+            conn.execute("INSERT INTO runs (kind, created, model) VALUES ('benchmark', '2026-01-01', 'm')")
+            conn.execute("PRAGMA user_version = 1")
+        start = time.time() + 2.5
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(old), str(start)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]  # 4 kernels: a sure race
+        results = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
+        assert [out.strip() for out, _ in results] == ["1"] * 4
+        with sqlite3.connect(old) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
+        assert columns.count("source_model") == 1 and columns.count("uid") == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
            "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
            "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
-           "ResultsStoreError", "CalibrationCancelled"]
+           "ResultsStoreError", "ResultsStoreUnavailableError", "CalibrationCancelled"]
 
 
 class WorkbenchError(Exception):
@@ -74,6 +74,14 @@ class BenchmarkBusyError(BenchmarkError):
 
 class ResultsStoreError(WorkbenchError):
     """The results database cannot be opened, written or read."""
+
+
+class ResultsStoreUnavailableError(ResultsStoreError):
+    """A shared results server cannot be reached; ``spooled``: the local file where the run was kept, if any."""
+
+    def __init__(self, message: str, spooled=None):
+        super().__init__(message)
+        self.spooled = spooled
 
 
 class CalibrationCancelled(WorkbenchError):

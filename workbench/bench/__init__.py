@@ -5,9 +5,9 @@ from .harness import BenchmarkConfig, Measurement, measure
 from .machine import machine_facts
 from .runners import OnnxRuntimeRunner, Runner, TensorRTOptions, TensorRTRunner, TorchRunner, runner_for
 from .stats import latency_stats
-from .store import ResultsStore, default_store_path
+from .store import ResultsStore, default_store_path, default_store_url
 from .sweep import sweep
 
 __all__ = ["BenchmarkConfig", "Measurement", "measure", "machine_facts", "OnnxRuntimeRunner", "Runner",
            "TensorRTOptions", "TensorRTRunner", "TorchRunner", "runner_for", "latency_stats", "ResultsStore",
-           "default_store_path", "sweep", "LatestRuns", "latest_runs"]
+           "default_store_path", "default_store_url", "sweep", "LatestRuns", "latest_runs"]

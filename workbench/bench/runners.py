@@ -420,19 +420,32 @@ class _TensorRTWorker:
         return Worker(self.infer, self.close, self.timings)
 
 
-def runner_for(target, *, backend: str | None = None, **options) -> Runner:
-    """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch)."""
+def backend_for(target, backend: str | None = None) -> str:
+    """The backend that times ``target``: ``backend`` if given, else tensorrt for a BuildResult or an engine file,
+    pytorch for a torch module, onnxruntime otherwise (without building or loading anything)."""
+    from ..engines import BuildResult, is_engine_file
+
+    if isinstance(target, Runner):
+        return target.backend
+    if backend is not None:
+        return backend
+    if isinstance(target, BuildResult) or is_engine_file(target):
+        return "tensorrt"
+    if type(target).__module__.startswith("torch"):
+        return "pytorch"
+    return "onnxruntime"
+
+
+def runner_for(target, *, backend: str | None = None, build_config=None, **options) -> Runner:
+    """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch).
+
+    ``build_config``: how to build the engine when a model is timed with TensorRT (a sweep's Ray task builds it
+    where it runs)."""
     from ..engines import BuildResult, is_engine_file
 
     if isinstance(target, Runner):
         return target
-    if backend is None:
-        if isinstance(target, BuildResult) or is_engine_file(target):
-            backend = "tensorrt"
-        elif type(target).__module__.startswith("torch"):
-            backend = "pytorch"
-        else:
-            backend = "onnxruntime"
+    backend = backend_for(target, backend)
     if backend == "onnxruntime":
         if isinstance(target, BuildResult):
             target = target.model
@@ -444,7 +457,7 @@ def runner_for(target, *, backend: str | None = None, **options) -> Runner:
             env = tensorrt_environment()
             if not env.can_run_engines:  # say so before spending a build on it
                 raise GpuUnavailableError(f"TensorRT engines cannot be timed here: {env.reason}")
-            target = build_engine(target)
+            target = build_engine(target, build_config)
         return TensorRTRunner(target, **options)
     if backend == "pytorch":
         return TorchRunner(target, **options)
@@ -452,4 +465,4 @@ def runner_for(target, *, backend: str | None = None, **options) -> Runner:
 
 
 __all__ = ["Worker", "Runner", "OnnxRuntimeRunner", "TorchRunner", "TensorRTRunner", "TensorRTOptions",
-           "runner_for", "WorkbenchError"]
+           "backend_for", "runner_for", "WorkbenchError"]

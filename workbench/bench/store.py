@@ -1,57 +1,90 @@
-"""The results store: every build and benchmark in one SQLite file, queried back as DataFrames.
+"""The results store: every build and benchmark in one database, queried back as DataFrames.
 
-SQLite is in the standard library and safe for several writers (two kernels) with WAL journaling and a busy
-timeout; each record is one short transaction.
+``ResultsStore(url)`` takes a plain file path or ``sqlite:///path`` (the embedded default: one file per laptop) or
+``postgresql://user:password@host/db`` (one shared store for a room or a team). Both go through SQLAlchemy Core with
+the same table and the same migrations, so a store can be copied from one to the other (``copy_runs_from``).
+
+Concurrency: SQLite runs in WAL mode with a busy timeout and every write takes the write lock at BEGIN; PostgreSQL
+serializes the schema migration with an advisory lock. Each record is one short transaction.
+
+A shared server that goes away never loses a run: the row goes to a local SQLite spool beside the workspace, a
+``ResultsStoreUnavailableError`` says so, and ``push_pending()`` (``workbench runs --push``) sends it later. Every
+run has a ``uid``, so pushing or copying twice never duplicates it. Passwords are masked in every message and repr.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-import sqlite3
 import time
-from contextlib import contextmanager
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
-from ..errors import ResultsStoreError
+from ..errors import ResultsStoreError, ResultsStoreUnavailableError
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"
+SERVER_SCHEMES = ("postgresql",)
 
 _STAT_COLUMNS = ["latency_ms_min", "latency_ms_mean", "latency_ms_median", "latency_ms_p90", "latency_ms_p95",
                  "latency_ms_p99", "latency_ms_max", "throughput", "cv"]
+_INTEGER_COLUMNS = ["threads", "batch", "concurrency", "iterations", "engine_bytes", "activation_bytes",
+                    "naive_activation_bytes", "engine_layers"]
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('benchmark', 'build')),
-    created TEXT NOT NULL,
-    model TEXT, model_fingerprint TEXT, source_model TEXT, variant TEXT,
-    backend TEXT, backend_version TEXT, device TEXT,
-    precision TEXT, calibrator TEXT,
-    optimization_level TEXT, threads INTEGER,
-    batch INTEGER, concurrency INTEGER,
-    {", ".join(f"{c} REAL" for c in _STAT_COLUMNS)},
-    iterations INTEGER, wall_s REAL, unstable INTEGER, partial INTEGER,
-    accuracy REAL, agreement REAL,
-    build_seconds REAL, engine_bytes INTEGER, activation_bytes INTEGER, naive_activation_bytes INTEGER,
-    engine_layers INTEGER,
-    config TEXT, machine TEXT, extra TEXT,
-    samples_ms BLOB
-);
-CREATE INDEX IF NOT EXISTS runs_model ON runs (model_fingerprint);
-"""
+_metadata = sa.MetaData()
+RUNS = sa.Table(
+    "runs", _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.String(32)),  # v3: one id per run across stores (copy, push and MLflow never duplicate)
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+    *[sa.Column(name, sa.Text) for name in ("model", "model_fingerprint", "source_model", "variant", "backend",
+                                             "backend_version", "device", "precision", "calibrator",
+                                             "optimization_level")],
+    sa.Column("threads", sa.Integer), sa.Column("batch", sa.Integer), sa.Column("concurrency", sa.Integer),
+    *[sa.Column(name, sa.Float) for name in _STAT_COLUMNS],
+    sa.Column("iterations", sa.Integer), sa.Column("wall_s", sa.Float), sa.Column("unstable", sa.Integer),
+    sa.Column("partial", sa.Integer), sa.Column("accuracy", sa.Float),
+    sa.Column("agreement", sa.Float),  # v3: agreement with FP32 (random inputs), apart from accuracy (labels)
+    sa.Column("build_seconds", sa.Float),
+    *[sa.Column(name, sa.BigInteger) for name in ("engine_bytes", "activation_bytes", "naive_activation_bytes")],
+    sa.Column("engine_layers", sa.Integer),
+    sa.Column("config", sa.Text), sa.Column("machine", sa.Text), sa.Column("extra", sa.Text),
+    sa.Column("samples_ms", sa.LargeBinary),
+    sa.CheckConstraint("kind IN ('benchmark', 'build')", name="runs_kind"),
+    sqlite_autoincrement=True,
+)
+sa.Index("runs_model", RUNS.c.model_fingerprint)
+sa.Index("runs_uid", RUNS.c.uid, unique=True)
+_COPIED_COLUMNS = [c.name for c in RUNS.columns if c.name != "id"]
+
+# Any constant: the key of PostgreSQL's advisory lock that serializes migrations of one database.
+_MIGRATION_LOCK_KEY = 0x7B3E_11
+_SCHEMA_TABLE = "workbench_schema"
+
+
+def default_store_url() -> str:
+    """``$WORKBENCH_RESULTS`` (a path or a database URL) if set, else ``workbench-results.sqlite`` in the current
+    (workspace) folder."""
+    return os.environ.get("WORKBENCH_RESULTS") or str(Path.cwd() / DEFAULT_FILENAME)
 
 
 def default_store_path() -> Path:
-    """``$WORKBENCH_RESULTS`` if set, else ``workbench-results.sqlite`` in the current (workspace) folder."""
-    return Path(os.environ.get("WORKBENCH_RESULTS") or Path.cwd() / DEFAULT_FILENAME)
+    """The default store's file (``$WORKBENCH_RESULTS`` when it names a file, else ./workbench-results.sqlite)."""
+    location = default_store_url()
+    if "://" in location:
+        url = sa.engine.make_url(location)
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else Path.cwd() / \
+            DEFAULT_FILENAME
+    return Path(location)
 
 
 def _clean(value):
@@ -64,89 +97,216 @@ def _clean(value):
     return value
 
 
-class ResultsStore:
-    """One SQLite database of runs. ``path`` defaults to :func:`default_store_path`.
+def _parse_url(location) -> sa.engine.URL:
+    text = os.fspath(location)
+    if "://" not in text:
+        return sa.engine.URL.create("sqlite", database=str(Path(text)))
+    try:
+        url = sa.engine.make_url(text)
+    except sa.exc.ArgumentError:
+        raise ResultsStoreError(f"results store URL {_mask_text(text)!r} is not a database URL (use a file path, "
+                                "sqlite:///path or postgresql://user:password@host/database)") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite")
+    if backend in SERVER_SCHEMES:
+        return url.set(drivername="postgresql+psycopg")  # psycopg 3, whatever driver the URL named
+    raise ResultsStoreError(f"results store {url.render_as_string(hide_password=True)}: the database "
+                            f"'{backend}' is not supported (use sqlite:///path or postgresql://...)")
 
-    Opening checks that the file can be created and written, so an unwritable path fails before any measuring.
+
+def _mask_text(text: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` for text that failed to parse as a URL."""
+    head, sep, rest = text.partition("://")
+    if sep and "@" in rest:
+        credentials, at, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{head}://{user}:***@{host}"
+    return text
+
+
+class ResultsStore:
+    """One database of runs: a file path / ``sqlite:///path`` (default :func:`default_store_url`) or
+    ``postgresql://...`` for a shared store.
+
+    Opening creates or migrates the schema, so an unwritable path or an unreachable server fails before any
+    measuring. ``spool``: where runs wait while a shared server is unreachable (default: a
+    ``workbench-results-pending-<hash>.sqlite`` file in the current folder, one per server).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path is not None else default_store_path()
-        if self.path.is_dir():
-            raise ResultsStoreError(f"results store {self.path} is a folder; give a file path such as "
-                                    f"{self.path / DEFAULT_FILENAME}")
+    def __init__(self, url: str | os.PathLike | None = None, *, spool: str | os.PathLike | None = None):
+        self._url = _parse_url(url if url is not None else default_store_url())
+        self.is_server = self._url.get_backend_name() != "sqlite"
+        # the only form ever shown: password masked, the scheme as users write it
+        self.location = (self._url.set(drivername=self._url.get_backend_name()).render_as_string(hide_password=True)
+                         if self.is_server else str(self._url.database))
+        self.spool_path = Path(spool) if spool is not None else (
+            Path.cwd() / f"workbench-results-pending-{hashlib.sha1(self.location.encode()).hexdigest()[:10]}.sqlite"
+            if self.is_server else None)
+        self._open()
+
+    # --- connection and schema ------------------------------------------------------------------------------------
+    @property
+    def path(self):
+        """The SQLite file (a Path), or the masked URL of a server store."""
+        return Path(self._url.database) if not self.is_server else self.location
+
+    def _open(self) -> None:
+        if not self.is_server:
+            path = Path(self._url.database)
+            if path.is_dir():
+                raise ResultsStoreError(f"results store {path} is a folder; give a file path such as "
+                                        f"{path / DEFAULT_FILENAME}")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ResultsStoreError(f"results store {path} cannot be created: {exc.strerror or exc}") from None
+            self._engine = sa.create_engine(self._url, poolclass=NullPool, connect_args={"timeout": 30})
+            sa.event.listen(self._engine, "connect", _sqlite_on_connect)
+            sa.event.listen(self._engine, "begin", _sqlite_on_begin)
+        else:
+            # No pre-ping (a round trip per run): a pooled connection that a restarted server dropped is detected
+            # by SQLAlchemy, the pool is renewed, and the operation is tried once more (_stale).
+            self._engine = sa.create_engine(self._url, pool_size=2, max_overflow=4,
+                                            connect_args={"connect_timeout": 5})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
+            with self._engine.begin() as conn:
                 self._migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            raise ResultsStoreError(f"results store {self.path} cannot be used: {exc}") from None
-        except OSError as exc:
-            raise ResultsStoreError(f"results store {self.path} cannot be created: {exc.strerror or exc}") from None
+        except sa.exc.OperationalError as exc:
+            if self.is_server:
+                raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
+            raise self._error("cannot be used" if "not a database" in str(exc) or "malformed" in str(exc)
+                              else "cannot be created", exc) from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot be used", exc) from None
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # Autocommit mode: each INSERT is its own transaction; explicit BEGIN where several statements belong together.
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            yield conn
-        finally:
-            conn.close()
+    def _error(self, action: str, exc: BaseException, cls=ResultsStoreError) -> ResultsStoreError:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+        password = self._url.password
+        if password:
+            detail = str(detail).replace(str(password), "***")
+        return cls(f"results store {self.location} {action}: {detail}")
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    def _read_version(self, conn) -> int:
+        if not self.is_server:
+            return conn.exec_driver_sql("PRAGMA user_version").scalar()
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version INTEGER NOT NULL)")
+        return conn.exec_driver_sql(f"SELECT max(version) FROM {_SCHEMA_TABLE}").scalar() or 0
+
+    def _write_version(self, conn, version: int) -> None:
+        if not self.is_server:
+            conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+        else:
+            conn.exec_driver_sql(f"DELETE FROM {_SCHEMA_TABLE}")
+            conn.exec_driver_sql(f"INSERT INTO {_SCHEMA_TABLE} (version) VALUES ({int(version)})")
+
+    def _migrate(self, conn) -> None:
+        # The write lock comes BEFORE the version is read (SQLite: BEGIN IMMEDIATE on every write transaction;
+        # PostgreSQL: an advisory lock), so two kernels opening an old store at once migrate it once, not twice.
+        if self.is_server:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        version = self._read_version(conn)
         if version > SCHEMA_VERSION:
-            raise ResultsStoreError(f"results store {self.path} has schema version {version}, newer than this "
+            raise ResultsStoreError(f"results store {self.location} has schema version {version}, newer than this "
                                     f"workbench understands ({SCHEMA_VERSION}); upgrade the workbench")
-        # BEGIN IMMEDIATE takes the write lock now: a read-only file or folder fails here, not at the first record.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if version == 0:
-                for statement in _SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            else:
-                if version < 2:  # v2: the model a converted variant came from
-                    conn.execute("ALTER TABLE runs ADD COLUMN source_model TEXT")
-                if version < 3:  # v3: agreement with FP32 (random inputs), apart from accuracy (labels)
-                    conn.execute("ALTER TABLE runs ADD COLUMN agreement REAL")
-            if version < SCHEMA_VERSION:
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("PRAGMA journal_mode = WAL")
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0:
+            _metadata.create_all(conn)
+        else:
+            if version < 2:  # v2: the model a converted variant came from
+                conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN source_model TEXT")
+            if version < 3:  # v3: a uid per run, so copies and pushes never duplicate one; agreement with FP32
+                conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN uid VARCHAR(32)")
+                conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN agreement REAL")
+                ids = conn.execute(sa.select(RUNS.c.id)).scalars().all()
+                if ids:
+                    conn.execute(RUNS.update().where(RUNS.c.id == sa.bindparam("row_id")),
+                                 [{"row_id": i, "uid": uuid.uuid4().hex} for i in ids])
+                conn.exec_driver_sql("CREATE UNIQUE INDEX runs_uid ON runs (uid)")
+        self._write_version(conn, SCHEMA_VERSION)
+
+    def _read(self, query, how: str = "all"):
+        """Run a read (no write lock on SQLite: WAL readers never wait for writers); once more on a connection a
+        restarted server dropped. ``how``: all (rows), scalar, scalars, one or frame (a DataFrame)."""
+        for attempt in range(2):
+            try:
+                with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+                    if how == "frame":
+                        return pd.read_sql_query(query, conn)
+                    result = conn.execute(query)
+                    return {"all": result.all, "scalar": result.scalar, "scalars": lambda: result.scalars().all(),
+                            "one": result.one}[how]()
+            except sa.exc.DBAPIError as exc:
+                if _stale(exc, attempt):
+                    continue
+                cls = ResultsStoreUnavailableError if self.is_server and isinstance(
+                    exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) else ResultsStoreError
+                raise self._error("cannot be read", exc, cls) from None
+            except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+                raise self._error("cannot be read", exc) from None
+        raise AssertionError("unreachable")
+
+    # --- pickling: a store travels to other processes (Ray tasks) as its URL --------------------------------------
+    def __getstate__(self):
+        return {"url": self._url.render_as_string(hide_password=False), "spool": self.spool_path}
+
+    def __setstate__(self, state):
+        self.__init__(state["url"], spool=state["spool"])
 
     # --- writing ------------------------------------------------------------------------------------------------
-    def _insert(self, values: dict) -> int:
-        values = {k: _clean(v) for k, v in values.items()}
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
+    def _insert_rows(self, rows: list[dict]) -> list[int]:
+        rows = [{k: _clean(v) for k, v in row.items()} for row in rows]
         for attempt in range(5):
             try:
-                with self._connect() as conn:
-                    cur = conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(values.values()))
-                    return int(cur.lastrowid)
-            except sqlite3.OperationalError as exc:
+                with self._engine.begin() as conn:
+                    return [conn.execute(RUNS.insert(), row).inserted_primary_key[0] for row in rows]  # compiled once
+            except sa.exc.OperationalError as exc:
+                if _stale(exc, attempt):
+                    continue  # safe to repeat: a run that did arrive is found by its uid (see _insert)
+                if self.is_server:
+                    raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
                 if "locked" not in str(exc) or attempt == 4:
-                    raise ResultsStoreError(f"results store {self.path}: cannot record the run: {exc}") from None
+                    raise self._error("cannot record the run", exc) from None
                 time.sleep(0.05 * (attempt + 1))
-            except sqlite3.DatabaseError as exc:
-                raise ResultsStoreError(f"results store {self.path}: cannot record the run: {exc}") from None
+            except (sa.exc.InterfaceError, sa.exc.DisconnectionError) as exc:
+                if _stale(exc, attempt):
+                    continue
+                raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
+            except sa.exc.SQLAlchemyError as exc:
+                raise self._error("cannot record the run", exc) from None
         raise AssertionError("unreachable")
+
+    def _insert(self, values: dict) -> int:
+        values.setdefault("uid", uuid.uuid4().hex)
+        try:
+            return self._insert_rows([values])[0]
+        except ResultsStoreUnavailableError as exc:
+            if self.spool_path is None:
+                raise
+            ResultsStore(self.spool_path)._insert(values)  # kept locally: nothing measured is lost
+            raise ResultsStoreUnavailableError(
+                f"{exc}; the run was kept in {self.spool_path}: send it later with `workbench runs --push` or "
+                "ResultsStore.push_pending()", spooled=self.spool_path) from None
+        except ResultsStoreError:
+            existing = self._id_of(values["uid"])
+            if existing is None:
+                raise
+            return existing  # recorded before (the same run recorded twice, e.g. a retried task): one run
 
     @staticmethod
     def _now() -> str:
         return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
     def record_measurement(self, measurement, *, model=None, tags: dict | None = None,
-                           accuracy: float | None = None) -> int:
+                           accuracy: float | None = None, uid: str | None = None) -> int:
         """Store one Measurement (statistics, samples, configuration, machine facts); returns its id.
 
         ``accuracy`` (or ``tags['accuracy']``, with labels) and ``tags['agreement']`` (top-1 agreement with FP32):
-        tags measured on another backend than this run's are left out (see ``quality.measured_quality_only``)."""
+        tags measured on another backend than this run's are left out (see ``quality.measured_quality_only``).
+        ``uid``: the run's id across stores; recording the same uid again (a retried Ray task) keeps one run.
+        A shared server that cannot be reached: the run is kept in the spool and ResultsStoreUnavailableError says
+        so."""
         from .machine import machine_facts
         from .quality import measured_quality_only
 
@@ -173,6 +333,8 @@ class ResultsStore:
             "extra": json.dumps({k: _clean(v) for k, v in tags.items()}, default=str),
             "samples_ms": np.asarray(measurement.samples_ms, dtype=np.float32).tobytes(),
         }
+        if uid is not None:
+            values["uid"] = uid
         return self._insert(values)
 
     def record_build(self, result, *, tags: dict | None = None) -> int:
@@ -198,36 +360,68 @@ class ResultsStore:
         }
         return self._insert(values)
 
+    # --- copying between stores ------------------------------------------------------------------------------------
+    def _raw_rows(self) -> list[dict]:
+        return [dict(r._mapping) for r in self._read(sa.select(*[RUNS.c[c] for c in _COPIED_COLUMNS])
+                                                     .order_by(RUNS.c.id))]
+
+    def _id_of(self, uid: str) -> int | None:
+        return self._read(sa.select(RUNS.c.id).where(RUNS.c.uid == uid), "scalar")
+
+    def _known_uids(self) -> set[str]:
+        return set(self._read(sa.select(RUNS.c.uid), "scalars"))
+
+    def copy_runs_from(self, source: "ResultsStore | str | os.PathLike") -> int:
+        """Copy every run of ``source`` (e.g. a laptop's SQLite file into the shared PostgreSQL store) that this
+        store does not have yet (by uid); returns how many were copied. Copying twice copies nothing the second
+        time."""
+        source = source if isinstance(source, ResultsStore) else ResultsStore(source)
+        known = self._known_uids()
+        rows = [dict(r, samples_ms=bytes(r["samples_ms"]) if r["samples_ms"] is not None else None)
+                for r in source._raw_rows() if r["uid"] not in known]
+        for start in range(0, len(rows), 500):
+            self._insert_rows(rows[start:start + 500])
+        return len(rows)
+
+    def pending(self) -> int:
+        """How many runs wait in the spool for this (server) store."""
+        if self.spool_path is None or not self.spool_path.exists():
+            return 0
+        return len(ResultsStore(self.spool_path))
+
+    def push_pending(self) -> int:
+        """Send the runs kept in the spool while the server was unreachable; returns how many were sent. The spool
+        is emptied only of runs that arrived (a push interrupted again is simply repeated)."""
+        if self.spool_path is None or not self.spool_path.exists():
+            return 0
+        spool = ResultsStore(self.spool_path)
+        sent = self.copy_runs_from(spool)
+        arrived = sorted(self._known_uids() & {r["uid"] for r in spool._raw_rows()})
+        with spool._engine.begin() as conn:
+            conn.execute(RUNS.delete().where(RUNS.c.uid.in_(sa.bindparam("uids", expanding=True))),
+                         {"uids": arrived})
+        return sent
+
     # --- reading ------------------------------------------------------------------------------------------------
     def runs(self, kind: str | None = None, *, model: str | None = None, samples: bool = False) -> pd.DataFrame:
         """Stored runs as a DataFrame (newest last); ``samples=True`` adds each run's latency samples (ms).
 
         ``model``: a model name or fingerprint; variants converted from that model (FP16, INT8, ...) are included.
         """
-        query, args = "SELECT * FROM runs", []
-        where = []
+        query = sa.select(RUNS)
         if kind is not None:
-            where.append("kind = ?")
-            args.append(kind)
+            query = query.where(RUNS.c.kind == kind)
         if model is not None:  # the model (name or fingerprint) and the variants converted from it
-            where.append("(model = ? OR model_fingerprint = ? OR source_model = ?)")
-            args += [model, model, model]
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY id"
-        try:
-            with self._connect() as conn:
-                frame = pd.read_sql_query(query, conn, params=args)
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-            raise ResultsStoreError(f"results store {self.path} cannot be read: {exc}") from None
+            query = query.where(sa.or_(RUNS.c.model == model, RUNS.c.model_fingerprint == model,
+                                       RUNS.c.source_model == model))
+        frame = self._read(query.order_by(RUNS.c.id), "frame")
         blobs = frame.pop("samples_ms")
         if samples:
-            frame["samples_ms"] = [np.frombuffer(b, dtype=np.float32).astype(np.float64).tolist() if b else []
-                                   for b in blobs]
+            frame["samples_ms"] = [np.frombuffer(bytes(b), dtype=np.float32).astype(np.float64).tolist() if b
+                                   is not None and len(b) else [] for b in blobs]
         for flag in ("unstable", "partial"):
             frame[flag] = frame[flag].astype("boolean")
-        for column in ("threads", "batch", "concurrency", "iterations", "engine_bytes", "activation_bytes",
-                       "naive_activation_bytes", "engine_layers"):
+        for column in _INTEGER_COLUMNS:
             frame[column] = frame[column].astype("Int64")  # builds have no batch: keep integers, not floats
         from .sweep import run_label
 
@@ -240,8 +434,43 @@ class ResultsStore:
         return atomic_write_text(path, self.runs(**filters).to_csv(index=False))  # never half a file
 
     def __len__(self) -> int:
-        with self._connect() as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        return self._read(sa.select(sa.func.count()).select_from(RUNS), "scalar")
+
+    def to_mlflow(self, tracking_uri: str, *, experiment: str = "tensorrt-workbench", artifacts=None,
+                  kind: str | None = None, model: str | None = None) -> pd.DataFrame:
+        """Log this store's builds and benchmarks as MLflow runs (idempotent: a run logged twice is one run); see
+        :func:`workbench.bench.mlflow_export.export_to_mlflow`. ``artifacts``: ``row -> {file name: bytes}`` added
+        to each run (``workbench.charts.run_artifacts`` adds the charts)."""
+        from .mlflow_export import export_to_mlflow
+
+        return export_to_mlflow(self, tracking_uri, experiment=experiment, artifacts=artifacts, kind=kind,
+                                model=model)
+
+    def summary_counts(self) -> tuple[int, int]:
+        """(number of runs, highest id): changes whenever a run arrives; what a refreshing view polls."""
+        count, top = self._read(sa.select(sa.func.count(), sa.func.max(RUNS.c.id)), "one")
+        return int(count), int(top or 0)
+
+    def close(self) -> None:
+        """Release pooled connections (a server store keeps a few open)."""
+        self._engine.dispose()
 
     def __repr__(self) -> str:
-        return f"<ResultsStore {self.path} ({len(self)} runs)>"
+        return f"<ResultsStore {self.location}>"
+
+
+def _stale(exc: BaseException, attempt: int) -> bool:
+    """A first failure on a pooled connection that the server had dropped (worth one more try)."""
+    return attempt == 0 and bool(getattr(exc, "connection_invalidated", False))
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    # SQLAlchemy's documented recipe: let the "begin" event below emit BEGIN instead of the sqlite3 module.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+    dbapi_connection.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer; kept in the file
+
+
+def _sqlite_on_begin(conn) -> None:
+    # IMMEDIATE: the write lock at BEGIN, so a transaction that reads then writes (the migration) cannot race another.
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")

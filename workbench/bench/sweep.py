@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
+import warnings
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ResultsStoreUnavailableError
 from ..progress import ProgressCallback
 from .harness import BenchmarkConfig, check_concurrency, exclusive, measure
 from .quality import measured_quality_only
-from .runners import OnnxRuntimeRunner, Runner, runner_for
+from .runners import OnnxRuntimeRunner, Runner, backend_for, runner_for
 
 
 def _as_tuple(values, name: str) -> tuple:
@@ -30,15 +33,18 @@ def _as_tuple(values, name: str) -> tuple:
     return values
 
 
-def _runners(targets, optimization_levels, threads, runner_options) -> list[tuple[str, Runner]]:
+def _named(targets) -> list[tuple[str, object]]:
+    """``[(variant name, target)]`` from a target, a list of targets or a ``{variant: target}`` dict."""
     if isinstance(targets, Mapping):
-        named = list(targets.items())
-    elif isinstance(targets, (list, tuple)):
-        named = [("", t) for t in targets]
-    else:
-        named = [("", targets)]
+        return list(targets.items())
+    if isinstance(targets, (list, tuple)):
+        return [("", t) for t in targets]
+    return [("", targets)]
+
+
+def _runners(targets, optimization_levels, threads, runner_options) -> list[tuple[str, Runner]]:
     out = []
-    for variant, target in named:
+    for variant, target in _named(targets):
         runner = runner_for(target, **runner_options)
         if isinstance(runner, OnnxRuntimeRunner):
             for level, count in itertools.product(optimization_levels, threads):
@@ -58,7 +64,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
           config: BenchmarkConfig | None = None, store=None, tags: Mapping | None = None,
           variant_tags: Mapping[str, Mapping] | None = None,
           on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
-          cancel: threading.Event | None = None, **runner_options) -> pd.DataFrame:
+          cancel: threading.Event | None = None, executor=None, **runner_options) -> pd.DataFrame:
     """Measure every configuration; returns one row per configuration (see ``Measurement.row``).
 
     ``targets``: a model/engine/module, a list of them, or a dict ``{variant name: target}`` (e.g. precisions).
@@ -66,7 +72,11 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     records each row as it completes. ``tags``: extra columns for every row (e.g. precision, calibrator);
     ``variant_tags``: extra columns per variant name (e.g. ``{"int8": {"accuracy": 0.981}}``; accuracy and
     agreement go only on rows of the backend that measured them, see ``quality.measured_quality_only``).
-    The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end.
+    ``executor``: where configurations run; None measures them here one after the other, a
+    :class:`~workbench.bench.ray_executor.RayExecutor` sends each one to a Ray task (same rows, same columns).
+    The returned frame's ``attrs['partial']`` is True when the sweep was stopped before the end; ``attrs['pending']``
+    counts rows kept in the local spool because a shared store's server could not be reached (see
+    ``ResultsStore.push_pending``).
     """
     from .store import ResultsStore
 
@@ -78,6 +88,11 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     if store is not None and not isinstance(store, ResultsStore):
         store = ResultsStore(store)  # an unwritable path fails here, before anything is measured
     cancel = cancel or threading.Event()
+    if executor is not None:
+        jobs = plan_jobs(targets, batches, concurrencies, _as_tuple(optimization_level, "optimization_level"),
+                         _as_tuple(threads, "threads"), tags, variant_tags, runner_options)
+        return executor.run(jobs, config=config, store=store, on_progress=on_progress, on_result=on_result,
+                            cancel=cancel)
     runners = _runners(targets, _as_tuple(optimization_level, "optimization_level"),
                        _as_tuple(threads, "threads"), runner_options)
     with exclusive("a sweep"):
@@ -86,6 +101,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
         plan = list(itertools.product(range(len(runners)), batches, concurrencies))
         rows: list[dict] = []
         stopped = False
+        pending = 0
         for step, (i, b, c) in enumerate(plan):
             if cancel.is_set():
                 stopped = True
@@ -109,7 +125,7 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
             row["label"] = run_label(row)
             rows.append(row)
             if store is not None:
-                store.record_measurement(m, tags=extra)
+                pending += _record(store, m, extra, pending)
             if on_result is not None:
                 on_result(pd.DataFrame(rows))
             if m.partial:
@@ -118,7 +134,20 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     frame = pd.DataFrame(rows)
     frame.attrs["partial"] = stopped
     frame.attrs["planned"] = len(plan)
+    frame.attrs["pending"] = pending
     return frame
+
+
+def _record(store, measurement, tags, pending_so_far: int, uid: str | None = None) -> int:
+    """Record one row; 1 when the shared server was unreachable and the row waits in the local spool (warned once
+    per sweep: the sweep goes on, nothing measured is lost)."""
+    try:
+        store.record_measurement(measurement, tags=tags, uid=uid)
+        return 0
+    except ResultsStoreUnavailableError as exc:
+        if pending_so_far == 0:
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
+        return 1
 
 
 def run_label(row) -> str:
@@ -133,3 +162,57 @@ def run_label(row) -> str:
     if present("threads"):
         parts.append(f"{row['threads']} threads")
     return " · ".join(str(p) for p in parts if p)
+
+
+@dataclass
+class SweepJob:
+    """One configuration of a sweep, self-contained so that it can run in another process or on another machine:
+    the target (a model, BuildResult or engine file: engines are built or loaded where the job runs) and its axes.
+    ``uid``: the run's id in the results store, fixed here so that a retried job is recorded once."""
+
+    index: int
+    variant: str
+    target: object
+    backend: str
+    optimization_level: str | None
+    threads: int | None
+    batch: int
+    concurrency: int
+    tags: dict
+    runner_options: dict
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def runner(self) -> Runner:
+        """The runner exactly as a local sweep makes it (same variant naming, same settings)."""
+        named = {self.variant: self.target} if self.variant else self.target
+        return _runners(named, (self.optimization_level,), (self.threads,), self.runner_options)[0][1]
+
+    def describe(self) -> dict:
+        return {"variant": self.variant, "backend": self.backend, "optimization_level": self.optimization_level,
+                "threads": self.threads, "batch": self.batch, "concurrency": self.concurrency}
+
+    def measure_and_record(self, config: BenchmarkConfig, store=None, runner: Runner | None = None) -> tuple[dict, int]:
+        """Measure this configuration with the harness and record it; returns (row, 1 if it waits in the spool)."""
+        m = measure(runner or self.runner(), batch=self.batch, concurrency=self.concurrency, config=config)
+        row = m.row()
+        row.update(self.tags)
+        row["label"] = run_label(row)
+        pending = _record(store, m, self.tags, 0, uid=self.uid) if store is not None else 0
+        return row, pending
+
+
+def plan_jobs(targets, batches, concurrencies, levels, threads, tags, variant_tags, runner_options) -> list[SweepJob]:
+    """Every configuration of a sweep in the local sweep's order, without building or loading anything."""
+    options = {k: v for k, v in runner_options.items() if k != "backend"}
+    jobs = []
+    for variant, target in _named(targets):
+        backend = backend_for(target, runner_options.get("backend"))
+        if backend == "onnxruntime":
+            settings = list(itertools.product(levels, threads))
+        else:
+            settings = [(None, None)]
+        extra = {**(tags or {}), **((variant_tags or {}).get(variant, {}))}
+        for (level, count), b, c in itertools.product(settings, batches, concurrencies):
+            jobs.append(SweepJob(len(jobs), variant, target, backend, level, count, b, c, extra,
+                                 {**options, "backend": backend}))
+    return jobs
