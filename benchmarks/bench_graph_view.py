@@ -31,6 +31,114 @@ def synthetic_model(blocks: int = 500):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def yolo_like_model(width: int = 16):
+    """A YOLO-style detector as Ultralytics exports it, about 300 nodes: Conv+Sigmoid+Mul (SiLU) blocks named
+    ``/model.N/...``, C2f blocks (Split, bottlenecks with residual Adds, Concat), an SPPF (MaxPool 5x5 x3), an
+    upsampling neck (Resize, Concat), and a three-scale head with shape arithmetic (Shape/Gather/Concat feeding
+    Reshape) and a final Concat. The graph view's 300-node readability test draws it."""
+    inits, nodes = [], []
+    count = [0]
+
+    def weight(name, shape):
+        inits.append(numpy_helper.from_array(np.full(shape, 0.01, dtype=np.float32), name))
+        return name
+
+    def const(name, values):
+        inits.append(numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+        return name
+
+    def conv(x, cin, cout, scope, k=1, s=1):
+        w = weight(f"{scope}.conv.weight", [cout, cin, k, k])
+        nodes.append(helper.make_node("Conv", [x, w], [f"{scope}/conv/Conv_output_0"], name=f"{scope}/conv/Conv",
+                                      kernel_shape=[k, k], strides=[s, s], pads=[k // 2] * 4))
+        nodes.append(helper.make_node("Sigmoid", [f"{scope}/conv/Conv_output_0"], [f"{scope}/act/Sigmoid_output_0"],
+                                      name=f"{scope}/act/Sigmoid"))
+        nodes.append(helper.make_node("Mul", [f"{scope}/conv/Conv_output_0", f"{scope}/act/Sigmoid_output_0"],
+                                      [f"{scope}/act/Mul_output_0"], name=f"{scope}/act/Mul"))
+        return f"{scope}/act/Mul_output_0"
+
+    def c2f(x, c, scope, blocks):
+        y = conv(x, c, c, f"{scope}/cv1")
+        half = c // 2
+        split = const(f"{scope}/split", [half, half])
+        nodes.append(helper.make_node("Split", [y, split], [f"{scope}/Split_output_0", f"{scope}/Split_output_1"],
+                                      name=f"{scope}/Split", axis=1))
+        parts, last = [f"{scope}/Split_output_0", f"{scope}/Split_output_1"], f"{scope}/Split_output_1"
+        for b in range(blocks):
+            m = conv(conv(last, half, half, f"{scope}/m.{b}/cv1", 3), half, half, f"{scope}/m.{b}/cv2", 3)
+            nodes.append(helper.make_node("Add", [last, m], [f"{scope}/m.{b}/Add_output_0"], name=f"{scope}/m.{b}/Add"))
+            last = f"{scope}/m.{b}/Add_output_0"
+            parts.append(last)
+        nodes.append(helper.make_node("Concat", parts, [f"{scope}/Concat_output_0"], name=f"{scope}/Concat", axis=1))
+        return conv(f"{scope}/Concat_output_0", half * len(parts), c, f"{scope}/cv2")
+
+    c = width
+    x = conv("images", 3, c, "/model.0", 3, 2)
+    x = conv(x, c, 2 * c, "/model.1", 3, 2)
+    x = c2f(x, 2 * c, "/model.2", 2)
+    x = conv(x, 2 * c, 4 * c, "/model.3", 3, 2)
+    p3 = c2f(x, 4 * c, "/model.4", 4)
+    x = conv(p3, 4 * c, 8 * c, "/model.5", 3, 2)
+    p4 = c2f(x, 8 * c, "/model.6", 4)
+    x = conv(p4, 8 * c, 8 * c, "/model.7", 3, 2)
+    x = c2f(x, 8 * c, "/model.8", 2)
+    # SPPF
+    y = conv(x, 8 * c, 4 * c, "/model.9/cv1")
+    pools = [y]
+    for i in range(3):
+        nodes.append(helper.make_node("MaxPool", [pools[-1]], [f"/model.9/m_{i}/MaxPool_output_0"],
+                                      name=f"/model.9/m_{i}/MaxPool", kernel_shape=[5, 5], pads=[2] * 4,
+                                      strides=[1, 1]))
+        pools.append(f"/model.9/m_{i}/MaxPool_output_0")
+    nodes.append(helper.make_node("Concat", pools, ["/model.9/Concat_output_0"], name="/model.9/Concat", axis=1))
+    p5 = conv("/model.9/Concat_output_0", 16 * c, 8 * c, "/model.9/cv2")
+    scales = "/model.10/scales"
+    inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), scales))
+
+    def up_cat(x, skip, scope, cx, cs, cout):
+        nodes.append(helper.make_node("Resize", [x, "", scales], [f"{scope}/Resize_output_0"], name=f"{scope}/Resize",
+                                      mode="nearest"))
+        nodes.append(helper.make_node("Concat", [f"{scope}/Resize_output_0", skip], [f"{scope}/Concat_output_0"],
+                                      name=f"{scope}/Concat", axis=1))
+        return conv(f"{scope}/Concat_output_0", cx + cs, cout, scope + "/cv")
+
+    def down_cat(x, skip, scope, cx, cs):
+        y = conv(x, cx, cx, f"{scope}/down", 3, 2)
+        nodes.append(helper.make_node("Concat", [y, skip], [f"{scope}/Concat_output_0"], name=f"{scope}/Concat",
+                                      axis=1))
+        return conv(f"{scope}/Concat_output_0", cx + cs, cs, scope + "/cv")
+
+    n4 = c2f(up_cat(p5, p4, "/model.11", 8 * c, 8 * c, 8 * c), 8 * c, "/model.12", 2)
+    n3 = c2f(up_cat(n4, p3, "/model.14", 8 * c, 4 * c, 4 * c), 4 * c, "/model.15", 2)
+    m4 = c2f(down_cat(n3, n4, "/model.17", 4 * c, 8 * c), 8 * c, "/model.18", 2)
+    m5 = c2f(down_cat(m4, p5, "/model.20", 8 * c, 8 * c), 8 * c, "/model.21", 2)
+    # Detect head: per scale, box and class branches, then a Reshape to [1, 68, -1] with its shape computed.
+    flat = []
+    for i, (feat, ch) in enumerate([(n3, 4 * c), (m4, 8 * c), (m5, 8 * c)]):
+        s = f"/model.22/scale{i}"
+        box = conv(conv(feat, ch, c, f"{s}/cv2.0", 3), c, c, f"{s}/cv2.1", 3)
+        cls = conv(conv(feat, ch, c, f"{s}/cv3.0", 3), c, c, f"{s}/cv3.1", 3)
+        nodes.append(helper.make_node("Concat", [box, cls], [f"{s}/Concat_output_0"], name=f"{s}/Concat", axis=1))
+        nodes.append(helper.make_node("Shape", [f"{s}/Concat_output_0"], [f"{s}/Shape_output_0"], name=f"{s}/Shape"))
+        nodes.append(helper.make_node("Gather", [f"{s}/Shape_output_0", const(f"{s}/zero", 0)],
+                                      [f"{s}/Gather_output_0"], name=f"{s}/Gather", axis=0))
+        nodes.append(helper.make_node("Unsqueeze", [f"{s}/Gather_output_0", const(f"{s}/axes", [0])],
+                                      [f"{s}/Unsqueeze_output_0"], name=f"{s}/Unsqueeze"))
+        nodes.append(helper.make_node("Concat", [f"{s}/Unsqueeze_output_0", const(f"{s}/rest", [2 * c, -1])],
+                                      [f"{s}/Concat_1_output_0"], name=f"{s}/Concat_1", axis=0))
+        nodes.append(helper.make_node("Reshape", [f"{s}/Concat_output_0", f"{s}/Concat_1_output_0"],
+                                      [f"{s}/Reshape_output_0"], name=f"{s}/Reshape"))
+        flat.append(f"{s}/Reshape_output_0")
+    nodes.append(helper.make_node("Concat", flat, ["/model.22/Concat_output_0"], name="/model.22/Concat", axis=2))
+    nodes.append(helper.make_node("Sigmoid", ["/model.22/Concat_output_0"], ["output0"], name="/model.22/Sigmoid"))
+    graph = helper.make_graph(nodes, "yolo_like",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 320, 320])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 2 * c, 2100])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.metadata_props.add(key="imgsz", value="[320, 320]")
+    return model
+
+
 def ready_seconds(model) -> tuple[float, int]:
     import plotly.graph_objects as go
 

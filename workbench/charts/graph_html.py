@@ -8,45 +8,67 @@ import html
 import json
 from pathlib import Path
 
+import numpy as np
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from ..files import atomic_write_text
 from ..graph import GraphData, fusion_map, layered_layout
-from .graph import NODE_TRACE, details_html, graph_figure
+from .graph import box_outlines, details_html, graph_figure
+
+HEIGHT = 760  # px of each graph pane
 
 _SCRIPT = """
 const views = %(views)s;
 const maps = %(maps)s;
-function style(view, ids) {
-  const hi = new Set(ids), n = view.ids.length;
-  const size = [], width = [], color = [];
-  for (let i = 0; i < n; i++) { const on = hi.has(view.ids[i]);
-    size.push(on ? 22 : 14); width.push(on ? 4 : 0.5); color.push(on ? '#ffbf00' : '#333'); }
-  Plotly.restyle(view.div, {'marker.size': [size], 'marker.line.width': [width], 'marker.line.color': [color]},
-                 [%(node_trace)d]);
+const traceOf = (gd, uid) => gd.data.findIndex(t => t.meta === uid);
+function outline(view, ids) {
+  const xs = [], ys = [];
+  for (const id of ids) { const o = view.outlines[id]; if (o) { xs.push(...o[0], null); ys.push(...o[1], null); } }
+  Plotly.restyle(view.div, {x: [xs], y: [ys]}, [traceOf(view.div, 'highlight')]);
   view.highlighted = ids;
 }
-function zoom(view, ids) {
+function centreOn(view, ids) {  // keep the zoom, move the view to the nodes
   if (!ids.length) return;
-  const ys = ids.map(i => view.y[view.ids.indexOf(i)]);
-  const lo = Math.min(...ys), hi = Math.max(...ys), span = Math.max(16, hi - lo + 4), mid = (lo + hi) / 2;
-  Plotly.relayout(view.div, {'yaxis.range': [mid - span / 2, mid + span / 2]});
+  const k = ids.map(i => view.ids.indexOf(i)).filter(k => k >= 0);
+  const cx = k.reduce((s, i) => s + view.x[i], 0) / k.length, cy = k.reduce((s, i) => s + view.y[i], 0) / k.length;
+  const xa = view.div._fullLayout.xaxis.range, ya = view.div._fullLayout.yaxis.range;
+  const w = xa[1] - xa[0], h = Math.max(ya[1] - ya[0], Math.max(...k.map(i => view.y[i])) - Math.min(...k.map(i => view.y[i])) + 140);
+  Plotly.relayout(view.div, {'xaxis.range': [cx - w / 2, cx + w / 2], 'yaxis.range': [cy - h / 2, cy + h / 2]});
 }
 function select(k, id) {
   const view = views[k];
-  style(view, [id]);
+  outline(view, [id]);
   document.getElementById('details').innerHTML = view.details[id];
   const other = views[1 - k];
   if (other && maps) {
     const linked = (k === 0 ? maps.onnx_to_engine : maps.engine_to_onnx)[id] || [];
-    style(other, linked); zoom(other, linked);
+    outline(other, linked); centreOn(other, linked);
   }
+}
+function oneToOne(view) {  // the layout is in pixels: show it at 1 px per unit in this pane, from the top
+  const gd = view.div, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const x0 = gd.layout.xaxis.range, y1 = gd.layout.yaxis.range[1], cx = (x0[0] + x0[1]) / 2;
+  Plotly.relayout(gd, {'xaxis.range': [cx - xa._length / 2, cx + xa._length / 2], 'yaxis.range': [y1 - ya._length, y1]});
+}
+function trackViewport(view) {  // the minimap's rectangle follows the main view
+  view.div.on('plotly_relayout', ev => {
+    if (!Object.keys(ev).some(key => key.startsWith('xaxis.') || key.startsWith('yaxis.'))) return;
+    const xr = view.div._fullLayout.xaxis.range, yr = view.div._fullLayout.yaxis.range;
+    Plotly.relayout(view.div, {'shapes[0].x0': xr[0], 'shapes[0].x1': xr[1], 'shapes[0].y0': yr[0], 'shapes[0].y1': yr[1]});
+  });
 }
 views.forEach((view, k) => {
   view.div = document.getElementById('graph' + k);
-  Plotly.newPlot(view.div, view.figure.data, view.figure.layout, {responsive: true, scrollZoom: true});
-  view.div.on('plotly_click', ev => { const p = ev.points.find(p => p.curveNumber === %(node_trace)d);
-                                      if (p) select(k, p.customdata); });
+  const layout = Object.assign({}, view.figure.layout, {width: undefined, autosize: true});
+  Plotly.newPlot(view.div, view.figure.data, layout, {responsive: true, scrollZoom: true, displaylogo: false});
+  trackViewport(view);
+  oneToOne(view);
+  view.div.on('plotly_click', ev => {
+    const node = ev.points.find(p => p.data.meta === 'nodes'), mini = ev.points.find(p => p.data.meta === 'minimap');
+    if (node) select(k, node.customdata);
+    else if (mini) centreOn(view, [mini.customdata]);
+  });
 });
 function find() {
   const q = document.getElementById('query').value.trim().toLowerCase();
@@ -54,7 +76,7 @@ function find() {
     const v = views[k];
     const hit = v.ids.find(i => v.names[v.ids.indexOf(i)].toLowerCase() === q) ??
                 v.ids.find(i => (v.names[v.ids.indexOf(i)] + ' ' + v.ops[v.ids.indexOf(i)]).toLowerCase().includes(q));
-    if (hit !== undefined) { select(k, hit); zoom(v, [hit]);
+    if (hit !== undefined) { select(k, hit); centreOn(v, [hit]);
       document.getElementById('found').textContent = 'found in ' + v.title; return; }
   }
   document.getElementById('found').textContent = 'no node matches';
@@ -64,19 +86,34 @@ document.getElementById('find').addEventListener('click', find);
 """
 
 
+def script_json(value) -> str:
+    """``value`` as JSON safe inside an HTML ``<script>``: ``</script>`` or ``<!--`` in a node name cannot end or
+    comment out the script, because every ``<``, ``>`` and ``&`` is written as a JSON escape (the same JSON);
+    U+2028/U+2029 are escaped too (line terminators in older JavaScript)."""
+    text = json.dumps(value)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text
+
+
 def _view(graph: GraphData, color_by: str) -> dict:
-    if "x" not in graph.nodes:
+    if "label" not in graph.nodes:
         layered_layout(graph)
-    figure = json.loads(pio.to_json(graph_figure(graph, color_by=color_by, height=760)))
+    figure = json.loads(pio.to_json(graph_figure(graph, color_by=color_by, height=HEIGHT)))
     ids = [int(i) for i in graph.nodes["id"]]
-    return {"title": graph.title, "figure": figure, "ids": ids, "y": [float(v) for v in graph.nodes["y"]],
+    grown = graph.nodes.assign(width=graph.nodes["width"] + 6, height=graph.nodes["height"] + 6)
+    bx, by = (np.round(a.reshape(len(ids), -1)[:, :-1], 1).tolist() for a in box_outlines(grown))
+    return {"title": graph.title, "figure": figure, "ids": ids, "x": [float(v) for v in graph.nodes["x"]],
+            "y": [float(v) for v in graph.nodes["y"]], "outlines": {i: [x, y] for i, x, y in zip(ids, bx, by)},
             "names": [str(n) for n in graph.nodes["name"]], "ops": [str(o) for o in graph.nodes["op"]],
             "details": {i: details_html(graph, i) for i in ids}}
 
 
 def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
                title: str = "TensorRT Workbench graph") -> Path:
-    """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file."""
+    """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
+    (atomically: an interrupted export leaves the previous file)."""
     graphs = list(graphs)
     views = [_view(g, engine_color_by if g.kind == "engine" else "category") for g in graphs]
     maps = None
@@ -90,18 +127,16 @@ def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: s
     panes = "".join(f"<div id='graph{k}' class='graph'></div>" for k in range(len(views)))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:12px}} .row{{display:flex;gap:8px}} .graph{{flex:1;min-width:0}}
+<style>body{{font-family:sans-serif;margin:12px}} .row{{display:flex;gap:8px}} .graph{{flex:1;min-width:0;height:{HEIGHT}px}}
 #details{{width:300px;font-size:12px;border-left:1px solid #ddd;padding-left:8px}}
 table{{border-collapse:collapse;font-size:12px}} td,th{{padding:2px 6px;border-bottom:1px solid #eee}}</style>
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><h2>{html.escape(title)}</h2>
 <div><input id="query" placeholder="find a node by name or op" size="40"> <button id="find">Find</button>
-<span id="found"></span></div>
+<span id="found"></span> <span style="color:#666;font-size:12px">drag to pan · wheel or pinch to zoom ·
+click the minimap (right) to jump · double-click to see the whole graph</span></div>
 <div class="row">{panes}<div id="details"><i>click a node for its details</i></div></div>
 <div>{summary}</div>
-<script type="text/javascript">{_SCRIPT % {"views": json.dumps(views), "maps": json.dumps(maps),
-                                           "node_trace": NODE_TRACE}}</script>
+<script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps)}}</script>
 </body></html>"""
-    path = Path(path)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write_text(path, page)
