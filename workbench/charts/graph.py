@@ -21,11 +21,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
-from ..graph import CATEGORIES, GraphData, layered_layout
+from ..graph import CATEGORIES, PRECISION_COLORS, GraphData, layered_layout
 from ..graph.layout import FONT_PX, ROW_GAP_PX
 
-PRECISION_COLORS = {"float32": "#4c72b0", "float16": "#55a868", "bfloat16": "#64b5cd", "int8": "#c44e52",
-                    "uint8": "#dd8452", "float8": "#8172b2", "int32": "#937860", "int64": "#937860", "bool": "#8c8c8c"}
 STREAM_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 COLOR_MODES = ("category", "precision", "stream")
 HIGHLIGHT = "#ffbf00"
