@@ -139,6 +139,38 @@ def yolo_like_model(width: int = 16):
     return model
 
 
+# Measures, in a browser, the node labels of a drawn graph figure (the div ``gd``) at its current view: how many
+# are in view, their smallest font size, how many pairs overlap, and (given the boxes' widths in layout units, in the
+# nodes' order) how many are wider than their box.
+LABELS_JS = """(gd, widths) => {
+  const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const area = {left: r.left + xa._offset, right: r.left + xa._offset + xa._length,
+                top: r.top + ya._offset, bottom: r.top + ya._offset + ya._length};
+  const group = Array.from(gd.querySelectorAll('.scatterlayer .trace'))
+                     .find(g => g.__data__ && g.__data__[0].trace.meta === 'nodes');
+  const trace = group.__data__[0].trace;
+  const pxPerUnit = xa._length / (xa.range[1] - xa.range[0]);
+  const texts = Array.from(group.querySelectorAll('.textpoint')).map(p => p.querySelector('text'));
+  const shown = [];
+  texts.forEach(t => {
+    const b = t.getBoundingClientRect();
+    if (!b.width || b.right < area.left || b.left > area.right || b.bottom < area.top || b.top > area.bottom) return;
+    const i = t.parentNode.__data__.i;
+    shown.push({b, font: parseFloat(getComputedStyle(t).fontSize), name: t.textContent,
+                box: widths ? widths[i] * pxPerUnit : Infinity});
+  });
+  let overlaps = 0;
+  for (let a = 0; a < shown.length; a++) for (let c = a + 1; c < shown.length; c++) {
+    const p = shown[a].b, q = shown[c].b;
+    if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) overlaps++;
+  }
+  return {shown: shown.length, total: texts.length, min_font_px: Math.min(...shown.map(s => s.font)),
+          min_text_height_px: Math.min(...shown.map(s => s.b.height)), overlaps: overlaps,
+          overflowing: shown.filter(s => s.b.width > s.box).length, px_per_unit: pxPerUnit,
+          labels: shown.map(s => s.name)};
+}"""
+
+
 def ready_seconds(model) -> tuple[float, int]:
     import plotly.graph_objects as go
 
