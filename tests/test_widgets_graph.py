@@ -159,3 +159,29 @@ def test_graph_panel_expands_a_selected_group():
     assert "layer1.0.a/conv" in set(panel.view.graph.nodes.name)
     panel.collapse_depth.value = 1  # regrouping starts closed again
     assert panel.expanded == set() and panel.expand_button.disabled
+
+
+def test_layers_one_click_and_minimap_follows_the_view():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_graph_view import yolo_like_model
+
+    from workbench.graph.layout import scope_depth
+
+    assert scope_depth(from_onnx(yolo_like_model())) == 2  # /model.N, not the one scope "model"
+    panel = GraphPanel(yolo_like_model())
+    assert panel.view.graph.counts["groups"] == 0
+    panel.layers.value = True  # one click
+    assert panel.last_error is None and panel.collapse_depth.value == 2
+    grouped = panel.view.graph
+    assert 12 <= grouped.counts["nodes"] < 40 and grouped.counts["groups"] > 10
+    assert "model/22<br>" in " ".join(panel.view.nodes_trace.text)  # a group: its scope and node count
+    panel.layers.value = False
+    assert panel.view.graph.counts["groups"] == 0
+    view = panel.view
+    view.find("/model.22/Concat")  # deep in the graph: the view and the minimap's rectangle move there
+    y = float(view.graph.nodes.loc[view.graph.find("/model.22/Concat")[0], "y"])
+    yr = view.figure.layout.yaxis.range
+    assert yr[0] < y < yr[1] and view.figure.layout.shapes[0].y0 == yr[0]

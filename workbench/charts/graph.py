@@ -155,7 +155,9 @@ def highlight_outline(graph: GraphData, ids) -> dict:
         return {"x": [], "y": []}
     grown = graph.nodes.loc[ids].assign(width=lambda f: f["width"] + 6, height=lambda f: f["height"] + 6)
     bx, by = box_outlines(grown)
-    return {"x": bx, "y": by}
+    # lists with None between boxes: small, and the same in the browser whichever way the widget sends them
+    return {"x": [None if v != v else round(float(v), 1) for v in bx],
+            "y": [None if v != v else round(float(v), 1) for v in by]}
 
 
 def trace_index(figure, role: str) -> int:

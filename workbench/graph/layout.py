@@ -159,3 +159,22 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
     nodes["layer"] = nodes["id"].map(depth)
     nodes["y"] = -nodes["layer"].astype(float) * (height + ROW_GAP_PX)
     return graph
+
+
+def scope_depth(graph: GraphData, *, at_least: int = 12, max_depth: int = 6) -> int:
+    """The name-scope depth for a one-click "layers" view (``collapse``): the shallowest that still shows at least
+    ``at_least`` nodes (``/model.2/m.0/cv1/conv/Conv`` has one scope at depth 1, ``model``, which says nothing),
+    or the deepest that groups anything."""
+    from .data import scope_of
+
+    names = [n for n, c in zip(graph.nodes["name"], graph.nodes["category"]) if c != "input/output"]
+    best = 1
+    for depth in range(1, max_depth + 1):
+        keys = [scope_of(n, depth) or f"\0{i}" for i, n in enumerate(names)]
+        shown = len(set(keys))
+        if shown == len(names):  # nothing grouped any more
+            break
+        best = depth
+        if shown >= at_least:
+            break
+    return best

@@ -24,7 +24,7 @@ class GraphView(widgets.VBox):
     clicks. The view opens on the top of the graph at a readable scale (``graph_figure``)."""
 
     def __init__(self, graph: GraphData, *, color_by: str = "category", width: int = 900, height: int = 640,
-                 on_select: Callable[["GraphView", int], None] | None = None):
+                 details_width: int = 300, on_select: Callable[["GraphView", int], None] | None = None):
         if "label" not in graph.nodes:
             layered_layout(graph)
         self.graph = graph
@@ -32,8 +32,12 @@ class GraphView(widgets.VBox):
         self.on_select = on_select
         self.selected: int | None = None
         self.highlighted: list[int] = []
+        # Built unvalidated (plotly.py's validation of 2,000-node arrays dominated the time to show), then switched
+        # back on: an unvalidated FigureWidget stores later changes without sending them to the browser.
         self.figure = go.FigureWidget(graph_figure(graph, color_by=color_by, width=width, height=height),
                                       _validate=False)
+        for part in (self.figure, self.figure.layout, *self.figure.data):
+            part._validate = True
         self.figure._config = {**self.figure._config, "scrollZoom": True, "displaylogo": False}
         self.nodes_trace.on_click(self._clicked)
         self.figure.data[trace_index(self.figure, "minimap")].on_click(self._minimap_clicked)
@@ -45,7 +49,7 @@ class GraphView(widgets.VBox):
         self.search_button.on_click(lambda _: self.find(self.search.value))
         self.search_result = widgets.Label()
         self.details = widgets.HTML("<i>click a node for its details</i>",
-                                    layout=widgets.Layout(width="300px", min_width="240px"))
+                                    layout=widgets.Layout(width=f"{details_width}px", min_width="180px"))
         counts = graph.counts
         self.header = widgets.HTML(f"<b>{html.escape(graph.title)}</b> — {counts['nodes']} nodes, "
                                    f"{counts['edges']} edges" + (f", {counts['groups']} groups"
@@ -69,7 +73,8 @@ class GraphView(widgets.VBox):
 
     def _view_moved(self, layout, xrange, yrange) -> None:
         if xrange is not None and yrange is not None:
-            self.figure.layout.shapes[0].update(viewport_shape(xrange, yrange))
+            shape = viewport_shape(xrange, yrange)
+            self.figure.plotly_relayout({f"shapes[0].{k}": shape[k] for k in ("x0", "x1", "y0", "y1")})
 
     def select(self, node_id: int, *, notify: bool = True) -> None:
         """Select a node: outline it, show its details, and tell ``on_select``."""
@@ -133,13 +138,13 @@ class FusionView(widgets.VBox):
     """The ONNX graph (left) and the engine's layers (right) with synced selection and a fusion table."""
 
     def __init__(self, onnx_graph: GraphData, engine_graph: GraphData, *, fusion=None, color_engine_by: str = None,
-                 color_onnx_by: str = "category", width: int = 560, height: int = 640):
-        self.onnx_view = GraphView(onnx_graph, width=width, height=height, color_by=color_onnx_by,
+                 color_onnx_by: str = "category", width: int = 540, height: int = 640):
+        self.onnx_view = GraphView(onnx_graph, width=width, height=height, color_by=color_onnx_by, details_width=220,
                                    on_select=self._onnx_selected)
         default = color_engine_by or ("precision" if engine_graph.nodes["precision"].isin(
             ["int8", "float8", "float16", "bfloat16"]).any() else
             "stream" if engine_graph.nodes["stream"].nunique() > 1 else "category")
-        self.engine_view = GraphView(engine_graph, width=width, height=height, color_by=default,
+        self.engine_view = GraphView(engine_graph, width=width, height=height, color_by=default, details_width=220,
                                      on_select=self._engine_selected)
         self.map = fusion_map(onnx_graph, engine_graph)
         self.color_by = widgets.Dropdown(options=list(COLOR_MODES), value=default, description="engine colour")
