@@ -54,9 +54,12 @@ def test_graph_panel_draws_and_click_highlights_onnx_nodes(lab, page):
     base, folder = lab
     _notebook(folder, "graph_panel.ipynb", CELLS)
     run_all_cells(page, base, "graph_panel.ipynb")
-    page.wait_for_function(f"(() => {{ const e = {ENGINE}, o = {ONNX}; return e && o && "
-                           "e.querySelectorAll('.textpoint').length > 5 && o.querySelectorAll('.textpoint').length > 10;"
-                           " })()", timeout=240_000)
+    try:
+        page.wait_for_function(f"(() => {{ const e = {ENGINE}, o = {ONNX}; return e && o && "
+                               "e.querySelectorAll('.textpoint').length > 5 && "
+                               "o.querySelectorAll('.textpoint').length > 10; })()", timeout=240_000)
+    finally:
+        save_screenshot(page, "graph_panel_drawn.png")
     # Click the first fused Conv+BatchNormalization+Relu layer, at its pixel position.
     x, y = page.evaluate(f"""() => {{ const gd = {ENGINE}; const t = gd._fullData.find(d => d.meta === 'nodes');
         const i = t.text.findIndex(s => s.startsWith('Conv+BatchNorm+Relu'));
@@ -80,11 +83,15 @@ def test_graph_view_of_300_nodes_is_readable_in_jupyterlab(lab, page):
     graph = layered_layout(from_onnx(yolo_like_model()))
     widths = json.dumps([float(w) for w in graph.nodes["width"]])
     run_all_cells(page, base, "big_graph.ipynb")
-    page.wait_for_function(f"(() => {{ const o = {ONNX}; return o && o.querySelectorAll('.textpoint').length > 300 "
-                           "&& o.layout.shapes[0].y0 < -3000; })()", timeout=120_000)  # found: the view moved
-    page.wait_for_timeout(500)
+    try:
+        page.wait_for_function(f"(() => {{ const o = {ONNX}; return o && o.querySelectorAll('.textpoint').length > 300 "
+                               "&& o.layout.yaxis.range[0] < -3000; })()", timeout=240_000)  # found: the view moved
+        page.wait_for_timeout(1000)
+    finally:
+        save_screenshot(page, "graph_view_300_jupyterlab.png")
+    view = page.evaluate(f"(() => {{ const o = {ONNX}; return [o.layout.yaxis.range, o.layout.shapes[0].y0]; }})()")
+    assert abs(view[1] - view[0][0]) < 1  # the minimap's rectangle is where the view is
     labels = page.evaluate(f"({LABELS_JS})({ONNX}, {widths})")
-    save_screenshot(page, "graph_view_300_jupyterlab.png")
     assert labels["shown"] >= 8 and labels["min_font_px"] >= 10, labels
     assert labels["overlaps"] == 0 and labels["overflowing"] == 0, labels
     assert abs(labels["px_per_unit"] - 1) < 0.05  # the readable default scale

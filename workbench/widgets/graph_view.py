@@ -32,12 +32,9 @@ class GraphView(widgets.VBox):
         self.on_select = on_select
         self.selected: int | None = None
         self.highlighted: list[int] = []
-        # Built unvalidated (plotly.py's validation of 2,000-node arrays dominated the time to show), then switched
-        # back on: an unvalidated FigureWidget stores later changes without sending them to the browser.
-        self.figure = go.FigureWidget(graph_figure(graph, color_by=color_by, width=width, height=height),
-                                      _validate=False)
-        for part in (self.figure, self.figure.layout, *self.figure.data):
-            part._validate = True
+        # Validated here (not in graph_figure): an unvalidated FigureWidget keeps later changes to itself instead of
+        # sending them to the browser.
+        self.figure = go.FigureWidget(graph_figure(graph, color_by=color_by, width=width, height=height))
         self.figure._config = {**self.figure._config, "scrollZoom": True, "displaylogo": False}
         self.nodes_trace.on_click(self._clicked)
         self.figure.data[trace_index(self.figure, "minimap")].on_click(self._minimap_clicked)
