@@ -40,6 +40,19 @@ def test_labels_of_a_300_node_detector_are_legible_and_apart(page, tmp_path):
     assert labels["overlaps"] == 0 and labels["overflowing"] == 0, labels
     assert any(s.startswith("images") for s in labels["labels"])  # the graph's input is on top
     assert "Conv3×3 /2" in labels["labels"]  # op and kernel, stride on the node (two lines)
+    # scrolling (a wheel, two fingers on a trackpad) pans down at the same scale; Ctrl+scroll (a pinch) zooms
+    y_range = "document.getElementById('graph0').layout.yaxis.range"
+    top = page.evaluate(y_range)
+    box = page.locator("#graph0 .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 400)
+    page.wait_for_function(f"{y_range}[1] < {top[1] - 300}", timeout=10_000)
+    scrolled = page.evaluate(y_range)
+    assert abs((scrolled[1] - scrolled[0]) - (top[1] - top[0])) < 1
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, 300)
+    page.keyboard.up("Control")
+    page.wait_for_function(f"{y_range}[1] - {y_range}[0] > {(top[1] - top[0]) * 1.05}", timeout=10_000)  # zoomed out
     # search jumps to a node deep in the head; the view moves there and the minimap's rectangle follows
     before = page.evaluate("document.getElementById('graph0').layout.shapes[0].y0")
     page.fill("#query", "/model.22/scale2/Reshape")

@@ -28,13 +28,15 @@ function outline(view, ids) {
   Plotly.restyle(view.div, {x: [xs], y: [ys]}, [traceOf(view.div, 'highlight')]);
   view.highlighted = ids;
 }
-function centreOn(view, ids) {  // keep the zoom, move the view to the nodes
+function centreOn(view, ids, readable) {  // move the view to the nodes: at the readable scale, or the current one
   if (!ids.length) return;
   const k = ids.map(i => view.ids.indexOf(i)).filter(k => k >= 0);
   const cx = k.reduce((s, i) => s + view.x[i], 0) / k.length, cy = k.reduce((s, i) => s + view.y[i], 0) / k.length;
-  const xa = view.div._fullLayout.xaxis.range, ya = view.div._fullLayout.yaxis.range;
-  const w = xa[1] - xa[0], h = Math.max(ya[1] - ya[0], Math.max(...k.map(i => view.y[i])) - Math.min(...k.map(i => view.y[i])) + 140);
-  Plotly.relayout(view.div, {'xaxis.range': [cx - w / 2, cx + w / 2], 'yaxis.range': [cy - h / 2, cy + h / 2]});
+  const xa = view.div._fullLayout.xaxis, ya = view.div._fullLayout.yaxis;
+  const spread = Math.max(...k.map(i => view.y[i])) - Math.min(...k.map(i => view.y[i])) + 140;
+  const w = readable ? xa._length : xa.range[1] - xa.range[0];
+  const h = Math.max(readable ? ya._length : ya.range[1] - ya.range[0], spread), s = h / (readable ? ya._length : h);
+  Plotly.relayout(view.div, {'xaxis.range': [cx - w * s / 2, cx + w * s / 2], 'yaxis.range': [cy - h / 2, cy + h / 2]});
 }
 function select(k, id) {
   const view = views[k];
@@ -58,8 +60,28 @@ function trackViewport(view) {  // the minimap's rectangle follows the main view
     Plotly.relayout(view.div, {'shapes[0].x0': xr[0], 'shapes[0].x1': xr[1], 'shapes[0].y0': yr[0], 'shapes[0].y1': yr[1]});
   });
 }
+function scrollPans(view) {
+  // As in Model Explorer: scrolling (a mouse wheel, two fingers on a trackpad) pans; Ctrl+scroll or a pinch
+  // (which browsers send as a wheel event with ctrlKey) zooms, handled by plotly.
+  let dx = 0, dy = 0, pending = false;
+  view.div.addEventListener('wheel', e => {
+    if (e.ctrlKey || e.metaKey) return;
+    e.preventDefault(); e.stopPropagation();
+    dx += e.shiftKey && !e.deltaX ? e.deltaY : e.deltaX; dy += e.shiftKey && !e.deltaX ? 0 : e.deltaY;
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      const xa = view.div._fullLayout.xaxis, ya = view.div._fullLayout.yaxis;
+      const sx = (xa.range[1] - xa.range[0]) / xa._length, sy = (ya.range[1] - ya.range[0]) / ya._length;
+      Plotly.relayout(view.div, {'xaxis.range': [xa.range[0] + dx * sx, xa.range[1] + dx * sx],
+                                 'yaxis.range': [ya.range[0] - dy * sy, ya.range[1] - dy * sy]});
+      dx = dy = 0; pending = false;
+    });
+  }, {capture: true, passive: false});
+}
 views.forEach((view, k) => {
   view.div = document.getElementById('graph' + k);
+  scrollPans(view);
   const layout = Object.assign({}, view.figure.layout, {width: undefined, autosize: true});
   Plotly.newPlot(view.div, view.figure.data, layout, {responsive: true, scrollZoom: true, displaylogo: false});
   trackViewport(view);
@@ -76,7 +98,7 @@ function find() {
     const v = views[k];
     const hit = v.ids.find(i => v.names[v.ids.indexOf(i)].toLowerCase() === q) ??
                 v.ids.find(i => (v.names[v.ids.indexOf(i)] + ' ' + v.ops[v.ids.indexOf(i)]).toLowerCase().includes(q));
-    if (hit !== undefined) { select(k, hit); centreOn(v, [hit]);
+    if (hit !== undefined) { select(k, hit); centreOn(v, [hit], true);
       document.getElementById('found').textContent = 'found in ' + v.title; return; }
   }
   document.getElementById('found').textContent = 'no node matches';
@@ -133,8 +155,8 @@ table{{border-collapse:collapse;font-size:12px}} td,th{{padding:2px 6px;border-b
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><h2>{html.escape(title)}</h2>
 <div><input id="query" placeholder="find a node by name or op" size="40"> <button id="find">Find</button>
-<span id="found"></span> <span style="color:#666;font-size:12px">drag to pan · wheel or pinch to zoom ·
-click the minimap (right) to jump · double-click to see the whole graph</span></div>
+<span id="found"></span> <span style="color:#666;font-size:12px">drag or scroll to pan · Ctrl+scroll or pinch to
+zoom · click the minimap (right) to jump · double-click to see the whole graph</span></div>
 <div class="row">{panes}<div id="details"><i>click a node for its details</i></div></div>
 <div>{summary}</div>
 <script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps)}}</script>

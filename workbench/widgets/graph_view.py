@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..charts.graph import (COLOR_MODES, details_html, graph_figure, highlight_outline, node_colors, trace_index,
-                            viewport_shape)
+                            view_ranges, viewport_shape)
 from ..graph import GraphData, fusion_map, layered_layout
 from ..graph.data import NODE_COLUMNS
 from ..graph.layout import LAYOUT_COLUMNS
@@ -93,12 +93,19 @@ class GraphView(widgets.VBox):
         if zoom and ids:
             self.zoom_to(ids)
 
-    def zoom_to(self, ids) -> None:
-        """Centre the view on ``ids`` at the current zoom (zoomed out as far as needed to show them all)."""
+    def zoom_to(self, ids, *, readable: bool = False) -> None:
+        """Centre the view on ``ids`` at the current zoom, or with ``readable`` at the default readable scale
+        (zoomed out as far as needed to show them all)."""
         nodes = self.graph.nodes.loc[list(ids)]
         xr, yr = list(self.figure.layout.xaxis.range), list(self.figure.layout.yaxis.range)
-        width = max(xr[1] - xr[0], float((nodes["x"] + nodes["width"] / 2).max() - (nodes["x"] - nodes["width"] / 2).min()) + 80)
-        height = max(yr[1] - yr[0], float(nodes["y"].max() - nodes["y"].min()) + 140)
+        if readable:
+            (x0, x1), (y0, y1) = view_ranges(self.graph, self.figure.layout.width, self.figure.layout.height,
+                                             center=(0.0, 0.0))
+            xr, yr = [x0, x1], [y0, y1]
+        width, height = xr[1] - xr[0], yr[1] - yr[0]
+        needed = float(nodes["y"].max() - nodes["y"].min()) + 140
+        if needed > height:
+            width, height = width * needed / height, needed
         cx, cy = float(nodes["x"].mean()), float(nodes["y"].mean())
         with self.figure.batch_update():
             self.figure.layout.xaxis.range = [cx - width / 2, cx + width / 2]
@@ -112,7 +119,7 @@ class GraphView(widgets.VBox):
             return []
         self.search_result.value = f"{len(hits)} match{'es' if len(hits) > 1 else ''}"
         self.select(hits[0])
-        self.zoom_to(hits[:1])
+        self.zoom_to(hits[:1], readable=True)
         return hits
 
     def recolor(self, color_by: str) -> None:
