@@ -150,7 +150,7 @@ LABELS_JS = """(gd, widths) => {
   const area = {left: r.left + xa._offset, right: r.left + xa._offset + xa._length,
                 top: r.top + ya._offset, bottom: r.top + ya._offset + ya._length};
   const group = Array.from(gd.querySelectorAll('.scatterlayer .trace'))
-                     .find(g => g.__data__ && g.__data__[0].trace.meta === 'nodes');
+                     .find(g => g.__data__ && g.__data__[0].trace.meta === 'labels');
   const trace = group.__data__[0].trace;
   const pxPerUnit = xa._length / (xa.range[1] - xa.range[0]);
   const texts = Array.from(group.querySelectorAll('.textpoint')).map(p => p.querySelector('text'));
@@ -158,7 +158,7 @@ LABELS_JS = """(gd, widths) => {
   texts.forEach(t => {
     const b = t.getBoundingClientRect();
     if (!b.width || b.right < area.left || b.left > area.right || b.bottom < area.top || b.top > area.bottom) return;
-    const i = t.parentNode.__data__.i;
+    const i = trace.customdata[t.parentNode.__data__.i];  // the node's row
     shown.push({b, font: parseFloat(getComputedStyle(t).fontSize), name: t.textContent,
                 box: widths ? widths[i] * pxPerUnit : Infinity});
   });
@@ -167,7 +167,7 @@ LABELS_JS = """(gd, widths) => {
     const p = shown[a].b, q = shown[c].b;
     if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) overlaps++;
   }
-  return {shown: shown.length, total: texts.length, min_font_px: Math.min(...shown.map(s => s.font)),
+  return {shown: shown.length, total: gd._fullData.find(d => d.meta === 'nodes').x.length, min_font_px: Math.min(...shown.map(s => s.font)),
           min_text_height_px: Math.min(...shown.map(s => s.b.height)), overlaps: overlaps,
           overflowing: shown.filter(s => s.b.width > s.box).length, px_per_unit: pxPerUnit,
           labels: shown.map(s => s.name)};

@@ -29,6 +29,7 @@ COLOR_MODES = ("category", "precision", "stream")
 HIGHLIGHT = "#ffbf00"
 UNSET = "#c7c7c7"
 MARGIN = dict(l=8, r=8, t=36, b=40)
+LABEL_LIMIT = 400      # labels drawn at once: SVG text is most of the drawing time; further out, boxes only
 MAIN_FRACTION = 0.84   # of the plot width: the graph; the rest (after a gap) is the minimap
 MINIMAP_START = 0.87
 
@@ -189,6 +190,20 @@ def view_ranges(graph: GraphData, width: int, height: int, *, center=None, scale
     return [cx - pw / 2, cx + pw / 2], [cy - ph / 2, cy + ph / 2]
 
 
+def visible_labels(graph: GraphData, xrange, yrange, *, limit: int = LABEL_LIMIT) -> dict:
+    """x, y, text and node row (customdata) of the labels to draw for a view: the nodes in it and half a view
+    around it, or none when more than ``limit`` (zoomed out: the boxes alone, and labels would overlap anyway)."""
+    nodes = graph.nodes
+    (x0, x1), (y0, y1) = sorted(xrange), sorted(yrange)
+    w, h = (x1 - x0) / 2, (y1 - y0) / 2
+    x, y = nodes["x"].to_numpy(float), nodes["y"].to_numpy(float)
+    rows = np.flatnonzero((x >= x0 - w) & (x <= x1 + w) & (y >= y0 - h) & (y <= y1 + h))
+    if len(rows) > limit:
+        rows = rows[:0]
+    return {"x": x[rows].tolist(), "y": y[rows].tolist(), "text": nodes["label"].to_numpy()[rows].tolist(),
+            "customdata": rows.tolist()}
+
+
 def viewport_shape(xrange, yrange) -> dict:
     """The minimap's rectangle for the main view's ranges."""
     return dict(type="rect", xref="x2", yref="y2", x0=xrange[0], x1=xrange[1], y0=yrange[0], y1=yrange[1],
@@ -203,6 +218,7 @@ def graph_figure(graph: GraphData, *, color_by: str = "category", highlight=(), 
         layered_layout(graph)
     nodes = graph.nodes
     ex, ey, mx, my, mtext = _edges(graph)
+    xrange, yrange = view_ranges(graph, width, height)
     colors, _ = node_colors(graph, color_by)
     # Traces as plain dicts and a figure built without plotly.py's per-element validation, which took most of the
     # time at 2,000 nodes (tests validate the same figure on small graphs).
@@ -216,16 +232,17 @@ def graph_figure(graph: GraphData, *, color_by: str = "category", highlight=(), 
         dict(type="scatter", x=np.array(mx, dtype=float), y=np.array(my, dtype=float), mode="markers",
              marker=dict(size=9, opacity=0), hovertext=mtext, hoverinfo="text", showlegend=False, name="tensors",
              meta="tensors"),
-        dict(type="scatter", **xy, mode="markers+text", text=list(nodes["label"]), textposition="middle center",
-             textfont=dict(size=FONT_PX, color="#111111", family="Arial, sans-serif"),
+        dict(type="scatter", **xy, mode="markers", text=list(nodes["label"]),
              customdata=nodes["id"].to_numpy(), hovertext=[_hover(r) for r in nodes.itertuples()], hoverinfo="text",
              marker=dict(size=float(nodes["height"].max()) if len(nodes) else 10, opacity=0, symbol="square"),
-             showlegend=False, name="nodes", meta="nodes", cliponaxis=True),
+             showlegend=False, name="nodes", meta="nodes"),
+        dict(type="scatter", mode="text", textposition="middle center", hoverinfo="skip", showlegend=False,
+             textfont=dict(size=FONT_PX, color="#111111", family="Arial, sans-serif"), name="labels", meta="labels",
+             **visible_labels(graph, xrange, yrange)),
         dict(type="scatter", **xy, mode="markers", marker=dict(size=4, color=colors, symbol="square"),
              customdata=nodes["id"].to_numpy(), hovertext=list(nodes["name"]), hoverinfo="text", showlegend=False,
              name="minimap", meta="minimap", xaxis="x2", yaxis="y2"),
     ]
-    xrange, yrange = view_ranges(graph, width, height)
     if len(nodes):
         mini_x = [float((nodes["x"] - nodes["width"] / 2).min()) - 20, float((nodes["x"] + nodes["width"] / 2).max()) + 20]
         mini_y = [float(nodes["y"].min()) - 40, float(nodes["y"].max()) + 40]

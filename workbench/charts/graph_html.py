@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from ..files import atomic_write_text
 from ..graph import GraphData, fusion_map, layered_layout
-from .graph import box_outlines, details_html, graph_figure
+from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
 
 HEIGHT = 760  # px of each graph pane
 
@@ -53,11 +53,22 @@ function oneToOne(view) {  // the layout is in pixels: show it at 1 px per unit 
   const x0 = gd.layout.xaxis.range, y1 = gd.layout.yaxis.range[1], cx = (x0[0] + x0[1]) / 2;
   Plotly.relayout(gd, {'xaxis.range': [cx - xa._length / 2, cx + xa._length / 2], 'yaxis.range': [y1 - ya._length, y1]});
 }
-function trackViewport(view) {  // the minimap's rectangle follows the main view
+function labelsFor(view, xr, yr) {  // as visible_labels in Python: the view and half a view around it, at most a limit
+  const x0 = Math.min(...xr), x1 = Math.max(...xr), y0 = Math.min(...yr), y1 = Math.max(...yr);
+  const w = (x1 - x0) / 2, h = (y1 - y0) / 2, rows = [];
+  for (let i = 0; i < view.x.length; i++)
+    if (view.x[i] >= x0 - w && view.x[i] <= x1 + w && view.y[i] >= y0 - h && view.y[i] <= y1 + h) rows.push(i);
+  const shown = rows.length > %(label_limit)d ? [] : rows;
+  return {x: [shown.map(i => view.x[i])], y: [shown.map(i => view.y[i])], text: [shown.map(i => view.labels[i])],
+          customdata: [shown]};
+}
+function trackViewport(view) {  // the minimap's rectangle and the drawn labels follow the main view
   view.div.on('plotly_relayout', ev => {
     if (!Object.keys(ev).some(key => key.startsWith('xaxis.') || key.startsWith('yaxis.'))) return;
     const xr = view.div._fullLayout.xaxis.range, yr = view.div._fullLayout.yaxis.range;
-    Plotly.relayout(view.div, {'shapes[0].x0': xr[0], 'shapes[0].x1': xr[1], 'shapes[0].y0': yr[0], 'shapes[0].y1': yr[1]});
+    Plotly.update(view.div, labelsFor(view, xr, yr),  // one redraw for both
+                  {'shapes[0].x0': xr[0], 'shapes[0].x1': xr[1], 'shapes[0].y0': yr[0], 'shapes[0].y1': yr[1]},
+                  [traceOf(view.div, 'labels')]);
   });
 }
 function scrollPans(view) {
@@ -127,6 +138,7 @@ def _view(graph: GraphData, color_by: str) -> dict:
     grown = graph.nodes.assign(width=graph.nodes["width"] + 6, height=graph.nodes["height"] + 6)
     bx, by = (np.round(a.reshape(len(ids), -1)[:, :-1], 1).tolist() for a in box_outlines(grown))
     return {"title": graph.title, "figure": figure, "ids": ids, "x": [float(v) for v in graph.nodes["x"]],
+            "labels": [str(v) for v in graph.nodes["label"]],
             "y": [float(v) for v in graph.nodes["y"]], "outlines": {i: [x, y] for i, x, y in zip(ids, bx, by)},
             "names": [str(n) for n in graph.nodes["name"]], "ops": [str(o) for o in graph.nodes["op"]],
             "details": {i: details_html(graph, i) for i in ids}}
@@ -159,6 +171,7 @@ table{{border-collapse:collapse;font-size:12px}} td,th{{padding:2px 6px;border-b
 zoom · click the minimap (right) to jump · double-click to see the whole graph</span></div>
 <div class="row">{panes}<div id="details"><i>click a node for its details</i></div></div>
 <div>{summary}</div>
-<script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps)}}</script>
+<script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps),
+                                           "label_limit": LABEL_LIMIT}}</script>
 </body></html>"""
     return atomic_write_text(path, page)

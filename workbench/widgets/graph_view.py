@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..charts.graph import (COLOR_MODES, details_html, graph_figure, highlight_outline, node_colors, trace_index,
-                            view_ranges, viewport_shape)
+                            view_ranges, viewport_shape, visible_labels)
 from ..graph import GraphData, fusion_map, layered_layout
 from ..graph.data import NODE_COLUMNS
 from ..graph.layout import LAYOUT_COLUMNS
@@ -71,7 +71,10 @@ class GraphView(widgets.VBox):
     def _view_moved(self, layout, xrange, yrange) -> None:
         if xrange is not None and yrange is not None:
             shape = viewport_shape(xrange, yrange)
-            self.figure.plotly_relayout({f"shapes[0].{k}": shape[k] for k in ("x0", "x1", "y0", "y1")})
+            with self.figure.batch_update():
+                self.figure.plotly_relayout({f"shapes[0].{k}": shape[k] for k in ("x0", "x1", "y0", "y1")})
+                self.figure.data[trace_index(self.figure, "labels")].update(
+                    visible_labels(self.graph, xrange, yrange))
 
     def select(self, node_id: int, *, notify: bool = True) -> None:
         """Select a node: outline it, show its details, and tell ``on_select``."""
@@ -131,8 +134,8 @@ class GraphView(widgets.VBox):
         with self.figure.batch_update():
             self.figure.data = kept
             self.figure.add_traces(fills)
-            # the boxes under the labels and the outlines: edges, fills, highlight, tensors, nodes, minimap
-            order = {"edges": 0, "highlight": 2, "tensors": 3, "nodes": 4, "minimap": 5}
+            # the boxes under the labels and the outlines: edges, fills, highlight, tensors, nodes, labels, minimap
+            order = {"edges": 0, "highlight": 2, "tensors": 3, "nodes": 4, "labels": 5, "minimap": 6}
             self.figure.data = sorted(self.figure.data, key=lambda t: order.get(t.meta, 1))
             self.figure.data[trace_index(self.figure, "minimap")].marker.color = colors
         self.color_by = color_by
