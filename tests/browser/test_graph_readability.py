@@ -28,6 +28,8 @@ def test_labels_of_a_300_node_detector_are_legible_and_apart(page, tmp_path):
     graph = layered_layout(from_onnx(yolo_like_model()))
     assert graph.counts["nodes"] >= 300
     path = graph_html([graph], tmp_path / "yolo.html")
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(Path(path).as_uri())
     page.wait_for_function(DRAWN, timeout=60_000)
     page.wait_for_timeout(300)
@@ -70,7 +72,7 @@ def test_labels_of_a_300_node_detector_are_legible_and_apart(page, tmp_path):
         const ya = gd._fullLayout.yaxis; return t.y[i] > ya.range[0] && t.y[i] < ya.range[1]; }""")
     assert found  # the node found is in view
     save_screenshot(page, "graph_readability_300_search.png")
-    assert page.outside_requests == []
+    assert page.outside_requests == [] and errors == []
 
 
 def test_labels_of_a_2000_node_graph_are_legible_and_apart(page, tmp_path):

@@ -34,7 +34,8 @@ OUTLINES = "(gd => gd.data.find(t => t.meta === 'highlight').x.filter(v => v ===
 
 
 def run_all_cells(page, base: str, notebook: str) -> None:
-    page.goto(f"{base}/lab/tree/{notebook}?token={TOKEN}")
+    # a workspace per notebook: the server's default workspace would reopen notebooks of earlier tests beside it
+    page.goto(f"{base}/lab/workspaces/{notebook.split('.')[0]}/tree/{notebook}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_function("document.querySelector('.jp-Notebook-ExecutionIndicator') !== null "
                            "|| document.querySelector('.jp-KernelStatus') !== null", timeout=60_000)

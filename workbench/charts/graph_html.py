@@ -48,10 +48,14 @@ function select(k, id) {
     outline(other, linked); centreOn(other, linked);
   }
 }
-function oneToOne(view) {  // the layout is in pixels: show it at 1 px per unit in this pane, from the top
-  const gd = view.div, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const x0 = gd.layout.xaxis.range, y1 = gd.layout.yaxis.range[1], cx = (x0[0] + x0[1]) / 2;
-  Plotly.relayout(gd, {'xaxis.range': [cx - xa._length / 2, cx + xa._length / 2], 'yaxis.range': [y1 - ya._length, y1]});
+function oneToOne(view, layout) {  // the layout is in pixels: show it at 1 px per unit in this pane, from the top
+  const m = layout.margin, d = layout.xaxis.domain;
+  const pw = (view.div.clientWidth - m.l - m.r) * (d[1] - d[0]), ph = layout.height - m.t - m.b;
+  const xr = layout.xaxis.range, cx = (xr[0] + xr[1]) / 2, top = layout.yaxis.range[1];
+  const x = [cx - pw / 2, cx + pw / 2], y = [top - ph, top];
+  layout.xaxis = Object.assign({}, layout.xaxis, {range: x});
+  layout.yaxis = Object.assign({}, layout.yaxis, {range: y});
+  layout.shapes = layout.shapes.map((s, i) => i ? s : Object.assign({}, s, {x0: x[0], x1: x[1], y0: y[0], y1: y[1]}));
 }
 function labelsFor(view, xr, yr) {  // as visible_labels in Python: the view and half a view around it, at most a limit
   const x0 = Math.min(...xr), x1 = Math.max(...xr), y0 = Math.min(...yr), y1 = Math.max(...yr);
@@ -94,9 +98,9 @@ views.forEach((view, k) => {
   view.div = document.getElementById('graph' + k);
   scrollPans(view);
   const layout = Object.assign({}, view.figure.layout, {width: undefined, autosize: true});
+  oneToOne(view, layout);  // before drawing: one drawing, not two
   Plotly.newPlot(view.div, view.figure.data, layout, {responsive: true, scrollZoom: true, displaylogo: false});
   trackViewport(view);
-  oneToOne(view);
   view.div.on('plotly_click', ev => {
     const node = ev.points.find(p => p.data.meta === 'nodes'), mini = ev.points.find(p => p.data.meta === 'minimap');
     if (node) select(k, node.customdata);
