@@ -1,6 +1,7 @@
 """`workbench graph`."""
 
 import json
+import re
 
 
 def test_graph_html_with_engine_json_counts(run_cli, tmp_path):
@@ -26,3 +27,46 @@ def test_graph_errors(run_cli, tmp_path):
     assert code == 1 and "none.onnx" in err
     code, _, err = run_cli("graph", "resnet_tiny", "--engine", "--shapes", "input:1x3", "-o", tmp_path / "x.html")
     assert code == 1 and "rank 2" in err
+
+
+# Model Explorer's node-data format (ai-edge-model-explorer 0.1.34, model_explorer/node_data_builder.py): the keys
+# its dataclasses GraphNodeData and NodeDataResult accept; the viewer reads the JSON, the package has no loader.
+GRAPH_NODE_DATA_KEYS = {"results", "name", "thresholds", "gradient", "hideInAggregatedStatsTable",
+                        "hideInChildrenStatsTable", "hideAggregatedStats", "showExpandedSummaryOnGroupNode",
+                        "showLabelCountColumnsInChildrenStatsTable"}
+RESULT_KEYS = {"value", "bgColor", "textColor"}
+
+
+def test_model_explorer_node_data_overlays(run_cli, tmp_path):
+    import onnx
+
+    out = tmp_path / "resnet_tiny.json"
+    code, stdout, err = run_cli("graph", "resnet_tiny", "--model-explorer-data", out, "--json")
+    assert code == 0, err
+    written = json.loads(stdout)["model_explorer_data"]
+    assert written == [str(out), str(tmp_path / "resnet_tiny.precision.json"), str(tmp_path / "resnet_tiny.stream.json")]
+    from workbench.model import load_model
+
+    model = load_model("resnet_tiny")
+    names = [n.name for n in model.nodes]
+    layers, precision, stream = (json.loads(open(p).read()) for p in written)
+    for overlay in (layers, precision, stream):
+        assert list(overlay) == [model.proto.graph.name]  # the ONNX adapter's graph id
+        graph = overlay[model.proto.graph.name]
+        assert set(graph) <= GRAPH_NODE_DATA_KEYS and isinstance(graph["name"], str)
+        for node_id, result in graph["results"].items():
+            assert node_id in names and set(result) <= RESULT_KEYS and "value" in result
+            assert re.fullmatch(r"#[0-9a-f]{6}", result.get("bgColor", "#000000"))
+    results = layers[model.proto.graph.name]["results"]
+    assert set(results) == set(names)  # every ONNX node: its engine layer, or why it has none
+    flatten = next(n.name for n in model.nodes if n.op_type == "Flatten")  # no layer of its own, and says why
+    assert results[flatten]["value"].startswith("eliminated data movement")
+    # Conv, BatchNormalization and Relu of the stem fused into one layer
+    assert results["stem/conv"]["value"] == results["stem/bn"]["value"] == results["stem/relu"]["value"]
+    assert {r["value"] for r in precision[model.proto.graph.name]["results"].values()} <= {"float32", "float16",
+                                                                                           "no engine layer"}
+    assert all(isinstance(r["value"], int) for r in stream[model.proto.graph.name]["results"].values())
+    code, _, err = run_cli("graph", "resnet_tiny", "--model-explorer-data", tmp_path / "x.txt")
+    assert code != 0 and "should end in .json" in err
+    code, _, err = run_cli("graph", "resnet_tiny")
+    assert code != 0 and "--model-explorer-data" in err

@@ -2,10 +2,12 @@
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
-from workbench.charts.graph import NODE_TRACE, graph_figure, node_colors
+from workbench.charts.graph import graph_figure, node_colors, trace_index
 from workbench.charts.graph_html import graph_html
 from workbench.engines import build_engine
 from workbench.errors import ConfigError
@@ -81,18 +83,56 @@ def test_collapse_by_scope_keeps_members_and_merges_edges():
 
 
 def test_figure_colours_highlight_and_modes(built):
+    import plotly.graph_objects as go
+
     engine = layered_layout(from_engine(built.layers, model=built.model))
     fig = graph_figure(engine, color_by="precision", highlight=[1])
-    nodes = fig.data[NODE_TRACE]
+    go.Figure(fig.to_dict())  # plotly's validation accepts the figure (built unvalidated for speed)
+    nodes = fig.data[trace_index(fig, "nodes")]
     assert list(nodes.customdata) == list(engine.nodes.id)
-    assert nodes.marker.line.width[1] == 4 and nodes.marker.line.width[0] == 0.5
-    assert "float32" in [t.name for t in fig.data[NODE_TRACE + 1:]]
+    # an engine layer's label: its fused ops and its precision
+    fused = engine.nodes.index[engine.nodes.op == "Conv+BatchNormalization+Relu"][0]
+    assert nodes.text[list(nodes.customdata).index(fused)] == "Conv+BatchNorm+Relu<br>float32"
+    outline = fig.data[trace_index(fig, "highlight")]
+    box = engine.nodes.loc[1]
+    xs = [v for v in outline.x if v is not None]
+    assert min(xs) < box.x - box.width / 2 < box.x + box.width / 2 < max(xs)
+    assert "float32" in [t.name for t in fig.data if t.meta == "fill"]
     colors, legend = node_colors(engine, "stream")
     assert set(legend) <= {"stream 0", "stream 1", "stream 2", "stream 3", "input/output"}
     with pytest.raises(ConfigError, match="color_by 'size'"):
         graph_figure(engine, color_by="size")
-    tensors = fig.data[1]
+    tensors = fig.data[trace_index(fig, "tensors")]
     assert any("float32" in t for t in tensors.hovertext)  # edges carry shape and dtype on hover
+
+
+def test_any_node_column_colours_the_boxes(built):
+    onnx_graph = from_onnx(built.model)
+    onnx_graph.nodes["reason"] = [None, "shape arithmetic"] + [None] * (len(onnx_graph.nodes) - 2)
+    colors, legend = node_colors(onnx_graph, "reason")
+    assert list(legend) == ["not set", "shape arithmetic", "input/output"]
+    assert colors[1] != colors[0]
+
+
+def test_layout_labels_fit_their_boxes_and_never_overlap():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_graph_view import yolo_like_model
+
+    graph = layered_layout(from_onnx(yolo_like_model()))
+    nodes = graph.nodes
+    assert len(nodes) > 300
+    conv = nodes[nodes.name == "/model.1/conv/Conv"].iloc[0]
+    assert conv.label == "Conv<br>3×3 /2"  # op and key attributes: kernel, stride
+    assert nodes[nodes.name == "images"].iloc[0].label == "images<br>1×3×320×320"
+    for _, layer in nodes.sort_values("x").groupby("layer"):
+        left, right = layer.x - layer.width / 2, layer.x + layer.width / 2
+        assert (left.to_numpy()[1:] >= right.to_numpy()[:-1] + 20).all()  # boxes of a layer side by side
+    rows = sorted(set(nodes.y))
+    assert min(b - a for a, b in zip(rows, rows[1:])) >= nodes.height.max() + 20
+    # the default view: the top of the graph at 1 px per unit, not the whole graph
+    fig = graph_figure(graph, width=1000, height=700)
+    assert fig.layout.yaxis.range[1] > 0 > fig.layout.yaxis.range[0] > nodes.y.min()
+    assert abs((fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0]) - (1000 - 16) * 0.84) < 1
 
 
 def test_static_html_is_self_contained(built, tmp_path):
@@ -104,3 +144,22 @@ def test_static_html_is_self_contained(built, tmp_path):
     assert "cdn." not in text.split("</script>", 1)[1]
     maps = json.loads(re.search(r"const maps = (\{.*?\});\n", text).group(1))
     assert maps["engine_to_onnx"]["1"] == [0, 1, 2]
+
+
+def test_static_html_escapes_node_names_and_writes_atomically(tmp_path, monkeypatch):
+    import workbench.files
+
+    graph = from_onnx("resnet_tiny")
+    evil = "</script><script>window.pwned=1</script><!--"
+    graph.nodes.loc[1, "name"] = evil
+    path = graph_html([graph], tmp_path / "g.html")
+    text = path.read_text()
+    script = text.split("<script type=\"text/javascript\">")[-1]
+    assert script.count("</script>") == 1 and "<!--" not in script  # only the script's own end tag
+    views = json.loads(re.search(r"const views = (\[.*?\]);\n", script).group(1))
+    assert views[0]["names"][1] == evil  # the same text, once parsed
+    # an export that fails half-way leaves the previous file whole
+    monkeypatch.setattr(workbench.files.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        graph_html([from_onnx("resnet_tiny")], path)
+    assert path.read_text() == text and [p.name for p in tmp_path.iterdir()] == ["g.html"]

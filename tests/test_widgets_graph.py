@@ -7,7 +7,7 @@ import pytest
 from workbench.engines import build_engine
 from workbench.graph import from_engine, from_onnx, layered_layout
 from workbench.widgets import FusionView, GraphPanel, GraphView, ModelPanel
-from workbench.charts.graph import NODE_TRACE
+from workbench.charts.graph import trace_index
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +16,24 @@ def built():
 
 
 def _outlined(view):
-    return [i for i, w in zip(view.graph.nodes["id"], view.figure.data[NODE_TRACE].marker.line.width) if w > 1]
+    """Ids of the nodes whose box centre lies inside an outline drawn by the highlight trace."""
+    trace = view.figure.data[trace_index(view.figure, "highlight")]
+    xs = [] if trace.x is None else list(trace.x)
+    ys = [] if trace.y is None else list(trace.y)
+    boxes, start = [], 0
+    for k, v in enumerate(xs + [None]):
+        if v is None or v != v:
+            if k > start:
+                boxes.append((min(xs[start:k]), max(xs[start:k]), min(ys[start:k]), max(ys[start:k])))
+            start = k + 1
+    nodes = view.graph.nodes
+    return [int(i) for i, x, y in zip(nodes["id"], nodes["x"], nodes["y"])
+            if any(x0 < x < x1 and y0 < y < y1 for x0, x1, y0, y1 in boxes)]
 
 
 def test_clicking_a_node_selects_it_and_shows_details():
     view = GraphView(layered_layout(from_onnx("resnet_tiny")))
-    trace = view.figure.data[NODE_TRACE]
+    trace = view.nodes_trace
     picked = []
     view.on_select = lambda v, node_id: picked.append(node_id)
     view._clicked(trace, types.SimpleNamespace(point_inds=[1]), None)  # what FigureWidget calls on a click
@@ -45,7 +57,8 @@ def test_fusion_view_syncs_selection_both_ways(built):
     assert _outlined(view.engine_view) == [fused]
     assert "22 ONNX nodes → 32 network layers → 10 engine layers" in view.summary.value
     view.color_by.value = "stream"
-    assert [t.name for t in view.engine_view.figure.data[NODE_TRACE + 1:]] == ["stream 0", "input/output"]
+    assert [t.name for t in view.engine_view.figure.data if t.meta == "fill"] == ["stream 0", "input/output"]
+    assert view.engine_view.figure.data[-1].meta == "minimap"  # boxes stay under the labels
 
 
 def test_graph_panel_views_and_build(tmp_path):
@@ -146,3 +159,29 @@ def test_graph_panel_expands_a_selected_group():
     assert "layer1.0.a/conv" in set(panel.view.graph.nodes.name)
     panel.collapse_depth.value = 1  # regrouping starts closed again
     assert panel.expanded == set() and panel.expand_button.disabled
+
+
+def test_layers_one_click_and_minimap_follows_the_view():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_graph_view import yolo_like_model
+
+    from workbench.graph.layout import scope_depth
+
+    assert scope_depth(from_onnx(yolo_like_model())) == 2  # /model.N, not the one scope "model"
+    panel = GraphPanel(yolo_like_model())
+    assert panel.view.graph.counts["groups"] == 0
+    panel.layers.value = True  # one click
+    assert panel.last_error is None and panel.collapse_depth.value == 2
+    grouped = panel.view.graph
+    assert 12 <= grouped.counts["nodes"] < 40 and grouped.counts["groups"] > 10
+    assert "model/22<br>" in " ".join(panel.view.nodes_trace.text)  # a group: its scope and node count
+    panel.layers.value = False
+    assert panel.view.graph.counts["groups"] == 0
+    view = panel.view
+    view.find("/model.22/Concat")  # deep in the graph: the view and the minimap's rectangle move there
+    y = float(view.graph.nodes.loc[view.graph.find("/model.22/Concat")[0], "y"])
+    yr = view.figure.layout.yaxis.range
+    assert yr[0] < y < yr[1] and view.figure.layout.shapes[0].y0 == yr[0]

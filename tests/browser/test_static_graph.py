@@ -20,15 +20,17 @@ def test_two_thousand_nodes_from_disk(page, tmp_path):
     path = graph_html([graph], tmp_path / "big.html")
     start = time.perf_counter()
     page.goto(Path(path).as_uri())
-    page.wait_for_function("(() => { const gd = document.getElementById('graph0');"
-                           " return gd && gd._fullData && gd._fullData[2] && gd._fullData[2].x.length === 2002 &&"
-                           " gd.querySelector('canvas, .point'); })()", timeout=60_000)
+    nodes = "document.getElementById('graph0')._fullData.find(t => t.meta === 'nodes')"
+    page.wait_for_function(f"(() => {{ const gd = document.getElementById('graph0'); return gd && gd._fullData &&"
+                           f" {nodes}.x.length === 2002 && gd.querySelector('.textpoint'); }})()", timeout=60_000)
     drawn_s = time.perf_counter() - start
-    assert drawn_s < 20  # drawn with WebGL (scattergl above 1,000 nodes); software rendering in CI
-    # zoom in (relayout), then click the first Conv of block 3 at its pixel position
-    page.evaluate("Plotly.relayout(document.getElementById('graph0'), {'yaxis.range': [-20, 1]})")
-    x, y = page.evaluate("""() => { const gd = document.getElementById('graph0'); const t = gd._fullData[2];
-        const i = t.customdata.indexOf(12);
+    assert drawn_s < 20  # software rendering in CI; the speed target lives in benchmarks/bench_graph_view.py
+    # move the view to block 3 (relayout), then click its first Conv at its pixel position
+    page.evaluate(f"(() => {{ const t = {nodes}, i = Array.from(t.customdata).indexOf(12);"
+                  " Plotly.relayout(document.getElementById('graph0'), "
+                  "{'yaxis.range': [t.y[i] - 300, t.y[i] + 300]}); })()")
+    x, y = page.evaluate("""() => { const gd = document.getElementById('graph0');
+        const t = gd._fullData.find(t => t.meta === 'nodes'); const i = Array.from(t.customdata).indexOf(12);
         const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])]; }""")
     page.mouse.click(x, y)

@@ -8,45 +8,104 @@ import html
 import json
 from pathlib import Path
 
+import numpy as np
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from ..files import atomic_write_text
 from ..graph import GraphData, fusion_map, layered_layout
-from .graph import NODE_TRACE, details_html, graph_figure
+from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
+
+HEIGHT = 760  # px of each graph pane
 
 _SCRIPT = """
 const views = %(views)s;
 const maps = %(maps)s;
-function style(view, ids) {
-  const hi = new Set(ids), n = view.ids.length;
-  const size = [], width = [], color = [];
-  for (let i = 0; i < n; i++) { const on = hi.has(view.ids[i]);
-    size.push(on ? 22 : 14); width.push(on ? 4 : 0.5); color.push(on ? '#ffbf00' : '#333'); }
-  Plotly.restyle(view.div, {'marker.size': [size], 'marker.line.width': [width], 'marker.line.color': [color]},
-                 [%(node_trace)d]);
+const traceOf = (gd, uid) => gd.data.findIndex(t => t.meta === uid);
+function outline(view, ids) {
+  const xs = [], ys = [];
+  for (const id of ids) { const o = view.outlines[id]; if (o) { xs.push(...o[0], null); ys.push(...o[1], null); } }
+  Plotly.restyle(view.div, {x: [xs], y: [ys]}, [traceOf(view.div, 'highlight')]);
   view.highlighted = ids;
 }
-function zoom(view, ids) {
+function centreOn(view, ids, readable) {  // move the view to the nodes: at the readable scale, or the current one
   if (!ids.length) return;
-  const ys = ids.map(i => view.y[view.ids.indexOf(i)]);
-  const lo = Math.min(...ys), hi = Math.max(...ys), span = Math.max(16, hi - lo + 4), mid = (lo + hi) / 2;
-  Plotly.relayout(view.div, {'yaxis.range': [mid - span / 2, mid + span / 2]});
+  const k = ids.map(i => view.ids.indexOf(i)).filter(k => k >= 0);
+  const cx = k.reduce((s, i) => s + view.x[i], 0) / k.length, cy = k.reduce((s, i) => s + view.y[i], 0) / k.length;
+  const xa = view.div._fullLayout.xaxis, ya = view.div._fullLayout.yaxis;
+  const spread = Math.max(...k.map(i => view.y[i])) - Math.min(...k.map(i => view.y[i])) + 140;
+  const w = readable ? xa._length : xa.range[1] - xa.range[0];
+  const h = Math.max(readable ? ya._length : ya.range[1] - ya.range[0], spread), s = h / (readable ? ya._length : h);
+  Plotly.relayout(view.div, {'xaxis.range': [cx - w * s / 2, cx + w * s / 2], 'yaxis.range': [cy - h / 2, cy + h / 2]});
 }
 function select(k, id) {
   const view = views[k];
-  style(view, [id]);
+  outline(view, [id]);
   document.getElementById('details').innerHTML = view.details[id];
   const other = views[1 - k];
   if (other && maps) {
     const linked = (k === 0 ? maps.onnx_to_engine : maps.engine_to_onnx)[id] || [];
-    style(other, linked); zoom(other, linked);
+    outline(other, linked); centreOn(other, linked);
   }
+}
+function oneToOne(view, layout) {  // the layout is in pixels: show it at 1 px per unit in this pane, from the top
+  const m = layout.margin, d = layout.xaxis.domain;
+  const pw = (view.div.clientWidth - m.l - m.r) * (d[1] - d[0]), ph = layout.height - m.t - m.b;
+  const xr = layout.xaxis.range, cx = (xr[0] + xr[1]) / 2, top = layout.yaxis.range[1];
+  const x = [cx - pw / 2, cx + pw / 2], y = [top - ph, top];
+  layout.xaxis = Object.assign({}, layout.xaxis, {range: x});
+  layout.yaxis = Object.assign({}, layout.yaxis, {range: y});
+  layout.shapes = layout.shapes.map((s, i) => i ? s : Object.assign({}, s, {x0: x[0], x1: x[1], y0: y[0], y1: y[1]}));
+}
+function labelsFor(view, xr, yr) {  // as visible_labels in Python: the view and half a view around it, at most a limit
+  const x0 = Math.min(...xr), x1 = Math.max(...xr), y0 = Math.min(...yr), y1 = Math.max(...yr);
+  const w = (x1 - x0) / 2, h = (y1 - y0) / 2, rows = [];
+  for (let i = 0; i < view.x.length; i++)
+    if (view.x[i] >= x0 - w && view.x[i] <= x1 + w && view.y[i] >= y0 - h && view.y[i] <= y1 + h) rows.push(i);
+  const shown = rows.length > %(label_limit)d ? [] : rows;
+  return {x: [shown.map(i => view.x[i])], y: [shown.map(i => view.y[i])], text: [shown.map(i => view.labels[i])],
+          customdata: [shown]};
+}
+function trackViewport(view) {  // the minimap's rectangle and the drawn labels follow the main view
+  view.div.on('plotly_relayout', ev => {
+    if (!Object.keys(ev).some(key => key.startsWith('xaxis.') || key.startsWith('yaxis.'))) return;
+    const xr = view.div._fullLayout.xaxis.range, yr = view.div._fullLayout.yaxis.range;
+    Plotly.update(view.div, labelsFor(view, xr, yr),  // one redraw for both
+                  {'shapes[0].x0': xr[0], 'shapes[0].x1': xr[1], 'shapes[0].y0': yr[0], 'shapes[0].y1': yr[1]},
+                  [traceOf(view.div, 'labels')]);
+  });
+}
+function scrollPans(view) {
+  // As in Model Explorer: scrolling (a mouse wheel, two fingers on a trackpad) pans; Ctrl+scroll or a pinch
+  // (which browsers send as a wheel event with ctrlKey) zooms, handled by plotly.
+  let dx = 0, dy = 0, pending = false;
+  view.div.addEventListener('wheel', e => {
+    if (e.ctrlKey || e.metaKey) return;
+    e.preventDefault(); e.stopPropagation();
+    dx += e.shiftKey && !e.deltaX ? e.deltaY : e.deltaX; dy += e.shiftKey && !e.deltaX ? 0 : e.deltaY;
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      const xa = view.div._fullLayout.xaxis, ya = view.div._fullLayout.yaxis;
+      const sx = (xa.range[1] - xa.range[0]) / xa._length, sy = (ya.range[1] - ya.range[0]) / ya._length;
+      Plotly.relayout(view.div, {'xaxis.range': [xa.range[0] + dx * sx, xa.range[1] + dx * sx],
+                                 'yaxis.range': [ya.range[0] - dy * sy, ya.range[1] - dy * sy]});
+      dx = dy = 0; pending = false;
+    });
+  }, {capture: true, passive: false});
 }
 views.forEach((view, k) => {
   view.div = document.getElementById('graph' + k);
-  Plotly.newPlot(view.div, view.figure.data, view.figure.layout, {responsive: true, scrollZoom: true});
-  view.div.on('plotly_click', ev => { const p = ev.points.find(p => p.curveNumber === %(node_trace)d);
-                                      if (p) select(k, p.customdata); });
+  scrollPans(view);
+  const layout = Object.assign({}, view.figure.layout, {width: undefined, autosize: true});
+  oneToOne(view, layout);  // before drawing: one drawing, not two
+  Plotly.newPlot(view.div, view.figure.data, layout, {responsive: true, scrollZoom: true, displaylogo: false});
+  trackViewport(view);
+  view.div.on('plotly_click', ev => {
+    const node = ev.points.find(p => p.data.meta === 'nodes'), mini = ev.points.find(p => p.data.meta === 'minimap');
+    if (node) select(k, node.customdata);
+    else if (mini) centreOn(view, [mini.customdata]);
+  });
 });
 function find() {
   const q = document.getElementById('query').value.trim().toLowerCase();
@@ -54,7 +113,7 @@ function find() {
     const v = views[k];
     const hit = v.ids.find(i => v.names[v.ids.indexOf(i)].toLowerCase() === q) ??
                 v.ids.find(i => (v.names[v.ids.indexOf(i)] + ' ' + v.ops[v.ids.indexOf(i)]).toLowerCase().includes(q));
-    if (hit !== undefined) { select(k, hit); zoom(v, [hit]);
+    if (hit !== undefined) { select(k, hit); centreOn(v, [hit], true);
       document.getElementById('found').textContent = 'found in ' + v.title; return; }
   }
   document.getElementById('found').textContent = 'no node matches';
@@ -64,19 +123,35 @@ document.getElementById('find').addEventListener('click', find);
 """
 
 
+def script_json(value) -> str:
+    """``value`` as JSON safe inside an HTML ``<script>``: ``</script>`` or ``<!--`` in a node name cannot end or
+    comment out the script, because every ``<``, ``>`` and ``&`` is written as a JSON escape (the same JSON);
+    U+2028/U+2029 are escaped too (line terminators in older JavaScript)."""
+    text = json.dumps(value)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text
+
+
 def _view(graph: GraphData, color_by: str) -> dict:
-    if "x" not in graph.nodes:
+    if "label" not in graph.nodes:
         layered_layout(graph)
-    figure = json.loads(pio.to_json(graph_figure(graph, color_by=color_by, height=760)))
+    figure = json.loads(pio.to_json(graph_figure(graph, color_by=color_by, height=HEIGHT)))
     ids = [int(i) for i in graph.nodes["id"]]
-    return {"title": graph.title, "figure": figure, "ids": ids, "y": [float(v) for v in graph.nodes["y"]],
+    grown = graph.nodes.assign(width=graph.nodes["width"] + 6, height=graph.nodes["height"] + 6)
+    bx, by = (np.round(a.reshape(len(ids), -1)[:, :-1], 1).tolist() for a in box_outlines(grown))
+    return {"title": graph.title, "figure": figure, "ids": ids, "x": [float(v) for v in graph.nodes["x"]],
+            "labels": [str(v) for v in graph.nodes["label"]],
+            "y": [float(v) for v in graph.nodes["y"]], "outlines": {i: [x, y] for i, x, y in zip(ids, bx, by)},
             "names": [str(n) for n in graph.nodes["name"]], "ops": [str(o) for o in graph.nodes["op"]],
             "details": {i: details_html(graph, i) for i in ids}}
 
 
 def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
                title: str = "TensorRT Workbench graph") -> Path:
-    """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file."""
+    """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
+    (atomically: an interrupted export leaves the previous file)."""
     graphs = list(graphs)
     views = [_view(g, engine_color_by if g.kind == "engine" else "category") for g in graphs]
     maps = None
@@ -90,18 +165,17 @@ def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: s
     panes = "".join(f"<div id='graph{k}' class='graph'></div>" for k in range(len(views)))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:12px}} .row{{display:flex;gap:8px}} .graph{{flex:1;min-width:0}}
+<style>body{{font-family:sans-serif;margin:12px}} .row{{display:flex;gap:8px}} .graph{{flex:1;min-width:0;height:{HEIGHT}px}}
 #details{{width:300px;font-size:12px;border-left:1px solid #ddd;padding-left:8px}}
 table{{border-collapse:collapse;font-size:12px}} td,th{{padding:2px 6px;border-bottom:1px solid #eee}}</style>
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><h2>{html.escape(title)}</h2>
 <div><input id="query" placeholder="find a node by name or op" size="40"> <button id="find">Find</button>
-<span id="found"></span></div>
+<span id="found"></span> <span style="color:#666;font-size:12px">drag or scroll to pan · Ctrl+scroll or pinch to
+zoom · click the minimap (right) to jump · double-click to see the whole graph</span></div>
 <div class="row">{panes}<div id="details"><i>click a node for its details</i></div></div>
 <div>{summary}</div>
-<script type="text/javascript">{_SCRIPT % {"views": json.dumps(views), "maps": json.dumps(maps),
-                                           "node_trace": NODE_TRACE}}</script>
+<script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps),
+                                           "label_limit": LABEL_LIMIT}}</script>
 </body></html>"""
-    path = Path(path)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write_text(path, page)

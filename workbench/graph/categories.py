@@ -16,6 +16,9 @@ CATEGORIES = {  # category -> colour
     "other": "#e377c2",
 }
 
+PRECISION_COLORS = {"float32": "#4c72b0", "float16": "#55a868", "bfloat16": "#64b5cd", "int8": "#c44e52",
+                    "uint8": "#dd8452", "float8": "#8172b2", "int32": "#937860", "int64": "#937860", "bool": "#8c8c8c"}
+
 _EXACT = {
     "convolution/matmul": {"conv", "convtranspose", "gemm", "matmul", "convolution", "correlation", "deconvolution",
                            "matrix_multiply", "fullyconnected", "qlinearconv", "qlinearmatmul", "fusedconv",

@@ -8,6 +8,7 @@ import ipywidgets as widgets
 from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
 from ..errors import EngineBuildError, NetworkParseError
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
+from ..graph.layout import scope_depth
 from ..model import load_model, parse_shapes
 from .common import Panel, progress_bar
 from .graph_view import FusionView, GraphView
@@ -36,6 +37,10 @@ class GraphPanel(Panel):
         self.run_button = self.build_button  # the Run/Stop pair of Panel.run_stoppable
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.stop_button.on_click(self.guarded(lambda _: self.stop()))
+        self.layers = widgets.ToggleButton(description="Group layers", icon="object-group",
+                                           tooltip="one click: collapse nodes by name scope (Model Explorer's "
+                                                   "layers); again: every node")
+        self.layers.observe(self.guarded(lambda change: self._toggle_layers(change["new"])), names="value")
         self.expanded: set[str] = set()  # groups opened by the user in a grouped view
         self._selected_group: str | None = None
         self.expand_button = widgets.Button(description="Expand group", icon="expand", disabled=True,
@@ -51,7 +56,7 @@ class GraphPanel(Panel):
         self.choice.observe(self.guarded(lambda _: self.show()), names="value")
         self.collapse_depth.observe(self.guarded(lambda _: self._regroup()), names="value")
         self.build_button.on_click(self.guarded(lambda _: self.build()))
-        super().__init__([widgets.HBox([self.choice, self.collapse_depth, self.expand_button]),
+        super().__init__([widgets.HBox([self.choice, self.layers, self.collapse_depth, self.expand_button]),
                           widgets.HBox([self.shapes, self.build_button, self.reduce_button, self.stop_button,
                                         self.progress, self.stage]), self.area])
         if model is not None:
@@ -63,11 +68,22 @@ class GraphPanel(Panel):
         self.reduce_button.disabled = True
         self.progress.value, self.stage.value = 0.0, ""
         self.expanded = set()
-        self.collapse_depth.value = 2 if self.model.node_count > AUTO_COLLAPSE else 0
-        self.show()
+        depth = scope_depth(from_onnx(self.model)) if self.model.node_count > AUTO_COLLAPSE else 0
+        if depth == self.collapse_depth.value:
+            self.show()
+        self.collapse_depth.value = depth  # shows it
+
+    def _toggle_layers(self, on: bool) -> None:
+        if self.model is None:
+            return
+        if not on:
+            self.collapse_depth.value = 0
+        elif not self.collapse_depth.value:
+            self.collapse_depth.value = scope_depth(from_onnx(self.model))
 
     def _regroup(self) -> None:
         self.expanded = set()
+        self.layers.value = bool(self.collapse_depth.value)
         self.show()
 
     def _group_selected(self, view, node_id: int) -> None:
@@ -202,7 +218,7 @@ class GraphPanel(Panel):
             onnx_graph = with_fusion_reasons(self._onnx_graph(self.model), self.result.fusion)
             self.view = FusionView(layered_layout(onnx_graph),
                                    layered_layout(from_engine(self.result.layers, model=self.model)),
-                                   fusion=self.result.fusion)
+                                   fusion=self.result.fusion, color_onnx_by="fusion_reason_kind")
             sync = self.view.onnx_view.on_select
 
             def both(view, node_id):  # keep the fusion sync, and offer to expand a selected group
