@@ -86,7 +86,7 @@ def logger_captures() -> bool:
 
 
 @contextmanager
-def capture_log(label: str, on_message: LogCallback | None = None, *,
+def capture_log(label: str = "TensorRT calls in this block", on_message: LogCallback | None = None, *,
                 on_wait: Callable[[str], None] | None = None,
                 cancel: threading.Event | None = None) -> Iterator[LogCapture]:
     """Record TensorRT's messages while the block runs, holding the process's one build slot.
