@@ -23,6 +23,8 @@ class LatestRuns:
 
 def latest_runs(runs: pd.DataFrame, baseline: str | None = None) -> LatestRuns:
     """The latest run per label (and batch, concurrency) of a ``ResultsStore.runs()`` frame, then the baseline.
+    Runs of one machine: for a shared store, group the runs by machine first (``bench.room`` does), since the same
+    label on two machines is two different measurements.
 
     The baseline is ``baseline`` when given (a label among the runs), else the first of: the variant named "fp32",
     an FP32 run on ONNX Runtime, any FP32 run, the first label.

@@ -213,9 +213,12 @@ def show_figure(output: widgets.Output, figure, config: dict | None = None) -> N
     """
     import json
 
-    import plotly.io as pio
+    # plotly.utils' encoder, not plotly.io: importing plotly.io imports nbformat and jsonschema (seconds, on a laptop)
+    # before the first figure shows.
+    from plotly.utils import PlotlyJSONEncoder
 
-    bundle = {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(figure)),
+    plain = json.loads(json.dumps(figure.to_plotly_json(), cls=PlotlyJSONEncoder))
+    bundle = {"application/vnd.plotly.v1+json": {**plain,
                                                  "config": {"responsive": True, **(config or {})}},
               "text/plain": f"<plotly figure: {figure.layout.title.text or ''}>"}
     output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)

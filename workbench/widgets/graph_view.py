@@ -45,6 +45,9 @@ class GraphView(widgets.VBox):
         self.selected: int | None = None
         self.highlighted: list[int] = []
         self.figure = graph_figure(graph, color_by=color_by, width=width, height=height)
+        # A flag, not isinstance(self.figure, go.FigureWidget): naming FigureWidget imports plotly's widget module,
+        # and with it nbformat and jsonschema (seconds before the first graph shows).
+        self.interactive = False
         # _view_count=0 asks the front end to count this widget's views (ipywidgets' WidgetView increments it when
         # displayed and syncs it to the kernel); a headless execution never displays it.
         self.plot = widgets.Output(_view_count=0 if interactive is None else None)
@@ -75,7 +78,7 @@ class GraphView(widgets.VBox):
 
     def make_interactive(self) -> None:
         """Replace the drawn figure with a FigureWidget that reports clicks (kept as it is when already one)."""
-        if isinstance(self.figure, go.FigureWidget):
+        if self.interactive:
             return
         # Validated here (not in graph_figure): an unvalidated FigureWidget keeps later changes to itself instead of
         # sending them to the browser.
@@ -85,10 +88,11 @@ class GraphView(widgets.VBox):
         self.figure.data[trace_index(self.figure, "minimap")].on_click(self._minimap_clicked)
         self.figure.layout.on_change(self._view_moved, "xaxis.range", "yaxis.range")
         self.body.children = (self.figure, self.details)
+        self.interactive = True
         self.interactive_button.disabled = True
 
     def _redraw(self) -> None:
-        if not isinstance(self.figure, go.FigureWidget):  # a FigureWidget redraws itself
+        if not self.interactive:  # a FigureWidget redraws itself
             show_figure(self.plot, self.figure, FIGURE_CONFIG)
 
     @property
