@@ -344,7 +344,8 @@ UNMAPPED_KINDS = {
     "not-found": "not found",
 }
 _DATA_MOVEMENT = {
-    "Concat": "in-place Concat (its inputs are written straight into the output buffer)",
+    "Concat": "Concat eliminated (each input lands in its slice of the output buffer: written there by its "
+              "producer, or copied there by a copy layer)",
     "Split": "Split into views of the input buffer", "Slice": "Slice as a view of the input buffer",
     "Reshape": "no-op Reshape (the same memory, new dimensions)", "Flatten": "no-op Flatten (the same memory)",
     "Squeeze": "no-op Squeeze (the same memory)", "Unsqueeze": "no-op Unsqueeze (the same memory)",

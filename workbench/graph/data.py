@@ -263,7 +263,7 @@ def _holder_name(member: str) -> str:
 
 def with_fusion_reasons(onnx_graph: GraphData, fusion) -> GraphData:
     """The ONNX view with two more node columns from a ``FusionSummary``: ``fusion_reason`` (why no engine layer
-    names the node, e.g. "eliminated data movement: in-place Concat ...", "" when mapped) and
+    names the node, e.g. "eliminated data movement: Concat eliminated ...", "" when mapped) and
     ``fusion_reason_kind`` (one of ``workbench.engines.layers.UNMAPPED_KINDS``: shape, constant, data-movement,
     subgraph, not-found; "" when mapped), for a view that colours nodes by reason."""
     reasons = {u["name"]: (u["reason"], u["kind"]) for u in fusion.unmapped_onnx_nodes if not u.get("parent")}
