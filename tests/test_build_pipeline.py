@@ -99,18 +99,24 @@ def test_two_builds_at_once_keep_their_own_log_and_report(tmp_path):
         assert again.cache_hit and again.layers.equals(results[name].layers)
 
 
-def test_a_failing_log_callback_is_reported_once(tmp_path):
+@pytest.mark.parametrize("callback, error, first_call", [
+    ("on_log", ValueError("log view gone"), None),
+    ("on_progress", RuntimeError("progress bar closed"), "parsing"),
+])
+def test_a_failing_callback_is_reported_once(tmp_path, callback, error, first_call):
     calls = []
 
-    def broken(severity, message):
-        calls.append(message)
-        raise ValueError("log view gone")
+    def broken(first, second):
+        calls.append(first)
+        raise error
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = build_engine(conv_bn_relu(), cache=EngineCache(tmp_path), on_log=broken)
-    reports = [w for w in caught if "log callback raised ValueError: log view gone" in str(w.message)]
+        result = build_engine(conv_bn_relu(), cache=EngineCache(tmp_path), **{callback: broken})
+    what = "log" if callback == "on_log" else "progress"
+    reports = [w for w in caught if f"{what} callback raised {type(error).__name__}: {error}" in str(w.message)]
     assert len(reports) == 1 and len(calls) == 1 and len(result.layers) > 0
+    assert first_call is None or calls == [first_call]
 
 
 def test_unreadable_cache_entry_is_reported_not_deleted(tmp_path, monkeypatch):
@@ -139,20 +145,6 @@ def test_one_profile_check_and_engine_suffixes():
     with pytest.raises(ConfigError, match="batch size 9 is outside"):
         check_in_profile("x", (9, 3), (1, 3), (8, 3), what="batch size 9")
     assert is_engine_file("a/model.ENGINE") and is_engine_file(Path("m.plan")) and not is_engine_file("m.onnx")
-
-
-def test_a_failing_progress_callback_is_reported_once(tmp_path):
-    calls = []
-
-    def broken(stage, fraction):
-        calls.append(stage)
-        raise RuntimeError("progress bar closed")
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = build_engine(conv_bn_relu(), cache=EngineCache(tmp_path), on_progress=broken)
-    reports = [w for w in caught if "progress callback raised RuntimeError: progress bar closed" in str(w.message)]
-    assert len(reports) == 1 and calls == ["parsing"] and len(result.layers) > 0
 
 
 def test_saving_an_engine_is_atomic(tmp_path, monkeypatch):
