@@ -94,6 +94,12 @@ def test_builds_and_benchmarks_become_mlflow_runs_once(tracking_server, tmp_path
     build = next(r for r in runs if r.data.tags["workbench.kind"] == "build")
     assert build.data.metrics["engine_layers"] >= 1 and build.data.params["backend"]
     assert any(k.startswith("build.") for k in build.data.params)  # the build configuration
+    layers_csv = client.download_artifacts(build.info.run_id, "engine_layers.csv", str(tmp_path))
+    import pandas as pd
+
+    table = pd.read_csv(layers_csv)  # the engine-layer table after fusion, one row per layer
+    assert len(table) == build.data.metrics["engine_layers"] and {"name", "type", "onnx_nodes", "tactic"} <= \
+        set(table.columns) and table.onnx_nodes.str.contains("conv").any()
 
     code, out, err = run_cli("runs", "--results", tmp_path / "r.sqlite", "--to-mlflow", tracking_server,
                              "--mlflow-experiment", "room")

@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError, ResultsStoreError
+from .store import ENGINE_LAYER_TABLE
 
 UID_TAG = "workbench.run_uid"
 _PARAMS = ["kind", "model", "model_fingerprint", "source_model", "variant", "backend", "backend_version", "device",
@@ -112,6 +113,9 @@ def _export(store, runs, client, tracking_uri, experiment, artifacts, Metric, Pa
         if row.get("samples_ms"):
             files["latency_samples_ms.csv"] = ("latency_ms\n" + "\n".join(f"{v:.6g}" for v in row["samples_ms"])
                                                ).encode()
+        layer_table = json.loads(row.get("extra") or "{}").get(ENGINE_LAYER_TABLE) if row["kind"] == "build" else None
+        if layer_table:
+            files["engine_layers.csv"] = pd.DataFrame(layer_table).to_csv(index=False).encode()
         files.update(artifacts(row) if artifacts is not None else {})
         with tempfile.TemporaryDirectory() as folder:
             for name, data in files.items():

@@ -77,6 +77,18 @@ def default_store_url() -> str:
     return os.environ.get("WORKBENCH_RESULTS") or str(Path.cwd() / DEFAULT_FILENAME)
 
 
+# The engine-layer table kept with a build run (in its ``extra`` JSON): one record per layer after fusion.
+ENGINE_LAYER_TABLE = "engine_layer_table"
+_LAYER_TABLE_COLUMNS = ["name", "type", "kind", "onnx_nodes", "output_dtypes", "output_formats", "tactic", "stream"]
+
+
+def engine_layer_table(layers: pd.DataFrame) -> list[dict]:
+    """A build's engine layers as JSON-ready records (lists joined with ", ")."""
+    table = layers[[c for c in _LAYER_TABLE_COLUMNS if c in layers.columns]]
+    return [{k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else _clean(v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
 def default_store_path() -> Path:
     """The default store's file (``$WORKBENCH_RESULTS`` when it names a file, else ./workbench-results.sqlite)."""
     location = default_store_url()
@@ -338,7 +350,8 @@ class ResultsStore:
         return self._insert(values)
 
     def record_build(self, result, *, tags: dict | None = None) -> int:
-        """Store one engine build (flavour, version, build time, engine size, memory, layer count)."""
+        """Store one engine build (flavour, version, build time, engine size, memory, layer count, and the engine-layer
+        table in ``extra`` as ``engine_layer_table``: what an MLflow export or a later session shows of it)."""
         from .machine import machine_facts
 
         tags = dict(tags or {})
@@ -356,7 +369,7 @@ class ResultsStore:
             "engine_layers": len(result.layers),
             "config": json.dumps({"build": result.config.__dict__, "cache_hit": result.cache_hit}, default=str),
             "machine": json.dumps(machine_facts()),
-            "extra": json.dumps(tags, default=str),
+            "extra": json.dumps({**tags, ENGINE_LAYER_TABLE: engine_layer_table(result.layers)}, default=str),
         }
         return self._insert(values)
 
