@@ -163,3 +163,15 @@ def test_static_html_escapes_node_names_and_writes_atomically(tmp_path, monkeypa
     with pytest.raises(OSError):
         graph_html([from_onnx("resnet_tiny")], path)
     assert path.read_text() == text and [p.name for p in tmp_path.iterdir()] == ["g.html"]
+
+
+def test_static_html_groups_layers_in_one_click(built, tmp_path):
+    onnx_graph = from_onnx(built.model)
+    path = graph_html([onnx_graph, from_engine(built.layers, model=built.model)], tmp_path / "g.html")
+    text = path.read_text()
+    assert "<button id='layers'>Group layers</button>" in text
+    grouped = json.loads(re.search(r"const grouped = (\{.*?\});  //", text).group(1))
+    assert grouped["title"] == onnx_graph.title and 0 < len(grouped["ids"]) < onnx_graph.counts["nodes"]
+    assert json.loads(re.search(r"const groupedMaps = (\{.*?\});\n", text).group(1))["engine_to_onnx"]
+    already = graph_html([collapse(onnx_graph, 1)], tmp_path / "c.html").read_text()
+    assert "id='layers'" not in already and "const grouped = null;" in already  # grouped already: no button

@@ -41,3 +41,33 @@ def test_two_thousand_nodes_from_disk(page, tmp_path):
     page.wait_for_function("document.getElementById('details').innerText.includes('block250/add')", timeout=20_000)
     save_screenshot(page, "static_graph_2000_nodes.png")
     assert page.outside_requests == []
+
+
+def test_group_layers_is_one_click_in_the_export(page, tmp_path):
+    from workbench.graph import collapse
+    from workbench.graph.layout import scope_depth
+
+    from bench_graph_view import yolo_like_model  # noqa: E402
+
+    graph = from_onnx(load_model(yolo_like_model()))
+    def drawn(g):  # the nodes trace holds the graph's inputs and outputs too
+        return g.counts["nodes"] + g.counts["inputs_outputs"]
+
+    every, grouped_nodes = drawn(graph), drawn(collapse(graph, scope_depth(graph)))
+    path = graph_html([graph], tmp_path / "yolo.html")
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(Path(path).as_uri())
+    count = "document.getElementById('graph0')._fullData.find(t => t.meta === 'nodes').x.length"
+    page.wait_for_function(f"(() => {{ const gd = document.getElementById('graph0'); return gd && gd._fullData &&"
+                           f" {count} === {every}; }})()", timeout=60_000)
+    page.click("#layers")  # grouped by name scope, as Model Explorer's layers
+    page.wait_for_function(f"{count} === {grouped_nodes}", timeout=20_000)
+    assert page.inner_text("#layers") == "Show every node"
+    page.fill("#query", "model/22")  # search finds a group: the scope of the detect head
+    page.click("#find")
+    page.wait_for_function("document.getElementById('details').innerText.includes('model/22')", timeout=20_000)
+    save_screenshot(page, "static_graph_layers_grouped.png")
+    page.click("#layers")  # and back
+    page.wait_for_function(f"{count} === {every}", timeout=20_000)
+    assert errors == [] and page.outside_requests == []

@@ -13,7 +13,8 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from ..files import atomic_write_text
-from ..graph import GraphData, fusion_map, layered_layout
+from ..graph import GraphData, collapse, fusion_map, layered_layout
+from ..graph.layout import scope_depth
 from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
 
 HEIGHT = 760  # px of each graph pane
@@ -21,6 +22,10 @@ HEIGHT = 760  # px of each graph pane
 _SCRIPT = """
 const views = %(views)s;
 const maps = %(maps)s;
+const grouped = %(grouped)s;  // the first pane grouped by name scope, Model Explorer's "layers" (null: none to group)
+const groupedMaps = %(grouped_maps)s;
+const everyNode = Object.assign({}, views[0]);
+let linkMaps = maps;
 const traceOf = (gd, uid) => gd.data.findIndex(t => t.meta === uid);
 function outline(view, ids) {
   const xs = [], ys = [];
@@ -43,8 +48,8 @@ function select(k, id) {
   outline(view, [id]);
   document.getElementById('details').innerHTML = view.details[id];
   const other = views[1 - k];
-  if (other && maps) {
-    const linked = (k === 0 ? maps.onnx_to_engine : maps.engine_to_onnx)[id] || [];
+  if (other && linkMaps) {
+    const linked = (k === 0 ? linkMaps.onnx_to_engine : linkMaps.engine_to_onnx)[id] || [];
     outline(other, linked); centreOn(other, linked);
   }
 }
@@ -118,6 +123,17 @@ function find() {
   }
   document.getElementById('found').textContent = 'no node matches';
 }
+function showLayers(on) {  // one click: the first pane grouped by name scope, or every node again
+  const view = views[0];
+  Object.assign(view, on ? grouped : everyNode, {div: view.div, highlighted: []});
+  linkMaps = on ? groupedMaps : maps;
+  const layout = Object.assign({}, view.figure.layout, {width: undefined, autosize: true});
+  oneToOne(view, layout);
+  Plotly.react(view.div, view.figure.data, layout, {responsive: true, scrollZoom: true, displaylogo: false});
+  views.forEach(v => outline(v, []));
+  document.getElementById('layers').textContent = on ? 'Show every node' : 'Group layers';
+}
+if (grouped) { let on = false; document.getElementById('layers').addEventListener('click', () => showLayers(on = !on)); }
 document.getElementById('query').addEventListener('keydown', e => { if (e.key === 'Enter') find(); });
 document.getElementById('find').addEventListener('click', find);
 """
@@ -148,20 +164,34 @@ def _view(graph: GraphData, color_by: str) -> dict:
             "details": {i: details_html(graph, i) for i in ids}}
 
 
+def _link_maps(onnx_graph: GraphData, engine_graph: GraphData) -> dict:
+    return {k: {str(i): v for i, v in d.items()} for k, d in fusion_map(onnx_graph, engine_graph).items()}
+
+
+def _grouped(graph: GraphData) -> GraphData | None:
+    """The graph grouped by name scope for the one-click "Group layers" button, or None when it is grouped already
+    or its names have no scopes to group by."""
+    if graph.kind == "engine" or graph.counts["groups"]:
+        return None
+    grouped = collapse(graph, scope_depth(graph))
+    return grouped if grouped.counts["nodes"] < graph.counts["nodes"] else None
+
+
 def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
                title: str = "TensorRT Workbench graph") -> Path:
     """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
     (atomically: an interrupted export leaves the previous file)."""
     graphs = list(graphs)
     views = [_view(g, engine_color_by if g.kind == "engine" else "category") for g in graphs]
-    maps = None
-    if len(graphs) == 2:
-        m = fusion_map(graphs[0], graphs[1])
-        maps = {k: {str(i): v for i, v in d.items()} for k, d in m.items()}
+    maps = _link_maps(graphs[0], graphs[1]) if len(graphs) == 2 else None
+    grouped = _grouped(graphs[0])
+    grouped_view = _view(grouped, "category") if grouped is not None else None
+    grouped_maps = _link_maps(grouped, graphs[1]) if grouped is not None and len(graphs) == 2 else None
     summary = ""
     if fusion is not None:
         summary = (f"<h3>{fusion.onnx_nodes} ONNX nodes → {fusion.network_layers} network layers → "
                    f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0))
+    layers_button = " <button id='layers'>Group layers</button>" if grouped is not None else ""
     panes = "".join(f"<div id='graph{k}' class='graph'></div>" for k in range(len(views)))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -171,11 +201,12 @@ table{{border-collapse:collapse;font-size:12px}} td,th{{padding:2px 6px;border-b
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><h2>{html.escape(title)}</h2>
 <div><input id="query" placeholder="find a node by name or op" size="40"> <button id="find">Find</button>
-<span id="found"></span> <span style="color:#666;font-size:12px">drag or scroll to pan · Ctrl+scroll or pinch to
+<span id="found"></span>{layers_button} <span style="color:#666;font-size:12px">drag or scroll to pan · Ctrl+scroll or pinch to
 zoom · click the minimap (right) to jump · double-click to see the whole graph</span></div>
 <div class="row">{panes}<div id="details"><i>click a node for its details</i></div></div>
 <div>{summary}</div>
 <script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps),
-                                           "label_limit": LABEL_LIMIT}}</script>
+                                           "grouped": script_json(grouped_view),
+                                           "grouped_maps": script_json(grouped_maps), "label_limit": LABEL_LIMIT}}</script>
 </body></html>"""
     return atomic_write_text(path, page)
