@@ -58,11 +58,12 @@ def test_pareto_front(frame):
 
 
 def test_memory_bars():
-    frame = pd.DataFrame({"label": ["resnet50"], "batch": [8], "activation_bytes": [72 * 2**20],
-                          "naive_activation_bytes": [1200 * 2**20]})
+    frame = pd.DataFrame({"label": ["resnet50", "tiny", "old run"], "batch": [8, 1, 1],
+                          "activation_bytes": [72 * 2**20, 8 * 2**20, np.nan],
+                          "naive_activation_bytes": [1200 * 2**20, 2**20, 2**20]})
     fig = charts.memory_bars(frame)
-    assert list(fig.data[0].y) == [1200] and list(fig.data[1].y) == [72]
-    assert fig.data[1].text[0] == "16.7× less"
+    assert list(fig.data[0].y) == [1200, 1, 1] and list(fig.data[1].y)[:2] == [72, 8]
+    assert list(fig.data[1].text) == ["16.7× less", "no saving: fixed minimum", ""]
 
 
 def test_missing_columns_and_wrong_types_are_config_errors(frame):

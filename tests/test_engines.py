@@ -3,10 +3,12 @@
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from workbench.engines import (BuildConfig, EngineCache, build_engine, check_engine_file, inspect_network,
-                               tensorrt_environment)
+from workbench import charts
+from workbench.engines import (BuildConfig, EngineCache, build_engine, check_engine_file, describe_activation_memory,
+                               inspect_network, tensorrt_environment)
 from workbench.errors import (ConfigError, EngineBuildError, EngineCacheError, EngineFileError, GpuUnavailableError,
                              NetworkParseError)
 from workbench.model import load_model
@@ -54,6 +56,31 @@ def test_memory_reuse_vs_naive(tmp_path):
     assert mem["naive_at_shapes"] == {"input": [64, 3, 32, 32]}
     # naive = every intermediate tensor: the stem conv output alone is 64*16*32*32 floats
     assert mem["naive_activation_bytes"] > 64 * 16 * 32 * 32 * 4
+    described = describe_activation_memory(mem)
+    assert f"{mem['naive_activation_bytes'] / mem['activation_bytes']:.1f}× less" in described
+    assert "activation memory at input 64x3x32x32:" in described and "no saving" not in described
+    assert charts.memory_bars(pd.DataFrame([mem])).data[1].text[0].endswith("× less")
+
+
+def test_a_tiny_engine_reserving_more_than_naive_is_not_called_a_saving(tmp_path):
+    result = build_engine("resnet_tiny", cache=EngineCache(tmp_path))  # batch 1, 32x32: under 1 MiB of tensors
+    mem = result.memory
+    assert mem["activation_bytes"] >= mem["naive_activation_bytes"]
+    for text in (describe_activation_memory(mem), result._repr_html_(),
+                 charts.memory_bars(pd.DataFrame([mem])).data[1].text[0]):
+        assert "no saving" in text and "× less" not in text and "with reuse" not in text
+    assert "fixed minimum" in describe_activation_memory(mem) and "lesson 05" in describe_activation_memory(mem)
+    assert f"{mem['activation_bytes'] / 2**20:.2f} MiB" in describe_activation_memory(mem)
+
+
+def test_the_fixed_minimum_the_memory_message_states():
+    # engines.memory says a TensorRT-RTX build given less than about 8 MiB of workspace fails: keep that true
+    model = load_model(conv_bn_relu())
+    with pytest.raises(EngineBuildError, match="workspace limit"):
+        build_engine(model, BuildConfig(memory_pool_limits={"workspace": 7 * 2**20}), cache=None)
+    built = build_engine(model, BuildConfig(memory_pool_limits={"workspace": 8 * 2**20}), cache=None)
+    assert 7 * 2**20 < built.memory["activation_bytes"] <= 8 * 2**20
+    assert built.memory["activation_bytes"] > 100 * built.memory["naive_activation_bytes"]
 
 
 def test_streams_for_parallel_branches(tmp_path):

@@ -155,8 +155,16 @@ def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "la
                   f"{latency.replace('latency_ms_', '')} latency (ms)", title)
 
 
+def _memory_label(activation_bytes, naive_bytes) -> str:
+    from ..engines.memory import ActivationMemory
+
+    memory = ActivationMemory.from_totals({"activation_bytes": activation_bytes, "naive_activation_bytes": naive_bytes})
+    return memory.label if memory is not None else ""
+
+
 def memory_bars(frame: pd.DataFrame) -> go.Figure:
-    """Activation memory with TensorRT's reuse vs naive (every tensor kept), per model/engine."""
+    """Activation memory the TensorRT engine reserves vs naive (every tensor kept), per model/engine; a bar says how
+    many times less, or that there is no saving (tiny models: the engine's fixed minimum, see engines.memory)."""
     require_columns(frame, ["activation_bytes", "naive_activation_bytes"], "memory_bars")
     data = frame.assign(_label=_labels(frame) if ("label" in frame or "backend" in frame) else
                         frame.index.astype(str))
@@ -164,9 +172,9 @@ def memory_bars(frame: pd.DataFrame) -> go.Figure:
         data["_label"] = [f"{l} · batch {b}" if b == b else l for l, b in zip(data["_label"], data["batch"])]
     mib = 2 ** 20
     fig = go.Figure([
-        go.Bar(x=data["_label"], y=data["naive_activation_bytes"] / mib, name="naive (no reuse)"),
-        go.Bar(x=data["_label"], y=data["activation_bytes"] / mib, name="TensorRT (reused)",
-               text=[f"{n / a:.1f}× less" if a else "" for a, n in
-                     zip(data["activation_bytes"], data["naive_activation_bytes"])], textposition="outside"),
+        go.Bar(x=data["_label"], y=data["naive_activation_bytes"] / mib, name="naive (every ONNX tensor kept)"),
+        go.Bar(x=data["_label"], y=data["activation_bytes"] / mib, name="TensorRT engine (fusion + reuse)",
+               text=[_memory_label(a, n) for a, n in zip(data["activation_bytes"], data["naive_activation_bytes"])],
+               textposition="outside"),
     ])
-    return styled(fig, "Activation memory: reused vs naive", "", "MiB", barmode="group")
+    return styled(fig, "Activation memory: TensorRT engine vs naive", "", "MiB", barmode="group")

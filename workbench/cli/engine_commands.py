@@ -61,10 +61,14 @@ def _layers_text(info: dict) -> str:
             counts[node["kind"]] = counts.get(node["kind"], 0) + 1
         lines.append(f"  ONNX nodes no engine layer names ({len(unmapped)}): "
                      + ", ".join(f"{c} {UNMAPPED_KINDS[k]}" for k, c in sorted(counts.items(), key=lambda kc: -kc[1])))
+    from ..engines.memory import describe_activation_memory
+
     mem = info.get("memory") or {}
-    if mem.get("activation_bytes") is not None:
-        lines.append(f"activation memory: {mem['activation_bytes']:,} bytes with reuse, "
-                     f"{mem['naive_activation_bytes']:,} bytes naive; weights {mem['weights_bytes']:,} bytes")
+    activation = describe_activation_memory(mem)
+    if activation:
+        lines.append(activation)
+    if mem.get("weights_bytes") is not None:
+        lines.append(f"weights: {mem['weights_bytes']:,} bytes")
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from .layers import (FusionSummary, fusion_summary, layers_frame, parse_layer_re
                      read_profile, stream_map)
 from .diff import EngineDiff, diff_engines
 from .lint import lint_engine, lint_qdq_model
-from .memory import naive_activation_bytes
+from .memory import ActivationMemory, describe_activation_memory, naive_activation_bytes
 from .network import inspect_network
 from .onnxruntime_graph import onnxruntime_fusion_report, onnxruntime_optimized
 from .reduction import Reduction, reduce
@@ -19,5 +19,5 @@ __all__ = ["BuildConfig", "BuildResult", "build_engine", "check_engine_file", "i
            "BuilderConfig", "EngineBytes", "LayerReport", "CachedEngine", "EngineCache", "available_flavors",
            "detect_gpus", "select_flavor", "tensorrt_environment", "FusionSummary", "fusion_summary",
            "layers_frame", "parse_layer_report", "read_layer_information", "read_profile", "stream_map",
-           "naive_activation_bytes", "inspect_network", "onnxruntime_optimized", "onnxruntime_fusion_report",
+           "naive_activation_bytes", "ActivationMemory", "describe_activation_memory", "inspect_network", "onnxruntime_optimized", "onnxruntime_fusion_report",
            "Reduction", "reduce", "EngineDiff", "diff_engines", "lint_engine", "lint_qdq_model"]

@@ -8,6 +8,7 @@ with its log captured) -> ``LayerReport`` (engine layers, memory, kept log) -> `
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .cache import ENGINE_FILE, CacheLookup, EngineCache
 from .config import BuildConfig, check_in_profile
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
 from .layers import FusionSummary, fusion_summary, layers_frame, parse_layer_report, stream_map
-from .memory import memory_from_log, naive_activation_bytes
+from .memory import describe_activation_memory, memory_from_log, naive_activation_bytes
 from .network import network_layers, parse_network
 from .trt_logging import LogCallback, capture_log, logger_captures
 
@@ -134,14 +135,12 @@ class BuildResult:
 
     def _repr_html_(self) -> str:
         f = self.fusion
-        m = self.memory
-        act, naive = m.get("activation_bytes"), m.get("naive_activation_bytes")
-        mem = (f"activation memory {act / 2**20:.2f} MiB with reuse vs {naive / 2**20:.2f} MiB naive"
-               if act and naive else "")
+        memory = describe_activation_memory(self.memory)
         return (f"<div><b>{self.flavor} {self.version}</b> engine for <b>{getattr(self.model, 'name', '')}</b>: "
                 f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine layers "
-                f"({'cache hit' if self.cache_hit else f'built in {self.build_seconds:.2f} s'}); {mem}"
-                f"{f.patterns.head(15).to_html(index=False)}</div>")
+                f"({'cache hit' if self.cache_hit else f'built in {self.build_seconds:.2f} s'})"
+                + (f"<br>{html.escape(memory)}" if memory else "")
+                + f"{f.patterns.head(15).to_html(index=False)}</div>")
 
 
 # --- the loaders ------------------------------------------------------------------------------------------------
