@@ -190,3 +190,72 @@ def test_a_failed_build_raises_what_failure_makes_of_tensorrt_errors():
     with pytest.raises(EngineBuildError, match="explained: no tactic fits"):
         EngineBytes(NetworkFromOnnx(model), lambda: refusing_config, label=model.label, failure=failure)()
     assert seen == ["no tactic fits"]
+
+
+def test_a_build_log_holds_none_of_another_threads_tensorrt_calls(tmp_path):
+    from workbench.engines import inspect_network
+    from workbench.engines.trt_logging import capture_log
+
+    proto = conv_bn_relu()
+    for node in proto.graph.node:
+        node.name = f"other_{node.name}"
+    other = load_model(proto, name="other")
+    building, built = threading.Event(), threading.Event()
+    during_build = []  # the other thread's logs of parses that ran wholly while the build ran
+
+    def parse_other_models():
+        building.wait(60)
+        while not built.is_set():
+            with capture_log("parse", exclusive=False) as parsed:  # no build slot: it does not wait for the build
+                inspect_network(other)
+            if not built.is_set():
+                during_build.append(parsed.messages)
+
+    parser = threading.Thread(target=parse_other_models)
+    parser.start()
+    log = []
+    try:
+        result = build_engine("yolo_detector", cache=EngineCache(tmp_path),
+                              on_progress=lambda stage, fraction: stage == "parsing" and building.set(),
+                              on_log=lambda severity, message: log.append(message))
+    finally:
+        built.set()
+        parser.join(60)
+    assert during_build and all(any("other_conv1" in m for _, m in messages) for messages in during_build)
+    assert not any("other_" in message for message in log) and "other_" not in result.log
+    assert not any("model.0/conv" in m for messages in during_build for _, m in messages)
+    assert {n for nodes in result.layers["onnx_nodes"] for n in nodes} <= {n.name for n in load_model(
+        "yolo_detector").nodes} and len(result.layers) > 0 and result.memory["activation_bytes"] > 0
+
+
+def test_a_message_from_a_thread_tensorrt_started_goes_to_the_running_build():
+    import _thread
+
+    import polygraphy.backend.trt.util as polygraphy_trt_util
+
+    from workbench.engines.flavor import trt
+    from workbench.engines.trt_logging import capture_log
+
+    severity = trt().Logger.INFO  # first: installs the workbench's logger
+    logger = polygraphy_trt_util.TRT_LOGGER
+    logged = threading.Event()
+
+    def log_from_a_thread_python_did_not_start():  # as a worker thread of TensorRT's own would
+        logger.log(severity, "from a TensorRT worker")
+        logged.set()
+
+    with capture_log("build") as build_log, capture_log("same thread", exclusive=False) as beside:
+        other_thread_log = []
+
+        def short_call_in_another_python_thread():
+            with capture_log("parse", exclusive=False) as captured:
+                logger.log(severity, "from the other Python thread")
+            other_thread_log.extend(captured.messages)
+
+        worker = threading.Thread(target=short_call_in_another_python_thread)
+        worker.start()
+        worker.join(10)
+        _thread.start_new_thread(log_from_a_thread_python_did_not_start, ())
+        assert logged.wait(10)
+    assert build_log.messages == beside.messages == [("INFO", "from a TensorRT worker")]
+    assert other_thread_log == [("INFO", "from the other Python thread")]

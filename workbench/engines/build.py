@@ -214,8 +214,9 @@ class BuiltEngine:
 class EngineBytes(BaseLoader):
     """Loader: build the serialized engine from a network loader and a builder-config loader, capturing the log.
 
-    Builds in one process run one at a time (TensorRT's logger is process-global; see trt_logging), so the log and
-    layer report are this build's only; a build that waits reports "waiting for the build of X".
+    Builds in one process run one at a time, and the log records only what this build's thread logs (TensorRT's
+    logger is process-global; see trt_logging), so the log and layer report are this build's only, whatever other
+    threads ask of TensorRT meanwhile; a build that waits reports "waiting for the build of X".
     ``on_progress(stage, fraction)``, ``on_log(severity, message)``; setting ``cancel`` stops the build.
     ``failure(message)``: the exception to raise when TensorRT cannot build (TensorRT's last errors in
     ``message``); by default an EngineBuildError naming ``label``.

@@ -2,12 +2,17 @@
 
 Written here because Polygraphy's TensorRT logger forwards VERBOSE messages to its own logger, whose default
 severity drops them, and offers no sink. The workbench installs one logger for the process (TensorRT accepts only
-one) that forwards to Polygraphy as before and, while a capture is active, records every message.
+one) that forwards to Polygraphy as before and records each message in the active captures it belongs to.
 
-Because that logger is process-global and TensorRT does not say which build a message belongs to, captures are
-exclusive: ``capture_log`` lets one build at a time run inside it, so two builds started at once (the App's two
-Build buttons, a notebook cell beside a panel) never mix their logs or layer reports. A build that has to wait is
-told whose build it waits for.
+That logger is process-global and TensorRT does not say which operation a message belongs to, so a capture records
+only the messages logged from the thread that opened it: a benchmark loading an engine or a panel parsing another
+model in another thread (each a TensorRT call that logs) never puts lines in a build's log. TensorRT-RTX logs a
+whole build from the calling thread (checked with resnet50, bert_base and yolo_detector, built on the main thread and
+on a worker thread); should a TensorRT log from a thread of its own, the message goes to the running build, the one
+long TensorRT operation a capture covers. Builds stay exclusive for that: ``capture_log`` lets one build at a time
+run inside it, so such a message has one build to belong to, and a build that has to wait is told whose build it
+waits for. ``capture_log(exclusive=False)`` records a short call (a parse, a deserialization) without waiting for a
+running build.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class LogCapture:
 
     messages: list[tuple[str, str]] = field(default_factory=list)
     on_message: LogCallback | None = None
+    thread: int = field(default_factory=threading.get_ident)  # the thread whose messages it records
 
 
 def install_logger(trt) -> None:
@@ -62,8 +68,11 @@ def install_logger(trt) -> None:
         def log(self, severity, msg):
             try:
                 name = SEVERITY_NAMES.get(int(severity), "VERBOSE")
+                thread = threading.get_ident()
+                if isinstance(threading.current_thread(), threading._DummyThread):  # started by TensorRT, not Python
+                    thread = next(iter(_owner), None)  # the running build's (see the module docstring)
                 with _lock:
-                    captures = list(_captures)
+                    captures = [capture for capture in _captures if capture.thread == thread]
                 for capture in captures:
                     capture.messages.append((name, msg))
                     if capture.on_message is not None:
@@ -87,14 +96,18 @@ def logger_captures() -> bool:
 
 @contextmanager
 def capture_log(label: str = "TensorRT calls in this block", on_message: LogCallback | None = None, *,
-                on_wait: Callable[[str], None] | None = None,
-                cancel: threading.Event | None = None) -> Iterator[LogCapture]:
-    """Record TensorRT's messages while the block runs, holding the process's one build slot.
+                on_wait: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+                exclusive: bool = True) -> Iterator[LogCapture]:
+    """Record the TensorRT messages this thread logs while the block runs, holding the process's one build slot.
 
     ``label`` names the build (shown to builds that wait for it); ``on_wait(text)`` is told when this one has to
-    wait; ``cancel`` ends the wait with EngineBuildError. ``on_message(severity, text)`` sees every message; if it
-    raises, that is reported once (a warning) and it is not called again.
+    wait; ``cancel`` ends the wait with EngineBuildError. ``on_message(severity, text)`` sees every recorded message;
+    if it raises, that is reported once (a warning) and it is not called again. ``exclusive=False``: no build slot
+    (for calls other than builds, which need not wait for one).
     """
+    if not exclusive:
+        yield from _recording(on_message)
+        return
     nested = _owner == [threading.get_ident()]  # this thread holds the slot already (a capture around a build)
     if not nested and not _build_slot.acquire(blocking=False):
         if on_wait is not None:
@@ -104,6 +117,16 @@ def capture_log(label: str = "TensorRT calls in this block", on_message: LogCall
                 raise EngineBuildError(f"{label}: build cancelled while waiting for another build")
     if not nested:
         _building[:], _owner[:] = [label], [threading.get_ident()]
+    try:
+        yield from _recording(on_message)
+    finally:
+        if not nested:
+            _building.clear()
+            _owner.clear()
+            _build_slot.release()
+
+
+def _recording(on_message: LogCallback | None) -> Iterator[LogCapture]:
     capture = LogCapture(on_message=CallbackReporter(on_message, "log callback") if on_message else None)
     with _lock:
         _captures.append(capture)
@@ -112,7 +135,3 @@ def capture_log(label: str = "TensorRT calls in this block", on_message: LogCall
     finally:
         with _lock:
             _captures.remove(capture)
-        if not nested:
-            _building.clear()
-            _owner.clear()
-            _build_slot.release()
