@@ -13,7 +13,8 @@ from ...errors import ConfigError
 
 GPU_TABLE = Path(__file__).resolve().parent / "data" / "gpus.csv"
 PRECISION_COLUMNS = {"float32": "fp32_tflops", "tf32": "tf32_tflops", "float16": "fp16_tflops",
-                     "bfloat16": "bf16_tflops", "int8": "int8_tops", "float8": "fp8_tflops"}
+                     "float16-acc16": "fp16_acc16_tflops", "bfloat16": "bf16_tflops", "int8": "int8_tops",
+                     "float8": "fp8_tflops"}
 
 
 @lru_cache(maxsize=1)
@@ -37,13 +38,18 @@ class GpuSpec:
     l2_mb: float
     source: str
 
-    def peak_flops(self, precision: str, tensor_cores: bool = True) -> tuple[float, str]:
+    def peak_flops(self, precision: str, tensor_cores: bool = True, accumulate: str = "") -> tuple[float, str]:
         """FLOP/s a layer of this precision can reach and the rate used (TensorRT enables TF32 for FP32 by default;
-        a precision the GPU lacks falls back to the next wider one it has, as TensorRT would)."""
+        a precision the GPU lacks falls back to the next wider one it has, as TensorRT would).
+
+        FP16 with ``accumulate`` "float16" or unknown ("") uses the FP16-accumulate rate (twice the FP32-accumulate
+        one on GeForce cards): TensorRT picked FP16-accumulating kernels for all but the first convolution of every
+        recorded FP16 engine."""
         if not tensor_cores:  # CUDA cores: FP32 rate, x2 for packed FP16, x4 for INT8 dot products (dp4a)
             factor = {"float16": 2, "bfloat16": 2, "int8": 4, "float8": 2}.get(precision, 1)
             return self.peak_tflops["float32"] * factor * 1e12, f"{precision} (CUDA cores)"
-        chain = {"float32": ["tf32", "float32"], "float16": ["float16", "float32"],
+        fp16 = ["float16", "float32"] if accumulate == "float32" else ["float16-acc16", "float16", "float32"]
+        chain = {"float32": ["tf32", "float32"], "float16": fp16,
                  "bfloat16": ["bfloat16", "float16", "float32"], "int8": ["int8", "float16", "float32"],
                  "float8": ["float8", "float16", "float32"]}.get(precision, ["float32"])
         for name in chain:
@@ -51,6 +57,16 @@ class GpuSpec:
             if value:
                 return value * 1e12, name
         return self.peak_tflops["float32"] * 1e12, "float32"
+
+
+def gpu_for_device(device_name: str) -> GpuSpec:
+    """The table's GPU for a CUDA device name (``torch.cuda.get_device_name()``, trtexec's "Selected Device")."""
+    table = gpus()
+    match = table[table["cuda_device_name"].str.lower() == str(device_name).strip().lower()]
+    if match.empty:
+        raise ConfigError(f"CUDA device '{device_name}' is not in the GPU table (known devices: "
+                          f"{', '.join(table['cuda_device_name'])})")
+    return gpu_spec(match.iloc[0]["name"])
 
 
 def gpu_spec(name) -> GpuSpec:

@@ -26,9 +26,33 @@ _VECTOR_WIDTH = {"two": 2, "four": 4, "eight": 8, "sixteen": 16, "thirty-two": 3
 TENSOR_CORE_OPS = ("conv", "gemm")
 NO_TIME_OPS = ("noop", "sync", "shape")
 
-WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "flops", "bytes", "weight_bytes", "gemm_m", "gemm_n",
-                    "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
+WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "math", "accumulate", "flops", "bytes", "weight_bytes",
+                    "gemm_m", "gemm_n", "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
                     "output_formats", "inputs", "outputs", "output_dtypes"]
+
+
+# Kernel names say which unit does the math and in what type it accumulates (NVIDIA's naming: xmma
+# "<A><B>_<math><acc>_<epilogue>" type strings, cuDNN/cuBLAS "h16816" = half-precision HMMA, "s..." = single-precision
+# SIMT or accumulate, "i8816" = IMMA, "icudnn"/"simt" = CUDA-core dot products). On GeForce cards FP16 accumulation
+# runs at twice the FP32-accumulate tensor rate, so the accumulator type changes the peak a layer can reach.
+_TACTIC_MATH = (
+    (re.compile(r"f16f16_f16f16_f16|_h\d{3,5}(?:cudnn|gemm)|hmma.*f16f16_f16"), ("tensor", "float16")),
+    (re.compile(r"f16f16f32|f16f16_f16f32|_s\d{3,5}(?:cudnn|gemm)"), ("tensor", "float32")),
+    (re.compile(r"tf32"), ("tensor", "float32")),
+    (re.compile(r"i8i8_i8i32|i8f16_i8i32|i8f32_i8i32|i8\d{3,4}cudnn|imma"), ("tensor", "int32")),
+    (re.compile(r"simt|_icudnn|int_icudnn|scudnn|f32f32_f32f32"), ("simt", "")),
+)
+
+
+@lru_cache(maxsize=4096)
+def tactic_math(tactic: str) -> tuple[str, str]:
+    """('tensor' | 'simt' | '', accumulator dtype or '') read from a kernel (tactic) name; ('', '') when it says
+    nothing (Myelin kernels, tactic ids, CPU builds that chose no kernel)."""
+    name = str(tactic or "").lower()
+    for pattern, math_acc in _TACTIC_MATH:
+        if pattern.search(name):
+            return math_acc
+    return "", ""
 
 
 def raw_layers_of(source) -> tuple[list[dict], str]:
@@ -168,6 +192,31 @@ def _weights(raw: Mapping) -> tuple[list[int] | None, float]:
     return main, total
 
 
+def _with_fused_conv_keys(raw: Mapping) -> Mapping:
+    """A fused ConvActPool layer describes its convolution under ``Conv``-prefixed keys (``ConvOutMaps``,
+    ``ConvWeights``...); expose them under the plain names so it is read like any convolution."""
+    if "ConvParameterType" not in raw:
+        return raw
+    out = dict(raw)
+    for key, value in raw.items():
+        if key.startswith("Conv") and key != "ConvParameterType":
+            out.setdefault(key[len("Conv"):], value)
+    out["ParameterType"] = raw["ConvParameterType"]
+    return out
+
+
+def _conv_output_elements(raw: Mapping, in_shape, out_shape) -> float:
+    """Elements the convolution itself produces: the layer's output, unless a fused pooling shrank it (then the
+    size follows from the input, kernel, stride and padding)."""
+    kernel, stride = raw.get("Kernel"), raw.get("Stride")
+    if "PoolingParameterType" not in raw or not (isinstance(kernel, list) and isinstance(stride, list) and in_shape):
+        return _elements(out_shape)
+    pre, post = raw.get("PrePadding") or [0] * len(kernel), raw.get("PostPadding") or [0] * len(kernel)
+    spatial = [(size + a + b - k) // s + 1 for size, k, s, a, b in zip(in_shape[-len(kernel):], kernel, stride, pre,
+                                                                         post)]
+    return float(in_shape[0] * int(raw.get("OutMaps") or out_shape[1]) * math.prod(spatial))
+
+
 def _layer_work(raw: Mapping, op: str) -> dict:
     inputs = [t for t in raw.get("Inputs") or [] if isinstance(t, dict)]
     outputs = [t for t in raw.get("Outputs") or [] if isinstance(t, dict)]
@@ -193,6 +242,7 @@ def _layer_work(raw: Mapping, op: str) -> dict:
     out_elems = _elements(out)
     work["bytes"] = sum(in_bytes) + sum(out_bytes) + weight_bytes
     if op in ("conv", "depthwise"):
+        out_elems = _conv_output_elements(raw, in_shapes[0] if in_shapes else None, out)
         channels_out = int(raw.get("OutMaps") or (weight_dims[0] if weight_dims else (out[1] if len(out) > 1 else 1)))
         if isinstance(raw.get("Weights"), dict):
             per_output = float(raw["Weights"].get("Count") or 0) / max(channels_out, 1)
@@ -241,9 +291,12 @@ def layer_workload(source, model=None) -> pd.DataFrame:
         op_of = {name: node.op_type for name, node in index.items()}
     rows = []
     for raw, layer in zip(raw_layers, frame.itertuples(index=False)):
+        raw = _with_fused_conv_keys(raw)
         onnx_ops = [op_of[n] for n in layer.onnx_nodes if n in op_of]
         op = classify(raw, layer.kind, onnx_ops)
-        rows.append({"name": layer.name, "type": layer.type, "op": op, **_layer_work(raw, op),
+        math, accumulate = tactic_math(layer.tactic) if op in TENSOR_CORE_OPS else ("", "")
+        rows.append({"name": layer.name, "type": layer.type, "op": op, "math": math, "accumulate": accumulate,
+                     **_layer_work(raw, op),
                      "onnx_nodes": list(layer.onnx_nodes), "kind": layer.kind, "tactic": layer.tactic,
                      "output_formats": list(layer.output_formats), "inputs": list(layer.inputs),
                      "outputs": list(layer.outputs), "output_dtypes": list(layer.output_dtypes)})
