@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from workbench.engines import BuildConfig, build_engine, diff_engines, lint_engine, lint_qdq_model
-from workbench.engines.estimate import (RECORDINGS, error_metrics, estimate_engine, fit_factors, gpu_spec, gpus,
-                                        layer_workload, leave_one_out)
+from workbench.engines.estimate import (RECORDINGS, error_metrics, estimate_engine, fit_factors, gpu_for_device,
+                                        gpu_spec, gpus, layer_workload, leave_one_gpu_out, leave_one_out, recording,
+                                        tactic_math)
 from workbench.engines.estimate.gpu_check import compare_measurements, timing_shapes
 from workbench.errors import ConfigError, EngineFileError, EngineMismatchError
 from workbench.model import generate_feeds, load_model
 from workbench.precision import calibrate, quantize
 
-RESNET, MOBILENET = RECORDINGS
+RESNET, MOBILENET = recording("resnet18-fp16-a100"), recording("mobilenetv2-int8-titan-rtx")
 SHAPES = {"input": (4, 3, 32, 32)}
 
 
@@ -38,6 +39,35 @@ def test_gpu_table_has_sources_and_unknown_gpu_lists_known_ones():
     assert gpu_spec("t4").peak_flops("float32")[1] == "float32"     # Turing has no TF32
     with pytest.raises(ConfigError, match="known GPUs: .*h100"):
         gpu_spec("b300")
+    assert gpu_for_device("NVIDIA A100 80GB PCIe").name == "a100-80gb-pcie"
+    with pytest.raises(ConfigError, match="known devices: .*NVIDIA TITAN RTX"):
+        gpu_for_device("NVIDIA B300")
+
+
+def test_fp16_peak_follows_the_kernels_accumulator():
+    # GeForce cards: FP16 tensor math accumulating in FP16 runs at twice the FP32-accumulate rate; A100: the same
+    assert tactic_math("sm80_xmma_fprop_implicit_gemm_f16f16_f16f16_f16_nhwckrsc_nhwc_tilesize128x64") == (
+        "tensor", "float16")
+    assert tactic_math("trt_turing_cutlass_image_network_first_layer_hmma_fprop_f16f16f32_nhwc") == ("tensor",
+                                                                                                    "float32")
+    assert tactic_math("ampere_scudnn_winograd_128x128_ldg1_ldg4_relu_tile148t_nt_v1") == ("simt", "")
+    assert tactic_math("sm75_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw") == ("tensor", "int32")
+    assert tactic_math("0x0000000000000461") == ("", "")
+    rtx3090 = gpu_spec("rtx3090")
+    assert rtx3090.peak_flops("float16", accumulate="float16")[0] == pytest.approx(142e12)
+    assert rtx3090.peak_flops("float16", accumulate="float32")[0] == pytest.approx(71e12)
+    assert rtx3090.peak_flops("float32", tensor_cores=False)[0] == pytest.approx(35.6e12)
+    assert gpu_spec("a100").peak_flops("float16", accumulate="float16")[0] == pytest.approx(312e12)
+
+
+def test_every_recording_names_its_gpu_and_end_to_end_time():
+    assert len(RECORDINGS) >= 10 and len({r.gpu for r in RECORDINGS}) >= 3
+    for rec in RECORDINGS:
+        assert rec.gpu in set(gpus()["name"]) and rec.latency_ms > 0
+        profile = rec.measured_ms()
+        assert len(profile) == len(rec.workload())  # the profile times every layer of the graph, in order
+        # per-layer profiling costs something on every machine: the profile sums to more than the end-to-end time
+        assert profile.sum() > rec.latency_ms and 0 < rec.profiler_overhead_ms * 1e3 < 10
 
 
 def test_conv_flops_follow_the_layer_json():
@@ -52,6 +82,9 @@ def test_conv_flops_follow_the_layer_json():
         assert row.op == "conv" and row.flops == pytest.approx(2 * n * k * p * q * c // layer["Groups"] * r * s)
         assert row.precision == "float16"
     assert set(work.loc[work["type"] == "NoOp", "op"]) == {"noop"}
+    # a convolution fused with its max-pooling (ConvActPool): the FLOPs are the convolution's, before pooling
+    fused = layer_workload(recording("resnet18-int8-residual-a100").graph).iloc[1]
+    assert fused["op"] == "conv" and fused["flops"] == pytest.approx(2 * 32 * 64 * 112 * 112 * 3 * 7 * 7)
     mobile = layer_workload(MOBILENET.graph)
     assert (mobile["op"] == "depthwise").sum() == 17 and set(mobile.loc[mobile["op"] == "conv", "precision"]) == {
         "int8"}
@@ -75,6 +108,11 @@ def test_error_metrics():
     m = error_metrics([1.1, 2.0, 0.5, 9.0], [1.0, 2.0, 0.8, 0.0])  # the last layer has no measured time
     assert m["layers"] == 3 and m["median_abs_pct_error"] == pytest.approx(10.0)
     assert m["total_pct_error"] == pytest.approx((3.6 / 3.8 - 1) * 100) and m["spearman"] == pytest.approx(1.0)
+    # with the end-to-end time: the profiler's overhead per layer is (3.8 - 3.5) / 3, added to each estimate
+    m = error_metrics([1.1, 2.0, 0.5, 9.0], [1.0, 2.0, 0.8, 0.0], latency_ms=3.5)
+    assert m["profiler_overhead_ms"] == pytest.approx(0.1) and m["total_pct_error"] == pytest.approx(
+        (3.6 / 3.5 - 1) * 100)
+    assert m["median_abs_pct_error"] == pytest.approx(20.0)  # 1.2 vs 1.0, 2.1 vs 2.0, 0.6 vs 0.8
 
 
 def test_fit_predicts_its_own_recording_and_leave_one_out_is_reported():
@@ -82,9 +120,16 @@ def test_fit_predicts_its_own_recording_and_leave_one_out_is_reported():
     assert 0 < factors.compute <= 1 and 0 < factors.memory <= 1 and factors.overhead_us > 0
     own = estimate_engine(RESNET.graph, RESNET.gpu, factors=factors).compare(RESNET.profile).attrs["metrics"]
     assert own["median_abs_pct_error"] < 35 and abs(own["total_pct_error"]) < 20
+    assert own["compared_with"] == "end-to-end GPU time"  # read from the metadata file beside the profile
+    assert own["measured_total_ms"] == pytest.approx(RESNET.latency_ms)
     loo = leave_one_out()
     assert list(loo["predicted"]) == [r.name for r in RECORDINGS]
-    assert all(loo["fitted_on"] != loo["predicted"]) and loo["median_abs_pct_error"].notna().all()
+    assert all(name not in fitted.split(", ") for name, fitted in zip(loo["predicted"], loo["fitted_on"]))
+    assert loo["median_abs_pct_error"].notna().all()
+    by_gpu = leave_one_gpu_out()  # no recording of the predicted GPU is fitted on
+    gpu_of = {r.name: r.gpu for r in RECORDINGS}
+    for name, fitted in zip(by_gpu["predicted"], by_gpu["fitted_on"]):
+        assert all(gpu_of[other] != gpu_of[name] for other in fitted.split(", "))
 
 
 def test_h100_measurements_are_compared():
@@ -166,6 +211,13 @@ def test_cli_estimate_lint_diff(run_cli):
     assert code == 0 and info["gpu"] == "a100" and info["total_ms"] > 0
     assert set(info["layers"][0]) >= {"name", "estimated_ms", "bound", "flops", "bytes"}
     assert info["comparison"]["metrics"]["layers"] > 0 and "median_abs_pct_error" in info["accuracy"]
+    assert info["comparison"]["metrics"]["compared_with"] == "end-to-end GPU time"  # the metadata beside the profile
+    code, out, _ = run_cli("estimate", "--engine-json", RESNET.graph, "--profile", RESNET.profile, "--gpu", "a100",
+                           "--latency-ms", "0.5")
+    assert code == 0 and "0.5000 ms, the end-to-end GPU time; each layer allows" in out
+    code, _, err = run_cli("estimate", "--engine-json", RESNET.graph, "--profile", RESNET.profile, "--latency-ms",
+                           "-1")
+    assert code == 1 and "latency_ms" in err and "got -1" in err
     code, _, err = run_cli("estimate", "resnet_tiny", "--gpu", "b300")
     assert code == 1 and "known GPUs" in err
     code, out, _ = run_cli("lint", MOBILENET.graph, "--profile", MOBILENET.profile, "--json")

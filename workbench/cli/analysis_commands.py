@@ -36,6 +36,10 @@ def _configure_estimate(p):
     p.add_argument("--shapes", help="input shapes for the build, e.g. input:1x3x224x224")
     p.add_argument("--engine-json", help="layer information exported on a GPU machine, estimated instead of a build")
     p.add_argument("--profile", help="with --engine-json: trtexec --exportProfile JSON, compared with the estimate")
+    p.add_argument("--latency-ms", type=float, help="with --profile: the engine's end-to-end GPU time on that machine "
+                                                    "(trtexec's 'GPU Compute Time'), so the per-layer comparison "
+                                                    "allows for the profiler's own overhead; read from a TREx "
+                                                    "*.profile.metadata.json beside the profile when there is one")
 
 
 def _estimate_text(est, title: str) -> str:
@@ -60,20 +64,23 @@ def cmd_estimate(args):
         info = est.to_dict()
         text = _estimate_text(est, Path(args.engine_json).name)
         if args.profile:
-            comparison = est.compare(args.profile)
+            comparison = est.compare(args.profile, latency_ms=args.latency_ms)
             info["comparison"] = {"metrics": comparison.attrs["metrics"],
                                   "layers": comparison.replace({float("nan"): None}).to_dict(orient="records")}
             m = comparison.attrs["metrics"]
+            allowance = (f"; each layer allows {m['profiler_overhead_ms'] * 1e3:.1f} us of profiler overhead"
+                         if m["compared_with"] == "end-to-end GPU time" else "")
             text += (f"\n\nestimate vs measured profile: per-layer median abs error {m['median_abs_pct_error']:.0f} %,"
                      f" total {m['total_pct_error']:+.0f} % ({m['estimated_total_ms']:.4f} vs "
-                     f"{m['measured_total_ms']:.4f} ms), Spearman {m['spearman']:.2f}\n"
+                     f"{m['measured_total_ms']:.4f} ms, the {m['compared_with']}{allowance}), "
+                     f"Spearman {m['spearman']:.2f}\n"
                      + comparison[["name", "estimated_ms", "measured_ms", "error_pct"]].assign(
                          name=comparison["name"].str.slice(0, 60)).to_string(index=False))
         return text, info
     if not args.model:
         raise ConfigError("give a model (or sample name) to build, or --engine-json FILE")
-    if args.profile:
-        raise ConfigError("--profile goes with --engine-json (a profile of that engine)")
+    if args.profile or args.latency_ms:
+        raise ConfigError("--profile and --latency-ms go with --engine-json (a profile of that engine)")
     from ..engines.estimate.variants import estimate_model
     from ..model import parse_shapes
 

@@ -1,12 +1,14 @@
 """GPU time per engine layer without a GPU: FLOPs and bytes per layer, a GPU table from public spec sheets, and a
-roofline with efficiency factors fitted on recorded TensorRT profiles (leave-one-out error reported)."""
+roofline with efficiency factors fitted on recorded TensorRT engines (leave-one-out error reported)."""
 
-from .gpus import GpuSpec, gpu_spec, gpus
-from .model import (RECORDINGS, EfficiencyFactors, EngineEstimate, accuracy_label, accuracy_summary,
-                    calibrated_factors, error_metrics, estimate_engine, fit_factors, leave_one_out)
+from .gpus import GpuSpec, gpu_for_device, gpu_spec, gpus
+from .model import (RECORDINGS, EfficiencyFactors, EngineEstimate, Recording, accuracy_label, accuracy_summary,
+                    calibrated_factors, error_metrics, estimate_engine, fit_factors, leave_one_gpu_out, leave_one_out,
+                    profile_latency_ms, recording)
 from .variants import estimate_model
-from .workload import layer_workload
+from .workload import layer_workload, tactic_math
 
-__all__ = ["GpuSpec", "gpu_spec", "gpus", "RECORDINGS", "EfficiencyFactors", "EngineEstimate", "accuracy_label",
-           "accuracy_summary", "calibrated_factors", "error_metrics", "estimate_engine", "fit_factors",
-           "leave_one_out", "layer_workload", "estimate_model"]
+__all__ = ["GpuSpec", "gpu_for_device", "gpu_spec", "gpus", "RECORDINGS", "EfficiencyFactors", "EngineEstimate",
+           "Recording", "accuracy_label", "accuracy_summary", "calibrated_factors", "error_metrics", "estimate_engine",
+           "fit_factors", "leave_one_gpu_out", "leave_one_out", "profile_latency_ms", "recording", "estimate_model",
+           "layer_workload", "tactic_math"]

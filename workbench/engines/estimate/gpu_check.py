@@ -65,7 +65,9 @@ def _workload_of(record: dict, precision: str) -> dict:
         shapes, gemm = [[n, k, p, q]], (n * p * q, k, per_output)
     op = record["op"] if record["op"] == "gemm" or record["groups"] == 1 else "depthwise"
     return {"name": f"{record['model']}/{record['layer']}", "type": "pytorch", "op": op,
-            "precision": _TORCH_DTYPE[precision], "flops": flops, "bytes": nbytes, "weight_bytes": 0.0,
+            "precision": _TORCH_DTYPE[precision], "math": "",
+            "accumulate": "float32" if precision == "fp16" else "",  # PyTorch's default for FP16 GEMMs
+            "flops": flops, "bytes": nbytes, "weight_bytes": 0.0,
             "gemm_m": float(gemm[0]), "gemm_n": float(gemm[1]), "gemm_k": float(gemm[2]), "weight_shape": None,
             "input_shapes": [],
             "output_shapes": shapes, "shapes_known": True, "onnx_nodes": [], "kind": "compute", "tactic": "",
@@ -85,13 +87,13 @@ def read_measurements(path=MEASUREMENTS) -> dict:
     return data
 
 
-def compare_measurements(path=MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = 0.0
+def compare_measurements(path=MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = None
                          ) -> pd.DataFrame:
     """Estimated vs measured time for every timed layer and precision; ``attrs['metrics']`` per precision and all.
 
-    ``overhead_us``: the fixed per-layer time to use. The recording replays each layer in a CUDA graph, which has
-    none of the launch and per-layer profiling gap that the factor fitted on TensorRT's per-layer profiles holds,
-    so 0 by default; None keeps the fitted overhead.
+    ``overhead_us``: the fixed per-kernel time to use; None keeps the fitted one, which, like the recording (each
+    layer's launches replayed in a CUDA graph), holds no host or profiler overhead: it is fitted on end-to-end
+    CUDA-graph times and on per-layer profiles less the profiler's measured overhead.
     """
     data = read_measurements(path)
     gpu = gpu or data.get("gpu_table_name") or "h100"

@@ -1,20 +1,28 @@
 """Per-layer GPU time estimate: a roofline with efficiency factors fitted on real TensorRT profiles.
 
-time = max(FLOPs / (peak(precision) x compute efficiency x wave fill), bytes / (bandwidth x memory efficiency))
-       + fixed per-layer overhead
+time = max(FLOPs / (peak x compute efficiency x wave fill), bytes / (bandwidth x memory efficiency))
+       + fixed per-kernel overhead
 
-- peak(precision): the GPU table's dense tensor-core rate for conv/GEMM layers (FP32 runs as TF32, TensorRT's
-  default on Ampere and later); CUDA-core rates for depthwise convolutions and everything else.
+- peak: the GPU table's dense rate for the layer's math: tensor cores for conv/GEMM layers (FP32 runs as TF32,
+  TensorRT's default on Ampere and later; FP16 at the FP16-accumulate rate unless the kernel accumulates in FP32),
+  CUDA cores for depthwise convolutions, everything else, and kernels whose name says they are SIMT.
 - wave fill: a conv/GEMM is split into 128x128 output tiles, one per SM at a time; a layer with fewer tiles than SMs
   (or a last partial wave) leaves SMs idle, so small layers reach less of the peak.
-- the three factors (compute efficiency, memory efficiency, overhead) are fitted on the recorded profiles in
-  ``engines/data`` by least squares on log time, pulled gently towards typical values (about 60 % of peak compute,
-  70 % of bandwidth, 3 us per layer) so that a fit on one small recording stays sensible; ``leave_one_out`` reports
-  how well a fit on one recording predicts the other.
+- memory efficiency is separate for reformats (layout changes gather and scatter, far below streaming bandwidth).
+- the four factors are fitted on the recorded TensorRT engines in package data (``data/recordings.csv``: 10 engines,
+  3 GPUs, FP32/FP16/INT8) by weighted least squares on log time, pulled gently towards typical values.
+
+What is estimated is GPU time, as in trtexec's end-to-end "GPU Compute Time" (CUDA graph). A per-layer profile
+(``--exportProfile``, "separate profiling") times each layer with its own events, which adds the profiler's overhead
+to every layer: on the recordings, (sum of the profile - end-to-end time) / layers = 1.6 to 7 us, set by the host
+machine more than by the GPU. Comparisons therefore add that measured overhead to each estimated layer, and compare
+the estimated total with the end-to-end time (``Recording.profiler_overhead_ms``, ``EngineEstimate.compare``).
+``leave_one_out`` / ``leave_one_gpu_out`` report how well a fit on the other recordings predicts each one.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,38 +32,62 @@ import pandas as pd
 
 from ...errors import ConfigError, EngineFileError
 from ..layers import read_profile
-from .gpus import GpuSpec, gpu_spec
+from .gpus import GpuSpec, gpu_for_device, gpu_spec
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, layer_workload
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+RECORDINGS_TABLE = Path(__file__).resolve().parent / "data" / "recordings.csv"
 TILE = 128
-PRIOR = {"compute": 0.6, "memory": 0.7, "overhead_us": 3.0}
-PRIOR_WEIGHT = 20.0  # strength of the pull towards PRIOR, relative to one layer's squared log error: two small
-# recordings cannot pin three factors (a batch-1 INT8 MobileNet is all launch overhead), so the prior dominates where the
-# data says little; benchmarks/bench_estimate.py prints the leave-one-out error this gives
+PRIOR = {"compute": 0.6, "memory": 0.7, "reformat": 0.5, "overhead_us": 3.0}
+TOTAL_WEIGHT = 0.5  # weight of each recording's end-to-end time in the fit, against its per-layer errors (sum 1)
+PRIOR_WEIGHT = 0.02  # pull towards PRIOR, against one recording's weighted mean squared log error: keeps a fit on few
+# recordings sensible (a batch-1 MobileNet says little about compute efficiency) without overriding the data
+TIME_SHARE_WEIGHT = 0.5  # each layer's weight in the fit: half even, half its share of the recording's time, so the
+# fit serves both goals (per-layer error and total time) and every recording counts the same
 
 
 @dataclass(frozen=True)
 class EfficiencyFactors:
-    compute: float = PRIOR["compute"]        # fraction of the tensor-core peak a large conv/GEMM reaches
+    compute: float = PRIOR["compute"]        # fraction of the math peak a large conv/GEMM reaches
     memory: float = PRIOR["memory"]          # fraction of DRAM bandwidth a memory-bound layer reaches
-    overhead_us: float = PRIOR["overhead_us"]  # fixed time per layer: launch, ramp-up, tail
+    reformat: float = PRIOR["reformat"]      # the same for reformats (layout changes: strided, poorly coalesced)
+    overhead_us: float = PRIOR["overhead_us"]  # fixed time per layer: launch, ramp-up, tail, profiling events
     fitted_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"compute": round(self.compute, 4), "memory": round(self.memory, 4),
-                "overhead_us": round(self.overhead_us, 3), "fitted_on": list(self.fitted_on)}
+                "reformat": round(self.reformat, 4), "overhead_us": round(self.overhead_us, 3),
+                "fitted_on": list(self.fitted_on)}
 
 
 @dataclass(frozen=True)
 class Recording:
-    """A real engine's layer information and per-layer profile, with the GPU it was timed on."""
+    """A real engine's layer information and per-layer profile, with the GPU it was timed on (from the profile's
+    metadata: trtexec's device information)."""
 
     name: str
     graph: Path
     profile: Path
-    gpu: str
+    metadata: Path
     description: str
+
+    @property
+    def device(self) -> dict:
+        return _read_json(self.metadata)["device_information"]
+
+    @property
+    def gpu(self) -> str:
+        """The GPU table's name for the device the profile was recorded on."""
+        return gpu_for_device(self.device["Selected Device"]).name
+
+    @property
+    def latency_ms(self) -> float:
+        """Median end-to-end GPU time of the whole engine (trtexec, CUDA graph, no per-layer profiling)."""
+        return float(np.median(_read_json(self.metadata)["performance_summary"]["GPU Compute Time"]))
+
+    @property
+    def profiler_overhead_ms(self) -> float:
+        """What per-layer profiling adds to each timed layer on this machine (measured, not fitted)."""
+        return profiler_overhead_ms(self.measured_ms(), self.latency_ms)
 
     def workload(self) -> pd.DataFrame:
         return layer_workload(self.graph)
@@ -65,13 +97,48 @@ class Recording:
         return times["time_ms"].to_numpy(dtype=float)
 
 
-RECORDINGS = (
-    Recording("resnet18-fp16-a100", DATA / "resnet.onnx.engine.graph.json", DATA / "resnet.onnx.engine.profile.json",
-              "a100", "ResNet-18, FP16, batch 32, NVIDIA A100 (TREx example)"),
-    Recording("mobilenetv2-int8-titan-rtx", DATA / "mobilenet.qat.onnx.engine.graph.json",
-              DATA / "mobilenet.qat.onnx.engine.profile.json", "titan-rtx",
-              "MobileNetV2 QAT, INT8, batch 1, NVIDIA TITAN RTX (TREx test input)"),
-)
+@lru_cache(maxsize=None)
+def _read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def profiler_overhead_ms(profile_ms, latency_ms: float) -> float:
+    """(sum of a per-layer profile - the engine's end-to-end GPU time) / timed layers, never below 0."""
+    times = np.asarray(profile_ms, dtype=float)
+    timed = times[times > 0]
+    return max(float(timed.sum()) - float(latency_ms), 0.0) / max(len(timed), 1)
+
+
+def profile_latency_ms(profile) -> float | None:
+    """The end-to-end GPU time in the TREx metadata file beside a profile (``X.profile.json`` ->
+    ``X.profile.metadata.json``), or None when there is none."""
+    path = Path(profile)
+    metadata = path.with_name(path.name[:-len(".json")] + ".metadata.json") if path.name.endswith(".json") else None
+    if metadata is None or not metadata.is_file():
+        return None
+    try:
+        return float(np.median(json.loads(metadata.read_text())["performance_summary"]["GPU Compute Time"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EngineFileError(f"{metadata}: no readable performance_summary / 'GPU Compute Time' ({exc})") from exc
+
+
+def _recordings() -> tuple[Recording, ...]:
+    """The recorded TensorRT engines in package data (``estimate/data/recordings.csv``; sources in SOURCES.md)."""
+    table = pd.read_csv(RECORDINGS_TABLE)
+    root = RECORDINGS_TABLE.parent.parent.parent  # workbench/engines: the table's paths are relative to it
+    return tuple(Recording(r.name, root / r.graph, root / r.profile, root / r.metadata, r.description)
+                 for r in table.itertuples(index=False))
+
+
+RECORDINGS = _recordings()
+
+
+def recording(name: str) -> Recording:
+    """One recorded engine by name (ConfigError listing the names)."""
+    for rec in RECORDINGS:
+        if rec.name == name:
+            return rec
+    raise ConfigError(f"no recorded engine '{name}' (recordings: {', '.join(r.name for r in RECORDINGS)})")
 
 
 def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
@@ -79,8 +146,9 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
     ops = work["op"].to_numpy()
     precisions = work["precision"].to_numpy()
     peaks, rates = [], []
-    for op, precision in zip(ops, precisions):
-        peak, rate = gpu.peak_flops(precision or "float32", tensor_cores=op in TENSOR_CORE_OPS)
+    for op, precision, math, accumulate in zip(ops, precisions, work["math"], work["accumulate"]):
+        peak, rate = gpu.peak_flops(precision or "float32", tensor_cores=op in TENSOR_CORE_OPS and math != "simt",
+                                    accumulate=accumulate)
         peaks.append(peak)
         rates.append(rate)
     peaks = np.asarray(peaks)
@@ -96,56 +164,83 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
                          "memory_s": nbytes / (gpu.memory_bandwidth_gbs * 1e9)}, index=work.index)
 
 
-def _predict_seconds(terms: pd.DataFrame, ops: np.ndarray, factors: EfficiencyFactors) -> tuple[np.ndarray, np.ndarray]:
-    compute = terms["compute_s"].to_numpy() / factors.compute
-    memory = terms["memory_s"].to_numpy() / factors.memory
-    seconds = np.maximum(compute, memory) + factors.overhead_us * 1e-6
-    seconds = np.where(np.isin(ops, NO_TIME_OPS), 0.0, seconds)
-    bound = np.where(np.isin(ops, NO_TIME_OPS), "none", np.where(compute >= memory, "compute", "memory"))
+def _predict_seconds(compute_s: np.ndarray, memory_s: np.ndarray, ops: np.ndarray,
+                     factors: EfficiencyFactors) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds per layer and what bounds it, from the roofline terms at 100 % efficiency."""
+    compute = compute_s / factors.compute
+    memory = memory_s / np.where(ops == "reformat", factors.reformat, factors.memory)
+    timed = ~np.isin(ops, NO_TIME_OPS)
+    seconds = np.where(timed, np.maximum(compute, memory) + factors.overhead_us * 1e-6, 0.0)
+    bound = np.where(timed, np.where(compute >= memory, "compute", "memory"), "none")
     return seconds, bound
 
 
+@lru_cache(maxsize=None)
+def _fit_data(rec: Recording) -> tuple:
+    """A recording's timed layers: roofline terms, ops, measured seconds, fit weights, profiler overhead, end-to-end."""
+    work = rec.workload()
+    measured = rec.measured_ms() * 1e-3
+    terms = _roofline_terms(work, gpu_spec(rec.gpu))
+    usable = (measured > 0) & ~np.isin(work["op"], NO_TIME_OPS) & work["bytes"].notna().to_numpy()
+    weights = (1 - TIME_SHARE_WEIGHT) / usable.sum() + TIME_SHARE_WEIGHT * measured[usable] / measured[usable].sum()
+    return (terms["compute_s"].to_numpy()[usable], terms["memory_s"].to_numpy()[usable],
+            work["op"].to_numpy()[usable], measured[usable], weights * (1 - TOTAL_WEIGHT),
+            rec.profiler_overhead_ms * 1e-3, rec.latency_ms * 1e-3)
+
+
+FACTOR_NAMES = ("compute", "memory", "reformat", "overhead_us")
+
+
 def fit_factors(recordings=RECORDINGS) -> EfficiencyFactors:
-    """Least squares on log time over every timed layer of ``recordings``, with a weak pull towards PRIOR."""
+    """Fit the factors on ``recordings``: weighted least squares on log time per layer (each estimate plus the
+    recording's measured profiler overhead, against the profile) and on the end-to-end time (the estimated total
+    against trtexec's GPU compute time), with a weak pull towards PRIOR."""
     from scipy.optimize import minimize
 
-    data = []
-    for rec in recordings:
-        work = rec.workload()
-        measured = rec.measured_ms() * 1e-3
-        terms = _roofline_terms(work, gpu_spec(rec.gpu))
-        usable = (measured > 0) & ~np.isin(work["op"], NO_TIME_OPS) & work["bytes"].notna().to_numpy()
-        data.append((terms[usable], work["op"].to_numpy()[usable], measured[usable]))
-    prior = np.log([PRIOR["compute"], PRIOR["memory"], PRIOR["overhead_us"]])
+    data = [_fit_data(rec) for rec in recordings]
+    prior = np.log([PRIOR[n] for n in FACTOR_NAMES])
 
     def loss(x):
-        factors = EfficiencyFactors(*np.exp(x))
+        factors = EfficiencyFactors(**dict(zip(FACTOR_NAMES, np.exp(x))))
         total = 0.0
-        for terms, ops, measured in data:
-            predicted, _ = _predict_seconds(terms, ops, factors)
-            total += float(np.sum((np.log(predicted) - np.log(measured)) ** 2))
+        for compute_s, memory_s, ops, measured, weights, overhead, latency in data:
+            predicted, _ = _predict_seconds(compute_s, memory_s, ops, factors)
+            total += float(np.sum(weights * (np.log(predicted + overhead) - np.log(measured)) ** 2))
+            total += TOTAL_WEIGHT * float(np.log(predicted.sum() / latency) ** 2)
         return total + PRIOR_WEIGHT * float(np.sum((x - prior) ** 2))
 
-    best = minimize(loss, prior, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
-    compute, memory, overhead = np.exp(best.x)
-    return EfficiencyFactors(min(float(compute), 1.0), min(float(memory), 1.0), float(overhead),
-                             tuple(r.name for r in recordings))
+    best = minimize(loss, prior, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 4000})
+    fitted = dict(zip(FACTOR_NAMES, np.exp(best.x)))
+    return EfficiencyFactors(**{n: (min(float(v), 1.0) if n != "overhead_us" else float(v))
+                                for n, v in fitted.items()}, fitted_on=tuple(r.name for r in recordings))
 
 
-def error_metrics(estimated_ms, measured_ms) -> dict:
-    """Per-layer median absolute % error, total % error and Spearman rank correlation (layers timed > 0)."""
+def error_metrics(estimated_ms, measured_ms, *, latency_ms: float | None = None) -> dict:
+    """Per-layer median absolute % error, total % error and Spearman rank correlation (layers timed > 0).
+
+    With ``latency_ms`` (the engine's end-to-end GPU time), each estimate is compared with its layer's profiled time
+    after adding the profiler's measured per-layer overhead, and the estimated total with ``latency_ms``; without it,
+    both with the profile as it is."""
     from scipy.stats import spearmanr
 
+    if latency_ms is not None and not (np.isfinite(latency_ms) and latency_ms > 0):
+        raise ConfigError(f"the end-to-end time (latency_ms) must be a positive number of milliseconds, "
+                          f"got {latency_ms}")
     est = np.asarray(estimated_ms, dtype=float)
     meas = np.asarray(measured_ms, dtype=float)
     keep = (meas > 0) & np.isfinite(est) & np.isfinite(meas)
     est, meas = est[keep], meas[keep]
     if not len(meas):
         raise ConfigError("no layer has both an estimate and a measured time to compare")
+    overhead = profiler_overhead_ms(meas, latency_ms) if latency_ms else 0.0
+    measured_total = float(latency_ms) if latency_ms else float(meas.sum())
     rho = float(spearmanr(est, meas).statistic) if len(meas) > 2 else float("nan")
-    return {"layers": int(len(meas)), "median_abs_pct_error": float(np.median(np.abs(est / meas - 1)) * 100),
-            "total_pct_error": float((est.sum() / meas.sum() - 1) * 100), "spearman": rho,
-            "estimated_total_ms": float(est.sum()), "measured_total_ms": float(meas.sum())}
+    return {"layers": int(len(meas)),
+            "median_abs_pct_error": float(np.median(np.abs((est + overhead) / meas - 1)) * 100),
+            "total_pct_error": float((est.sum() / measured_total - 1) * 100), "spearman": rho,
+            "estimated_total_ms": float(est.sum()), "measured_total_ms": measured_total,
+            "profiler_overhead_ms": overhead, "profile_total_ms": float(meas.sum()),
+            "compared_with": "end-to-end GPU time" if latency_ms else "per-layer profile"}
 
 
 @lru_cache(maxsize=1)
@@ -154,18 +249,30 @@ def calibrated_factors() -> EfficiencyFactors:
     return fit_factors(RECORDINGS)
 
 
+def _held_out_rows(groups) -> pd.DataFrame:
+    rows = []
+    for held_out in groups:
+        factors = fit_factors(tuple(r for r in RECORDINGS if r not in held_out))
+        for rec in held_out:
+            est = estimate_engine(rec.graph, rec.gpu, factors=factors)
+            metrics = error_metrics(est.layers["estimated_ms"], rec.measured_ms(), latency_ms=rec.latency_ms)
+            rows.append({"predicted": rec.name, "gpu": rec.gpu, "fitted_on": ", ".join(factors.fitted_on),
+                         **metrics, **{f"factor_{k}": v for k, v in factors.to_dict().items() if k != "fitted_on"}})
+    return pd.DataFrame(rows)
+
+
 @lru_cache(maxsize=1)
 def leave_one_out() -> pd.DataFrame:
     """Fit on all recordings but one, predict the one left out: the estimate's honest error."""
-    rows = []
-    for held_out in RECORDINGS:
-        others = tuple(r for r in RECORDINGS if r is not held_out)
-        factors = fit_factors(others)
-        est = estimate_engine(held_out.graph, held_out.gpu, factors=factors)
-        metrics = error_metrics(est.layers["estimated_ms"], held_out.measured_ms())
-        rows.append({"predicted": held_out.name, "gpu": held_out.gpu, "fitted_on": ", ".join(factors.fitted_on),
-                     **metrics, **{f"factor_{k}": v for k, v in factors.to_dict().items() if k != "fitted_on"}})
-    return pd.DataFrame(rows)
+    return _held_out_rows([(rec,) for rec in RECORDINGS])
+
+
+@lru_cache(maxsize=1)
+def leave_one_gpu_out() -> pd.DataFrame:
+    """Stricter: fit only on the other GPUs' recordings, predict every recording of the GPU left out (the case of a
+    GPU the workbench has no recording of)."""
+    gpus = list(dict.fromkeys(rec.gpu for rec in RECORDINGS))
+    return _held_out_rows([tuple(r for r in RECORDINGS if r.gpu == gpu) for gpu in gpus])
 
 
 def accuracy_summary() -> dict:
@@ -174,12 +281,14 @@ def accuracy_summary() -> dict:
     return {"median_abs_pct_error": float(loo["median_abs_pct_error"].max()),
             "total_abs_pct_error": float(loo["total_pct_error"].abs().max()),
             "spearman": float(loo["spearman"].min()), "recordings": list(loo["predicted"]),
-            "method": "leave one out over recorded TensorRT profiles (fit on the others, predict the held-out one)"}
+            "method": "leave one out over recorded TensorRT engines (fit on the others, predict the held-out one): "
+                      "each layer against its profiled time less the profiler's measured per-layer overhead, the "
+                      "total against trtexec's end-to-end GPU compute time"}
 
 
 def accuracy_label() -> str:
     a = accuracy_summary()
-    return (f"estimate (leave-one-out error on recorded TensorRT profiles: per-layer median ±"
+    return (f"estimate (leave-one-out error on {len(RECORDINGS)} recorded TensorRT engines: per-layer median ±"
             f"{a['median_abs_pct_error']:.0f} %, total ±{a['total_abs_pct_error']:.0f} %)")
 
 
@@ -201,22 +310,29 @@ class EngineEstimate:
     def accuracy(self) -> dict:
         return accuracy_summary()
 
-    def compare(self, measured) -> pd.DataFrame:
-        """Join with measured times: a profile file/DataFrame (name, time_ms) or a Series by layer name."""
+    def compare(self, measured, *, latency_ms: float | None = None) -> pd.DataFrame:
+        """Join with measured times: a profile file/DataFrame (name, time_ms) or a Series by layer name.
+
+        ``latency_ms``: the engine's end-to-end GPU time on the same machine (trtexec's "GPU Compute Time"); for a
+        profile file it is read from the metadata file TREx keeps beside it (``*.profile.metadata.json``) when
+        there is one. With it, the per-layer errors allow for the profiler's own per-layer overhead and the total
+        is compared with the end-to-end time (``error_metrics``)."""
         if isinstance(measured, pd.Series):
             times = measured.rename("measured_ms").reset_index().rename(columns={"index": "name"})
         elif isinstance(measured, pd.DataFrame):
             times = measured[["name", "time_ms"]].rename(columns={"time_ms": "measured_ms"})
         else:
             times = read_profile(measured)[["name", "time_ms"]].rename(columns={"time_ms": "measured_ms"})
+            latency_ms = profile_latency_ms(measured) if latency_ms is None else latency_ms
         cols = ["name", "op", "precision", "bound", "estimated_ms"]
         if len(times) == len(self.layers) and list(times["name"]) == list(self.layers["name"]):
             out = pd.concat([self.layers[cols].reset_index(drop=True), times[["measured_ms"]]], axis=1)
         else:
             out = self.layers[cols].merge(times.drop_duplicates("name"), on="name", how="left")
-        out["error_pct"] = (out["estimated_ms"] / out["measured_ms"] - 1) * 100
+        metrics = error_metrics(out["estimated_ms"], out["measured_ms"], latency_ms=latency_ms)
+        out["error_pct"] = ((out["estimated_ms"] + metrics["profiler_overhead_ms"]) / out["measured_ms"] - 1) * 100
         out.loc[~(out["measured_ms"] > 0), "error_pct"] = np.nan
-        out.attrs["metrics"] = error_metrics(out["estimated_ms"], out["measured_ms"])
+        out.attrs["metrics"] = metrics
         return out
 
     def to_dict(self) -> dict:
@@ -243,7 +359,8 @@ def estimate_engine(source, gpu, *, model=None, factors: EfficiencyFactors | Non
     own_factors = factors is None
     factors = factors or calibrated_factors()
     terms = _roofline_terms(work, spec)
-    seconds, bound = _predict_seconds(terms, work["op"].to_numpy(), factors)
+    seconds, bound = _predict_seconds(terms["compute_s"].to_numpy(), terms["memory_s"].to_numpy(),
+                                      work["op"].to_numpy(), factors)
     missing = work["bytes"].isna().to_numpy()
     if len(work) and missing.all():
         raise EngineFileError("no engine layer carries tensor shapes, so nothing can be estimated (layer information "
