@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from workbench import charts
-from workbench.engines import (BuildConfig, EngineCache, build_engine, check_engine_file, describe_activation_memory,
-                               inspect_network, available_flavors, select_flavor,
-                               tensorrt_environment)
+from workbench.engines import (BuildConfig, EngineCache, available_flavors, build_engine, check_engine_file,
+                               describe_activation_memory, inspect_network, select_flavor, tensorrt_environment)
 from workbench.errors import (ConfigError, EngineBuildError, EngineCacheError, EngineFileError, GpuUnavailableError,
                              NetworkParseError)
 from workbench.model import load_model
