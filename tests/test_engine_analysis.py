@@ -50,7 +50,8 @@ def test_fp16_peak_follows_the_kernels_accumulator():
         "tensor", "float16")
     assert tactic_math("trt_turing_cutlass_image_network_first_layer_hmma_fprop_f16f16f32_nhwc") == ("tensor",
                                                                                                     "float32")
-    assert tactic_math("ampere_scudnn_winograd_128x128_ldg1_ldg4_relu_tile148t_nt_v1") == ("simt", "")
+    assert tactic_math("ampere_scudnn_winograd_128x128_ldg1_ldg4_relu_tile148t_nt_v1") == ("winograd", "")
+    assert tactic_math("ampere_scudnn_128x64_relu_medium_nn_v1") == ("simt", "")
     assert tactic_math("sm75_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw") == ("tensor", "int32")
     assert tactic_math("0x0000000000000461") == ("", "")
     rtx3090 = gpu_spec("rtx3090")
@@ -85,6 +86,12 @@ def test_conv_flops_follow_the_layer_json():
     # a convolution fused with its max-pooling (ConvActPool): the FLOPs are the convolution's, before pooling
     fused = layer_workload(recording("resnet18-int8-residual-a100").graph).iloc[1]
     assert fused["op"] == "conv" and fused["flops"] == pytest.approx(2 * 32 * 64 * 112 * 112 * 3 * 7 * 7)
+    # a Winograd kernel keeps the convolution's FLOPs but is timed at 2.25x fewer multiplies, on CUDA cores
+    rec = recording("resnet50-fp32-rtx3090")
+    work = layer_workload(rec.graph)
+    est = estimate_engine(rec.graph, rec.gpu).layers
+    winograd = work["math"] == "winograd"
+    assert winograd.sum() == 6 and set(est.loc[winograd, "rate"]) == {"float32 (CUDA cores)"}
     mobile = layer_workload(MOBILENET.graph)
     assert (mobile["op"] == "depthwise").sum() == 17 and set(mobile.loc[mobile["op"] == "conv", "precision"]) == {
         "int8"}

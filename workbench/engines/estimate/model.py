@@ -33,7 +33,7 @@ import pandas as pd
 from ...errors import ConfigError, EngineFileError
 from ..layers import read_profile
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
-from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, layer_workload
+from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
 
 RECORDINGS_TABLE = Path(__file__).resolve().parent / "data" / "recordings.csv"
 TILE = 128
@@ -147,7 +147,8 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
     precisions = work["precision"].to_numpy()
     peaks, rates = [], []
     for op, precision, math, accumulate in zip(ops, precisions, work["math"], work["accumulate"]):
-        peak, rate = gpu.peak_flops(precision or "float32", tensor_cores=op in TENSOR_CORE_OPS and math != "simt",
+        peak, rate = gpu.peak_flops(precision or "float32",
+                                    tensor_cores=op in TENSOR_CORE_OPS and math not in ("simt", "winograd"),
                                     accumulate=accumulate)
         peaks.append(peak)
         rates.append(rate)
@@ -157,7 +158,7 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
     tiles = np.ceil(np.nan_to_num(m, nan=TILE) / TILE) * np.ceil(np.nan_to_num(n, nan=TILE) / TILE)
     waves = np.ceil(tiles / gpu.sm_count)
     fill = np.where(np.isin(ops, TENSOR_CORE_OPS), tiles / np.maximum(waves * gpu.sm_count, 1), 1.0)
-    flops = work["flops"].to_numpy(dtype=float)
+    flops = work["flops"].to_numpy(dtype=float) / np.where(work["math"] == "winograd", WINOGRAD_SAVING, 1.0)
     nbytes = work["bytes"].to_numpy(dtype=float)
     return pd.DataFrame({"peak_flops": peaks, "rate": rates, "fill": fill,
                          "compute_s": flops / (peaks * fill),
@@ -209,10 +210,12 @@ def fit_factors(recordings=RECORDINGS) -> EfficiencyFactors:
             total += TOTAL_WEIGHT * float(np.log(predicted.sum() / latency) ** 2)
         return total + PRIOR_WEIGHT * float(np.sum((x - prior) ** 2))
 
-    best = minimize(loss, prior, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 4000})
-    fitted = dict(zip(FACTOR_NAMES, np.exp(best.x)))
-    return EfficiencyFactors(**{n: (min(float(v), 1.0) if n != "overhead_us" else float(v))
-                                for n, v in fitted.items()}, fitted_on=tuple(r.name for r in recordings))
+    # efficiencies stay within (0, 1] and the overhead within 0.1-50 us during the search (not clipped after it)
+    bounds = [(np.log(1e-3), 0.0) if n != "overhead_us" else (np.log(0.1), np.log(50.0)) for n in FACTOR_NAMES]
+    best = minimize(loss, prior, method="Nelder-Mead", bounds=bounds,
+                    options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 4000})
+    return EfficiencyFactors(**{n: float(v) for n, v in zip(FACTOR_NAMES, np.exp(best.x))},
+                             fitted_on=tuple(r.name for r in recordings))
 
 
 def error_metrics(estimated_ms, measured_ms, *, latency_ms: float | None = None) -> dict:

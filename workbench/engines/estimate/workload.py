@@ -40,13 +40,17 @@ _TACTIC_MATH = (
     (re.compile(r"f16f16f32|f16f16_f16f32|_s\d{3,5}(?:cudnn|gemm)"), ("tensor", "float32")),
     (re.compile(r"tf32"), ("tensor", "float32")),
     (re.compile(r"i8i8_i8i32|i8f16_i8i32|i8f32_i8i32|i8\d{3,4}cudnn|imma"), ("tensor", "int32")),
+    (re.compile(r"winograd"), ("winograd", "")),
     (re.compile(r"simt|_icudnn|int_icudnn|scudnn|f32f32_f32f32"), ("simt", "")),
 )
+# A Winograd convolution F(2x2, 3x3) does 16 multiplies where the direct one does 36 (Lavin & Gray, 2016); larger
+# tiles save more, so 2.25 is the smallest saving such a kernel makes.
+WINOGRAD_SAVING = 2.25
 
 
 @lru_cache(maxsize=4096)
 def tactic_math(tactic: str) -> tuple[str, str]:
-    """('tensor' | 'simt' | '', accumulator dtype or '') read from a kernel (tactic) name; ('', '') when it says
+    """('tensor' | 'simt' | 'winograd' (SIMT) | '', accumulator dtype or '') read from a kernel (tactic) name; ('', '') when it says
     nothing (Myelin kernels, tactic ids, CPU builds that chose no kernel)."""
     name = str(tactic or "").lower()
     for pattern, math_acc in _TACTIC_MATH:
