@@ -5,7 +5,8 @@ time = max(FLOPs / (peak x compute efficiency x wave fill), bytes / (bandwidth x
 
 - peak: the GPU table's dense rate for the layer's math: tensor cores for conv/GEMM layers (FP32 runs as TF32,
   TensorRT's default on Ampere and later; FP16 at the FP16-accumulate rate unless the kernel accumulates in FP32),
-  CUDA cores for depthwise convolutions, everything else, and kernels whose name says they are SIMT.
+  CUDA cores for depthwise convolutions, everything else, and kernels whose name says they are SIMT (a Winograd
+  kernel does 2.25x fewer multiplies).
 - wave fill: a conv/GEMM is split into 128x128 output tiles, one per SM at a time; a layer with fewer tiles than SMs
   (or a last partial wave) leaves SMs idle, so small layers reach less of the peak.
 - memory efficiency is separate for reformats (layout changes gather and scatter, far below streaming bandwidth).
@@ -14,8 +15,8 @@ time = max(FLOPs / (peak x compute efficiency x wave fill), bytes / (bandwidth x
 
 What is estimated is GPU time, as in trtexec's end-to-end "GPU Compute Time" (CUDA graph). A per-layer profile
 (``--exportProfile``, "separate profiling") times each layer with its own events, which adds the profiler's overhead
-to every layer: on the recordings, (sum of the profile - end-to-end time) / layers = 1.6 to 7 us, set by the host
-machine more than by the GPU. Comparisons therefore add that measured overhead to each estimated layer, and compare
+to every layer: on the recordings, (sum of the profile - end-to-end time) / layers = 1.6 to 7.5 us, different on
+each machine (the A100's host adds the most), so not a property of the GPU. Comparisons therefore add that measured overhead to each estimated layer, and compare
 the estimated total with the end-to-end time (``Recording.profiler_overhead_ms``, ``EngineEstimate.compare``).
 ``leave_one_out`` / ``leave_one_gpu_out`` report how well a fit on the other recordings predicts each one.
 """
