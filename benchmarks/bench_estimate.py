@@ -51,8 +51,16 @@ def main():
     print(by_gpu[COLUMNS].round(3).to_string(index=False))
     print(_verdict(by_gpu))
 
-    print("\n3. Leave one out against the raw per-layer profile (no allowance for the profiler's own per-layer "
-          "overhead;\n   total = sum of the profile), for comparison:")
+    print("\n3. Against the raw per-layer profile (per layer, and total = the profile's sum): each estimate plus the "
+          "profiler's per-layer\n   overhead of that machine as its other recordings measured it (leave one out; "
+          "nothing from the predicted recording):")
+    raw = loo[["predicted", "gpu", "profiler_overhead_used_ms", "profiler_overhead_ms", "profile_median_abs_pct_error",
+               "profile_total_pct_error"]].rename(columns={"profile_median_abs_pct_error": "median_abs_pct_error",
+                                                           "profile_total_pct_error": "total_pct_error",
+                                                           "profiler_overhead_ms": "its_own_overhead_ms"})
+    print(raw.round(4).to_string(index=False))
+    print(_verdict(raw))
+    print("   without that allowance (estimates alone against the raw profile):")
     rows = []
     for rec in RECORDINGS:
         factors = fit_factors(tuple(r for r in RECORDINGS if r is not rec))

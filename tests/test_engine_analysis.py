@@ -133,6 +133,11 @@ def test_fit_predicts_its_own_recording_and_leave_one_out_is_reported():
     assert list(loo["predicted"]) == [r.name for r in RECORDINGS]
     assert all(name not in fitted.split(", ") for name, fitted in zip(loo["predicted"], loo["fitted_on"]))
     assert loo["median_abs_pct_error"].notna().all()
+    # the raw-profile comparison takes the profiler overhead from the machine's other recordings, never its own
+    row = loo.set_index("predicted").loc[MOBILENET.name]
+    assert row["profiler_overhead_used_ms"] == pytest.approx(
+        recording("mobilenetv2-residuals-int8-titan-rtx").profiler_overhead_ms)
+    assert row["profiler_overhead_used_ms"] != pytest.approx(MOBILENET.profiler_overhead_ms, rel=1e-6)
     by_gpu = leave_one_gpu_out()  # no recording of the predicted GPU is fitted on
     gpu_of = {r.name: r.gpu for r in RECORDINGS}
     for name, fitted in zip(by_gpu["predicted"], by_gpu["fitted_on"]):
