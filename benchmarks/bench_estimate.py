@@ -31,7 +31,8 @@ def _row(name, m):
 
 def _verdict(table) -> str:
     worst_layer, worst_total = table["median_abs_pct_error"].max(), table["total_pct_error"].abs().max()
-    return (f"   worst per-layer median {worst_layer:.1f} % (goal <= 35 %: {'met' if worst_layer <= 35 else 'NOT met'}), "
+    layer_goal = "met" if worst_layer <= 35 else "NOT met"
+    return (f"   worst per-layer median {worst_layer:.1f} % (goal <= 35 %: {layer_goal}), "
             f"worst total {worst_total:.1f} % (goal <= 20 %: {'met' if worst_total <= 20 else 'NOT met'})")
 
 

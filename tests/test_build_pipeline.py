@@ -228,8 +228,9 @@ def test_a_build_log_holds_none_of_another_threads_tensorrt_calls(tmp_path):
     finally:
         built.set()
         parser.join(60)
-    assert during_build and all(any("other_conv1" in m for _, m in messages) and
-                                any(m.startswith("Loaded engine size") for _, m in messages) for messages in during_build)
+    assert during_build and all(any("other_conv1" in m for _, m in messages)
+                                and any(m.startswith("Loaded engine size") for _, m in messages)
+                                for messages in during_build)
     assert not any("other_" in message or message.startswith("Loaded engine size") for message in log)
     assert "other_" not in result.log
     assert not any("model.0/conv" in m for messages in during_build for _, m in messages)

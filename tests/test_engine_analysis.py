@@ -169,7 +169,8 @@ def test_workbench_quantization_lints_clean_of_errors_and_bad_placement_is_found
     assert not (good["severity"] == "error").any()
     # TensorRT-RTX's CPU build writes INT8 conv outputs in FP32 and requantizes in a separate layer: reported, as info
     epilogue = good[good["rule"] == "int8-epilogue-separate"]
-    assert len(epilogue) and (epilogue["severity"] == "info").all() and epilogue["message"].str.contains("float32").all()
+    assert len(epilogue) and (epilogue["severity"] == "info").all()
+    assert epilogue["message"].str.contains("float32").all()
     assert not good["rule"].str.startswith("qdq-residual").any()
     bad = lint_engine(tiny["bad_int8"])
     residual = bad[bad["rule"] == "qdq-residual-add"]

@@ -62,8 +62,9 @@ def test_memory_reuse_vs_naive(tmp_path):
     assert charts.memory_bars(pd.DataFrame([mem])).data[1].text[0].endswith("× less")
 
 
-RTX_ONLY = pytest.mark.skipif(available_flavors() and select_flavor() != "tensorrt_rtx", reason="the ~8 MiB scratch minimum is "
-                              "TensorRT-RTX's; the datacenter TensorRT reserves memory differently")
+RTX_ONLY = pytest.mark.skipif(available_flavors() and select_flavor() != "tensorrt_rtx",
+                              reason="the ~8 MiB scratch minimum is TensorRT-RTX's; the datacenter TensorRT reserves "
+                                     "memory differently")
 
 
 @RTX_ONLY

@@ -19,5 +19,6 @@ __all__ = ["BuildConfig", "BuildResult", "build_engine", "check_engine_file", "i
            "BuilderConfig", "EngineBytes", "LayerReport", "CachedEngine", "EngineCache", "available_flavors",
            "detect_gpus", "select_flavor", "tensorrt_environment", "FusionSummary", "fusion_summary",
            "layers_frame", "parse_layer_report", "read_layer_information", "read_profile", "stream_map",
-           "naive_activation_bytes", "ActivationMemory", "describe_activation_memory", "inspect_network", "onnxruntime_optimized", "onnxruntime_fusion_report",
+           "naive_activation_bytes", "ActivationMemory", "describe_activation_memory", "inspect_network",
+           "onnxruntime_optimized", "onnxruntime_fusion_report",
            "Reduction", "reduce", "EngineDiff", "diff_engines", "lint_engine", "lint_qdq_model"]

@@ -16,8 +16,9 @@ time = max(FLOPs / (peak x compute efficiency x wave fill), bytes / (bandwidth x
 What is estimated is GPU time, as in trtexec's end-to-end "GPU Compute Time" (CUDA graph). A per-layer profile
 (``--exportProfile``, "separate profiling") times each layer with its own events, which adds the profiler's overhead
 to every layer: on the recordings, (sum of the profile - end-to-end time) / layers = 1.6 to 7.5 us, different on
-each machine (the A100's host adds the most), so not a property of the GPU. Comparisons therefore add that measured overhead to each estimated layer, and compare
-the estimated total with the end-to-end time (``Recording.profiler_overhead_ms``, ``EngineEstimate.compare``).
+each machine (the A100's host adds the most), so not a property of the GPU. Comparisons therefore add that measured
+overhead to each estimated layer, and compare the estimated total with the end-to-end time
+(``Recording.profiler_overhead_ms``, ``EngineEstimate.compare``).
 ``leave_one_out`` / ``leave_one_gpu_out`` report how well a fit on the other recordings predicts each one.
 """
 
@@ -51,7 +52,7 @@ class EfficiencyFactors:
     compute: float = PRIOR["compute"]        # fraction of the math peak a large conv/GEMM reaches
     memory: float = PRIOR["memory"]          # fraction of DRAM bandwidth a memory-bound layer reaches
     reformat: float = PRIOR["reformat"]      # the same for reformats (layout changes: strided, poorly coalesced)
-    overhead_us: float = PRIOR["overhead_us"]  # fixed time per layer: launch, ramp-up, tail, profiling events
+    overhead_us: float = PRIOR["overhead_us"]  # fixed time per kernel in a CUDA graph: launch gap, ramp-up, tail
     fitted_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:

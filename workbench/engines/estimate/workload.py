@@ -27,8 +27,8 @@ TENSOR_CORE_OPS = ("conv", "gemm")
 NO_TIME_OPS = ("noop", "sync", "shape")
 
 WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "math", "accumulate", "flops", "bytes", "weight_bytes",
-                    "gemm_m", "gemm_n", "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known", "onnx_nodes", "kind", "tactic",
-                    "output_formats", "inputs", "outputs", "output_dtypes"]
+                    "gemm_m", "gemm_n", "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known",
+                    "onnx_nodes", "kind", "tactic", "output_formats", "inputs", "outputs", "output_dtypes"]
 
 
 # Kernel names say which unit does the math and in what type it accumulates (NVIDIA's naming: xmma
@@ -50,8 +50,8 @@ WINOGRAD_SAVING = 2.25
 
 @lru_cache(maxsize=4096)
 def tactic_math(tactic: str) -> tuple[str, str]:
-    """('tensor' | 'simt' | 'winograd' (SIMT) | '', accumulator dtype or '') read from a kernel (tactic) name; ('', '') when it says
-    nothing (Myelin kernels, tactic ids, CPU builds that chose no kernel)."""
+    """('tensor' | 'simt' | 'winograd' (SIMT) | '', accumulator dtype or '') read from a kernel (tactic) name;
+    ('', '') when it says nothing (Myelin kernels, tactic ids, CPU builds that chose no kernel)."""
     name = str(tactic or "").lower()
     for pattern, math_acc in _TACTIC_MATH:
         if pattern.search(name):
