@@ -37,7 +37,8 @@ from ..layers import read_profile
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
 
-RECORDINGS_TABLE = Path(__file__).resolve().parent / "data" / "recordings.csv"
+ENGINES_PACKAGE = Path(__file__).resolve().parent.parent  # workbench/engines: recordings.csv's paths start there
+RECORDINGS_TABLE = ENGINES_PACKAGE / "estimate" / "data" / "recordings.csv"
 TILE = 128
 PRIOR = {"compute": 0.6, "memory": 0.7, "reformat": 0.5, "overhead_us": 3.0}
 TOTAL_WEIGHT = 0.5  # weight of each recording's end-to-end time in the fit, against its per-layer errors (sum 1)
@@ -127,7 +128,7 @@ def profile_latency_ms(profile) -> float | None:
 def _recordings() -> tuple[Recording, ...]:
     """The recorded TensorRT engines in package data (``estimate/data/recordings.csv``; sources in SOURCES.md)."""
     table = pd.read_csv(RECORDINGS_TABLE)
-    root = RECORDINGS_TABLE.parent.parent.parent  # workbench/engines: the table's paths are relative to it
+    root = ENGINES_PACKAGE
     return tuple(Recording(r.name, root / r.graph, root / r.profile, root / r.metadata, r.description)
                  for r in table.itertuples(index=False))
 
