@@ -231,6 +231,11 @@ def test_cli_estimate_lint_diff(run_cli):
     code, _, err = run_cli("estimate", "--engine-json", RESNET.graph, "--profile", RESNET.profile, "--latency-ms",
                            "-1")
     assert code == 1 and "latency_ms" in err and "got -1" in err
+    code, out, _ = run_cli("estimate", "--accuracy", "--json")
+    info = json.loads(out)
+    assert code == 0 and len(info["recordings"]) == len(RECORDINGS)
+    worst_total = max(abs(r["total % (left out)"]) for r in info["recordings"])  # the table is rounded to 0.1
+    assert info["summary"]["total_abs_pct_error"] == pytest.approx(worst_total, abs=0.06)
     code, _, err = run_cli("estimate", "resnet_tiny", "--gpu", "b300")
     assert code == 1 and "known GPUs" in err
     code, out, _ = run_cli("lint", MOBILENET.graph, "--profile", MOBILENET.profile, "--json")

@@ -11,6 +11,8 @@ def test_estimate_panel_and_synchronized_diff_view():
     panel.run(wait=True)
     assert panel.last_error is None and list(panel.table["precision"]) == ["fp32", "int8"]
     assert "leave-one-out" in panel.summary.value and panel.roofline.outputs and panel.bars.outputs
+    accuracy = panel.accuracy.children[0].value
+    assert "resnet18-fp16-a100" in accuracy and "GPU left out" in accuracy
     view = panel.diff_view
     region = view.diff.layer_regions["a"][2]
     view.a_list.value = (2,)  # picking a layer of A selects its whole region on both sides

@@ -36,6 +36,8 @@ def _configure_estimate(p):
     p.add_argument("--shapes", help="input shapes for the build, e.g. input:1x3x224x224")
     p.add_argument("--engine-json", help="layer information exported on a GPU machine, estimated instead of a build")
     p.add_argument("--profile", help="with --engine-json: trtexec --exportProfile JSON, compared with the estimate")
+    p.add_argument("--accuracy", action="store_true", help="print how well the estimate predicts each recorded "
+                                                           "TensorRT engine it was not fitted on, and stop")
     p.add_argument("--latency-ms", type=float, help="with --profile: the engine's end-to-end GPU time on that machine "
                                                     "(trtexec's 'GPU Compute Time'), so the per-layer comparison "
                                                     "allows for the profiler's own overhead; read from a TREx "
@@ -54,8 +56,12 @@ def _estimate_text(est, title: str) -> str:
 @command("estimate", "estimate an engine's time per layer on a GPU you do not have (roofline fitted on real "
                      "TensorRT profiles; its measured error is printed with every figure)")
 def cmd_estimate(args):
-    from ..engines.estimate import estimate_engine, gpu_spec
+    from ..engines.estimate import accuracy_summary, accuracy_table, estimate_engine, gpu_spec
 
+    if args.accuracy:
+        table = accuracy_table()
+        return (f"{accuracy_summary()['method']}\n{table.to_string(index=False)}",
+                {"summary": accuracy_summary(), "recordings": table.to_dict(orient="records")})
     gpu_spec(args.gpu)  # an unknown GPU fails before any build
     if args.engine_json:
         if args.precision_variants:

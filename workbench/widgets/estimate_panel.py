@@ -7,7 +7,7 @@ import html
 import ipywidgets as widgets
 
 from ..charts import layer_time_bars, precision_variant_bars, roofline_chart
-from ..engines.estimate import gpus
+from ..engines.estimate import accuracy_table, gpus
 from ..engines.estimate.variants import VARIANTS, estimate_model
 from .common import Panel, html_table, progress_bar, show_figure
 from .diff_view import EngineDiffView
@@ -34,10 +34,12 @@ class EstimatePanel(Panel):
         self.variant.observe(self.guarded(lambda _: self._show_variant()), names="value")
         self.totals_chart, self.roofline, self.bars = widgets.Output(), widgets.Output(), widgets.Output()
         self.diff_view = EngineDiffView()
+        self.accuracy = widgets.Accordion(children=[widgets.HTML()], selected_index=None)
+        self.accuracy.set_title(0, "How good is the estimate? Each recorded engine predicted by a fit on the others")
         note = widgets.HTML("<i>Every figure here is an <b>estimate</b> from a roofline fitted on real TensorRT "
                             "profiles; its measured error is printed next to it.</i>")
         super().__init__([note, widgets.HBox([self.gpu, self.precisions, self.run_button]), self.progress,
-                          self.summary, self.totals_chart, self.variant, self.roofline, self.bars,
+                          self.summary, self.accuracy, self.totals_chart, self.variant, self.roofline, self.bars,
                           widgets.HTML("<b>Engine vs engine</b> (first two precisions)"), self.diff_view])
         if model is not None:
             self.set_model(model)
@@ -61,6 +63,10 @@ class EstimatePanel(Panel):
             self.table, self.estimates = table, estimates
             label = table.attrs.get("label", "")
             self.summary.value = html_table(table) + f"<div><i>{html.escape(label)}</i></div>"
+            self.accuracy.children[0].value = (
+                html_table(accuracy_table()) + "<div><i>per layer: against the profiled time less the profiler's "
+                "measured per-layer overhead; total: against trtexec's end-to-end GPU time. 'GPU left out': no "
+                "recording of that GPU in the fit, as for a GPU the workbench has never seen.</i></div>")
             show_figure(self.totals_chart, precision_variant_bars(table, next(iter(estimates.values())).gpu.label))
             self.variant.options = list(estimates)
             self.variant.value = next(iter(estimates))  # shows its roofline and bars (observer)

@@ -306,6 +306,19 @@ def accuracy_summary() -> dict:
                       "total against trtexec's end-to-end GPU compute time"}
 
 
+def accuracy_table() -> pd.DataFrame:
+    """Per recorded engine: its GPU, what it is, and the estimate's error when it is left out of the fit (leave one
+    out) and when its whole GPU is (leave one GPU out): per-layer median absolute % error and total % error."""
+    loo = leave_one_out().set_index("predicted")
+    by_gpu = leave_one_gpu_out().set_index("predicted")
+    return pd.DataFrame([{"recording": rec.name, "gpu": rec.gpu, "what": rec.description,
+                          "per-layer % (left out)": loo.at[rec.name, "median_abs_pct_error"],
+                          "total % (left out)": loo.at[rec.name, "total_pct_error"],
+                          "per-layer % (GPU left out)": by_gpu.at[rec.name, "median_abs_pct_error"],
+                          "total % (GPU left out)": by_gpu.at[rec.name, "total_pct_error"]}
+                         for rec in RECORDINGS]).round(1)
+
+
 def accuracy_label() -> str:
     a = accuracy_summary()
     return (f"estimate (leave-one-out error on {len(RECORDINGS)} recorded TensorRT engines: per-layer median ±"
