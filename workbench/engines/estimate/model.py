@@ -149,9 +149,9 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
     ops = work["op"].to_numpy()
     precisions = work["precision"].to_numpy()
     peaks, rates = [], []
-    for op, precision, math, accumulate in zip(ops, precisions, work["math"], work["accumulate"]):
+    for op, precision, math_unit, accumulate in zip(ops, precisions, work["math"], work["accumulate"]):
         peak, rate = gpu.peak_flops(precision or "float32",
-                                    tensor_cores=op in TENSOR_CORE_OPS and math not in ("simt", "winograd"),
+                                    tensor_cores=op in TENSOR_CORE_OPS and math_unit not in ("simt", "winograd"),
                                     accumulate=accumulate)
         peaks.append(peak)
         rates.append(rate)

@@ -298,8 +298,8 @@ def layer_workload(source, model=None) -> pd.DataFrame:
         raw = _with_fused_conv_keys(raw)
         onnx_ops = [op_of[n] for n in layer.onnx_nodes if n in op_of]
         op = classify(raw, layer.kind, onnx_ops)
-        math, accumulate = tactic_math(layer.tactic) if op in TENSOR_CORE_OPS else ("", "")
-        rows.append({"name": layer.name, "type": layer.type, "op": op, "math": math, "accumulate": accumulate,
+        math_unit, accumulate = tactic_math(layer.tactic) if op in TENSOR_CORE_OPS else ("", "")
+        rows.append({"name": layer.name, "type": layer.type, "op": op, "math": math_unit, "accumulate": accumulate,
                      **_layer_work(raw, op),
                      "onnx_nodes": list(layer.onnx_nodes), "kind": layer.kind, "tactic": layer.tactic,
                      "output_formats": list(layer.output_formats), "inputs": list(layer.inputs),
