@@ -59,9 +59,9 @@ def cmd_estimate(args):
     from ..engines.estimate import accuracy_summary, accuracy_table, estimate_engine, gpu_spec
 
     if args.accuracy:
-        table = accuracy_table()
-        return (f"{accuracy_summary()['method']}\n{table.to_string(index=False)}",
-                {"summary": accuracy_summary(), "recordings": table.to_dict(orient="records")})
+        table, summary = accuracy_table(), accuracy_summary()
+        return (f"{summary['method']}\n{table.to_string(index=False)}",
+                {"summary": summary, "recordings": table.to_dict(orient="records")})
     gpu_spec(args.gpu)  # an unknown GPU fails before any build
     if args.engine_json:
         if args.precision_variants:
