@@ -48,3 +48,12 @@ def test_one_qmax_table_and_one_engine_suffix_list():
     profile_checks = [str(p.relative_to(PACKAGE)) for p in _sources()
                       if "is outside the engine's profile" in p.read_text()]
     assert profile_checks == ["engines/config.py"]
+
+
+def test_every_exception_of_the_hierarchy_is_exported():
+    from workbench import errors
+
+    defined = sorted(name for name, value in vars(errors).items()
+                     if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == errors.__name__)
+    assert sorted(errors.__all__) == defined
+    assert all(getattr(workbench, name) is getattr(errors, name) for name in defined)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
            "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
-           "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
+           "EngineMismatchError", "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
            "ResultsStoreError", "ResultsStoreUnavailableError", "CalibrationCancelled"]
 
 
