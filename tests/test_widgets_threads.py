@@ -7,7 +7,10 @@ import ipywidgets as widgets
 import pytest
 
 from workbench.widgets import common
-from workbench.widgets import BenchmarkPanel, BuildPanel, GraphPanel, PrecisionPanel
+from workbench.widgets import BenchmarkPanel, BuildPanel, EstimatePanel, GraphPanel, LintPanel, PrecisionPanel
+
+from workbench.errors import ResultsStoreUnavailableError
+from workbench.model import load_model
 
 from models import conv_bn_relu
 
@@ -79,6 +82,61 @@ def test_benchmark_panel_sweep_changes_widgets_on_the_kernel_thread_only(kernel)
     panel = BenchmarkPanel({"fp32": conv_bn_relu()})
     panel.batch.value, panel.duration.value = "1", 0.1
     _start_and_check(panel, panel.run, kernel, lambda: len(panel.results) == 1 and panel.chart.outputs)
+
+
+def test_estimate_panel_changes_widgets_on_the_kernel_thread_only(kernel):
+    panel = EstimatePanel(load_model(conv_bn_relu()), precisions=("fp32", "fp16"))
+    _start_and_check(panel, panel.run, kernel,
+                     lambda: list(panel.estimates) == ["fp32", "fp16"] and panel.totals_chart.outputs
+                     and "fp16" in panel.summary.value and panel.diff_view.children)
+
+
+def test_lint_panel_changes_widgets_on_the_kernel_thread_only(kernel):
+    panel = LintPanel(load_model(conv_bn_relu()))
+    _start_and_check(panel, panel.run, kernel,
+                     lambda: panel.findings is not None and "engine layers" in panel.summary.value)
+
+
+# Every panel with a long action, and the test above that proves its widgets change on the kernel's thread only.
+THREAD_TESTED = {BuildPanel, GraphPanel, PrecisionPanel, BenchmarkPanel, EstimatePanel, LintPanel}
+
+
+def test_every_panel_that_runs_background_work_is_thread_tested_and_has_stop():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import workbench.widgets as package
+
+    modules = [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    panels = {cls for module in modules for cls in vars(module).values()
+              if isinstance(cls, type) and issubclass(cls, common.Panel) and cls is not common.Panel}
+    working = {cls for cls in panels
+               if any(call in inspect.getsource(cls) for call in ("run_task(", "run_stoppable(", "run_build("))}
+    assert working == THREAD_TESTED
+    assert all("stop_button" in inspect.getsource(cls) for cls in working)
+
+
+class UnreachableStore:
+    """A results store whose server went away after it was opened (what a real one raises then)."""
+
+    location = "postgresql://workbench:***@db.invalid/results"
+
+    def record_build(self, result, **_):
+        raise ResultsStoreUnavailableError(f"results store {self.location} cannot be reached: connection refused")
+
+
+def test_an_unreachable_store_never_hides_a_finished_build(kernel):
+    panel = BuildPanel(conv_bn_relu(), store=UnreachableStore())
+    _, changed_on = kernel
+    panel.build()
+    panel.wait()
+    assert [c for c in changed_on if c[0] != threading.current_thread().name] == []
+    assert panel.result is not None and "Engine layers after fusion" in panel.layers_table.value
+    assert panel.summary.value and panel.progress.value == 1.0
+    assert "cannot be reached" in panel.message.value and "built" in panel.message.value
+    assert isinstance(panel.store_error, ResultsStoreUnavailableError)
+    assert panel.stop_button.disabled and not panel.build_button.disabled
 
 
 def test_without_a_kernel_changes_apply_directly():

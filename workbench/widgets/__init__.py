@@ -4,10 +4,12 @@ from .app import App
 from .benchmark_panel import BenchmarkPanel
 from .build_panel import BuildPanel
 from .compare_panel import ComparePanel
+from .estimate_panel import EstimatePanel
 from .graph_panel import GraphPanel
 from .graph_view import FusionView, GraphView
+from .lint_panel import LintPanel
 from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
-__all__ = ["App", "BuildPanel", "BenchmarkPanel", "ComparePanel", "GraphPanel", "GraphView", "FusionView",
-           "ModelPanel", "PrecisionPanel"]
+__all__ = ["App", "BuildPanel", "BenchmarkPanel", "ComparePanel", "EstimatePanel", "GraphPanel", "GraphView",
+           "FusionView", "LintPanel", "ModelPanel", "PrecisionPanel"]

@@ -12,6 +12,11 @@ from ..precision import CALIBRATORS, PRECISIONS, PrecisionPlan, apply_precision
 from .common import Panel, html_table, progress_bar
 
 
+def built_text(model, result) -> str:
+    return (f"built {model.name}: {len(result.layers)} engine layers "
+            f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})")
+
+
 class BuildPanel(Panel):
     """Build a TensorRT engine for ``model`` (anything ``load_model`` takes) and show what TensorRT made of it.
 
@@ -25,6 +30,7 @@ class BuildPanel(Panel):
         self.calibration_data = calibration_data
         self.result = None
         self.built_model = None
+        self.store_error: Exception | None = None  # why the last build could not be recorded in ``store``
         self.shapes_provider = None  # the App's Model panel: () -> {input: shape or (min, opt, max)}
         self.precision = widgets.Dropdown(options=list(PRECISIONS), value="fp32", description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
@@ -94,19 +100,26 @@ class BuildPanel(Panel):
 
         def built(model, result):  # on the kernel's thread
             self.built_model, self.result = model, result
-            if self.store is not None:
-                self.store.record_build(result)  # precision and calibrator travel in the model
             self._show(result)
             self.progress.value = 1.0
-            self.say(f"built {model.name}: {len(result.layers)} engine layers "
-                     f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})", "ok")
+            self.say(built_text(model, result), "ok")
+
+        def record(model, result):  # background thread, after the build is shown
+            if self.store is None:
+                return
+            try:
+                self.store.record_build(result)  # precision and calibrator travel in the model
+            except Exception as exc:  # noqa: BLE001 - the build is done and shown; the store's failure is reported
+                self.store_error = exc
+                self.say(f"{built_text(model, result)}, but it was not recorded: {exc}", "error")
 
         def finish():
             self.log_view.value = "\n".join(lines[-400:]) or (self.result.log[-20000:] if self.result else "")
 
         model, calibration = self.model, self.calibration_data
+        self.store_error = None
         self.run_build(lambda: apply_precision(model, plan, calibration), config, built,
-                       on_log=on_log, on_finish=finish, wait=wait)
+                       on_log=on_log, on_finish=finish, after_built=record, wait=wait)
 
     def _show(self, result) -> None:
         self.summary.value = result._repr_html_()

@@ -171,16 +171,19 @@ class Panel(widgets.VBox):
 
     def run_build(self, make_model: Callable[[], object], config, on_built: Callable[[object, object], None], *,
                   on_log: Callable[[str, str], None] | None = None, on_finish: Callable[[], None] | None = None,
-                  wait: bool = False) -> None:
+                  after_built: Callable[[object, object], None] | None = None, wait: bool = False) -> None:
         """Build an engine in the background with progress and Stop (the one build-with-progress of the panels):
         ``make_model()`` runs first in the background (e.g. applying a precision plan), ``on_built(model, result)``
-        runs on the kernel's thread."""
+        runs on the kernel's thread; ``after_built(model, result)`` then runs in the background (e.g. recording the
+        build in a results store: a slow or failing database never delays or hides the finished build)."""
         from ..engines import build_engine
 
         def work():
             model = make_model()
             result = build_engine(model, config, on_progress=self.show_progress, on_log=on_log, cancel=self._cancel)
             self.on_ui(on_built, model, result)
+            if after_built is not None:
+                after_built(model, result)
 
         self.run_stoppable(work, on_finish=on_finish, wait=wait)
 

@@ -28,7 +28,10 @@ class EstimatePanel(Panel):
                                                  description="precisions", rows=len(VARIANTS))
         self.run_button = widgets.Button(description="Estimate", button_style="primary", icon="tachometer")
         self.run_button.on_click(self.guarded(lambda _: self.run()))
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.progress = progress_bar("building")
+        self.stage = widgets.Label()
         self.summary = widgets.HTML()
         self.variant = widgets.ToggleButtons(options=[], description="layers of")
         self.variant.observe(self.guarded(lambda _: self._show_variant()), names="value")
@@ -38,7 +41,8 @@ class EstimatePanel(Panel):
         self.accuracy.set_title(0, "How good is the estimate? Each recorded engine predicted by a fit on the others")
         note = widgets.HTML("<i>Every figure here is an <b>estimate</b> from a roofline fitted on real TensorRT "
                             "profiles; its measured error is printed next to it.</i>")
-        super().__init__([note, widgets.HBox([self.gpu, self.precisions, self.run_button]), self.progress,
+        super().__init__([note, widgets.HBox([self.gpu, self.precisions, self.run_button, self.stop_button]),
+                          widgets.HBox([self.progress, self.stage]),
                           self.summary, self.accuracy, self.totals_chart, self.variant, self.roofline, self.bars,
                           widgets.HTML("<b>Engine vs engine</b> (first two precisions)"), self.diff_view])
         if model is not None:
@@ -54,34 +58,37 @@ class EstimatePanel(Panel):
             self.say("load a model first", "warning")
             return
         model, gpu, precisions = self.model, self.gpu.value, tuple(self.precisions.value)
-        self.run_button.disabled = True
 
-        def work():
+        def work():  # background thread: computes only; every widget change goes through on_ui
             self.say("building and estimating …")
-            table, estimates = estimate_model(model, gpu, precisions,
-                                              on_progress=lambda stage, f: setattr(self.progress, "value", f or 0))
-            self.table, self.estimates = table, estimates
-            label = table.attrs.get("label", "")
-            self.summary.value = html_table(table) + f"<div><i>{html.escape(label)}</i></div>"
-            self.accuracy.children[0].value = (
-                html_table(accuracy_table()) + "<div><i>per layer: against the profiled time less the profiler's "
-                "measured per-layer overhead; total: against trtexec's end-to-end GPU time. 'GPU left out': no "
-                "recording of that GPU in the fit, as for a GPU the workbench has never seen.</i></div>")
-            show_figure(self.totals_chart, precision_variant_bars(table, next(iter(estimates.values())).gpu.label))
-            self.variant.options = list(estimates)
-            self.variant.value = next(iter(estimates))  # shows its roofline and bars (observer)
-            self._show_variant()
+            table, estimates = estimate_model(model, gpu, precisions, on_progress=self.show_progress,
+                                              cancel=self._cancel)
+            diff = None
             if len(estimates) >= 2:
                 from ..engines import diff_engines
 
                 a, b = list(estimates)[:2]
-                self.diff_view.show(diff_engines(estimates[a].source, estimates[b].source, gpu=gpu, labels=(a, b)))
-            self.say("done", "ok")
+                diff = diff_engines(estimates[a].source, estimates[b].source, gpu=gpu, labels=(a, b))
+            accuracy = accuracy_table()
+            self.on_ui(self._show, table, estimates, accuracy, diff)
 
-        def finish():
-            self.run_button.disabled = False
+        self.run_stoppable(work, wait=wait)
 
-        self.run_task(work, on_finish=finish, wait=wait)
+    def _show(self, table, estimates, accuracy, diff) -> None:  # on the kernel's thread
+        self.table, self.estimates = table, estimates
+        label = table.attrs.get("label", "")
+        self.summary.value = html_table(table) + f"<div><i>{html.escape(label)}</i></div>"
+        self.accuracy.children[0].value = (
+            html_table(accuracy) + "<div><i>per layer: against the profiled time less the profiler's "
+            "measured per-layer overhead; total: against trtexec's end-to-end GPU time. 'GPU left out': no "
+            "recording of that GPU in the fit, as for a GPU the workbench has never seen.</i></div>")
+        show_figure(self.totals_chart, precision_variant_bars(table, next(iter(estimates.values())).gpu.label))
+        self.variant.options = list(estimates)
+        self.variant.value = next(iter(estimates))  # shows its roofline and bars (observer)
+        self._show_variant()
+        if diff is not None:
+            self.diff_view.show(diff)
+        self.say("done", "ok")
 
     def _show_variant(self) -> None:
         est = self.estimates.get(self.variant.value)

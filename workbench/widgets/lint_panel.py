@@ -10,7 +10,7 @@ from ..engines import BuildConfig, build_engine, lint_engine
 from ..engines.estimate import gpus
 from ..engines.estimate.variants import precision_variant
 from ..engines.lint import lint_summary
-from .common import Panel
+from .common import Panel, progress_bar
 
 _COLORS = {"error": "#b00020", "warning": "#8a6d00", "info": "#555"}
 
@@ -39,10 +39,14 @@ class LintPanel(Panel):
         self.gpu = widgets.Dropdown(options=list(gpus()["name"]), value="a100", description="price on")
         self.run_button = widgets.Button(description="Lint", button_style="primary", icon="search")
         self.run_button.on_click(self.guarded(lambda _: self.run()))
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop_button.on_click(self.guarded(lambda _: self.stop()))
+        self.progress = progress_bar("build")
+        self.stage = widgets.Label()
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
-        super().__init__([widgets.HBox([self.target, self.precision, self.gpu, self.run_button]), self.summary,
-                          self.table])
+        super().__init__([widgets.HBox([self.target, self.precision, self.gpu, self.run_button, self.stop_button]),
+                          widgets.HBox([self.progress, self.stage]), self.summary, self.table])
         if model is not None:
             self.set_model(model)
 
@@ -64,16 +68,19 @@ class LintPanel(Panel):
         model = self.variants[self.target.value]
         conversion, gpu = self.precision.value, self.gpu.value
 
-        def work():
+        def work():  # background thread: computes only; every widget change goes through on_ui
             self.say("building with the CPU builder and linting …")
             variant = model if conversion == "as is" else precision_variant(model, conversion)
-            build = build_engine(variant, BuildConfig())
-            self.findings = lint_engine(build, gpu=gpu)
-            counts = lint_summary(self.findings)
-            self.summary.value = (f"<b>{counts['error']}</b> errors, <b>{counts['warning']}</b> warnings, "
-                                  f"<b>{counts['info']}</b> notes — {len(build.layers)} engine layers "
-                                  f"(reformat costs: estimate on {gpu})")
-            self.table.value = findings_html(self.findings)
-            self.say("done", "ok")
+            build = build_engine(variant, BuildConfig(), on_progress=self.show_progress, cancel=self._cancel)
+            self.on_ui(self._show, lint_engine(build, gpu=gpu), len(build.layers), gpu)
 
-        self.run_task(work, wait=wait)
+        self.run_stoppable(work, wait=wait)
+
+    def _show(self, findings, engine_layers: int, gpu: str) -> None:  # on the kernel's thread
+        self.findings = findings
+        counts = lint_summary(findings)
+        self.summary.value = (f"<b>{counts['error']}</b> errors, <b>{counts['warning']}</b> warnings, "
+                              f"<b>{counts['info']}</b> notes — {engine_layers} engine layers "
+                              f"(reformat costs: estimate on {gpu})")
+        self.table.value = findings_html(findings)
+        self.say("done", "ok")

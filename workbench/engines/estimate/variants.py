@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...errors import ConfigError
+from ...errors import ConfigError, EngineBuildError
 from .model import EngineEstimate, estimate_engine
 
 VARIANTS = ("fp32", "fp16", "bf16", "int8", "fp8")
@@ -36,8 +36,9 @@ def precision_variant(model, precision: str, shapes=None, calibration=None):
 
 
 def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=None, calibration=None,
-                   on_progress=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
-    """Build the model once per precision (CPU builder) and estimate each engine on ``gpu``.
+                   on_progress=None, cancel=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
+    """Build the model once per precision (CPU builder) and estimate each engine on ``gpu``; setting ``cancel`` (a
+    ``threading.Event``) stops the build in flight (EngineBuildError) and builds no further precision.
 
     Returns a table (precision, engine_layers, estimated_ms, speedup_vs_first, label) and the estimates by precision.
     """
@@ -52,8 +53,10 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
     for i, precision in enumerate(precisions):
         if on_progress:
             on_progress(f"building {precision}", i / len(precisions))
+        if cancel is not None and cancel.is_set():
+            raise EngineBuildError(f"estimate of {model.name} stopped before {precision}")
         variant = precision_variant(model, precision, shapes, calibration)
-        result = build_engine(variant, config)
+        result = build_engine(variant, config, cancel=cancel)
         est = estimate_engine(result, gpu, model=variant)
         estimates[precision] = est
         rows.append({"precision": precision, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
