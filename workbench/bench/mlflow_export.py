@@ -11,7 +11,6 @@ anything is created, so exporting twice (or from two machines) gives one MLflow 
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -20,37 +19,27 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError, ResultsStoreError
-from .store import ENGINE_LAYER_TABLE
+from .records import ENGINE_LAYER_TABLE, MLFLOW_METRICS, MLFLOW_PARAMS, present
 
 UID_TAG = "workbench.run_uid"
-_PARAMS = ["kind", "model", "model_fingerprint", "source_model", "variant", "backend", "backend_version", "device",
-           "precision", "calibrator", "optimization_level", "threads", "batch", "concurrency"]
-_METRICS = ["latency_ms_min", "latency_ms_mean", "latency_ms_median", "latency_ms_p90", "latency_ms_p95",
-            "latency_ms_p99", "latency_ms_max", "throughput", "cv", "iterations", "wall_s", "accuracy",
-            "build_seconds", "engine_bytes", "activation_bytes", "naive_activation_bytes", "engine_layers"]
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
-
-
-def _present(value) -> bool:
-    return value is not None and value is not pd.NA and not (isinstance(value, float) and math.isnan(value)) \
-        and value != ""
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
-    elif _present(value):
+    elif present(value):
         out[prefix] = str(value)[:_MAX_PARAM]
 
 
 def run_params(row: Mapping) -> dict[str, str]:
     """MLflow parameters of one stored run: its configuration columns, its build/benchmark configuration and the
     machine it ran on (``machine.gpu``, ``machine.hostname``, ...)."""
-    params = {name: str(row[name]) for name in _PARAMS if _present(row.get(name))}
+    params = {name: str(row[name]) for name in MLFLOW_PARAMS if present(row.get(name))}
     for column in ("config", "machine"):
         try:
-            parsed = json.loads(row[column]) if _present(row.get(column)) else {}
+            parsed = json.loads(row[column]) if present(row.get(column)) else {}
         except json.JSONDecodeError:
             parsed = {}
         _flatten("machine" if column == "machine" else "", parsed, params)
@@ -59,7 +48,7 @@ def run_params(row: Mapping) -> dict[str, str]:
 
 def run_metrics(row: Mapping) -> dict[str, float]:
     """MLflow metrics of one stored run: only what was measured (no zero for a missing value)."""
-    return {name: float(row[name]) for name in _METRICS if _present(row.get(name))}
+    return {name: float(row[name]) for name in MLFLOW_METRICS if present(row.get(name))}
 
 
 def export_to_mlflow(store, tracking_uri: str, *, experiment: str = "tensorrt-workbench",
@@ -101,7 +90,7 @@ def _export(store, runs, client, tracking_uri, experiment, artifacts, Metric, Pa
             out.append({"uid": uid, "mlflow_run_id": logged[uid], "created": False})
             continue
         run = client.create_run(experiment_id, run_name=f"{row['kind']} · {row['label']}" + (
-            f" · batch {row['batch']}" if _present(row.get("batch")) else ""),
+            f" · batch {row['batch']}" if present(row.get("batch")) else ""),
             tags={UID_TAG: uid, "workbench.kind": row["kind"], "workbench.store": store.location})
         run_id = run.info.run_id
         stamp = int(pd.Timestamp(row["created"]).timestamp() * 1000)

@@ -15,12 +15,9 @@ run has a ``uid``, so pushing or copying twice never duplicates it. Passwords ar
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -29,39 +26,15 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from ..errors import ResultsStoreError, ResultsStoreUnavailableError
+from .records import FLAG_COLUMNS, INTEGER_COLUMNS, benchmark_record, build_record, run_label, runs_table
+from .records import clean as _clean
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"
 SERVER_SCHEMES = ("postgresql",)
 
-_STAT_COLUMNS = ["latency_ms_min", "latency_ms_mean", "latency_ms_median", "latency_ms_p90", "latency_ms_p95",
-                 "latency_ms_p99", "latency_ms_max", "throughput", "cv"]
-_INTEGER_COLUMNS = ["threads", "batch", "concurrency", "iterations", "engine_bytes", "activation_bytes",
-                    "naive_activation_bytes", "engine_layers"]
-
 _metadata = sa.MetaData()
-RUNS = sa.Table(
-    "runs", _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("uid", sa.String(32)),  # v3: one id per run across stores (copy, push and MLflow never duplicate)
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("created", sa.Text, nullable=False),
-    *[sa.Column(name, sa.Text) for name in ("model", "model_fingerprint", "source_model", "variant", "backend",
-                                             "backend_version", "device", "precision", "calibrator",
-                                             "optimization_level")],
-    sa.Column("threads", sa.Integer), sa.Column("batch", sa.Integer), sa.Column("concurrency", sa.Integer),
-    *[sa.Column(name, sa.Float) for name in _STAT_COLUMNS],
-    sa.Column("iterations", sa.Integer), sa.Column("wall_s", sa.Float), sa.Column("unstable", sa.Integer),
-    sa.Column("partial", sa.Integer), sa.Column("accuracy", sa.Float),
-    sa.Column("agreement", sa.Float),  # v3: agreement with FP32 (random inputs), apart from accuracy (labels)
-    sa.Column("build_seconds", sa.Float),
-    *[sa.Column(name, sa.BigInteger) for name in ("engine_bytes", "activation_bytes", "naive_activation_bytes")],
-    sa.Column("engine_layers", sa.Integer),
-    sa.Column("config", sa.Text), sa.Column("machine", sa.Text), sa.Column("extra", sa.Text),
-    sa.Column("samples_ms", sa.LargeBinary),
-    sa.CheckConstraint("kind IN ('benchmark', 'build')", name="runs_kind"),
-    sqlite_autoincrement=True,
-)
+RUNS = runs_table(_metadata)  # every column from the one run record (records.RUN_COLUMNS)
 sa.Index("runs_model", RUNS.c.model_fingerprint)
 sa.Index("runs_uid", RUNS.c.uid, unique=True)
 _COPIED_COLUMNS = [c.name for c in RUNS.columns if c.name != "id"]
@@ -77,18 +50,6 @@ def default_store_url() -> str:
     return os.environ.get("WORKBENCH_RESULTS") or str(Path.cwd() / DEFAULT_FILENAME)
 
 
-# The engine-layer table kept with a build run (in its ``extra`` JSON): one record per layer after fusion.
-ENGINE_LAYER_TABLE = "engine_layer_table"
-_LAYER_TABLE_COLUMNS = ["name", "type", "kind", "onnx_nodes", "output_dtypes", "output_formats", "tactic", "stream"]
-
-
-def engine_layer_table(layers: pd.DataFrame) -> list[dict]:
-    """A build's engine layers as JSON-ready records (lists joined with ", ")."""
-    table = layers[[c for c in _LAYER_TABLE_COLUMNS if c in layers.columns]]
-    return [{k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else _clean(v) for k, v in row.items()}
-            for row in table.to_dict(orient="records")]
-
-
 def default_store_path() -> Path:
     """The default store's file (``$WORKBENCH_RESULTS`` when it names a file, else ./workbench-results.sqlite)."""
     location = default_store_url()
@@ -97,16 +58,6 @@ def default_store_path() -> Path:
         return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else Path.cwd() / \
             DEFAULT_FILENAME
     return Path(location)
-
-
-def _clean(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, (np.bool_, bool)):
-        return int(value)
-    return value
 
 
 def _parse_url(location) -> sa.engine.URL:
@@ -306,10 +257,6 @@ class ResultsStore:
                 raise
             return existing  # recorded before (the same run recorded twice, e.g. a retried task): one run
 
-    @staticmethod
-    def _now() -> str:
-        return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
     def record_measurement(self, measurement, *, model=None, tags: dict | None = None,
                            accuracy: float | None = None, uid: str | None = None) -> int:
         """Store one Measurement (statistics, samples, configuration, machine facts); returns its id.
@@ -319,59 +266,12 @@ class ResultsStore:
         ``uid``: the run's id across stores; recording the same uid again (a retried Ray task) keeps one run.
         A shared server that cannot be reached: the run is kept in the spool and ResultsStoreUnavailableError says
         so."""
-        from .machine import machine_facts
-        from .quality import measured_quality_only
-
-        row = measurement.row()
-        tags = measured_quality_only(tags, row.get("backend"))
-        fingerprint = (getattr(model, "fingerprint", None) or tags.pop("model_fingerprint", None)
-                       or row.get("model_fingerprint"))
-        values = {
-            "kind": "benchmark", "created": self._now(),
-            "model": row.get("model"), "model_fingerprint": fingerprint, "source_model": row.get("source_model"),
-            "variant": row.get("variant"),
-            "backend": row.get("backend"), "backend_version": row.get("backend_version"), "device": row.get("device"),
-            "precision": tags.pop("precision", None) or row.get("precision"),
-            "calibrator": tags.pop("calibrator", None) or row.get("calibrator"),
-            "optimization_level": row.get("optimization_level"), "threads": row.get("threads"),
-            "batch": row["batch"], "concurrency": row["concurrency"],
-            **{c: row.get(c) for c in _STAT_COLUMNS},
-            "iterations": row["iterations"], "wall_s": row["wall_s"], "unstable": row["unstable"],
-            "partial": row["partial"], "accuracy": accuracy if accuracy is not None else tags.pop("accuracy", None),
-            "agreement": tags.pop("agreement", None),
-            "config": json.dumps({"benchmark": measurement.to_dict()["config"],
-                                  "runner": measurement.description}, default=str),
-            "machine": json.dumps(machine_facts()),
-            "extra": json.dumps({k: _clean(v) for k, v in tags.items()}, default=str),
-            "samples_ms": np.asarray(measurement.samples_ms, dtype=np.float32).tobytes(),
-        }
-        if uid is not None:
-            values["uid"] = uid
-        return self._insert(values)
+        return self._insert(benchmark_record(measurement, tags, model=model, accuracy=accuracy, uid=uid))
 
     def record_build(self, result, *, tags: dict | None = None) -> int:
         """Store one engine build (flavour, version, build time, engine size, memory, layer count, and the engine-layer
         table in ``extra`` as ``engine_layer_table``: what an MLflow export or a later session shows of it)."""
-        from .machine import machine_facts
-
-        tags = dict(tags or {})
-        model = result.model
-        values = {
-            "kind": "build", "created": self._now(),
-            "model": getattr(model, "name", None), "model_fingerprint": getattr(model, "fingerprint", None),
-            "source_model": getattr(model, "source_model", None), "variant": tags.pop("variant", None),
-            "backend": result.flavor, "backend_version": result.version, "device": None,
-            "precision": tags.pop("precision", None) or getattr(model, "precision", None) or "fp32",
-            "calibrator": tags.pop("calibrator", None) or getattr(model, "calibrator", None),
-            "build_seconds": result.build_seconds, "engine_bytes": len(result.engine_bytes),
-            "activation_bytes": result.memory.get("activation_bytes"),
-            "naive_activation_bytes": result.memory.get("naive_activation_bytes"),
-            "engine_layers": len(result.layers),
-            "config": json.dumps({"build": result.config.__dict__, "cache_hit": result.cache_hit}, default=str),
-            "machine": json.dumps(machine_facts()),
-            "extra": json.dumps({**tags, ENGINE_LAYER_TABLE: engine_layer_table(result.layers)}, default=str),
-        }
-        return self._insert(values)
+        return self._insert(build_record(result, tags))
 
     # --- copying between stores ------------------------------------------------------------------------------------
     def _raw_rows(self) -> list[dict]:
@@ -432,12 +332,10 @@ class ResultsStore:
         if samples:
             frame["samples_ms"] = [np.frombuffer(bytes(b), dtype=np.float32).astype(np.float64).tolist() if b
                                    is not None and len(b) else [] for b in blobs]
-        for flag in ("unstable", "partial"):
+        for flag in FLAG_COLUMNS:
             frame[flag] = frame[flag].astype("boolean")
-        for column in _INTEGER_COLUMNS:
+        for column in INTEGER_COLUMNS:
             frame[column] = frame[column].astype("Int64")  # builds have no batch: keep integers, not floats
-        from .sweep import run_label
-
         frame["label"] = [run_label(r) for r in frame.to_dict(orient="records")]
         return frame
 

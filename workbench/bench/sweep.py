@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..errors import ConfigError, ResultsStoreUnavailableError
 from ..progress import ProgressCallback
-from .harness import BenchmarkConfig, check_concurrency, exclusive, measure
-from .quality import measured_quality_only
+from .harness import BenchmarkConfig, Measurement, check_concurrency, exclusive, measure
+from .records import benchmark_tags, run_label
 from .runners import OnnxRuntimeRunner, Runner, backend_for, runner_for
 
 
@@ -42,7 +42,7 @@ def _named(targets) -> list[tuple[str, object]]:
     return [("", targets)]
 
 
-def _runners(targets, optimization_levels, threads, runner_options) -> list[tuple[str, Runner]]:
+def _runners(targets, optimization_levels, threads, runner_options: dict) -> list[tuple[str, Runner]]:
     out = []
     for variant, target in _named(targets):
         runner = runner_for(target, **runner_options)
@@ -88,54 +88,56 @@ def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[i
     if store is not None and not isinstance(store, ResultsStore):
         store = ResultsStore(store)  # an unwritable path fails here, before anything is measured
     cancel = cancel or threading.Event()
-    if executor is not None:
-        jobs = plan_jobs(targets, batches, concurrencies, _as_tuple(optimization_level, "optimization_level"),
-                         _as_tuple(threads, "threads"), tags, variant_tags, runner_options)
-        return executor.run(jobs, config=config, store=store, on_progress=on_progress, on_result=on_result,
-                            cancel=cancel)
-    runners = _runners(targets, _as_tuple(optimization_level, "optimization_level"),
-                       _as_tuple(threads, "threads"), runner_options)
-    with exclusive("a sweep"):
-        # Every configuration's inputs first: a batch outside an engine's profile fails before any timing.
-        feeds = {(i, b): r.make_feeds(b) for (i, (_, r)), b in itertools.product(enumerate(runners), batches)}
-        plan = list(itertools.product(range(len(runners)), batches, concurrencies))
+    jobs = plan_jobs(targets, batches, concurrencies, _as_tuple(optimization_level, "optimization_level"),
+                     _as_tuple(threads, "threads"), tags, variant_tags, runner_options)
+    return (executor or LocalExecutor()).run(jobs, config=config, store=store, on_progress=on_progress,
+                                             on_result=on_result, cancel=cancel)
+
+
+class LocalExecutor:
+    """Runs a sweep's jobs here, one after the other (the default executor): the same :class:`SweepJob` s, rows and
+    records as :class:`~workbench.bench.ray_executor.RayExecutor`, one runner per target and setting, and every
+    configuration's inputs made before anything is timed (a batch outside an engine's profile fails first)."""
+
+    def run(self, jobs: list[SweepJob], *, config: BenchmarkConfig, store=None,
+            on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
+            cancel: threading.Event) -> pd.DataFrame:
         rows: list[dict] = []
         stopped = False
         pending = 0
-        for step, (i, b, c) in enumerate(plan):
-            if cancel.is_set():
-                stopped = True
-                break
+        with exclusive("a sweep"):
+            runners: dict[tuple, Runner] = {}
+            for job in jobs:
+                if job.setting not in runners:
+                    runners[job.setting] = job.runner()
+            feeds = {(job.setting, job.batch): runners[job.setting].make_feeds(job.batch) for job in jobs}
+            for step, job in enumerate(jobs):
+                if cancel.is_set():
+                    stopped = True
+                    break
 
-            def progress(stage, fraction, _step=step):
-                if on_progress is not None:
-                    on_progress(f"[{_step + 1}/{len(plan)}] {stage}",
-                                None if fraction is None else (_step + fraction) / len(plan))
+                def progress(stage, fraction, _step=step):
+                    if on_progress is not None:
+                        on_progress(f"[{_step + 1}/{len(jobs)}] {stage}",
+                                    None if fraction is None else (_step + fraction) / len(jobs))
 
-            try:
-                m = measure(runners[i][1], batch=b, concurrency=c, feeds=feeds[(i, b)], config=config,
-                            on_progress=progress, cancel=cancel)
-            except KeyboardInterrupt:
-                stopped = True
-                break
-            row = m.row()
-            extra = measured_quality_only({**(tags or {}), **((variant_tags or {}).get(runners[i][0], {}))},
-                                          row.get("backend"))
-            row.update(extra)
-            row["label"] = run_label(row)
-            rows.append(row)
-            if store is not None:
-                pending += _record(store, m, extra, pending)
-            if on_result is not None:
-                on_result(pd.DataFrame(rows))
-            if m.partial:
-                stopped = True
-                break
-    frame = pd.DataFrame(rows)
-    frame.attrs["partial"] = stopped
-    frame.attrs["planned"] = len(plan)
-    frame.attrs["pending"] = pending
-    return frame
+                try:
+                    m = job.measure(config, runners[job.setting], feeds=feeds[(job.setting, job.batch)],
+                                    on_progress=progress, cancel=cancel)
+                except KeyboardInterrupt:
+                    stopped = True
+                    break
+                row, spooled = job.record(m, store, pending)
+                pending += spooled
+                rows.append(row)
+                if on_result is not None:
+                    on_result(pd.DataFrame(rows))
+                if m.partial:
+                    stopped = True
+                    break
+        frame = pd.DataFrame(rows)
+        frame.attrs.update(partial=stopped, planned=len(jobs), pending=pending)
+        return frame
 
 
 def _record(store, measurement, tags, pending_so_far: int, uid: str | None = None) -> int:
@@ -148,20 +150,6 @@ def _record(store, measurement, tags, pending_so_far: int, uid: str | None = Non
         if pending_so_far == 0:
             warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
         return 1
-
-
-def run_label(row) -> str:
-    """``variant (or model) · backend · level · N threads``: one name per configuration, for sweeps and the store.
-
-    ``row``: a mapping; missing values (None, "", NaN from a database read) are left out."""
-    def present(key):
-        value = row.get(key)
-        return value if value is not None and value == value and value != "" else None
-
-    parts = [present("variant") or present("model"), present("backend"), present("optimization_level")]
-    if present("threads"):
-        parts.append(f"{row['threads']} threads")
-    return " · ".join(str(p) for p in parts if p)
 
 
 @dataclass
@@ -187,18 +175,34 @@ class SweepJob:
         named = {self.variant: self.target} if self.variant else self.target
         return _runners(named, (self.optimization_level,), (self.threads,), self.runner_options)[0][1]
 
+    @property
+    def setting(self) -> tuple:
+        """What makes this job's runner: jobs with the same setting (other batch sizes, concurrency) share one."""
+        return (self.variant, id(self.target), self.backend, self.optimization_level, self.threads)
+
     def describe(self) -> dict:
         return {"variant": self.variant, "backend": self.backend, "optimization_level": self.optimization_level,
                 "threads": self.threads, "batch": self.batch, "concurrency": self.concurrency}
 
-    def measure_and_record(self, config: BenchmarkConfig, store=None, runner: Runner | None = None) -> tuple[dict, int]:
-        """Measure this configuration with the harness and record it; returns (row, 1 if it waits in the spool)."""
-        m = measure(runner or self.runner(), batch=self.batch, concurrency=self.concurrency, config=config)
-        row = m.row()
-        row.update(self.tags)
+    def measure(self, config: BenchmarkConfig, runner: Runner | None = None, *, feeds=None,
+                on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Measurement:
+        """Time this configuration with the harness."""
+        return measure(runner or self.runner(), batch=self.batch, concurrency=self.concurrency, feeds=feeds,
+                       config=config, on_progress=on_progress, cancel=cancel)
+
+    def record(self, measurement: Measurement, store=None, pending_so_far: int = 0) -> tuple[dict, int]:
+        """The sweep's row of a measurement and its record in ``store``, the one path of local and Ray sweeps:
+        the quality filter applied once (``records.benchmark_tags``), the same tags in the row and the store.
+        Returns (row, 1 if the record waits in the spool)."""
+        tags = benchmark_tags(self.tags, measurement.description.get("backend"))
+        row = {"kind": "benchmark", **measurement.row(), **tags, "uid": self.uid}
         row["label"] = run_label(row)
-        pending = _record(store, m, self.tags, 0, uid=self.uid) if store is not None else 0
+        pending = _record(store, measurement, tags, pending_so_far, uid=self.uid) if store is not None else 0
         return row, pending
+
+    def measure_and_record(self, config: BenchmarkConfig, store=None, runner: Runner | None = None) -> tuple[dict, int]:
+        """Measure this configuration and record it (a Ray task); returns (row, 1 if it waits in the spool)."""
+        return self.record(self.measure(config, runner), store)
 
 
 def plan_jobs(targets, batches, concurrencies, levels, threads, tags, variant_tags, runner_options) -> list[SweepJob]:

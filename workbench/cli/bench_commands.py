@@ -35,6 +35,7 @@ def _configure_bench(p):
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
 def cmd_bench(args):
     from ..bench import BenchmarkConfig, ResultsStore, TensorRTOptions, sweep
+    from ..bench.records import run_json
     from ..engines import is_engine_file
     from ..model.tensors import parse_int_list
 
@@ -73,7 +74,7 @@ def cmd_bench(args):
                   executor=executor, **options)
     if not args.json:
         print(file=sys.stderr)
-    rows = [_json_row(r) for r in frame.to_dict(orient="records")]
+    rows = [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `runs --json`
     table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
                    "iterations"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}") if len(frame) else ""
     notes = [f"results recorded in {store.location}"]
@@ -109,12 +110,6 @@ def _build_config_for_batches(model_source, batches):
     return BuildConfig(shapes={name: (lo[name], hi[name], hi[name]) for name in lo})
 
 
-def _json_row(row: dict) -> dict:
-    out = {k: v for k, v in row.items() if not k.startswith("latency_ms_") and k != "samples_ms"}
-    out["latency_ms"] = {k[len("latency_ms_"):]: v for k, v in row.items() if k.startswith("latency_ms_")}
-    return out
-
-
 def _configure_runs(p):
     p.add_argument("--kind", choices=["benchmark", "build"], help="only benchmarks or only builds")
     p.add_argument("--model", help="only runs of this model (name or fingerprint)")
@@ -133,6 +128,7 @@ def _configure_runs(p):
 @command("runs", "list the runs in the results store")
 def cmd_runs(args):
     from ..bench import ResultsStore
+    from ..bench.records import run_json
 
     store = ResultsStore(args.results)
     notes = []
@@ -154,13 +150,7 @@ def cmd_runs(args):
                "build_seconds"]
     text = frame[columns].to_string(index=False) if len(frame) else f"no runs in {store.location}"
     text = "\n".join([*notes, text])
-    records = frame.drop(columns=["config", "machine", "extra"]).to_dict(orient="records")
-    import json
-
-    for record, row in zip(records, frame.itertuples()):
-        for col in ("config", "machine", "extra"):
-            record[col] = json.loads(getattr(row, col)) if getattr(row, col) else None
-    return text, records
+    return text, [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `bench --json`
 
 
 CONFIGURE.update({"bench": _configure_bench, "runs": _configure_runs})
