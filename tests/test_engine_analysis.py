@@ -259,3 +259,21 @@ def test_charts_are_labelled_estimates():
     assert "leave-one-out" in engine_diff_chart(diff, selected_region=1).layout.title.text
     with pytest.raises(ConfigError, match="EngineEstimate"):
         roofline_chart("resnet")
+
+
+def test_commands_that_build_take_the_shared_build_options(run_cli, tmp_path):
+    import onnx
+
+    from models import conv_bn_relu
+
+    model = tmp_path / "tiny.onnx"
+    onnx.save(conv_bn_relu(), model)
+    shared = ["--opt-level", "1", "--workspace", "64", "--no-cache", "--json"]
+    code, out, err = run_cli("lint", model, *shared)
+    assert code == 0, err
+    code, out, err = run_cli("estimate", model, *shared)
+    assert code == 0 and json.loads(out)["total_ms"] > 0, err
+    code, out, err = run_cli("diff", model, model, "--precision-b", "fp16", *shared)
+    assert code == 0, err
+    code, _, err = run_cli("lint", model, "--opt-level", "9")
+    assert code == 1 and "optimization" in err.lower()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
+from .engine_commands import add_build_options, build_config_from_args, progress_to_stderr
 from .main import CONFIGURE, command
 
 
@@ -14,16 +15,17 @@ def _is_layer_json(value: str | None) -> bool:
     return bool(value) and str(value).lower().endswith(".json")
 
 
-def _build(model_arg: str, shapes_text: str | None, precision: str = "fp32"):
-    """A CPU build of the model (or sample) in ``precision``: the engine the analysis looks at."""
-    from ..engines import BuildConfig, build_engine
-    from ..engines.estimate.variants import parse_variants, precision_variant
-    from ..model import load_model, parse_shapes
+def _build(model_arg: str, args, precision: str = "fp32"):
+    """A CPU build of the model (or sample) in ``precision`` with the shared build options: the engine the analysis
+    looks at."""
+    from ..engines import build_engine
+    from ..engines.estimate.variants import opt_shapes, parse_variants, precision_variant
+    from ..model import load_model
 
-    shapes = dict(parse_shapes(shapes_text))
+    config = build_config_from_args(args)
     model = load_model(model_arg)
-    variant = precision_variant(model, parse_variants(precision)[0], shapes or None)
-    return build_engine(variant, BuildConfig(shapes=shapes))
+    variant = precision_variant(model, parse_variants(precision)[0], opt_shapes(config))
+    return build_engine(variant, config, cache=not args.no_cache)
 
 
 # --- estimate --------------------------------------------------------------------------------------------------
@@ -33,7 +35,7 @@ def _configure_estimate(p):
                                                  "unknown name lists the known ones)")
     p.add_argument("--precision-variants", help="comma-separated precisions to build and compare, e.g. "
                                                 "fp32,fp16,int8 (INT8 calibrates on random inputs: timing only)")
-    p.add_argument("--shapes", help="input shapes for the build, e.g. input:1x3x224x224")
+    add_build_options(p)  # --shapes, profiles, --opt-level, --workspace, --no-cache, ...: as `build`
     p.add_argument("--engine-json", help="layer information exported on a GPU machine, estimated instead of a build")
     p.add_argument("--profile", help="with --engine-json: trtexec --exportProfile JSON, compared with the estimate")
     p.add_argument("--accuracy", action="store_true", help="print how well the estimate predicts each recorded "
@@ -88,10 +90,10 @@ def cmd_estimate(args):
     if args.profile or args.latency_ms:
         raise ConfigError("--profile and --latency-ms go with --engine-json (a profile of that engine)")
     from ..engines.estimate.variants import estimate_model
-    from ..model import parse_shapes
 
     variants = args.precision_variants or "fp32"
-    table, estimates = estimate_model(args.model, args.gpu, variants, shapes=dict(parse_shapes(args.shapes)) or None)
+    table, estimates = estimate_model(args.model, args.gpu, variants, config=build_config_from_args(args),
+                                      cache=not args.no_cache, on_progress=progress_to_stderr)
     first = next(iter(estimates.values()))
     info = first.to_dict()
     info["precision"] = table["precision"].iloc[0]
@@ -111,7 +113,7 @@ def _configure_lint(p):
     p.add_argument("--model", help="with a layer-information JSON: the ONNX model behind it (adds Q/DQ checks)")
     p.add_argument("--profile", help="with a layer-information JSON: its profile (measured reformat costs)")
     p.add_argument("--precision", default="fp32", help="build the model in this precision first (fp32, fp16, int8)")
-    p.add_argument("--shapes", help="input shapes for the build, e.g. input:1x3x224x224")
+    add_build_options(p)
     p.add_argument("--gpu", default="a100", help="GPU whose estimate prices reformats when there is no profile")
 
 
@@ -126,7 +128,7 @@ def cmd_lint(args):
     else:
         if args.profile or args.model:
             raise ConfigError("--profile and --model go with a layer-information JSON, not with a model to build")
-        findings = lint_engine(_build(args.target, args.shapes, args.precision), gpu=args.gpu)
+        findings = lint_engine(_build(args.target, args, args.precision), gpu=args.gpu)
     records = findings.to_dict(orient="records")
     counts = lint_summary(findings)
     text = f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes"
@@ -143,7 +145,7 @@ def _configure_diff(p):
     p.add_argument("--profile-b", help="profile JSON of B (with a layer-information JSON)")
     p.add_argument("--precision-a", default="fp32", help="precision to build A in (fp32, fp16, int8; default fp32)")
     p.add_argument("--precision-b", default="fp32", help="precision to build B in (default fp32)")
-    p.add_argument("--shapes", help="input shapes for builds, e.g. input:1x3x224x224")
+    add_build_options(p)
     p.add_argument("--gpu", help="estimate times on this GPU where a side has no profile")
 
 
@@ -162,7 +164,7 @@ def cmd_diff(args):
         else:
             if profile:
                 raise ConfigError(f"--profile-{key} goes with a layer-information JSON, not with a model to build")
-            sides.append((_build(target, args.shapes, precision), None))
+            sides.append((_build(target, args, precision), None))
             labels.append(f"{target} {precision}")
     if labels[0] == labels[1]:
         labels = [f"A: {labels[0]}", f"B: {labels[1]}"]

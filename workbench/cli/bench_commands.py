@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 
 from ..errors import ConfigError
+from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
 
 
@@ -60,20 +60,15 @@ def cmd_bench(args):
     elif is_engine:
         raise ConfigError(f"{target} is a TensorRT engine; ONNX Runtime needs the .onnx model")
 
-    def progress(stage, fraction):
-        done = f"{fraction:4.0%}" if fraction is not None else "    "
-        print(f"\r{done} {stage[:100]:<100}", end="", file=sys.stderr, flush=True)
-
     executor = None
     if args.ray:
         from ..bench.ray_executor import RayExecutor
 
         executor = RayExecutor(None if args.ray == "local" else args.ray)
     frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
-                  config=config, store=store, backend=backend, on_progress=None if args.json else progress,
+                  config=config, store=store, backend=backend, on_progress=progress_to_stderr,
                   executor=executor, **options)
-    if not args.json:
-        print(file=sys.stderr)
+    end_progress()
     rows = [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `runs --json`
     table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
                    "iterations"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}") if len(frame) else ""

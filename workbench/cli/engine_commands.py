@@ -37,9 +37,17 @@ def build_config_from_args(args):
                        max_aux_streams=args.max_aux_streams, timing_cache=args.timing_cache)
 
 
-def progress_to_stderr(stage, fraction):
-    if fraction is not None and sys.stderr.isatty():
-        print(f"\r{stage[:60]:60s} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+def progress_to_stderr(stage: str, fraction: float | None) -> None:
+    """The CLI's one progress printer: one line on a terminal's stderr, rewritten in place (nothing when stderr is a
+    file or a pipe, so logs and --json output stay clean); :func:`end_progress` ends the line."""
+    if sys.stderr.isatty():
+        done = f"{fraction:4.0%}" if fraction is not None else "    "
+        print(f"\r{done} {stage[:100]:<100}", end="", file=sys.stderr, flush=True)
+
+
+def end_progress() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
 
 
 def _layers_text(info: dict) -> str:

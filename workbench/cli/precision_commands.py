@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..errors import ConfigError
+from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
 
 
@@ -40,15 +39,10 @@ def _calibrate(args, model, precision: str):
 
         fusion_groups = list(build_engine(model).layers.onnx_nodes)
 
-    def progress(stage, fraction):
-        if not args.json:
-            print(f"\r{stage}", end="", file=sys.stderr, flush=True)
-
     table = calibrate(model, _calibration_data(args), calibrator, precision=precision, percentile=args.percentile,
                       samples=args.samples, batch_size=args.batch_size, fusion_groups=fusion_groups,
-                      on_progress=progress)
-    if not args.json:
-        print(file=sys.stderr)
+                      on_progress=progress_to_stderr)
+    end_progress()
     return table
 
 

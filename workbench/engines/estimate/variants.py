@@ -20,6 +20,14 @@ def parse_variants(text) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def opt_shapes(config) -> dict | None:
+    """The shapes a build's ``config`` optimizes for (opt of each (min, opt, max)): where random calibration inputs
+    are made."""
+    from ..config import normalize_shape_range
+
+    return {name: normalize_shape_range(name, value)[1] for name, value in config.shapes.items()} or None
+
+
 def precision_variant(model, precision: str, shapes=None, calibration=None):
     """The model in ``precision``. INT8/FP8 without calibration data calibrate on random inputs: the Q/DQ
     placement, hence the engine and its time, is the same whatever the scales; only accuracy would differ."""
@@ -36,9 +44,12 @@ def precision_variant(model, precision: str, shapes=None, calibration=None):
 
 
 def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=None, calibration=None,
-                   on_progress=None, cancel=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
+                   config=None, cache: bool = True, on_progress=None,
+                   cancel=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
     """Build the model once per precision (CPU builder) and estimate each engine on ``gpu``; setting ``cancel`` (a
     ``threading.Event``) stops the build in flight (EngineBuildError) and builds no further precision.
+    ``config``: a BuildConfig for every build (default: ``shapes`` and the builder's defaults); ``cache``: use the
+    engine cache.
 
     Returns a table (precision, engine_layers, estimated_ms, speedup_vs_first, label) and the estimates by precision.
     """
@@ -48,7 +59,8 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
 
     precisions = parse_variants(precisions)
     model = load_model(model)
-    config = BuildConfig(shapes=dict(shapes or {}))
+    config = config if config is not None else BuildConfig(shapes=dict(shapes or {}))
+    shapes = shapes or opt_shapes(config)
     estimates, rows = {}, []
     for i, precision in enumerate(precisions):
         if on_progress:
@@ -56,7 +68,7 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
         if cancel is not None and cancel.is_set():
             raise EngineBuildError(f"estimate of {model.name} stopped before {precision}")
         variant = precision_variant(model, precision, shapes, calibration)
-        result = build_engine(variant, config, cancel=cancel)
+        result = build_engine(variant, config, cache=cache, cancel=cancel)
         est = estimate_engine(result, gpu, model=variant)
         estimates[precision] = est
         rows.append({"precision": precision, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
