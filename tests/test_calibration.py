@@ -255,3 +255,18 @@ def test_percentile_and_mse_scales_are_never_written_as_a_tensorrt_calibrator_ca
     for name in ("percentile", "mse"):
         with pytest.raises(ConfigError, match=f"'{name}' is not a TensorRT calibrator"):
             calibrate(digits_model, calib[:20], name).save_tensorrt_cache(tmp_path / f"{name}.cache")
+
+
+def test_every_calibrator_comes_from_the_registry():
+    from workbench.precision.calibrators import AMAX_FUNCTIONS, CALIBRATORS, calibrator_amax
+
+    x = np.concatenate([np.random.default_rng(3).laplace(size=50_000), [30.0]]).astype(np.float32)
+    hist = TensorHistogram("t")
+    hist.update(x)
+    assert CALIBRATORS == tuple(AMAX_FUNCTIONS) == ("minmax", "entropy", "entropy2", "percentile", "mse")
+    chosen = {name: calibrator_amax(name, hist, 99.9) for name in CALIBRATORS}
+    assert chosen["minmax"] == hist.absmax and chosen["entropy"] == chosen["entropy2"] == entropy_amax(hist)
+    assert chosen["percentile"] == percentile_amax(hist, 99.9)
+    assert all(0 < amax < hist.absmax for name, amax in chosen.items() if name != "minmax")  # the others clip
+    with pytest.raises(ConfigError, match="unknown"):
+        calibrator_amax("kl", hist)

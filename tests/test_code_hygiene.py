@@ -57,3 +57,10 @@ def test_every_exception_of_the_hierarchy_is_exported():
                      if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == errors.__name__)
     assert sorted(errors.__all__) == defined
     assert all(getattr(workbench, name) is getattr(errors, name) for name in defined)
+
+
+def test_the_quantized_precisions_are_named_in_the_precision_registry_only():
+    literal = re.compile(r"""\(\s*["']int8["'],\s*["']fp8["']\s*\)|\[\s*["']int8["'],\s*["']fp8["']\s*\]""")
+    spelled = [f"{p.relative_to(PACKAGE)}:{n}" for p in _sources()
+               for n, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line.split("#")[0])]
+    assert spelled == ["precision/plan.py:18"], spelled

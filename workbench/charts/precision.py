@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
+from ..precision.plan import is_quantized
 from .performance import require_columns, styled
 
 _COLORS = {"minmax": "#d62728", "entropy": "#9467bd", "entropy2": "#1f77b4", "percentile": "#2ca02c",
@@ -83,7 +84,7 @@ def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure
     data = frame.dropna(subset=[metric])
     if data.empty:
         raise ConfigError(f"accuracy_bars: no row has a value for '{metric}'")
-    colors = [_COLORS.get(c, "#7f7f7f") if p in ("int8", "fp8") else "#444" for p, c in
+    colors = [_COLORS.get(c, "#7f7f7f") if is_quantized(p) else "#444" for p, c in
               zip(data.get("precision", [""] * len(data)), data.get("calibrator", [""] * len(data)))]
     text = [f"{v:.2%}" if metric in ("accuracy", "top1_agreement") else f"{v:.3g}" for v in data[metric]]
     fig = go.Figure(go.Bar(x=data["variant"], y=data[metric], marker_color=colors, text=text,

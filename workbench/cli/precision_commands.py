@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
 
@@ -53,7 +54,7 @@ def _tensor_rows(table) -> list[dict]:
 
 def _configure_calibrate(p):
     _add_calibration_options(p)
-    p.add_argument("--precision", default="int8", choices=["int8", "fp8"], help="quantized type (default int8)")
+    p.add_argument("--precision", default="int8", choices=QUANTIZED, help="quantized type (default int8)")
     p.add_argument("-o", "--output", help="write the table as JSON")
     p.add_argument("--trt-cache", help="also write TensorRT's calibration-cache text (for TensorRT 10 calibrators)")
     p.add_argument("--trt-version", help="version of the TensorRT that will read the cache, for its header "
@@ -83,7 +84,8 @@ def cmd_calibrate(args):
 
 def _configure_quantize(p):
     _add_calibration_options(p)
-    p.add_argument("--precision", default="int8", choices=["fp16", "bf16", "int8", "fp8"], help="target precision")
+    p.add_argument("--precision", default="int8", choices=(*FLOAT_CONVERSIONS, *QUANTIZED),
+                   help="target precision")
     p.add_argument("--target", default="tensorrt", choices=["tensorrt", "onnxruntime"],
                    help="Q/DQ placement: TensorRT's recommendations, or what ONNX Runtime's CPU runs as int8")
     p.add_argument("--exclude", default="", help="node names kept in FP32, comma-separated")

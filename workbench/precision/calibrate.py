@@ -25,8 +25,7 @@ from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchErr
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
 from ..files import atomic_write_text
-from .calibrators import (CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, check_calibrator,
-                          entropy_amax, minmax_amax, mse_amax, percentile_amax)
+from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, check_calibrator
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
@@ -310,14 +309,7 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
     rows = []
     for name in chosen:
         h = hists[name]
-        if calibrator == "minmax":
-            amax = minmax_amax(h)
-        elif calibrator in ("entropy", "entropy2"):
-            amax = entropy_amax(h)
-        elif calibrator == "percentile":
-            amax = percentile_amax(h, float(percentile))
-        else:
-            amax = mse_amax(h)
+        amax = AMAX_FUNCTIONS[calibrator](h, float(percentile))
         scale = float(quantization_scale(amax, precision))
         rows.append({"tensor": name, "amax": amax, "scale": scale, "min": h.min, "max": h.max,
                      "absmax": h.absmax, "count": h.count})

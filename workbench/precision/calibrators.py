@@ -17,11 +17,13 @@ Written from their public descriptions:
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from ..errors import ConfigError
 
-CALIBRATORS = ("minmax", "entropy", "entropy2", "percentile", "mse")
+# CALIBRATORS (the names, in the order menus show them) is defined at the end, from the registry of amax functions.
 # Scales read from a TensorRT cache written by the legacy calibrator: which calibrator chose them is unknown.
 LEGACY = "legacy"
 # Largest representable magnitude per quantized type: scale = amax / QMAX (the one table; fp8 = float8 e4m3fn).
@@ -136,3 +138,20 @@ def mse_amax(hist, levels: int = int(QMAX["int8"]), start: int = START_BIN, stri
         if error[k] < best_error:
             best, best_error = float(chunk[k]), float(error[k])
     return min(best, hist.absmax)  # the last edge can lie past |x|max
+
+
+# The calibrator registry: name -> amax(histogram, percentile). Entropy and Entropy2 share the search; they differ in
+# which tensors are calibrated (calibrate.py). ``calibrate()`` dispatches through it, never through an if/elif chain.
+AMAX_FUNCTIONS: dict[str, Callable[[Any, float], float]] = {
+    "minmax": lambda hist, _percentile: minmax_amax(hist),
+    "entropy": lambda hist, _percentile: entropy_amax(hist),
+    "entropy2": lambda hist, _percentile: entropy_amax(hist),
+    "percentile": lambda hist, percentile: percentile_amax(hist, percentile),
+    "mse": lambda hist, _percentile: mse_amax(hist),
+}
+CALIBRATORS = tuple(AMAX_FUNCTIONS)
+
+
+def calibrator_amax(calibrator: str, hist, percentile: float = 99.99) -> float:
+    """The amax that ``calibrator`` chooses for a tensor's |x| histogram (``percentile``: for Percentile)."""
+    return AMAX_FUNCTIONS[check_calibrator(calibrator)](hist, float(percentile))

@@ -12,9 +12,16 @@ from ..errors import ConfigError
 from ..model.loading import PRECISION_KEY, SOURCE_KEY
 from .graph_edit import set_metadata
 
-# Precisions this version can write into a model.
+# The precision registry: every precision this version can write into a model, and the quantized ones (Q/DQ with
+# calibrated scales). CLI choices, panel choices and estimate variants all come from here.
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")
 QUANTIZED = ("int8", "fp8")
+FLOAT_CONVERSIONS = tuple(p for p in PRECISIONS if p != "fp32" and p not in QUANTIZED)  # fp16, bf16
+
+
+def is_quantized(precision: str | None) -> bool:
+    """INT8 or FP8: needs calibration data (or random inputs, for timing only)."""
+    return precision in QUANTIZED
 
 # Ops whose float inputs must stay FP32 (scales, coordinates, index-producing ops), on top of ONNX Runtime's
 # converter's own block list (NonMaxSuppression, TopK, Range, RoiAlign, CumSum, Min, Max, Upsample, ai.onnx.ml).

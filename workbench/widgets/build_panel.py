@@ -9,6 +9,7 @@ import ipywidgets as widgets
 from ..engines import BuildConfig
 from ..model import load_model, parse_shapes
 from ..precision import CALIBRATORS, PRECISIONS, PrecisionPlan, apply_precision
+from ..precision.plan import is_quantized
 from .common import Panel, html_table, progress_bar
 
 
@@ -87,7 +88,7 @@ class BuildPanel(Panel):
             self.say("choose a model first", "warning")
             return
         plan, config = self.plan(), self.config()  # bad settings are reported now, before any work
-        if plan.precision in ("int8", "fp8") and self.calibration_data is None:
+        if is_quantized(plan.precision) and self.calibration_data is None:
             self.say(f"{plan.precision} needs calibration data: BuildPanel(model, calibration_data=...)", "warning")
             return
         self.progress.value = 0.0

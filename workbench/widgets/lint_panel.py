@@ -10,8 +10,10 @@ from ..engines import BuildConfig, build_engine, lint_engine
 from ..engines.estimate import gpus
 from ..engines.estimate.variants import precision_variant
 from ..engines.lint import lint_summary
+from ..precision import PRECISIONS
 from .common import Panel, progress_bar
 
+CONVERSIONS = [p for p in PRECISIONS if p != "fp32"]  # what a model can be converted to before linting
 _COLORS = {"error": "#b00020", "warning": "#8a6d00", "info": "#555"}
 
 
@@ -35,7 +37,7 @@ class LintPanel(Panel):
         self.variants: dict = dict(variants or {})
         self.findings = None
         self.target = widgets.Dropdown(options=[], description="engine of")
-        self.precision = widgets.Dropdown(options=["as is", "fp16", "int8"], value="as is", description="convert")
+        self.precision = widgets.Dropdown(options=["as is", *CONVERSIONS], value="as is", description="convert")
         self.gpu = widgets.Dropdown(options=list(gpus()["name"]), value="a100", description="price on")
         self.run_button = widgets.Button(description="Lint", button_style="primary", icon="search")
         self.run_button.on_click(self.guarded(lambda _: self.run()))

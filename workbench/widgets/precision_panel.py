@@ -11,6 +11,7 @@ from .. import charts
 from ..model import load_model
 from ..precision import (CALIBRATORS, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
                          run_outputs)
+from ..precision.plan import PRECISIONS, is_quantized
 from ..precision.qdq import WEIGHTED_OPS
 from .common import Panel, html_table, progress_bar, show_figure
 
@@ -35,7 +36,7 @@ class PrecisionPanel(Panel):
         self._listeners = []
         self._reference = None
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
-        self.precision = widgets.Dropdown(options=["int8", "fp16", "bf16", "fp8"], value="int8", description="precision")
+        self.precision = widgets.Dropdown(options=[p for p in PRECISIONS if p != "fp32"], value="int8", description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
         self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
         self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")
@@ -66,7 +67,7 @@ class PrecisionPanel(Panel):
         self._listeners.append(listener)
 
     def _sync(self) -> None:
-        quantized = self.precision.value in ("int8", "fp8")
+        quantized = is_quantized(self.precision.value)
         for w in (self.calibrator, self.percentile, self.batches):
             w.disabled = not quantized
         if self.precision.value == "fp8":
@@ -81,7 +82,7 @@ class PrecisionPanel(Panel):
     def run(self, wait: bool = False) -> None:
         """Calibrate (INT8/FP8) and convert with the current settings; background unless ``wait``."""
         plan = self.plan()  # bad settings are reported before any work
-        if plan.precision in ("int8", "fp8") and self.calibration_data is None:
+        if is_quantized(plan.precision) and self.calibration_data is None:
             self.say("INT8/FP8 need calibration data: PrecisionPanel(model, calibration_data)", "warning")
             return
         self.progress.value = 0.0
@@ -91,7 +92,7 @@ class PrecisionPanel(Panel):
 
         def work():  # background thread: computes; widgets change in shown(), on the kernel's thread
             table = None
-            if plan.precision in ("int8", "fp8"):
+            if is_quantized(plan.precision):
                 table = calibrate(model, calibration, plan.calibrator, precision=plan.precision,
                                   percentile=plan.percentile, samples=batches * self.batch_size,
                                   batch_size=self.batch_size, on_progress=self.show_progress, cancel=self._cancel)
@@ -127,7 +128,7 @@ class PrecisionPanel(Panel):
         row = compare(self.model, converted, self.eval_data, labels=self.labels,
                       reference_outputs=self._reference).iloc[0].to_dict()
         row.update(variant=plan.label, precision=plan.precision,
-                   calibrator=plan.calibrator if plan.precision in ("int8", "fp8") else "")
+                   calibrator=plan.calibrator if is_quantized(plan.precision) else "")
         return row
 
     def _show_accuracy(self, row: dict) -> None:

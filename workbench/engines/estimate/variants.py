@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from ...errors import ConfigError, EngineBuildError
+from ...precision.plan import PRECISIONS, is_quantized
 from .model import EngineEstimate, estimate_engine
 
-VARIANTS = ("fp32", "fp16", "bf16", "int8", "fp8")
+VARIANTS = PRECISIONS  # every precision the workbench writes can be estimated
 
 
 def parse_variants(text) -> tuple[str, ...]:
@@ -37,7 +38,7 @@ def precision_variant(model, precision: str, shapes=None, calibration=None):
     model = load_model(model)
     if precision == "fp32":
         return model
-    if precision in ("int8", "fp8") and calibration is None:
+    if is_quantized(precision) and calibration is None:
         calibration = [generate_feeds(model, shapes, seed=s) for s in range(2)]
         return apply_precision(model, PrecisionPlan(precision, calibrator="minmax"), calibration)
     return apply_precision(model, PrecisionPlan(precision), calibration)
