@@ -98,3 +98,18 @@ def test_names_only_file_still_reads(tmp_path):
     f.write_text(json.dumps({"Layers": ["Conv_0 + Relu_1", "MaxPool_2"]}))
     df = read_layer_information(f)
     assert list(df["onnx_nodes"]) == [["Conv_0", "Relu_1"], ["MaxPool_2"]]
+
+
+def test_one_profile_join_by_position_then_by_name():
+    import pandas as pd
+
+    from workbench.engines.layers import join_profile
+
+    layers = pd.DataFrame({"name": ["a", "b", "a"]})
+    same = pd.DataFrame({"name": ["a", "b", "a"], "time_ms": [1.0, 2.0, 3.0]})
+    assert join_profile(layers, same)["time_ms"].tolist() == [1.0, 2.0, 3.0]  # repeated names stay apart
+    # the same count but other names (lint once aligned by count alone): joined by name, NaN where none matches
+    other = pd.DataFrame({"name": ["b", "x", "a"], "time_ms": [2.0, 9.0, 1.0]})
+    joined = join_profile(layers, other)["time_ms"]
+    assert joined.tolist() == [1.0, 2.0, 1.0]
+    assert join_profile(pd.DataFrame({"name": ["c"]}), other)["time_ms"].isna().all()

@@ -44,14 +44,9 @@ class EngineSide:
         work = layer_workload(source, model=model)
         time_ms, time_source = None, "none"
         if profile is not None:
-            from .layers import read_profile
+            from .layers import join_profile, read_profile
 
-            times = read_profile(profile)
-            if len(times) == len(work) and list(times["name"]) == list(work["name"]):
-                time_ms = times["time_ms"].to_numpy(dtype=float)
-            else:
-                time_ms = work["name"].map(times.drop_duplicates("name").set_index("name")["time_ms"]).to_numpy(
-                    dtype=float)
+            time_ms = join_profile(work, read_profile(profile))["time_ms"].to_numpy(dtype=float)
             time_source = "measured"
         elif gpu is not None:
             from .estimate import estimate_engine

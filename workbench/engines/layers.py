@@ -172,6 +172,17 @@ def read_profile(source) -> pd.DataFrame:
     })
 
 
+def join_profile(layers: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
+    """A profile's per-layer columns (all but ``name``) aligned to ``layers``' rows: the one join of a profile onto
+    engine layers (as TREx's EnginePlan does it). By position when the profile lists the same names in the same order
+    (repeated names stay apart), else by name (TREx's fallback; the first record of a repeated name); NaN where a
+    layer has no record."""
+    if len(times) == len(layers) and list(times["name"]) == list(layers["name"]):
+        return times.drop(columns="name").reset_index(drop=True)
+    by_name = times.drop_duplicates("name").set_index("name")
+    return by_name.reindex(list(layers["name"])).reset_index(drop=True)
+
+
 # --- normalization ----------------------------------------------------------------------------------------------
 _DTYPE_WORDS = [("bfloat16", "bfloat16"), ("bf16", "bfloat16"), ("fp32", "float32"), ("float", "float32"),
                 ("fp16", "float16"), ("half", "float16"), ("fp8", "float8"), ("fp4", "float4"), ("uint8", "uint8"),
@@ -280,11 +291,7 @@ def read_layer_information(source, profile=None) -> pd.DataFrame:
     """Engine layers from inspector JSON exported on a GPU machine, with per-layer times when a profile is given."""
     df = layers_frame(parse_inspector_json(source), source="inspector-json")
     if profile is not None:
-        times = read_profile(profile)
-        if len(times) == len(df) and list(times["name"]) == list(df["name"]):
-            df = pd.concat([df, times.drop(columns="name")], axis=1)
-        else:  # TREx's fallback: join by name when the lists differ
-            df = df.merge(times.drop_duplicates("name"), on="name", how="left")
+        df = pd.concat([df.reset_index(drop=True), join_profile(df, read_profile(profile))], axis=1)
         df.attrs["source"] = "inspector-json"
     return df
 

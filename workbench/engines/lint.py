@@ -162,11 +162,9 @@ def lint_engine(source, model=None, *, gpu: str = "a100", profile=None) -> pd.Da
     work = layer_workload(source, model=model)
     findings = []
     if profile is not None:
-        from .layers import read_profile
+        from .layers import join_profile, read_profile
 
-        times = read_profile(profile)
-        time_ms = times["time_ms"].to_numpy() if len(times) == len(work) else \
-            work["name"].map(times.drop_duplicates("name").set_index("name")["time_ms"]).to_numpy()
+        time_ms = join_profile(work, read_profile(profile))["time_ms"].to_numpy(dtype=float)
         time_label = "measured"
     else:
         time_ms = estimate_engine(work, gpu).layers["estimated_ms"].to_numpy()

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, EngineFileError
-from ..layers import read_profile
+from ..layers import join_profile, read_profile
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
 
@@ -361,10 +361,8 @@ class EngineEstimate:
             times = read_profile(measured)[["name", "time_ms"]].rename(columns={"time_ms": "measured_ms"})
             latency_ms = profile_latency_ms(measured) if latency_ms is None else latency_ms
         cols = ["name", "op", "precision", "bound", "estimated_ms"]
-        if len(times) == len(self.layers) and list(times["name"]) == list(self.layers["name"]):
-            out = pd.concat([self.layers[cols].reset_index(drop=True), times[["measured_ms"]]], axis=1)
-        else:
-            out = self.layers[cols].merge(times.drop_duplicates("name"), on="name", how="left")
+        out = self.layers[cols].reset_index(drop=True)
+        out["measured_ms"] = join_profile(self.layers, times)["measured_ms"].astype(float)
         metrics = error_metrics(out["estimated_ms"], out["measured_ms"], latency_ms=latency_ms)
         out["error_pct"] = ((out["estimated_ms"] + metrics["profiler_overhead_ms"]) / out["measured_ms"] - 1) * 100
         out.loc[~(out["measured_ms"] > 0), "error_pct"] = np.nan
