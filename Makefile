@@ -15,7 +15,7 @@ endif
 
 APP_PORT ?= 8866
 
-.PHONY: lab app test test-lib test-notebooks bench screenshots clean
+.PHONY: lab app test lint test-lib test-notebooks bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,17 @@ lab: $(VENV)/.installed-lab
 app: $(VENV)/.installed-lab
 	$(BIN)/workbench app --port $(APP_PORT) $(if $(filter no,$(LAB_BROWSER)),--no-browser,)
 
-# pytest for the library and nbval for every notebook, in one run: any failure (or no test at all: exit 5) fails.
+# ruff (under a second), then pytest for the library and nbval for every notebook in one run: any failure (or no
+# test at all: exit 5) fails. The slowest 10 tests are printed on every run (--durations=10 in pyproject.toml).
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(PYTEST_ARGS)
+	$(BIN)/ruff check workbench
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=10 \
+	    $(PYTEST_ARGS)
+
+# Lint and types of workbench/ (mypy takes about a minute on 2 cores, so it is not part of make test).
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check workbench
+	$(BIN)/mypy
 
 # The README's screenshots come from the real-browser tests (JupyterLab and Voila in Debian's chromium).
 screenshots: $(VENV)/.installed-dev

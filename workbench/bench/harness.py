@@ -233,7 +233,7 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
             fraction = min((time.perf_counter_ns() - started) / total_ns, 1.0) if total_ns else 1.0
             progress(f"{label}: batch {batch}, {sum(map(len, per_worker))} iterations", fraction)
 
-    def fail(exc: BaseException) -> BenchmarkError:
+    def fail(exc: BaseException) -> WorkbenchError:
         if isinstance(exc, WorkbenchError):
             return exc
         return BenchmarkError(f"{label}: inference failed at batch {batch}: {exc}")

@@ -198,7 +198,7 @@ class ResultsStore:
                     if how == "frame":
                         return pd.read_sql_query(query, conn)
                     result = conn.execute(query)
-                    return {"all": result.all, "scalar": result.scalar, "scalars": lambda: result.scalars().all(),
+                    return {"all": result.all, "scalar": result.scalar, "scalars": lambda: result.scalars().all(),  # noqa: B023 - called at once
                             "one": result.one}[how]()
             except sa.exc.DBAPIError as exc:
                 if _stale(exc, attempt):

@@ -43,7 +43,7 @@ def _named(targets) -> list[tuple[str, object]]:
 
 
 def _runners(targets, optimization_levels, threads, runner_options: dict) -> list[tuple[str, Runner]]:
-    out = []
+    out: list[tuple[str, Runner]] = []
     for variant, target in _named(targets):
         runner = runner_for(target, **runner_options)
         if isinstance(runner, OnnxRuntimeRunner):

@@ -150,7 +150,7 @@ def _fill_traces(graph: GraphData, color_by: str) -> list[dict]:
                            line=dict(color=color, width=1.2), hoverinfo="skip", name=label, legendgroup=label,
                            showlegend=True, meta="fill"))
         colors[colors == color] = ""  # one trace per colour even if two labels share it
-    return [t for t in traces if len(t["x"])]
+    return [t for t in traces if len(t["x"])]  # type: ignore[arg-type]
 
 
 def highlight_outline(graph: GraphData, ids) -> dict:

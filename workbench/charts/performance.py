@@ -169,7 +169,8 @@ def memory_bars(frame: pd.DataFrame) -> go.Figure:
     data = frame.assign(_label=_labels(frame) if ("label" in frame or "backend" in frame) else
                         frame.index.astype(str))
     if "batch" in data.columns:
-        data["_label"] = [f"{l} · batch {b}" if b == b else l for l, b in zip(data["_label"], data["batch"])]
+        data["_label"] = [f"{name} · batch {b}" if b == b else name for name, b in
+                          zip(data["_label"], data["batch"])]
     mib = 2 ** 20
     fig = go.Figure([
         go.Bar(x=data["_label"], y=data["naive_activation_bytes"] / mib, name="naive (every ONNX tensor kept)"),

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 from ..errors import WorkbenchError
 
-COMMANDS: dict[str, Callable] = {}
+COMMANDS: dict[str, tuple[Callable, str]] = {}
 
 
 def command(name: str, help: str):
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (fn, help) in COMMANDS.items():
+    for name, (_fn, help) in COMMANDS.items():
         p = sub.add_parser(name, help=help, description=help)
         CONFIGURE.get(name, lambda _: None)(p)
         p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")

@@ -71,8 +71,8 @@ class BuildResult:
             self._engine = self._cache_entry.read_engine()
         elif not isinstance(self._engine, bytes):
             # TensorRT's IHostMemory is kept as it is and copied to bytes only if asked for (a 100 MB copy).
-            self._engine = bytes(self._engine)
-        return self._engine
+            self._engine = bytes(self._engine)  # type: ignore[call-overload]  # IHostMemory has the buffer protocol
+        return self._engine  # type: ignore[return-value]
 
     @property
     def fusion(self) -> FusionSummary:

@@ -200,8 +200,9 @@ def diff_engines(a, b, *, a_profile=None, b_profile=None, model=None, gpu: str |
             changes = []
             if row["a_precisions"] != row["b_precisions"]:
                 changes.append("precision")
-            if len(row["a_fused_ops"]) != len(row["b_fused_ops"]) or any(
-                    x.replace(" ", "") != y.replace(" ", "") for x, y in zip(row["a_fused_ops"], row["b_fused_ops"])):
+            if len(row["a_fused_ops"]) != len(row["b_fused_ops"]) or any(  # type: ignore[arg-type]
+                    x.replace(" ", "") != y.replace(" ", "")
+                    for x, y in zip(row["a_fused_ops"], row["b_fused_ops"])):  # type: ignore[call-overload]
                 changes.append("fusion")
             if row["reformats_delta"]:
                 changes.append("reformats")

@@ -146,7 +146,7 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
             if len(layer) < 2:
                 continue
 
-            def barycenter(n):
+            def barycenter(n, down=down):  # bound now: sort() calls it within this sweep
                 neighbours = list(g.predecessors(n) if down else g.successors(n))
                 return np.mean([position[m] for m in neighbours]) if neighbours else position[n]
             layer.sort(key=barycenter)

@@ -64,7 +64,7 @@ def batch_shapes(model, batch: int, shapes=None) -> dict[str, tuple[int, ...]]:
         else:
             dims[0] = int(batch)
         out[spec.name] = tuple(dims)
-    return out
+    return out  # type: ignore[return-value]  # dims are all ints by now (checked above)
 
 
 def check_feeds(model, feeds: Mapping[str, object], what: str = "feeds") -> dict[str, np.ndarray]:

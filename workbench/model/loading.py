@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
-from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
+from .shapes import (DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
                      normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
 from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,
@@ -348,7 +348,7 @@ class Model:
 
     def _fill(self, defaults: list[DimensionDefault]) -> dict[str, tuple[int, ...]]:
         values = {(d.input, d.axis): d.value for d in defaults}
-        return {spec.name: tuple(values.get((spec.name, axis), d) if not (isinstance(d, int) and d > 0) else d
+        return {spec.name: tuple(values.get((spec.name, axis), d) if not (isinstance(d, int) and d > 0) else d  # type: ignore[arg-type]
                                  for axis, d in enumerate(spec.shape))
                 for spec in self.inputs if spec.shape is not None}
 
@@ -391,7 +391,7 @@ class Model:
                 out[v.name] = shape
         for t in g.initializer:
             out[t.name] = tuple(int(d) for d in t.dims)
-        return out
+        return out  # type: ignore[return-value]  # only all-int shapes were kept
 
     def estimate_flops(self, shapes=None) -> pd.DataFrame:
         """Per-node MACs and FLOPs at the given input shapes (default: ``default_shapes``).

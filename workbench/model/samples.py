@@ -233,7 +233,6 @@ def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 32
     anchors computed from the feature-map sizes (Shape/Gather/Cast/Range). Input ``images``: [batch, 3, height,
     width]; metadata as Ultralytics writes it (``imgsz`` = "[320, 320]", ``names``, ``stride``, ``task``)."""
     b = _GraphBuilder(seed)
-    counter = iter(range(10_000))
 
     def conv(x: str, cin: int, cout: int, k: int, s: int, prefix: str) -> str:  # BN already folded, as exported
         w = b.he(f"{prefix}.conv.weight", (cout, cin, k, k), cin * k * k)

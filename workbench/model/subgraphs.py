@@ -7,7 +7,6 @@ resolves such names (and plain ones) to the node's real op type and its parent.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 

@@ -36,7 +36,8 @@ class PrecisionPanel(Panel):
         self._listeners = []
         self._reference = None
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
-        self.precision = widgets.Dropdown(options=[p for p in PRECISIONS if p != "fp32"], value="int8", description="precision")
+        self.precision = widgets.Dropdown(options=[p for p in PRECISIONS if p != "fp32"], value="int8",
+                                          description="precision")
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
         self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
         self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")

@@ -31,7 +31,7 @@ def timing_shapes(builds: dict) -> list[dict]:
     for label, build in builds.items():
         work = layer_workload(build, model=build.model)
         for row in work[work["op"].isin(["conv", "depthwise", "gemm"]) & work["shapes_known"]].itertuples():
-            inp, out = row.input_shapes[0], row.output_shapes[0]
+            out = row.output_shapes[0]
             if row.op == "gemm":
                 records.append({"model": label, "layer": row.name, "op": "gemm", "m": int(row.gemm_m),
                                 "n": int(row.gemm_n), "k": int(row.gemm_k)})
