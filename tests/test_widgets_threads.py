@@ -70,10 +70,10 @@ def test_graph_panel_build_changes_widgets_on_the_kernel_thread_only(kernel):
 
 
 def test_precision_panel_calibration_changes_widgets_on_the_kernel_thread_only(kernel):
-    from workbench.model.datasets import digits
+    from workbench.model import generate_feeds
 
-    calibration, _ = digits("calibration")
-    panel = PrecisionPanel("digits_cnn", calibration[:64])
+    tiny = load_model(conv_bn_relu())  # the threads are under test, not the calibration: a tiny model calibrates fast
+    panel = PrecisionPanel(tiny, [generate_feeds(tiny, seed=seed) for seed in range(2)])
     panel.batches.value = 1
     _start_and_check(panel, panel.run, kernel, lambda: panel.model_out is not None and panel.histogram.outputs)
 
