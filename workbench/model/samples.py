@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -537,13 +536,7 @@ def sample_path(name: str) -> Path:
     folder = cache_dir() / "samples"
     path = folder / f"{name}-v{SAMPLES_VERSION}.onnx"
     if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_build_cached(name))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from ..files import atomic_write_bytes
+
+        atomic_write_bytes(path, _build_cached(name))  # never half a model, whatever else reads the cache
     return path
