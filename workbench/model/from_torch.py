@@ -39,7 +39,7 @@ def from_torch(module, example_inputs, *, input_names=None, output_names=None, d
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(module, example_inputs, buffer, dynamo=False,  # type: ignore[arg-type]  # takes a file input_names=input_names,
+            torch.onnx.export(module, example_inputs, buffer, dynamo=False, input_names=input_names,  # type: ignore[arg-type]
                               output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset)
     except Exception as exc:
         raise ModelError(f"PyTorch could not export {type(module).__name__} to ONNX: {exc}") from None
