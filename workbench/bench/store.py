@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from ..errors import ResultsStoreError, ResultsStoreUnavailableError
+from ..redact import SECRET_KEYS, redact, redact_value, remember_secret
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"
@@ -106,6 +107,8 @@ def _clean(value):
         return None if not math.isfinite(float(value)) else float(value)
     if isinstance(value, (np.bool_, bool)):
         return int(value)
+    if isinstance(value, (str, dict, list)):
+        return redact_value(value)  # no credential is ever stored (a tag or a note may quote a URL)
     return value
 
 
@@ -115,26 +118,29 @@ def _parse_url(location) -> sa.engine.URL:
         return sa.engine.URL.create("sqlite", database=str(Path(text)))
     try:
         url = sa.engine.make_url(text)
-    except sa.exc.ArgumentError:
-        raise ResultsStoreError(f"results store URL {_mask_text(text)!r} is not a database URL (use a file path, "
+        if url.port is not None and not 1 <= url.port <= 65535:  # a port that is not a number fails here too
+            raise ValueError(f"port {url.port} is outside 1-65535")
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        why = "" if isinstance(exc, sa.exc.ArgumentError) else f" ({redact(exc)})"
+        raise ResultsStoreError(f"results store URL {redact(text)!r} is not a database URL{why} (use a file path, "
                                 "sqlite:///path or postgresql://user:password@host/database)") from None
+    _remember_url_secrets(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
         return url.set(drivername="sqlite")
     if backend in SERVER_SCHEMES:
         return url.set(drivername="postgresql+psycopg")  # psycopg 3, whatever driver the URL named
-    raise ResultsStoreError(f"results store {url.render_as_string(hide_password=True)}: the database "
+    raise ResultsStoreError(f"results store {redact(url.render_as_string(hide_password=True))}: the database "
                             f"'{backend}' is not supported (use sqlite:///path or postgresql://...)")
 
 
-def _mask_text(text: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` for text that failed to parse as a URL."""
-    head, sep, rest = text.partition("://")
-    if sep and "@" in rest:
-        credentials, at, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{head}://{user}:***@{host}"
-    return text
+def _remember_url_secrets(url: sa.engine.URL) -> None:
+    """The URL's password and query-string credentials are masked in every later message, row and export."""
+    remember_secret(url.password)
+    for key, value in url.query.items():
+        if key.lower() in SECRET_KEYS:
+            for item in (value if isinstance(value, tuple) else (value,)):
+                remember_secret(item)
 
 
 class ResultsStore:
@@ -150,8 +156,8 @@ class ResultsStore:
         self._url = _parse_url(url if url is not None else default_store_url())
         self.is_server = self._url.get_backend_name() != "sqlite"
         # the only form ever shown: password masked, the scheme as users write it
-        self.location = (self._url.set(drivername=self._url.get_backend_name()).render_as_string(hide_password=True)
-                         if self.is_server else str(self._url.database))
+        self.location = redact(self._url.set(drivername=self._url.get_backend_name()).render_as_string(
+            hide_password=True) if self.is_server else str(self._url.database))
         self.spool_path = Path(spool) if spool is not None else (
             Path.cwd() / f"workbench-results-pending-{hashlib.sha1(self.location.encode()).hexdigest()[:10]}.sqlite"
             if self.is_server else None)
@@ -194,10 +200,7 @@ class ResultsStore:
 
     def _error(self, action: str, exc: BaseException, cls=ResultsStoreError) -> ResultsStoreError:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-        password = self._url.password
-        if password:
-            detail = str(detail).replace(str(password), "***")
-        return cls(f"results store {self.location} {action}: {detail}")
+        return cls(redact(f"results store {self.location} {action}: {detail}"))
 
     def _read_version(self, conn) -> int:
         if not self.is_server:
