@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -96,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(redact(f"workbench {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)"),
               file=sys.stderr)
         return 2
-    _emit(args, text, obj)
+    try:
+        _emit(args, text, obj)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `workbench runs | head`: the reader left; not an error (Python's documented recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
