@@ -91,3 +91,39 @@ def load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path) -> No
         onnx.external_data_helper.load_external_data_for_model(proto, os.path.realpath(base_dir))
     except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise ExternalDataError(f"{label}: could not read external data: {exc}") from None
+
+
+# one element per entry of the typed field (complex: two); 4-bit types pack two per raw byte
+_TYPED_FIELD = {onnx.TensorProto.FLOAT: "float_data", onnx.TensorProto.DOUBLE: "double_data",
+                onnx.TensorProto.INT64: "int64_data", onnx.TensorProto.UINT64: "uint64_data",
+                **{t: "int32_data" for t in (onnx.TensorProto.INT32, onnx.TensorProto.INT16, onnx.TensorProto.INT8,
+                                             onnx.TensorProto.UINT16, onnx.TensorProto.UINT8, onnx.TensorProto.BOOL,
+                                             onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)}}
+
+
+def check_initializer_data(proto: onnx.ModelProto, label: str) -> None:
+    """Every initializer holds the data its dims declare (10^6 x 10^6 declared over 16 bytes is a broken file, not
+    a trillion parameters). Tensors still in external files are checked by their loader."""
+    import math
+
+    import numpy as np
+
+    for tensor in proto.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING:
+            continue
+        elements = math.prod(tensor.dims)
+        try:
+            itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            continue  # a type numpy does not know: leave it to the runtimes
+        if tensor.HasField("raw_data") or tensor.raw_data:
+            packed = tensor.data_type in (getattr(onnx.TensorProto, n, -1) for n in ("INT4", "UINT4", "FLOAT4E2M1"))
+            expected, held = ((elements + 1) // 2 if packed else elements * itemsize), len(tensor.raw_data)
+        elif tensor.data_type in _TYPED_FIELD:
+            expected, held = elements, len(getattr(tensor, _TYPED_FIELD[tensor.data_type]))
+        else:
+            continue
+        if expected != held:
+            raise ModelError(f"{label}: initializer '{tensor.name}' declares dims {list(tensor.dims)} "
+                             f"({elements:,} elements) but holds {held:,} {'bytes' if tensor.raw_data else 'values'} "
+                             f"of data (expected {expected:,}): the file is damaged or was written wrongly")

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
-from .external_data import check_regular_file, load_external_data
+from .external_data import check_initializer_data, check_regular_file, load_external_data
 from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
                      normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
@@ -115,6 +115,7 @@ def _load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path | Non
 def _check(proto: onnx.ModelProto, label: str) -> None:
     if not proto.HasField("graph") or len(proto.graph.node) == 0:
         raise ModelError(f"{label}: the graph is empty (no nodes)")
+    check_initializer_data(proto, label)
     supported = onnx.defs.onnx_opset_version()
     for opset in proto.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version > supported:
