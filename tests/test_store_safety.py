@@ -135,10 +135,9 @@ def test_a_replaced_file_keeps_its_mode_and_a_full_disk_names_the_file(tmp_path)
         assert list(tmp_path.glob(".full.html.*")) == []
 
 
-def _write_to_full_disk(path):
-    """The write goes to /dev/full (ENOSPC at the first flush), as a full disk answers."""
-    import workbench.files as files
-
+@contextlib.contextmanager
+def _full_disk():
+    """Every atomic write goes to /dev/full (ENOSPC at the first flush), as a full disk answers."""
     real_fdopen = os.fdopen
 
     def full(fd, mode="r", *args, **kwargs):
@@ -146,11 +145,16 @@ def _write_to_full_disk(path):
         os.dup2(os.open("/dev/full", os.O_WRONLY), handle.fileno())
         return handle
 
-    files.os.fdopen = full
+    os.fdopen = full
     try:
-        atomic_write_text(path, "x" * 100_000)
+        yield
     finally:
-        files.os.fdopen = real_fdopen
+        os.fdopen = real_fdopen
+
+
+def _write_to_full_disk(path):
+    with _full_disk():
+        atomic_write_text(path, "x" * 100_000)
 
 
 def test_concurrent_copies_into_sqlite_all_succeed_exactly_once(store_with_runs, tmp_path):
@@ -192,3 +196,19 @@ def test_runs_into_a_closed_pipe_ends_quietly(store_with_runs):
     result = subprocess.run(f"{sys.executable} -c \"{many}\" {store_with_runs} | head -c 0", shell=True,
                             capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+
+
+def test_outputs_onto_inputs_are_refused_and_a_full_disk_names_the_file(tmp_path, run_cli):
+    import onnx
+
+    model = tmp_path / "m.onnx"
+    onnx.save(conv_bn_relu(), model)
+    before = _digest(model)
+    code, out, err = run_cli("quantize", model, "--precision", "fp16", "-o", model)
+    assert code == 1 and "would overwrite" in err and _digest(model) == before
+    code, out, err = run_cli("graph", model, "-o", model)
+    assert code == 1 and "would overwrite" in err and _digest(model) == before
+    if os.path.exists("/dev/full"):
+        with _full_disk():
+            code, out, err = run_cli("quantize", model, "--precision", "fp16", "-o", tmp_path / "q.onnx")
+        assert code == 1 and "q.onnx: cannot be written: No space left" in err and "internal error" not in err
