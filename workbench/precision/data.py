@@ -29,7 +29,7 @@ def _checked_header(handle, label: str, stored_bytes: int) -> None:
         shape, _, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
                            else np.lib.format.read_array_header_2_0(handle))
     except (ValueError, OSError) as exc:
-        raise ConfigError(f"calibration file {label} is not a readable .npy array: {exc}") from None
+        raise ConfigError(f"calibration file {label} cannot be read as .npy/.npz: {exc}") from None
     if dtype.hasobject:
         raise ConfigError(f"calibration file {label} holds Python objects (a pickle), which are never loaded; save "
                           "plain numeric arrays (np.save / np.savez)")
