@@ -84,5 +84,9 @@ class ResultsStoreUnavailableError(ResultsStoreError):
         self.spooled = spooled
 
 
+class OutputFileError(WorkbenchError, OSError):
+    """An output file cannot be written (a full disk, no permission) or would overwrite an input."""
+
+
 class CalibrationCancelled(WorkbenchError):
     """Calibration was stopped; nothing was computed from the partial pass."""

@@ -65,9 +65,10 @@ def voila_app(tmp_path):
     shutil.copy(ROOT / "notebooks" / "app.ipynb", notebook)
     cmd, env = voila_command(notebook, port, browser=False)
     env = dict(env, WORKBENCH_RESULTS=str(tmp_path / "results.sqlite"))
-    with serve(cmd, f"http://127.0.0.1:{port}", "/", tmp_path / "voila.log", env=env, cwd=tmp_path,
+    query = f"?token={env['JUPYTER_TOKEN']}"  # the app is served behind a token, as `workbench app` prints it
+    with serve(cmd, f"http://127.0.0.1:{port}", "/" + query, tmp_path / "voila.log", env=env, cwd=tmp_path,
                what="Voila", timeout=60) as base:
-        yield base
+        yield base + "/" + query
 
 
 def test_the_app_through_voila_offline(voila_app, page):

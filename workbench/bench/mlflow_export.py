@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import ConfigError, ResultsStoreError
 from .records import ENGINE_LAYER_TABLE, MLFLOW_METRICS, MLFLOW_PARAMS, present
+from ..redact import redact, redact_value
 
 UID_TAG = "workbench.run_uid"
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
@@ -81,10 +82,11 @@ def _export(store, runs, client, tracking_uri, experiment, artifacts, Metric, Pa
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
         logged = _logged_uids(client, experiment_id)
     except Exception as exc:  # noqa: BLE001 - MLflow raises its own and requests' errors; one clear message
-        raise ResultsStoreError(f"MLflow tracking server {tracking_uri} cannot be used: "
-                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ResultsStoreError(redact(f"MLflow tracking server {tracking_uri} cannot be used: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")) from None
     out = []
     for row in runs.to_dict(orient="records"):
+        row = redact_value(row)  # a store written before redaction may still hold a credential
         uid = row["uid"]
         if uid in logged:
             out.append({"uid": uid, "mlflow_run_id": logged[uid], "created": False})

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..budget import check_threads
 from ..errors import BenchmarkError, ConfigError, EngineFileError, GpuUnavailableError, WorkbenchError
 from ..model import batch_shapes, check_feeds, generate_feeds, load_model
 from ..model.feeds import random_array
@@ -72,8 +73,8 @@ class OnnxRuntimeRunner(Runner):
 
         self.model = load_model(model)
         ort_optimization_level(optimization_level)  # validate early: a bad level is a ConfigError before anything runs
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+        if threads is not None:
+            check_threads(threads)  # before ONNX Runtime spawns them
         self.optimization_level = optimization_level
         self.threads = threads
         self.providers = list(providers or ["CPUExecutionProvider"])

@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 from ..errors import ResultsStoreError, ResultsStoreUnavailableError
 from .records import FLAG_COLUMNS, INTEGER_COLUMNS, benchmark_record, build_record, run_label, runs_table
 from .records import clean as _clean
+from ..redact import SECRET_KEYS, redact, redact_value, remember_secret
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"
@@ -66,26 +67,29 @@ def _parse_url(location) -> sa.engine.URL:
         return sa.engine.URL.create("sqlite", database=str(Path(text)))
     try:
         url = sa.engine.make_url(text)
-    except sa.exc.ArgumentError:
-        raise ResultsStoreError(f"results store URL {_mask_text(text)!r} is not a database URL (use a file path, "
+        if url.port is not None and not 1 <= url.port <= 65535:  # a port that is not a number fails here too
+            raise ValueError(f"port {url.port} is outside 1-65535")
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        why = "" if isinstance(exc, sa.exc.ArgumentError) else f" ({redact(exc)})"
+        raise ResultsStoreError(f"results store URL {redact(text)!r} is not a database URL{why} (use a file path, "
                                 "sqlite:///path or postgresql://user:password@host/database)") from None
+    _remember_url_secrets(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
         return url.set(drivername="sqlite")
     if backend in SERVER_SCHEMES:
         return url.set(drivername="postgresql+psycopg")  # psycopg 3, whatever driver the URL named
-    raise ResultsStoreError(f"results store {url.render_as_string(hide_password=True)}: the database "
+    raise ResultsStoreError(f"results store {redact(url.render_as_string(hide_password=True))}: the database "
                             f"'{backend}' is not supported (use sqlite:///path or postgresql://...)")
 
 
-def _mask_text(text: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` for text that failed to parse as a URL."""
-    head, sep, rest = text.partition("://")
-    if sep and "@" in rest:
-        credentials, at, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{head}://{user}:***@{host}"
-    return text
+def _remember_url_secrets(url: sa.engine.URL) -> None:
+    """The URL's password and query-string credentials are masked in every later message, row and export."""
+    remember_secret(url.password)
+    for key, value in url.query.items():
+        if key.lower() in SECRET_KEYS:
+            for item in (value if isinstance(value, tuple) else (value,)):
+                remember_secret(item)
 
 
 class ResultsStore:
@@ -100,9 +104,10 @@ class ResultsStore:
     def __init__(self, url: str | os.PathLike | None = None, *, spool: str | os.PathLike | None = None):
         self._url = _parse_url(url if url is not None else default_store_url())
         self.is_server = self._url.get_backend_name() != "sqlite"
+        self.read_only = False
         # the only form ever shown: password masked, the scheme as users write it
-        self.location = (self._url.set(drivername=self._url.get_backend_name()).render_as_string(hide_password=True)
-                         if self.is_server else str(self._url.database))
+        self.location = redact(self._url.set(drivername=self._url.get_backend_name()).render_as_string(
+            hide_password=True) if self.is_server else str(self._url.database))
         self.spool_path = Path(spool) if spool is not None else (
             Path.cwd() / f"workbench-results-pending-{hashlib.sha1(self.location.encode()).hexdigest()[:10]}.sqlite"
             if self.is_server else None)
@@ -120,10 +125,15 @@ class ResultsStore:
             if path.is_dir():
                 raise ResultsStoreError(f"results store {path} is a folder; give a file path such as "
                                         f"{path / DEFAULT_FILENAME}")
+            self.read_only = _read_only_file(path)
+            if self.read_only:
+                self._open_read_only(path)
+                return
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ResultsStoreError(f"results store {path} cannot be created: {exc.strerror or exc}") from None
+            _check_before_writing(path)
             self._engine = sa.create_engine(self._url, poolclass=NullPool, connect_args={"timeout": 30})
             sa.event.listen(self._engine, "connect", _sqlite_on_connect)
             sa.event.listen(self._engine, "begin", _sqlite_on_begin)
@@ -143,12 +153,34 @@ class ResultsStore:
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot be used", exc) from None
 
+    def _open_read_only(self, path: Path) -> None:
+        """A store the user cannot write (read-only file, folder or medium): listed through a read-only connection
+        (no WAL switch, no -shm file; ``immutable`` when the folder itself is read-only), never migrated."""
+        import sqlite3
+        from urllib.parse import quote
+
+        flag = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
+        uri = f"file:{quote(str(path.resolve()))}?{flag}"
+        self._engine = sa.create_engine("sqlite://", poolclass=NullPool,
+                                        creator=lambda: sqlite3.connect(uri, uri=True, timeout=30))
+        try:
+            with self._engine.connect() as conn:
+                version = conn.exec_driver_sql("PRAGMA user_version").scalar()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot be read", exc) from None
+        if version != SCHEMA_VERSION:
+            raise ResultsStoreError(f"results store {path} is read-only and has schema version {version} (this "
+                                    f"workbench reads {SCHEMA_VERSION}): copy it to a writable folder to upgrade it")
+
+    def _refuse_read_only(self) -> None:
+        if getattr(self, "read_only", False):
+            raise ResultsStoreError(f"results store {self.location} is read-only (the file or its folder cannot be "
+                                    "written): nothing was recorded; give a writable store with --results or "
+                                    "WORKBENCH_RESULTS")
+
     def _error(self, action: str, exc: BaseException, cls=ResultsStoreError) -> ResultsStoreError:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-        password = self._url.password
-        if password:
-            detail = str(detail).replace(str(password), "***")
-        return cls(f"results store {self.location} {action}: {detail}")
+        return cls(redact(f"results store {self.location} {action}: {detail}"))
 
     def _read_version(self, conn) -> int:
         if not self.is_server:
@@ -218,12 +250,26 @@ class ResultsStore:
         self.__init__(state["url"], spool=state["spool"])
 
     # --- writing ------------------------------------------------------------------------------------------------
-    def _insert_rows(self, rows: list[dict]) -> list[int]:
+    def _insert_statement(self, ignore_duplicates: bool):
+        """INSERT, or one that skips a run whose uid is already there (a concurrent push or copy won the race)."""
+        if not ignore_duplicates:
+            return RUNS.insert()
+        if self.is_server:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(RUNS).on_conflict_do_nothing(index_elements=["uid"])
+
+    def _insert_rows(self, rows: list[dict], ignore_duplicates: bool = False) -> list[int | None]:
+        """Insert ``rows`` in one transaction; their ids (None: skipped as a duplicate with ``ignore_duplicates``)."""
+        self._refuse_read_only()
         rows = [{k: _clean(v) for k, v in row.items()} for row in rows]
+        statement = self._insert_statement(ignore_duplicates)
         for attempt in range(5):
             try:
                 with self._engine.begin() as conn:
-                    return [conn.execute(RUNS.insert(), row).inserted_primary_key[0] for row in rows]  # compiled once
+                    return [result.inserted_primary_key[0] if result.rowcount else None  # compiled once
+                            for result in (conn.execute(statement, row) for row in rows)]
             except sa.exc.OperationalError as exc:
                 if _stale(exc, attempt):
                     continue  # safe to repeat: a run that did arrive is found by its uid (see _insert)
@@ -292,9 +338,10 @@ class ResultsStore:
         known = self._known_uids()
         rows = [dict(r, samples_ms=bytes(r["samples_ms"]) if r["samples_ms"] is not None else None)
                 for r in source._raw_rows() if r["uid"] not in known]
+        copied = 0
         for start in range(0, len(rows), 500):
-            self._insert_rows(rows[start:start + 500])
-        return len(rows)
+            copied += sum(i is not None for i in self._insert_rows(rows[start:start + 500], ignore_duplicates=True))
+        return copied
 
     def pending(self) -> int:
         """How many runs wait in the spool for this (server) store."""
@@ -340,8 +387,9 @@ class ResultsStore:
         return frame
 
     def to_csv(self, path, **filters) -> Path:
-        from ..files import atomic_write_text
+        from ..files import atomic_write_text, check_output_path
 
+        check_output_path(path, "the CSV export", inputs=[] if self.is_server else [self.path])
         return atomic_write_text(path, self.runs(**filters).to_csv(index=False))  # never half a file
 
     def __len__(self) -> int:
@@ -373,6 +421,46 @@ class ResultsStore:
 def _stale(exc: BaseException, attempt: int) -> bool:
     """A first failure on a pooled connection that the server had dropped (worth one more try)."""
     return attempt == 0 and bool(getattr(exc, "connection_invalidated", False))
+
+
+def _read_only_file(path: Path) -> bool:
+    """An existing store this process cannot write: a read-only file, or one in a read-only folder (WAL needs the
+    folder for its -wal/-shm files)."""
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _check_before_writing(path: Path) -> None:
+    """Before the first write (the WAL switch, the schema version): the file must be a workbench store, and intact.
+    Another program's SQLite database is refused untouched; a damaged store is reported, never written into."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as handle:
+        header = handle.read(16)
+    if header != b"SQLite format 3\x00":
+        raise ResultsStoreError(f"results store {path} cannot be used: the file is not a SQLite database (nothing "
+                                "was written to it); give another path")
+    try:
+        with sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=30) as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+                                                 "LIKE 'sqlite_%'")]
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as exc:
+        if "malformed" not in str(exc):
+            raise ResultsStoreError(f"results store {path} cannot be used: {exc} (nothing was written to it)") from None
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise ResultsStoreError(f"results store {path} is damaged ({'; '.join(problems[:2])}): nothing was written "
+                                f"to it; rescue its runs with `sqlite3 {path} .recover > rescued.sql` and record "
+                                "new ones in another file")
+    if version == 0 and tables and not set(_COPIED_COLUMNS) <= columns:
+        raise ResultsStoreError(f"results store {path} is another program's SQLite database (tables: "
+                                f"{', '.join(sorted(tables)[:5])}; no workbench schema): nothing was written to it; "
+                                "give another path")
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:

@@ -32,6 +32,10 @@ def cmd_graph(args):
         raise ConfigError("workbench graph needs -o OUT.html, --model-explorer-data OUT.json, or both")
     if args.model_explorer_data and args.onnxruntime:
         raise ConfigError("--model-explorer-data annotates the ONNX graph; it cannot be combined with --onnxruntime")
+    if args.output:
+        from ..files import check_output_path
+
+        check_output_path(args.output, "the graph page", inputs=[args.model])
     model = load_model(args.model)
     if args.onnxruntime:
         from ..engines import onnxruntime_optimized

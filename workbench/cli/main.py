@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
 from ..errors import WorkbenchError
+from ..redact import redact
 
 COMMANDS: dict[str, tuple[Callable, str]] = {}
 
@@ -21,10 +23,7 @@ def command(name: str, help: str):
 
 
 def _emit(args, text: str, obj) -> None:
-    if args.json:
-        print(json.dumps(obj, indent=2, default=str))
-    else:
-        print(text)
+    print(redact(json.dumps(obj, indent=2, default=str) if args.json else text))
 
 
 # --- inspect / samples -----------------------------------------------------------------------------------------
@@ -87,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkbenchError as exc:
         if args.debug:
             raise
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        print(redact(f"workbench {args.command}: error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
@@ -95,10 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if args.debug:
             raise
-        print(f"workbench {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+        print(redact(f"workbench {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)"),
               file=sys.stderr)
         return 2
-    _emit(args, text, obj)
+    try:
+        _emit(args, text, obj)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `workbench runs | head`: the reader left; not an error (Python's documented recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -96,8 +96,10 @@ def _configure_quantize(p):
 @command("quantize", "write a strongly typed model: FP16 casts, or INT8/FP8 Q/DQ with calibrated scales")
 def cmd_quantize(args):
     from ..model import load_model
+    from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize
 
+    check_output_path(args.output, "the quantized model", inputs=[p for p in (args.model, args.calib_data) if p])
     model = load_model(args.model)
     exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
     exclude_ops = tuple(n.strip() for n in args.exclude_op_types.split(",") if n.strip())

@@ -49,6 +49,8 @@ class _ReportLineParser:
             if not m:
                 raise ValueError(f"expected 'Key: ' at {self.s[self.i:self.i + 40]!r}")
             self.i = m.end()
+            if m.group(1) in out:  # TensorRT never repeats a key: a name's text was read as structure
+                raise ValueError(f"key {m.group(1)!r} twice")
             out[m.group(1)] = self.value(closer)
             self._skip()
             if self.s.startswith(",", self.i):
@@ -94,21 +96,88 @@ class _ReportLineParser:
         return [int(x) if re.fullmatch(r"-?\d+", x.strip()) else x.strip() for x in raw.split(",") if x.strip()]
 
 
-def parse_layer_report(text: str) -> list[dict]:
-    """Parse the builder's ``Layers:`` report (one ``Name: ...`` line per engine layer) into raw layer dicts."""
-    layers = []
-    for line in text.splitlines():
-        if not line.startswith("Name: "):
-            if layers and line.strip() in ("I/O Tensors:", "Engine Metadata:"):
+_METADATA_KEY = ", Metadata: "
+_LAYER_TYPE_KEY = ", LayerType: "
+_REPORT_END = ("I/O Tensors:", "Engine Metadata:")
+
+
+def _well_formed_metadata(text: str) -> bool:
+    """TensorRT's Metadata value: empty, or ``[ONNX Layer: name]`` items joined by \x1f (names may hold anything,
+    newlines and brackets included)."""
+    return text.strip() == "" or (text.startswith("[ONNX Layer: ") and text.rstrip().endswith("]"))
+
+
+def _split_metadata(record: str) -> tuple[str, str, bool]:
+    """(body, metadata, complete): the LAST ', Metadata: ' whose value is well-formed is TensorRT's key (a node name
+    may contain the same text, in the layer's name and inside the metadata itself)."""
+    at = len(record)
+    while True:
+        at = record.rfind(_METADATA_KEY, 0, at)
+        if at == -1:
+            return record, "", False
+        metadata = record[at + len(_METADATA_KEY):]
+        if _well_formed_metadata(metadata):
+            return record[:at], metadata, True
+        if at == 0:
+            return record, "", False
+
+
+def _report_records(text: str):
+    """The layer records of a report: one per ``Name: `` line, joined with the lines a newline in a node name
+    carried over (a record is complete once its Metadata is)."""
+    record: str | None = None
+    for line in text.split("\n"):
+        complete = record is not None and _split_metadata(record)[2]
+        if record is None or complete:
+            if line.startswith("Name: "):
+                if record is not None:
+                    yield record
+                record = line
+            elif line.strip() in _REPORT_END and record is not None:
                 break
+            elif line.strip() and record is not None:
+                record += "\n" + line  # a name in the metadata that ended in ']' before its newline
             continue
-        body, _, metadata = line.rpartition(", Metadata: ")
-        if not _:
-            body, metadata = line, ""
+        record += "\n" + line
+    if record is not None:
+        yield record
+
+
+def _parse_record(body: str) -> dict:
+    """``Name: <anything>, LayerType: ...``: the name ends at the ', LayerType: ' after which the line parses."""
+    first_error: Exception | None = None
+    at = len("Name: ")
+    while True:
+        at = body.find(_LAYER_TYPE_KEY, at)
+        if at == -1:
+            break
         try:
-            layer = _ReportLineParser(body).mapping()
+            rest = _ReportLineParser(body[at + 2:]).mapping()
+            return {"Name": body[len("Name: "):at], **rest}
         except (ValueError, IndexError) as exc:
-            raise EngineFileError(f"cannot read engine layer report line {line[:80]!r}: {exc}") from None
+            first_error = first_error or exc
+            at += 1
+    try:
+        return _ReportLineParser(body).mapping()  # no LayerType (older reports): the plain grammar
+    except (ValueError, IndexError) as exc:
+        raise (first_error or exc) from None
+
+
+def parse_layer_report(text: str) -> list[dict]:
+    """Parse the builder's ``Layers:`` report (one ``Name: ...`` record per engine layer) into raw layer dicts.
+    Node names are data: separators (', Metadata: ', ', LayerType: '), quotes, brackets and newlines in them are
+    kept, never read as structure."""
+    layers = []
+    for record in _report_records(text):
+        body, metadata, complete = _split_metadata(record)
+        if not complete:
+            body, _, metadata = record.rpartition(_METADATA_KEY)  # an older report's free-form metadata
+            if not _:
+                body, metadata = record, ""
+        try:
+            layer = _parse_record(body)
+        except (ValueError, IndexError) as exc:
+            raise EngineFileError(f"cannot read engine layer report line {record[:80]!r}: {exc}") from None
         layer["Metadata"] = metadata
         layers.append(layer)
     return layers
@@ -210,6 +279,21 @@ def _tensor_format(tensor: Mapping) -> str:
 
 
 _METADATA_ITEM = re.compile(r"\[ONNX Layer: (.*?)\](?=[\x1e\x1f]|\s*$|\[ONNX)", re.S)
+_METADATA_SEPARATOR = re.compile(r"[\x1e\x1f](?=\[ONNX Layer: )")
+_METADATA_WHOLE_ITEM = re.compile(r"\[ONNX Layer: (.*)\]\s*", re.S)
+
+
+def _metadata_origins(metadata: str) -> list[str]:
+    """ONNX node names in a Metadata value. Items are split at TensorRT's separator only, so a name holding ']',
+    '[ONNX Layer: ' or a newline stays one name; reports without separators fall back to the item pattern."""
+    if "\x1f" in metadata or "\x1e" in metadata:
+        items = [_METADATA_WHOLE_ITEM.fullmatch(part) for part in _METADATA_SEPARATOR.split(metadata)]
+        if all(items):
+            return [m.group(1).strip() for m in items]
+    whole = _METADATA_WHOLE_ITEM.fullmatch(metadata)
+    if whole and "[ONNX Layer: " not in whole.group(1):
+        return [whole.group(1).strip()]
+    return [m.strip() for m in _METADATA_ITEM.findall(metadata)]
 
 
 def _names_from_fused_name(name: str) -> list[str]:
@@ -253,7 +337,7 @@ def layers_frame(raw_layers: Iterable[Mapping], *, source: str) -> pd.DataFrame:
         name = str(raw.get("Name", ""))
         layer_type = str(raw.get("LayerType", "unknown"))
         metadata = str(raw.get("Metadata") or "")
-        origins = [m.strip() for m in _METADATA_ITEM.findall(metadata)]
+        origins = _metadata_origins(metadata)
         origin_source = "metadata" if origins else ""
         is_qdq_reformat = raw.get("Origin") == "QDQ"  # a standalone Q/DQ that TensorRT turned into a reformat
         if not origins and not metadata and source == "inspector-json" and (

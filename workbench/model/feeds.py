@@ -6,6 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..budget import array_bytes, check_bytes
 from ..errors import ConfigError
 from .tensors import check_against_spec, format_shape
 
@@ -38,6 +39,10 @@ def generate_feeds(model, shapes: Mapping[str, tuple] | None = None, seed: int =
         if spec.dtype == "bfloat16":
             raise ConfigError(f"input '{spec.name}' of {model.label} is bfloat16, which numpy cannot generate; "
                               "keep bf16 models' inputs in float32 (PrecisionPlan keep_io_types=True)")
+        itemsize = np.dtype(spec.dtype).itemsize
+        drawn = 8 if np.dtype(spec.dtype).kind in "fiu" else 0  # values are drawn as float64/int64 and then cast
+        check_bytes(array_bytes(shapes[spec.name], itemsize + drawn),
+                    f"input '{spec.name}' of {model.label} at shape {format_shape(shapes[spec.name])}")
         feeds[spec.name] = random_array(rng, spec.dtype, shapes[spec.name])
     return feeds
 

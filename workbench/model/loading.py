@@ -18,7 +18,8 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
-from .shapes import (DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
+from .external_data import check_initializer_data, check_regular_file, load_external_data
+from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
                      normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
 from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,
@@ -94,6 +95,7 @@ def _resolve(source, label_hint: str | None) -> tuple[onnx.ModelProto, str, Path
             return _parse_bytes(path.read_bytes(), str(path)), f"sample:{source}", path.parent
         if path.is_dir():
             raise ModelError(f"{path}: is a directory, not an ONNX file")
+        check_regular_file(path, "an ONNX file")
         raise ModelNotFoundError(
             f"{path}: no such file (and not a bundled sample; samples are: {', '.join(samples.SAMPLES)})")
     raise ConfigError(f"cannot load a model from a {type(source).__name__}: give a path, bytes, an onnx.ModelProto "
@@ -107,18 +109,13 @@ def _load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path | Non
     if base_dir is None:
         raise ExternalDataError(f"{label}: the model keeps its weights in external files ({', '.join(locations)}); "
                                 "load it from its path so they can be found")
-    for location in locations:
-        if not (base_dir / location).is_file():
-            raise ExternalDataError(f"{label}: external data file '{location}' is missing (looked in {base_dir})")
-    try:
-        onnx.external_data_helper.load_external_data_for_model(proto, str(base_dir))
-    except (OSError, ValueError) as exc:
-        raise ExternalDataError(f"{label}: could not read external data: {exc}") from None
+    load_external_data(proto, label, base_dir)  # contained in the model's folder, checked before any read
 
 
 def _check(proto: onnx.ModelProto, label: str) -> None:
     if not proto.HasField("graph") or len(proto.graph.node) == 0:
         raise ModelError(f"{label}: the graph is empty (no nodes)")
+    check_initializer_data(proto, label)
     supported = onnx.defs.onnx_opset_version()
     for opset in proto.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version > supported:

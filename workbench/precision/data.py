@@ -7,16 +7,69 @@ against the model's inputs, so a wrong name, shape, dtype or a NaN is reported w
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from ..budget import array_bytes, check_bytes
 from ..errors import ConfigError
 from ..model import check_feeds
+from ..model.external_data import describe_special_file
 from ..model.tensors import format_shape
 
 _FILE_SUFFIXES = (".npy", ".npz")
+
+
+def _checked_header(handle, label: str, stored_bytes: int) -> None:
+    """The .npy header of ``handle``: no pickled objects, and the bytes it declares present and within budget."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0(handle))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"calibration file {label} cannot be read as .npy/.npz: {exc}") from None
+    if dtype.hasobject:
+        raise ConfigError(f"calibration file {label} holds Python objects (a pickle), which are never loaded; save "
+                          "plain numeric arrays (np.save / np.savez)")
+    declared = array_bytes(shape, dtype.itemsize)
+    if declared > stored_bytes:
+        raise ConfigError(f"calibration file {label} declares {shape} {dtype} ({declared:,} bytes) but holds only "
+                          f"{stored_bytes:,} bytes: the file is truncated or forged")
+    check_bytes(declared, f"calibration file {label}")
+
+
+def load_array_file(path: Path):
+    """np.load of a calibration .npy/.npz, after checking what it would allocate: a FIFO or device is refused, each
+    array's header is read first (declared size against the data present, the decompressed size of an .npz member
+    against its zip entry and the memory budget), pickles are refused."""
+    import zipfile
+
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"calibration file {path} is {describe_special_file(mode)}, not a .npy/.npz file")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                total = 0
+                for member in archive.infolist():
+                    with archive.open(member) as handle:
+                        _checked_header(handle, f"{path} (array {member.filename})", member.file_size)
+                    total += member.file_size
+                check_bytes(total, f"calibration file {path} (all its arrays, decompressed)")
+        else:
+            with open(path, "rb") as handle:
+                _checked_header(handle, str(path), path.stat().st_size)
+        item = np.load(path, allow_pickle=False)
+        if isinstance(item, np.lib.npyio.NpzFile):
+            with item:
+                return {k: item[k] for k in item.files}
+        return item
+    except ConfigError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"calibration file {path} cannot be read as .npy/.npz: {exc}") from None
 
 
 class CalibrationData:
@@ -51,6 +104,9 @@ class CalibrationData:
             raise ConfigError(f"calibration data {path} does not exist")
         if path.is_file():
             files = [path]
+        elif not path.is_dir():  # a FIFO, a device: never opened (reading one could block forever)
+            raise ConfigError(f"calibration data {path} is {describe_special_file(path.stat().st_mode)}, not a "
+                              ".npy/.npz file or a folder of them")
         else:
             files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if self.preprocess is None:
@@ -93,10 +149,7 @@ class CalibrationData:
                     except Exception as exc:
                         raise ConfigError(f"preprocess failed on calibration file {path}: {exc}") from None
                 else:
-                    try:
-                        item = np.load(path)  # .npy: an array; .npz: arrays by input name (pickles refused)
-                    except (OSError, ValueError) as exc:
-                        raise ConfigError(f"calibration file {path} cannot be read as .npy/.npz: {exc}") from None
+                    item = load_array_file(path)
                 yield self._as_feeds(item, f"file {path.name}"), f" (file {path.name})"
         elif isinstance(src, np.ndarray) or (isinstance(src, Mapping) and all(
                 isinstance(v, np.ndarray) for v in src.values())):

@@ -25,8 +25,10 @@ from typing import Callable
 import ipywidgets as widgets
 
 from ..errors import WorkbenchError
+from ..redact import RedactingFilter, redact
 
 log = logging.getLogger("workbench.widgets")
+log.addFilter(RedactingFilter())
 
 _STYLES = {"error": "color:#b00020", "info": "color:#333", "ok": "color:#1b5e20", "warning": "color:#8a6d00"}
 
@@ -94,6 +96,7 @@ class Panel(widgets.VBox):
 
     # --- messages ---------------------------------------------------------------------------------------------
     def say(self, text: str, kind: str = "info") -> None:
+        text = redact(text)  # every line a panel shows
         value = f"<span style='{_STYLES[kind]}'>{html.escape(text)}</span>" if text else ""
         self.on_ui(setattr, self.message, "value", value)
 
