@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import sqlalchemy as sa
 
+from ..redact import redact_value
 from .quality import measured_quality_only
 
 
@@ -103,7 +104,10 @@ def now() -> str:
 
 
 def clean(value: Any) -> Any:
-    """A value as JSON and SQL take it: numpy scalars as Python numbers, NaN/inf/NA as None, booleans as 0/1."""
+    """A value as JSON and SQL take it: numpy scalars as Python numbers, NaN/inf/NA as None, booleans as 0/1;
+    text with any credential redacted (a tag or a note may quote a URL: no password is ever stored or exported)."""
+    if isinstance(value, (str, dict, list)):
+        return redact_value(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):
