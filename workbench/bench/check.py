@@ -309,7 +309,8 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {"model": self.model, "passed": self.passed, "policy": self.policy.to_dict(),
                 "baseline": self.baseline.source if self.baseline else None,
-                "checks": [asdict(r) for r in self.results], "measured": self.current.to_dict()}
+                "checks": [asdict(r) for r in self.results],
+                "measured": {k: v for k, v in self.current.to_dict().items() if k != "layers"}}
 
     def junit_xml(self) -> str:
         """One JUnit test case per check (failures and skips with their message), for CI test reports."""
@@ -472,7 +473,7 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
         current.latency = {"median_ms": stats["median"], "cv": stats["cv"], "iterations": measurement.iterations,
                            "backend": measurement.description.get("backend"), "machine_class": machine_class()}
     if policy.latency_regression is not None:
-        results.append(_latency_result(policy, current.latency, baseline))
+        results.append(compare_latency(policy, current.latency, baseline))
     return CheckReport(model.name, policy, results, baseline, current, build, findings, diff, measurement)
 
 
@@ -572,7 +573,7 @@ def latency_threshold(regression: float, before: dict, after: dict) -> float:
     return 1 + regression + NOISE_SIGMAS * math.hypot(relative_se(before), relative_se(after))
 
 
-def _latency_result(policy, latency, baseline) -> CheckResult:
+def compare_latency(policy, latency, baseline) -> CheckResult:
     regression = policy.latency_regression
     before = baseline.latency if baseline else None
     status_unverifiable = "fail" if policy.strict else "skip"
@@ -608,4 +609,5 @@ def baseline_frame(report: CheckReport):
 
 
 __all__ = ["CheckPolicy", "Baseline", "CheckResult", "CheckReport", "run_check", "resolve_baseline",
-           "record_baseline", "machine_class", "latency_threshold", "baseline_frame", "BASELINE_FORMAT"]
+           "record_baseline", "machine_class", "latency_threshold", "compare_latency", "baseline_frame",
+           "BASELINE_FORMAT"]
