@@ -7,14 +7,23 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.bench.check import (BASELINE_FORMAT, Baseline, CheckPolicy, compare_latency, latency_threshold,
-                                   machine_class, record_baseline, resolve_baseline, run_check)
+from workbench.bench.check import (
+    BASELINE_FORMAT,
+    Baseline,
+    CheckPolicy,
+    compare_latency,
+    latency_threshold,
+    machine_class,
+    record_baseline,
+    resolve_baseline,
+    run_check,
+)
 from workbench.cli.main import main
 from workbench.errors import ConfigError, EngineMismatchError
 
 CONV_KEPT_FLOAT = "/stage/stage.1/Conv"
-POLICY = dict(precision="int8", calibration_samples=16, agreement_samples=32, benchmark_seconds=0.3,
-              max_float_layers_in_int8=0, min_top1_agreement=0.5, max_activation_memory_mib=64)
+POLICY = {"precision": "int8", "calibration_samples": 16, "agreement_samples": 32, "benchmark_seconds": 0.3,
+          "max_float_layers_in_int8": 0, "min_top1_agreement": 0.5, "max_activation_memory_mib": 64}
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +125,7 @@ def test_regression_fails_naming_the_layer_and_onnx_node(passing, conv_kept_floa
     latency = report.result("max_latency_regression")
     assert latency.status == "skip" and "Other CPU x64" in latency.summary and machine_class() in latency.summary
     text = report.text()
-    assert f"FAIL max_float_layers_in_int8" in text and "SKIP max_latency_regression" in text
+    assert "FAIL max_float_layers_in_int8" in text and "SKIP max_latency_regression" in text
     suite = ET.fromstring(report.junit_xml()).find("testsuite")
     assert suite.get("skipped") == "1" and int(suite.get("failures")) >= 1
     assert report.result("min_top1_agreement").value <= 1

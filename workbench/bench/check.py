@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+import tomllib
 
 from ..errors import ConfigError, EngineMismatchError, WorkbenchError
 
@@ -86,7 +86,7 @@ class CheckPolicy:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"policy {self.source}: '{name}' must not be negative, got {value}")
-        self.latency_regression  # parsed now: a bad value fails before any building
+        _ = self.latency_regression  # parsed now: a bad value fails before any building
 
     @property
     def latency_regression(self) -> float | None:
@@ -110,7 +110,7 @@ class CheckPolicy:
         return [k for k in ("max_latency_regression", "max_new_reformats") if getattr(self, k) is not None]
 
     @classmethod
-    def from_toml(cls, path) -> "CheckPolicy":
+    def from_toml(cls, path) -> CheckPolicy:
         """Read a policy file; an unknown key or a value of the wrong type is a ConfigError naming it."""
         path = Path(path)
         try:
@@ -124,7 +124,7 @@ class CheckPolicy:
         return cls.from_dict(data, source=str(path), base=path.parent)
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "policy", base=None) -> "CheckPolicy":
+    def from_dict(cls, data: dict, *, source: str = "policy", base=None) -> CheckPolicy:
         known = {f.name for f in fields(cls)} - {"source"}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -198,7 +198,7 @@ class Baseline:
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, default=str) + "\n")
 
     @classmethod
-    def from_dict(cls, data, *, source: str) -> "Baseline":
+    def from_dict(cls, data, *, source: str) -> Baseline:
         if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
             raise ConfigError(f"baseline {source} is not a workbench baseline (expected \"format\": "
                               f"\"{BASELINE_FORMAT}\"; write one with `workbench check MODEL --save-baseline FILE`)")
@@ -210,7 +210,7 @@ class Baseline:
             raise ConfigError(f"baseline {source} lacks {exc} (rewrite it with --save-baseline)") from None
 
     @classmethod
-    def load(cls, path) -> "Baseline":
+    def load(cls, path) -> Baseline:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -221,7 +221,7 @@ class Baseline:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_store(cls, store, model: str, tag: str) -> "Baseline":
+    def from_store(cls, store, model: str, tag: str) -> Baseline:
         """The newest build run of ``model`` recorded with ``tag`` by ``record_baseline``."""
         builds = store.runs("build", model=model)
         for extra in reversed(list(builds["extra"])) if len(builds) else []:
@@ -396,11 +396,12 @@ def _mib(n) -> str:
 
 # --- the gate ---------------------------------------------------------------------------------------------------
 def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | None = None, *,
-              measure_latency: bool | None = None, on_progress=None) -> CheckReport:
+              recording: bool = False, on_progress=None) -> CheckReport:
     """Build ``model``'s engine as ``policy`` says, measure it, and compare it with the policy and ``baseline``.
 
     A threshold that needs a baseline without one, or a baseline of another model, raises ConfigError /
-    EngineMismatchError before anything is built. A build that TensorRT rejects is a failed check, not an error.
+    EngineMismatchError before anything is built; ``recording=True`` (the run that writes the first baseline)
+    skips those checks instead, saying so. A build that TensorRT rejects is a failed check, not an error.
     """
     from ..engines import BuildConfig, build_engine
     from ..engines.estimate import layer_workload
@@ -410,14 +411,14 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
     policy = policy or CheckPolicy()
     model = load_model(model)
     missing = policy.needs_baseline
-    if missing and baseline is None:
+    if missing and baseline is None and not recording:
         raise ConfigError(f"policy {policy.source}: {' and '.join(missing)} compare with a baseline, but none was "
                           "given: pass --baseline FILE.json or store:TAG (write one with --save-baseline)")
     if baseline is not None and baseline.model != model.name:
         raise EngineMismatchError(f"baseline {baseline.source} is of model '{baseline.model}', not '{model.name}': "
                                   "give the baseline saved for this model")
     shapes = dict(parse_shapes(policy.shapes))
-    report = lambda stage: on_progress and on_progress(stage, None)  # noqa: E731
+    report = lambda stage: on_progress and on_progress(stage, None)
     report("preparing the model")
     built_model, reference = prepare_model(model, policy, shapes)
     if policy.min_top1_agreement is not None and reference is None:
@@ -440,7 +441,7 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
     work = layer_workload(build, model=build.model)
     findings = lint_engine(build)
     float_layers = float_layers_in_quantized_engine(work)
-    totals = {"engine_layers": int(len(work)), "reformat_layers": int((work["op"] == "reformat").sum()),
+    totals = {"engine_layers": len(work), "reformat_layers": int((work["op"] == "reformat").sum()),
               "float_layers_in_int8": len(float_layers) if _is_quantized(policy, built_model) else None,
               "activation_bytes": build.memory.get("activation_bytes"),
               "weights_bytes": build.memory.get("weights_bytes"),
@@ -456,7 +457,9 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
         results.append(_lint_result(findings, policy.lint))
     if policy.max_float_layers_in_int8 is not None:
         results.append(_float_layers_result(policy, built_model, float_layers, baseline))
-    if policy.max_new_reformats is not None:
+    if baseline is None:  # only when recording the first baseline (else an error above)
+        results += [CheckResult(name, "skip", "no baseline yet: this run records the first one") for name in missing]
+    elif policy.max_new_reformats is not None:
         results.append(_reformats_result(policy.max_new_reformats, baseline, totals, diff))
     if policy.max_activation_memory_mib is not None:
         results.append(_memory_result(policy.max_activation_memory_mib, totals, baseline))
@@ -465,14 +468,12 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
         current.agreement = _agreement(reference, built_model, shapes, policy.agreement_samples)
         if policy.min_top1_agreement is not None:
             results.append(_agreement_result(policy.min_top1_agreement, current.agreement, baseline))
-    measurement = None
-    if measure_latency if measure_latency is not None else True:
-        report("measuring CPU latency")
-        measurement = _measure(built_model, shapes, policy.benchmark_seconds)
-        stats = measurement.stats
-        current.latency = {"median_ms": stats["median"], "cv": stats["cv"], "iterations": measurement.iterations,
-                           "backend": measurement.description.get("backend"), "machine_class": machine_class()}
-    if policy.latency_regression is not None:
+    report("measuring CPU latency")
+    measurement = _measure(built_model, shapes, policy.benchmark_seconds)
+    stats = measurement.stats
+    current.latency = {"median_ms": stats["median"], "cv": stats["cv"], "iterations": measurement.iterations,
+                       "backend": measurement.description.get("backend"), "machine_class": machine_class()}
+    if policy.latency_regression is not None and baseline is not None:
         results.append(compare_latency(policy, current.latency, baseline))
     return CheckReport(model.name, policy, results, baseline, current, build, findings, diff, measurement)
 
@@ -608,6 +609,17 @@ def baseline_frame(report: CheckReport):
                                                  "a_fused_ops", "b_fused_ops", "a_reformats", "b_reformats"]]
 
 
-__all__ = ["CheckPolicy", "Baseline", "CheckResult", "CheckReport", "run_check", "resolve_baseline",
-           "record_baseline", "machine_class", "latency_threshold", "compare_latency", "baseline_frame",
-           "BASELINE_FORMAT"]
+__all__ = [
+    "BASELINE_FORMAT",
+    "Baseline",
+    "CheckPolicy",
+    "CheckReport",
+    "CheckResult",
+    "baseline_frame",
+    "compare_latency",
+    "latency_threshold",
+    "machine_class",
+    "record_baseline",
+    "resolve_baseline",
+    "run_check",
+]

@@ -36,7 +36,7 @@ def cmd_check(args):
     policy = _load_policy(args.policy)
     model = load_model(args.model)
     baseline = resolve_baseline(args.baseline, model.name, store_url=args.store)
-    report = run_check(model, policy, baseline, on_progress=_progress)
+    report = run_check(model, policy, baseline, recording=bool(args.save_baseline), on_progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     text, info = report.text(), report.to_dict()
@@ -44,7 +44,7 @@ def cmd_check(args):
         info["junit"] = str(report.save_junit(args.junit))
     if args.save_baseline:
         if not report.passed or report.build is None:
-            text += f"\nbaseline not saved: the checks failed (a baseline records a run that holds)"
+            text += "\nbaseline not saved: the checks failed (a baseline records a run that holds)"
         elif args.save_baseline.startswith("store:"):
             from ..bench.store import ResultsStore
 
