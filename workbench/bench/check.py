@@ -431,8 +431,7 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
     try:
         build = build_engine(built_model, BuildConfig(shapes=shapes))
     except WorkbenchError as exc:
-        results.append(CheckResult("build", "fail", str(exc).splitlines()[0],
-                                   _lint_details(qdq_findings, "error")))
+        results.append(CheckResult("build", "fail", str(exc).splitlines()[0]))  # the lint check lists the causes
         current = Baseline(model.name, model.fingerprint, [], {}, source="this run")
         if policy.lint != "off":
             results.append(_lint_result(qdq_findings, policy.lint))
@@ -486,7 +485,9 @@ def _lint_details(findings, worst: str) -> list[str]:
     from ..engines.lint import SEVERITY_ORDER
 
     bad = findings[findings["severity"].map(SEVERITY_ORDER) <= SEVERITY_ORDER[worst]] if len(findings) else findings
-    return [f"{r.severity} {r.rule} at {r.layer} ({_origin(r.onnx_nodes)}): {r.message}" for r in bad.itertuples()]
+    return [f"{r.severity} {r.rule} at {r.layer}"
+            + (f" ({_origin(r.onnx_nodes)})" if list(r.onnx_nodes) != [r.layer] else "") + f": {r.message}"
+            for r in bad.itertuples()]
 
 
 def _lint_result(findings, level: str) -> CheckResult:
