@@ -43,7 +43,7 @@ def _gitlab():
     return job["variables"], _commands(job["script"])
 
 
-def _run(command: str, env: dict, cwd: Path, capsys) -> tuple[int, str]:
+def _run(command: str, cwd: Path, capsys) -> tuple[int, str]:
     argv = shlex.split(os.path.expandvars(command))
     if argv[0] == "workbench":
         status = main(argv[1:])
@@ -51,7 +51,8 @@ def _run(command: str, env: dict, cwd: Path, capsys) -> tuple[int, str]:
         return status, captured.out + captured.err
     with capsys.disabled():
         done = subprocess.run([sys.executable, "-m", *argv, "-p", "no:cacheprovider"], cwd=cwd, capture_output=True,
-                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600,
+                              check=False)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -81,7 +82,7 @@ def test_github_and_gitlab_recipes_run_the_same_commands():
 def test_recipe_commands_pass_on_the_sample_model(repo, capsys):
     readme = (CI / "README.md").read_text()
     record = next(c for c in _commands(readme.splitlines()) if "--save-baseline" in c)
-    status, out = _run(record, {}, repo, capsys)
+    status, out = _run(record, repo, capsys)
     assert status == 0, out
     assert "SKIP max_new_reformats: no baseline yet" in out and (repo / "ci" / "baseline.json").exists()
     # Latency on this shared, loaded machine is not a verdict a test may depend on: the baseline is marked as
@@ -92,7 +93,7 @@ def test_recipe_commands_pass_on_the_sample_model(repo, capsys):
     _, commands = _github()
     outputs = []
     for command in commands:
-        status, out = _run(command, {}, repo, capsys)
+        status, out = _run(command, repo, capsys)
         assert status == 0, f"{command}\n{out}"
         outputs.append(out)
     assert "PASS max_new_reformats" in outputs[0] and "SKIP max_latency_regression: not comparable here" in outputs[0]
@@ -104,12 +105,12 @@ def test_recipe_commands_pass_on_the_sample_model(repo, capsys):
 
 def test_must_fail_recipe_names_the_bad_qdq_node(repo, capsys):
     readme = (CI / "README.md").read_text()
-    block = re.search(r"<!-- ci-recipe: must-fail -->\s*```bash\n(.*?)```", readme, re.S).group(1)
+    block = re.search(r"<!-- ci-recipe: must-fail -->\s*```bash\n(.*?)```", readme, re.DOTALL).group(1)
     commands = _commands(line.split("#")[0] for line in block.splitlines())
     assert len(commands) == 2
-    status, out = _run(commands[0], {}, repo, capsys)
+    status, out = _run(commands[0], repo, capsys)
     assert status == 0, out
-    status, out = _run(commands[1], {}, repo, capsys)
+    status, out = _run(commands[1], repo, capsys)
     assert status == 1, out
     assert "FAIL build" in out and "FAIL lint" in out and "head.2.bias_DequantizeLinear" in out
     assert "qdq-int32-bias" in out
