@@ -80,6 +80,8 @@ def test_thresholds_that_cannot_be_checked_are_errors_before_building():
         run_check("digits_cnn", CheckPolicy(), other)
     with pytest.raises(ConfigError, match="min_top1_agreement needs an FP32 reference"):
         run_check("digits_cnn", CheckPolicy(min_top1_agreement=0.9))
+    with pytest.raises(ConfigError, match="max_float_layers_in_int8 applies to a quantized engine"):
+        run_check("digits_cnn", CheckPolicy(max_float_layers_in_int8=0))
 
 
 def test_passing_engine_holds_every_check_and_writes_junit(passing, tmp_path):

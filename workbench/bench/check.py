@@ -417,14 +417,18 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
     if baseline is not None and baseline.model != model.name:
         raise EngineMismatchError(f"baseline {baseline.source} is of model '{baseline.model}', not '{model.name}': "
                                   "give the baseline saved for this model")
+    transformed = bool(policy.precision) and not (policy.precision.lower() in QUANTIZED_PRECISIONS and _has_qdq(model))
+    if policy.min_top1_agreement is not None and not (transformed or policy.reference_model):
+        raise ConfigError(f"policy {policy.source}: min_top1_agreement needs an FP32 reference, but {model.label} is "
+                          "built as given (no precision in the policy, or it already carries Q/DQ): set "
+                          "reference_model = \"model_fp32.onnx\" in the policy")
+    if policy.max_float_layers_in_int8 is not None and not _is_quantized(policy, model):
+        raise ConfigError(f"policy {policy.source}: max_float_layers_in_int8 applies to a quantized engine, but "
+                          f"{model.label} has no Q/DQ and the policy sets no precision = \"int8\"")
     shapes = dict(parse_shapes(policy.shapes))
     report = lambda stage: on_progress and on_progress(stage, None)
     report("preparing the model")
     built_model, reference = prepare_model(model, policy, shapes)
-    if policy.min_top1_agreement is not None and reference is None:
-        raise ConfigError(f"policy {policy.source}: min_top1_agreement needs an FP32 reference, but {model.label} is "
-                          "built as given (no precision in the policy, or it already carries Q/DQ): set "
-                          "reference_model = \"model_fp32.onnx\" in the policy")
     results: list[CheckResult] = []
     qdq_findings = lint_qdq_model(built_model)
     report("building the engine")
@@ -501,9 +505,6 @@ def _lint_result(findings, level: str) -> CheckResult:
 
 def _float_layers_result(policy, model, float_layers, baseline) -> CheckResult:
     limit = policy.max_float_layers_in_int8
-    if not _is_quantized(policy, model):
-        raise ConfigError(f"policy {policy.source}: max_float_layers_in_int8 applies to a quantized engine, but "
-                          f"{model.label} has no Q/DQ and the policy sets no precision = \"int8\"")
     before = baseline.totals.get("float_layers_in_int8") if baseline else None
     change = f"{before} → {len(float_layers)}" if before is not None else str(len(float_layers))
     details = [f"{f['name']} runs {f['precision'] or 'float'} ({_origin(f['onnx_nodes'])})" for f in float_layers]
