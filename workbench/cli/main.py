@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {}
 
 
 def command(name: str, help: str):
-    """Register ``fn(args) -> (text, json_obj)`` as a subcommand; ``configure(parser)`` adds its options."""
+    """Register ``fn(args) -> (text, json_obj[, exit status])`` as a subcommand; ``configure`` adds options."""
     def register(fn):
         COMMANDS[name] = (fn, help)
         return fn
@@ -66,6 +66,7 @@ CONFIGURE = {"inspect": _configure_inspect, "samples": _configure_samples}
 def build_parser() -> argparse.ArgumentParser:
     from . import (analysis_commands, app_command, bench_commands, engine_commands,  # noqa: F401  (register)
                    graph_commands, precision_commands, reduce_command)
+    from . import check_commands  # noqa: F401  (register)
 
     parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fn, _ = COMMANDS[args.command]
     try:
-        text, obj = fn(args)
+        text, obj, *status = fn(args)  # a third value: the exit status (a gate that failed prints, then exits 1)
     except WorkbenchError as exc:
         if args.debug:
             raise
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `workbench runs | head`: the reader left; not an error (Python's documented recipe)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    return status[0] if status else 0
 
 
 if __name__ == "__main__":
