@@ -227,3 +227,46 @@ def plugin_seconds(row: dict, in_shapes: list, in_bytes: float, out_bytes: float
     seconds = traffic / (gpu.memory_bandwidth_gbs * 1e9 * factors.memory * share) + factors.overhead_us * 1e-6
     return seconds, (f"plugin {row['plugin']}: {row['passes']} passes over the input, {units:.0f} parallel "
                      f"{unit.replace('_', '/')} units on {gpu.sm_count} SMs")
+
+
+NOT_ESTIMATED = "not estimated"
+
+
+def special_layer_costs(work: pd.DataFrame, gpu, factors, model=None) -> pd.DataFrame:
+    """Per layer: seconds (NaN = not estimated), basis and note for Myelin regions and plugins; other layers get
+    basis 'roofline' and NaN seconds (the caller keeps its roofline time for them)."""
+    ops = work["op"].to_numpy()
+    seconds = np.full(len(work), np.nan)
+    basis = np.array(["roofline"] * len(work), dtype=object)
+    notes = np.array([""] * len(work), dtype=object)
+    onnx = onnx_work(model) if model is not None and (ops == "myelin").any() else None
+    for i, row in enumerate(work.itertuples(index=False)):
+        if row.op == "myelin":
+            members = region_members(onnx, list(row.onnx_nodes), str(row.name).startswith("{ForeignNode")) \
+                if onnx is not None else None
+            cost = region_seconds(onnx, members, gpu, row.precision, factors) if members else None
+            if cost and cost["gemms"] + cost["passes"]:
+                seconds[i], basis[i], notes[i] = cost["seconds"], "ONNX nodes", cost["note"]
+                continue
+            guess = attention_block_from_shapes(list(row.input_shapes or []) + list(row.output_shapes or []),
+                                                row.precision, gpu, factors) \
+                if _ATTENTION_NAME.search(" ".join([str(row.name), *map(str, row.onnx_nodes)])) else None
+            if guess:
+                seconds[i], basis[i], notes[i] = guess["seconds"], "assumed from name and shapes", guess["note"]
+            else:
+                basis[i] = NOT_ESTIMATED
+                notes[i] = ("Myelin region: its I/O bytes say nothing of the work inside; give the ONNX model the "
+                            "engine was built from (estimate_engine(..., model=...), CLI --onnx) to cost it"
+                            if onnx is None else "Myelin region whose ONNX nodes are not in the model given (or "
+                            "have no static shapes): fix the model's input shapes (--shapes) to cost it")
+        elif row.op == "plugin":
+            plugin = plugin_row(row.name, row.type, row.tactic)
+            if plugin is None or not isinstance(row.bytes, float) or math.isnan(row.bytes):
+                basis[i] = NOT_ESTIMATED
+                notes[i] = ("plugin not in the plugin table (data/plugins.csv)" if plugin is None else
+                            "plugin layer without tensor shapes")
+                continue
+            half = row.bytes / 2  # a norm-like plugin reads and writes tensors of one size
+            seconds[i], notes[i] = plugin_seconds(plugin, list(row.input_shapes or []), half, half, gpu, factors)
+            basis[i] = "plugin table"
+    return pd.DataFrame({"seconds": seconds, "basis": basis, "note": notes}, index=work.index)
