@@ -57,7 +57,9 @@ def test_onnx_work_counts_attention_matmuls(attention_model):
     work = {n.name: n for n in onnx_work(attention_model).nodes}
     assert work["qk"].flops == 2 * T * T * C and work["qk"].weight_bytes == 0  # QK^T at the real sequence length
     assert work["ff1"].flops == 2 * T * C * 4 * C and work["ff1"].weight_bytes == C * 4 * C * 2
-    assert work["attn_softmax"].op == "pass" and work["act"].op == "fused"
+    assert work["attn_softmax"].op == "attention-softmax" and work["attn_softmax"].flops == T * T  # flash: exp only
+    assert work["norm"].op == "pass" and work["act"].op == "fused"
+    assert work["qk"].bytes == 2 * 2 * T * C  # reads Q and K; the T x T scores stay on chip
 
 
 def test_myelin_region_from_onnx_nodes_and_lower_bound_without(attention_model):
@@ -68,7 +70,7 @@ def test_myelin_region_from_onnx_nodes_and_lower_bound_without(attention_model):
     with_model = estimate_engine(engine, "a100", model=attention_model)
     row = with_model.layers.iloc[0]
     assert not with_model.lower_bound and row["basis"] == "ONNX nodes"
-    assert "5 GEMMs" not in row["note"] and "7 GEMMs" in row["note"] and "2 norm/softmax" in row["note"]
+    assert "5 GEMMs" not in row["note"] and "7 GEMMs" in row["note"] and "1 fused attention softmax" in row["note"] and "1 norm/softmax" in row["note"]
     spec = gpu_spec("a100")
     io_only_ms = 2 * 2 * T * C / (spec.memory_bandwidth_gbs * 1e9) * 1e3
     assert row["estimated_ms"] > 5 * io_only_ms  # 7 kernels, not one pass over the region's I/O

@@ -143,7 +143,46 @@ def onnx_work(model) -> OnnxWork:
                 node.output[:1]), passes=PASS_OPS[node.op_type]))
         else:
             nodes.append(NodeWork(name, "fused", out_elems, 0.0))
+    _mark_fused_attention(proto, nodes, shapes, sizes)
     return OnnxWork(nodes, order, unknown)
+
+
+def _mark_fused_attention(proto, nodes: list[NodeWork], shapes: dict, sizes: dict) -> None:
+    """Softmax between two weightless MatMuls (QKᵀ -> [scale/mask] -> Softmax -> PV) is one fused attention kernel in
+    Myelin: the T x T scores never reach memory. Such a softmax costs the exp() of its scores (``scores``), and the
+    two MatMuls no longer read or write the score tensor."""
+    by_name = {n.name: n for n in nodes}
+    producer, consumers = {}, {}
+    for i, node in enumerate(proto.graph.node):
+        name = node.name or (node.output[0] if node.output else f"node{i}")
+        for out in node.output:
+            producer[out] = (name, node)
+        for x in node.input:
+            consumers.setdefault(x, []).append((name, node))
+    for i, node in enumerate(proto.graph.node):
+        if node.op_type != "Softmax":
+            continue
+        name = node.name or node.output[0]
+        tensor, hops, qk = node.input[0], 0, None
+        while tensor in producer and hops < 4:  # walk back over scale / mask / cast
+            pname, pnode = producer[tensor]
+            if pnode.op_type == "MatMul":
+                qk = by_name.get(pname)
+                break
+            if pnode.op_type not in ("Mul", "Div", "Add", "Cast", "Where", "Sub"):
+                break
+            tensor, hops = pnode.input[0], hops + 1
+        pv = next((by_name.get(c) for c, cnode in consumers.get(node.output[0], [])
+                   if cnode.op_type == "MatMul"), None)
+        me = by_name.get(name)
+        if not (qk and pv and me and qk.weight_bytes == 0 and pv.weight_bytes == 0):
+            continue
+        score_shape = shapes.get(node.input[0]) or []
+        score_bytes = float(math.prod(score_shape)) * sizes.get(node.input[0], 2) if score_shape else 0.0
+        me.op, me.bytes, me.passes = "attention-softmax", 0.0, 0
+        me.flops = float(math.prod(score_shape)) if score_shape else me.flops  # one exp per score
+        qk.bytes = max(qk.bytes - score_bytes, 0.0)
+        pv.bytes = max(pv.bytes - score_bytes, 0.0)
 
 
 def region_members(work: OnnxWork, onnx_nodes: list[str], foreign: bool) -> list[str] | None:
@@ -159,12 +198,25 @@ def region_members(work: OnnxWork, onnx_nodes: list[str], foreign: bool) -> list
     return known
 
 
+def exp_rate(gpu) -> float:
+    """exp() per second on the special-function units: 16 per SM per clock, 1/8 of the FP32 FMA rate."""
+    return gpu.peak_tflops["float32"] * 1e12 / 2 / 8
+
+
 def gemm_seconds(flops, nbytes, m, n, gpu, peak, factors, tile: int = 128) -> float:
     """One GEMM kernel: roofline with the wave fill of its 128x128 output tiles against the GPU's SMs."""
     tiles = math.ceil(max(m, 1) / tile) * math.ceil(max(n, 1) / tile)
     fill = tiles / (math.ceil(tiles / gpu.sm_count) * gpu.sm_count)
     return max(flops / (peak * factors.compute * fill),
                nbytes / (gpu.memory_bandwidth_gbs * 1e9 * factors.memory)) + factors.overhead_us * 1e-6
+
+
+def attention_seconds(flops, nbytes, scores, queries, batch_heads, gpu, peak, factors) -> float:
+    """A fused (flash) attention kernel: QKᵀ and PV as GEMMs with one 128-query tile per (batch, head), plus the
+    softmax's exp() of every score on the special-function units (not overlapped with the tensor-core math in
+    FlashAttention-2-style kernels). Measured on H200 (SDPA, data/h200_kernels.csv): exp is why head dim 40 reaches
+    a third of the GEMM rate."""
+    return gemm_seconds(flops, nbytes, queries, 128 * batch_heads, gpu, peak, factors) + scores / exp_rate(gpu)
 
 
 def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, factors) -> dict:
@@ -174,7 +226,7 @@ def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, fact
     by_name = {n.name: n for n in work.nodes}
     peak, _ = gpu.peak_flops(precision or "float16")
     seconds, gemms, passes, flops = 0.0, 0, 0, 0.0
-    attention_flops = 0.0
+    attention_flops, fused_attention = 0.0, 0
     for name in members:
         node = by_name.get(name)
         if node is None:
@@ -185,6 +237,9 @@ def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, fact
             if node.weight_bytes == 0:
                 attention_flops += node.flops
             seconds += gemm_seconds(node.flops, node.bytes, node.gemm_m, node.gemm_n, gpu, peak, factors)
+        elif node.op == "attention-softmax":
+            fused_attention += 1
+            seconds += node.flops / exp_rate(gpu)  # exp of every score on the SFUs, inside the fused kernel
         elif node.op == "pass":
             passes += 1
             seconds += node.bytes / (gpu.memory_bandwidth_gbs * 1e9 * factors.memory) + factors.overhead_us * 1e-6
@@ -192,7 +247,8 @@ def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, fact
     return {"seconds": seconds, "gemms": gemms, "passes": passes, "flops": flops,
             "attention_flops": attention_flops, "unknown": len(unknown),
             "note": (f"from {len(members)} ONNX nodes: {gemms} GEMMs ({flops / 1e9:.2f} GFLOP, attention "
-                     f"{attention_flops / 1e9:.2f}), {passes} norm/softmax passes, pointwise fused"
+                     f"{attention_flops / 1e9:.2f}; {fused_attention} fused attention softmax), {passes} norm/softmax passes, "
+                     f"pointwise fused"
                      + (f"; {len(unknown)} nodes without static shapes not costed (lower bound)" if unknown else ""))}
 
 
