@@ -131,3 +131,22 @@ def test_h200_measurements_are_labelled_and_match_the_gpu_table():
     meta = json.loads((DATA / "h200_kernels.meta.json").read_text())
     assert meta["device"] == "NVIDIA H200" and "PyTorch kernels on H200" in meta["label"]
     assert gpu_spec("h200").sm_count == meta["sm_count"]
+
+
+def test_cli_onnx_regions_lower_bound_and_decode(run_cli, attention_model, tmp_path):
+    engine = tmp_path / "engine.json"
+    engine.write_text(json.dumps({"Layers": [MYELIN, GROUPNORM]}))
+    code, out, _ = run_cli("estimate", "--engine-json", engine, "--gpu", "a100")
+    assert code == 0 and "(lower bound)" in out and "not estimated: 1 layers" in out and "--onnx" in out
+    onnx_path = tmp_path / "block.onnx"
+    onnx.save(attention_model.proto, onnx_path)
+    code, out, _ = run_cli("estimate", "--engine-json", engine, "--onnx", onnx_path, "--gpu", "a100", "--json")
+    info = json.loads(out)
+    assert code == 0 and not info["lower_bound"] and info["layers"][0]["basis"] == "ONNX nodes"
+    engine.write_text(json.dumps({"Layers": [MYELIN]}))
+    code, _, err = run_cli("estimate", "--engine-json", engine, "--gpu", "a100")
+    assert code == 1 and "ONNX model" in err and "--onnx" in err
+    code, out, _ = run_cli("estimate", "--decode-params", "8e9", "--gpu", "h200")
+    assert code == 0 and "tokens/s" in out and "bound: memory" in out
+    code, _, err = run_cli("estimate", "--decode-params", "8e9", "--decode", "layers=x", "--gpu", "h200")
+    assert code == 1 and "--decode" in err

@@ -465,10 +465,12 @@ class EngineEstimate:
     def to_dict(self) -> dict:
         layers = [{"name": r.name, "estimated_ms": None if pd.isna(r.estimated_ms) else round(float(r.estimated_ms), 6),
                    "bound": r.bound, "flops": None if pd.isna(r.flops) else float(r.flops),
-                   "bytes": None if pd.isna(r.bytes) else float(r.bytes), "op": r.op, "precision": r.precision}
+                   "bytes": None if pd.isna(r.bytes) else float(r.bytes), "op": r.op, "precision": r.precision,
+                   "basis": r.basis, "note": r.note}
                   for r in self.layers.itertuples(index=False)]
         return {"gpu": self.gpu.name, "gpu_label": self.gpu.label, "total_ms": round(self.total_ms, 6),
-                "label": self.label, "accuracy": self.accuracy(), "factors": self.factors.to_dict(),
+                "label": self.label, "lower_bound": self.lower_bound, "band": self.band,
+                "accuracy": self.accuracy(), "factors": self.factors.to_dict(),
                 "layers_without_shapes": self.layers_without_shapes, "layers": layers}
 
     def _repr_html_(self) -> str:
