@@ -280,7 +280,11 @@ def plugin_seconds(row: dict, in_shapes: list, in_bytes: float, out_bytes: float
              "rows": float(np.prod(shape[:-1])) if len(shape) > 1 else 1.0}.get(unit, float(gpu.sm_count))
     share = min(1.0, units / gpu.sm_count)
     traffic = in_bytes * float(row["passes"]) + out_bytes
-    seconds = traffic / (gpu.memory_bandwidth_gbs * 1e9 * factors.memory * share) + factors.overhead_us * 1e-6
+    rate = gpu.memory_bandwidth_gbs * 1e9 * factors.memory * share
+    unit_gbs = row.get("unit_gbs")
+    if unit_gbs and not (isinstance(unit_gbs, float) and math.isnan(unit_gbs)):
+        rate = min(rate, units * float(unit_gbs) * 1e9)  # one thread block streams only so fast (latency-bound)
+    seconds = traffic / rate + factors.overhead_us * 1e-6
     return seconds, (f"plugin {row['plugin']}: {row['passes']} passes over the input, {units:.0f} parallel "
                      f"{unit.replace('_', '/')} units on {gpu.sm_count} SMs")
 
