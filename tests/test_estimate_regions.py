@@ -150,3 +150,13 @@ def test_cli_onnx_regions_lower_bound_and_decode(run_cli, attention_model, tmp_p
     assert code == 0 and "tokens/s" in out and "bound: memory" in out
     code, _, err = run_cli("estimate", "--decode-params", "8e9", "--decode", "layers=x", "--gpu", "h200")
     assert code == 1 and "--decode" in err
+
+
+def test_h200_kernel_checks_cover_every_kind_and_big_gemms_and_decode_hold():
+    from workbench.engines.estimate.gpu_check import h200_kernel_checks
+
+    checks = h200_kernel_checks()
+    assert set(checks["kind"]) == {"attention", "groupnorm", "layernorm", "conv", "gemm", "decode-gemm", "decode"}
+    held = checks[checks["kind"].isin(["decode", "decode-gemm", "layernorm"]) |
+                  checks["kernel"].str.contains("m8192|m4096 n4096|m2048 n14336")]
+    assert len(held) > 20 and held["ratio"].between(0.6, 1.75).all(), held
