@@ -8,7 +8,14 @@ each replay, median of `repeats` replays. These time PyTorch (cuDNN, cuBLAS, Fla
 """
 from __future__ import annotations
 
-import argparse, csv, datetime, json, os, platform, statistics
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import statistics
+
 import torch
 import torch.nn.functional as F
 
@@ -50,13 +57,13 @@ ROWS = []
 def record(kind, name, dtype, shape, flops, nbytes, fn, **kw):
     try:
         ms, how = timed(fn, **kw)
-    except Exception as exc:  # a kernel PyTorch lacks on this build: say so in the CSV
-        ROWS.append(dict(kind=kind, name=name, dtype=dtype, shape=json.dumps(shape), flops=flops, bytes=nbytes,
-                         time_ms="", tflops="", gbs="", how=f"failed: {type(exc).__name__}: {str(exc)[:80]}"))
+    except Exception as exc:  # noqa: BLE001 - a kernel PyTorch lacks on this build: say so in the CSV
+        ROWS.append({"kind": kind, "name": name, "dtype": dtype, "shape": json.dumps(shape), "flops": flops, "bytes": nbytes,
+                         "time_ms": "", "tflops": "", "gbs": "", "how": f"failed: {type(exc).__name__}: {str(exc)[:80]}"})
         print("FAIL", name, exc, flush=True)
         return
-    ROWS.append(dict(kind=kind, name=name, dtype=dtype, shape=json.dumps(shape), flops=flops, bytes=nbytes,
-                     time_ms=f"{ms:.6f}", tflops=f"{flops / ms / 1e9:.3f}", gbs=f"{nbytes / ms / 1e6:.1f}", how=how))
+    ROWS.append({"kind": kind, "name": name, "dtype": dtype, "shape": json.dumps(shape), "flops": flops, "bytes": nbytes,
+                     "time_ms": f"{ms:.6f}", "tflops": f"{flops / ms / 1e9:.3f}", "gbs": f"{nbytes / ms / 1e6:.1f}", "how": how})
     print(kind, name, dtype, f"{ms*1e3:.1f} us", f"{flops/ms/1e9:.1f} TFLOPS", f"{nbytes/ms/1e6:.0f} GB/s", flush=True)
 
 
@@ -67,14 +74,14 @@ def attention(b, h, lq, lk, d, dtype=F16, tag=""):
     flops = 4.0 * b * h * lq * lk * d
     nbytes = 2.0 * b * h * (2 * lq + 2 * lk) * d
     record("attention", f"sdpa b{b} h{h} q{lq} k{lk} d{d}{tag}", str(dtype).split(".")[-1],
-           dict(b=b, h=h, lq=lq, lk=lk, d=d), flops, nbytes, lambda: F.scaled_dot_product_attention(q, k, v))
+           {"b": b, "h": h, "lq": lq, "lk": lk, "d": d}, flops, nbytes, lambda: F.scaled_dot_product_attention(q, k, v))
 
 
 def groupnorm(c, hh, ww, groups=32, dtype=F16):
     x = torch.randn(1, c, hh, ww, device="cuda", dtype=dtype)
     gn = torch.nn.GroupNorm(groups, c).to("cuda", dtype)
     n = c * hh * ww
-    record("groupnorm", f"groupnorm c{c} {hh}x{ww} g{groups}", "float16", dict(n=1, c=c, h=hh, w=ww, groups=groups),
+    record("groupnorm", f"groupnorm c{c} {hh}x{ww} g{groups}", "float16", {"n": 1, "c": c, "h": hh, "w": ww, "groups": groups},
            8.0 * n, 4.0 * n, lambda: gn(x))
 
 
@@ -82,7 +89,7 @@ def layernorm(tokens, c, dtype=F16):
     x = torch.randn(tokens, c, device="cuda", dtype=dtype)
     ln = torch.nn.LayerNorm(c).to("cuda", dtype)
     n = tokens * c
-    record("layernorm", f"layernorm {tokens}x{c}", "float16", dict(tokens=tokens, c=c), 8.0 * n, 4.0 * n,
+    record("layernorm", f"layernorm {tokens}x{c}", "float16", {"tokens": tokens, "c": c}, 8.0 * n, 4.0 * n,
            lambda: ln(x))
 
 
@@ -94,7 +101,7 @@ def conv(n, c, k, hh, ww, r=3, stride=1, dtype=F16):
     flops = 2.0 * n * k * oh * ow * c * r * r
     nbytes = 2.0 * (n * c * hh * ww + n * k * oh * ow + k * c * r * r)
     record("conv", f"conv{r}x{r}/{stride} n{n} {c}->{k} {hh}x{ww}", "float16",
-           dict(n=n, c=c, k=k, h=hh, w=ww, r=r, stride=stride), flops, nbytes, lambda: m(x))
+           {"n": n, "c": c, "k": k, "h": hh, "w": ww, "r": r, "stride": stride}, flops, nbytes, lambda: m(x))
 
 
 def gemm(mm, nn, kk, dtype=F16, kind="gemm", tag=""):
@@ -110,7 +117,7 @@ def gemm(mm, nn, kk, dtype=F16, kind="gemm", tag=""):
         fn = lambda: a @ b
         size, name = 2, str(dtype).split(".")[-1]
     nbytes = size * (mm * kk + kk * nn) + 2 * mm * nn
-    record(kind, f"gemm m{mm} n{nn} k{kk}{tag}", name, dict(m=mm, n=nn, k=kk), 2.0 * mm * nn * kk, nbytes, fn)
+    record(kind, f"gemm m{mm} n{nn} k{kk}{tag}", name, {"m": mm, "n": nn, "k": kk}, 2.0 * mm * nn * kk, nbytes, fn)
 
 
 def decode_step(layers=32, hidden=4096, inter=14336, heads=32, kv_heads=8, context=2048, batch=1):
@@ -140,8 +147,8 @@ def decode_step(layers=32, hidden=4096, inter=14336, heads=32, kv_heads=8, conte
     kv_bytes = 2.0 * layers * 2 * batch * heads * context * d
     flops = 2.0 * batch * layers * sum(t.numel() for t in w.values()) + 4.0 * batch * layers * heads * context * d
     record("decode", f"decode step llama3-8b-shaped {layers}L ctx{context} b{batch}", "bfloat16",
-           dict(layers=layers, hidden=hidden, inter=inter, heads=heads, kv_heads=kv_heads, context=context,
-                batch=batch, weight_bytes=weight_bytes, kv_bytes=kv_bytes), flops, weight_bytes + kv_bytes, step,
+           {"layers": layers, "hidden": hidden, "inter": inter, "heads": heads, "kv_heads": kv_heads, "context": context,
+                "batch": batch, "weight_bytes": weight_bytes, "kv_bytes": kv_bytes}, flops, weight_bytes + kv_bytes, step,
            warmup=3, iters=5, repeats=5)
 
 
@@ -207,12 +214,12 @@ def main():
     with open(os.path.join(args.out, "h200_kernels.meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(json.dumps(meta))
-    try:
-        import subprocess
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):  # clocks and power limit, for the record
         print(subprocess.run(["nvidia-smi", "--query-gpu=name,clocks.sm,clocks.max.sm,power.limit",
-                              "--format=csv"], capture_output=True, text=True).stdout)
-    except Exception:
-        pass
+                              "--format=csv"], capture_output=True, text=True, check=False).stdout)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ MATMUL_OPS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulInteger", "QLine
 PASS_OPS = {"Softmax": 2, "LayerNormalization": 3, "GroupNormalization": 3, "InstanceNormalization": 3,
             "ReduceMean": 1, "RMSNormalization": 3, "SkipLayerNormalization": 3}
 ELEMENT_BYTES = {1: 4, 10: 2, 16: 2, 11: 8, 7: 8, 6: 4, 3: 1, 2: 1, 17: 1, 18: 1, 9: 1}
-_ATTENTION_NAME = re.compile(r"attn|attention|softmax|mha|transformer|self_attn|cross_attn", re.I)
+_ATTENTION_NAME = re.compile(r"attn|attention|softmax|mha|transformer|self_attn|cross_attn", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +43,7 @@ def plugin_table() -> pd.DataFrame:
 def plugin_row(*texts: str) -> dict | None:
     """The plugin table's row whose pattern matches one of ``texts`` (layer name, plugin type, tactic), or None."""
     for row in plugin_table().to_dict(orient="records"):
-        pattern = re.compile(row["pattern"], re.I)
+        pattern = re.compile(row["pattern"], re.IGNORECASE)
         if any(pattern.search(str(t or "")) for t in texts):
             return row
     return None
