@@ -40,6 +40,14 @@ def _configure_estimate(p):
     p.add_argument("--profile", help="with --engine-json: trtexec --exportProfile JSON, compared with the estimate")
     p.add_argument("--accuracy", action="store_true", help="print how well the estimate predicts each recorded "
                                                            "TensorRT engine it was not fitted on, and stop")
+    p.add_argument("--onnx", help="with --engine-json: the ONNX model the engine was built from, so Myelin "
+                                  "(ForeignNode) regions are costed from the ONNX nodes they absorbed")
+    p.add_argument("--decode-params", type=float, help="LLM decode: the decoder's parameter count (e.g. 8e9); "
+                                                       "prints tokens/s on --gpu and the bound, and stops")
+    p.add_argument("--decode", default="layers=32,kv_heads=8,head_dim=128,hidden=4096,context=2048,batch=1,"
+                                       "dtype=bfloat16",
+                   help="with --decode-params: the decoder's shape, key=value pairs (default: Llama-3-8B, 2,048 "
+                        "tokens of context, batch 1, BF16 weights and cache)")
     p.add_argument("--latency-ms", type=float, help="with --profile: the engine's end-to-end GPU time on that machine "
                                                     "(trtexec's 'GPU Compute Time'), so the per-layer comparison "
                                                     "allows for the profiler's own overhead; read from a TREx "
@@ -49,10 +57,41 @@ def _configure_estimate(p):
 def _estimate_text(est, title: str) -> str:
     table = est.layers[["name", "op", "precision", "bound", "estimated_ms"]].copy()
     table["name"] = table["name"].str.slice(0, 60)
+    table["basis"] = est.layers["basis"]
     missing = (f"\n{len(est.layers_without_shapes)} layers without shapes, not estimated: "
                f"{', '.join(est.layers_without_shapes[:8])}" if est.layers_without_shapes else "")
-    return (f"{title}: {est.total_ms:.4f} ms on {est.gpu.label}\n{est.label}{missing}\n"
+    band = est.band
+    if band:
+        missing += (f"\nnot estimated: {band['not_estimated_layers']} layers; time in layers the fit never saw: "
+                    f"{band['unseen_fraction'] * 100:.0f} % of the estimate; error band from: "
+                    f"{', '.join(band['resembling'])}")
+    notes = est.layers.loc[est.layers["note"] != "", ["name", "note"]]
+    if len(notes):
+        missing += "\n" + "\n".join(f"  {n[:50]}: {t}" for n, t in notes.head(12).itertuples(index=False))
+    total = f"at least {est.total_ms:.4f} ms (lower bound)" if est.lower_bound else f"{est.total_ms:.4f} ms"
+    return (f"{title}: {total} on {est.gpu.label}\n{est.label}{missing}\n"
             + table.to_string(index=False))
+
+
+def _decode_text(args):
+    from ..engines.estimate.decode import decode_estimate, kv_cache_bytes
+
+    try:
+        shape = {k.strip(): v.strip() for k, v in (kv.split("=", 1) for kv in args.decode.split(",") if kv)}
+        dims = {k: int(shape[k]) for k in ("layers", "kv_heads", "head_dim", "hidden", "context", "batch")}
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"--decode '{args.decode}': expected layers=,kv_heads=,head_dim=,hidden=,context=,batch=,"
+                          f"dtype= (problem: {exc})") from exc
+    dtype = shape.get("dtype", "bfloat16")
+    kv = kv_cache_bytes(dims["layers"], dims["kv_heads"], dims["head_dim"], dims["context"], dims["batch"],
+                        dtype if dtype in ("float16", "bfloat16", "float8", "int8") else "float16")
+    est = decode_estimate(args.decode_params, args.gpu, weight_dtype=dtype, kv_bytes=kv, batch=dims["batch"],
+                          context=dims["context"], layers=dims["layers"], hidden=dims["hidden"])
+    text = (f"decode on {est.gpu}: {est.tokens_per_s:.0f} tokens/s ({est.step_ms:.3f} ms per step, batch "
+            f"{dims['batch']}, context {dims['context']}), bound: {est.bound}; weights {est.weight_bytes / 1e9:.2f} GB"
+            f" + KV cache {est.kv_bytes / 1e9:.2f} GB per step (estimate; efficiencies from PyTorch kernels on "
+            f"H200, see benchmarks/bench_estimate.py)")
+    return text, est.to_dict()
 
 
 @command("estimate", "estimate an engine's time per layer on a GPU you do not have (roofline fitted on real "
@@ -65,10 +104,19 @@ def cmd_estimate(args):
         return (f"{summary['method']}\n{table.to_string(index=False)}",
                 {"summary": summary, "recordings": table.to_dict(orient="records")})
     gpu_spec(args.gpu)  # an unknown GPU fails before any build
+    if args.decode_params:
+        return _decode_text(args)
+    if args.onnx and not args.engine_json:
+        raise ConfigError("--onnx goes with --engine-json (the model that engine was built from)")
     if args.engine_json:
         if args.precision_variants:
             raise ConfigError("--precision-variants needs a model to build, not --engine-json")
-        est = estimate_engine(args.engine_json, args.gpu)
+        model = None
+        if args.onnx:
+            from ..model import load_model
+
+            model = load_model(args.onnx)
+        est = estimate_engine(args.engine_json, args.gpu, model=model)
         info = est.to_dict()
         text = _estimate_text(est, Path(args.engine_json).name)
         if args.profile:

@@ -116,3 +116,46 @@ def compare_measurements(path=MEASUREMENTS, gpu: str | None = None, *, overhead_
     out.attrs.update(metrics=metrics, device=data.get("device"), date=data.get("date"), gpu=gpu,
                      overhead_us=factors.overhead_us)
     return out
+
+
+H200_KERNELS = Path(__file__).resolve().parent / "data" / "h200_kernels.csv"
+_CSV_PRECISION = {"float16": "float16", "bfloat16": "bfloat16", "float8_e4m3": "float8"}
+
+
+def h200_kernel_checks(gpu: str = "h200") -> pd.DataFrame:
+    """The hardware model against PyTorch kernels on H200 (``data/h200_kernels.csv``: SDPA attention, GroupNorm,
+    LayerNorm, batch-1 FP16 convolutions, FP16/BF16/FP8 GEMMs, decode GEMMs and whole decode steps): per kernel the
+    estimate, the measurement and their ratio. Convs, GEMMs and attention use the fitted factors with the GEMM wave
+    fill (attention: one 128-query tile per (batch, head)), norms the plugin table's passes and parallel units,
+    decode steps ``decode_estimate``. PyTorch's kernels, not TensorRT's: a check of the roofline on Hopper."""
+    from .decode import decode_estimate
+    from .gpus import gpu_spec
+    from .regions import attention_seconds, gemm_seconds, plugin_row, plugin_seconds
+
+    spec, factors = gpu_spec(gpu), calibrated_factors()
+    rows = []
+    for r in pd.read_csv(H200_KERNELS).itertuples(index=False):
+        if not (isinstance(r.time_ms, float) and r.time_ms > 0):
+            continue
+        s = json.loads(r.shape)
+        peak, _ = spec.peak_flops(_CSV_PRECISION.get(r.dtype, "float16"))
+        if r.kind in ("gemm", "decode-gemm"):
+            seconds = gemm_seconds(r.flops, r.bytes, s["m"], s["n"], spec, peak, factors)
+        elif r.kind == "conv":
+            oh, ow = s["h"] // s["stride"], s["w"] // s["stride"]
+            seconds = gemm_seconds(r.flops, r.bytes, s["n"] * oh * ow, s["k"], spec, peak, factors)
+        elif r.kind == "attention":
+            seconds = attention_seconds(r.flops, r.bytes, s["b"] * s["h"] * s["lq"] * s["lk"], s["lq"],
+                                        s["b"] * s["h"], spec, peak, factors)
+        elif r.kind in ("groupnorm", "layernorm"):
+            plugin = plugin_row("GroupNorm" if r.kind == "groupnorm" else "LayerNorm")
+            shape = [s["n"], s["c"], s["h"], s["w"]] if r.kind == "groupnorm" else [s["tokens"], s["c"]]
+            seconds, _ = plugin_seconds(plugin, [shape], r.bytes / 2, r.bytes / 2, spec, factors)
+        elif r.kind == "decode":
+            seconds = decode_estimate(s["weight_bytes"] / 2, spec, kv_bytes=s["kv_bytes"], batch=s["batch"],
+                                      context=s["context"], layers=s["layers"], hidden=s["hidden"]).step_ms * 1e-3
+        else:
+            continue
+        rows.append({"kind": r.kind, "kernel": r.name, "dtype": r.dtype, "measured_ms": float(r.time_ms),
+                     "estimated_ms": seconds * 1e3, "ratio": seconds * 1e3 / float(r.time_ms)})
+    return pd.DataFrame(rows)

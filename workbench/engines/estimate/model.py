@@ -35,6 +35,7 @@ import pandas as pd
 from ...errors import ConfigError, EngineFileError
 from ..layers import join_profile, read_profile
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
+from .regions import NOT_ESTIMATED, special_layer_costs
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
 
 ENGINES_PACKAGE = Path(__file__).resolve().parent.parent  # workbench/engines: recordings.csv's paths start there
@@ -328,6 +329,85 @@ def accuracy_label() -> str:
             f"{loo['median_abs_pct_error'].max():.0f} %, total ±{loo['total_pct_error'].abs().max():.0f} %)")
 
 
+def _engine_traits(work: pd.DataFrame) -> dict:
+    """What the error band is matched on: the precision of the math layers (conv/GEMM; else the most common) and
+    the batch (first dimension of the first conv/GEMM input)."""
+    math_rows = work[work["op"].isin(TENSOR_CORE_OPS + ("depthwise",))]
+    rows = math_rows if len(math_rows) else work[~work["op"].isin(NO_TIME_OPS)]
+    precisions = rows["precision"].replace("", np.nan).dropna()
+    shapes = [s[0] for s in rows["input_shapes"] if s and s[0]]
+    return {"precision": str(precisions.mode().iloc[0]) if len(precisions) else "",
+            "batch": int(shapes[0][0]) if shapes and shapes[0] else None}
+
+
+@lru_cache(maxsize=None)
+def _recording_traits(rec: Recording) -> dict:
+    work = rec.workload()
+    return {**_engine_traits(work), "ops": frozenset(work["op"]), "gpu": rec.gpu}
+
+
+def seen_ops() -> frozenset:
+    """Layer kinds (``op``) the fit has seen in at least one recording."""
+    return frozenset().union(*(_recording_traits(r)["ops"] for r in RECORDINGS))
+
+
+def error_band(layers: pd.DataFrame, traits: dict, gpu: GpuSpec) -> dict:
+    """The error band an estimate can honestly quote: leave-one-out errors of the recordings that resemble it (same
+    precision and batch class: 1 vs more), and how much of its estimated time lies in layers the fit never saw
+    (layer kinds absent from every recording, Myelin regions and plugins costed outside the roofline fit) or that
+    are not estimated at all (then the total is a lower bound)."""
+    timed = ~layers["op"].isin(NO_TIME_OPS)
+    estimated = layers["estimated_ms"].fillna(0.0)
+    total = float(estimated[timed].sum()) or 1.0
+    unseen = timed & (~layers["op"].isin(seen_ops()) | (layers["basis"] != "roofline"))
+    not_estimated = timed & layers["estimated_ms"].isna()
+    traits_of = {r.name: _recording_traits(r) for r in RECORDINGS}
+    same_precision = [n for n, t in traits_of.items() if t["precision"] == traits["precision"]]
+    batch_class = (traits["batch"] or 1) > 1
+    similar = [n for n in same_precision if ((traits_of[n]["batch"] or 1) > 1) == batch_class]
+    def same_chip(name):  # A100 40GB / 80GB / PCIe share one chip: recordings on any of them count
+        other = gpu_spec(traits_of[name]["gpu"])
+        return (other.architecture, other.sm_count) == (gpu.architecture, gpu.sm_count)
+
+    on_gpu = [n for n in similar if same_chip(n)]
+    notes = []
+    if not same_precision:
+        notes.append(f"no recording has {traits['precision'] or 'this'} precision: the band below is of other "
+                     "precisions and may not hold")
+    elif not similar:
+        notes.append(f"no {traits['precision']} recording at batch {traits['batch']} "
+                     f"({'all are batch 1' if batch_class else 'all are larger batches'})")
+    if not any(same_chip(n) for n in same_precision):
+        notes.append(f"no recording on {gpu.name} at {traits['precision'] or 'this precision'}: the fit has never "
+                     "seen this GPU with it (leave-one-GPU-out is the relevant error)")
+    basis = similar or same_precision or [r.name for r in RECORDINGS]
+    loo = leave_one_out().set_index("predicted").loc[basis]
+    band = {"median_abs_pct_error": float(loo["median_abs_pct_error"].max()),
+            "total_abs_pct_error": float(loo["total_pct_error"].abs().max()),
+            "resembling": basis, "on_this_gpu": on_gpu,
+            "unseen_fraction": float(estimated[unseen].sum()) / total,
+            "unseen_ops": sorted(set(layers.loc[unseen, "op"])),
+            "not_estimated_layers": int(not_estimated.sum()), "lower_bound": bool(not_estimated.any()),
+            "notes": notes}
+    return band
+
+
+def band_label(band: dict) -> str:
+    """The estimate's label from its error band: the resembling recordings' leave-one-out error, what they do not
+    cover, and 'lower bound' when layers are not estimated."""
+    text = (f"estimate (leave-one-out error on {len(band['resembling'])} resembling recorded TensorRT engines: "
+            f"per-layer median ±{band['median_abs_pct_error']:.0f} %, total ±{band['total_abs_pct_error']:.0f} %)")
+    if band["unseen_fraction"] > 0.005:
+        text += (f"; {band['unseen_fraction'] * 100:.0f} % of the estimated time is in layers the fit never saw "
+                 f"({', '.join(band['unseen_ops'])}): the band does not cover it")
+    for note in band["notes"]:
+        text += f"; {note}"
+    if band["lower_bound"]:
+        text = (f"LOWER BOUND: {band['not_estimated_layers']} layers not estimated (their time is missing from the "
+                f"total); " + text)
+    return text
+
+
 @dataclass
 class EngineEstimate:
     """Estimated time per engine layer on one GPU (every figure an estimate; ``accuracy`` says how good)."""
@@ -337,11 +417,22 @@ class EngineEstimate:
     factors: EfficiencyFactors
     layers_without_shapes: list[str] = field(default_factory=list)
     label: str = ""
+    band: dict = field(default_factory=dict)  # error_band(): resembling recordings, unseen fraction, lower bound
     source: object = field(default=None, repr=False)  # the BuildResult / layer JSON estimated (for diff_engines)
 
     @property
     def total_ms(self) -> float:
         return float(self.layers["estimated_ms"].sum(skipna=True))
+
+    @property
+    def lower_bound(self) -> bool:
+        """True when some layers are not estimated: the total is then a lower bound."""
+        return bool(self.band.get("lower_bound"))
+
+    @property
+    def not_estimated(self) -> list[str]:
+        timed = ~self.layers["op"].isin(NO_TIME_OPS)
+        return list(self.layers.loc[timed & self.layers["estimated_ms"].isna(), "name"])
 
     def accuracy(self) -> dict:
         return accuracy_summary()
@@ -372,10 +463,12 @@ class EngineEstimate:
     def to_dict(self) -> dict:
         layers = [{"name": r.name, "estimated_ms": None if pd.isna(r.estimated_ms) else round(float(r.estimated_ms), 6),
                    "bound": r.bound, "flops": None if pd.isna(r.flops) else float(r.flops),
-                   "bytes": None if pd.isna(r.bytes) else float(r.bytes), "op": r.op, "precision": r.precision}
+                   "bytes": None if pd.isna(r.bytes) else float(r.bytes), "op": r.op, "precision": r.precision,
+                   "basis": r.basis, "note": r.note}
                   for r in self.layers.itertuples(index=False)]
         return {"gpu": self.gpu.name, "gpu_label": self.gpu.label, "total_ms": round(self.total_ms, 6),
-                "label": self.label, "accuracy": self.accuracy(), "factors": self.factors.to_dict(),
+                "label": self.label, "lower_bound": self.lower_bound, "band": self.band,
+                "accuracy": self.accuracy(), "factors": self.factors.to_dict(),
                 "layers_without_shapes": self.layers_without_shapes, "layers": layers}
 
     def _repr_html_(self) -> str:
@@ -399,16 +492,27 @@ def estimate_engine(source, gpu, *, model=None, factors: EfficiencyFactors | Non
     if len(work) and missing.all():
         raise EngineFileError("no engine layer carries tensor shapes, so nothing can be estimated (layer information "
                               "exported without detail: use trtexec --profilingVerbosity=detailed --exportLayerInfo)")
+    special = special_layer_costs(work, spec, factors, model=model)
+    is_special = np.isin(work["op"].to_numpy(), ("myelin", "plugin"))
+    seconds = np.where(is_special, special["seconds"].to_numpy(), seconds)
+    bound = np.where(is_special, np.where(special["basis"] == NOT_ESTIMATED, NOT_ESTIMATED, "region"), bound)
     layers = work[["name", "type", "op", "precision", "flops", "bytes", "onnx_nodes"]].copy()
+    layers["basis"] = np.where(missing, NOT_ESTIMATED, special["basis"].to_numpy())
+    layers["note"] = special["note"].to_numpy()
     layers["rate"] = terms["rate"].to_numpy()
     layers["intensity"] = np.where(layers["bytes"] > 0, layers["flops"] / layers["bytes"].where(layers["bytes"] > 0),
                                    np.nan)
-    layers["estimated_ms"] = np.where(missing, np.nan, seconds * 1e3)
+    layers["estimated_ms"] = np.where(missing & ~is_special, np.nan, seconds * 1e3)
     layers["bound"] = np.where(missing, "unknown (no shapes)", bound)
     with np.errstate(divide="ignore", invalid="ignore"):
         layers["achieved_tflops"] = np.where(layers["estimated_ms"] > 0,
                                              layers["flops"] / (layers["estimated_ms"] * 1e-3) / 1e12, np.nan)
-    label = accuracy_label() if own_factors else f"estimate (factors fitted on {', '.join(factors.fitted_on)})"
-    return EngineEstimate(gpu=spec, layers=layers, factors=factors,
+    timed = ~np.isin(work["op"].to_numpy(), NO_TIME_OPS)
+    if timed.any() and np.isnan(layers["estimated_ms"].to_numpy()[timed]).all():
+        reasons = "; ".join(dict.fromkeys(n for n in layers.loc[timed, "note"] if n)) or "no tensor shapes"
+        raise EngineFileError(f"no layer of this engine can be estimated: {reasons}")
+    band = error_band(layers, _engine_traits(work), spec) if own_factors else {}
+    label = band_label(band) if own_factors else f"estimate (factors fitted on {', '.join(factors.fitted_on)})"
+    return EngineEstimate(gpu=spec, layers=layers, factors=factors, band=band,
                           layers_without_shapes=list(work.loc[missing, "name"]), label=label,
                           source=None if isinstance(source, pd.DataFrame) else source)

@@ -52,7 +52,9 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
     ``config``: a BuildConfig for every build (default: ``shapes`` and the builder's defaults); ``cache``: use the
     engine cache.
 
-    Returns a table (precision, engine_layers, estimated_ms, speedup_vs_first, label) and the estimates by precision.
+    Returns a table (precision, engine_layers, estimated_ms, not-estimated layers, % of the estimated time in layers
+    the fit never saw, lower_bound, speedup_vs_first; ``attrs["label"]``: each variant's error band) and the
+    estimates by precision.
     """
     from ...model import load_model
     from ..build import build_engine
@@ -73,10 +75,15 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
         est = estimate_engine(result, gpu, model=variant)
         estimates[precision] = est
         rows.append({"precision": precision, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
-                     "layers_without_shapes": len(est.layers_without_shapes)})
+                     "layers_without_shapes": len(est.layers_without_shapes),
+                     "not_estimated_layers": est.band.get("not_estimated_layers", 0),
+                     "unseen_time_%": round(100 * est.band.get("unseen_fraction", 0.0), 1),
+                     "lower_bound": est.lower_bound})
     if on_progress:
         on_progress("done", 1.0)
     table = pd.DataFrame(rows)
     table["speedup_vs_" + precisions[0]] = table["estimated_ms"].iloc[0] / table["estimated_ms"]
-    table.attrs["label"] = next(iter(estimates.values())).label if estimates else ""
+    labels = dict.fromkeys(est.label for est in estimates.values())  # each variant's own error band
+    table.attrs["label"] = (next(iter(labels)) if len(labels) == 1 else
+                            " | ".join(f"{p}: {e.label}" for p, e in estimates.items()))
     return table, estimates

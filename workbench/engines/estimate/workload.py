@@ -121,11 +121,14 @@ _MYELIN_OPS = re.compile(r"^__myl_([A-Za-z]+?)_(?:myl\d+_\d+|0x[0-9a-f]+)$")
 
 
 def classify(raw: Mapping, kind: str, onnx_ops: Iterable[str] = ()) -> str:
-    """conv, depthwise, gemm, pool, pointwise, reduce, softmax, norm, reformat, myelin, noop, sync or shape."""
+    """conv, depthwise, gemm, pool, pointwise, reduce, softmax, norm, reformat, myelin, plugin, noop, sync or
+    shape."""
     if kind in ("noop", "sync", "shape"):
         return kind
     if set(raw) <= {"Name"}:  # a names-only file (exported without detailed verbosity)
         return "unknown"
+    if "plugin" in str(raw.get("LayerType") or "").lower() or "plugin" in str(raw.get("ParameterType") or "").lower():
+        return "plugin"  # a TensorRT plugin: costed from the plugin table (regions.py), not the roofline
     if str(raw.get("LayerType") or "") == "NoOp":  # a reformat TensorRT elided: named like one, costs nothing
         return "noop"
     parameter = str(raw.get("ParameterType") or "")
@@ -134,6 +137,8 @@ def classify(raw: Mapping, kind: str, onnx_ops: Iterable[str] = ()) -> str:
     m = _MYELIN_OPS.match(name)
     if m:  # a Myelin kernel named after its ops says more than its ONNX nodes (which include fused Q/DQ and bias)
         return _classify_myelin_ops(m.group(1))
+    if name.startswith("{ForeignNode"):  # a whole Myelin region: its ONNX ops (MatMul...) do not make it one GEMM
+        return "myelin"
     ops = set(onnx_ops)
     if parameter in ("Convolution", "Deconvolution") or layer_type == "correlation" or ops & {"Conv", "ConvTranspose"}:
         groups = int(raw.get("Groups") or 1)
