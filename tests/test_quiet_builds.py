@@ -2,13 +2,12 @@
 check is not printed as an error (lessons 01 and 07)."""
 
 import pytest
-
-from onnx import TensorProto as T, helper as h
+from onnx import TensorProto as T
+from onnx import helper as h
 
 from workbench.engines import BuildConfig, build_engine
 from workbench.engines.trt_logging import is_cpu_only_cuda_noise
 from workbench.errors import WorkbenchError
-
 
 
 def _concat_of_two_inputs():

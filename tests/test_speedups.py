@@ -1,16 +1,14 @@
 """Honest speed-ups: medians, the same thread count for contenders, unstable runs marked (lessons 03 and 06)."""
 
-import numpy as np
 import pandas as pd
 import pytest
+from models import conv_bn_relu
 
 from workbench import charts
 from workbench.bench import BenchmarkConfig, speedups, sweep
 from workbench.bench.stats import UNSTABLE_CV
 from workbench.errors import ConfigError
 from workbench.model import load_model
-
-from models import conv_bn_relu
 
 
 def _row(label, median, mean, cv, threads=1, batch=1):
@@ -37,7 +35,7 @@ def test_stable_runs_are_not_marked_and_different_threads_are_named():
     frame = pd.DataFrame([_row("a", 1.0, 1.0, 0.01, threads=1), _row("b", 0.5, 0.5, 0.01, threads=2)])
     table = speedups(frame, baseline="a").set_index("label")
     assert not table["unstable"].any()
-    assert table.loc["b", "same_threads"] == False and table.loc["a", "same_threads"] == True  # noqa: E712
+    assert table.loc["b", "same_threads"] == False and table.loc["a", "same_threads"] == True
     fig = charts.speedup_bars(frame, baseline="a")
     assert "different thread counts" in fig.layout.title.text and "unstable" not in fig.layout.title.text
     with pytest.raises(ConfigError, match="baseline 'c' is not a label"):

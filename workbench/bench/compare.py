@@ -85,7 +85,7 @@ def speedups(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     flagged = data["unstable"].fillna(False).astype(bool) if "unstable" in data.columns else cv_unstable
     data["run_unstable"] = flagged | cv_unstable
     threads = data["threads"] if "threads" in data.columns else pd.Series([None] * len(data), index=data.index)
-    data["threads"] = [None if t is None or t != t else int(t) for t in threads]
+    data["threads"] = [None if pd.isna(t) else int(t) for t in threads]
     columns = ["latency_ms_median", "run_unstable", "threads"] + (["throughput"] if "throughput" in data else [])
     base = (data[data["label"] == baseline].drop_duplicates(["batch", "concurrency"], keep="last")
             .set_index(["batch", "concurrency"])[columns].add_prefix("baseline_"))

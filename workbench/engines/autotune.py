@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,7 @@ def _im2col_gemm(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def _shifted_taps(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
-    n, c, h, width = x.shape
+    n, _, h, width = x.shape
     k_out, _, k, _ = w.shape
     taps = [(i, j, np.ascontiguousarray(w[:, :, i, j])) for i in range(k) for j in range(k)]
 
@@ -107,7 +107,7 @@ def _shifted_taps(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def _fft(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
-    n, c, h, width = x.shape
+    _, _, h, width = x.shape
     k = w.shape[-1]
     size = (h + k - 1, width + k - 1)   # linear (not circular) convolution
     # correlation (what Conv computes) = convolution with the flipped kernel; its spectrum is computed once
