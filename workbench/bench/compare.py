@@ -48,3 +48,55 @@ def latest_runs(runs: pd.DataFrame, baseline: str | None = None) -> LatestRuns:
                    fp32 & column("backend").eq("onnxruntime").fillna(False).astype(bool), fp32]
     chosen = next((latest.loc[p, "label"].iloc[0] for p in preferences if p.any()), latest["label"].iloc[0])
     return LatestRuns(latest, str(chosen))
+
+
+def speedups(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """Speed-up of each run over ``baseline`` at the same batch and concurrency, from **median** latency.
+
+    ``speedup`` = the baseline's median latency ÷ this run's (at one batch and concurrency that is the ratio of
+    median-based throughputs). The mean, and with it ``throughput`` (batch × iterations ÷ wall time), follows the
+    stalls of a busy machine: one 250 ms hiccup among 0.4 ms runs moves it, not the median. The wall-time ratio is
+    kept as ``throughput_speedup``, labelled as such.
+
+    ``unstable``: this run or its baseline had a latency CV above the harness's threshold (``stats.UNSTABLE_CV``),
+    so its ratio is not to be trusted. ``same_threads``: False where the two ran with different intra-op thread
+    counts (a comparison of thread counts, not of backends); None where a run did not record its threads.
+    ``baseline``: a label (default: the first row's). Rows with no baseline at their batch/concurrency are dropped.
+    """
+    from .stats import UNSTABLE_CV
+
+    if not isinstance(frame, pd.DataFrame) or "latency_ms_median" not in frame.columns or "batch" not in frame:
+        raise ConfigError("speed-ups need a DataFrame with 'latency_ms_median' and 'batch' columns (from sweep() or "
+                          "ResultsStore.runs())")
+    if frame.empty:
+        raise ConfigError("speed-ups: the frame has no rows")
+    data = frame.copy()
+    data["label"] = (data["label"] if "label" in data.columns else data["backend"]).astype(str)
+    if "concurrency" not in data.columns:
+        data["concurrency"] = 1
+    baseline = baseline if baseline is not None else data["label"].iloc[0]
+    if baseline not in set(data["label"]):
+        raise ConfigError(f"baseline '{baseline}' is not a label in the frame (labels: "
+                          f"{', '.join(dict.fromkeys(data['label']))})")
+    if "cv" in data.columns:
+        cv_unstable = data["cv"].astype(float) > UNSTABLE_CV
+    else:
+        cv_unstable = pd.Series(False, index=data.index)
+    flagged = data["unstable"].fillna(False).astype(bool) if "unstable" in data.columns else cv_unstable
+    data["run_unstable"] = flagged | cv_unstable
+    threads = data["threads"] if "threads" in data.columns else pd.Series([None] * len(data), index=data.index)
+    data["threads"] = [None if pd.isna(t) else int(t) for t in threads]
+    columns = ["latency_ms_median", "run_unstable", "threads"] + (["throughput"] if "throughput" in data else [])
+    base = (data[data["label"] == baseline].drop_duplicates(["batch", "concurrency"], keep="last")
+            .set_index(["batch", "concurrency"])[columns].add_prefix("baseline_"))
+    data = data.join(base, on=["batch", "concurrency"], how="inner")
+    data["speedup"] = data["baseline_latency_ms_median"] / data["latency_ms_median"]
+    if "throughput" in data.columns:
+        data["throughput_speedup"] = data["throughput"] / data["baseline_throughput"]
+    data["unstable"] = data["run_unstable"] | data["baseline_run_unstable"].astype(bool)
+    data["same_threads"] = [None if a is None or b is None else a == b
+                            for a, b in zip(data["threads"], data["baseline_threads"])]
+    keep = ["label", "batch", "concurrency", "threads", "latency_ms_median", "baseline_latency_ms_median", "speedup",
+            *(["throughput_speedup"] if "throughput" in data.columns else []),
+            *(["cv"] if "cv" in data.columns else []), "unstable", "same_threads"]
+    return data[keep].reset_index(drop=True).assign(baseline=baseline)

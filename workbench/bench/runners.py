@@ -130,11 +130,18 @@ class TorchRunner(Runner):
     """A ``torch.nn.Module`` timed as the framework runs it: eager, or ``torch.compile``-d when ``compile=True``.
 
     Inputs are the same random feeds as the ONNX model's (by input order), so the numbers compare like for like.
+    ``threads``: PyTorch's intra-op threads while this runner infers (None: PyTorch's default, one per core). Give
+    it the same count as the ONNX Runtime contender: on a busy machine PyTorch's default threads contend, and the
+    comparison then measures the contention, not the framework.
     """
 
     backend = "pytorch"
 
-    def __init__(self, module, model=None, *, compile: bool = False, device: str = "cpu", variant: str = ""):
+    def __init__(self, module, model=None, *, compile: bool = False, device: str = "cpu", variant: str = "",
+                 threads: int | None = None):
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+        self.threads = threads
         if model is None and getattr(module, "source_module", None) is not None:
             module, model = module.source_module, module  # a Model from from_torch()
         try:
@@ -160,7 +167,8 @@ class TorchRunner(Runner):
 
         return {"backend": self.backend, "backend_version": torch.__version__, "device": self.device,
                 "model": self.model.name, "model_fingerprint": self.model.fingerprint,
-                "source_model": self.model.source_model, "variant": self.variant, "precision": "fp32"}
+                "source_model": self.model.source_model, "variant": self.variant, "precision": "fp32",
+                "threads": self.threads}
 
     def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
@@ -177,8 +185,13 @@ class TorchRunner(Runner):
             except Exception as exc:  # torch.compile needs a C compiler and a supported platform
                 raise BenchmarkError(f"torch.compile failed: {exc}") from None
         sync = torch.cuda.synchronize if self.device.startswith("cuda") else None
+        threads = self.threads
+        if threads is not None:
+            torch.set_num_threads(threads)
 
         def infer():
+            if threads is not None and torch.get_num_threads() != threads:  # torch's setting is process-wide
+                torch.set_num_threads(threads)
             with torch.inference_mode():
                 out = forward(*args)
             if sync is not None:

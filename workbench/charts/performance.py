@@ -92,30 +92,35 @@ def throughput_vs_concurrency(frame: pd.DataFrame) -> go.Figure:
 
 
 def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figure:
-    """Throughput of each configuration divided by the baseline's at the same batch and concurrency.
+    """Speed-up of each configuration over the baseline at the same batch and concurrency, from median latency
+    (``bench.speedups``: the mean and wall-time throughput follow a busy machine's stalls). A bar whose run or
+    baseline was unstable (latency CV above the harness's threshold) is hatched and labelled "unstable"; the title
+    says when contenders ran with different thread counts.
 
     ``baseline``: a ``label`` value (default: the first row's label, e.g. the FP32 model).
     """
-    require_columns(frame, ["throughput", "batch"], "speedup_bars")
-    data = frame.assign(_label=_labels(frame))
-    if "concurrency" not in data.columns:
-        data = data.assign(concurrency=1)
-    baseline = baseline if baseline is not None else data["_label"].iloc[0]
-    if baseline not in set(data["_label"]):
-        raise ConfigError(f"baseline '{baseline}' is not a label in the frame (labels: "
-                          f"{', '.join(dict.fromkeys(data['_label']))})")
-    base = data[data["_label"] == baseline].groupby(["batch", "concurrency"])["throughput"].median()
-    data = data.join(base.rename("_base"), on=["batch", "concurrency"])
-    data = data[data["_base"].notna()]
-    data["speedup"] = data["throughput"] / data["_base"]
+    from ..bench.compare import speedups
+
+    require_columns(frame, ["latency_ms_median", "batch"], "speedup_bars")
+    data = speedups(frame, baseline)
+    baseline = data["baseline"].iloc[0] if len(data) else baseline
     fig = go.Figure()
-    for label, group in data.groupby("_label", sort=False):
+    for label, group in data.groupby("label", sort=False):
+        unstable = group["unstable"].tolist()
         fig.add_trace(go.Bar(x=[f"batch {b}" + (f" ×{c}" if c > 1 else "") for b, c in
                                 zip(group["batch"], group["concurrency"])],
-                             y=group["speedup"], name=label, text=[f"{s:.2f}×" for s in group["speedup"]],
+                             y=group["speedup"], name=label,
+                             text=[f"{s:.2f}×" + (" unstable" if u else "") for s, u in zip(group["speedup"], unstable)],
+                             marker_pattern_shape=["/" if u else "" for u in unstable],
                              textposition="outside"))
     fig.add_hline(y=1.0, line_dash="dot", line_color="gray")
-    return styled(fig, f"Speed-up vs {baseline}", "", "throughput ÷ baseline", barmode="group")
+    notes = []
+    if data["unstable"].any():
+        notes.append("hatched: unstable run (CV above threshold), do not trust the ratio")
+    if (data["same_threads"] == False).any():  # None means not recorded
+        notes.append("contenders ran with different thread counts")
+    title = f"Speed-up vs {baseline} (median latency)" + (f" — {'; '.join(notes)}" if notes else "")
+    return styled(fig, title, "", "baseline median latency ÷ median latency", barmode="group")
 
 
 # What the Pareto chart's y axis can show: accuracy needs labels; agreement is top-1 agreement with the FP32 model on

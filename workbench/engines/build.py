@@ -241,7 +241,8 @@ class EngineBytes(BaseLoader):
             raise EngineBuildError("TensorRT's logger was created before the workbench loaded, so the engine-layer "
                                    "report cannot be captured; import workbench before using Polygraphy directly")
         with capture_log(self.label, self.on_log, on_wait=lambda text: self.report(text, None),
-                         cancel=self.cancel) as captured, G_LOGGER.verbosity(G_LOGGER.ERROR):
+                         cancel=self.cancel) as captured, G_LOGGER.verbosity(G_LOGGER.CRITICAL + 1):
+            # quiet: Polygraphy's "[!] Invalid Engine" adds nothing to the EngineBuildError raised below
             started = time.perf_counter()
             self.report("parsing", 0.05)
             builder, network, parser = _resolve(self.network)

@@ -45,6 +45,15 @@ class LogCapture:
     thread: int = field(default_factory=threading.get_ident)  # the thread whose messages it records
 
 
+# What TensorRT-RTX's builder logs as an error on a machine with no (or too old a) CUDA driver, although an
+# ahead-of-time build needs none: "cudaError 35: CUDA driver version is insufficient for CUDA runtime version".
+CPU_ONLY_CUDA_NOISE = ("cudaError 35", "CUDA driver version is insufficient")
+
+
+def is_cpu_only_cuda_noise(message: str) -> bool:
+    return any(text in message for text in CPU_ONLY_CUDA_NOISE)
+
+
 def install_logger(trt) -> None:
     """Put the capturing logger in Polygraphy's place before any builder is created."""
     global _installed
@@ -77,10 +86,21 @@ def install_logger(trt) -> None:
                     capture.messages.append((name, msg))
                     if capture.on_message is not None:
                         capture.on_message(name, msg)  # a CallbackReporter: a failing callback is reported once
+                # A captured message belongs to its capture: a failed build raises one EngineBuildError with the
+                # builder's last errors, so printing each of them too (a reduction's dozens of failing builds
+                # repeat them) is noise. Outside a capture the message is forwarded, but the CUDA-runtime check a
+                # CPU-only machine always fails is not an error there.
+                if captures:
+                    return
+                if int(severity) <= 1 and is_cpu_only_cuda_noise(msg):
+                    G_LOGGER.verbose(msg)
+                    return
                 forward.get(severity, G_LOGGER.super_verbose)(msg)
             except Exception:  # noqa: BLE001 - log() is noexcept on the C++ side; callbacks report their own errors
                 pass
 
+    # Polygraphy prints "'colored' module is not installed" on its first message otherwise: noise, not a problem.
+    G_LOGGER.colors = False
     if polygraphy_trt_util.TRT_LOGGER is None:
         polygraphy_trt_util.TRT_LOGGER = WorkbenchTrtLogger()
     # else: Polygraphy's logger was created before the workbench loaded; builds still work, but the engine-layer

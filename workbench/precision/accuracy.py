@@ -229,3 +229,47 @@ def mixed_precision(model, table, data, *, labels=None, target_accuracy: float |
                                + (" (the sensitivity ranking was partial)" if sensitivity.attrs.get("partial")
                                   else ""))
     return plan, frame
+
+
+def layerwise_errors(reference, candidate, data, *, min_sqnr_db: float = 20.0, batch_size: int = 64) -> pd.DataFrame:
+    """Every intermediate tensor of ``candidate`` (e.g. INT8) against ``reference`` (FP32), in the reference's node
+    order, and the first one that diverges: Polygraphy's accuracy-debugging workflow (``polygraphy run --onnxrt
+    --onnx-outputs mark all``, saved and compared outputs), on the CPU with ONNX Runtime.
+
+    Tensors are matched by name (the Q/DQ models the workbench writes keep the float tensors' names). One row per
+    tensor: the node that writes it, its op, the error metrics of ``error_metrics``, and ``diverges`` (SQNR below
+    ``min_sqnr_db``). ``attrs["first_divergent"]``: the first such tensor's node, or None. Graph optimizations are
+    off on both sides so every tensor survives; weights and constants are not compared.
+    """
+    from .calibrate import _augmented_session
+
+    reference, candidate = load_model(reference), load_model(candidate)
+    produced = {out: node for node in candidate.proto.graph.node for out in node.output}
+    order = [(out, node) for node in reference.proto.graph.node for out in node.output
+             if out in produced and node.op_type not in ("Constant", "Shape")]
+    if not order:
+        raise ConfigError(f"{candidate.label} shares no tensor name with {reference.label}: nothing to compare "
+                          "layer by layer")
+    names = [name for name, _ in order]
+    results = []
+    for model in (reference, candidate):
+        session = _augmented_session(model, names)
+        chunks: dict[str, list] = {n: [] for n in names}
+        for feeds in _batches(model, data, batch_size):
+            for name, value in zip(names, session.run(names, feeds)):
+                chunks[name].append(np.asarray(value, dtype=np.float32))
+        results.append({n: np.concatenate(v) if v and v[0].ndim else np.asarray(v[0]) for n, v in chunks.items()})
+    rows = []
+    for name, node in order:
+        ref, got = results[0][name], results[1][name]
+        if ref.shape != got.shape or ref.ndim == 0 or not np.issubdtype(ref.dtype, np.floating):
+            continue
+        metrics = error_metrics(ref, got)
+        metrics.pop("top1_agreement", None)
+        rows.append({"tensor": name, "node": node.name, "op": node.op_type, **metrics,
+                     "diverges": metrics["sqnr_db"] < min_sqnr_db})
+    table = pd.DataFrame(rows)
+    first = table.loc[table.diverges, "node"]
+    table.attrs["first_divergent"] = str(first.iloc[0]) if len(first) else None
+    table.attrs["min_sqnr_db"] = min_sqnr_db
+    return table
