@@ -34,6 +34,38 @@ def synthetic_model(blocks: int = 500):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def cyclic_model(blocks: int = 50):
+    """Bad input: the residual chain with its last output fed back into its first Conv (a cycle: invalid ONNX, but
+    such files exist). The view must still draw it or say why not."""
+    model = synthetic_model(blocks)
+    model.graph.node[0].input[0] = model.graph.node[-1].output[0]
+    return model
+
+
+def wide_concat_model(inputs: int = 5000):
+    """Bad input: one Concat of ``inputs`` tensors, each from its own Relu of the graph input."""
+    nodes = [helper.make_node("Relu", ["x"], [f"r{i}"], name=f"/wide/Relu_{i}") for i in range(inputs)]
+    nodes.append(helper.make_node("Concat", [f"r{i}" for i in range(inputs)], ["y"], name="/wide/Concat", axis=0))
+    graph = helper.make_graph(nodes, "wide_concat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [inputs, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def long_names_model(blocks: int = 10, chars: int = 10_000):
+    """Bad input: the residual chain with node and tensor names of ``chars`` characters."""
+    model = synthetic_model(blocks)
+    long = "n" * chars
+    renamed = {}
+    for node in model.graph.node:
+        node.name = f"{long}{node.name}"
+        for k, t in enumerate(node.output):
+            renamed[t] = node.output[k] = f"{long}{t}"
+        for k, t in enumerate(node.input):
+            node.input[k] = renamed.get(t, t)
+    model.graph.output[0].name = renamed.get(model.graph.output[0].name, model.graph.output[0].name)
+    return model
+
+
 def yolo_like_model(width: int = 16):
     """A YOLO-style detector as Ultralytics exports it, about 300 nodes: Conv+Sigmoid+Mul (SiLU) blocks named
     ``/model.N/...``, C2f blocks (Split, bottlenecks with residual Adds, Concat), an SPPF (MaxPool 5x5 x3), an

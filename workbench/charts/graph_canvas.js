@@ -84,8 +84,8 @@
     scene.lane = lane;
   }
 
-  // Opening a group: its nodes laid out here (longest-path layers, one barycenter sweep, boxes packed per row),
-  // with the group's inputs and outputs drawn as edges to its boundary. Only this group is laid out.
+  // Opening a group: its nodes laid out here (longest-path layers, one barycenter sweep, boxes packed per row);
+  // only this group is laid out. Its links to other groups are in each node's details (inputs, outputs).
   function groupScene(v, g) {
     const members = v.groups[g].members, local = new Map();
     members.forEach((m, i) => local.set(m, i));

@@ -59,8 +59,8 @@ def _scene(graph: GraphData, ref) -> dict:
     payload's item reference (a node index >= 0, or -(group + 1))."""
     nodes = graph.nodes
     row = {node_id: k for k, node_id in enumerate(nodes["id"])}
-    return {"x": [round(float(v), 1) for v in nodes["x"]], "y": [round(-float(v), 1) for v in nodes["y"]],
-            "w": [round(float(v), 1) for v in nodes["width"]], "ref": ref,
+    return {"x": [round(float(v), 1) for v in nodes["x"].tolist()], "y": [round(-float(v), 1) for v in nodes["y"].tolist()],
+            "w": [round(float(v), 1) for v in nodes["width"].tolist()], "ref": ref,
             "es": [row[s] for s in graph.edges["source"]], "et": [row[t] for t in graph.edges["target"]]}
 
 
@@ -80,18 +80,18 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
         palette(c)
     label_table, op_table, cat_table, precision_table = _Table(), _Table(), _Table(), _Table()
     tensor_table, shape_table = _Table(), _Table()
-    names = [_cut(str(v)) for v in nodes["name"]]
+    names = [_cut(str(v)) for v in nodes["name"].tolist()]
     two_lines = any("<br>" in label for label in labels)
     view = {
         "title": graph.title, "kind": graph.kind, "names": names,
         "label": [label_table(label.replace("<br>", "\n")) for label in labels],
         "width": [round(label_width(label), 1) for label in labels],
-        "op": [op_table(v) for v in nodes["op"]], "category": [cat_table(v) for v in nodes["category"]],
-        "precision": [precision_table(v) for v in nodes["precision"]],
+        "op": [op_table(v) for v in nodes["op"].tolist()], "category": [cat_table(v) for v in nodes["category"].tolist()],
+        "precision": [precision_table(v) for v in nodes["precision"].tolist()],
         "color": [palette(c) for c in colors], "height": LINE_PX * (2 if two_lines else 1) + 8,
         "notes": list(graph.notes)}
     if "fusion_reason" in nodes:
-        view["extra"] = ["why no engine layer: " + r if r else "" for r in nodes["fusion_reason"]]
+        view["extra"] = ["why no engine layer: " + r if r else "" for r in nodes["fusion_reason"].tolist()]
     row = {node_id: k for k, node_id in enumerate(nodes["id"])}
     edges = graph.edges
     view["edges"] = {"s": [row[s] for s in edges["source"]], "t": [row[t] for t in edges["target"]],
@@ -115,7 +115,7 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
         members_of, row_of_kept = _group_rows(graph, grouped, depth)
         categories = list(nodes["category"])
         view["groups"], ref = [], []
-        for gid, name, details in zip(grouped.nodes["id"], grouped.nodes["name"], grouped.nodes["details"]):
+        for gid, name, details in zip(grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(), grouped.nodes["details"].tolist()):
             if gid in members_of:
                 members = members_of[gid]
                 ref.append(-len(view["groups"]) - 1)
@@ -135,12 +135,12 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
 def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict, dict]:
     """For the collapsed graph: group id -> the rows of ``graph`` it holds, and a kept node's id -> its row in
     ``graph``. One pass, as ``collapse`` (which keeps the nodes' order)."""
-    group_id = {name: gid for gid, name, cat in zip(grouped.nodes["id"], grouped.nodes["name"],
+    group_id = {name: gid for gid, name, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(),
                                                     grouped.nodes["category"]) if cat == "group"}
     members_of: dict[int, list[int]] = {}
     row_of_kept: dict[int, int] = {}
-    kept = iter(gid for gid, cat in zip(grouped.nodes["id"], grouped.nodes["category"]) if cat != "group")
-    for k, (name, cat) in enumerate(zip(graph.nodes["name"], graph.nodes["category"])):
+    kept = iter(gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist()) if cat != "group")
+    for k, (name, cat) in enumerate(zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist())):
         key = scope_of(name, depth) if cat != "input/output" else ""
         if key in group_id:
             members_of.setdefault(group_id[key], []).append(k)
