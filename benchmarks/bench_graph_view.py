@@ -206,6 +206,21 @@ LABELS_JS = """(gd, widths) => {
 }"""
 
 
+# The same measures on a canvas view of workbench/charts/graph_canvas.js (``workbenchGraphs[k].views[j]``): the
+# labels it drew in its last frame, in CSS pixels, with their boxes' widths.
+CANVAS_LABELS_JS = """(view) => {
+  const shown = view.labels.filter(l => l.right > 0 && l.left < view.cssW && l.bottom > 0 && l.top < view.cssH);
+  let overlaps = 0;
+  for (let a = 0; a < shown.length; a++) for (let c = a + 1; c < shown.length; c++) {
+    const p = shown[a], q = shown[c];
+    if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) overlaps++;
+  }
+  return {shown: shown.length, items: view.scene.k, nodes: view.v.n, scale: view.scale,
+          min_font_px: shown.length ? Math.min(...shown.map(s => s.font)) : null, overlaps: overlaps,
+          overflowing: shown.filter(s => s.right - s.left > s.box).length, labels: shown.map(s => s.text)};
+}"""
+
+
 def ready_seconds(model) -> tuple[float, int]:
     import plotly.graph_objects as go
 
