@@ -110,3 +110,29 @@ def test_bad_inputs_are_drawn_or_refused_clearly(tmp_path):
     assert max(len(n) for n in named["names"]) < MAX_NAME_CHARS + 40
     assert named["names"][0].endswith("(10012 characters)")
     assert max(len(t) for t in named["tensors"]) < MAX_NAME_CHARS + 40
+
+
+def test_jupyter_widget_is_the_same_renderer_and_reports_clicks(chain):
+    from workbench.widgets.graph_canvas_view import GraphCanvas
+
+    clicks = []
+    widget = GraphCanvas(chain, on_select=lambda w, view, name: clicks.append((view, name)))
+    assert renderer_js() in widget._esm and "export default" in widget._esm and "https://" not in widget._esm
+    assert len(widget.payload["views"][0]["groups"]) == 500  # opened grouped, as the export
+    widget.selected = {"view": 0, "ref": -4}  # what the browser sends on a click on a group, then on a node
+    widget.selected = {"view": 0, "ref": 5}
+    assert clicks == [(0, "block3"), (0, "block1/relu")]
+    sent = []
+    widget.send = sent.append
+    widget.find("block9/add")
+    assert sent == [{"find": "block9/add"}]
+
+
+def test_graph_panel_draws_a_large_model_on_the_canvas():
+    from workbench.widgets.graph_canvas_view import GraphCanvas
+    from workbench.widgets.graph_panel import GraphPanel
+
+    panel = GraphPanel(load_model(synthetic_model(700)))  # 2,800 nodes
+    assert isinstance(panel.view, GraphCanvas) and len(panel.view.payload["views"][0]["groups"]) == 700
+    small = GraphPanel("resnet_tiny")
+    assert not isinstance(small.view, GraphCanvas)  # small graphs keep the plotly view

@@ -470,6 +470,7 @@
     }
     select(k, ref, extra) {
       const view = this.views[k];
+      if (this.onSelect) this.onSelect(k, ref);  // the Jupyter widget tells the kernel
       view.setHighlight([ref]);
       this.selected = {view: k, ref};
       this.details.innerHTML = this.detailsHtml(k, ref) + (extra || "");
