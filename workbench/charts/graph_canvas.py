@@ -22,8 +22,8 @@ from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
 from .graph import node_colors
 
 HIERARCHY_MIN_NODES = 600   # nodes: larger graphs open grouped by name scope (as the notebook panel does)
-MAX_NAME_CHARS = 2000       # a longer node name is cut (with its length said) in the payload: 10,000-character
-MAX_INPUTS_SHOWN = 12       # names would make megabytes; the details pane lists a node's first inputs
+MAX_NAME_CHARS = 2000       # a longer node or tensor name is cut, with its length said (10,000-character names
+                            # would make megabytes of payload)
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +59,8 @@ def _scene(graph: GraphData, ref) -> dict:
     payload's item reference (a node index >= 0, or -(group + 1))."""
     nodes = graph.nodes
     row = {node_id: k for k, node_id in enumerate(nodes["id"])}
-    return {"x": [round(float(v), 1) for v in nodes["x"].tolist()], "y": [round(-float(v), 1) for v in nodes["y"].tolist()],
+    return {"x": [round(float(v), 1) for v in nodes["x"].tolist()],
+            "y": [round(-float(v), 1) for v in nodes["y"].tolist()],
             "w": [round(float(v), 1) for v in nodes["width"].tolist()], "ref": ref,
             "es": [row[s] for s in graph.edges["source"]], "et": [row[t] for t in graph.edges["target"]]}
 
@@ -86,7 +87,8 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
         "title": graph.title, "kind": graph.kind, "names": names,
         "label": [label_table(label.replace("<br>", "\n")) for label in labels],
         "width": [round(label_width(label), 1) for label in labels],
-        "op": [op_table(v) for v in nodes["op"].tolist()], "category": [cat_table(v) for v in nodes["category"].tolist()],
+        "op": [op_table(v) for v in nodes["op"].tolist()],
+        "category": [cat_table(v) for v in nodes["category"].tolist()],
         "precision": [precision_table(v) for v in nodes["precision"].tolist()],
         "color": [palette(c) for c in colors], "height": LINE_PX * (2 if two_lines else 1) + 8,
         "notes": list(graph.notes)}
@@ -115,7 +117,7 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
         members_of, row_of_kept = _group_rows(graph, grouped, depth)
         categories = list(nodes["category"])
         view["groups"], ref = [], []
-        for gid, name, details in zip(grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(), grouped.nodes["details"].tolist()):
+        for gid, name, details in zip(*(grouped.nodes[c].tolist() for c in ("id", "name", "details"))):
             if gid in members_of:
                 members = members_of[gid]
                 ref.append(-len(view["groups"]) - 1)
@@ -139,7 +141,8 @@ def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict,
                                                     grouped.nodes["category"]) if cat == "group"}
     members_of: dict[int, list[int]] = {}
     row_of_kept: dict[int, int] = {}
-    kept = iter(gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist()) if cat != "group")
+    kept = iter(gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist())
+                if cat != "group")
     for k, (name, cat) in enumerate(zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist())):
         key = scope_of(name, depth) if cat != "input/output" else ""
         if key in group_id:

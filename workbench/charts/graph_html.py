@@ -241,8 +241,10 @@ def canvas_payload(graphs: list[GraphData], *, engine_color_by: str = "category"
     if len(graphs) == 2:
         rows = [{node_id: k for k, node_id in enumerate(g.nodes["id"])} for g in graphs]
         found = fusion_map(graphs[0], graphs[1])
-        maps = {"onnx_to_engine": {str(rows[0][i]): [rows[1][j] for j in v] for i, v in found["onnx_to_engine"].items()},
-                "engine_to_onnx": {str(rows[1][i]): [rows[0][j] for j in v] for i, v in found["engine_to_onnx"].items()}}
+        maps = {"onnx_to_engine": {str(rows[0][i]): [rows[1][j] for j in v]
+                                   for i, v in found["onnx_to_engine"].items()},
+                "engine_to_onnx": {str(rows[1][i]): [rows[0][j] for j in v]
+                                   for i, v in found["engine_to_onnx"].items()}}
     return {"views": views, "maps": maps, "height": HEIGHT}
 
 

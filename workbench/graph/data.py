@@ -239,7 +239,8 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     still works on the collapsed view.
     """
     nodes = graph.nodes
-    keys = [scope_of(n, depth) if c != "input/output" else "" for n, c in zip(nodes["name"].tolist(), nodes["category"].tolist())]
+    keys = [scope_of(n, depth) if c != "input/output" else ""
+            for n, c in zip(nodes["name"].tolist(), nodes["category"].tolist())]
     keys = ["" if k in expanded else k for k in keys]
     # One pass over the rows into plain lists per scope (a per-group scan of pandas rows made this quadratic: 36 s
     # of a 2,000-node export).

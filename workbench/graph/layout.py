@@ -149,8 +149,8 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
                 continue
 
             def barycenter(n):
-                neighbours = list(g.predecessors(n) if down else g.successors(n))
-                return np.mean([position[m] for m in neighbours]) if neighbours else position[n]
+                neighbours = [position[m] for m in (g.predecessors(n) if down else g.successors(n))]
+                return sum(neighbours) / len(neighbours) if neighbours else position[n]  # not np.mean: per node
             layer.sort(key=barycenter)
             pack(layer)
     depth = {n: d for d, layer in enumerate(layers) for n in layer}

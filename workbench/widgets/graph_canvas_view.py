@@ -26,7 +26,10 @@ export default {
     mount();
     model.on("change:payload", mount);
     model.on("msg:custom", msg => { if (msg && msg.find !== undefined) app.find(msg.find); });
-    return () => { const i = (window.workbenchGraphs || []).indexOf(app); if (i >= 0) window.workbenchGraphs.splice(i, 1); };
+    return () => {  // a closed view: forget its app
+      const apps = window.workbenchGraphs || [], i = apps.indexOf(app);
+      if (i >= 0) apps.splice(i, 1);
+    };
   }
 };
 """
