@@ -13,7 +13,6 @@ labels of ``FONT_PX`` text never overlap.
 from __future__ import annotations
 
 import networkx as nx
-import numpy as np
 
 from .data import GraphData
 
@@ -150,7 +149,7 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
 
             def barycenter(n):
                 neighbours = [position[m] for m in (g.predecessors(n) if down else g.successors(n))]
-                return sum(neighbours) / len(neighbours) if neighbours else position[n]  # not np.mean: per node
+                return sum(neighbours) / len(neighbours) if neighbours else position[n]  # plain sums: one per node
             layer.sort(key=barycenter)
             pack(layer)
     depth = {n: d for d, layer in enumerate(layers) for n in layer}
