@@ -16,7 +16,6 @@ from collections import Counter
 from functools import lru_cache
 from importlib.resources import files
 
-from ..errors import ConfigError
 from ..graph import GraphData, collapse, layered_layout, scope_of
 from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
 from .graph import node_colors
@@ -71,8 +70,6 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     ``hierarchy`` (default: above ``HIERARCHY_MIN_NODES`` nodes), its name-scope groups at ``depth`` (default
     ``scope_depth``) laid out, each group's nodes left to the browser."""
     nodes = graph.nodes
-    if graph.counts["groups"]:
-        raise ConfigError(f"{graph.title}: the canvas view groups the graph itself; pass the graph before collapse()")
     n = len(nodes)
     labels = node_labels(graph) if "label" not in nodes else list(nodes["label"])
     colors, legend = node_colors(graph, color_by)
@@ -100,8 +97,8 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
                      "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"]],
                      "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"], edges["dtype"])]}
     grouped = None
-    if hierarchy is None:
-        hierarchy = n > HIERARCHY_MIN_NODES and graph.kind != "engine"
+    if hierarchy is None:  # a graph collapsed already (``workbench graph --collapse``) is drawn as it is
+        hierarchy = n > HIERARCHY_MIN_NODES and graph.kind != "engine" and not graph.counts["groups"]
     if hierarchy:
         depth = depth or scope_depth(graph)
         grouped = collapse(graph, depth)
