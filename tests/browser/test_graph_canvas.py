@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workbench.charts.graph_html import graph_html
-from workbench.graph import from_onnx
+from workbench.graph import from_engine, from_onnx
 from workbench.model import load_model
 
 from .conftest import ROOT, save_screenshot
@@ -104,3 +104,27 @@ def test_bad_inputs_are_drawn(page, tmp_path, make):
     page.wait_for_function("document.querySelector('.wb-details').innerText.length > 20", timeout=20_000)
     assert len(page.inner_text(".wb-details")) < 6000  # long names are cut, 5,000 inputs listed as a few
     assert errors == []
+
+
+def test_fusion_links_reach_nodes_inside_collapsed_groups(page, tmp_path):
+    from workbench.charts.graph_html import canvas_html
+    from workbench.engines import build_engine
+
+    built = build_engine("resnet_tiny")
+    onnx_graph, engine = from_onnx(built.model), from_engine(built.layers, model=built.model)
+    errors = _open(page, canvas_html([onnx_graph, engine], tmp_path / "fusion.html", fusion=built.fusion,
+                                     hierarchy=True))
+    app = "workbenchGraphs[0]"
+    assert page.evaluate(f"{app}.views.length") == 2 and page.evaluate(f"{app}.views[0].v.groups.length") > 0
+    # an engine layer that absorbed ONNX nodes 0, 1, 2 (Conv, BatchNormalization, Relu): selecting it outlines them
+    # and the collapsed group that holds them in the ONNX pane
+    page.evaluate(f"{app}.select(1, 1)")
+    lit = page.evaluate(f"Array.from({app}.views[0].highlighted)")
+    assert {0, 1, 2} <= set(lit)
+    group = page.evaluate(f"{app}.views[0].v.groupOf[0]")
+    assert group < 0 or -group - 1 in lit
+    assert "absorbed ONNX nodes" in page.inner_text(".wb-details")
+    # and back: an ONNX node selected lights its engine layer
+    page.evaluate(f"{app}.select(0, 1)")
+    assert 1 in page.evaluate(f"Array.from({app}.views[1].highlighted)")
+    assert errors == [] and page.outside_requests == []

@@ -230,13 +230,16 @@ def _summary_html(fusion) -> str:
             f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0))
 
 
-def canvas_payload(graphs: list[GraphData], *, engine_color_by: str = "category") -> dict:
-    """What the canvas renderer draws: one view per graph and, for two, the fusion links by node row."""
+def canvas_payload(graphs: list[GraphData], *, engine_color_by: str = "category",
+                   hierarchy: bool | None = None) -> dict:
+    """What the canvas renderer draws: one view per graph and, for two, the fusion links by node row.
+    ``hierarchy``: group the ONNX view by name scope (default: above ``HIERARCHY_MIN_NODES``)."""
     from .graph_canvas import canvas_view
 
     graphs = list(graphs)
     views = [canvas_view(g, color_by=engine_color_by if g.kind == "engine" else
-                         ("fusion_reason_kind" if "fusion_reason_kind" in g.nodes else "category")) for g in graphs]
+                         ("fusion_reason_kind" if "fusion_reason_kind" in g.nodes else "category"),
+                         hierarchy=False if g.kind == "engine" else hierarchy) for g in graphs]
     maps = None
     if len(graphs) == 2:
         rows = [{node_id: k for k, node_id in enumerate(g.nodes["id"])} for g in graphs]
@@ -249,12 +252,12 @@ def canvas_payload(graphs: list[GraphData], *, engine_color_by: str = "category"
 
 
 def canvas_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
-                title: str = "TensorRT Workbench graph") -> Path:
+                title: str = "TensorRT Workbench graph", hierarchy: bool | None = None) -> Path:
     """The export drawn by the bundled canvas renderer (``graph_canvas.js``, inlined): for graphs of thousands to
     tens of thousands of nodes, opened grouped by name scope."""
     from .graph_canvas import renderer_js
 
-    payload = canvas_payload(graphs, engine_color_by=engine_color_by)
+    payload = canvas_payload(graphs, engine_color_by=engine_color_by, hierarchy=hierarchy)
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:12px}} .wb-crumbs{{font-size:12px;min-height:22px}}
