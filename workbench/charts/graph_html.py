@@ -1,6 +1,7 @@
 """Static export: one self-contained interactive HTML file (plotly.js inlined from the plotly wheel, no network)
 with the ONNX graph and, when given, the engine's layers side by side, synced selection, search and the fusion
-table — the same view the notebook widget shows."""
+table — the same view the notebook widget shows. Above ``CANVAS_MIN_NODES`` nodes the file is drawn by the bundled
+canvas renderer instead (``canvas_html``: grouped by name scope, the same JS as the ``GraphCanvas`` widget)."""
 
 from __future__ import annotations
 
