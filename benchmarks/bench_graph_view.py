@@ -5,7 +5,12 @@ the browser receives). The first FigureWidget in a process also pays plotly/anyw
 printed. With ``--browser``: the readability figure — the static HTML export in Chromium, the labels at the default
 view of a 309-node detector and of the 2,002-node chain (font size, overlaps, overflow), as tests/browser asserts.
 
-    PYTHONPATH=. python benchmarks/bench_graph_view.py [--browser]
+    PYTHONPATH=. python benchmarks/bench_graph_view.py [--browser] [--scale-only] [--sizes 300,2000,10000,50000]
+
+At scale (issue 21), per size of the residual chain: the export (ONNX -> GraphData -> HTML, split into the two)
+time and size, and with ``--browser`` in headless Chromium (software rendering) the time to the first drawn frame
+and the frame times of a scripted pan and zoom (60 frames each; median, 95th percentile, worst) — goals: export
+<= 5 s and <= 10 MB at 50,000 nodes, first draw <= 1 s at 2,000 and <= 2 s at 50,000, frames <= 33 ms.
 """
 
 import statistics
@@ -32,6 +37,38 @@ def synthetic_model(blocks: int = 500):
     graph = helper.make_graph(nodes, "synthetic2k", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
                               [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 4, 8, 8])], [w])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def cyclic_model(blocks: int = 50):
+    """Bad input: the residual chain with its last output fed back into its first Conv (a cycle: invalid ONNX, but
+    such files exist). The view must still draw it or say why not."""
+    model = synthetic_model(blocks)
+    model.graph.node[0].input[0] = model.graph.node[-1].output[0]
+    return model
+
+
+def wide_concat_model(inputs: int = 5000):
+    """Bad input: one Concat of ``inputs`` tensors, each from its own Relu of the graph input."""
+    nodes = [helper.make_node("Relu", ["x"], [f"r{i}"], name=f"/wide/Relu_{i}") for i in range(inputs)]
+    nodes.append(helper.make_node("Concat", [f"r{i}" for i in range(inputs)], ["y"], name="/wide/Concat", axis=0))
+    graph = helper.make_graph(nodes, "wide_concat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [inputs, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def long_names_model(blocks: int = 10, chars: int = 10_000):
+    """Bad input: the residual chain with node and tensor names of ``chars`` characters."""
+    model = synthetic_model(blocks)
+    long = "n" * chars
+    renamed = {}
+    for node in model.graph.node:
+        node.name = f"{long}{node.name}"
+        for k, t in enumerate(node.output):
+            renamed[t] = node.output[k] = f"{long}{t}"
+        for k, t in enumerate(node.input):
+            node.input[k] = renamed.get(t, t)
+    model.graph.output[0].name = renamed.get(model.graph.output[0].name, model.graph.output[0].name)
+    return model
 
 
 def yolo_like_model(width: int = 16):
@@ -174,6 +211,21 @@ LABELS_JS = """(gd, widths) => {
 }"""
 
 
+# The same measures on a canvas view of workbench/charts/graph_canvas.js (``workbenchGraphs[k].views[j]``): the
+# labels it drew in its last frame, in CSS pixels, with their boxes' widths.
+CANVAS_LABELS_JS = """(view) => {
+  const shown = view.labels.filter(l => l.right > 0 && l.left < view.cssW && l.bottom > 0 && l.top < view.cssH);
+  let overlaps = 0;
+  for (let a = 0; a < shown.length; a++) for (let c = a + 1; c < shown.length; c++) {
+    const p = shown[a], q = shown[c];
+    if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) overlaps++;
+  }
+  return {shown: shown.length, items: view.scene.k, nodes: view.v.n, scale: view.scale,
+          min_font_px: shown.length ? Math.min(...shown.map(s => s.font)) : null, overlaps: overlaps,
+          overflowing: shown.filter(s => s.right - s.left > s.box).length, labels: shown.map(s => s.text)};
+}"""
+
+
 def ready_seconds(model) -> tuple[float, int]:
     import plotly.graph_objects as go
 
@@ -218,8 +270,88 @@ def browser_readability(model, chromium: str = "/usr/bin/chromium") -> dict:
     return {"drawn_s": drawn, **{k: v for k, v in labels.items() if k != "labels"}}
 
 
+PAN_ZOOM_JS = """async () => {
+  const v = workbenchGraphs[0].views[0], next = () => new Promise(r => requestAnimationFrame(r));
+  v.frames.length = 0;
+  for (let i = 0; i < 30; i++) { v.panBy(0, -40); await next(); }
+  for (let i = 0; i < 30; i++) { v.panBy(25, -10); await next(); }
+  for (let i = 0; i < 30; i++) { v.zoomBy(0.9, v.cssW / 2, v.cssH / 2); await next(); }
+  for (let i = 0; i < 30; i++) { v.zoomBy(1 / 0.9, v.cssW / 2, v.cssH / 2); await next(); }
+  const f = v.frames.slice().sort((a, b) => a - b);
+  return {frames: f.length, median: f[f.length >> 1], p95: f[Math.floor(f.length * 0.95)], worst: f[f.length - 1]};
+}"""
+
+
+def export_at_scale(nodes: int, folder, renderer: str | None = None) -> dict:
+    """The ``workbench graph`` export of a ``nodes``-node residual chain: seconds to read the graph, seconds to lay
+    out and write the HTML, and its size."""
+    from pathlib import Path
+
+    from workbench.charts.graph_html import graph_html
+    from workbench.graph import from_onnx
+    from workbench.model import load_model
+
+    model = load_model(synthetic_model(max(1, nodes // 4)))
+    t = time.perf_counter()
+    graph = from_onnx(model)
+    read = time.perf_counter() - t
+    t = time.perf_counter()
+    path = graph_html([graph], Path(folder) / f"chain{nodes}{renderer or ''}.html", renderer=renderer)
+    written = time.perf_counter() - t
+    return {"path": path, "nodes": graph.counts["nodes"], "read_s": read, "write_s": written,
+            "mib": path.stat().st_size / 2**20, "canvas": "mountWorkbenchGraph" in path.read_text()[-2000:]}
+
+
+def browser_at_scale(path, chromium: str = "/usr/bin/chromium") -> dict:
+    """Seconds from navigation to the first drawn frame, and pan/zoom frame times (PAN_ZOOM_JS), in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1700, "height": 1100})
+        t = time.perf_counter()
+        page.goto(path.as_uri())
+        page.wait_for_function("window.workbenchGraphs && workbenchGraphs[0].views[0].frames.length > 0",
+                               timeout=120_000)
+        first = time.perf_counter() - t
+        frames = page.evaluate(PAN_ZOOM_JS)
+        browser.close()
+    return {"first_draw_s": first, **frames}
+
+
+def scale_report(sizes, browser: bool) -> None:
+    import os
+    import tempfile
+
+    print(f"at scale (residual chain; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    with tempfile.TemporaryDirectory() as folder:
+        for n in sizes:
+            e = export_at_scale(n, folder)
+            line = (f"  {e['nodes']:>6} nodes: export {e['read_s'] + e['write_s']:6.2f} s (graph {e['read_s']:.2f} s "
+                    f"+ layout/HTML {e['write_s']:.2f} s), {e['mib']:.2f} MiB, "
+                    f"{'canvas' if e['canvas'] else 'plotly'}")
+            if browser and e["canvas"]:
+                b = browser_at_scale(e["path"])
+                line += (f"; first draw {b['first_draw_s']:.2f} s; pan/zoom frames median {b['median']:.1f} ms, "
+                         f"p95 {b['p95']:.1f} ms, worst {b['worst']:.1f} ms ({b['frames']} frames)")
+            print(line, flush=True)
+            if browser and not e["canvas"]:  # the default is plotly at this size: the canvas view's figures too
+                c = export_at_scale(n, folder, renderer="canvas")
+                b = browser_at_scale(c["path"])
+                print(f"  {'':>6}  as canvas: export {c['read_s'] + c['write_s']:6.2f} s, {c['mib']:.2f} MiB; first "
+                      f"draw {b['first_draw_s']:.2f} s; pan/zoom frames median {b['median']:.1f} ms, p95 "
+                      f"{b['p95']:.1f} ms, worst {b['worst']:.1f} ms", flush=True)
+
+
 if __name__ == "__main__":
     from workbench.model import load_model
+
+    sizes = [300, 2000, 10_000, 50_000]
+    if "--sizes" in sys.argv:
+        sizes = [int(v) for v in sys.argv[sys.argv.index("--sizes") + 1].split(",")]
+    if "--scale-only" in sys.argv:
+        scale_report(sizes, "--browser" in sys.argv)
+        sys.exit(0)
 
     model = load_model(synthetic_model())
     cold = subprocess.run([sys.executable, "-c", textwrap.dedent("""
@@ -245,3 +377,4 @@ if __name__ == "__main__":
             print(f"  drawn in {r['drawn_s']:.2f} s (software rendering); {r['shown']} of {r['total']} labels in view; "
                   f"smallest label {r['min_font_px']:.0f} px (text {r['min_text_height_px']:.0f} px high); "
                   f"{r['overlaps']} overlapping pairs; {r['overflowing']} wider than their box")
+    scale_report(sizes, "--browser" in sys.argv)

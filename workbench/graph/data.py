@@ -9,6 +9,7 @@ category ``input/output``.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -69,6 +70,14 @@ def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[
              dtypes: dict, graph_inputs: list[str], graph_outputs: list[str]) -> tuple[list[dict], list[dict]]:
     """Edges producer -> consumer per tensor; graph inputs/outputs become io nodes."""
     edges = []
+    formatted: dict[str, str] = {}
+
+    def shape_text(name: str) -> str:
+        found = formatted.get(name)
+        if found is None:
+            found = formatted[name] = format_shape(shapes.get(name))
+        return found
+
     for name in graph_inputs:
         producers[name] = len(rows)
         rows.append({"id": len(rows), "name": name, "op": "input", "category": "input/output",
@@ -78,7 +87,7 @@ def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[
     for node_id, tensor in consumers:
         if tensor in producers:
             edges.append({"source": producers[tensor], "target": node_id, "tensor": tensor,
-                          "shape": format_shape(shapes.get(tensor)), "dtype": dtypes.get(tensor, "")})
+                          "shape": shape_text(tensor), "dtype": dtypes.get(tensor, "")})
     for name in graph_outputs:
         out_id = len(rows)
         rows.append({"id": out_id, "name": name, "op": "output", "category": "input/output",
@@ -120,6 +129,14 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
     weights = set(model.initializer_names)
     body_ops = _body_ops(model.proto)
     rows, producers, consumers = [], {}, []
+    descriptions: dict[str, str] = {}  # a tensor is described once (as an output, then as each consumer's input)
+
+    def described(t: str) -> str:
+        found = descriptions.get(t)
+        if found is None:
+            found = descriptions[t] = f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
+        return found
+
     for node in model.nodes:
         node_id = len(rows)
         attributes = {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
@@ -129,10 +146,8 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
             "category": category(node.op_type, node.name),
             "precision": dtypes.get(outputs[0], "") if outputs else "", "stream": 0, "members": [node.name],
             "details": {"attributes": attributes,
-                        "inputs": [f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
-                                   for t in node.input if t],
-                        "outputs": [f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
-                                    for t in outputs],
+                        "inputs": [described(t) for t in node.input if t],
+                        "outputs": [described(t) for t in outputs],
                         **({"body ops": body_ops[node.name]} if node.name in body_ops else {})},
         })
         for t in outputs:
@@ -224,25 +239,36 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     still works on the collapsed view.
     """
     nodes = graph.nodes
-    keys = [scope_of(n, depth) if c != "input/output" else "" for n, c in zip(nodes["name"], nodes["category"])]
+    keys = [scope_of(n, depth) if c != "input/output" else ""
+            for n, c in zip(nodes["name"].tolist(), nodes["category"].tolist())]
     keys = ["" if k in expanded else k for k in keys]
-    counts = pd.Series([k for k in keys if k]).value_counts()
+    # One pass over the rows into plain lists per scope (a per-group scan of pandas rows made this quadratic: 36 s
+    # of a 2,000-node export).
+    counts = Counter(k for k in keys if k)
+    members_of: dict[str, list] = {}
+    ops_of: dict[str, Counter] = {}
+    for key, members, op in zip(keys, nodes["members"].tolist(), nodes["op"].tolist()):
+        if key and counts[key] > 1:
+            members_of.setdefault(key, []).extend(members)
+            ops_of.setdefault(key, Counter())[op] += 1
     rows, new_id = [], {}
     group_ids: dict[str, int] = {}
-    for (old, row), key in zip(nodes.iterrows(), keys):
-        if key and counts.get(key, 0) > 1:
+    columns = [nodes[c].tolist() for c in NODE_COLUMNS]  # lists: iterating pandas' Arrow strings is slow
+    records = (dict(zip(NODE_COLUMNS, values)) for values in zip(*columns))
+    for old, row, key in zip(nodes.index.tolist(), records, keys):
+        if key in members_of:
             if key not in group_ids:
                 group_ids[key] = len(rows)
-                members = [m for n, k in zip(nodes.itertuples(), keys) if k == key for m in n.members]
-                ops = pd.Series([n.op for n, k in zip(nodes.itertuples(), keys) if k == key]).value_counts()
-                rows.append({"id": len(rows), "name": key, "op": f"{key} ({int(ops.sum())})", "category": "group",
-                             "precision": row["precision"], "stream": row["stream"], "members": members,
-                             "details": {"group": key, "nodes": int(ops.sum()),
-                                         "ops": ", ".join(f"{o} ×{c}" for o, c in ops.items())}})
+                ops = ops_of[key]
+                total = sum(ops.values())
+                rows.append({"id": len(rows), "name": key, "op": f"{key} ({total})", "category": "group",
+                             "precision": row["precision"], "stream": row["stream"], "members": members_of[key],
+                             "details": {"group": key, "nodes": total,
+                                         "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common())}})
             new_id[old] = group_ids[key]
         else:
             new_id[old] = len(rows)
-            rows.append({**row.to_dict(), "id": len(rows)})
+            rows.append({**row, "id": len(rows)})
     edges = graph.edges.assign(source=graph.edges.source.map(new_id), target=graph.edges.target.map(new_id))
     edges = edges[edges.source != edges.target].drop_duplicates(subset=["source", "target"]).reset_index(drop=True)
     frame = pd.DataFrame(rows, columns=NODE_COLUMNS)
@@ -277,7 +303,7 @@ def with_fusion_reasons(onnx_graph: GraphData, fusion) -> GraphData:
                     + ", ".join(f"{c} {k}" for k, c in kinds.items()), kinds.index[0])
         return found[0] if found else ("", "")
 
-    pairs = [reason_of(m, c) for m, c in zip(nodes["members"], nodes["category"])]
+    pairs = [reason_of(m, c) for m, c in zip(nodes["members"].tolist(), nodes["category"].tolist())]
     nodes["fusion_reason"] = [r for r, _ in pairs]
     nodes["fusion_reason_kind"] = [k for _, k in pairs]
     return GraphData(onnx_graph.kind, onnx_graph.title, nodes, onnx_graph.edges, list(onnx_graph.notes))
@@ -287,11 +313,11 @@ def fusion_map(onnx_graph: GraphData, engine_graph: GraphData) -> dict[str, dict
     """Which nodes of one view hold which of the other: ``{"engine_to_onnx": {engine id: [onnx ids]},
     "onnx_to_engine": {onnx id: [engine ids]}}``, joined on the ONNX node names (``members``)."""
     by_member: dict[str, list[int]] = {}
-    for node_id, members in zip(onnx_graph.nodes["id"], onnx_graph.nodes["members"]):
+    for node_id, members in zip(onnx_graph.nodes["id"].tolist(), onnx_graph.nodes["members"].tolist()):
         for m in members:
             by_member.setdefault(m, []).append(int(node_id))
     engine_to_onnx, onnx_to_engine = {}, {}
-    for node_id, members in zip(engine_graph.nodes["id"], engine_graph.nodes["members"]):
+    for node_id, members in zip(engine_graph.nodes["id"].tolist(), engine_graph.nodes["members"].tolist()):
         hits = sorted({i for m in members for i in by_member.get(_holder_name(m), [])})
         if hits:
             engine_to_onnx[int(node_id)] = hits

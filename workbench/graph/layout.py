@@ -13,7 +13,6 @@ labels of ``FONT_PX`` text never overlap.
 from __future__ import annotations
 
 import networkx as nx
-import numpy as np
 
 from .data import GraphData
 
@@ -72,18 +71,20 @@ def node_labels(graph: GraphData) -> list[str]:
     """Each node's label: ``op`` and a second line (``<br>``) with its key attributes, an engine layer's fused ops
     and precision, a group's node count, or an input/output's name and shape."""
     labels = []
-    for row in graph.nodes.itertuples():
-        details = row.details or {}
-        if row.category == "input/output":
+    nodes = graph.nodes
+    for name, op, cat, precision, members, details in zip(*(nodes[c].tolist() for c in (
+            "name", "op", "category", "precision", "members", "details"))):
+        details = details or {}
+        if cat == "input/output":
             shape = str(details.get("shape", "")).strip("[]() ").replace(", ", "×").replace(",", "×")
-            first, second = str(row.name), shape
-        elif row.category == "group":
-            first, second = str(row.name), f"{details.get('nodes', len(row.members))} nodes"
+            first, second = str(name), shape
+        elif cat == "group":
+            first, second = str(name), f"{details.get('nodes', len(members))} nodes"
         elif graph.kind == "engine":
-            first, second = "+".join(_SHORT_OPS.get(o, o) for o in str(row.op).split("+")), str(row.precision)
+            first, second = "+".join(_SHORT_OPS.get(o, o) for o in str(op).split("+")), str(precision)
         else:
-            first = _SHORT_OPS.get(str(row.op), str(row.op))
-            second = key_attributes(str(row.op), details.get("attributes") or {})
+            first = _SHORT_OPS.get(str(op), str(op))
+            second = key_attributes(str(op), details.get("attributes") or {})
         first, second = _shorten(first), _shorten(second)
         labels.append(f"{first}<br>{second}" if second else first)
     return labels
@@ -96,7 +97,7 @@ def label_width(label: str) -> float:
 
 def _layers(graph: GraphData, g: nx.DiGraph) -> list[list[int]]:
     if not nx.is_directed_acyclic_graph(g):  # a malformed graph still gets drawn, in its node order
-        return [[n] for n in graph.nodes["id"]]
+        return [[n] for n in graph.nodes["id"].tolist()]
     depth = {}
     for d, layer in enumerate(nx.topological_generations(g)):
         for n in layer:
@@ -126,7 +127,7 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
     g.add_edges_from(zip(graph.edges["source"], graph.edges["target"]))
     layers = _layers(graph, g)
     labels = node_labels(graph)
-    widths = dict(zip(nodes["id"], (label_width(label) for label in labels)))
+    widths = dict(zip(nodes["id"].tolist(), (label_width(label) for label in labels)))
     two_lines = any("<br>" in label for label in labels)
     height = LINE_PX * (2 if two_lines else 1) + 8
     position: dict[int, float] = {}
@@ -147,8 +148,8 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
                 continue
 
             def barycenter(n, down=down):  # bound now: sort() calls it within this sweep
-                neighbours = list(g.predecessors(n) if down else g.successors(n))
-                return np.mean([position[m] for m in neighbours]) if neighbours else position[n]
+                neighbours = [position[m] for m in (g.predecessors(n) if down else g.successors(n))]
+                return sum(neighbours) / len(neighbours) if neighbours else position[n]  # plain sums: one per node
             layer.sort(key=barycenter)
             pack(layer)
     depth = {n: d for d, layer in enumerate(layers) for n in layer}
@@ -167,7 +168,7 @@ def scope_depth(graph: GraphData, *, at_least: int = 12, max_depth: int = 6) -> 
     or the deepest that groups anything."""
     from .data import scope_of
 
-    names = [n for n, c in zip(graph.nodes["name"], graph.nodes["category"]) if c != "input/output"]
+    names = [n for n, c in zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist()) if c != "input/output"]
     best = 1
     for depth in range(1, max_depth + 1):
         keys = [scope_of(n, depth) or f"\0{i}" for i, n in enumerate(names)]

@@ -8,9 +8,11 @@ import ipywidgets as widgets
 from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
 from ..errors import EngineBuildError, NetworkParseError
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
+from ..charts.graph_html import CANVAS_MIN_NODES
 from ..graph.layout import scope_depth
 from ..model import load_model, parse_shapes
 from .common import Panel, progress_bar
+from .graph_canvas_view import GraphCanvas
 from .graph_view import FusionView, GraphView
 
 VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "TensorRT network", "ONNX Runtime optimized")
@@ -192,6 +194,14 @@ class GraphPanel(Panel):
             return graph
         return collapse(graph, self.collapse_depth.value, expanded=frozenset(self.expanded))
 
+    def _canvas(self, choice: str) -> GraphCanvas:
+        """A large model's graph on the canvas renderer, grouped by name scope there (Expand: double-click a group)."""
+        graph = from_onnx(self.model)
+        if choice == "ONNX graph":
+            return GraphCanvas(graph)
+        engine = from_engine(self.result.layers, model=self.model)
+        return GraphCanvas([with_fusion_reasons(graph, self.result.fusion), engine])
+
     def show(self) -> None:
         """Draw the chosen view (TensorRT views need a build first)."""
         if self.model is None:
@@ -201,7 +211,9 @@ class GraphPanel(Panel):
             self.area.children = ()
             self.say("press “Build engine” to see TensorRT's layers after fusion", "info")
             return
-        if choice == "ONNX graph":
+        if self.model.node_count > CANVAS_MIN_NODES and choice in ("ONNX graph", "before/after fusion"):
+            self.view = self._canvas(choice)
+        elif choice == "ONNX graph":
             self.view = GraphView(layered_layout(self._onnx_graph(self.model)), on_select=self._group_selected)
         elif choice == "ONNX Runtime optimized":
             optimized = onnxruntime_optimized(self.model, "extended")

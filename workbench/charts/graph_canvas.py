@@ -1,0 +1,156 @@
+"""The graph at scale: a GraphData as the compact payload of the bundled canvas renderer (``graph_canvas.js``), for
+the offline HTML export and the Jupyter widget alike.
+
+Hierarchy first: above ``HIERARCHY_MIN_NODES`` nodes with name scopes, the view opens collapsed by name scope (each
+group with its node count and ops); only the groups are laid out here, and a group's own nodes are laid out in the
+browser when it is opened. Search and fusion links work on every node, collapsed or not.
+
+The payload is columnar (one list per field, repeated strings as indexes into tables), so 50,000 nodes stay a few
+megabytes of JSON: nodes' names, op/label/category/precision indexes, box widths; edges' source, target, tensor and
+shape indexes; the top scene's positions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from importlib.resources import files
+
+from ..graph import GraphData, collapse, layered_layout, scope_of
+from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
+from .graph import node_colors
+
+HIERARCHY_MIN_NODES = 600   # nodes: larger graphs open grouped by name scope (as the notebook panel does)
+MAX_NAME_CHARS = 2000       # a longer node or tensor name is cut, with its length said (10,000-character names
+                            # would make megabytes of payload)
+
+
+@lru_cache(maxsize=1)
+def renderer_js() -> str:
+    """The bundled renderer (package data: nothing fetched, no CDN)."""
+    return files(__package__).joinpath("graph_canvas.js").read_text(encoding="utf-8")
+
+
+class _Table:
+    """Distinct strings -> small ints (labels, ops, tensor shapes repeat across thousands of nodes)."""
+
+    def __init__(self):
+        self.index: dict[str, int] = {}
+
+    def __call__(self, value) -> int:
+        value = str(value)
+        found = self.index.get(value)
+        if found is None:
+            found = self.index[value] = len(self.index)
+        return found
+
+    @property
+    def values(self) -> list[str]:
+        return list(self.index)
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= MAX_NAME_CHARS else f"{name[:MAX_NAME_CHARS]}… ({len(name)} characters)"
+
+
+def _scene(graph: GraphData, ref) -> dict:
+    """Positions of a laid-out graph (y downwards, rounded) and its edges by row, with ``ref`` mapping a row to the
+    payload's item reference (a node index >= 0, or -(group + 1))."""
+    nodes = graph.nodes
+    row = {node_id: k for k, node_id in enumerate(nodes["id"])}
+    return {"x": [round(float(v), 1) for v in nodes["x"].tolist()],
+            "y": [round(-float(v), 1) for v in nodes["y"].tolist()],
+            "w": [round(float(v), 1) for v in nodes["width"].tolist()], "ref": ref,
+            "es": [row[s] for s in graph.edges["source"]], "et": [row[t] for t in graph.edges["target"]]}
+
+
+def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool | None = None,
+                depth: int | None = None) -> dict:
+    """The payload of one pane: every node of ``graph`` and its top scene — the laid-out graph, or with
+    ``hierarchy`` (default: above ``HIERARCHY_MIN_NODES`` nodes), its name-scope groups at ``depth`` (default
+    ``scope_depth``) laid out, each group's nodes left to the browser."""
+    nodes = graph.nodes
+    n = len(nodes)
+    labels = node_labels(graph) if "label" not in nodes else list(nodes["label"])
+    colors, legend = node_colors(graph, color_by)
+    palette = _Table()
+    for c in legend.values():
+        palette(c)
+    label_table, op_table, cat_table, precision_table = _Table(), _Table(), _Table(), _Table()
+    tensor_table, shape_table = _Table(), _Table()
+    names = [_cut(str(v)) for v in nodes["name"].tolist()]
+    two_lines = any("<br>" in label for label in labels)
+    view = {
+        "title": graph.title, "kind": graph.kind, "names": names,
+        "label": [label_table(label.replace("<br>", "\n")) for label in labels],
+        "width": [round(label_width(label), 1) for label in labels],
+        "op": [op_table(v) for v in nodes["op"].tolist()],
+        "category": [cat_table(v) for v in nodes["category"].tolist()],
+        "precision": [precision_table(v) for v in nodes["precision"].tolist()],
+        "color": [palette(c) for c in colors], "height": LINE_PX * (2 if two_lines else 1) + 8,
+        "notes": list(graph.notes)}
+    if "fusion_reason" in nodes:
+        view["extra"] = ["why no engine layer: " + r if r else "" for r in nodes["fusion_reason"].tolist()]
+    row = {node_id: k for k, node_id in enumerate(nodes["id"])}
+    edges = graph.edges
+    view["edges"] = {"s": [row[s] for s in edges["source"]], "t": [row[t] for t in edges["target"]],
+                     "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"]],
+                     "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"], edges["dtype"])]}
+    grouped = None
+    if hierarchy is None:  # a graph collapsed already (``workbench graph --collapse``) is drawn as it is
+        hierarchy = n > HIERARCHY_MIN_NODES and graph.kind != "engine" and not graph.counts["groups"]
+    if hierarchy:
+        depth = depth or scope_depth(graph)
+        grouped = collapse(graph, depth)
+        if grouped.counts["groups"] == 0:
+            grouped = None
+    if grouped is None:
+        if "x" not in nodes:
+            layered_layout(graph)
+        view["scene"] = _scene(graph, list(range(n)))
+        view["groups"] = []
+    else:
+        view["groupColor"] = palette("#bcbd22")
+        members_of, row_of_kept = _group_rows(graph, grouped, depth)
+        categories = list(nodes["category"])
+        view["groups"], ref = [], []
+        for gid, name, details in zip(*(grouped.nodes[c].tolist() for c in ("id", "name", "details"))):
+            if gid in members_of:
+                members = members_of[gid]
+                ref.append(-len(view["groups"]) - 1)
+                view["groups"].append({"name": _cut(str(name)), "count": len(members), "members": members,
+                                       "ops": details.get("ops", ""), "work": _work(categories, members)})
+            else:
+                ref.append(row_of_kept[gid])
+        layered_layout(grouped)
+        view["scene"] = _scene(grouped, ref)
+    view["palette"] = palette.values
+    view["labelTable"], view["ops"] = label_table.values, op_table.values
+    view["categories"], view["precisions"] = cat_table.values, precision_table.values
+    view["tensors"], view["shapes"] = tensor_table.values, shape_table.values
+    return view
+
+
+def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict, dict]:
+    """For the collapsed graph: group id -> the rows of ``graph`` it holds, and a kept node's id -> its row in
+    ``graph``. One pass, as ``collapse`` (which keeps the nodes' order)."""
+    group_id = {name: gid for gid, name, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(),
+                                                    grouped.nodes["category"]) if cat == "group"}
+    members_of: dict[int, list[int]] = {}
+    row_of_kept: dict[int, int] = {}
+    kept = iter(gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist())
+                if cat != "group")
+    for k, (name, cat) in enumerate(zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist())):
+        key = scope_of(name, depth) if cat != "input/output" else ""
+        if key in group_id:
+            members_of.setdefault(group_id[key], []).append(k)
+        else:
+            row_of_kept[next(kept)] = k
+    return members_of, row_of_kept
+
+
+def _work(categories: list[str], members: list[int]) -> str:
+    """What a group computes, for its details: its node categories, counted (convolutions/matmuls first when
+    most)."""
+    counted = Counter(categories[m] for m in members)
+    return ", ".join(f"{c} ×{k}" for c, k in counted.most_common(4))
