@@ -26,7 +26,7 @@ from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
 from ..files import atomic_write_text
 from .calibrators import (CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, check_calibrator,
-                          entropy_amax, minmax_amax, mse_amax, percentile_amax)
+                          auto_amax, entropy_amax, minmax_amax, mse_amax, percentile_amax)
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
@@ -273,9 +273,16 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
 def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "int8", percentile: float = 99.99,
               samples: int | None = None, batch_size: int | None = None, tensors: Sequence[str] | None = None,
               fusion_groups: Iterable[Sequence[str]] | None = None, preprocess=None,
-              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+              only_quantized: bool = False, exclude_nodes: Sequence[str] = (), exclude_op_types: Sequence[str] = ()
               ) -> CalibrationTable:
-    """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes)."""
+    """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes).
+
+    ``only_quantized``: calibrate only the activations TensorRT's Q/DQ placement will quantize (given the same
+    ``exclude_nodes``/``exclude_op_types`` as ``quantize``), not every tensor of the graph: on YOLO-style models a
+    fifth of the tensors, so a fifth of the histograms and threshold searches. The table then serves the
+    ``tensorrt`` target only (ONNX Runtime's CPU placement needs the ranges of more tensors).
+    Calibrator ``auto`` records, per tensor, which threshold it kept (column ``chosen``)."""
     model = load_model(model)
     calibrator = check_calibrator(calibrator)
     if precision not in QMAX:
@@ -283,14 +290,19 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
     if calibrator == "percentile" and not 0 < float(percentile) <= 100:
         raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
     all_tensors = activation_tensors(model)
-    if tensors is None:
+    if tensors is None and only_quantized:
+        from .qdq import quantized_activations  # qdq imports this module
+
+        placed = set(quantized_activations(model, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types))
+        chosen = [t for t in all_tensors if t in placed]
+    elif tensors is None:
         chosen = all_tensors
     else:
         unknown = [t for t in tensors if t not in set(all_tensors)]
         if unknown:
             raise ConfigError(f"tensor '{unknown[0]}' is not a float activation of {model.label}")
         chosen = list(tensors)
-    notes = []
+    notes = [f"calibrated the {len(chosen)} of {len(all_tensors)} activations that get Q/DQ"] if only_quantized else []
     if calibrator == "entropy":
         if fusion_groups is None:
             notes.append("entropy (v1) calibrates after fusion, but no engine fusion groups were given: calibrated "
@@ -310,7 +322,10 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
     rows = []
     for name in chosen:
         h = hists[name]
-        if calibrator == "minmax":
+        kept = calibrator
+        if calibrator == "auto":
+            amax, kept = auto_amax(h)
+        elif calibrator == "minmax":
             amax = minmax_amax(h)
         elif calibrator in ("entropy", "entropy2"):
             amax = entropy_amax(h)
@@ -320,7 +335,10 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
             amax = mse_amax(h)
         scale = float(quantization_scale(amax, precision))
         rows.append({"tensor": name, "amax": amax, "scale": scale, "min": h.min, "max": h.max,
-                     "absmax": h.absmax, "count": h.count})
+                     "absmax": h.absmax, "count": h.count, "chosen": kept})
     frame = pd.DataFrame(rows)
+    if calibrator == "auto":
+        counts = frame["chosen"].value_counts().to_dict()
+        notes.append("auto: " + ", ".join(f"{n} tensors kept {c}'s threshold" for c, n in counts.items()))
     return CalibrationTable(frame, calibrator, precision, float(percentile) if calibrator == "percentile" else None,
                             model.fingerprint, notes, hists)
