@@ -452,10 +452,10 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rul
     dq_inputs = {n.output[0] for n in quantized.nodes if n.op_type == "DequantizeLinear"}
     rows = []
     for node in quantized.nodes:
-        if node.op_type in WEIGHTED_OPS or node.op_type == "Add":
+        if node.op_type in WEIGHTED_OPS or node.op_type == "Add" or node.name in kept_float:
             # Excluded nodes may still read a DequantizeLinear output (their producer's Q/DQ): not quantized.
             done = any(t in dq_inputs for t in node.input) and node.name not in {*exclude_nodes, *kept_float}
-            if node.op_type in WEIGHTED_OPS or done:
+            if node.op_type in WEIGHTED_OPS or done or node.name in kept_float:
                 why = ("excluded" if node.name in exclude_nodes else
                        f"no range for '{no_range[node.name]}'" if node.name in no_range else
                        kept_float[node.name] if node.name in kept_float else
