@@ -246,12 +246,35 @@ def auto_batch_size(model, tensors: Sequence[str], budget: int = ACTIVATION_BUDG
     return int(min(largest, max(1, budget // max(per_sample, 1))))
 
 
+INPUT_SPREAD_WARNING = 100.0  # per-sample RMS of an input differing more than this: mixed units or scalings
+
+
+def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) -> str | None:
+    """A warning (returned, and issued) when one input's per-sample RMS differs more than INPUT_SPREAD_WARNING times
+    between calibration samples: usually a mix of preprocessings (0-255 pixels beside normalized ones), and the
+    ranges then serve neither kind."""
+    import warnings
+
+    for name, values in rms_by_input.items():
+        rms = np.asarray([v for v in values if v > 0])
+        if len(rms) < 2 or rms.max() <= INPUT_SPREAD_WARNING * rms.min():
+            continue
+        message = (f"calibration data for {label}: input '{name}' has per-sample RMS from {rms.min():.3g} (sample "
+                   f"{int(np.argmin(values))}) to {rms.max():.3g} (sample {int(np.argmax(values))}), "
+                   f"{rms.max() / rms.min():.0f}x apart: check that every sample has the same preprocessing "
+                   "(e.g. 0-255 pixels mixed with normalized ones); the ranges serve neither kind well")
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return message
+    return None
+
+
 def collect_histograms(model, data, tensors: list[str], *, on_progress: ProgressCallback | None = None,
                        cancel: threading.Event | None = None) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms)."""
     session = _augmented_session(model, tensors)
     graph_inputs = {i.name for i in model.inputs}
     hists = {t: TensorHistogram(t) for t in tensors}
+    rms_by_input: dict[str, list[float]] = {}
     report = ProgressReporter(on_progress)
     total = data.count() if isinstance(data, CalibrationData) else None
     seen = 0
@@ -265,8 +288,13 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
         for name, value in zip(tensors, outputs):
             where = " (a graph input)" if name in graph_inputs else f" (batch {batch_index})"
             hists[name].update(value, where)
+        for name, value in feeds.items():
+            if name in graph_inputs and np.issubdtype(np.asarray(value).dtype, np.floating) and np.ndim(value):
+                flat = np.asarray(value, np.float64).reshape(len(value), -1)
+                rms_by_input.setdefault(name, []).extend(np.sqrt((flat ** 2).mean(axis=1)) if flat.size else [])
         seen += len(next(iter(feeds.values())))
         report(f"calibration: {seen} samples", seen / total if total else None)
+    warn_if_statistics_differ(rms_by_input, model.label)
     return hists
 
 

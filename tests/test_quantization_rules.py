@@ -7,6 +7,9 @@ from onnx import TensorProto as T, helper as h, numpy_helper as nh
 from workbench.errors import QuantizationAccuracyError
 from workbench.model import load_model
 from workbench.precision import calibrate, check_quantized, quantize
+from workbench.precision.calibrators import auto_amax, entropy_amax
+from workbench.precision.histogram import TensorHistogram
+from workbench.precision.qdq import quantized_activations
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +54,50 @@ def test_destroyed_detector_scores_are_caught_and_explained(detector):
     assert kept.report.set_index("node").loc["head/concat"].note.startswith("writes graph output")
     report = check_quantized(model, kept.model, held_back)
     assert report.passed.all() and report.zeroed.iloc[0] < 0.01 and report.sqnr_db.iloc[0] > 20
+
+
+def test_calibrate_only_what_gets_qdq(detector):
+    model, calibration, _ = detector
+    placed = quantized_activations(model)
+    assert placed == ["images", "stem_relu"]  # the inputs of the three Convs (no skip Add here)
+    full = calibrate(model, calibration, "entropy2")
+    only = calibrate(model, calibration, "entropy2", only_quantized=True)
+    assert list(only.frame.tensor) == placed and len(full) == 9
+    assert only.amax == {t: full.amax[t] for t in placed}  # the same ranges, a quarter of the histograms
+    assert "calibrated the 2 of 9 activations that get Q/DQ" in only.notes
+    assert quantize(model, only).counts["quantized_nodes"] == 3
+
+
+def test_auto_calibrator_keeps_the_lower_error_threshold():
+    rng = np.random.default_rng(0)
+    # A detector tensor: mostly small values, 1 % large box coordinates that entropy clips at 180 of 480.
+    boxes = TensorHistogram("boxes")
+    boxes.update(np.concatenate([np.abs(rng.laplace(0, 2, 200_000)), rng.uniform(100, 480, 2_000)]).astype(np.float32))
+    amax, chosen = auto_amax(boxes)
+    assert chosen == "minmax" and amax == boxes.absmax and entropy_amax(boxes) < 0.5 * boxes.absmax
+    outlier = TensorHistogram("outlier")  # Laplace data plus one huge value: MinMax wastes every level on it
+    outlier.update(np.append(rng.laplace(0, 1, 200_000), 50.0).astype(np.float32))
+    amax, chosen = auto_amax(outlier)
+    assert chosen == "entropy" and amax < 0.3 * outlier.absmax
+
+
+def test_calibration_data_with_mixed_preprocessing_warns(detector):
+    model, calibration, _ = detector
+    mixed = calibration.copy()
+    mixed[:4] *= 255.0 * 100  # raw values beside normalized ones
+    with pytest.warns(RuntimeWarning, match=r"input 'images' has per-sample RMS from .* apart"):
+        calibrate(model, mixed, "minmax", only_quantized=True)
+
+
+def test_all_depthwise_model_says_what_int8_buys():
+    rng = np.random.default_rng(0)
+    graph = h.make_graph(
+        [h.make_node("Conv", ["x", "dw.w"], ["y"], name="dw", group=8, pads=[1, 1, 1, 1]),
+         h.make_node("Relu", ["y"], ["z"], name="relu")], "depthwise",
+        [h.make_tensor_value_info("x", T.FLOAT, ["N", 8, 8, 8])], [h.make_tensor_value_info("z", T.FLOAT, ["N", 8, 8, 8])],
+        [nh.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "dw.w")])
+    model = load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), name="depthwise_only")
+    table = calibrate(model, rng.standard_normal((8, 8, 8, 8)).astype(np.float32), "minmax")
+    result = quantize(model, table)
+    assert any("every weighted op is a depthwise convolution: INT8 buys memory traffic only" in n
+               for n in result.notes)
