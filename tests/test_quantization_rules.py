@@ -94,7 +94,8 @@ def test_all_depthwise_model_says_what_int8_buys():
     graph = h.make_graph(
         [h.make_node("Conv", ["x", "dw.w"], ["y"], name="dw", group=8, pads=[1, 1, 1, 1]),
          h.make_node("Relu", ["y"], ["z"], name="relu")], "depthwise",
-        [h.make_tensor_value_info("x", T.FLOAT, ["N", 8, 8, 8])], [h.make_tensor_value_info("z", T.FLOAT, ["N", 8, 8, 8])],
+        [h.make_tensor_value_info("x", T.FLOAT, ["N", 8, 8, 8])],
+        [h.make_tensor_value_info("z", T.FLOAT, ["N", 8, 8, 8])],
         [nh.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "dw.w")])
     model = load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), name="depthwise_only")
     table = calibrate(model, rng.standard_normal((8, 8, 8, 8)).astype(np.float32), "minmax")
