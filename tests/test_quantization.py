@@ -11,7 +11,7 @@ from workbench.errors import ConfigError
 from workbench.model import load_model
 from workbench.model.datasets import digits
 from workbench.precision import PrecisionPlan, apply_precision, calibrate, compare, quantize
-from workbench.precision.qdq import weight_axis
+from workbench.precision.qdq import cpu_has_vnni, weight_axis
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,13 @@ def test_tensorrt_placement_follows_nvidia_recommendations(digits_model, table):
     producers = _producers(q)
     inits = {t.name: t for t in q.proto.graph.initializer}
     for node in q.nodes:
-        if node.op_type in ("Conv", "Gemm"):
+        if node.op_type == "Conv":
             x, w = node.input[0], node.input[1]
             assert producers[x].op_type == "DequantizeLinear", node.name  # activation Q/DQ
             dq = producers[w]
             assert dq.op_type == "DequantizeLinear" and inits[dq.input[0]].data_type == T.INT8  # int8 weights
             axis = {a.name: a.i for a in dq.attribute}["axis"]
-            assert axis == (0 if node.op_type == "Conv" else 0)  # Conv: output channels; Gemm transB=1: rows
+            assert axis == 0  # Conv: output channels
             assert len(nh.to_array(inits[dq.input[1]])) == nh.to_array(inits[dq.input[0]]).shape[axis]
             if len(node.input) > 2:
                 assert node.input[2] in inits and inits[node.input[2]].data_type == T.FLOAT  # bias stays float
@@ -54,8 +54,17 @@ def test_tensorrt_placement_follows_nvidia_recommendations(digits_model, table):
     (add,) = [n for n in q.nodes if n.op_type == "Add"]
     residual = [producers[t].op_type for t in add.input]
     assert residual.count("DequantizeLinear") == 1 and "Conv" in residual  # only the skip input is quantized
-    assert result.counts["quantized_nodes"] == 6 and result.counts["skipped_nodes"] == 0
+    assert result.counts["quantized_nodes"] == 5 and result.counts["skipped_nodes"] == 1
     assert q.precision == "int8" and q.calibrator == "entropy2"
+    # The 10-class head (K=64, N=10, and it writes the graph output) stays float; without the rules it is INT8,
+    # its weight per output row (Gemm transB=1: axis 0).
+    head = result.report.set_index("node").loc["/head/head.2/Gemm"]
+    assert not head.quantized and head.note == "K=64, N=10: under 16, kept in float"
+    everything = quantize(digits_model, table, target="tensorrt", rules=False)
+    assert everything.counts["quantized_nodes"] == 6 and everything.counts["skipped_nodes"] == 0
+    gemm = next(n for n in everything.model.nodes if n.op_type == "Gemm")
+    weight_dq = _producers(everything.model)[gemm.input[1]]
+    assert {a.name: a.i for a in weight_dq.attribute}["axis"] == 0
 
 
 def test_tensorrt_rtx_builds_int8_layers(digits_model, table):
@@ -66,7 +75,7 @@ def test_tensorrt_rtx_builds_int8_layers(digits_model, table):
 
 @pytest.fixture(scope="module")
 def onnxruntime_int8(digits_model, table):
-    return quantize(digits_model, table, target="onnxruntime").model
+    return quantize(digits_model, table, target="onnxruntime", reduce_range=True).model
 
 
 def test_onnxruntime_placement_runs_real_int8_kernels(onnxruntime_int8, tmp_path):
@@ -82,7 +91,7 @@ def test_onnxruntime_int8_kernels_cannot_saturate(onnxruntime_int8):
     inits = {t.name: nh.to_array(t) for t in onnxruntime_int8.proto.graph.initializer}
     weights = [inits[n.input[0]] for n in onnxruntime_int8.nodes
                if n.op_type == "DequantizeLinear" and inits.get(n.input[0], np.zeros(0, np.int32)).dtype == np.int8]
-    assert len(weights) == 5 and max(int(np.abs(w).max()) for w in weights) <= 64
+    assert len(weights) == 4 and max(int(np.abs(w).max()) for w in weights) <= 64  # the 10-class head stays float
     # ONNX Runtime's fused int8 kernels on this CPU compute what the Q/DQ model says (its float reference).
     x = digits("test")[0][:200]
     outputs = []
@@ -157,3 +166,19 @@ def test_excluded_nodes_stay_float_and_bad_requests_are_errors(digits_model, tab
         apply_precision(digits_model, "int8")
     with pytest.raises(ConfigError, match="precision 'int4' is unknown"):
         PrecisionPlan("int4")
+
+
+def test_cpu_weight_range_follows_the_cpu(digits_model, table):
+    assert cpu_has_vnni("flags\t: fpu sse avx2 avx512f avx512_vnni\n")
+    assert cpu_has_vnni("flags\t: fpu avx2 amx_int8\n") and not cpu_has_vnni("flags\t: fpu sse avx2 fma\n")
+    result = quantize(digits_model, table, target="onnxruntime")  # decided by this CPU
+    inits = {t.name: nh.to_array(t) for t in result.model.proto.graph.initializer}
+    widest = max(int(np.abs(inits[n.input[0]]).max()) for n in result.model.nodes
+                 if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dtype == np.int8)
+    assert (widest == 127) == cpu_has_vnni() and (widest <= 64) == (not cpu_has_vnni())
+    assert any(("8-bit weights" if cpu_has_vnni() else "7-bit weights") in note for note in result.notes)
+    full = quantize(digits_model, table, target="onnxruntime", reduce_range=False).model
+    inits = {t.name: nh.to_array(t) for t in full.proto.graph.initializer}
+    assert max(int(np.abs(v).max()) for v in inits.values() if v.dtype == np.int8) == 127
+    report = result.report.set_index("node")
+    assert report.loc["/head/head.2/Gemm"].note.startswith("writes graph output")

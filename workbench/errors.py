@@ -90,3 +90,11 @@ class OutputFileError(WorkbenchError, OSError):
 
 class CalibrationCancelled(WorkbenchError):
     """Calibration was stopped; nothing was computed from the partial pass."""
+
+
+class QuantizationAccuracyError(WorkbenchError):
+    """A quantized model falls below the agreement floor on held-back samples; ``report``: the per-output check."""
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report

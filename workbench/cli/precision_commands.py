@@ -29,7 +29,7 @@ def _calibration_data(args):
     return args.calib_data
 
 
-def _calibrate(args, model, precision: str):
+def _calibrate(args, model, precision: str, **only):
     from ..precision import calibrate
     from ..precision.calibrators import check_calibrator
 
@@ -42,7 +42,7 @@ def _calibrate(args, model, precision: str):
 
     table = calibrate(model, _calibration_data(args), calibrator, precision=precision, percentile=args.percentile,
                       samples=args.samples, batch_size=args.batch_size, fusion_groups=fusion_groups,
-                      on_progress=progress_to_stderr)
+                      on_progress=progress_to_stderr, **only)
     end_progress()
     return table
 
@@ -113,7 +113,10 @@ def cmd_quantize(args):
         info = {"model": model.name, "precision": args.precision, "output": str(path),
                 "casts": out.op_histogram.get("Cast", 0)}
         return f"wrote {path} ({args.precision}, {info['casts']} casts)", info
-    table = _calibrate(args, model, args.precision)
+    # TensorRT placement: only the tensors that get Q/DQ are calibrated (the same scales, a fraction of the work)
+    only = ({"only_quantized": True, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}
+            if args.target == "tensorrt" else {})
+    table = _calibrate(args, model, args.precision, **only)
     result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops)
     path = result.model.save(args.output)
     counts = result.counts

@@ -1,7 +1,7 @@
 """Precision layer: precision plans written into the ONNX model (TensorRT 11 / TensorRT-RTX are strongly typed):
 FP16 casts, INT8/FP8 Q/DQ with this workbench's calibrators, and what each costs in accuracy."""
 
-from .accuracy import accuracy_table, compare, layer_sensitivity, mixed_precision, run_outputs
+from .accuracy import accuracy_table, check_quantized, compare, layer_sensitivity, mixed_precision, run_outputs
 from .calibrate import CalibrationTable, activation_tensors, calibrate, tensors_after_fusion
 from .calibrators import CALIBRATORS
 from .data import CalibrationData
@@ -10,4 +10,4 @@ from .qdq import TARGETS, QuantizationResult, quantize
 
 __all__ = ["PRECISIONS", "PrecisionPlan", "apply_precision", "fragile_nodes", "ATTENTION_FRAGILE_OPS", "CALIBRATORS", "CalibrationData", "CalibrationTable",
            "calibrate", "activation_tensors", "tensors_after_fusion", "TARGETS", "QuantizationResult", "quantize",
-           "compare", "accuracy_table", "layer_sensitivity", "mixed_precision", "run_outputs"]
+           "compare", "check_quantized", "accuracy_table", "layer_sensitivity", "mixed_precision", "run_outputs"]

@@ -25,7 +25,7 @@ from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchErr
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
 from ..files import atomic_write_text
-from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, check_calibrator
+from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, auto_amax, check_calibrator
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
@@ -245,12 +245,35 @@ def auto_batch_size(model, tensors: Sequence[str], budget: int = ACTIVATION_BUDG
     return int(min(largest, max(1, budget // max(per_sample, 1))))
 
 
+INPUT_SPREAD_WARNING = 100.0  # per-sample RMS of an input differing more than this: mixed units or scalings
+
+
+def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) -> str | None:
+    """A warning (returned, and issued) when one input's per-sample RMS differs more than INPUT_SPREAD_WARNING times
+    between calibration samples: usually a mix of preprocessings (0-255 pixels beside normalized ones), and the
+    ranges then serve neither kind."""
+    import warnings
+
+    for name, values in rms_by_input.items():
+        rms = np.asarray([v for v in values if v > 0])
+        if len(rms) < 2 or rms.max() <= INPUT_SPREAD_WARNING * rms.min():
+            continue
+        message = (f"calibration data for {label}: input '{name}' has per-sample RMS from {rms.min():.3g} (sample "
+                   f"{int(np.argmin(values))}) to {rms.max():.3g} (sample {int(np.argmax(values))}), "
+                   f"{rms.max() / rms.min():.0f}x apart: check that every sample has the same preprocessing "
+                   "(e.g. 0-255 pixels mixed with normalized ones); the ranges serve neither kind well")
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return message
+    return None
+
+
 def collect_histograms(model, data, tensors: list[str], *, on_progress: ProgressCallback | None = None,
                        cancel: threading.Event | None = None) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms)."""
     session = _augmented_session(model, tensors)
     graph_inputs = {i.name for i in model.inputs}
     hists = {t: TensorHistogram(t) for t in tensors}
+    rms_by_input: dict[str, list[float]] = {}
     report = ProgressReporter(on_progress)
     total = data.count() if isinstance(data, CalibrationData) else None
     seen = 0
@@ -264,17 +287,29 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
         for name, value in zip(tensors, outputs):
             where = " (a graph input)" if name in graph_inputs else f" (batch {batch_index})"
             hists[name].update(value, where)
+        for name, value in feeds.items():
+            if name in graph_inputs and np.issubdtype(np.asarray(value).dtype, np.floating) and np.ndim(value):
+                flat = np.asarray(value, np.float64).reshape(len(value), -1)
+                rms_by_input.setdefault(name, []).extend(np.sqrt((flat ** 2).mean(axis=1)) if flat.size else [])
         seen += len(next(iter(feeds.values())))
         report(f"calibration: {seen} samples", seen / total if total else None)
+    warn_if_statistics_differ(rms_by_input, model.label)
     return hists
 
 
 def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "int8", percentile: float = 99.99,
               samples: int | None = None, batch_size: int | None = None, tensors: Sequence[str] | None = None,
               fusion_groups: Iterable[Sequence[str]] | None = None, preprocess=None,
-              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+              only_quantized: bool = False, exclude_nodes: Sequence[str] = (), exclude_op_types: Sequence[str] = ()
               ) -> CalibrationTable:
-    """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes)."""
+    """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes).
+
+    ``only_quantized``: calibrate only the activations TensorRT's Q/DQ placement will quantize (given the same
+    ``exclude_nodes``/``exclude_op_types`` as ``quantize``), not every tensor of the graph: on YOLO-style models a
+    fifth of the tensors, so a fifth of the histograms and threshold searches. The table then serves the
+    ``tensorrt`` target only (ONNX Runtime's CPU placement needs the ranges of more tensors).
+    Calibrator ``auto`` records, per tensor, which threshold it kept (column ``chosen``)."""
     model = load_model(model)
     calibrator = check_calibrator(calibrator)
     if precision not in QMAX:
@@ -282,14 +317,19 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
     if calibrator == "percentile" and not 0 < float(percentile) <= 100:
         raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
     all_tensors = activation_tensors(model)
-    if tensors is None:
+    if tensors is None and only_quantized:
+        from .qdq import quantized_activations  # qdq imports this module
+
+        placed = set(quantized_activations(model, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types))
+        chosen = [t for t in all_tensors if t in placed]
+    elif tensors is None:
         chosen = all_tensors
     else:
         unknown = [t for t in tensors if t not in set(all_tensors)]
         if unknown:
             raise ConfigError(f"tensor '{unknown[0]}' is not a float activation of {model.label}")
         chosen = list(tensors)
-    notes = []
+    notes = [f"calibrated the {len(chosen)} of {len(all_tensors)} activations that get Q/DQ"] if only_quantized else []
     if calibrator == "entropy":
         if fusion_groups is None:
             notes.append("entropy (v1) calibrates after fusion, but no engine fusion groups were given: calibrated "
@@ -309,10 +349,16 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
     rows = []
     for name in chosen:
         h = hists[name]
-        amax = AMAX_FUNCTIONS[calibrator](h, float(percentile))
+        if calibrator == "auto":  # the one calibrator that also says which threshold it kept, per tensor
+            amax, kept = auto_amax(h)
+        else:
+            amax, kept = AMAX_FUNCTIONS[calibrator](h, float(percentile)), calibrator
         scale = float(quantization_scale(amax, precision))
         rows.append({"tensor": name, "amax": amax, "scale": scale, "min": h.min, "max": h.max,
-                     "absmax": h.absmax, "count": h.count})
+                     "absmax": h.absmax, "count": h.count, "chosen": kept})
     frame = pd.DataFrame(rows)
+    if calibrator == "auto":
+        counts = frame["chosen"].value_counts().to_dict()
+        notes.append("auto: " + ", ".join(f"{n} tensors kept {c}'s threshold" for c, n in counts.items()))
     return CalibrationTable(frame, calibrator, precision, float(percentile) if calibrator == "percentile" else None,
                             model.fingerprint, notes, hists)

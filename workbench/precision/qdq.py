@@ -101,8 +101,136 @@ def _fp8_tensor(values: np.ndarray, name: str) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(values, np.float32).astype(ml_dtypes.float8_e4m3fn), name)
 
 
-def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclude_op_types=()) -> QuantizationResult:
-    """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``."""
+MIN_GEMM_FEATURES = 16  # ModelOpt skips GEMMs with K or N below this; the lint warns on them (INT8 alignment)
+# Activation ops between a Conv and a skip-connection Add that TensorRT fuses into the Conv's epilogue.
+CONV_EPILOGUE_OPS = ("Relu", "Clip", "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid", "Tanh")
+
+
+@dataclass(frozen=True)
+class PlacementDecision:
+    """One weighted op or skip-connection Add: quantized or why not, and which of its inputs get Q/DQ."""
+
+    index: int  # position in graph.node
+    quantized: bool
+    note: str = ""
+    activations: tuple[int, ...] = ()
+    weights: tuple[int, ...] = ()
+
+
+def _gemm_features(node, initializers) -> tuple[int, int] | None:
+    """(K, N) of a Gemm/MatMul whose B is a weight, else None (attention MatMuls: both inputs are activations)."""
+    if len(node.input) < 2 or node.input[1] not in initializers:
+        return None
+    dims = list(initializers[node.input[1]].dims)
+    if len(dims) < 2:
+        return None
+    if node.op_type == "Gemm" and {a.name: a.i for a in node.attribute}.get("transB", 0):
+        return int(dims[-1]), int(dims[-2])
+    return int(dims[-2]), int(dims[-1])
+
+
+def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, exclude_nodes=(), exclude_op_types=(),
+                       rules: bool = True) -> list[PlacementDecision]:
+    """Where TensorRT placement puts Q/DQ in ``graph``: one decision per weighted op and skip-connection Add.
+
+    NVIDIA's recommendations (all inputs of Conv/ConvTranspose/Gemm/MatMul; the residual input of an Add after a
+    convolution block), and with ``rules``:
+    - a Gemm/MatMul whose weight has K or N under 16 stays float: a 10-class head in INT8 cost 6-12 dB on the
+      classifiers measured, TensorRT's INT8 kernels want multiples of 16 (the lint warns), and ModelOpt skips them;
+    - a node that writes a graph output stays float: the output is what the user reads, and its error is not
+      averaged away by later layers (on classifiers +1.3-2.8 dB at no speed cost);
+    - the Add after an activation of a Conv (Relu, SiLU = x * Sigmoid(x), ...) is a skip connection too (YOLO's
+      C2f bottlenecks), not only an Add right after Conv/BatchNormalization.
+    ``amax`` (tensor -> range): a node whose activation has no range stays float; None (deciding what to
+    calibrate) assumes every activation will have one.
+    """
+    initializers = {t.name: t for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    graph_outputs = {o.name for o in graph.output}
+    exclude_nodes, exclude_op_types = set(exclude_nodes), set(exclude_op_types)
+
+    def conv_block(tensor: str, depth: int = 0) -> bool:
+        node = producers.get(tensor)
+        if node is None or depth > 3:
+            return False
+        if node.op_type in ("Conv", "BatchNormalization", "ConvTranspose"):
+            return True
+        if not rules:
+            return False
+        if node.op_type in CONV_EPILOGUE_OPS:
+            return conv_block(node.input[0], depth + 1)
+        if node.op_type == "Mul" and len(node.input) == 2:  # SiLU: x * Sigmoid(x)
+            a, b = node.input
+            for x, gate in ((a, b), (b, a)):
+                g = producers.get(gate)
+                if g is not None and g.op_type == "Sigmoid" and g.input[0] == x:
+                    return conv_block(x, depth + 1)
+        return False
+
+    decisions = []
+    for index, node in enumerate(graph.node):
+        if node.op_type not in WEIGHTED_OPS and node.op_type != "Add":
+            continue
+        if node.name in exclude_nodes or node.op_type in exclude_op_types:
+            if node.op_type in WEIGHTED_OPS:
+                decisions.append(PlacementDecision(index, False, "excluded"))
+            continue
+        writes_output = next((o for o in node.output if o in graph_outputs), None)
+        if node.op_type == "Add":
+            activations = [i for i, t in enumerate(node.input) if t not in initializers and t in producers]
+            if len(activations) != 2:
+                continue
+            from_conv = [conv_block(node.input[i]) for i in activations]
+            if not any(from_conv):
+                continue  # not a skip connection after a convolution
+            # The input straight from a Conv fuses with the Add (Conv + Add with INT8 output); the other is the skip.
+            direct = [producers[node.input[i]].op_type in ("Conv", "BatchNormalization", "ConvTranspose")
+                      for i in activations]
+            residual = (activations[from_conv.index(False)] if not all(from_conv) else
+                        activations[direct.index(False)] if any(direct) and not all(direct) else activations[1])
+            tensor = node.input[residual]
+            if rules and writes_output:
+                decisions.append(PlacementDecision(index, False, f"writes graph output '{writes_output}'"))
+            elif amax is not None and tensor not in amax:
+                decisions.append(PlacementDecision(index, False, f"no range for residual input '{tensor}'"))
+            else:
+                decisions.append(PlacementDecision(index, True, f"residual input '{tensor}'", (residual,)))
+            continue
+        data_inputs = [i for i in range(min(len(node.input), 2)) if node.input[i]]
+        activations = tuple(i for i in data_inputs if node.input[i] not in initializers)
+        weights = tuple(i for i in data_inputs if node.input[i] in initializers)
+        features = _gemm_features(node, initializers) if node.op_type in ("Gemm", "MatMul") else None
+        no_range = [node.input[i] for i in activations if amax is not None and node.input[i] not in amax]
+        if rules and features and min(features) < MIN_GEMM_FEATURES:
+            decisions.append(PlacementDecision(
+                index, False, f"K={features[0]}, N={features[1]}: under {MIN_GEMM_FEATURES}, kept in float"))
+        elif rules and writes_output:
+            decisions.append(PlacementDecision(index, False, f"writes graph output '{writes_output}'"))
+        elif no_range:
+            decisions.append(PlacementDecision(index, False, f"no range for input '{no_range[0]}'"))
+        else:
+            decisions.append(PlacementDecision(index, True, "", activations, weights))
+    return decisions
+
+
+def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules: bool = True) -> list[str]:
+    """The activation tensors TensorRT placement quantizes in ``model``: the only ones that need a range."""
+    graph = load_model(model).proto.graph
+    names = []
+    for decision in tensorrt_placement(graph, None, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types,
+                                       rules=rules):
+        node = graph.node[decision.index]
+        names += [node.input[i] for i in decision.activations]
+    return list(dict.fromkeys(names))
+
+
+def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclude_op_types=(),
+             rules: bool = True, reduce_range: bool | None = None) -> QuantizationResult:
+    """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
+
+    ``rules`` (default on): the placement rules for heads and outputs (see ``tensorrt_placement``); off, every
+    weighted op and skip-connection Add that has ranges is quantized. ``reduce_range`` (ONNX Runtime target): 7-bit
+    weights; None decides by this CPU (``cpu_has_vnni``)."""
     model = load_model(model)
     if target not in TARGETS:
         raise ConfigError(f"quantization target '{target}' is unknown (targets: {', '.join(TARGETS)})")
@@ -116,11 +244,29 @@ def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclud
     if table.precision not in _QTYPE:
         raise ConfigError(f"precision '{table.precision}' cannot be quantized with Q/DQ (int8 or fp8)")
     if target == "onnxruntime":
-        return _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types)
-    return _quantize_for_tensorrt(model, table, set(exclude_nodes), set(exclude_op_types))
+        result = _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rules, reduce_range)
+    else:
+        result = _quantize_for_tensorrt(model, table, set(exclude_nodes), set(exclude_op_types), rules)
+    if all(_is_depthwise(n, model) for n in weighted):
+        result.notes.append(
+            "every weighted op is a depthwise convolution: INT8 buys memory traffic only (a quarter of FP32's "
+            "bytes per activation, half of FP16's), not Tensor Core math — a depthwise convolution has no GEMM "
+            "reduction to speed up and is memory-bound, so expect a speed-up near the bandwidth ratio at best, and "
+            "measure FP16 first: it often matches INT8 there without any calibration")
+    return result
 
 
-def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: set) -> QuantizationResult:
+def _is_depthwise(node, model) -> bool:
+    """A Conv with one input channel per group (groups > 1): no reduction over channels."""
+    if node.op_type != "Conv":
+        return False
+    group = next((a.i for a in node.attribute if a.name == "group"), 1)
+    weight = next((t for t in model.proto.graph.initializer if len(node.input) > 1 and t.name == node.input[1]), None)
+    return group > 1 and weight is not None and len(weight.dims) > 1 and weight.dims[1] == 1
+
+
+def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: set, rules: bool
+                           ) -> QuantizationResult:
     precision = table.precision
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
@@ -128,7 +274,6 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     graph = proto.graph
     amax = table.amax
     initializers = {t.name: t for t in graph.initializer}
-    producers = {o: n for n in graph.node for o in n.output}
     new_nodes: list[onnx.NodeProto] = []
     new_inits: list[onnx.TensorProto] = []
     dq_of: dict[str, str] = {}  # activation tensor -> its DequantizeLinear output
@@ -175,41 +320,15 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
         dq_weight_of[(name, axis)] = out
         node.input[index] = out
 
-    for node in list(graph.node):
-        if node.op_type not in WEIGHTED_OPS and node.op_type != "Add":
-            continue
-        if node.name in exclude_nodes or node.op_type in exclude_op_types:
-            if node.op_type in WEIGHTED_OPS:
-                rows.append((node.name, node.op_type, False, "excluded"))
-            continue
-        if node.op_type == "Add":
-            activations = [i for i, t in enumerate(node.input) if t not in initializers and t in producers]
-            if len(activations) != 2:
-                continue
-            from_conv = [producers[node.input[i]].op_type in ("Conv", "BatchNormalization", "ConvTranspose")
-                         for i in activations]
-            if not any(from_conv):
-                continue  # not a skip connection after a convolution
-            residual = activations[1] if all(from_conv) else activations[from_conv.index(False)]
-            tensor = node.input[residual]
-            if tensor not in amax:
-                rows.append((node.name, "Add", False, f"no range for residual input '{tensor}'"))
-                continue
-            node.input[residual] = quantize_activation(tensor)
-            rows.append((node.name, "Add", True, f"residual input '{tensor}'"))
-            continue
-        data_inputs = [i for i in range(min(len(node.input), 2)) if node.input[i]]
-        activations = [i for i in data_inputs if node.input[i] not in initializers]
-        weights = [i for i in data_inputs if node.input[i] in initializers]
-        no_range = [node.input[i] for i in activations if node.input[i] not in amax]
-        if no_range:
-            rows.append((node.name, node.op_type, False, f"no range for input '{no_range[0]}'"))
-            continue
-        for i in activations:
-            node.input[i] = quantize_activation(node.input[i])
-        for i in weights:
-            quantize_weight(node, i)
-        rows.append((node.name, node.op_type, True, ""))
+    for decision in tensorrt_placement(graph, amax, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types,
+                                       rules=rules):
+        node = graph.node[decision.index]
+        if decision.quantized:
+            for i in decision.activations:
+                node.input[i] = quantize_activation(node.input[i])
+            for i in decision.weights:
+                quantize_weight(node, i)
+        rows.append((node.name, node.op_type, decision.quantized, decision.note))
     if not any(r[2] for r in rows):
         raise ConfigError(f"nothing in {model.label} could be quantized: "
                           f"{rows[0][3] if rows else 'every weighted op was excluded'}")
@@ -226,7 +345,53 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, list(table.notes))
 
 
-def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> QuantizationResult:
+CONCAT_RANGE_RATIO = 8.0  # a Concat whose inputs' ranges differ more than this stays float (one scale cannot serve)
+
+
+def cpu_has_vnni(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU multiplies u8 x s8 with 32-bit accumulation (AVX512-VNNI, AVX-VNNI, AMX-INT8) — or is not
+    x86 at all (Arm's int8 dot products do not saturate): then full 8-bit weights are safe on it."""
+    import platform
+
+    if cpuinfo is None:
+        if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+            return True
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False  # unknown x86 CPU: assume the saturating kernels
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "avx_vnni_int8"})
+
+
+def onnxruntime_float_nodes(graph: onnx.GraphProto, amax: dict) -> dict[str, str]:
+    """Nodes of the ONNX Runtime placement kept in float, with why: those writing graph outputs (a detector's output
+    Concat joins pixel boxes with class probabilities: one uint8 scale of ~2 px per step turns every score to 0),
+    Concats joining ranges that differ more than CONCAT_RANGE_RATIO, Gemm/MatMul heads with K or N under 16."""
+    initializers = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    kept = {}
+    for node in graph.node:
+        written = next((o for o in node.output if o in outputs), None)
+        features = _gemm_features(node, initializers) if node.op_type in ("Gemm", "MatMul") else None
+        if written:
+            kept[node.name] = f"writes graph output '{written}'"
+        elif features and min(features) < MIN_GEMM_FEATURES:
+            kept[node.name] = f"K={features[0]}, N={features[1]}: under {MIN_GEMM_FEATURES}, kept in float"
+        elif node.op_type == "Concat":
+            ranges = [amax[t] for t in node.input if t in amax and amax[t] > 0]
+            if len(ranges) >= 2 and max(ranges) > CONCAT_RANGE_RATIO * min(ranges):
+                kept[node.name] = (f"Concat of ranges {min(ranges):.3g} to {max(ranges):.3g}: one scale cannot "
+                                   "serve both")
+    return kept
+
+
+def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rules: bool = True,
+                              reduce_range: bool | None = None) -> QuantizationResult:
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -240,6 +405,12 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
 
     if table.precision != "int8":
         raise ConfigError("the ONNX Runtime CPU target runs int8 only (its CPU has no fp8 kernels)")
+    notes = list(table.notes)
+    if reduce_range is None:
+        reduce_range = not cpu_has_vnni()
+        notes.append("7-bit weights: this CPU's int8 kernels can saturate at 8 bits" if reduce_range else
+                     "8-bit weights: this CPU has VNNI/AMX (32-bit accumulation); on an x86 CPU without VNNI use "
+                     "reduce_range=True")
     # uint8 activations (asymmetric) with int8 weights: the pairing ONNX Runtime's x86 kernels fuse into
     # QLinearConv/QLinearMatMul (VNNI's u8 x s8 dot product). Measured on ResNet-50 (AVX512-VNNI, 2 cores): U8S8
     # fuses all 53 Conv and runs 2.8x FP32; S8S8 leaves 20 Conv in float and is slower than FP32. The calibrated
@@ -248,7 +419,9 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
     # VPMADDUBSW, which adds two u8 x s8 products into an int16 and saturates at 32767; 2 x 255 x 127 overflows it,
     # 2 x 255 x 64 cannot. With full 8-bit weights the trained digits CNN fell from 37.5 to 14.6 dB SQNR on an AVX2
     # host (the same Q/DQ model, run unfused, kept 37.5), ONNX Runtime 1.20 and 1.32 alike; 7-bit weights keep 33.4 dB
-    # on every CPU, and VNNI CPUs run the same kernels just as fast. The model must not depend on where it is made.
+    # on every CPU, and VNNI CPUs run the same kernels just as fast. On a VNNI/AMX CPU (32-bit accumulation) 7 bits
+    # cost 1.9-4.7 dB for nothing: reduce_range=None uses 8-bit weights there. Such a model is then for VNNI/AMX
+    # CPUs (noted in the result); reduce_range=True makes one that runs anywhere.
     frame = table.frame
     lows = frame["min"] if "min" in frame else -frame["amax"]
     highs = frame["max"] if "max" in frame else frame["amax"]
@@ -278,9 +451,12 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
             no_range = {n.name: t for n in graph.node for t in [*n.input, *n.output]
                         if t and t not in weights and t not in ranges and n.op_type in op_types
                         and n.op_type != "Shape"}
+            kept_float = onnxruntime_float_nodes(graph, table.amax) if rules else {}
             quantize_static(str(prepared), out, None, quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True,
-                            op_types_to_quantize=op_types, nodes_to_exclude=[*exclude_nodes, *no_range],
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            reduce_range=reduce_range,
+                            op_types_to_quantize=op_types,
+                            nodes_to_exclude=[*exclude_nodes, *no_range, *kept_float],
                             calibration_cache_path=cache, extra_options={"WeightSymmetric": True})
         except Exception as exc:
             raise ConfigError(f"ONNX Runtime could not quantize {model.label}: {exc}") from None
@@ -293,12 +469,14 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types) -> 
     dq_inputs = {n.output[0] for n in quantized.nodes if n.op_type == "DequantizeLinear"}
     rows = []
     for node in quantized.nodes:
-        if node.op_type in WEIGHTED_OPS or node.op_type == "Add":
-            done = any(t in dq_inputs for t in node.input)
-            if node.op_type in WEIGHTED_OPS or done:
+        if node.op_type in WEIGHTED_OPS or node.op_type == "Add" or node.name in kept_float:
+            # Excluded nodes may still read a DequantizeLinear output (their producer's Q/DQ): not quantized.
+            done = any(t in dq_inputs for t in node.input) and node.name not in {*exclude_nodes, *kept_float}
+            if node.op_type in WEIGHTED_OPS or done or node.name in kept_float:
                 why = ("excluded" if node.name in exclude_nodes else
                        f"no range for '{no_range[node.name]}'" if node.name in no_range else
+                       kept_float[node.name] if node.name in kept_float else
                        "kept in float by ONNX Runtime")
                 rows.append((node.name, node.op_type, done, "" if done else why))
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
-    return QuantizationResult(quantized, report, "onnxruntime", "int8", table.calibrator, list(table.notes))
+    return QuantizationResult(quantized, report, "onnxruntime", "int8", table.calibrator, notes)
