@@ -91,3 +91,24 @@ def custom_op():
     g = h.make_graph(nodes, "custom", [h.make_tensor_value_info("x", T.FLOAT, [1, 4])],
                      [h.make_tensor_value_info("y", T.FLOAT, [1, 4])])
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("example.custom", 1)])
+
+
+def unsorted_fp16():
+    """An FP16 model written as some float16 converters write it: a float32 input cast to float16, the nodes out of
+    topological order (the Cast that feeds everything comes last), an If whose branch reads an outer tensor."""
+    rng = np.random.default_rng(1)
+    w = nh.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float16), "w")
+    then_branch = h.make_graph([h.make_node("Relu", ["conv_out"], ["then_out"], name="then_relu")], "then", [],
+                               [h.make_tensor_value_info("then_out", T.FLOAT16, None)])
+    else_branch = h.make_graph([h.make_node("Identity", ["conv_out"], ["else_out"], name="else_id")], "else", [],
+                               [h.make_tensor_value_info("else_out", T.FLOAT16, None)])
+    nodes = [h.make_node("If", ["flag"], ["branch_out"], name="if", then_branch=then_branch, else_branch=else_branch),
+             h.make_node("Cast", ["branch_out"], ["y"], name="graph_output_cast_0", to=T.FLOAT),
+             h.make_node("Conv", ["graph_input_cast_0", "w"], ["conv_out"], name="conv", pads=[1, 1, 1, 1]),
+             h.make_node("ReduceMax", ["conv_out"], ["top"], name="reduce_max", keepdims=0),
+             h.make_node("Greater", ["top", "zero"], ["flag"], name="greater"),
+             h.make_node("Cast", ["x"], ["graph_input_cast_0"], name="graph_input_cast_0", to=T.FLOAT16)]
+    g = h.make_graph(nodes, "unsorted_fp16", [h.make_tensor_value_info("x", T.FLOAT, ["batch", 3, 16, 16])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["batch", 8, 16, 16])],
+                     [w, nh.from_array(np.array(0, np.float16), "zero")])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)], producer_name="onnxconverter-common")

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
+from .order import explain_checker_error, sort_nodes_topologically
 from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
                      normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
@@ -130,8 +131,7 @@ def _check(proto: onnx.ModelProto, label: str) -> None:
         # several times faster on a 100 MB model, and no 2 GB protobuf limit.
         onnx.checker.check_model(_shape_only_copy(proto))
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{label}: fails onnx.checker: {first}") from None
+        raise ModelError(f"{label}: fails onnx.checker: {explain_checker_error(str(exc))}") from None
 
 
 def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
@@ -149,6 +149,13 @@ def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
         if not out.type.HasField("tensor_type") and out.name in by_name:
             out.type.CopyFrom(by_name[out.name].type)
     return proto
+
+
+def _sort_if_unsorted(proto: onnx.ModelProto, label: str) -> None:
+    """Unsorted nodes (ONNX Runtime and TensorRT accept them, onnx.checker does not) are sorted, said once."""
+    if sort_nodes_topologically(proto.graph):
+        warnings.warn(f"{label}: its nodes were not in topological order (as some converters write them); sorted "
+                      "them on load — the model computes the same", stacklevel=3)
 
 
 def fold_model_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -173,6 +180,7 @@ def load_model(source, *, fold_constants: bool = False, check: bool = True, name
         proto = onnx.ModelProto.FromString(proto.SerializeToString()) if proto.ByteSize() < 2**31 - 1 else proto
     _load_external_data(proto, label, base_dir)
     normalize_dynamic_dims(proto)  # -1 / 0 written for a dynamic dimension: named x_dim0, ... everywhere after this
+    _sort_if_unsorted(proto, label)
     if check:
         _check(proto, label)
     if fold_constants:
