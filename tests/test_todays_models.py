@@ -58,3 +58,64 @@ def test_checker_error_is_whole_and_says_what_it_means():
     assert "missing.onnx" in text and "fails onnx.checker" in text and "\n" not in text
     assert "is not output of any previous nodes" in text  # the whole message, not its first line
     assert "meaning:" in text and "missing tensor" in text
+
+
+@pytest.fixture(scope="module")
+def decoder_path(tmp_path_factory):
+    """The KV-cache decoder with its weights in an external data file, as large LLM exports ship."""
+    from models import kv_cache_decoder
+
+    folder = tmp_path_factory.mktemp("decoder")
+    path = folder / "decoder_model_merged.onnx"
+    onnx.save(kv_cache_decoder(), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="decoder_model_merged.onnx_data", size_threshold=128)
+    return path
+
+
+def _run(path_or_proto, feeds):
+    source = str(path_or_proto) if not isinstance(path_or_proto, onnx.ModelProto) else \
+        path_or_proto.SerializeToString()
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def test_kv_cache_defaults_fit_together(decoder_path):
+    from workbench.model import generate_feeds
+
+    model = load_model(decoder_path)
+    shapes = model.default_shapes
+    assert shapes["input_ids"] == (1, 1) and shapes["past_key_values.0.key"] == (1, 2, 128, 8)
+    assert shapes["attention_mask"] == (1, 129)  # past + sequence, computed, not 128
+    sources = model.shape_sources().set_index(["input", "axis"])
+    assert sources.loc[("attention_mask", 1), "source"] == "relation"
+    assert "past_sequence_length = 128" in sources.loc[("attention_mask", 1), "detail"]
+    logits, present_key, _ = _run(decoder_path, generate_feeds(model))  # ONNX Runtime runs at the defaults
+    assert logits.shape == (1, 1, 100) and present_key.shape == (1, 2, 129, 8)
+    assert "computed from the other dimensions" in model.estimated_at()
+
+
+def test_given_shapes_carry_over_to_same_named_and_computed_dims(decoder_path):
+    model = load_model(decoder_path)
+    shapes = model.resolve_shapes({"input_ids": (1, 16), "past_key_values.0.key": (1, 2, 4, 8)})
+    assert shapes["attention_mask"] == (1, 20)  # 4 + 16
+    assert shapes["past_key_values.0.value"] == (1, 2, 4, 8)
+
+
+def test_shapes_contradicting_a_relation_name_it(decoder_path):
+    from workbench.errors import ConfigError
+
+    model = load_model(decoder_path)
+    with pytest.raises(ConfigError, match="past_sequence_length \\+ sequence_length.*130 at the other dimensions"):
+        model.resolve_shapes({"input_ids": (1, 2), "attention_mask": (1, 128), "past_key_values.0.key": (1, 2, 128, 8)})
+    with pytest.raises(ConfigError, match="'past_sequence_length' is 5 in input 'past_key_values.0.key' but 6"):
+        model.resolve_shapes({"input_ids": (1, 4), "past_key_values.0.key": (1, 2, 5, 8),
+                              "past_key_values.0.value": (1, 2, 6, 8)})
+
+
+def test_pixel_values_get_channels_from_the_conv_weight_and_224():
+    from models import pixel_values_vision
+
+    model = load_model(pixel_values_vision())
+    assert model.default_shapes == {"pixel_values": (1, 3, 224, 224)}
+    detail = model.shape_sources().set_index("dim").loc["num_channels", "detail"]
+    assert "patch_embed" in detail
+    assert model.macs() == 8 * 3 * 16 * 16 * 14 * 14 + 8 * 10  # patch embedding at 224², and the classifier

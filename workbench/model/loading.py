@@ -339,11 +339,16 @@ class Model:
         """Every dynamic input dimension with the value used and where it came from (see ``model.shapes``);
         inputs in ``shapes`` are marked "given". Only what is needed is read, so a broken metadata entry matters
         only for inputs whose shape is not given."""
-        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes))
+        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes),
+                                      channels=self._input_channels)
         if not self._warned_fallback:  # once per model, not at every estimate
             self._warned_fallback = any(d.source == "fallback" for d in defaults)
             warn_fallback(defaults, self.label)
         return defaults
+
+    @cached_property
+    def _input_channels(self) -> dict[str, tuple[int, int, str]]:
+        return input_channels_from_weights(self.proto, self.inputs)
 
     def shape_sources(self, shapes=None) -> pd.DataFrame:
         """``dimension_defaults`` as a DataFrame: input, axis, dim, value, source, detail."""
@@ -486,6 +491,35 @@ class Model:
     def __repr__(self) -> str:
         return (f"Model({self.name!r}, nodes={self.node_count}, params={self.parameter_count:,}, "
                 f"inputs={[s.name for s in self.inputs]}, outputs={[s.name for s in self.outputs]})")
+
+
+def input_channels_from_weights(proto: onnx.ModelProto, inputs: Sequence[TensorSpec]
+                                ) -> dict[str, tuple[int, int, str]]:
+    """input -> (channel axis 1, channels, "Conv 'name'") for inputs with open channels that a Conv reads (directly
+    or through a Cast, as FP16 files do): the channels its weight expects, weight ``[M, C/group, ...]``."""
+    g = proto.graph
+    weights = {t.name: tuple(t.dims) for t in g.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                    weights[node.output[0]] = tuple(a.t.dims)
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    out = {}
+    for spec in inputs:
+        if spec.shape is None or len(spec.shape) < 3 or isinstance(spec.shape[1], int):
+            continue
+        reading = list(consumers.get(spec.name, []))
+        reading += [c for n in reading if n.op_type == "Cast" for c in consumers.get(n.output[0], [])]
+        for node in reading:
+            weight = weights.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+            if weight and len(weight) == len(spec.shape):
+                group = next((a.i for a in node.attribute if a.name == "group"), 1) or 1
+                out[spec.name] = (1, int(weight[1]) * int(group), f"Conv '{node.name or node.output[0]}'")
+                break
+    return out
 
 
 def _shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
