@@ -119,3 +119,55 @@ def test_pixel_values_get_channels_from_the_conv_weight_and_224():
     detail = model.shape_sources().set_index("dim").loc["num_channels", "detail"]
     assert "patch_embed" in detail
     assert model.macs() == 8 * 3 * 16 * 16 * 14 * 14 + 8 * 10  # patch embedding at 224², and the classifier
+
+
+def _reshape_to_48():
+    """A model that runs only when its open 'features' dim is 48 (nothing in the model says so)."""
+    shape = onnx.numpy_helper.from_array(np.array([1, 3, 16], np.int64), "to")
+    g = h.make_graph([h.make_node("Reshape", ["x", "to"], ["y"], name="reshape_to_3x16")], "needs_48",
+                     [h.make_tensor_value_info("x", T.FLOAT, ["N", "features"])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 3, 16])], [shape])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def test_prove_shapes_names_node_defaults_and_the_shapes_to_give():
+    from workbench.model.proving import prove_shapes
+
+    model = load_model(_reshape_to_48(), name="needs_48.onnx")
+    with pytest.raises(ModelError) as info:
+        prove_shapes(model)
+    text = str(info.value)
+    assert "needs_48.onnx: ONNX Runtime cannot run the model at x:1x1" in text
+    assert "reshape_to_3x16" in text and "features = 1" in text and "--shapes x:1x1" in text
+    assert "[ONNXRuntimeError]" not in text and "\n" not in text
+    assert prove_shapes(model.at_shapes("x:1x48")) == {"x": (1, 48)}
+
+
+def test_bench_takes_shapes_prints_and_records_them(run_cli, decoder_path, tmp_path):
+    db = tmp_path / "runs.sqlite"
+    fast = ("--duration", "0.02", "--warmup", "0.01", "--iterations", "2", "--results", db)
+    code, out, err = run_cli("bench", decoder_path, *fast)  # no flags: the decode preset
+    assert code == 0, err
+    assert "shapes: input_ids:1x1" in out and "attention_mask:1x129" in out and "decode preset" in out
+    code, out, err = run_cli("bench", decoder_path, "--shapes", "input_ids:1x16,past_key_values.0.key:1x2x4x8", *fast)
+    assert code == 0, err
+    assert "attention_mask:1x20" in out
+    code, out, _ = run_cli("runs", "--results", db, "--json")
+    import json
+
+    recorded = [json.loads(r["extra"]) if isinstance(r.get("extra"), str) else r for r in json.loads(out)]
+    text = json.dumps(recorded)
+    assert "attention_mask:1x129" in text and "attention_mask:1x20" in text
+
+
+def test_bench_failure_carries_the_guidance(run_cli, tmp_path):
+    path = tmp_path / "needs_48.onnx"
+    onnx.save(_reshape_to_48(), str(path))
+    code, out, err = run_cli("bench", path, "--duration", "0.02", "--results", tmp_path / "r.sqlite")
+    assert code == 1 and out == ""
+    assert "cannot run the model at x:1x1" in err and "--shapes x:1x1" in err and "reshape_to_3x16" in err
+    code, out, err = run_cli("bench", path, "--shapes", "x:1x48", "--duration", "0.02", "--warmup", "0.01",
+                             "--iterations", "2", "--results", tmp_path / "r.sqlite")
+    assert code == 0, err
+    code, _, err = run_cli("bench", path, "--shapes", "x:1x2x3")
+    assert code == 1 and "rank" in err

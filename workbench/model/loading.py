@@ -205,6 +205,7 @@ class Model:
         # The torch.nn.Module this model was exported from (see from_torch): the framework baseline times it.
         self.source_module = None
         self._warned_fallback = False
+        self._fixed_shapes: dict[str, tuple[int, ...]] = {}  # see at_shapes
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -365,8 +366,20 @@ class Model:
                                  for axis, d in enumerate(spec.shape))
                 for spec in self.inputs if spec.shape is not None}
 
+    def at_shapes(self, shapes) -> "Model":
+        """This model with ``shapes`` as its defaults (the same bytes and fingerprint): every command, bench and
+        calibration included, then uses them where it would use the defaults. Checked against the model now."""
+        given = self._checked_shapes(shapes)
+        if not given:
+            return self
+        model = Model(self.proto, label=self.label, base_dir=self.base_dir, name=self.name)
+        model._bytes, model.source_module = self._bytes, self.source_module
+        model._fixed_shapes = given
+        model.resolve_shapes()  # relations between dims checked now, not in the middle of a benchmark
+        return model
+
     def _checked_shapes(self, shapes) -> dict[str, tuple[int, ...]]:
-        given = parse_shapes(shapes)
+        given = {**self._fixed_shapes, **parse_shapes(shapes)}
         known = {s.name: s for s in self.inputs}
         for name, dims in given.items():
             if name not in known:
