@@ -171,3 +171,29 @@ def test_bench_failure_carries_the_guidance(run_cli, tmp_path):
     assert code == 0, err
     code, _, err = run_cli("bench", path, "--shapes", "x:1x2x3")
     assert code == 1 and "rank" in err
+
+
+@pytest.fixture(scope="module")
+def sample_files(tmp_path_factory, decoder_path):
+    from models import pixel_values_vision
+
+    folder = tmp_path_factory.mktemp("samples")
+    paths = {"decoder": decoder_path}
+    for name, proto in (("unsorted_fp16", unsorted_fp16()), ("pixel_values", pixel_values_vision())):
+        paths[name] = folder / f"{name}.onnx"
+        onnx.save(proto, str(paths[name]))
+    return paths
+
+
+@pytest.mark.parametrize("sample", ["decoder", "unsorted_fp16", "pixel_values"])
+@pytest.mark.parametrize("command", ["inspect", "layers", "build", "lint"])
+def test_every_command_runs_on_todays_samples_with_no_flags(run_cli, sample_files, sample, command, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, err = run_cli(command, sample_files[sample])
+    assert code == 0, err
+    assert "cudaError" not in err + out
+    if command in ("layers", "build"):
+        assert "shapes: " in out
+    if sample == "decoder" and command in ("inspect", "layers", "build"):
+        assert "attention_mask:1x129" in out

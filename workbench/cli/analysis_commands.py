@@ -18,10 +18,12 @@ def _build(model_arg: str, shapes_text: str | None, precision: str = "fp32"):
     """A CPU build of the model (or sample) in ``precision``: the engine the analysis looks at."""
     from ..engines import BuildConfig, build_engine
     from ..engines.estimate.variants import parse_variants, precision_variant
-    from ..model import load_model, parse_shapes
+    from ..model import parse_shapes
+
+    from .shapes_option import model_at_shapes
 
     shapes = dict(parse_shapes(shapes_text))
-    model = load_model(model_arg)
+    model = model_at_shapes(model_arg, shapes_text, prove=True)  # a model that cannot run there fails now, in words
     variant = precision_variant(model, parse_variants(precision)[0], shapes or None)
     return build_engine(variant, BuildConfig(shapes=shapes))
 

@@ -12,7 +12,8 @@ _ORT_NODE = re.compile(r"[Nn]ode \(([^)]*)\)")
 
 
 def prove_shapes(model, shapes=None) -> dict[str, tuple[int, ...]]:
-    """Run ``model`` once in ONNX Runtime (CPU) at ``shapes`` (default: its defaults); the shapes when it runs.
+    """Run ``model`` once in ONNX Runtime (CPU) at ``shapes`` (default: its defaults); the shapes when it runs (or
+    when ONNX Runtime cannot load the model at all: ops it lacks are the builder's to report).
 
     When it cannot, a ModelError says at which shapes, which node failed and why, which inputs' dimensions were
     defaulted (and from what), and the --shapes value to give: the guidance build failures carry.
@@ -25,6 +26,9 @@ def prove_shapes(model, shapes=None) -> dict[str, tuple[int, ...]]:
     options.log_severity_level = 4  # the error is reported below, once, in the workbench's words
     try:
         session = ort.InferenceSession(model.to_bytes(), options, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001  ops ONNX Runtime lacks (plugins, custom ops): not a question of shapes, and
+        return resolved  # TensorRT may still run them; its own error names them
+    try:
         session.run(None, feeds)
     except Exception as exc:  # ONNX Runtime raises its own classes (Fail, InvalidArgument, RuntimeException)
         raise ModelError(ort_failure_message(model, resolved, shapes, exc)) from None
