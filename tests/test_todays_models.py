@@ -197,3 +197,12 @@ def test_every_command_runs_on_todays_samples_with_no_flags(run_cli, sample_file
         assert "shapes: " in out
     if sample == "decoder" and command in ("inspect", "layers", "build"):
         assert "attention_mask:1x129" in out
+
+
+def test_lint_finds_no_qdq_problems_on_a_float_model():
+    from workbench.engines import build_engine
+    from workbench.engines.lint import lint_engine
+
+    findings = lint_engine(build_engine(load_model("bert_tiny")))
+    assert len(findings) > 0  # its reformats are still reported ...
+    assert not findings["rule"].str.startswith("qdq").any()  # ... but not as unfused Q/DQ: the model has none
