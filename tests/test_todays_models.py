@@ -206,3 +206,32 @@ def test_lint_finds_no_qdq_problems_on_a_float_model():
     findings = lint_engine(build_engine(load_model("bert_tiny")))
     assert len(findings) > 0  # its reformats are still reported ...
     assert not findings["rule"].str.startswith("qdq").any()  # ... but not as unfused Q/DQ: the model has none
+
+
+def _conv_integer():
+    """A layer as ONNX Runtime's quantize_dynamic writes it (QOperator format)."""
+    g = h.make_graph([h.make_node("ConvInteger", ["x", "w"], ["y"], name="conv_int")], "ort_quantized",
+                     [h.make_tensor_value_info("x", T.UINT8, [1, 3, 8, 8])],
+                     [h.make_tensor_value_info("y", T.INT32, [1, 4, 6, 6])],
+                     [onnx.numpy_helper.from_array(np.ones((4, 3, 3, 3), np.uint8), "w")])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def _ml_normalizer():
+    g = h.make_graph([h.make_node("Normalizer", ["x"], ["y"], name="norm", domain="ai.onnx.ml", norm="L2")], "ml",
+                     [h.make_tensor_value_info("x", T.FLOAT, [1, 4])], [h.make_tensor_value_info("y", T.FLOAT, [1, 4])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("ai.onnx.ml", 3)])
+
+
+@pytest.mark.parametrize("make, expected", [
+    (_conv_integer, ["ConvInteger x1 (domain ai.onnx)", "export the float model", "workbench quantize"]),
+    (_ml_normalizer, ["Normalizer x1 (domain ai.onnx.ml)", "not for TensorRT"]),
+])
+def test_unsupported_ops_get_one_guiding_message(run_cli, tmp_path, make, expected):
+    path = tmp_path / "model.onnx"
+    onnx.save(make(), str(path))
+    code, out, err = run_cli("build", path)
+    assert code == 1 and out == ""
+    line = err.strip().splitlines()[-1]
+    assert "TensorRT cannot run these ops" in line and all(e in line for e in expected)
+    assert "Plugin not found" not in err and "cudaError" not in err and len(line) < 500
