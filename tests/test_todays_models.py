@@ -7,13 +7,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto as T, helper as h
+from models import unsorted_fp16
+from onnx import TensorProto as T
+from onnx import helper as h
 
 from workbench.errors import ModelError
 from workbench.model import load_model
 from workbench.model.order import sort_nodes_topologically
-
-from models import unsorted_fp16
 
 
 def _load_quietly(source):
@@ -235,3 +235,30 @@ def test_unsupported_ops_get_one_guiding_message(run_cli, tmp_path, make, expect
     line = err.strip().splitlines()[-1]
     assert "TensorRT cannot run these ops" in line and all(e in line for e in expected)
     assert "Plugin not found" not in err and "cudaError" not in err and len(line) < 500
+
+
+def test_quantize_refuses_fp16_on_fp16_and_quantized_models_and_writes_nothing(run_cli, tmp_path):
+    from models import qdq_conv
+
+    cases = [(unsorted_fp16(), "fp16", "already fp16"), (_conv_integer(), "int8", "already quantized by ONNX Runtime"),
+             (qdq_conv(), "int8", "already has QuantizeLinear/DequantizeLinear")]
+    for proto, precision, expected in cases:
+        source = tmp_path / f"in_{precision}.onnx"
+        onnx.save(proto, str(source))
+        written = tmp_path / f"out_{precision}.onnx"
+        code, _, err = run_cli("quantize", source, "--precision", precision, "-o", written,
+                                 "--calib-data", "digits:calibration")
+        assert code == 1 and expected in err and str(source) in err, err
+        assert not written.exists()
+
+
+def test_a_converted_model_that_onnx_runtime_refuses_is_not_written(tmp_path):
+    from workbench.precision.guards import check_written_model
+
+    broken = load_model(unsorted_fp16())
+    cast = broken.proto.graph.node[0]
+    assert cast.op_type == "Cast" and cast.attribute[0].name == "to"
+    cast.attribute[0].i = T.INT64  # the Conv then reads int64: the checker passes it, ONNX Runtime refuses it
+    broken._bytes = None
+    with pytest.raises(ModelError, match="not written"):
+        check_written_model(broken, "fp16")

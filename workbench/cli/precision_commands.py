@@ -101,6 +101,7 @@ def _configure_quantize(p):
 def cmd_quantize(args):
     from ..model import load_model
     from ..precision import PrecisionPlan, apply_precision, quantize
+    from ..precision.guards import check_precision_request, check_written_model
 
     model = load_model(args.model)
     exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
@@ -108,15 +109,18 @@ def cmd_quantize(args):
     plan = PrecisionPlan(args.precision, keep_nodes=exclude, keep_op_types=exclude_ops, calibrator=args.calibrator,
                          percentile=args.percentile, target=args.target)
     plan.check_against(model)
+    check_precision_request(model, args.precision)  # in seconds, before any calibration
     if args.precision in ("fp16", "bf16"):
         data = _calibration_data(args) if args.calib_data else None  # with data: fragile nodes stay FP32
         out = apply_precision(model, plan, data)
+        check_written_model(out, args.precision)
         path = out.save(args.output)
         info = {"model": model.name, "precision": args.precision, "output": str(path),
                 "casts": out.op_histogram.get("Cast", 0)}
         return f"wrote {path} ({args.precision}, {info['casts']} casts)", info
     table = _calibrate(args, model, args.precision)
     result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops)
+    check_written_model(result.model, args.precision)
     path = result.model.save(args.output)
     counts = result.counts
     info = {"model": model.name, "precision": args.precision, "calibrator": table.calibrator,

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 from ..errors import EngineBuildError
 from ..model.shapes import defaulted_dimensions, shapes_advice
+from ..precision.guards import QOPERATOR_OPS
 
 
 def nodes_named_in(message: str, model) -> list[str]:
@@ -47,11 +48,6 @@ def build_failure(model, message: str, profiles: Mapping[str, tuple], given: Seq
     return error
 
 
-# ONNX Runtime's QOperator format (its dynamic/static quantization): integer ops TensorRT has no importer for.
-# TensorRT reads quantization as QuantizeLinear/DequantizeLinear pairs around float ops instead.
-QOPERATOR_OPS = ("ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul",
-                 "QLinearGlobalAveragePool", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat",
-                 "DynamicQuantizeLinear", "DynamicQuantizeMatMul")
 ML_DOMAIN = "ai.onnx.ml"
 
 
