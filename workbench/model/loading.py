@@ -569,6 +569,11 @@ def _shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence
     return light
 
 
+def weight_free_copy(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without its large weights' bytes (typed inputs instead): for onnx.checker on any size of model."""
+    return _shape_only_copy(proto)
+
+
 def _human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":

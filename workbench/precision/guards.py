@@ -55,10 +55,10 @@ def check_written_model(model, what: str) -> None:
     """ModelError when a converted model fails onnx.checker or ONNX Runtime cannot load it: nothing is written."""
     import onnxruntime as ort
 
-    from ..model.loading import _shape_only_copy
+    from ..model.loading import weight_free_copy
 
     try:
-        onnx.checker.check_model(_shape_only_copy(model.proto))
+        onnx.checker.check_model(weight_free_copy(model.proto))
     except onnx.checker.ValidationError as exc:
         raise ModelError(f"{model.label}: the {what} model is not valid ONNX, so it was not written: "
                          f"{' '.join(str(exc).split())}") from None
