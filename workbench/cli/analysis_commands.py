@@ -16,14 +16,15 @@ def _is_layer_json(value: str | None) -> bool:
 
 
 def _build(model_arg: str, args, precision: str = "fp32"):
-    """A CPU build of the model (or sample) in ``precision`` with the shared build options: the engine the analysis
-    looks at."""
+    """A CPU build of the model (or sample) in ``precision`` with the shared build options, at --shapes proven by one
+    ONNX Runtime run (a model that cannot run there fails now, in words): the engine the analysis looks at."""
     from ..engines import build_engine
     from ..engines.estimate.variants import opt_shapes, parse_variants, precision_variant
-    from ..model import load_model
+
+    from .engine_commands import proven_model
 
     config = build_config_from_args(args)
-    model = load_model(model_arg)
+    model = proven_model(args, model_arg)
     variant = precision_variant(model, parse_variants(precision)[0], opt_shapes(config))
     return build_engine(variant, config, cache=not args.no_cache)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
+from .shapes_option import add_shapes_option, model_at_shapes, shapes_line
 
 
 RESULTS_HELP = ("results store: a file, sqlite:///path or postgresql://user:password@host/db for a shared store "
@@ -26,6 +27,7 @@ def _configure_bench(p):
     p.add_argument("--threads", default=None, help="ONNX Runtime intra-op threads, e.g. 1,2")
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: launch through a CUDA graph")
     p.add_argument("--spin-wait", action="store_true", help="TensorRT: spin while waiting for the GPU")
+    add_shapes_option(p)
     p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run each configuration as a Ray task (pip install 'tensorrt-workbench[ray]'); without an "
@@ -48,7 +50,16 @@ def cmd_bench(args):
     target = args.target
     is_engine = is_engine_file(target)
     backend = args.backend or ("tensorrt" if is_engine else "onnxruntime")
-    options = {}
+    shapes_note, options = [], {}
+    if is_engine and args.shapes:
+        raise ConfigError("--shapes applies to a model; an engine's shapes were fixed when it was built")
+    if not is_engine:
+        # One ONNX Runtime run at the shapes first: a model that cannot run there fails now, in words, with the
+        # --shapes to give, instead of ONNX Runtime's bare message in the middle of the sweep.
+        model = model_at_shapes(args.target, args.shapes, prove=backend == "onnxruntime")
+        shapes_note = [shapes_line(model)]
+        options["tags"] = {"input_shapes": model.estimated_at()}  # recorded with each run (batch: its own column)
+        target = model if not args.ray or args.shapes else target  # Ray tasks load a path themselves
     if backend == "tensorrt":
         if levels or threads:
             raise ConfigError("--ort-level and --threads apply to --backend onnxruntime only")
@@ -72,7 +83,7 @@ def cmd_bench(args):
     rows = [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `runs --json`
     table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
                    "iterations"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}") if len(frame) else ""
-    notes = [f"results recorded in {store.location}"]
+    notes = shapes_note + [f"results recorded in {store.location}"]
     if frame.attrs.get("pending"):
         notes.append(f"{frame.attrs['pending']} runs could not reach {store.location} and wait in "
                      f"{store.spool_path}: send them with `workbench runs --push --results URL`")

@@ -6,10 +6,11 @@ import sys
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
+from .shapes_option import SHAPES_HELP, model_at_shapes, shapes_line
 
 
 def add_build_options(p):
-    p.add_argument("--shapes", help="one shape per input: name:1x3x224x224,... (min = opt = max)")
+    p.add_argument("--shapes", help=SHAPES_HELP + "; min = opt = max")
     p.add_argument("--min-shapes", help="profile minimum shapes (with --opt-shapes and --max-shapes)")
     p.add_argument("--opt-shapes", help="profile optimum shapes")
     p.add_argument("--max-shapes", help="profile maximum shapes")
@@ -35,6 +36,13 @@ def build_config_from_args(args):
     pools = {"workspace": args.workspace * 2**20} if args.workspace else {}
     return BuildConfig(shapes=shapes, optimization_level=args.opt_level, memory_pool_limits=pools,
                        max_aux_streams=args.max_aux_streams, timing_cache=args.timing_cache)
+
+
+def proven_model(args, model_arg: str | None = None):
+    """The model to build, at --shapes, proven by one ONNX Runtime run before the build (see model.proving); a
+    profile given by --min/--opt/--max-shapes is TensorRT's to check."""
+    ranges = any(getattr(args, f"{k}_shapes", None) for k in ("min", "opt", "max"))
+    return model_at_shapes(model_arg or args.model, None if ranges else args.shapes, prove=not ranges)
 
 
 def progress_to_stderr(stage: str, fraction: float | None) -> None:
@@ -135,10 +143,11 @@ def cmd_layers(args):
         raise ConfigError("give a MODEL to build, or --engine-json FILE to read layers exported elsewhere")
     from ..engines import build_engine
 
-    result = build_engine(args.model, build_config_from_args(args), cache=not args.no_cache,
+    model = proven_model(args)
+    result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
                           on_progress=progress_to_stderr)
     info = result.to_dict()
-    return _layers_text(info), info
+    return _layers_text(info) + "\n" + shapes_line(model), {**info, "input_shapes": model.estimated_at()}
 
 
 def _configure_build(p):
@@ -151,14 +160,16 @@ def _configure_build(p):
 def cmd_build(args):
     from ..engines import build_engine
 
-    result = build_engine(args.model, build_config_from_args(args), cache=not args.no_cache,
+    model = proven_model(args)
+    result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
                           on_progress=progress_to_stderr)
     if args.output:
         result.save(args.output)
     info = result.to_dict()
     if args.output:
         info["output"] = args.output
-    text = _layers_text(info) + (f"\nengine: {args.output or info['engine']} "
+    info["input_shapes"] = model.estimated_at()
+    text = _layers_text(info) + "\n" + shapes_line(model) + (f"\nengine: {args.output or info['engine']} "
                                  f"({'cache hit' if result.cache_hit else f'built in {result.build_seconds:.2f} s'})")
     return text, info
 

@@ -98,6 +98,7 @@ def cmd_quantize(args):
     from ..model import load_model
     from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize
+    from ..precision.guards import check_precision_request, check_written_model
 
     check_output_path(args.output, "the quantized model", inputs=[p for p in (args.model, args.calib_data) if p])
     model = load_model(args.model)
@@ -106,9 +107,11 @@ def cmd_quantize(args):
     plan = PrecisionPlan(args.precision, keep_nodes=exclude, keep_op_types=exclude_ops, calibrator=args.calibrator,
                          percentile=args.percentile, target=args.target)
     plan.check_against(model)
+    check_precision_request(model, args.precision)  # in seconds, before any calibration
     if args.precision in ("fp16", "bf16"):
         data = _calibration_data(args) if args.calib_data else None  # with data: fragile nodes stay FP32
         out = apply_precision(model, plan, data)
+        check_written_model(out, args.precision)
         path = out.save(args.output)
         info = {"model": model.name, "precision": args.precision, "output": str(path),
                 "casts": out.op_histogram.get("Cast", 0)}
@@ -118,6 +121,7 @@ def cmd_quantize(args):
             if args.target == "tensorrt" else {})
     table = _calibrate(args, model, args.precision, **only)
     result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops)
+    check_written_model(result.model, args.precision)
     path = result.model.save(args.output)
     counts = result.counts
     info = {"model": model.name, "precision": args.precision, "calibrator": table.calibrator,

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 from ..errors import EngineBuildError
 from ..model.shapes import defaulted_dimensions, shapes_advice
+from ..precision.guards import QOPERATOR_OPS
 
 
 def nodes_named_in(message: str, model) -> list[str]:
@@ -45,3 +46,28 @@ def build_failure(model, message: str, profiles: Mapping[str, tuple], given: Seq
                              " (or “Reduce failure” in the Graph panel, or workbench.engines.reduce)")
     error.onnx_nodes = nodes
     return error
+
+
+ML_DOMAIN = "ai.onnx.ml"
+
+
+def unsupported_ops_message(model) -> str | None:
+    """One guiding sentence for ops TensorRT cannot run at all, named with their domain and count; None when the
+    model has none of them (ops of custom domains may be plugins: the parser is left to judge those)."""
+    found = {op: n for op, n in model.op_histogram.items()
+             if op.startswith(ML_DOMAIN + ".") or op.split(".")[-1] in QOPERATOR_OPS}
+    if not found:
+        return None
+    ml = {op: n for op, n in found.items() if op.startswith(ML_DOMAIN + ".")}
+    quantized = {op: n for op, n in found.items() if op not in ml}
+    named = lambda ops: ", ".join(f"{op} x{n}" for op, n in ops.items())
+    parts = []
+    if quantized:
+        parts.append(f"{named(quantized)} (domain ai.onnx): ONNX Runtime's quantized operator format, which "
+                     "TensorRT has no importer for — export the float model and quantize it for TensorRT with "
+                     "`workbench quantize` (Q/DQ pairs), or run this one with ONNX Runtime (`workbench bench`)")
+    if ml:
+        parts.append(f"{named({op[len(ML_DOMAIN) + 1:]: n for op, n in ml.items()})} (domain {ML_DOMAIN}): "
+                     "classical machine-learning ops (trees, scalers, encoders from skl2onnx and the like), not for "
+                     "TensorRT — run the model with ONNX Runtime (`workbench bench`)")
+    return f"{model.label}: TensorRT cannot run these ops: " + "; ".join(parts)

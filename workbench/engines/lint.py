@@ -178,6 +178,7 @@ def lint_engine(source, model=None, *, gpu: str = "a100", profile=None) -> pd.Da
         model = load_model(model)
         op_types = {name: node.op_type for name, node in onnx_node_index(model).items()}
     int8_plan = (work["precision"] == "int8").any()
+    model_has_qdq = any(op in QDQ_OPS for op in op_types.values())
     consumers: dict = {}
     for i, inputs in enumerate(work["inputs"]):
         for tensor in inputs:
@@ -198,8 +199,11 @@ def lint_engine(source, model=None, *, gpu: str = "a100", profile=None) -> pd.Da
                 "TensorRT-RTX's ahead-of-time (CPU) build lays INT8 convolutions out like this; a GPU build usually "
                 "fuses the epilogue: check its layer information (trtexec --exportLayerInfo) before changing the "
                 "model. Folding BatchNormalization does not remove it"))
-        if row.op == "reformat" or (nodes and all(op_types.get(x, x.split("_")[0]) in QDQ_OPS for x in nodes)):
-            is_qdq = bool(nodes)
+        # A Q/DQ layer only where the layer's ONNX origins are all Q/DQ nodes (and, with the model known, where it
+        # has Q/DQ at all): a reformat that carries float nodes' names is a reformat, not an unfused Q/DQ.
+        is_qdq = bool(nodes) and (model_has_qdq or model is None) and all(
+            op_types.get(x, x.split("_")[0]) in QDQ_OPS for x in nodes)
+        if row.op == "reformat" or is_qdq:
             share = (t / total) if t == t else 0.0
             severity = "warning" if share > REFORMAT_WARN_SHARE else "info"
             what = (f"standalone {'/'.join(sorted({op_types.get(x, x.split('_')[0]) for x in nodes}))} layer "

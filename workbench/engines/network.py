@@ -12,6 +12,11 @@ from .flavor import trt
 
 def parse_network(model):
     """(builder, network, parser) for a workbench Model; a parse failure names the ONNX node and op."""
+    from .diagnose import unsupported_ops_message
+
+    unsupported = unsupported_ops_message(model)
+    if unsupported:  # said before the parser prints a line per node of them
+        raise NetworkParseError(unsupported)
     module = trt()
     from polygraphy.backend.trt import CreateNetwork
     from polygraphy.backend.trt.util import get_trt_logger

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
 from . import flops as _flops
 from .external_data import check_initializer_data, check_regular_file, load_external_data
+from .order import explain_checker_error, sort_nodes_topologically
 from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
                      normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
@@ -127,8 +128,7 @@ def _check(proto: onnx.ModelProto, label: str) -> None:
         # several times faster on a 100 MB model, and no 2 GB protobuf limit.
         onnx.checker.check_model(_shape_only_copy(proto))
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{label}: fails onnx.checker: {first}") from None
+        raise ModelError(f"{label}: fails onnx.checker: {explain_checker_error(str(exc))}") from None
 
 
 def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
@@ -146,6 +146,13 @@ def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
         if not out.type.HasField("tensor_type") and out.name in by_name:
             out.type.CopyFrom(by_name[out.name].type)
     return proto
+
+
+def _sort_if_unsorted(proto: onnx.ModelProto, label: str) -> None:
+    """Unsorted nodes (ONNX Runtime and TensorRT accept them, onnx.checker does not) are sorted, said once."""
+    if sort_nodes_topologically(proto.graph):
+        warnings.warn(f"{label}: its nodes were not in topological order (as some converters write them); sorted "
+                      "them on load — the model computes the same", stacklevel=3)
 
 
 def fold_model_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -170,6 +177,7 @@ def load_model(source, *, fold_constants: bool = False, check: bool = True, name
         proto = onnx.ModelProto.FromString(proto.SerializeToString()) if proto.ByteSize() < 2**31 - 1 else proto
     _load_external_data(proto, label, base_dir)
     normalize_dynamic_dims(proto)  # -1 / 0 written for a dynamic dimension: named x_dim0, ... everywhere after this
+    _sort_if_unsorted(proto, label)
     if check:
         _check(proto, label)
     if fold_constants:
@@ -194,6 +202,7 @@ class Model:
         # The torch.nn.Module this model was exported from (see from_torch): the framework baseline times it.
         self.source_module = None
         self._warned_fallback = False
+        self._fixed_shapes: dict[str, tuple[int, ...]] = {}  # see at_shapes
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -328,11 +337,16 @@ class Model:
         """Every dynamic input dimension with the value used and where it came from (see ``model.shapes``);
         inputs in ``shapes`` are marked "given". Only what is needed is read, so a broken metadata entry matters
         only for inputs whose shape is not given."""
-        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes))
+        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes),
+                                      channels=self._input_channels)
         if not self._warned_fallback:  # once per model, not at every estimate
             self._warned_fallback = any(d.source == "fallback" for d in defaults)
             warn_fallback(defaults, self.label)
         return defaults
+
+    @cached_property
+    def _input_channels(self) -> dict[str, tuple[int, int, str]]:
+        return input_channels_from_weights(self.proto, self.inputs)
 
     def shape_sources(self, shapes=None) -> pd.DataFrame:
         """``dimension_defaults`` as a DataFrame: input, axis, dim, value, source, detail."""
@@ -349,8 +363,20 @@ class Model:
                                  for axis, d in enumerate(spec.shape))
                 for spec in self.inputs if spec.shape is not None}
 
+    def at_shapes(self, shapes) -> "Model":
+        """This model with ``shapes`` as its defaults (the same bytes and fingerprint): every command, bench and
+        calibration included, then uses them where it would use the defaults. Checked against the model now."""
+        given = self._checked_shapes(shapes)
+        if not given:
+            return self
+        model = Model(self.proto, label=self.label, base_dir=self.base_dir, name=self.name)
+        model._bytes, model.source_module = self._bytes, self.source_module
+        model._fixed_shapes = given
+        model.resolve_shapes()  # relations between dims checked now, not in the middle of a benchmark
+        return model
+
     def _checked_shapes(self, shapes) -> dict[str, tuple[int, ...]]:
-        given = parse_shapes(shapes)
+        given = {**self._fixed_shapes, **parse_shapes(shapes)}
         known = {s.name: s for s in self.inputs}
         for name, dims in given.items():
             if name not in known:
@@ -477,6 +503,35 @@ class Model:
                 f"inputs={[s.name for s in self.inputs]}, outputs={[s.name for s in self.outputs]})")
 
 
+def input_channels_from_weights(proto: onnx.ModelProto, inputs: Sequence[TensorSpec]
+                                ) -> dict[str, tuple[int, int, str]]:
+    """input -> (channel axis 1, channels, "Conv 'name'") for inputs with open channels that a Conv reads (directly
+    or through a Cast, as FP16 files do): the channels its weight expects, weight ``[M, C/group, ...]``."""
+    g = proto.graph
+    weights = {t.name: tuple(t.dims) for t in g.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                    weights[node.output[0]] = tuple(a.t.dims)
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    out = {}
+    for spec in inputs:
+        if spec.shape is None or len(spec.shape) < 3 or isinstance(spec.shape[1], int):
+            continue
+        reading = list(consumers.get(spec.name, []))
+        reading += [c for n in reading if n.op_type == "Cast" for c in consumers.get(n.output[0], [])]
+        for node in reading:
+            weight = weights.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+            if weight and len(weight) == len(spec.shape):
+                group = next((a.i for a in node.attribute if a.name == "group"), 1) or 1
+                out[spec.name] = (1, int(weight[1]) * int(group), f"Conv '{node.name or node.output[0]}'")
+                break
+    return out
+
+
 def _shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
                      ) -> onnx.ModelProto:
     """A light copy for checking and shape inference: large float initializers become typed graph inputs (no weight
@@ -509,6 +564,11 @@ def _shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence
     light = onnx.helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
     light.functions.extend(proto.functions)
     return light
+
+
+def weight_free_copy(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without its large weights' bytes (typed inputs instead): for onnx.checker on any size of model."""
+    return _shape_only_copy(proto)
 
 
 def _human_bytes(n: float) -> str:

@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 import onnx
 import pandas as pd
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from .tensors import TensorSpec, format_shape
 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
@@ -33,7 +33,9 @@ SHAPE_METADATA_KEYS = (DEFAULT_SHAPES_KEY, IMAGE_SIZE_KEY)
 SEQUENCE_LENGTH = 128     # a typical text length (BERT-style models are usually benchmarked at 128 tokens)
 IMAGE_SIZE = 224          # the ImageNet classification size, the most common vision input
 
-SOURCES = ("model", "metadata", "name", "role", "fallback", "given")  # ordered as the rules above; model: fixed dims
+SOURCES = ("model", "metadata", "name", "role", "fallback", "given", "preset", "relation")  # model: fixed dims
+PAST_LENGTH = 128         # decode preset: tokens already in the KV cache
+_PAST = re.compile(r"past", re.I)
 _BATCH = re.compile(r"(^|[^a-z])(batch|batchsize|bs|n|b|num_?images)([^a-z]|$)|batch", re.I)
 _SEQUENCE = re.compile(r"seq|token|(^|_)len(gth)?($|_)|^t$|time_?steps", re.I)
 
@@ -118,15 +120,27 @@ def image_spatial_axes(spec: TensorSpec) -> tuple[int, int] | None:
 
 
 def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str], label: str,
-                       given: Mapping[str, Sequence[int]] | None = None) -> list[DimensionDefault]:
-    """A value for every dynamic dimension of every input (given shapes win; see the module doc for the order)."""
+                       given: Mapping[str, Sequence[int]] | None = None,
+                       channels: Mapping[str, tuple[int, int, str]] | None = None) -> list[DimensionDefault]:
+    """A value for every dynamic dimension of every input (given shapes win; see the module doc for the order).
+
+    ``channels``: input -> (axis, value, the node whose weight says so), read from the graph by the caller. Dims named
+    by an expression of others (``past_sequence_length + sequence_length``) are computed from them, and a dim named
+    like one of a given input takes its value; a given shape that contradicts such a relation is a ConfigError.
+    """
     given = given or {}
+    channels = channels or {}
     recorded = _recorded_shapes(metadata, label)
+    decoder = any(isinstance(d, str) and _PAST.search(d) and dimension_expression(d) is None
+                  for spec in inputs for d in (spec.shape or ()))
     out = []
     for spec in inputs:
         if spec.shape is None:
             continue
-        spatial = image_spatial_axes(spec)
+        # A layout already plain from fixed channels (NHWC with 3 last, TensorFlow's) wins over a Conv's weight.
+        channel = channels.get(spec.name) if image_spatial_axes(spec) is None else None
+        effective = spec if channel is None else _with_dim(spec, *channel[:2])
+        spatial = image_spatial_axes(effective)
         image = spatial is not None
         image_size = None
         for axis, dim in enumerate(spec.shape):
@@ -137,7 +151,17 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                 out.append(DimensionDefault(spec.name, axis, name, int(given[spec.name][axis]), "given",
                                             "given"))
                 continue
-            if spec.name in recorded:
+            if dimension_expression(name) is not None:
+                out.append(DimensionDefault(spec.name, axis, name, 0, "relation", ""))  # computed below
+            elif channel is not None and axis == channel[0] and spec.name not in recorded:
+                out.append(DimensionDefault(spec.name, axis, name, channel[1], "model",
+                                            f"channels of the weight of {channel[2]}, which reads it"))
+            elif decoder and _PAST.search(name) and spec.name not in recorded:
+                out.append(DimensionDefault(spec.name, axis, name, PAST_LENGTH, "preset",
+                                            f"decode preset: {PAST_LENGTH} tokens already in the KV cache"))
+            elif decoder and _SEQUENCE.search(name) and spec.name not in recorded:
+                out.append(DimensionDefault(spec.name, axis, name, 1, "preset", "decode preset: one new token"))
+            elif spec.name in recorded:
                 dims = recorded[spec.name]
                 if len(dims) != len(spec.shape):
                     raise ModelError(f"{label}: metadata '{DEFAULT_SHAPES_KEY}' gives input '{spec.name}' the shape "
@@ -156,13 +180,90 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
             elif image and axis == 0:
                 out.append(DimensionDefault(spec.name, axis, name, 1, "role", "image input: one image"))
             elif image and axis in spatial:
-                channels = spec.shape[1] if spatial == (2, 3) else spec.shape[3]
+                channels = effective.shape[1] if spatial == (2, 3) else effective.shape[3]
                 out.append(DimensionDefault(spec.name, axis, name, IMAGE_SIZE, "role",
                                             f"image input ({channels} channels): {IMAGE_SIZE} pixels"))
             else:
                 out.append(DimensionDefault(spec.name, axis, name, 1, "fallback",
                                             "nothing in the model says: 1 (give the shape)"))
-    return out
+    return _apply_relations(out, label)
+
+
+def _with_dim(spec: TensorSpec, axis: int, value: int) -> TensorSpec:
+    shape = list(spec.shape)
+    shape[axis] = value
+    return TensorSpec(spec.name, spec.dtype, tuple(shape))
+
+
+_EXPRESSION_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
+                     ast.Mod, ast.USub, ast.Name, ast.Load, ast.Constant)
+
+
+def dimension_expression(name: str) -> ast.Expression | None:
+    """The arithmetic a dim's name writes (``past_sequence_length + sequence_length``), None for a plain name."""
+    try:
+        tree = ast.parse(name.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    if isinstance(tree.body, ast.Name) or not all(isinstance(n, _EXPRESSION_NODES) for n in ast.walk(tree)):
+        return None
+    if not any(isinstance(n, ast.Name) for n in ast.walk(tree)):
+        return None
+    return tree
+
+
+def evaluate_dimension(tree: ast.Expression, values: Mapping[str, int]) -> int | None:
+    """The value of a dim expression from the values of the dims it names (None when one is unknown)."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    if not names <= set(values):
+        return None
+    # Only names, integers and + - * / // % reach here (dimension_expression), so this eval cannot run anything else.
+    result = eval(compile(tree, "<dim>", "eval"), {"__builtins__": {}}, {n: int(values[n]) for n in names})
+    return int(result)
+
+
+def _apply_relations(defaults: list[DimensionDefault], label: str) -> list[DimensionDefault]:
+    """Same-named dims take one value (a given one first); expression dims are computed from the dims they name."""
+    plain = [d for d in defaults if dimension_expression(d.dim) is None]
+    given = {}
+    for d in plain:
+        if d.source == "given":
+            if d.dim in given and given[d.dim][0] != d.value:
+                other = given[d.dim]
+                raise ConfigError(f"{label}: the shapes given contradict the model: dimension '{d.dim}' is "
+                                  f"{other[0]} in input '{other[1]}' but {d.value} in input '{d.input}' (the model "
+                                  f"names both the same, so they must be equal)")
+            given.setdefault(d.dim, (d.value, d.input))
+    values = {name: value for name, (value, _) in given.items()}
+    out = []
+    for d in defaults:
+        if d.source not in ("given", "relation") and d.dim in given:
+            value, source_input = given[d.dim]
+            d = DimensionDefault(d.input, d.axis, d.dim, value, "relation",
+                                 f"the same dimension '{d.dim}' as given for input '{source_input}'")
+        out.append(d)
+    for d in out:
+        if dimension_expression(d.dim) is None:
+            values.setdefault(d.dim, d.value)
+    result = []
+    for d in out:
+        tree = dimension_expression(d.dim)
+        if tree is not None:
+            value = evaluate_dimension(tree, values)
+            if d.source == "given":
+                if value is not None and value != d.value:
+                    raise ConfigError(
+                        f"{label}: the shapes given contradict the model: input '{d.input}' axis {d.axis} is named "
+                        f"'{d.dim}', which is {value} at the other dimensions, but {d.value} was given")
+            elif value is None:
+                d = DimensionDefault(d.input, d.axis, d.dim, 1, "fallback",
+                                     f"'{d.dim}' names dimensions no input has: 1 (give the shape)")
+            else:
+                names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+                d = DimensionDefault(d.input, d.axis, d.dim, value, "relation",
+                                     f"computed from {', '.join(f'{n} = {values[n]}' for n in names)}")
+        result.append(d)
+    return result
 
 
 def warn_fallback(defaults: Sequence[DimensionDefault], label: str) -> None:
@@ -178,6 +279,8 @@ def dimension_frame(defaults: Sequence[DimensionDefault]) -> pd.DataFrame:
 
 
 _SOURCE_WORDS = {"metadata": "from the model's metadata", "name": "from {its} name", "role": "from the input's role",
+                 "model": "from the weight that reads {it}", "preset": "from the decode preset",
+                 "relation": "computed from the other dimensions",
                  "fallback": "set to 1 for want of anything better: give {it}", "given": "given"}
 
 
