@@ -426,7 +426,9 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
         raise ConfigError(f"policy {policy.source}: max_float_layers_in_int8 applies to a quantized engine, but "
                           f"{model.label} has no Q/DQ and the policy sets no precision = \"int8\"")
     shapes = dict(parse_shapes(policy.shapes))
-    report = lambda stage: on_progress and on_progress(stage, None)
+    def report(stage):
+        if on_progress:
+            on_progress(stage, None)
     report("preparing the model")
     built_model, reference = prepare_model(model, policy, shapes)
     results: list[CheckResult] = []

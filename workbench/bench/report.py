@@ -116,7 +116,8 @@ def write_report(model, output, *, policy=None, baseline=None, execute: bool = T
     output = Path(output)
     if output.suffix != ".ipynb":
         raise ConfigError(f"report output {output} must be an .ipynb file")
-    absolute = lambda p: str(Path(p).resolve()) if p and Path(p).exists() else p
+    def absolute(p):
+        return str(Path(p).resolve()) if p and Path(p).exists() else p
     nb = report_notebook(absolute(str(model)), policy=absolute(policy), baseline=absolute(baseline))
     failed, broken = [], None
     if execute:

@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 from ..errors import ResultsStoreError, ResultsStoreUnavailableError
 from .records import FLAG_COLUMNS, INTEGER_COLUMNS, benchmark_record, build_record, run_label, runs_table
 from .records import clean as _clean
-from ..redact import SECRET_KEYS, redact, redact_value, remember_secret
+from ..redact import SECRET_KEYS, redact, remember_secret
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 from importlib.resources import files
+from typing import Any
 
 from ..graph import GraphData, collapse, layered_layout, scope_of
 from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
@@ -80,7 +81,7 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     tensor_table, shape_table = _Table(), _Table()
     names = [_cut(str(v)) for v in nodes["name"].tolist()]
     two_lines = any("<br>" in label for label in labels)
-    view = {
+    view: dict[str, Any] = {
         "title": graph.title, "kind": graph.kind, "names": names,
         "label": [label_table(label.replace("<br>", "\n")) for label in labels],
         "width": [round(label_width(label), 1) for label in labels],

@@ -117,7 +117,7 @@ def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figu
     notes = []
     if data["unstable"].any():
         notes.append("hatched: unstable run (CV above threshold), do not trust the ratio")
-    if (data["same_threads"] == False).any():  # None means not recorded
+    if (data["same_threads"] == False).any():  # noqa: E712 - elementwise on a column; None means not recorded
         notes.append("contenders ran with different thread counts")
     title = f"Speed-up vs {baseline} (median latency)" + (f" — {'; '.join(notes)}" if notes else "")
     return styled(fig, title, "", "baseline median latency ÷ median latency", barmode="group")

@@ -60,7 +60,8 @@ def unsupported_ops_message(model) -> str | None:
         return None
     ml = {op: n for op, n in found.items() if op.startswith(ML_DOMAIN + ".")}
     quantized = {op: n for op, n in found.items() if op not in ml}
-    named = lambda ops: ", ".join(f"{op} x{n}" for op, n in ops.items())
+    def named(ops):
+        return ", ".join(f"{op} x{n}" for op, n in ops.items())
     parts = []
     if quantized:
         parts.append(f"{named(quantized)} (domain ai.onnx): ONNX Runtime's quantized operator format, which "

@@ -20,7 +20,7 @@ from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundEr
 from . import flops as _flops
 from .external_data import check_initializer_data, check_regular_file, load_external_data
 from .order import explain_checker_error, sort_nodes_topologically
-from .shapes import (DEFAULT_SHAPES_KEY, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
+from .shapes import (DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
                      normalize_dynamic_dims, warn_fallback)
 from .subgraphs import real_op_histogram
 from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,

@@ -209,7 +209,7 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
         elif no_range:
             decisions.append(PlacementDecision(index, False, f"no range for input '{no_range[0]}'"))
         else:
-            decisions.append(PlacementDecision(index, True, "", activations, weights))
+            decisions.append(PlacementDecision(index, True, "", tuple(activations), tuple(weights)))
     return decisions
 
 

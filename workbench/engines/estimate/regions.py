@@ -159,7 +159,7 @@ def _mark_fused_attention(proto, nodes: list[NodeWork], shapes: dict, sizes: dic
             producer[out] = (name, node)
         for x in node.input:
             consumers.setdefault(x, []).append((name, node))
-    for i, node in enumerate(proto.graph.node):
+    for node in proto.graph.node:
         if node.op_type != "Softmax":
             continue
         name = node.name or node.output[0]
