@@ -9,7 +9,8 @@ from __future__ import annotations
 __all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
            "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
            "EngineMismatchError", "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
-           "ResultsStoreError", "ResultsStoreUnavailableError", "CalibrationCancelled"]
+           "ResultsStoreError", "ResultsStoreUnavailableError", "CalibrationCancelled",
+           "OutputFileError", "QuantizationAccuracyError"]
 
 
 class WorkbenchError(Exception):

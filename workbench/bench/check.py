@@ -17,14 +17,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import ConfigError, EngineMismatchError, WorkbenchError
+from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 
 BASELINE_FORMAT = "tensorrt-workbench-baseline/1"
 LINT_LEVELS = ("no errors", "no warnings", "off")
-QUANTIZED_PRECISIONS = ("int8", "fp8")
-CAST_PRECISIONS = ("fp16", "bf16")
+QUANTIZED_PRECISIONS = QUANTIZED  # the precision registry (precision.plan)
+CAST_PRECISIONS = FLOAT_CONVERSIONS
 COMPUTE_OPS = ("conv", "gemm")           # layers that run INT8 kernels when quantized (workload.TENSOR_CORE_OPS)
 NOISE_SIGMAS = 2.0                       # how many standard errors of the medians the latency threshold allows
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # standard error of a median ≈ 1.2533·σ/√n (normal samples)

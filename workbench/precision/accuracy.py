@@ -241,7 +241,7 @@ def layerwise_errors(reference, candidate, data, *, min_sqnr_db: float = 20.0, b
     ``min_sqnr_db``). ``attrs["first_divergent"]``: the first such tensor's node, or None. Graph optimizations are
     off on both sides so every tensor survives; weights and constants are not compared.
     """
-    from .calibrate import _augmented_session
+    from .calibrate import augmented_session
 
     reference, candidate = load_model(reference), load_model(candidate)
     produced = {out: node for node in candidate.proto.graph.node for out in node.output}
@@ -253,7 +253,7 @@ def layerwise_errors(reference, candidate, data, *, min_sqnr_db: float = 20.0, b
     names = [name for name, _ in order]
     results = []
     for model in (reference, candidate):
-        session = _augmented_session(model, names)
+        session = augmented_session(model, names)
         chunks: dict[str, list] = {n: [] for n in names}
         for feeds in _batches(model, data, batch_size):
             for name, value in zip(names, session.run(names, feeds)):

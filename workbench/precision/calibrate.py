@@ -204,7 +204,7 @@ def _version_code(version: str) -> int:
     return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
 
 
-def _augmented_session(model, tensors: list[str]):
+def augmented_session(model, tensors: list[str]):
     """An ONNX Runtime session (no graph optimizations: every tensor must survive) that outputs ``tensors``."""
     import onnxruntime as ort
 
@@ -270,7 +270,7 @@ def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) 
 def collect_histograms(model, data, tensors: list[str], *, on_progress: ProgressCallback | None = None,
                        cancel: threading.Event | None = None) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms)."""
-    session = _augmented_session(model, tensors)
+    session = augmented_session(model, tensors)
     graph_inputs = {i.name for i in model.inputs}
     hists = {t: TensorHistogram(t) for t in tensors}
     rms_by_input: dict[str, list[float]] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import onnx
 
 from ..errors import ConfigError, ModelError
+from .plan import QUANTIZED
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # ONNX Runtime's QOperator format (its dynamic/static quantization): integer ops TensorRT has no importer for;
@@ -41,7 +42,7 @@ def check_precision_request(model, precision: str) -> None:
         raise ConfigError(f"{model.label} is already quantized by ONNX Runtime ({', '.join(qoperator)}: its "
                           f"quantized operator format): {precision} cannot be applied on top — start from the float "
                           "model it was quantized from")
-    if precision in ("int8", "fp8") and ops & set(QDQ_OPS):
+    if precision in QUANTIZED and ops & set(QDQ_OPS):
         raise ConfigError(f"{model.label} already has QuantizeLinear/DequantizeLinear nodes (it is quantized): "
                           f"quantizing it again to {precision} would stack scales — start from the float model, or "
                           "build this one as it is")
