@@ -263,10 +263,11 @@ def test_every_calibrator_comes_from_the_registry():
     x = np.concatenate([np.random.default_rng(3).laplace(size=50_000), [30.0]]).astype(np.float32)
     hist = TensorHistogram("t")
     hist.update(x)
-    assert CALIBRATORS == tuple(AMAX_FUNCTIONS) == ("minmax", "entropy", "entropy2", "percentile", "mse")
+    assert CALIBRATORS == tuple(AMAX_FUNCTIONS) == ("minmax", "entropy", "entropy2", "percentile", "mse", "auto")
     chosen = {name: calibrator_amax(name, hist, 99.9) for name in CALIBRATORS}
     assert chosen["minmax"] == hist.absmax and chosen["entropy"] == chosen["entropy2"] == entropy_amax(hist)
     assert chosen["percentile"] == percentile_amax(hist, 99.9)
-    assert all(0 < amax < hist.absmax for name, amax in chosen.items() if name != "minmax")  # the others clip
+    assert chosen["auto"] in (chosen["minmax"], chosen["entropy"])  # the lower-MSE of the two
+    assert all(0 < amax < hist.absmax for name, amax in chosen.items() if name not in ("minmax", "auto"))  # they clip
     with pytest.raises(ConfigError, match="unknown"):
         calibrator_amax("kl", hist)
