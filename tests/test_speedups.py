@@ -1,5 +1,6 @@
 """Honest speed-ups: medians, the same thread count for contenders, unstable runs marked (lessons 03 and 06)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from models import conv_bn_relu
@@ -44,12 +45,17 @@ def test_stable_runs_are_not_marked_and_different_threads_are_named():
 
 def test_two_identical_contenders_measure_within_one_and_a_half_times():
     model = load_model(conv_bn_relu())
-    runs = sweep({"first": model, "second": model}, batch=[1], threads=1,
-                 config=BenchmarkConfig(warmup_s=0.05, duration_s=0.3, min_iterations=200))
-    table = speedups(runs, baseline=runs["label"].iloc[0])
-    ratio = float(table["speedup"].iloc[1])
-    assert 1 / 1.5 <= ratio <= 1.5, table
-    assert bool(table["same_threads"].all())
+    # Three rounds, the median ratio: a load spike from other work on the machine can slow one 0.3 s run; a bias of
+    # the harness (order, warm-up, thread counts) would show in every round
+    ratios, tables = [], []
+    for _ in range(3):
+        runs = sweep({"first": model, "second": model}, batch=[1], threads=1,
+                     config=BenchmarkConfig(warmup_s=0.05, duration_s=0.3, min_iterations=200))
+        table = speedups(runs, baseline=runs["label"].iloc[0])
+        ratios.append(float(table["speedup"].iloc[1]))
+        tables.append(table)
+        assert bool(table["same_threads"].all())
+    assert 1 / 1.5 <= float(np.median(ratios)) <= 1.5, tables
 
 
 def test_the_torch_runner_runs_with_the_thread_count_it_is_given():

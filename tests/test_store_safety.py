@@ -185,7 +185,7 @@ def test_concurrent_pushes_to_postgres_all_succeed_exactly_once(postgres, store_
         procs = [subprocess.Popen([sys.executable, "-c", script, url, str(store_with_runs)], cwd=tmp_path,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT))) for _ in range(4)]
-        outcomes = [(p.wait(120), *p.communicate()) for p in procs]
+        outcomes = [(p.wait(300), *p.communicate()) for p in procs]
         assert [code for code, _, _ in outcomes] == [0] * 4, [err for _, _, err in outcomes]
         assert len(ResultsStore(url)) == 3
     assert ResultsStore(url).runs().uid.is_unique
