@@ -23,7 +23,7 @@ import torch
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
-def _time(fn, warmup: int, iters: int, repeats: int) -> tuple[float, str]:
+def time_launches(fn, warmup: int, iters: int, repeats: int) -> tuple[float, str]:
     """Per-launch milliseconds. The launches are captured in a CUDA graph and replayed, so the host's Python and
     dispatch overhead (tens of microseconds per eager call) does not hide kernels shorter than it; eager timing
     only when capture fails."""
@@ -109,7 +109,7 @@ def main() -> None:
             fn = _conv(shape, precision) if shape["op"] == "conv" else _gemm(shape, precision)
             if fn is None:
                 continue
-            ms, how = _time(fn, args.warmup, args.iters, args.repeats)
+            ms, how = time_launches(fn, args.warmup, args.iters, args.repeats)
             layers.append({"shape": shape, "precision": precision, "time_ms": ms, "timing": how})
             print(f"{shape['model']:18} {shape['layer'][:48]:48} {precision:5} {ms * 1000:9.1f} us", flush=True)
     props = torch.cuda.get_device_properties(0)

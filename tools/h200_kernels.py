@@ -14,41 +14,17 @@ import datetime
 import json
 import os
 import platform
-import statistics
 
 import torch
 import torch.nn.functional as F
+from gpu_layer_timing import time_launches  # run as `python tools/h200_kernels.py`: tools/ is on the path
 
 F16, BF16 = torch.float16, torch.bfloat16
 
 
 def timed(fn, warmup=5, iters=20, repeats=5):
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    torch.cuda.synchronize()
-    try:
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            for _ in range(iters):
-                fn()
-        run, how = g.replay, "cuda graph"
-        run()
-    except RuntimeError:
-        def run():
-            for _ in range(iters):
-                fn()
-        how = "eager"
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(repeats):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); run(); e.record(); torch.cuda.synchronize()
-        out.append(s.elapsed_time(e) / iters)
-    return statistics.median(out), how
+    """Per-launch milliseconds and how they were timed: the CUDA-graph method of tools/gpu_layer_timing.py."""
+    return time_launches(fn, warmup, iters, repeats)
 
 
 ROWS = []
