@@ -61,6 +61,13 @@ def default_store_path() -> Path:
     return Path(location)
 
 
+def _inserted_id(result) -> int | None:
+    """The id of the row an INSERT wrote; None when ON CONFLICT DO NOTHING skipped it. PostgreSQL reports a skipped
+    row with no primary key at all (seen when four pushes of one spool raced), not only with rowcount 0."""
+    key = result.inserted_primary_key if result.rowcount else None
+    return key[0] if key else None
+
+
 def _parse_url(location) -> sa.engine.URL:
     text = os.fspath(location)
     if "://" not in text:
@@ -268,8 +275,7 @@ class ResultsStore:
         for attempt in range(5):
             try:
                 with self._engine.begin() as conn:
-                    return [result.inserted_primary_key[0] if result.rowcount else None  # compiled once
-                            for result in (conn.execute(statement, row) for row in rows)]
+                    return [_inserted_id(conn.execute(statement, row)) for row in rows]  # compiled once
             except sa.exc.OperationalError as exc:
                 if _stale(exc, attempt):
                     continue  # safe to repeat: a run that did arrive is found by its uid (see _insert)
