@@ -23,12 +23,11 @@ except ImportError:  # Python 3.10: the same parser, as a package
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import ConfigError, EngineMismatchError, WorkbenchError
+from ..precision.guards import QDQ_OPS
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 
 BASELINE_FORMAT = "tensorrt-workbench-baseline/1"
 LINT_LEVELS = ("no errors", "no warnings", "off")
-QUANTIZED_PRECISIONS = QUANTIZED  # the precision registry (precision.plan)
-CAST_PRECISIONS = FLOAT_CONVERSIONS
 COMPUTE_OPS = ("conv", "gemm")           # layers that run INT8 kernels when quantized (workload.TENSOR_CORE_OPS)
 NOISE_SIGMAS = 2.0                       # how many standard errors of the medians the latency threshold allows
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # standard error of a median ≈ 1.2533·σ/√n (normal samples)
@@ -76,9 +75,9 @@ class CheckPolicy:
                                     if t is not type(None))
                 raise ConfigError(f"policy {self.source}: '{name}' must be {names}, got {value!r} "
                                   f"({type(value).__name__})")
-        if self.precision is not None and self.precision.lower() not in QUANTIZED_PRECISIONS + CAST_PRECISIONS:
+        if self.precision is not None and self.precision.lower() not in QUANTIZED + FLOAT_CONVERSIONS:
             raise ConfigError(f"policy {self.source}: precision '{self.precision}' is not one of "
-                              f"{', '.join(QUANTIZED_PRECISIONS + CAST_PRECISIONS)}")
+                              f"{', '.join(QUANTIZED + FLOAT_CONVERSIONS)}")
         if self.lint not in LINT_LEVELS:
             raise ConfigError(f"policy {self.source}: lint = {self.lint!r} is not one of "
                               f"{', '.join(map(repr, LINT_LEVELS))}")
@@ -351,7 +350,7 @@ def _xml_text(text: str) -> str:
 
 # --- measuring ---------------------------------------------------------------------------------------------------
 def _has_qdq(model) -> bool:
-    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.nodes)
+    return any(n.op_type in QDQ_OPS for n in model.nodes)
 
 
 def _random_inputs(model, shapes: dict, samples: int, seed: int) -> dict:
@@ -368,11 +367,11 @@ def prepare_model(model, policy: CheckPolicy, shapes: dict):
         from ..model import load_model
 
         reference = load_model(policy.reference_model)
-    if not precision or (precision in QUANTIZED_PRECISIONS and _has_qdq(model)):
+    if not precision or (precision in QUANTIZED and _has_qdq(model)):
         return model, reference  # built as given (a model that carries its own Q/DQ is not quantized twice)
     from ..precision import PrecisionPlan, apply_precision, calibrate, quantize
 
-    if precision in CAST_PRECISIONS:
+    if precision in FLOAT_CONVERSIONS:
         return apply_precision(model, PrecisionPlan(precision)), reference or model
     data = policy.calibration_data or _random_inputs(model, shapes, policy.calibration_samples, seed=1)
     table = calibrate(model, data, policy.calibrator, precision=precision)
@@ -381,11 +380,11 @@ def prepare_model(model, policy: CheckPolicy, shapes: dict):
 
 def float_layers_in_quantized_engine(work) -> list[dict]:
     """Convolution and GEMM layers of a quantized engine that still compute in floating point."""
-    if not (work["precision"].isin(QUANTIZED_PRECISIONS)).any():
+    if not (work["precision"].isin(QUANTIZED)).any():
         return [{"name": r.name, "precision": r.precision, "onnx_nodes": list(r.onnx_nodes)}
                 for r in work.itertuples() if r.op in COMPUTE_OPS]  # nothing quantized at all: every one is float
     return [{"name": r.name, "precision": r.precision, "onnx_nodes": list(r.onnx_nodes)}
-            for r in work.itertuples() if r.op in COMPUTE_OPS and r.precision not in QUANTIZED_PRECISIONS]
+            for r in work.itertuples() if r.op in COMPUTE_OPS and r.precision not in QUANTIZED]
 
 
 def _origin(nodes, limit: int = 4) -> str:
@@ -421,7 +420,7 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
     if baseline is not None and baseline.model != model.name:
         raise EngineMismatchError(f"baseline {baseline.source} is of model '{baseline.model}', not '{model.name}': "
                                   "give the baseline saved for this model")
-    transformed = bool(policy.precision) and not (policy.precision.lower() in QUANTIZED_PRECISIONS and _has_qdq(model))
+    transformed = bool(policy.precision) and not (policy.precision.lower() in QUANTIZED and _has_qdq(model))
     if policy.min_top1_agreement is not None and not (transformed or policy.reference_model):
         raise ConfigError(f"policy {policy.source}: min_top1_agreement needs an FP32 reference, but {model.label} is "
                           "built as given (no precision in the policy, or it already carries Q/DQ): set "
@@ -488,7 +487,7 @@ def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | Non
 
 
 def _is_quantized(policy: CheckPolicy, model) -> bool:
-    return (policy.precision or "").lower() in QUANTIZED_PRECISIONS or _has_qdq(model)
+    return (policy.precision or "").lower() in QUANTIZED or _has_qdq(model)
 
 
 def _lint_details(findings, worst: str) -> list[str]:

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 from onnx import numpy_helper
 
+from ..precision.guards import QDQ_OPS  # the one spelling of the Q/DQ op pair
+
 FINDING_COLUMNS = ["severity", "rule", "layer", "onnx_nodes", "message", "fix"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 REFORMAT_WARN_SHARE = 0.05   # a reformat costing more than this share of the engine time is a warning
 ALIGNMENT = {"float16": 8, "bfloat16": 8, "int8": 16, "float8": 16}  # channels multiple for Tensor Core kernels
