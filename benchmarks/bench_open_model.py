@@ -28,7 +28,7 @@ marks["ONNX graph view shown"] = time.perf_counter() - start
 panel.build(wait=True)                                  # engine build (no shapes given), fusion view
 assert panel.result is not None and panel.last_error is None, panel.last_error
 marks["graph and engine view shown"] = time.perf_counter() - start
-marks["estimated at"] = panel.model.estimated_at()
+marks["estimated at"] = panel.model.shapes.describe()
 marks["engine layers"] = len(panel.result.layers)
 print(json.dumps(marks))
 """

@@ -27,7 +27,7 @@ def test_quantize_json_with_a_folder_of_samples(run_cli, tmp_path):
     assert all(abs(t["scale"] - t["amax"] / 127) < 1e-9 for t in info["tensors"])
     q = load_model(out)
     assert q.precision == "int8" and q.calibrator == "entropy2"
-    assert q.op_histogram["QuantizeLinear"] == info["quantize_linear"]
+    assert q.stats.op_histogram["QuantizeLinear"] == info["quantize_linear"]
 
 
 def test_quantize_for_onnxruntime_and_fp16(run_cli, tmp_path):

@@ -87,10 +87,10 @@ def test_with_the_real_onnx_nothing_outside_reaches_the_model(layout):
 def test_legal_locations_inside_the_folder_load(layout):
     model, _, _ = layout
     (model / "sub").mkdir()
-    assert load_model(_point_at(model, "sub/../w.bin")).parameter_count == 8 * 3 * 3 * 3 + 4 * 8
+    assert load_model(_point_at(model, "sub/../w.bin")).stats.parameter_count == 8 * 3 * 3 * 3 + 4 * 8
     shutil.move(model / "w.bin", model / "sub" / "w.bin")
     os.symlink("sub/w.bin", model / "inner-link.bin")  # a symlink that stays inside is fine
-    assert load_model(_point_at(model, "inner-link.bin")).parameter_count == 8 * 3 * 3 * 3 + 4 * 8
+    assert load_model(_point_at(model, "inner-link.bin")).stats.parameter_count == 8 * 3 * 3 * 3 + 4 * 8
 
 
 def test_a_fifo_as_the_data_file_or_the_model_says_what_it_is(layout, tmp_path):

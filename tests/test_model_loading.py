@@ -22,7 +22,7 @@ def test_load_from_path_bytes_proto_and_sample(tmp_path):
         assert [s.name for s in m.inputs] == ["x"]
         assert m.inputs[0].shape == ("N", 3, 16, 16)  # symbolic dimension kept by name
         assert m.inputs[0].dtype == "float32"
-        assert m.op_histogram == {"BatchNormalization": 1, "Conv": 1, "Relu": 1}
+        assert m.stats.op_histogram == {"BatchNormalization": 1, "Conv": 1, "Relu": 1}
     sample = load_model("resnet_tiny")
     assert sample.label == "sample:resnet_tiny"
     assert sample.inputs[0].shape == ("batch", 3, 32, 32)
@@ -37,12 +37,12 @@ def test_loading_a_proto_does_not_modify_it():
 
 def test_description_facts():
     m = load_model(conv_bn_relu())
-    assert m.parameter_count == 8 * 3 * 3 * 3 + 4 * 8
-    assert m.parameter_bytes == 4 * m.parameter_count
+    assert m.stats.parameter_count == 8 * 3 * 3 * 3 + 4 * 8
+    assert m.stats.parameter_bytes == 4 * m.stats.parameter_count
     assert m.opset == 17 and m.opsets == {"ai.onnx": 17}
     assert m.ir_version == m.proto.ir_version
     # shape inference applied: intermediate tensors have shapes
-    assert m.tensor_shapes["c"] == ("N", 8, 16, 16)
+    assert m.shapes.declared["c"] == ("N", 8, 16, 16)
     summary = m.summary()
     assert list(summary.columns) == ["property", "value"]
     assert "nodes" in set(summary["property"])
@@ -52,7 +52,7 @@ def test_description_facts():
 
 def test_macs_of_heavy_ops_by_hand():
     m = load_model(heavy_ops())
-    df = m.estimate_flops({"x": (2, 4, 8, 8)}).set_index("node")
+    df = m.stats.estimate_flops({"x": (2, 4, 8, 8)}).set_index("node")
     assert df.loc["conv", "macs"] == 2 * 16 * 8 * 8 * (4 * 3 * 3)
     assert df.loc["convT", "macs"] == (2 * 16 * 8 * 8) * (8 * 2 * 2)
     assert df.loc["gemm", "macs"] == 2 * 10 * (8 * 16 * 16)
@@ -65,26 +65,26 @@ def test_macs_of_heavy_ops_by_hand():
 
 def test_realistic_samples_match_published_sizes():
     resnet = load_model("resnet50")
-    assert 25.5e6 < resnet.parameter_count < 25.7e6           # torchvision ResNet-50: 25.6 M
-    assert 4.0e9 < resnet.macs() < 4.2e9                      # 4.1 GMACs at 224x224
+    assert 25.5e6 < resnet.stats.parameter_count < 25.7e6           # torchvision ResNet-50: 25.6 M
+    assert 4.0e9 < resnet.stats.macs() < 4.2e9                      # 4.1 GMACs at 224x224
     assert {"Conv", "BatchNormalization", "Relu", "Add", "MaxPool", "GlobalAveragePool", "Gemm"} <= set(
-        resnet.op_histogram)
+        resnet.stats.op_histogram)
     bert = load_model("bert_base")
-    assert 108e6 < bert.parameter_count < 111e6               # BERT-base without pooler: ~109 M
-    assert {"MatMul", "Add", "LayerNormalization", "Softmax", "Erf", "Reshape", "Transpose"} <= set(bert.op_histogram)
+    assert 108e6 < bert.stats.parameter_count < 111e6               # BERT-base without pooler: ~109 M
+    assert {"MatMul", "Add", "LayerNormalization", "Softmax", "Erf", "Reshape", "Transpose"} <= set(bert.stats.op_histogram)
     assert bert.inputs[0].shape == ("batch", "sequence")
-    assert 10.5e9 < bert.macs({"input_ids": (1, 128)}) < 11.5e9  # ~11.2 GMACs at sequence 128
+    assert 10.5e9 < bert.stats.macs({"input_ids": (1, 128)}) < 11.5e9  # ~11.2 GMACs at sequence 128
 
 
 def test_shapes_validated():
     m = load_model("resnet_tiny")
     with pytest.raises(ConfigError, match="not an input"):
-        m.estimate_flops({"nope": (1, 3, 32, 32)})
+        m.stats.estimate_flops({"nope": (1, 3, 32, 32)})
     with pytest.raises(ConfigError, match="rank 4"):
-        m.estimate_flops({"input": (1, 3, 32)})
+        m.stats.estimate_flops({"input": (1, 3, 32)})
     with pytest.raises(ConfigError, match="fixed at 32"):
-        m.estimate_flops({"input": (1, 3, 64, 64)})
-    assert m.macs({"input": (4, 3, 32, 32)}) == 4 * m.macs()
+        m.stats.estimate_flops({"input": (1, 3, 64, 64)})
+    assert m.stats.macs({"input": (4, 3, 32, 32)}) == 4 * m.stats.macs()
 
 
 def test_external_data(tmp_path):
@@ -93,7 +93,7 @@ def test_external_data(tmp_path):
     onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location="ext.weights", size_threshold=0)
     m = load_model(path)
-    assert m.parameter_count == 8 * 3 * 3 * 3 + 4 * 8
+    assert m.stats.parameter_count == 8 * 3 * 3 * 3 + 4 * 8
     assert onnx.numpy_helper.to_array(m.proto.graph.initializer[0]).shape == (8, 3, 3, 3)
     (tmp_path / "ext.weights").unlink()
     with pytest.raises(ExternalDataError, match="ext.weights.*missing"):
@@ -104,18 +104,18 @@ def test_old_exporter_model():
     m = load_model(old_exporter())
     assert [s.name for s in m.inputs] == ["x"]                # initializer listed as input is not an input
     assert m.opset == 7 and m.ir_version == 3
-    assert m.op_histogram == {"Conv": 1, "Dropout": 1, "LRN": 1, "Sum": 1}
-    assert m.tensor_shapes["y"] == (1, 4, 8, 8)
-    assert m.macs() == 4 * 8 * 8 * 3
+    assert m.stats.op_histogram == {"Conv": 1, "Dropout": 1, "LRN": 1, "Sum": 1}
+    assert m.shapes.declared["y"] == (1, 4, 8, 8)
+    assert m.stats.macs() == 4 * 8 * 8 * 3
 
 
 def test_constant_folding_on_request():
     plain = load_model(constant_weights())
-    assert "Constant" in plain.op_histogram and plain.parameter_count == 4 * 6 + 1
+    assert "Constant" in plain.stats.op_histogram and plain.stats.parameter_count == 4 * 6 + 1
     folded = load_model(constant_weights(), fold_constants=True)
-    assert "Constant" not in folded.op_histogram and "ConstantOfShape" not in folded.op_histogram
+    assert "Constant" not in folded.stats.op_histogram and "ConstantOfShape" not in folded.stats.op_histogram
     assert {t.name for t in folded.proto.graph.initializer} >= {"w", "b"}
-    assert folded.parameter_count == 4 * 6 + 6
+    assert folded.stats.parameter_count == 4 * 6 + 6
 
 
 # --- bad input ------------------------------------------------------------------------------------------------

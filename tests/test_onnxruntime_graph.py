@@ -8,16 +8,16 @@ from workbench.model import load_model
 def test_extended_level_fuses_conv_bn_and_activation():
     original = load_model("resnet_tiny")
     basic = onnxruntime_optimized(original, "basic")
-    assert "BatchNormalization" not in basic.op_histogram          # Conv+BN folded at BASIC
+    assert "BatchNormalization" not in basic.stats.op_histogram          # Conv+BN folded at BASIC
     assert basic.node_count < original.node_count
     extended = onnxruntime_optimized(original, "extended")
-    assert extended.op_histogram.get("com.microsoft.FusedConv", 0) > 0  # Conv+Relu -> FusedConv
+    assert extended.stats.op_histogram.get("com.microsoft.FusedConv", 0) > 0  # Conv+Relu -> FusedConv
     assert "ONNX Runtime, extended" in extended.name
 
 
 def test_transformer_fusions():
     optimized = onnxruntime_optimized("bert_tiny", "extended")
-    ops = optimized.op_histogram
+    ops = optimized.stats.op_histogram
     assert "Erf" not in ops and any("Gelu" in op for op in ops)
 
 

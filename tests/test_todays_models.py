@@ -82,20 +82,20 @@ def test_kv_cache_defaults_fit_together(decoder_path):
     from workbench.model import generate_feeds
 
     model = load_model(decoder_path)
-    shapes = model.default_shapes
+    shapes = model.shapes.default
     assert shapes["input_ids"] == (1, 1) and shapes["past_key_values.0.key"] == (1, 2, 128, 8)
     assert shapes["attention_mask"] == (1, 129)  # past + sequence, computed, not 128
-    sources = model.shape_sources().set_index(["input", "axis"])
+    sources = model.shapes.sources().set_index(["input", "axis"])
     assert sources.loc[("attention_mask", 1), "source"] == "relation"
     assert "past_sequence_length = 128" in sources.loc[("attention_mask", 1), "detail"]
     logits, present_key, _ = _run(decoder_path, generate_feeds(model))  # ONNX Runtime runs at the defaults
     assert logits.shape == (1, 1, 100) and present_key.shape == (1, 2, 129, 8)
-    assert "computed from the other dimensions" in model.estimated_at()
+    assert "computed from the other dimensions" in model.shapes.describe()
 
 
 def test_given_shapes_carry_over_to_same_named_and_computed_dims(decoder_path):
     model = load_model(decoder_path)
-    shapes = model.resolve_shapes({"input_ids": (1, 16), "past_key_values.0.key": (1, 2, 4, 8)})
+    shapes = model.shapes.resolve({"input_ids": (1, 16), "past_key_values.0.key": (1, 2, 4, 8)})
     assert shapes["attention_mask"] == (1, 20)  # 4 + 16
     assert shapes["past_key_values.0.value"] == (1, 2, 4, 8)
 
@@ -105,9 +105,9 @@ def test_shapes_contradicting_a_relation_name_it(decoder_path):
 
     model = load_model(decoder_path)
     with pytest.raises(ConfigError, match="past_sequence_length \\+ sequence_length.*130 at the other dimensions"):
-        model.resolve_shapes({"input_ids": (1, 2), "attention_mask": (1, 128), "past_key_values.0.key": (1, 2, 128, 8)})
+        model.shapes.resolve({"input_ids": (1, 2), "attention_mask": (1, 128), "past_key_values.0.key": (1, 2, 128, 8)})
     with pytest.raises(ConfigError, match="'past_sequence_length' is 5 in input 'past_key_values.0.key' but 6"):
-        model.resolve_shapes({"input_ids": (1, 4), "past_key_values.0.key": (1, 2, 5, 8),
+        model.shapes.resolve({"input_ids": (1, 4), "past_key_values.0.key": (1, 2, 5, 8),
                               "past_key_values.0.value": (1, 2, 6, 8)})
 
 
@@ -115,10 +115,10 @@ def test_pixel_values_get_channels_from_the_conv_weight_and_224():
     from models import pixel_values_vision
 
     model = load_model(pixel_values_vision())
-    assert model.default_shapes == {"pixel_values": (1, 3, 224, 224)}
-    detail = model.shape_sources().set_index("dim").loc["num_channels", "detail"]
+    assert model.shapes.default == {"pixel_values": (1, 3, 224, 224)}
+    detail = model.shapes.sources().set_index("dim").loc["num_channels", "detail"]
     assert "patch_embed" in detail
-    assert model.macs() == 8 * 3 * 16 * 16 * 14 * 14 + 8 * 10  # patch embedding at 224², and the classifier
+    assert model.stats.macs() == 8 * 3 * 16 * 16 * 14 * 14 + 8 * 10  # patch embedding at 224², and the classifier
 
 
 def _reshape_to_48():

@@ -44,21 +44,21 @@ def test_samples_carry_real_world_traits():
     yolo = load_model("yolo_detector")
     assert 280 <= yolo.node_count <= 360
     traits = {"Conv", "Sigmoid", "Mul", "Split", "Concat", "Shape", "Gather", "Range", "Reshape"}
-    assert traits <= set(yolo.op_histogram)
+    assert traits <= set(yolo.stats.op_histogram)
     assert yolo.inputs[0].shape == ("batch", 3, "height", "width") and yolo.metadata("imgsz") == "[320, 320]"
     ocr = load_model("ocr_recognizer")
     raw = SAMPLES["ocr_recognizer"].build().graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in raw] == [-1, 3, 48, -1]  # as Paddle2ONNX writes dynamic dims
     assert ocr.inputs[0].shape == ("x_dim0", 3, 48, "x_dim3")
-    assert "If" in load_model("if_model").op_histogram
-    histogram = load_model("function_model").op_histogram
+    assert "If" in load_model("if_model").stats.op_histogram
+    histogram = load_model("function_model").stats.op_histogram
     assert histogram["Conv"] == 3 and not any("SiLUBlock" in op for op in histogram)  # function calls as real ops
 
 
 # --- shapes -------------------------------------------------------------------------------------------------------
 def test_minus_one_dims_are_dynamic_and_accept_shapes(run_cli):
     model = load_model("ocr_recognizer")
-    assert model.resolve_shapes({"x": (2, 3, 48, 320)}) == {"x": (2, 3, 48, 320)}
+    assert model.shapes.resolve({"x": (2, 3, 48, 320)}) == {"x": (2, 3, 48, 320)}
     code, out, err = run_cli("inspect", "ocr_recognizer", "--shapes", "x:1x3x48x320", "--json")
     assert code == 0, err
     info = json.loads(out)
@@ -80,45 +80,45 @@ def test_a_minus_one_model_builds_with_and_without_shapes(run_cli, tmp_path):
 
 def test_default_shapes_say_where_they_come_from():
     yolo = load_model("yolo_detector")
-    assert yolo.estimated_at() == ("images:1x3x320x320 (batch from its name; height, width from the model's "
+    assert yolo.shapes.describe() == ("images:1x3x320x320 (batch from its name; height, width from the model's "
                                    "metadata)")
-    sources = yolo.shape_sources().set_index("dim")
+    sources = yolo.shapes.sources().set_index("dim")
     assert sources.loc["height", "source"] == "metadata" and sources.loc["batch", "source"] == "name"
-    assert yolo.macs() > 0.5e9  # not 1x3x1x1
+    assert yolo.stats.macs() > 0.5e9  # not 1x3x1x1
     plain = load_model(_with_metadata("yolo_detector", imgsz="[640, 480]"))
-    assert plain.default_shapes == {"images": (1, 3, 640, 480)}
+    assert plain.shapes.default == {"images": (1, 3, 640, 480)}
     square = load_model(_with_metadata("yolo_detector", imgsz="416"))
-    assert square.default_shapes == {"images": (1, 3, 416, 416)}
+    assert square.shapes.default == {"images": (1, 3, 416, 416)}
     no_metadata = onnx.ModelProto()
     no_metadata.CopyFrom(load_model("yolo_detector").proto)
     del no_metadata.metadata_props[:]
-    assert "height, width from the input's role" in load_model(no_metadata).estimated_at()
-    assert load_model(no_metadata).default_shapes["images"] == (1, 3, 224, 224)
+    assert "height, width from the input's role" in load_model(no_metadata).shapes.describe()
+    assert load_model(no_metadata).shapes.default["images"] == (1, 3, 224, 224)
     nhwc = onnx.ModelProto()
     nhwc.CopyFrom(load_model("yolo_detector").proto)
     nhwc.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "h"   # TensorFlow's layout: [N, H, W, 3]
     nhwc.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "w"
     nhwc.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 3
-    dims = load_model(nhwc, check=False).shape_sources().set_index("axis")
+    dims = load_model(nhwc, check=False).shapes.sources().set_index("axis")
     assert list(dims["value"]) == [1, 320, 320] and list(dims.index) == [0, 1, 2]
     text = load_model(_conv1d(["batch_size", 1, "seq_len"]))
-    assert text.default_shapes == {"signal": (1, 1, SEQUENCE_LENGTH)}
+    assert text.shapes.default == {"signal": (1, 1, SEQUENCE_LENGTH)}
     with pytest.warns(UserWarning, match=r"signal\[2\] \(L\)"):
         odd = load_model(_conv1d(["N", 1, "L"]))
-        assert odd.default_shapes == {"signal": (1, 1, 1)}
-    assert "L set to 1 for want of anything better" in odd.estimated_at()
+        assert odd.shapes.default == {"signal": (1, 1, 1)}
+    assert "L set to 1 for want of anything better" in odd.shapes.describe()
 
 
 def test_bad_shape_input_is_a_clear_error_naming_the_input():
     yolo = load_model("yolo_detector")
     with pytest.raises(ConfigError, match="'pictures', which is not an input"):
-        yolo.resolve_shapes("pictures:1x3x320x320")
+        yolo.shapes.resolve("pictures:1x3x320x320")
     with pytest.raises(ConfigError, match="input 'images' shape: dimension 1 is fixed at 3"):
-        yolo.resolve_shapes("images:1x4x320x320")
+        yolo.shapes.resolve("images:1x4x320x320")
     broken = load_model(_with_metadata("yolo_detector", imgsz="[640, abc]"))  # loading still works
     with pytest.raises(ModelError, match="'imgsz' = '\\[640, abc\\]' is not an image size.*input 'images'"):
-        broken.estimated_at()
-    assert broken.macs({"images": (1, 3, 64, 64)}) > 0  # given shapes need no metadata
+        broken.shapes.describe()
+    assert broken.stats.macs({"images": (1, 3, 64, 64)}) > 0  # given shapes need no metadata
     assert broken.node_count == 326
 
 

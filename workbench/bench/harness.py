@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import BenchmarkBusyError, BenchmarkError, ConfigError, WorkbenchError
+from ..model.loading import Model
 from ..model.shapes import defaulted_dimensions, shapes_advice
 from ..progress import ProgressCallback, ProgressReporter
 from .runners import Runner, Worker, runner_for
@@ -204,7 +205,7 @@ def measure(target, *, batch: int = 1, concurrency: int = 1, feeds: dict | None 
             return _measure_workers(runner, workers, batch, config, on_progress, cancel or threading.Event())
         except BenchmarkError as exc:
             model = getattr(runner, "model", None)
-            if not generated or model is None or not hasattr(model, "dimension_defaults"):
+            if not generated or not isinstance(model, Model):
                 raise
             # inputs made up at default shapes: say which dimensions were defaulted (the batch is the one asked for)
             advice = shapes_advice(model, {n: f.shape for n, f in feeds.items()},

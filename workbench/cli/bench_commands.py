@@ -58,7 +58,7 @@ def cmd_bench(args):
         # --shapes to give, instead of ONNX Runtime's bare message in the middle of the sweep.
         model = model_at_shapes(args.target, args.shapes, prove=backend == "onnxruntime")
         shapes_note = [shapes_line(model)]
-        options["tags"] = {"input_shapes": model.estimated_at()}  # recorded with each run (batch: its own column)
+        options["tags"] = {"input_shapes": model.shapes.describe()}  # recorded with each run (batch: its own column)
         target = model if not args.ray or args.shapes else target  # Ray tasks load a path themselves
     if backend == "tensorrt":
         if levels or threads:

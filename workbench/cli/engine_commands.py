@@ -147,7 +147,7 @@ def cmd_layers(args):
     result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
                           on_progress=progress_to_stderr)
     info = result.to_dict()
-    return _layers_text(info) + "\n" + shapes_line(model), {**info, "input_shapes": model.estimated_at()}
+    return _layers_text(info) + "\n" + shapes_line(model), {**info, "input_shapes": model.shapes.describe()}
 
 
 def _configure_build(p):
@@ -168,7 +168,7 @@ def cmd_build(args):
     info = result.to_dict()
     if args.output:
         info["output"] = args.output
-    info["input_shapes"] = model.estimated_at()
+    info["input_shapes"] = model.shapes.describe()
     text = _layers_text(info) + "\n" + shapes_line(model) + (f"\nengine: {args.output or info['engine']} "
                                  f"({'cache hit' if result.cache_hit else f'built in {result.build_seconds:.2f} s'})")
     return text, info

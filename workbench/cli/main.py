@@ -39,9 +39,9 @@ def cmd_inspect(args):
 
     model = load_model(args.model, fold_constants=args.fold_constants)
     shapes = parse_shapes(args.shapes)
-    info = model.to_dict(shapes)
-    text = model.summary(shapes).to_string(index=False) + "\n\n" + model.op_table().to_string(index=False)
-    sources = model.shape_sources(shapes)
+    info = model.stats.to_dict(shapes)
+    text = model.stats.summary(shapes).to_string(index=False) + "\n\n" + model.stats.op_table().to_string(index=False)
+    sources = model.shapes.sources(shapes)
     if len(sources):
         text += ("\n\ndynamic dimensions (give --shapes to change them):\n"
                  + sources.to_string(index=False))

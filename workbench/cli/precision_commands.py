@@ -114,7 +114,7 @@ def cmd_quantize(args):
         check_written_model(out, args.precision)
         path = out.save(args.output)
         info = {"model": model.name, "precision": args.precision, "output": str(path),
-                "casts": out.op_histogram.get("Cast", 0)}
+                "casts": out.stats.op_histogram.get("Cast", 0)}
         return f"wrote {path} ({args.precision}, {info['casts']} casts)", info
     # TensorRT placement: only the tensors that get Q/DQ are calibrated (the same scales, a fraction of the work)
     only = ({"only_quantized": True, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}

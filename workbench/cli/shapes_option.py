@@ -24,4 +24,4 @@ def model_at_shapes(source, shapes_text: str | None, *, prove: bool = False):
 
 
 def shapes_line(model) -> str:
-    return f"shapes: {model.estimated_at()}"
+    return f"shapes: {model.shapes.describe()}"

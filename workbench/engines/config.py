@@ -91,7 +91,7 @@ class BuildConfig:
             if name in self.shapes:
                 lo, opt, hi = normalize_shape_range(name, self.shapes[name])
             elif spec.is_dynamic:
-                defaults = model.default_shapes  # read only when needed: a broken metadata entry may not matter
+                defaults = model.shapes.default  # read only when needed: a broken metadata entry may not matter
                 if name not in defaults:
                     raise ConfigError(f"input '{name}' has unknown rank: give its shape")
                 lo = opt = hi = defaults[name]

@@ -54,7 +54,7 @@ ML_DOMAIN = "ai.onnx.ml"
 def unsupported_ops_message(model) -> str | None:
     """One guiding sentence for ops TensorRT cannot run at all, named with their domain and count; None when the
     model has none of them (ops of custom domains may be plugins: the parser is left to judge those)."""
-    found = {op: n for op, n in model.op_histogram.items()
+    found = {op: n for op, n in model.stats.op_histogram.items()
              if op.startswith(ML_DOMAIN + ".") or op.split(".")[-1] in QOPERATOR_OPS}
     if not found:
         return None

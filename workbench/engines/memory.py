@@ -48,7 +48,7 @@ def memory_from_log(messages: list[str]) -> tuple[dict, pd.DataFrame]:
 
 def naive_activation_bytes(model, shapes) -> int:
     """Sum of the sizes of every node output at ``shapes``, as if no tensor's memory were ever reused."""
-    concrete = model.concrete_tensor_shapes(shapes)
+    concrete = model.shapes.concrete(shapes)
     import onnx
 
     elem = {}

@@ -55,9 +55,9 @@ def onnxruntime_fusion_report(model, levels=("basic", "extended", "all")) -> pd.
     from ..model import load_model
 
     model = load_model(model)
-    columns = {"original": model.op_histogram}
+    columns = {"original": model.stats.op_histogram}
     for level in levels:
-        columns[level] = onnxruntime_optimized(model, level).op_histogram
+        columns[level] = onnxruntime_optimized(model, level).stats.op_histogram
     df = pd.DataFrame(columns).fillna(0).astype(int)
     df.index.name = "op_type"
     total = df.sum().rename("total nodes")

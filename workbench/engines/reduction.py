@@ -221,7 +221,7 @@ def reduce(model, shapes=None, *, match: str | None = None, time_limit: float = 
         raise EngineBuildError(f"{model.label}: reduction stopped ({stop}) before the whole model was built once") \
             from None
     if whole is None:
-        raise ConfigError(f"{model.label} builds at {model.estimated_at(fixed)}: there is no failure to reduce")
+        raise ConfigError(f"{model.label} builds at {model.shapes.describe(fixed)}: there is no failure to reduce")
     signature = match or (re.escape(_error_signature(whole)) if _error_signature(whole) else None)
 
     proto = _folded(_fixed(model, fixed))

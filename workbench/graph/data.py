@@ -122,9 +122,9 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
 
     model = load_model(model)
     try:
-        tensor_shapes = model.concrete_tensor_shapes(shapes)
+        tensor_shapes = model.shapes.concrete(shapes)
     except Exception:  # symbolic shapes are fine for drawing
-        tensor_shapes = model.tensor_shapes
+        tensor_shapes = model.shapes.declared
     dtypes = model.tensor_dtypes
     weights = set(model.initializer_names)
     body_ops = _body_ops(model.proto)

@@ -30,7 +30,7 @@ def generate_feeds(model, shapes: Mapping[str, tuple] | None = None, seed: int =
 
     Token ids stay inside a small range, so embedding lookups are valid.
     """
-    shapes = model.resolve_shapes(shapes)
+    shapes = model.shapes.resolve(shapes)
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in model.inputs:
@@ -54,7 +54,7 @@ def batch_shapes(model, batch: int, shapes=None) -> dict[str, tuple[int, ...]]:
     """
     if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
         raise ConfigError(f"batch size {batch!r} must be a positive integer")
-    resolved = model.resolve_shapes(shapes)
+    resolved = model.shapes.resolve(shapes)
     out = {}
     for spec in model.inputs:
         dims = list(resolved[spec.name])

@@ -6,25 +6,21 @@ import hashlib
 import html
 import os
 import warnings
-from collections import Counter
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Sequence, Union
 
-import numpy as np
 import onnx
 import pandas as pd
 from google.protobuf.message import DecodeError
 
 from ..errors import ConfigError, ExternalDataError, ModelError, ModelNotFoundError, UnsupportedOpsetError
-from . import flops as _flops
 from .external_data import check_initializer_data, check_regular_file, load_external_data
+from .model_shapes import ModelShapes, ShapesArg, shape_only_copy
 from .order import explain_checker_error, sort_nodes_topologically
-from .shapes import (DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
-                     normalize_dynamic_dims, warn_fallback)
-from .subgraphs import real_op_histogram
-from .tensors import (TensorSpec, check_against_spec, dtype_name, format_shape, itemsize, parse_shapes, shape_of,
-                      spec_of)
+from .shapes import normalize_dynamic_dims
+from .statistics import ModelStatistics, human_bytes
+from .tensors import TensorSpec, dtype_name, spec_of
 
 PRECISION_KEY = "workbench.precision"  # metadata_props entry written by the precision layer: fp16, int8, ...
 CALIBRATOR_KEY = "workbench.calibrator"  # ... and the calibrator that chose the INT8/FP8 scales
@@ -74,7 +70,11 @@ def _external_locations(proto: onnx.ModelProto) -> list[str]:
     return sorted(set(locations))
 
 
-def _resolve(source, label_hint: str | None) -> tuple[onnx.ModelProto, str, Path | None]:
+# What ``load_model`` takes: a path, bytes, an onnx.ModelProto, a bundled sample's name or a Model.
+ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, onnx.ModelProto, "Model"]
+
+
+def _resolve(source: ModelSource, label_hint: str | None) -> tuple[onnx.ModelProto, str, Path | None]:
     """(proto, label for messages, directory external data is relative to)."""
     from . import samples
 
@@ -126,7 +126,7 @@ def _check(proto: onnx.ModelProto, label: str) -> None:
     try:
         # Checked without the weight bytes (large initializers become typed inputs): the same structural checks,
         # several times faster on a 100 MB model, and no 2 GB protobuf limit.
-        onnx.checker.check_model(_shape_only_copy(proto))
+        onnx.checker.check_model(shape_only_copy(proto))
     except onnx.checker.ValidationError as exc:
         raise ModelError(f"{label}: fails onnx.checker: {explain_checker_error(str(exc))}") from None
 
@@ -134,7 +134,7 @@ def _check(proto: onnx.ModelProto, label: str) -> None:
 def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
     """Shape inference on a weight-free copy, its value_info merged back (fast, and no 2 GB protobuf limit)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(_shape_only_copy(proto), data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(shape_only_copy(proto), data_prop=True)
     except Exception as exc:  # inference is a bonus: a model ONNX Runtime can run must still load
         warnings.warn(f"{label}: shape inference failed, shapes stay as declared ({exc})", stacklevel=3)
         return proto
@@ -164,7 +164,7 @@ def fold_model_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
     return gs.export_onnx(graph)
 
 
-def load_model(source, *, fold_constants: bool = False, check: bool = True, name: str | None = None) -> "Model":
+def load_model(source: ModelSource, *, fold_constants: bool = False, check: bool = True, name: str | None = None) -> "Model":
     """Load an ONNX model from a path, bytes, an ``onnx.ModelProto`` or a bundled sample name.
 
     Weights in external data files are read from beside the path. Shape inference is always applied;
@@ -190,19 +190,20 @@ def load_model(source, *, fold_constants: bool = False, check: bool = True, name
 
 
 class Model:
-    """An ONNX model with its description: I/O, ops, parameters, opsets, estimated work."""
+    """An ONNX model: its proto and identity, its I/O and opsets. Shapes live in ``model.shapes``
+    (:class:`ModelShapes`), counts and estimated work in ``model.stats`` (:class:`ModelStatistics`)."""
 
     def __init__(self, proto: onnx.ModelProto, *, label: str = "<model>", base_dir: Path | None = None,
-                 name: str | None = None):
+                 name: str | None = None) -> None:
         self.proto = proto
         self.label = label
         self.base_dir = base_dir
-        self.name = name or (proto.graph.name if proto.graph.name else None) or Path(label).stem
+        self.name: str = name or (proto.graph.name if proto.graph.name else None) or Path(label).stem
         self._bytes: bytes | None = None
         # The torch.nn.Module this model was exported from (see from_torch): the framework baseline times it.
-        self.source_module = None
-        self._warned_fallback = False
-        self._fixed_shapes: dict[str, tuple[int, ...]] = {}  # see at_shapes
+        self.source_module: Any = None
+        self.shapes = ModelShapes(self)
+        self.stats = ModelStatistics(self)
 
     # --- identity -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -222,6 +223,18 @@ class Model:
 
         return atomic_write_bytes(path, self.to_bytes())
 
+    def at_shapes(self, shapes: ShapesArg) -> "Model":
+        """This model with ``shapes`` as its defaults (the same bytes and fingerprint): every command, bench and
+        calibration included, then uses them where it would use the defaults. Checked against the model now."""
+        given = self.shapes.check(shapes)
+        if not given:
+            return self
+        model = Model(self.proto, label=self.label, base_dir=self.base_dir, name=self.name)
+        model._bytes, model.source_module = self._bytes, self.source_module
+        model.shapes = ModelShapes(model, given)
+        model.shapes.resolve()  # relations between dims checked now, not in the middle of a benchmark
+        return model
+
     # --- structure -----------------------------------------------------------------------------------------
     @cached_property
     def initializer_names(self) -> frozenset[str]:
@@ -237,19 +250,12 @@ class Model:
         return [spec_of(v) for v in self.proto.graph.output]
 
     @property
-    def nodes(self):
+    def nodes(self) -> Sequence[onnx.NodeProto]:
         return self.proto.graph.node
 
     @property
     def node_count(self) -> int:
         return len(self.proto.graph.node)
-
-    @cached_property
-    def op_histogram(self) -> dict[str, int]:
-        """Op type → count, most frequent first (non-default domains prefixed, e.g. 'com.microsoft.FusedConv')."""
-        # Nodes in If/Loop/Scan bodies count as their real ops, and ONNX-function calls as the ops of their bodies.
-        counts = Counter(real_op_histogram(self.proto))
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     @cached_property
     def opsets(self) -> dict[str, int]:
@@ -267,37 +273,6 @@ class Model:
     @property
     def ir_version(self) -> int:
         return int(self.proto.ir_version)
-
-    @cached_property
-    def _weight_tensors(self) -> list[onnx.TensorProto]:
-        tensors = list(self.proto.graph.initializer)
-        for node in self.proto.graph.node:  # weights of older exporters live in Constant nodes
-            if node.op_type == "Constant":
-                for a in node.attribute:
-                    if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
-                        tensors.append(a.t)
-        return tensors
-
-    @cached_property
-    def parameter_count(self) -> int:
-        return int(sum(int(np.prod(t.dims)) for t in self._weight_tensors))
-
-    @cached_property
-    def parameter_bytes(self) -> int:
-        return int(sum(int(np.prod(t.dims)) * itemsize(t.data_type) for t in self._weight_tensors))
-
-    @cached_property
-    def tensor_shapes(self) -> dict[str, tuple]:
-        """Every tensor's shape known after shape inference (symbolic dimensions by name)."""
-        g = self.proto.graph
-        shapes = {}
-        for v in list(g.input) + list(g.value_info) + list(g.output):
-            shape = shape_of(v.type)
-            if shape is not None:
-                shapes[v.name] = shape
-        for t in g.initializer:
-            shapes[t.name] = tuple(int(d) for d in t.dims)
-        return shapes
 
     @cached_property
     def tensor_dtypes(self) -> dict[str, str]:
@@ -328,252 +303,30 @@ class Model:
         """The model this one was converted from (its own name when it was not converted)."""
         return self.metadata(SOURCE_KEY) or self.name
 
-    # --- shapes and work -------------------------------------------------------------------------------------
-    @property
-    def _metadata_props(self) -> dict[str, str]:
-        return {p.key: p.value for p in self.proto.metadata_props}
+    # --- kept for the lessons, which call them (notebooks/00, 01, 02) ----------------------------------------
+    def summary(self, shapes: ShapesArg = None) -> pd.DataFrame:
+        """``model.stats.summary``: one row per fact."""
+        return self.stats.summary(shapes)
 
-    def dimension_defaults(self, shapes=None) -> list[DimensionDefault]:
-        """Every dynamic input dimension with the value used and where it came from (see ``model.shapes``);
-        inputs in ``shapes`` are marked "given". Only what is needed is read, so a broken metadata entry matters
-        only for inputs whose shape is not given."""
-        defaults = dimension_defaults(self.inputs, self._metadata_props, self.label, self._checked_shapes(shapes),
-                                      channels=self._input_channels)
-        if not self._warned_fallback:  # once per model, not at every estimate
-            self._warned_fallback = any(d.source == "fallback" for d in defaults)
-            warn_fallback(defaults, self.label)
-        return defaults
-
-    @cached_property
-    def _input_channels(self) -> dict[str, tuple[int, int, str]]:
-        return input_channels_from_weights(self.proto, self.inputs)
-
-    def shape_sources(self, shapes=None) -> pd.DataFrame:
-        """``dimension_defaults`` as a DataFrame: input, axis, dim, value, source, detail."""
-        return dimension_frame(self.dimension_defaults(shapes))
-
-    @cached_property
-    def default_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Concrete input shapes for estimates and builds when none are given (see ``dimension_defaults``)."""
-        return self._fill(self.dimension_defaults())
-
-    def _fill(self, defaults: list[DimensionDefault]) -> dict[str, tuple[int, ...]]:
-        values = {(d.input, d.axis): d.value for d in defaults}
-        return {spec.name: tuple(values.get((spec.name, axis), d) if not (isinstance(d, int) and d > 0) else d  # type: ignore[arg-type]
-                                 for axis, d in enumerate(spec.shape))
-                for spec in self.inputs if spec.shape is not None}
-
-    def at_shapes(self, shapes) -> "Model":
-        """This model with ``shapes`` as its defaults (the same bytes and fingerprint): every command, bench and
-        calibration included, then uses them where it would use the defaults. Checked against the model now."""
-        given = self._checked_shapes(shapes)
-        if not given:
-            return self
-        model = Model(self.proto, label=self.label, base_dir=self.base_dir, name=self.name)
-        model._bytes, model.source_module = self._bytes, self.source_module
-        model._fixed_shapes = given
-        model.resolve_shapes()  # relations between dims checked now, not in the middle of a benchmark
-        return model
-
-    def _checked_shapes(self, shapes) -> dict[str, tuple[int, ...]]:
-        given = {**self._fixed_shapes, **parse_shapes(shapes)}
-        known = {s.name: s for s in self.inputs}
-        for name, dims in given.items():
-            if name not in known:
-                raise ConfigError(f"shape given for '{name}', which is not an input of {self.label} "
-                                  f"(inputs: {', '.join(known)})")
-            check_against_spec(known[name], dims)
-        return given
-
-    def resolve_shapes(self, shapes=None) -> dict[str, tuple[int, ...]]:
-        """Fill in concrete shapes for every input (given ones checked against the model)."""
-        given = self._checked_shapes(shapes)
-        if len(given) == len(self.inputs):
-            return given
-        resolved = self._fill(self.dimension_defaults(given))
-        resolved.update(given)
-        return resolved
-
-    def estimated_at(self, shapes=None) -> str:
-        """``images:1x3x320x320 (height, width from the model's metadata)``: the shapes used and their sources."""
-        return describe_shapes(self.resolve_shapes(shapes), self.dimension_defaults(shapes))
-
-    def concrete_tensor_shapes(self, shapes=None) -> dict[str, tuple[int, ...]]:
-        """Every tensor's shape with the inputs fixed at ``shapes`` (re-running shape inference)."""
-        resolved = self.resolve_shapes(shapes)
-        light = _shape_only_copy(self.proto, resolved)
-        try:
-            inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
-        except Exception as exc:
-            raise ModelError(f"{self.label}: shape inference at {resolved} failed: {exc}") from None
-        g = inferred.graph
-        out = {}
-        for v in list(g.input) + list(g.value_info) + list(g.output):
-            shape = shape_of(v.type)
-            if shape is not None and all(isinstance(d, int) for d in shape):
-                out[v.name] = shape
-        for t in g.initializer:
-            out[t.name] = tuple(int(d) for d in t.dims)
-        return out  # type: ignore[return-value]  # only all-int shapes were kept
-
-    def estimate_flops(self, shapes=None) -> pd.DataFrame:
-        """Per-node MACs and FLOPs at the given input shapes (default: ``default_shapes``).
-
-        Columns: node, op_type, macs, flops, shapes_known. ``df.attrs['input_shapes']`` records the shapes used.
-        """
-        resolved = self.resolve_shapes(shapes)
-        concrete = self.concrete_tensor_shapes(resolved)
-        rows = []
-        for index, node in enumerate(self.proto.graph.node):
-            macs, flops, known = _flops.estimate_node(node, concrete)
-            rows.append((node.name or f"{node.op_type}_{index}", node.op_type, macs, flops, known))
-        df = pd.DataFrame(rows, columns=["node", "op_type", "macs", "flops", "shapes_known"])
-        df.attrs["input_shapes"] = {k: list(v) for k, v in resolved.items()}
-        return df
-
-    def macs(self, shapes=None) -> int:
-        return int(self.estimate_flops(shapes)["macs"].sum())
+    def estimated_at(self, shapes: ShapesArg = None) -> str:
+        """``model.shapes.describe``: the shapes used and their sources."""
+        return self.shapes.describe(shapes)
 
     # --- presentation ----------------------------------------------------------------------------------------
-    def io_table(self) -> pd.DataFrame:
-        rows = [("input", s.name, s.dtype, format_shape(s.shape)) for s in self.inputs]
-        rows += [("output", s.name, s.dtype, format_shape(s.shape)) for s in self.outputs]
-        return pd.DataFrame(rows, columns=["kind", "name", "dtype", "shape"])
-
-    def op_table(self) -> pd.DataFrame:
-        return pd.DataFrame(list(self.op_histogram.items()), columns=["op_type", "count"])
-
-    def summary(self, shapes=None) -> pd.DataFrame:
-        """One row per fact: name, I/O, counts, opsets, parameters and estimated work."""
-        work = self.estimate_flops(shapes)
-        rows = [
-            ("model", self.name),
-            ("source", self.label),
-            ("producer", self.producer or "-"),
-            ("ir_version", self.ir_version),
-            ("opsets", ", ".join(f"{d} {v}" for d, v in self.opsets.items())),
-        ]
-        rows += [(f"input {s.name}", f"{s.dtype} {format_shape(s.shape)}") for s in self.inputs]
-        rows += [(f"output {s.name}", f"{s.dtype} {format_shape(s.shape)}") for s in self.outputs]
-        rows += [
-            ("nodes", self.node_count),
-            ("op types", len(self.op_histogram)),
-            ("parameters", f"{self.parameter_count:,}"),
-            ("parameter bytes", _human_bytes(self.parameter_bytes)),
-            ("estimated at", self.estimated_at(shapes)),
-            ("GMACs", round(work["macs"].sum() / 1e9, 4)),
-            ("GFLOPs", round(work["flops"].sum() / 1e9, 4)),
-        ]
-        return pd.DataFrame(rows, columns=["property", "value"]).astype({"value": str})
-
-    def to_dict(self, shapes=None) -> dict:
-        """JSON-ready description (the CLI's ``inspect --json``)."""
-        work = self.estimate_flops(shapes)
-        return {
-            "name": self.name,
-            "source": self.label,
-            "inputs": [s.to_dict() for s in self.inputs],
-            "outputs": [s.to_dict() for s in self.outputs],
-            "nodes": self.node_count,
-            "ops": self.op_histogram,
-            "params": self.parameter_count,
-            "param_bytes": self.parameter_bytes,
-            "opset": self.opset,
-            "opsets": self.opsets,
-            "producer": self.producer,
-            "ir_version": self.ir_version,
-            "input_shapes": work.attrs["input_shapes"],
-            "estimated_at": self.estimated_at(shapes),
-            "shape_sources": self.shape_sources(shapes).to_dict(orient="records"),
-            "macs": int(work["macs"].sum()),
-            "flops": int(work["flops"].sum()),
-        }
-
     def _repr_html_(self) -> str:
-        info = self.to_dict()
+        info = self.stats.to_dict()
         head = (f"<b>{html.escape(self.name)}</b> &middot; {info['nodes']} nodes &middot; "
-                f"{info['params']:,} parameters ({_human_bytes(info['param_bytes'])}) &middot; "
+                f"{info['params']:,} parameters ({human_bytes(info['param_bytes'])}) &middot; "
                 f"{info['macs'] / 1e9:.3f} GMACs estimated at {html.escape(info['estimated_at'])} &middot; "
                 f"opset {info['opset']}")
         return (f"<div>{head}<div style='display:flex;gap:2em;align-items:flex-start'>"
-                f"{self.io_table().to_html(index=False)}{self.op_table().to_html(index=False)}</div></div>")
+                f"{self.stats.io_table().to_html(index=False)}{self.stats.op_table().to_html(index=False)}</div></div>")
 
     def __repr__(self) -> str:
-        return (f"Model({self.name!r}, nodes={self.node_count}, params={self.parameter_count:,}, "
+        return (f"Model({self.name!r}, nodes={self.node_count}, params={self.stats.parameter_count:,}, "
                 f"inputs={[s.name for s in self.inputs]}, outputs={[s.name for s in self.outputs]})")
-
-
-def input_channels_from_weights(proto: onnx.ModelProto, inputs: Sequence[TensorSpec]
-                                ) -> dict[str, tuple[int, int, str]]:
-    """input -> (channel axis 1, channels, "Conv 'name'") for inputs with open channels that a Conv reads (directly
-    or through a Cast, as FP16 files do): the channels its weight expects, weight ``[M, C/group, ...]``."""
-    g = proto.graph
-    weights = {t.name: tuple(t.dims) for t in g.initializer}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in g.node:
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
-                    weights[node.output[0]] = tuple(a.t.dims)
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    out = {}
-    for spec in inputs:
-        if spec.shape is None or len(spec.shape) < 3 or isinstance(spec.shape[1], int):
-            continue
-        reading = list(consumers.get(spec.name, []))
-        reading += [c for n in reading if n.op_type == "Cast" for c in consumers.get(n.output[0], [])]
-        for node in reading:
-            weight = weights.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
-            if weight and len(weight) == len(spec.shape):
-                group = next((a.i for a in node.attribute if a.name == "group"), 1) or 1
-                out[spec.name] = (1, int(weight[1]) * int(group), f"Conv '{node.name or node.output[0]}'")
-                break
-    return out
-
-
-def _shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
-                     ) -> onnx.ModelProto:
-    """A light copy for checking and shape inference: large float initializers become typed graph inputs (no weight
-    bytes copied). With ``input_shapes``, inputs are fixed at those shapes and output shapes are left to inference."""
-    input_shapes = input_shapes or {}
-    g = proto.graph
-    small, large_inputs = [], []
-    for t in g.initializer:
-        if int(np.prod(t.dims)) <= 64 or t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
-            small.append(t)
-        else:
-            large_inputs.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-    init_names = {t.name for t in g.initializer}
-    inputs = []
-    for v in g.input:
-        if v.name in init_names:
-            continue
-        if v.name in input_shapes and v.type.HasField("tensor_type"):
-            v = onnx.helper.make_tensor_value_info(v.name, v.type.tensor_type.elem_type, list(input_shapes[v.name]))
-        inputs.append(v)
-    if proto.ir_version < 4:  # IR 3 requires every initializer to be listed as a graph input too
-        large_inputs += [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in small]
-    graph = onnx.helper.make_graph(list(g.node), g.name, inputs + large_inputs, list(g.output), small,
-                                   value_info=[] if input_shapes else list(g.value_info))
-    if input_shapes:
-        # Outputs are re-inferred with their shapes cleared, so symbolic output dims do not clash with concrete ones.
-        for out in graph.output:
-            if out.type.HasField("tensor_type"):
-                out.type.tensor_type.ClearField("shape")
-    light = onnx.helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
-    light.functions.extend(proto.functions)
-    return light
 
 
 def weight_free_copy(proto: onnx.ModelProto) -> onnx.ModelProto:
     """The model without its large weights' bytes (typed inputs instead): for onnx.checker on any size of model."""
-    return _shape_only_copy(proto)
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+    return shape_only_copy(proto)

@@ -20,7 +20,7 @@ def prove_shapes(model, shapes=None) -> dict[str, tuple[int, ...]]:
     """
     import onnxruntime as ort
 
-    resolved = model.resolve_shapes(shapes)
+    resolved = model.shapes.resolve(shapes)
     feeds = generate_feeds(model, resolved)
     options = ort.SessionOptions()
     options.log_severity_level = 4  # the error is reported below, once, in the workbench's words
@@ -41,8 +41,8 @@ def ort_failure_message(model, resolved, shapes, exc: BaseException) -> str:
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
     node = _ORT_NODE.search(text)
     where = f" (node '{node.group(1)}')" if node else ""
-    given = set(model._checked_shapes(shapes))
-    defaulted = [d for d in model.dimension_defaults(shapes) if d.input not in given]
+    given = set(model.shapes.check(shapes))
+    defaulted = [d for d in model.shapes.dimensions(shapes) if d.input not in given]
     advice = shapes_advice(model, resolved, defaulted)
-    return (f"{model.label}: ONNX Runtime cannot run the model at {model.estimated_at(shapes)}{where}: {text}"
+    return (f"{model.label}: ONNX Runtime cannot run the model at {model.shapes.describe(shapes)}{where}: {text}"
             f"{advice or '. The shapes were given: check them against the sizes the model was exported for'}")

@@ -304,7 +304,7 @@ def describe_shapes(shapes: Mapping[str, Sequence[int]], defaults: Sequence[Dime
 
 def defaulted_dimensions(model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()) -> list[DimensionDefault]:
     """The dynamic dimensions of inputs not in ``given`` (input names), with the defaults that were used."""
-    return [d for d in model.dimension_defaults() if d.input not in set(given) and d.axis not in set(skip_axes)]
+    return [d for d in model.shapes.dimensions() if d.input not in set(given) and d.axis not in set(skip_axes)]
 
 
 def shapes_advice(model, shapes: Mapping[str, Sequence[int]], defaulted: Sequence[DimensionDefault]) -> str:

@@ -238,7 +238,7 @@ def auto_batch_size(model, tensors: Sequence[str], budget: int = ACTIVATION_BUDG
     from ..model import batch_shapes
 
     try:
-        shapes = model.concrete_tensor_shapes(batch_shapes(model, 1))
+        shapes = model.shapes.concrete(batch_shapes(model, 1))
     except WorkbenchError:
         return largest
     per_sample = sum(4 * int(np.prod(shapes[t])) for t in tensors if t in shapes)

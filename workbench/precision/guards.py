@@ -22,7 +22,7 @@ _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BF
 def weight_precision(model) -> str | None:
     """'fp16' / 'bf16' when most float weights (initializers and Constant-node tensors) are in that type."""
     counts: dict[int, int] = {}
-    for tensor in model._weight_tensors:
+    for tensor in model.stats.weight_tensors:
         if tensor.data_type in _FLOATS:
             size = 1
             for d in tensor.dims:
@@ -36,7 +36,7 @@ def weight_precision(model) -> str | None:
 
 def check_precision_request(model, precision: str) -> None:
     """ConfigError naming the model when ``precision`` cannot be applied to it (see the module doc)."""
-    ops = {op.split(".")[-1] for op in model.op_histogram}
+    ops = {op.split(".")[-1] for op in model.stats.op_histogram}
     qoperator = sorted(ops & set(QOPERATOR_OPS))
     if qoperator:
         raise ConfigError(f"{model.label} is already quantized by ONNX Runtime ({', '.join(qoperator)}: its "

@@ -105,7 +105,7 @@ class PrecisionPlan:
         missing = [n for n in self.keep_nodes if n not in names]
         if missing:
             raise ConfigError(f"keep_nodes: node '{missing[0]}' is not in {model.label}")
-        ops = set(model.op_histogram)
+        ops = set(model.stats.op_histogram)
         unknown = [o for o in self.keep_op_types if o not in ops]
         if unknown:
             raise ConfigError(f"keep_op_types: op type '{unknown[0]}' does not occur in {model.label} "

@@ -49,7 +49,7 @@ class QuantizationResult:
     @property
     def counts(self) -> dict:
         done = self.report[self.report["quantized"]]
-        hist = self.model.op_histogram
+        hist = self.model.stats.op_histogram
         return {"quantized_nodes": int(len(done)), "by_op": done["op"].value_counts().to_dict(),
                 "skipped_nodes": int((~self.report["quantized"]).sum()),
                 "quantize_linear": int(hist.get("QuantizeLinear", 0)),

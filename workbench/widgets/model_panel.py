@@ -10,7 +10,6 @@ import ipywidgets as widgets
 
 from ..errors import ConfigError, ModelError
 from ..model import list_samples, load_model
-from ..model.shapes import SHAPE_METADATA_KEYS, describe_shapes, dimension_defaults
 from ..model.tensors import check_against_spec, format_shape, parse_shapes
 from .common import Panel
 
@@ -107,12 +106,12 @@ class ModelPanel(Panel):
         """Load ``source`` (anything ``load_model`` takes); the previous model stays if this one fails."""
         model = load_model(source, name=name)
         try:
-            defaults = model.default_shapes
-            estimates, problem = model.dimension_defaults(), None
+            defaults = model.shapes.default
+            estimates, problem = model.shapes.dimensions(), None
         except ModelError as exc:  # a metadata entry that is no shape: pre-fill without the model's metadata
-            metadata = {p.key: p.value for p in model.proto.metadata_props if p.key not in SHAPE_METADATA_KEYS}
-            estimates, problem = dimension_defaults(model.inputs, metadata, model.label), str(exc)
-            defaults = model._fill(estimates)
+            # The same rules as the library (channels from the Conv weight, relations, presets), without that entry.
+            estimates, problem = model.shapes.dimensions(shape_metadata=False), str(exc)
+            defaults = model.shapes.fill(estimates)
             self.say(f"{problem}. The fields below are pre-filled without it.", "warning")
         self.model = model
         by_input = {}
@@ -148,23 +147,23 @@ class ModelPanel(Panel):
     def estimated_at(self) -> str:
         """``images:1x3x320x320 (height, width from the model's metadata)`` for the shapes in the fields."""
         shapes = self.opt_shapes()
-        return describe_shapes(self.model.resolve_shapes(shapes), self.model.dimension_defaults(shapes))
+        return self.model.shapes.describe(shapes)
 
     @property
     def _defaults(self) -> dict:
         try:
-            return self.model.default_shapes
+            return self.model.shapes.default
         except ModelError:
             return {}
 
     def _summarize(self) -> None:
         model = self.model
         try:
-            table = model.summary(self.opt_shapes()).to_html(index=False, border=0)
+            table = model.stats.summary(self.opt_shapes()).to_html(index=False, border=0)
         except (ModelError, ConfigError) as exc:
             table = f"<i>{exc}</i>"
         self.summary.value = (f"<div style='display:flex;gap:24px'>{table}"
-                              f"{model.op_table().head(20).to_html(index=False, border=0)}</div>")
+                              f"{model.stats.op_table().head(20).to_html(index=False, border=0)}</div>")
 
     def _shapes_changed(self) -> None:
         self.shapes()  # validated first: a bad value is a message and the previous summary stays

@@ -1,0 +1,136 @@
+"""The statistics side of a model (``model.stats``): op counts, parameters, I/O and op tables, estimated work."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+import pandas as pd
+
+from . import flops as _flops
+from .model_shapes import ShapesArg
+from .subgraphs import real_op_histogram
+from .tensors import format_shape, itemsize
+
+if TYPE_CHECKING:
+    from .loading import Model
+
+
+class ModelStatistics:
+    """What a model holds and how much work it does: ``model.stats``."""
+
+    def __init__(self, model: "Model") -> None:
+        self._model = model
+
+    @cached_property
+    def op_histogram(self) -> dict[str, int]:
+        """Op type → count, most frequent first (non-default domains prefixed, e.g. 'com.microsoft.FusedConv')."""
+        # Nodes in If/Loop/Scan bodies count as their real ops, and ONNX-function calls as the ops of their bodies.
+        counts = Counter(real_op_histogram(self._model.proto))
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    @cached_property
+    def weight_tensors(self) -> list[onnx.TensorProto]:
+        """Initializers and the tensors of Constant nodes (where older exporters keep their weights)."""
+        tensors = list(self._model.proto.graph.initializer)
+        for node in self._model.proto.graph.node:
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                        tensors.append(a.t)
+        return tensors
+
+    @cached_property
+    def parameter_count(self) -> int:
+        return int(sum(int(np.prod(t.dims)) for t in self.weight_tensors))
+
+    @cached_property
+    def parameter_bytes(self) -> int:
+        return int(sum(int(np.prod(t.dims)) * itemsize(t.data_type) for t in self.weight_tensors))
+
+    def estimate_flops(self, shapes: ShapesArg = None) -> pd.DataFrame:
+        """Per-node MACs and FLOPs at the given input shapes (default: ``model.shapes.default``).
+
+        Columns: node, op_type, macs, flops, shapes_known. ``df.attrs['input_shapes']`` records the shapes used.
+        """
+        resolved = self._model.shapes.resolve(shapes)
+        concrete = self._model.shapes.concrete(resolved)
+        rows = []
+        for index, node in enumerate(self._model.proto.graph.node):
+            macs, flops, known = _flops.estimate_node(node, concrete)
+            rows.append((node.name or f"{node.op_type}_{index}", node.op_type, macs, flops, known))
+        df = pd.DataFrame(rows, columns=["node", "op_type", "macs", "flops", "shapes_known"])
+        df.attrs["input_shapes"] = {k: list(v) for k, v in resolved.items()}
+        return df
+
+    def macs(self, shapes: ShapesArg = None) -> int:
+        return int(self.estimate_flops(shapes)["macs"].sum())
+
+    def io_table(self) -> pd.DataFrame:
+        model = self._model
+        rows = [("input", s.name, s.dtype, format_shape(s.shape)) for s in model.inputs]
+        rows += [("output", s.name, s.dtype, format_shape(s.shape)) for s in model.outputs]
+        return pd.DataFrame(rows, columns=["kind", "name", "dtype", "shape"])
+
+    def op_table(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.op_histogram.items()), columns=["op_type", "count"])
+
+    def summary(self, shapes: ShapesArg = None) -> pd.DataFrame:
+        """One row per fact: name, I/O, counts, opsets, parameters and estimated work."""
+        model = self._model
+        work = self.estimate_flops(shapes)
+        rows: list[tuple[str, Any]] = [
+            ("model", model.name),
+            ("source", model.label),
+            ("producer", model.producer or "-"),
+            ("ir_version", model.ir_version),
+            ("opsets", ", ".join(f"{d} {v}" for d, v in model.opsets.items())),
+        ]
+        rows += [(f"input {s.name}", f"{s.dtype} {format_shape(s.shape)}") for s in model.inputs]
+        rows += [(f"output {s.name}", f"{s.dtype} {format_shape(s.shape)}") for s in model.outputs]
+        rows += [
+            ("nodes", model.node_count),
+            ("op types", len(self.op_histogram)),
+            ("parameters", f"{self.parameter_count:,}"),
+            ("parameter bytes", human_bytes(self.parameter_bytes)),
+            ("estimated at", model.shapes.describe(shapes)),
+            ("GMACs", round(work["macs"].sum() / 1e9, 4)),
+            ("GFLOPs", round(work["flops"].sum() / 1e9, 4)),
+        ]
+        return pd.DataFrame(rows, columns=["property", "value"]).astype({"value": str})
+
+    def to_dict(self, shapes: ShapesArg = None) -> dict[str, Any]:
+        """JSON-ready description (the CLI's ``inspect --json``)."""
+        model = self._model
+        work = self.estimate_flops(shapes)
+        return {
+            "name": model.name,
+            "source": model.label,
+            "inputs": [s.to_dict() for s in model.inputs],
+            "outputs": [s.to_dict() for s in model.outputs],
+            "nodes": model.node_count,
+            "ops": self.op_histogram,
+            "params": self.parameter_count,
+            "param_bytes": self.parameter_bytes,
+            "opset": model.opset,
+            "opsets": model.opsets,
+            "producer": model.producer,
+            "ir_version": model.ir_version,
+            "input_shapes": work.attrs["input_shapes"],
+            "estimated_at": model.shapes.describe(shapes),
+            "shape_sources": model.shapes.sources(shapes).to_dict(orient="records"),
+            "macs": int(work["macs"].sum()),
+            "flops": int(work["flops"].sum()),
+        }
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 MiB``: a byte count in binary units."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
