@@ -25,7 +25,10 @@ def build_config_from_args(args):
     from ..engines import BuildConfig
     from ..model import parse_shapes
 
-    shapes: dict = dict(parse_shapes(args.shapes))
+    from ..model.shapes import PRESETS
+
+    # A preset's name (--shapes prefill) travels with the model (model_at_shapes), not as shapes of inputs.
+    shapes: dict = {} if (args.shapes or "").strip() in PRESETS else dict(parse_shapes(args.shapes))
     ranges = [parse_shapes(getattr(args, f"{k}_shapes")) for k in ("min", "opt", "max")]
     if any(ranges):
         if not all(ranges) or not (set(ranges[0]) == set(ranges[1]) == set(ranges[2])):
@@ -43,6 +46,19 @@ def proven_model(args, model_arg: str | None = None):
     profile given by --min/--opt/--max-shapes is TensorRT's to check."""
     ranges = any(getattr(args, f"{k}_shapes", None) for k in ("min", "opt", "max"))
     return model_at_shapes(model_arg or args.model, None if ranges else args.shapes, prove=not ranges)
+
+
+def profiles_line(result) -> str:
+    """``optimization profiles: decode (profile 0), prefill (profile 1)`` for an engine with several ("" for one)."""
+    named = getattr(result, "named_profiles", {}) or {}
+    if len(named) < 2:
+        return ""
+    parts = []
+    for index, (name, profile) in enumerate(named.items()):
+        ranges = ", ".join(f"{n} {'x'.join(map(str, lo))}..{'x'.join(map(str, hi))}" for n, (lo, _, hi) in
+                           profile.items() if lo != hi)
+        parts.append(f"{name} (profile {index}{': ' + ranges if ranges else ''})")
+    return "\noptimization profiles of the one engine: " + "; ".join(parts)
 
 
 def progress_to_stderr(stage: str, fraction: float | None) -> None:
@@ -147,7 +163,8 @@ def cmd_layers(args):
     result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
                           on_progress=progress_to_stderr)
     info = result.to_dict()
-    return _layers_text(info) + "\n" + shapes_line(model), {**info, "input_shapes": model.shapes.describe()}
+    return (_layers_text(info) + "\n" + shapes_line(model) + profiles_line(result),
+            {**info, "input_shapes": model.shapes.describe()})
 
 
 def _configure_build(p):
@@ -169,7 +186,7 @@ def cmd_build(args):
     if args.output:
         info["output"] = args.output
     info["input_shapes"] = model.shapes.describe()
-    text = _layers_text(info) + "\n" + shapes_line(model) + (f"\nengine: {args.output or info['engine']} "
+    text = _layers_text(info) + "\n" + shapes_line(model) + profiles_line(result) + (f"\nengine: {args.output or info['engine']} "
                                  f"({'cache hit' if result.cache_hit else f'built in {result.build_seconds:.2f} s'})")
     return text, info
 

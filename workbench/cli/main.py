@@ -29,16 +29,17 @@ def _emit(args, text: str, obj) -> None:
 # --- inspect / samples -----------------------------------------------------------------------------------------
 def _configure_inspect(p):
     p.add_argument("model", help="path to an .onnx file, or a bundled sample name")
-    p.add_argument("--shapes", help="input shapes for the work estimate, e.g. input:1x3x224x224")
+    p.add_argument("--shapes", help="input shapes for the work estimate, e.g. input:1x3x224x224, or a preset of an "
+                   "LLM decoder with a KV cache: prefill or decode")
     p.add_argument("--fold-constants", action="store_true", help="fold constant subgraphs into initializers first")
 
 
 @command("inspect", "describe a model: inputs, outputs, ops, parameters, estimated MACs/FLOPs")
 def cmd_inspect(args):
-    from ..model import load_model, parse_shapes
+    from ..model import load_model
 
     model = load_model(args.model, fold_constants=args.fold_constants)
-    shapes = parse_shapes(args.shapes)
+    shapes = args.shapes  # NAME:dims text or a preset's name, checked by model.shapes
     info = model.stats.to_dict(shapes)
     text = model.stats.summary(shapes).to_string(index=False) + "\n\n" + model.stats.op_table().to_string(index=False)
     sources = model.shapes.sources(shapes)

@@ -6,6 +6,7 @@ from ..errors import ConfigError
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
+from .shapes_option import add_shapes_option, model_at_shapes, shapes_line
 
 
 def _add_calibration_options(p, *, default_calibrator: str = "entropy2"):
@@ -17,6 +18,7 @@ def _add_calibration_options(p, *, default_calibrator: str = "entropy2"):
     p.add_argument("--samples", type=int, help="use at most this many calibration samples")
     p.add_argument("--batch-size", type=int, help="calibration batch size for arrays (default 32)")
     p.add_argument("--percentile", type=float, default=99.99, help="for --calibrator percentile (default 99.99)")
+    add_shapes_option(p)
 
 
 def _calibration_data(args):
@@ -63,11 +65,10 @@ def _configure_calibrate(p):
 
 @command("calibrate", "calibrate a model's activations: per-tensor amax and scale (JSON, TensorRT cache)")
 def cmd_calibrate(args):
-    from ..model import load_model
-
     from ..precision.calibrate import tensorrt_version_for_cache
 
-    model = load_model(args.model)
+    # Given shapes are proven by one run before minutes of calibration (without them the data's shapes rule).
+    model = model_at_shapes(args.model, args.shapes, prove=bool(args.shapes))
     # The cache header's version is settled before calibrating: a missing one fails now, not after the work.
     trt_version = tensorrt_version_for_cache(args.trt_version) if args.trt_cache else None
     table = _calibrate(args, model, args.precision)
@@ -77,9 +78,11 @@ def cmd_calibrate(args):
     if args.trt_cache:
         written["tensorrt_cache"] = str(table.save_tensorrt_cache(args.trt_cache, trt_version))
     info = {"model": model.name, "calibrator": table.calibrator, "precision": table.precision,
-            "percentile": table.percentile, "notes": table.notes, "tensors": _tensor_rows(table), **written}
+            "percentile": table.percentile, "notes": table.notes, "tensors": _tensor_rows(table), **written,
+            "input_shapes": model.shapes.describe()}
     text = table.frame[["tensor", "amax", "scale", "min", "max"]].to_string(index=False)
-    return text + "".join(f"\n{k}: {v}" for k, v in written.items()) + "".join(f"\nnote: {n}" for n in table.notes), info
+    return (text + "".join(f"\n{k}: {v}" for k, v in written.items()) + "".join(f"\nnote: {n}" for n in table.notes)
+            + "\n" + shapes_line(model)), info
 
 
 def _configure_quantize(p):
@@ -95,27 +98,30 @@ def _configure_quantize(p):
 
 @command("quantize", "write a strongly typed model: FP16 casts, or INT8/FP8 Q/DQ with calibrated scales")
 def cmd_quantize(args):
-    from ..model import load_model
     from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize
     from ..precision.guards import check_precision_request, check_written_model
 
     check_output_path(args.output, "the quantized model", inputs=[p for p in (args.model, args.calib_data) if p])
-    model = load_model(args.model)
+    model = model_at_shapes(args.model, args.shapes)
     exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
     exclude_ops = tuple(n.strip() for n in args.exclude_op_types.split(",") if n.strip())
     plan = PrecisionPlan(args.precision, keep_nodes=exclude, keep_op_types=exclude_ops, calibrator=args.calibrator,
                          percentile=args.percentile, target=args.target)
     plan.check_against(model)
     check_precision_request(model, args.precision)  # in seconds, before any calibration
+    if args.shapes and args.precision not in ("fp16", "bf16"):
+        from ..model.proving import prove_shapes
+
+        prove_shapes(model)  # given shapes proven by one run before minutes of calibration
     if args.precision in ("fp16", "bf16"):
         data = _calibration_data(args) if args.calib_data else None  # with data: fragile nodes stay FP32
         out = apply_precision(model, plan, data)
         check_written_model(out, args.precision)
         path = out.save(args.output)
         info = {"model": model.name, "precision": args.precision, "output": str(path),
-                "casts": out.stats.op_histogram.get("Cast", 0)}
-        return f"wrote {path} ({args.precision}, {info['casts']} casts)", info
+                "casts": out.stats.op_histogram.get("Cast", 0), "input_shapes": model.shapes.describe()}
+        return f"wrote {path} ({args.precision}, {info['casts']} casts)\n{shapes_line(model)}", info
     # TensorRT placement: only the tensors that get Q/DQ are calibrated (the same scales, a fraction of the work)
     only = ({"only_quantized": True, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}
             if args.target == "tensorrt" else {})
@@ -126,10 +132,12 @@ def cmd_quantize(args):
     counts = result.counts
     info = {"model": model.name, "precision": args.precision, "calibrator": table.calibrator,
             "target": args.target, "output": str(path), **counts, "notes": table.notes,
-            "tensors": _tensor_rows(table), "nodes": result.report.to_dict(orient="records")}
+            "tensors": _tensor_rows(table), "nodes": result.report.to_dict(orient="records"),
+            "input_shapes": model.shapes.describe()}
     text = (result.report.to_string(index=False) + f"\n\nwrote {path}: {counts['quantized_nodes']} nodes quantized "
             f"({', '.join(f'{k} {v}' for k, v in counts['by_op'].items())}), {counts['skipped_nodes']} kept in "
-            f"float; {counts['quantize_linear']} QuantizeLinear, {counts['dequantize_linear']} DequantizeLinear")
+            f"float; {counts['quantize_linear']} QuantizeLinear, {counts['dequantize_linear']} DequantizeLinear"
+            f"\n{shapes_line(model)}")
     return text, info
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 from polygraphy.backend.base import BaseLoader
@@ -58,8 +58,9 @@ class BuildResult:
     cache_hit: bool
     cache_status: str                     # "hit", "miss", or "corrupt" (a damaged entry was found and rebuilt)
     build_seconds: float
-    profiles: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)  # profile 0, input -> (min, opt, max)
     engine_size: int = 0
+    named_profiles: dict = field(default_factory=dict)  # every profile by name: {"decode": {...}, "prefill": {...}}
     _engine: object = field(default=None, repr=False)             # bytes or TensorRT's IHostMemory
     _cache_entry: "CachedEngine | None" = field(default=None, repr=False)
 
@@ -88,12 +89,27 @@ class BuildResult:
         return atomic_write_bytes(path, self.engine_bytes)
 
     def check_shapes(self, shapes: dict) -> None:
-        """Raise ConfigError when ``shapes`` fall outside the engine's optimization profile."""
-        for name, dims in shapes.items():
+        """Raise ConfigError when ``shapes`` fall outside every optimization profile of the engine (one profile must
+        hold them all); the message names the input and each profile's range for it."""
+        for name in shapes:
             if name not in self.profiles:
                 raise ConfigError(f"'{name}' is not an input of this engine (inputs: {', '.join(self.profiles)})")
-            lo, _, hi = self.profiles[name]
-            check_in_profile(name, dims, lo, hi)
+        named = self.named_profiles or {"default": self.profiles}
+        problems = []
+        for profile_name, profile in named.items():
+            outside = []
+            for name, dims in shapes.items():
+                try:
+                    check_in_profile(name, dims, profile[name][0], profile[name][2])
+                except ConfigError as exc:
+                    outside.append(str(exc).removesuffix("; rebuild with a wider profile"))
+            if not outside:
+                return
+            problems.append((profile_name, "; ".join(outside)))
+        if len(problems) == 1:
+            raise ConfigError(f"{problems[0][1]}; rebuild with a wider profile")
+        raise ConfigError("no optimization profile of the engine holds these shapes: " + " | ".join(
+            f"{profile_name}: {text}" for profile_name, text in problems) + "; rebuild with a wider profile")
 
     def to_dict(self) -> dict:
         fusion_facts = self.fusion.to_dict()
@@ -107,6 +123,8 @@ class BuildResult:
             "build_seconds": round(self.build_seconds, 3),
             "profiles": {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in
                          self.profiles.items()},
+            "named_profiles": {p: {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])}
+                                   for k, v in profile.items()} for p, profile in self.named_profiles.items()},
             "onnx_nodes": fusion_facts["onnx_nodes"],
             "network_layers": self.network[["name", "type", "onnx_node"]].to_dict(orient="records"),
             "engine_layers": [
@@ -169,19 +187,24 @@ class BuilderConfig(BaseLoader):
     BuildConfig and the optimization profiles it gives the model. The result is itself Polygraphy's
     ``config`` loader: ``(builder, network) -> IBuilderConfig``."""
 
-    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor=None):
+    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor=None,
+                 more_profiles: Sequence[dict] = ()) -> None:
         self.config = config
         self.profiles = profiles
+        self.more_profiles = list(more_profiles)  # profiles 1.. of the same engine (a decoder's prefill)
         self.progress_monitor = progress_monitor
 
     def call_impl(self):
         module, config = trt(), self.config  # first: selects the flavour Polygraphy's TensorRT loaders use
         from polygraphy.backend.trt import CreateConfig, Profile
 
-        profile = Profile()
-        for name, (lo, opt, hi) in self.profiles.items():
-            profile.add(name, lo, opt, hi)
-        kwargs = dict(profiles=[profile], profiling_verbosity=module.ProfilingVerbosity.DETAILED)
+        profiles = []
+        for ranges in [self.profiles, *self.more_profiles]:
+            profile = Profile()
+            for name, (lo, opt, hi) in ranges.items():
+                profile.add(name, lo, opt, hi)
+            profiles.append(profile)
+        kwargs = dict(profiles=profiles, profiling_verbosity=module.ProfilingVerbosity.DETAILED)
         if config.optimization_level is not None:
             kwargs["builder_optimization_level"] = int(config.optimization_level)
         if config.max_aux_streams is not None:
@@ -380,7 +403,8 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
 
     model = load_model(model)
     config = config or BuildConfig()
-    profiles = config.profiles(model)
+    named_profiles = config.named_profiles(model)
+    profiles = next(iter(named_profiles.values()))
     module = trt()
     flavor, version = select_flavor(), module.__version__
     if config.compute_capabilities and flavor != "tensorrt_rtx":
@@ -398,7 +422,8 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
 
     def build() -> tuple[object, dict]:
         monitor = _ProgressMonitor.create(module, report, cancel)
-        built = EngineBytes(NetworkFromOnnx(model), BuilderConfig(config, profiles, progress_monitor=monitor),
+        built = EngineBytes(NetworkFromOnnx(model), BuilderConfig(config, profiles, progress_monitor=monitor,
+                                                                     more_profiles=list(named_profiles.values())[1:]),
                             label=model.label, timing_cache=config.timing_cache, on_progress=report, on_log=on_log,
                             cancel=cancel, failure=failure)()
         report("inspecting", 0.95)
@@ -418,7 +443,7 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         network=pd.DataFrame(meta["network_layers"]),
         memory=meta["memory"], memory_per_layer=pd.DataFrame(meta["memory_per_layer"]),
         log=meta["log"], cache_hit=outcome.status == "hit", cache_status=outcome.status,
-        build_seconds=float(meta["build_seconds"]), profiles=profiles,
+        build_seconds=float(meta["build_seconds"]), profiles=profiles, named_profiles=named_profiles,
         engine_size=int(meta.get("engine_size") or memoryview(outcome.engine).nbytes),
         _engine=outcome.engine, _cache_entry=cached if outcome.status == "hit" else None)
 

@@ -20,8 +20,8 @@ def _dims(value, what: str) -> Dims:
         dims = tuple(int(d) for d in value)
     except (TypeError, ValueError):
         raise ConfigError(f"{what}: expected dimensions like 1x3x224x224 or (1, 3, 224, 224), got {value!r}") from None
-    if any(d <= 0 for d in dims):
-        raise ConfigError(f"{what}: dimensions must be positive, got {list(dims)}")
+    if any(d < 0 for d in dims):  # 0 is a length too: an empty KV cache at prefill
+        raise ConfigError(f"{what}: dimensions must be 0 or more, got {list(dims)}")
     return dims
 
 
@@ -79,8 +79,26 @@ class BuildConfig:
         for name, value in self.shapes.items():
             normalize_shape_range(name, value)
 
+    def named_profiles(self, model) -> dict[str, dict[str, tuple[Dims, Dims, Dims]]]:
+        """Every optimization profile of the engine, by name. A KV-cache decoder built with no shapes given (and no
+        preset or shapes fixed by ``model.at_shapes``) gets two: ``decode`` (profile 0) and ``prefill``, one engine
+        for both phases (``model.shapes.preset_profiles``); anything else one, ``default``."""
+        shapes = getattr(model, "shapes", None)
+        if not self.shapes and shapes is not None and shapes.preset is None and not shapes.fixed:
+            phases = shapes.preset_profiles()
+            if phases:
+                for phase in phases.values():
+                    for name, spec in {s.name: s for s in model.inputs}.items():
+                        for label, dims in zip(("min", "opt", "max"), phase[name]):
+                            check_against_spec(spec, dims, f"{label} shape")
+                return {"decode": phases["decode"], "prefill": phases["prefill"]}
+        return {"default": self._profile(model)}
+
     def profiles(self, model) -> dict[str, tuple[Dims, Dims, Dims]]:
-        """The optimization profile for every input, validated against the model's declared shapes."""
+        """The first optimization profile for every input (see ``named_profiles``), validated against the model."""
+        return next(iter(self.named_profiles(model).values()))
+
+    def _profile(self, model) -> dict[str, tuple[Dims, Dims, Dims]]:
         inputs = {s.name: s for s in model.inputs}
         for name in self.shapes:
             if name not in inputs:
@@ -109,6 +127,8 @@ class BuildConfig:
         """Canonical JSON of what changes the engine (the timing cache's path does not)."""
         return json.dumps({
             "profiles": {k: [list(d) for d in v] for k, v in sorted(self.profiles(model).items())},
+            "named_profiles": {p: {k: [list(d) for d in v] for k, v in sorted(profile.items())}
+                               for p, profile in self.named_profiles(model).items()},
             "optimization_level": self.optimization_level,
             "memory_pool_limits": dict(sorted(self.memory_pool_limits.items())),
             "max_aux_streams": self.max_aux_streams,

@@ -225,13 +225,14 @@ class Model:
 
     def at_shapes(self, shapes: ShapesArg) -> "Model":
         """This model with ``shapes`` as its defaults (the same bytes and fingerprint): every command, bench and
-        calibration included, then uses them where it would use the defaults. Checked against the model now."""
-        given = self.shapes.check(shapes)
-        if not given:
+        calibration included, then uses them where it would use the defaults. Checked against the model now.
+        ``shapes`` may name a preset of a KV-cache decoder: ``at_shapes("prefill")``."""
+        given, preset = self.shapes.check(shapes), self.shapes.preset_name(shapes)
+        if not given and preset is None:
             return self
         model = Model(self.proto, label=self.label, base_dir=self.base_dir, name=self.name)
         model._bytes, model.source_module = self._bytes, self.source_module
-        model.shapes = ModelShapes(model, given)
+        model.shapes = ModelShapes(model, given, preset or self.shapes.preset)
         model.shapes.resolve()  # relations between dims checked now, not in the middle of a benchmark
         return model
 

@@ -11,15 +11,17 @@ import onnx
 import pandas as pd
 
 from ..errors import ConfigError, ModelError
-from .shapes import (SHAPE_METADATA_KEYS, DimensionDefault, describe_shapes, dimension_defaults, dimension_frame,
-                     warn_fallback)
+from .shapes import (PRESETS, SHAPE_METADATA_KEYS, DimensionDefault, Preset, describe_shapes, dimension_defaults,
+                     dimension_frame, is_kv_cache_decoder, warn_fallback)
 from .tensors import Dim, TensorSpec, check_against_spec, parse_shapes, shape_of
 
 if TYPE_CHECKING:
     from .loading import Model
 
-# What every ``shapes`` argument accepts: "x:1x3x224x224,y:1x128", {"x": (1, 3, 224, 224)} or None (the defaults).
+# What every ``shapes`` argument accepts: "x:1x3x224x224,y:1x128", {"x": (1, 3, 224, 224)}, a preset's name
+# ("prefill", "decode": KV-cache decoders) or None (the defaults).
 ShapesArg = Union[str, Mapping[str, Sequence[int]], None]
+Range = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # (min, opt, max) of one input in a profile
 
 
 class ModelShapes:
@@ -27,10 +29,45 @@ class ModelShapes:
     against the model, and concrete tensor shapes. ``model.shapes``; shapes fixed by ``Model.at_shapes`` act as the
     defaults."""
 
-    def __init__(self, model: "Model", fixed: Mapping[str, tuple[int, ...]] | None = None) -> None:
+    def __init__(self, model: "Model", fixed: Mapping[str, tuple[int, ...]] | None = None,
+                 preset: str | None = None) -> None:
         self._model = model
         self.fixed: dict[str, tuple[int, ...]] = dict(fixed or {})  # see Model.at_shapes
+        self.preset: str | None = preset  # a preset chosen by name ("prefill"); None: decode, the default
         self._warned_fallback = False
+
+    @cached_property
+    def presets(self) -> tuple[str, ...]:
+        """The named presets this model has: ("decode", "prefill") for a KV-cache decoder, else none."""
+        return tuple(PRESETS) if is_kv_cache_decoder(self._model.inputs) else ()
+
+    def preset_name(self, shapes: ShapesArg) -> str | None:
+        """``shapes`` when it names a preset of this model; a preset name this model lacks is a ConfigError."""
+        if not isinstance(shapes, str) or shapes.strip() not in PRESETS:
+            return None
+        name = shapes.strip()
+        if name not in self.presets:
+            raise ConfigError(f"{self._model.label}: the '{name}' preset is for LLM decoders with a KV cache (an "
+                              f"input dimension named like past_sequence_length); this model has none: give the "
+                              f"shapes as NAME:1x3x224x224")
+        return name
+
+    def _preset(self, shapes: ShapesArg) -> Preset:
+        return PRESETS[self.preset_name(shapes) or self.preset or "decode"]
+
+    def preset_profiles(self) -> dict[str, dict[str, Range]]:
+        """prefill and decode as two optimization profiles (for one engine) of a KV-cache decoder, {} otherwise.
+
+        prefill: prompts of 1..128 tokens on an empty cache (opt 128); decode: one token on 1..128 cached (opt 128).
+        Inputs given to ``at_shapes`` stay fixed in both."""
+        if not self.presets:
+            return {}
+        out = {}
+        for name, lowest in (("prefill", PRESETS["prefill"].at(1, 0)), ("decode", PRESETS["decode"].at(1, 1))):
+            low = self.fill(self._dimensions(None, preset=lowest))
+            high = self.fill(self._dimensions(None, preset=PRESETS[name]))
+            out[name] = {n: (low[n], high[n], high[n]) for n in high}
+        return out
 
     @property
     def _metadata(self) -> dict[str, str]:
@@ -46,15 +83,19 @@ class ModelShapes:
         inputs in ``shapes`` are marked "given". Only what is needed is read, so a broken metadata entry matters only
         for inputs whose shape is not given; ``shape_metadata=False`` ignores the model's shape metadata entirely (the
         Model panel's pre-fill when such an entry is broken)."""
-        metadata = self._metadata
-        if not shape_metadata:
-            metadata = {k: v for k, v in metadata.items() if k not in SHAPE_METADATA_KEYS}
-        defaults = dimension_defaults(self._model.inputs, metadata, self._model.label, self.check(shapes),
-                                      channels=self.input_channels)
+        defaults = self._dimensions(shapes, shape_metadata=shape_metadata)
         if not self._warned_fallback:  # once per model, not at every estimate
             self._warned_fallback = any(d.source == "fallback" for d in defaults)
             warn_fallback(defaults, self._model.label)
         return defaults
+
+    def _dimensions(self, shapes: ShapesArg, *, shape_metadata: bool = True,
+                    preset: Preset | None = None) -> list[DimensionDefault]:
+        metadata = self._metadata
+        if not shape_metadata:
+            metadata = {k: v for k, v in metadata.items() if k not in SHAPE_METADATA_KEYS}
+        return dimension_defaults(self._model.inputs, metadata, self._model.label, self.check(shapes),
+                                  channels=self.input_channels, preset=preset or self._preset(shapes))
 
     def sources(self, shapes: ShapesArg = None) -> pd.DataFrame:
         """``dimensions`` as a DataFrame: input, axis, dim, value, source, detail."""
@@ -74,7 +115,7 @@ class ModelShapes:
 
     def check(self, shapes: ShapesArg = None) -> dict[str, tuple[int, ...]]:
         """The given shapes (on top of fixed ones), each checked against the input's rank and fixed dims."""
-        given = {**self.fixed, **parse_shapes(shapes)}
+        given = {**self.fixed, **({} if self.preset_name(shapes) else parse_shapes(shapes))}
         known = {s.name: s for s in self._model.inputs}
         for name, dims in given.items():
             if name not in known:
@@ -88,7 +129,7 @@ class ModelShapes:
         given = self.check(shapes)
         if len(given) == len(self._model.inputs):
             return given
-        resolved = self.fill(self.dimensions(given))
+        resolved = self.fill(self.dimensions(shapes))  # shapes, not given: a preset's name chooses the defaults
         resolved.update(given)
         return resolved
 

@@ -35,6 +35,26 @@ IMAGE_SIZE = 224          # the ImageNet classification size, the most common vi
 
 SOURCES = ("model", "metadata", "name", "role", "fallback", "given", "preset", "relation")  # model: fixed dims
 PAST_LENGTH = 128         # decode preset: tokens already in the KV cache
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Shapes of one phase of an LLM decoder with a KV cache: new tokens (``sequence``) on ``past`` cached ones."""
+
+    name: str
+    sequence: int
+    past: int
+    words: str  # what the phase is, for the shapes' sources
+
+    def at(self, sequence: int, past: int) -> "Preset":
+        """The same phase at other lengths (a profile's minimum)."""
+        return Preset(self.name, sequence, past, self.words)
+
+
+# Prefill reads the prompt into an empty cache; decode adds one token to a filled one. A KV-cache decoder gets both,
+# as the two optimization profiles of one engine; decode is the default for single shapes (the step that repeats).
+PRESETS = {"decode": Preset("decode", 1, PAST_LENGTH, f"one new token on {PAST_LENGTH} already in the KV cache"),
+           "prefill": Preset("prefill", SEQUENCE_LENGTH, 0, f"a prompt of {SEQUENCE_LENGTH} tokens, empty KV cache")}
 _PAST = re.compile(r"past", re.I)
 _BATCH = re.compile(r"(^|[^a-z])(batch|batchsize|bs|n|b|num_?images)([^a-z]|$)|batch", re.I)
 _SEQUENCE = re.compile(r"seq|token|(^|_)len(gth)?($|_)|^t$|time_?steps", re.I)
@@ -121,18 +141,19 @@ def image_spatial_axes(spec: TensorSpec) -> tuple[int, int] | None:
 
 def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str], label: str,
                        given: Mapping[str, Sequence[int]] | None = None,
-                       channels: Mapping[str, tuple[int, int, str]] | None = None) -> list[DimensionDefault]:
+                       channels: Mapping[str, tuple[int, int, str]] | None = None,
+                       preset: Preset = PRESETS["decode"]) -> list[DimensionDefault]:
     """A value for every dynamic dimension of every input (given shapes win; see the module doc for the order).
 
     ``channels``: input -> (axis, value, the node whose weight says so), read from the graph by the caller. Dims named
     by an expression of others (``past_sequence_length + sequence_length``) are computed from them, and a dim named
     like one of a given input takes its value; a given shape that contradicts such a relation is a ConfigError.
+    ``preset``: the phase a KV-cache decoder's past and sequence lengths come from (see ``PRESETS``).
     """
     given = given or {}
     channels = channels or {}
     recorded = _recorded_shapes(metadata, label)
-    decoder = any(isinstance(d, str) and _PAST.search(d) and dimension_expression(d) is None
-                  for spec in inputs for d in (spec.shape or ()))
+    decoder = is_kv_cache_decoder(inputs)
     out = []
     for spec in inputs:
         if spec.shape is None:
@@ -157,10 +178,11 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                 out.append(DimensionDefault(spec.name, axis, name, channel[1], "model",
                                             f"channels of the weight of {channel[2]}, which reads it"))
             elif decoder and _PAST.search(name) and spec.name not in recorded:
-                out.append(DimensionDefault(spec.name, axis, name, PAST_LENGTH, "preset",
-                                            f"decode preset: {PAST_LENGTH} tokens already in the KV cache"))
+                out.append(DimensionDefault(spec.name, axis, name, preset.past, "preset",
+                                            f"{preset.name} preset: {preset.words}"))
             elif decoder and _SEQUENCE.search(name) and spec.name not in recorded:
-                out.append(DimensionDefault(spec.name, axis, name, 1, "preset", "decode preset: one new token"))
+                out.append(DimensionDefault(spec.name, axis, name, preset.sequence, "preset",
+                                            f"{preset.name} preset: {preset.words}"))
             elif spec.name in recorded:
                 dims = recorded[spec.name]
                 if len(dims) != len(spec.shape):
@@ -279,7 +301,7 @@ def dimension_frame(defaults: Sequence[DimensionDefault]) -> pd.DataFrame:
 
 
 _SOURCE_WORDS = {"metadata": "from the model's metadata", "name": "from {its} name", "role": "from the input's role",
-                 "model": "from the weight that reads {it}", "preset": "from the decode preset",
+                 "model": "from the weight that reads {it}", "preset": "from the {preset} preset",
                  "relation": "computed from the other dimensions",
                  "fallback": "set to 1 for want of anything better: give {it}", "given": "given"}
 
@@ -289,17 +311,25 @@ def describe_shapes(shapes: Mapping[str, Sequence[int]], defaults: Sequence[Dime
     parts = []
     for name, dims in shapes.items():
         text = f"{name}:{'x'.join(map(str, dims))}"
-        by_source: dict[str, list[str]] = {}
+        by_source: dict[tuple[str, str], list[str]] = {}
         for d in defaults:
             if d.input == name and d.source != "given":
-                by_source.setdefault(d.source, []).append(d.dim)
+                phase = d.detail.split(" preset")[0] if d.source == "preset" else ""
+                by_source.setdefault((d.source, phase), []).append(d.dim)
         if by_source:
             text += " (" + "; ".join(
                 f"{', '.join(dims_)} " + _SOURCE_WORDS[source].format(its="its" if len(dims_) == 1 else "their",
-                                                                      it="it" if len(dims_) == 1 else "them")
-                for source, dims_ in by_source.items()) + ")"
+                                                                      it="it" if len(dims_) == 1 else "them",
+                                                                      preset=phase)
+                for (source, phase), dims_ in by_source.items()) + ")"
         parts.append(text)
     return ", ".join(parts)
+
+
+def is_kv_cache_decoder(inputs: Sequence[TensorSpec]) -> bool:
+    """An input dimension named like a past length (``past_sequence_length``): an LLM decoder with a KV cache."""
+    return any(isinstance(d, str) and _PAST.search(d) and dimension_expression(d) is None
+               for spec in inputs for d in (spec.shape or ()))
 
 
 def defaulted_dimensions(model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()) -> list[DimensionDefault]:

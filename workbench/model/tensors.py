@@ -94,8 +94,8 @@ def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tu
                 out[str(name)] = tuple(int(d) for d in dims)
             except (TypeError, ValueError):
                 raise ConfigError(f"shape for input '{name}' must be a sequence of integers, got {dims!r}") from None
-            if any(d <= 0 for d in out[str(name)]):
-                raise ConfigError(f"shape for input '{name}' must have positive dimensions, got {dims!r}")
+            if any(d < 0 for d in out[str(name)]):  # 0 is a length too: an empty KV cache at prefill
+                raise ConfigError(f"shape for input '{name}' must have dimensions of 0 or more, got {dims!r}")
         return out
     out = {}
     for item in str(text).split(","):
@@ -109,8 +109,8 @@ def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tu
             out[name] = tuple(int(d) for d in dims.lower().split("x"))
         except ValueError:
             raise ConfigError(f"shape '{item}': dimensions must be integers joined by 'x', e.g. {name}:1x3x224x224") from None
-        if any(d <= 0 for d in out[name]):
-            raise ConfigError(f"shape '{item}': dimensions must be positive")
+        if any(d < 0 for d in out[name]):
+            raise ConfigError(f"shape '{item}': dimensions must be 0 or more")
     return out
 
 
