@@ -11,6 +11,7 @@ import onnx
 import pandas as pd
 
 from ..errors import ConfigError, ModelError
+from .beside import ShapeHint, shape_hints
 from .shapes import (PRESETS, SHAPE_METADATA_KEYS, DimensionDefault, Preset, describe_shapes, dimension_defaults,
                      dimension_frame, is_kv_cache_decoder, warn_fallback)
 from .tensors import Dim, TensorSpec, check_against_spec, parse_shapes, shape_of
@@ -95,7 +96,13 @@ class ModelShapes:
         if not shape_metadata:
             metadata = {k: v for k, v in metadata.items() if k not in SHAPE_METADATA_KEYS}
         return dimension_defaults(self._model.inputs, metadata, self._model.label, self.check(shapes),
-                                  channels=self.input_channels, preset=preset or self._preset(shapes))
+                                  channels=self.input_channels, preset=preset or self._preset(shapes),
+                                  hints=self.hints if shape_metadata else {})
+
+    @cached_property
+    def hints(self) -> dict[str, ShapeHint]:
+        """Image size and encoder length from the model's metadata or the files beside it (``beside.shape_hints``)."""
+        return shape_hints(self._model.base_dir, self._metadata, self._model.label)
 
     def sources(self, shapes: ShapesArg = None) -> pd.DataFrame:
         """``dimensions`` as a DataFrame: input, axis, dim, value, source, detail."""

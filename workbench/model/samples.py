@@ -470,6 +470,84 @@ def with_function(name: str, channels: int = 16, image: int = 32, seed: int = 0)
     return model
 
 
+def merged_decoder(name: str, hidden: int = 16, heads: int = 2, vocab: int = 128, seed: int = 0) -> onnx.ModelProto:
+    """A Whisper-style decoder as optimum merges one ("decoder_model_merged"): an ``If`` at the top on
+    ``use_cache_branch`` chooses between the first step (cross-attention keys/values computed from
+    ``encoder_hidden_states``) and later steps (both caches read from ``past_key_values``). Dims named as optimum
+    names them, the encoder's length ``encoder_sequence_length / 2``; no shape metadata (the defaults must come from
+    the model itself)."""
+    b = _GraphBuilder(seed)
+    head = hidden // heads
+    f = TensorProto.FLOAT
+    split = b.weight("const.split_heads", np.array([0, 0, heads, head], np.int64))
+    to_heads = lambda x, prefix, builder: builder.node(  # noqa: E731  [B, S, hidden] -> [B, heads, S, head]
+        "Transpose", [builder.node("Reshape", [x, split], f"{prefix}/split")], f"{prefix}/heads", perm=[0, 2, 1, 3])
+    x = b.node("Gather", [b.he("embed_tokens.weight", (vocab, hidden), hidden), "input_ids"], "embed_tokens")
+    q = to_heads(b.node("MatMul", [x, b.he("self_attn.q.weight", (hidden, hidden), hidden)], "self_attn/q"),
+                 "self_attn/q", b)
+    k = to_heads(b.node("MatMul", [x, b.he("self_attn.k.weight", (hidden, hidden), hidden)], "self_attn/k"),
+                 "self_attn/k", b)
+    cache = ["batch_size", heads, "past_decoder_sequence_length", head]
+    cross = ["batch_size", heads, "encoder_sequence_length_out", head]
+    presents = ["present.0.decoder.key", "present.0.encoder.key", "present.0.encoder.value"]
+    outputs = [f"optimum::if/{name}" for name in presents]  # the graph's outputs are copies of the If's
+    branches = {}
+    for branch in ("with_past", "first_step"):
+        sub = _GraphBuilder(seed + 1)
+        # Both branches append to the (at the first step empty) self-attention cache, so they give one shape:
+        # TensorRT-RTX 1.7's Myelin fails on an If whose branches give different shapes ("the producer does not
+        # dominate the use"), as a first step that returned the new keys alone would.
+        sub.nodes.append(helper.make_node("Concat", ["past_key_values.0.decoder.key", k], [outputs[0]],
+                                          name=f"{branch}/cat_self_key", axis=2))
+        if branch == "with_past":
+            sub.nodes += [helper.make_node("Identity", ["past_key_values.0.encoder.key"], [outputs[1]],
+                                           name="with_past/cross_key"),
+                          helper.make_node("Identity", ["past_key_values.0.encoder.value"], [outputs[2]],
+                                           name="with_past/cross_value")]
+        else:
+            for i, kind in enumerate(("key", "value")):
+                w = b.he(f"encoder_attn.{kind}.weight", (hidden, hidden), hidden)  # outer weights, read inside
+                projected = sub.node("MatMul", ["encoder_hidden_states", w], f"first_step/cross_{kind}")
+                sub.nodes.append(helper.make_node("Identity", [to_heads(projected, f"first_step/cross_{kind}", sub)],
+                                                  [outputs[1 + i]], name=f"first_step/cross_{kind}_out"))
+        branches[branch] = helper.make_graph(
+            sub.nodes, branch, [],
+            [helper.make_tensor_value_info(outputs[0], f, ["batch_size", heads, None, head]),
+             helper.make_tensor_value_info(outputs[1], f, cross), helper.make_tensor_value_info(outputs[2], f, cross)],
+            sub.initializers)
+    b.nodes.append(helper.make_node("If", ["use_cache_branch"], outputs, name="optimum::if",
+                                    then_branch=branches["with_past"], else_branch=branches["first_step"]))
+    b.nodes += [helper.make_node("Identity", [o], [p], name=f"{p}/copy") for o, p in zip(outputs, presents)]
+    scale = b.weight("const.scale", np.array(1.0 / np.sqrt(head), np.float32))
+    attend = lambda query, key, value, prefix: b.node("MatMul", [b.node("Softmax", [b.node("Mul", [b.node(  # noqa: E731
+        "MatMul", [query, b.node("Transpose", [key], f"{prefix}/kT", perm=[0, 1, 3, 2])], f"{prefix}/scores"), scale],
+        f"{prefix}/scale")], f"{prefix}/softmax", axis=-1), value], f"{prefix}/context")
+    context = attend(q, outputs[0], outputs[0], "self_attn")  # the key cache doubles as values: a small sample
+    context = attend(context, outputs[1], outputs[2], "encoder_attn")
+    merged = b.node("Reshape", [b.node("Transpose", [context], "merge/t", perm=[0, 2, 1, 3]),
+                                b.weight("const.merge_heads", np.array([0, 0, hidden], np.int64))], "merge")
+    b.node("MatMul", [merged, b.he("lm_head.weight", (hidden, vocab), hidden)], "lm_head")
+    b.nodes[-1].output[0] = "logits"
+    graph = helper.make_graph(
+        b.nodes, name,
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "decoder_sequence_length"]),
+         helper.make_tensor_value_info("encoder_hidden_states", f,
+                                       ["batch_size", "encoder_sequence_length / 2", hidden]),
+         helper.make_tensor_value_info("past_key_values.0.decoder.key", f, cache),
+         helper.make_tensor_value_info("past_key_values.0.encoder.key", f, cross),
+         helper.make_tensor_value_info("past_key_values.0.encoder.value", f, cross),
+         helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1])],
+        [helper.make_tensor_value_info("logits", f, ["batch_size", "decoder_sequence_length", vocab]),
+         helper.make_tensor_value_info(presents[0], f, ["batch_size", heads, "past_decoder_sequence_length + 1", head]),
+         helper.make_tensor_value_info(presents[1], f, cross), helper.make_tensor_value_info(presents[2], f, cross)],
+        b.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="optimum",
+                              producer_version="samples")
+    model.ir_version = 8
+    model.doc_string = "Whisper-style merged decoder: an If on use_cache_branch at the top, random weights"
+    return model
+
+
 DIGITS_CNN = Path(__file__).resolve().parent / "data" / "digits_cnn.onnx"  # trained, committed (see tools/)
 
 
@@ -504,6 +582,9 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "small", lambda: control_flow("if_model")),
     Sample("function_model", "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul)",
            "small", lambda: with_function("function_model")),
+    Sample("merged_decoder", "Whisper-style merged decoder as optimum writes it: an If on use_cache_branch at the "
+           "top, a KV cache, cross-attention on encoder_hidden_states (fast tests)",
+           "small", lambda: merged_decoder("merged_decoder")),
 ]}
 
 

@@ -4,7 +4,8 @@ Users' models leave dimensions open (``batch``, ``height``, ``-1``). Estimates, 
 open dimension gets one, in this order (the first that applies wins):
 
 1. shapes recorded in the model: the workbench's own ``workbench.default_shapes`` entry, or exporter metadata such
-   as Ultralytics' ``imgsz`` ("[640, 640]" or "640") for an image input's height and width;
+   as Ultralytics' ``imgsz`` ("[640, 640]" or "640") for an image input's height and width; then the image size
+   and encoder length the model's metadata or the files beside it give (``beside.py``: config.json, an encoder);
 2. the dimension's name: batch-like names -> 1, sequence-like names -> ``SEQUENCE_LENGTH``;
 3. the input's role: a rank-4 input with 1 or 3 channels is an image (batch 1, height and width ``IMAGE_SIZE``);
 4. else 1, with a warning (nothing in the model says; the user should give the shape).
@@ -25,6 +26,7 @@ import onnx
 import pandas as pd
 
 from ..errors import ConfigError, ModelError
+from .beside import ENCODER_LENGTH, IMAGE_SIZE_HINT, ShapeHint
 from .tensors import TensorSpec, format_shape
 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
@@ -33,7 +35,7 @@ SHAPE_METADATA_KEYS = (DEFAULT_SHAPES_KEY, IMAGE_SIZE_KEY)
 SEQUENCE_LENGTH = 128     # a typical text length (BERT-style models are usually benchmarked at 128 tokens)
 IMAGE_SIZE = 224          # the ImageNet classification size, the most common vision input
 
-SOURCES = ("model", "metadata", "name", "role", "fallback", "given", "preset", "relation")  # model: fixed dims
+SOURCES = ("model", "metadata", "config", "name", "role", "fallback", "given", "preset", "relation")
 PAST_LENGTH = 128         # decode preset: tokens already in the KV cache
 
 
@@ -57,6 +59,9 @@ PRESETS = {"decode": Preset("decode", 1, PAST_LENGTH, f"one new token on {PAST_L
            "prefill": Preset("prefill", SEQUENCE_LENGTH, 0, f"a prompt of {SEQUENCE_LENGTH} tokens, empty KV cache")}
 _PAST = re.compile(r"past", re.I)
 _BATCH = re.compile(r"(^|[^a-z])(batch|batchsize|bs|n|b|num_?images)([^a-z]|$)|batch", re.I)
+# A decoder's cross-attention input (Whisper's encoder_hidden_states, axis 1) and the encoder-length dims of its cache.
+_ENCODER_INPUT = re.compile(r"^encoder_(hidden_states|outputs?)$|^encoder_output_states$", re.I)
+_ENCODER_DIM = re.compile(r"encoder\w*_out\b", re.I)
 _SEQUENCE = re.compile(r"seq|token|(^|_)len(gth)?($|_)|^t$|time_?steps", re.I)
 
 
@@ -142,15 +147,18 @@ def image_spatial_axes(spec: TensorSpec) -> tuple[int, int] | None:
 def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str], label: str,
                        given: Mapping[str, Sequence[int]] | None = None,
                        channels: Mapping[str, tuple[int, int, str]] | None = None,
-                       preset: Preset = PRESETS["decode"]) -> list[DimensionDefault]:
+                       preset: Preset = PRESETS["decode"],
+                       hints: Mapping[str, ShapeHint] | None = None) -> list[DimensionDefault]:
     """A value for every dynamic dimension of every input (given shapes win; see the module doc for the order).
 
     ``channels``: input -> (axis, value, the node whose weight says so), read from the graph by the caller. Dims named
     by an expression of others (``past_sequence_length + sequence_length``) are computed from them, and a dim named
     like one of a given input takes its value; a given shape that contradicts such a relation is a ConfigError.
-    ``preset``: the phase a KV-cache decoder's past and sequence lengths come from (see ``PRESETS``).
+    ``preset``: the phase a KV-cache decoder's past and sequence lengths come from (see ``PRESETS``). ``hints``: the
+    image size and encoder length from the model's metadata or the files beside it (``beside.shape_hints``).
     """
     given = given or {}
+    hints = hints or {}
     channels = channels or {}
     recorded = _recorded_shapes(metadata, label)
     decoder = is_kv_cache_decoder(inputs)
@@ -172,7 +180,17 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                 out.append(DimensionDefault(spec.name, axis, name, int(given[spec.name][axis]), "given",
                                             "given"))
                 continue
-            if dimension_expression(name) is not None:
+            if (axis == 1 and _ENCODER_INPUT.search(spec.name)) or _ENCODER_DIM.search(name):
+                hint = hints.get(ENCODER_LENGTH)
+                if hint is not None:
+                    out.append(DimensionDefault(spec.name, axis, name, hint.value[0], "config",
+                                                f"the encoder's length, from {hint.detail}"))
+                else:
+                    out.append(DimensionDefault(spec.name, axis, name, SEQUENCE_LENGTH, "role",
+                                                f"the encoder's output: a typical length of {SEQUENCE_LENGTH} (give "
+                                                f"the encoder's own, e.g. Whisper's 1500, or put its encoder model "
+                                                f"or config.json beside this one)"))
+            elif dimension_expression(name) is not None:
                 out.append(DimensionDefault(spec.name, axis, name, 0, "relation", ""))  # computed below
             elif channel is not None and axis == channel[0] and spec.name not in recorded:
                 out.append(DimensionDefault(spec.name, axis, name, channel[1], "model",
@@ -194,6 +212,11 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                 image_size = image_size or parse_image_size(metadata[IMAGE_SIZE_KEY], spec.name, label)
                 out.append(DimensionDefault(spec.name, axis, name, image_size[spatial.index(axis)], "metadata",
                                             f"from the model's metadata ({IMAGE_SIZE_KEY})"))
+            elif image and axis in spatial and IMAGE_SIZE_HINT in hints:
+                hint = hints[IMAGE_SIZE_HINT]
+                out.append(DimensionDefault(spec.name, axis, name, hint.value[spatial.index(axis)],
+                                            "metadata" if hint.detail.startswith("the model's") else "config",
+                                            f"from {hint.detail}"))
             elif isinstance(dim, str) and _BATCH.search(dim):
                 out.append(DimensionDefault(spec.name, axis, name, 1, "name", "batch-like name"))
             elif isinstance(dim, str) and _SEQUENCE.search(dim):
@@ -269,7 +292,7 @@ def _apply_relations(defaults: list[DimensionDefault], label: str) -> list[Dimen
             values.setdefault(d.dim, d.value)
     result = []
     for d in out:
-        tree = dimension_expression(d.dim)
+        tree = dimension_expression(d.dim) if d.source in ("given", "relation") else None  # not a hint's value
         if tree is not None:
             value = evaluate_dimension(tree, values)
             if d.source == "given":
@@ -302,7 +325,7 @@ def dimension_frame(defaults: Sequence[DimensionDefault]) -> pd.DataFrame:
 
 _SOURCE_WORDS = {"metadata": "from the model's metadata", "name": "from {its} name", "role": "from the input's role",
                  "model": "from the weight that reads {it}", "preset": "from the {preset} preset",
-                 "relation": "computed from the other dimensions",
+                 "relation": "computed from the other dimensions", "config": "from the files beside the model",
                  "fallback": "set to 1 for want of anything better: give {it}", "given": "given"}
 
 
