@@ -107,7 +107,7 @@ class OnnxRuntimeRunner(Runner):
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort_optimization_level(self.optimization_level)
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # failures are raised, and reported once in the workbench's words
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
         try:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Callable, Sequence
 
 from ..errors import WorkbenchError
@@ -41,12 +42,22 @@ def cmd_inspect(args):
     model = load_model(args.model, fold_constants=args.fold_constants)
     shapes = args.shapes  # NAME:dims text or a preset's name, checked by model.shapes
     info = model.stats.to_dict(shapes)
-    text = model.stats.summary(shapes).to_string(index=False) + "\n\n" + model.stats.op_table().to_string(index=False)
+    text = plain_table(model.stats.summary(shapes)) + "\n\n" + model.stats.op_table().to_string(index=False)
     sources = model.shapes.sources(shapes)
     if len(sources):
-        text += ("\n\ndynamic dimensions (give --shapes to change them):\n"
-                 + sources.to_string(index=False))
+        text += "\n\ndynamic dimensions (give --shapes to change them):\n" + plain_table(sources)
     return text, info
+
+
+def plain_table(df) -> str:
+    """A table whose last column is left as it is, not padded: one long value (an LLM's shapes, a detail) no longer
+    pads every line to hundreds of columns."""
+    columns = [str(c) for c in df.columns]
+    rows = [[str(v) for v in row] for row in df.itertuples(index=False)]
+    widths = [max([len(columns[i])] + [len(r[i]) for r in rows]) for i in range(len(columns) - 1)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(line[:-1], widths)), line[-1]]).rstrip()
+             for line in [columns, *rows]]
+    return "\n".join(lines)
 
 
 def _configure_samples(p):
@@ -79,10 +90,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_format(command: str) -> Callable[..., str]:
+    """Warnings as one line of the workbench's (``workbench inspect: warning: ...``), not Python's file:line and the
+    source line that raised it (``warnings.formatwarning``, so whoever records warnings still gets them)."""
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return redact(f"workbench {command}: warning: {' '.join(str(message).split())}") + "\n"
+    return format_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     fn, _ = COMMANDS[args.command]
+    previous = warnings.formatwarning  # restored after: main() also runs inside tests and notebooks
+    if not args.debug:
+        warnings.formatwarning = _warning_format(args.command)
+    try:
+        return _run(args, fn)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(args, fn) -> int:
     try:
         text, obj, *status = fn(args)  # a third value: the exit status (a gate that failed prints, then exits 1)
     except WorkbenchError as exc:

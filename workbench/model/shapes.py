@@ -77,12 +77,16 @@ class DimensionDefault:
     detail: str       # in words: "from the model's metadata (imgsz)", "batch-like name", ...
 
 
+_NOT_A_NAME = re.compile(r"-?\d+|\?")
+
+
 def generated_dim_name(input_name: str, axis: int) -> str:
     return f"{input_name}_dim{axis}"
 
 
 def normalize_dynamic_dims(proto: onnx.ModelProto) -> list[str]:
-    """Turn ``dim_value`` -1 or 0 on graph inputs and outputs into named dynamic dimensions (``x_dim0``), in place.
+    """Turn ``dim_value`` -1 or 0 (or a number written as the dim's name, ``dim_param`` "-1") on graph inputs and
+    outputs into named dynamic dimensions (``x_dim0``), in place.
 
     Several exporters (Paddle2ONNX, TF2ONNX) write a dynamic dimension so; read literally it is a fixed -1 that no
     shape can match. Returns the names given.
@@ -95,7 +99,11 @@ def normalize_dynamic_dims(proto: onnx.ModelProto) -> list[str]:
         if not value.type.tensor_type.HasField("shape"):
             continue
         for axis, dim in enumerate(value.type.tensor_type.shape.dim):
-            if dim.HasField("dim_value") and dim.dim_value <= 0:
+            # A number or "?" as a dim's *name* (some converters write dim_param "-1"): every such axis would share one
+            # name, which TensorRT takes for one dimension ("Input dimensions with this name have different constant
+            # values" as soon as height and width differ).
+            unnamed = dim.HasField("dim_param") and _NOT_A_NAME.fullmatch(dim.dim_param.strip())
+            if (dim.HasField("dim_value") and dim.dim_value <= 0) or unnamed:
                 name = generated_dim_name(value.name, axis)
                 dim.dim_param = name  # clears dim_value (a oneof)
                 renamed.append(name)

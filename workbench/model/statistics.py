@@ -44,12 +44,28 @@ class ModelStatistics:
         return tensors
 
     @cached_property
+    def learned_attribute_values(self) -> int:
+        """Float values held in attributes of ONNX-ML nodes: a tree ensemble's thresholds and leaf weights, a linear
+        model's coefficients (skl2onnx keeps a model's parameters there, not in initializers)."""
+        total = 0
+        for node in self._model.proto.graph.node:
+            if node.domain == "ai.onnx.ml":
+                for a in node.attribute:
+                    if a.type == onnx.AttributeProto.FLOATS:
+                        total += len(a.floats)
+                    elif a.type == onnx.AttributeProto.TENSOR:
+                        total += int(np.prod(a.t.dims))
+        return total
+
+    @cached_property
     def parameter_count(self) -> int:
-        return int(sum(int(np.prod(t.dims)) for t in self.weight_tensors))
+        """Weights (initializers, Constant-node tensors) and learned ONNX-ML attribute values."""
+        return int(sum(int(np.prod(t.dims)) for t in self.weight_tensors)) + self.learned_attribute_values
 
     @cached_property
     def parameter_bytes(self) -> int:
-        return int(sum(int(np.prod(t.dims)) * itemsize(t.data_type) for t in self.weight_tensors))
+        weights = sum(int(np.prod(t.dims)) * itemsize(t.data_type) for t in self.weight_tensors)
+        return int(weights + 4 * self.learned_attribute_values)  # ONNX-ML attribute floats are float32
 
     def estimate_flops(self, shapes: ShapesArg = None) -> pd.DataFrame:
         """Per-node MACs and FLOPs at the given input shapes (default: ``model.shapes.default``).

@@ -44,6 +44,14 @@ def precision_variant(model, precision: str, shapes=None, calibration=None):
     return apply_precision(model, PrecisionPlan(precision), calibration)
 
 
+def own_precision(model) -> str:
+    """The precision a model is in as it is: the one the workbench wrote into it, else that of most of its float
+    weights (an FP16 export), else fp32."""
+    from ...precision.guards import weight_precision
+
+    return model.precision or weight_precision(model) or "fp32"
+
+
 def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=None, calibration=None,
                    config=None, cache: bool = True, on_progress=None,
                    cancel=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
@@ -73,8 +81,10 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
         variant = precision_variant(model, precision, shapes, calibration)
         result = build_engine(variant, config, cache=cache, cancel=cancel)
         est = estimate_engine(result, gpu, model=variant)
-        estimates[precision] = est
-        rows.append({"precision": precision, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
+        # "fp32" builds the model as it is: an FP16 file's engine is FP16, and said so
+        label = own_precision(model) if precision == "fp32" else precision
+        estimates[label] = est
+        rows.append({"precision": label, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
                      "layers_without_shapes": len(est.layers_without_shapes),
                      "not_estimated_layers": est.band.get("not_estimated_layers", 0),
                      "unseen_time_%": round(100 * est.band.get("unseen_fraction", 0.0), 1),
@@ -82,7 +92,7 @@ def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=No
     if on_progress:
         on_progress("done", 1.0)
     table = pd.DataFrame(rows)
-    table["speedup_vs_" + precisions[0]] = table["estimated_ms"].iloc[0] / table["estimated_ms"]
+    table["speedup_vs_" + table["precision"].iloc[0]] = table["estimated_ms"].iloc[0] / table["estimated_ms"]
     labels = dict.fromkeys(est.label for est in estimates.values())  # each variant's own error band
     table.attrs["label"] = (next(iter(labels)) if len(labels) == 1 else
                             " | ".join(f"{p}: {e.label}" for p, e in estimates.items()))
