@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from typing import TYPE_CHECKING
+
 from ..errors import ConfigError
 from .main import CONFIGURE, command
 from .shapes_option import SHAPES_HELP, model_at_shapes, shapes_line
+
+if TYPE_CHECKING:
+    from ..engines.build import BuildResult
 
 
 def add_build_options(p):
@@ -48,7 +53,7 @@ def proven_model(args, model_arg: str | None = None):
     return model_at_shapes(model_arg or args.model, None if ranges else args.shapes, prove=not ranges)
 
 
-def profiles_line(result) -> str:
+def profiles_line(result: "BuildResult") -> str:
     """``optimization profiles: decode (profile 0), prefill (profile 1)`` for an engine with several ("" for one)."""
     named = getattr(result, "named_profiles", {}) or {}
     if len(named) < 2:

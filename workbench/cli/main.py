@@ -7,10 +7,13 @@ import json
 import os
 import sys
 import warnings
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import WorkbenchError
 from ..redact import redact
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMMANDS: dict[str, tuple[Callable, str]] = {}
 
@@ -49,7 +52,7 @@ def cmd_inspect(args):
     return text, info
 
 
-def plain_table(df) -> str:
+def plain_table(df: "pd.DataFrame") -> str:
     """A table whose last column is left as it is, not padded: one long value (an LLM's shapes, a detail) no longer
     pads every line to hundreds of columns."""
     columns = [str(c) for c in df.columns]

@@ -187,7 +187,7 @@ class BuilderConfig(BaseLoader):
     BuildConfig and the optimization profiles it gives the model. The result is itself Polygraphy's
     ``config`` loader: ``(builder, network) -> IBuilderConfig``."""
 
-    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor=None,
+    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor: object = None,
                  more_profiles: Sequence[dict] = ()) -> None:
         self.config = config
         self.profiles = profiles

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..model.tensors import check_against_spec, parse_shapes
+
+if TYPE_CHECKING:
+    from ..model.loading import Model
 
 Dims = tuple[int, ...]
 MEMORY_POOLS = ("workspace", "tactic_shared_memory", "tactic_dram")
@@ -79,7 +82,7 @@ class BuildConfig:
         for name, value in self.shapes.items():
             normalize_shape_range(name, value)
 
-    def named_profiles(self, model) -> dict[str, dict[str, tuple[Dims, Dims, Dims]]]:
+    def named_profiles(self, model: "Model") -> dict[str, dict[str, tuple[Dims, Dims, Dims]]]:
         """Every optimization profile of the engine, by name. A KV-cache decoder built with no shapes given (and no
         preset or shapes fixed by ``model.at_shapes``) gets two: ``decode`` (profile 0) and ``prefill``, one engine
         for both phases (``model.shapes.preset_profiles``); anything else one, ``default``."""
@@ -94,11 +97,11 @@ class BuildConfig:
                 return {"decode": phases["decode"], "prefill": phases["prefill"]}
         return {"default": self._profile(model)}
 
-    def profiles(self, model) -> dict[str, tuple[Dims, Dims, Dims]]:
+    def profiles(self, model: "Model") -> dict[str, tuple[Dims, Dims, Dims]]:
         """The first optimization profile for every input (see ``named_profiles``), validated against the model."""
         return next(iter(self.named_profiles(model).values()))
 
-    def _profile(self, model) -> dict[str, tuple[Dims, Dims, Dims]]:
+    def _profile(self, model: "Model") -> dict[str, tuple[Dims, Dims, Dims]]:
         inputs = {s.name: s for s in model.inputs}
         for name in self.shapes:
             if name not in inputs:
@@ -114,7 +117,7 @@ class BuildConfig:
                     raise ConfigError(f"input '{name}' has unknown rank: give its shape")
                 lo = opt = hi = defaults[name]
             else:
-                lo = opt = hi = tuple(spec.shape)
+                lo = opt = hi = tuple(spec.shape)  # type: ignore[arg-type]  # not dynamic: all ints
             for label, dims in (("min", lo), ("opt", opt), ("max", hi)):
                 check_against_spec(spec, dims, f"{label} shape")
             if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):

@@ -3,11 +3,16 @@ the CPU builder, and estimate each engine on a GPU."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from ...errors import ConfigError, EngineBuildError
 from ...precision.plan import PRECISIONS, is_quantized
 from .model import EngineEstimate, estimate_engine
+
+if TYPE_CHECKING:
+    from ...model.loading import Model
 
 VARIANTS = PRECISIONS  # every precision the workbench writes can be estimated
 
@@ -44,7 +49,7 @@ def precision_variant(model, precision: str, shapes=None, calibration=None):
     return apply_precision(model, PrecisionPlan(precision), calibration)
 
 
-def own_precision(model) -> str:
+def own_precision(model: "Model") -> str:
     """The precision a model is in as it is: the one the workbench wrote into it, else that of most of its float
     weights (an FP16 export), else fp32."""
     from ...precision.guards import weight_precision
