@@ -83,9 +83,16 @@ def test_model_panel_fallback_takes_channels_from_the_conv_weight():
     assert row.opt.value == "1x3x224x224" and "patch_embed" in row.sources.value
 
 
+@pytest.fixture(scope="module")
+def engine_cache(tmp_path_factory):
+    """One engine cache for the commands below: the engine is built once, then found (as for a user)."""
+    return tmp_path_factory.mktemp("merged_decoder_cache")
+
+
 @pytest.mark.parametrize("command", ["inspect", "layers", "build", "lint", "bench"])
-def test_every_command_runs_on_the_merged_decoder_sample_with_no_flags(run_cli, command, tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+def test_every_command_runs_on_the_merged_decoder_sample_with_no_flags(run_cli, command, tmp_path, monkeypatch,
+                                                                      engine_cache):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(engine_cache))
     quick = ("--duration", "0.02", "--warmup", "0.01", "--iterations", "2", "--results", tmp_path / "r.sqlite") \
         if command == "bench" else ()
     code, out, err = run_cli(command, "merged_decoder", *quick)
