@@ -1,6 +1,7 @@
 """Small kernels on an H200 (PyTorch, FP16, batch 1): what the estimate's small-kernel model is fitted and checked on.
 
     python tools/h200_small_kernels.py --out DIR   # DIR/h200_small_kernels.csv, DIR/h200_unet_modules.csv, DIR/*.meta.json
+    python tools/h200_small_kernels.py --out DIR --network-only   # DIR/h200_unet_modules.csv only
 
 - launch floor: a 1-element add, and an empty CUDA graph replay, per launch;
 - elementwise add, GroupNorm(32), NCHW -> NHWC reformat and FP32 -> FP16 cast from 64 KiB to 1 GiB, each "hot" (the
@@ -10,7 +11,7 @@
 - batch-1 FP16 convolutions at UNet shapes (32x48 / 16x24 / 8x12, 320-1,280 channels, 3x3 and 1x1), hot and cold
   (cold: weights and activations from DRAM, as in an engine where every layer has its own weights);
 - an FP16 GEMM wave sweep (M = N = 128 ... 2,048 at K = 2,560: 1 to 256 output tiles of 128x128 on 132 SMs);
-- the UNet-like network of tools/unet_like.py: every Conv2d, GroupNorm, LayerNorm, Linear, Attention and whole block
+- the UNet-like network of tools/unet_like.py (channels-last, attention through SDPA): every Conv2d, GroupNorm, LayerNorm, Linear, Attention and whole block
   timed alone on the inputs it gets in a forward pass (hot), and the whole network in one CUDA graph.
 
 Timing: tools/gpu_layer_timing.py's time_launches (CUDA graph of `iters` launches, CUDA events, median of `repeats`
@@ -138,8 +139,11 @@ def gemm_sweep():
 
 
 def unet_modules(out_dir):
-    model = unet_like.build(F16, "cuda")
+    # channels-last (NHWC), the layout TensorRT runs FP16 convolutions in: cuDNN's NCHW FP16 path adds transposes
+    unet_like.USE_SDPA = True  # attention through the fused SDPA kernel (TensorRT fuses it too: _gemm_mha)
+    model = unet_like.build(F16, "cuda").to(memory_format=torch.channels_last)
     sample, context = unet_like.inputs(F16, "cuda")
+    sample = sample.contiguous(memory_format=torch.channels_last)
     captured = {}
     kinds = (torch.nn.Conv2d, torch.nn.GroupNorm, torch.nn.LayerNorm, torch.nn.Linear, unet_like.Attention,
              unet_like.TransformerBlock, unet_like.ResBlock)
@@ -170,10 +174,13 @@ def unet_modules(out_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--network-only", action="store_true", help="only the UNet-like network's modules")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.backends.cudnn.benchmark = True
     unet_modules(args.out)
+    if args.network_only:
+        return
     launch_floor()
     gemm_sweep()
     convs()

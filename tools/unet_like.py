@@ -19,6 +19,7 @@ from torch import nn
 LATENT = (1, 4, 32, 48)
 CONTEXT = (1, 77, 768)
 HEADS = 8
+USE_SDPA = False  # tools/h200_small_kernels.py sets it: time attention with the fused kernel
 
 
 class Attention(nn.Module):
@@ -37,6 +38,9 @@ class Attention(nn.Module):
         q = self.to_q(x).view(b, t, HEADS, d).transpose(1, 2)
         k = self.to_k(context).view(b, -1, HEADS, d).transpose(1, 2)
         v = self.to_v(context).view(b, -1, HEADS, d).transpose(1, 2)
+        if USE_SDPA:  # timing on a GPU: PyTorch's fused (flash) kernel, as TensorRT fuses the same three ops
+            out = F.scaled_dot_product_attention(q, k, v)
+            return self.to_out(out.transpose(1, 2).reshape(b, t, c))
         # written out (not F.scaled_dot_product_attention) so the ONNX export holds MatMul -> Softmax -> MatMul
         scores = torch.matmul(q, k.transpose(-1, -2)) * (d ** -0.5)
         out = torch.matmul(scores.softmax(dim=-1), v)
