@@ -1,7 +1,10 @@
 """GPU estimate (issues 14, 20): its error on each recorded TensorRT engine (leave one out, and the stricter leave one GPU
 out), on the H100 PyTorch layer timings, the time to estimate a 2,000-layer engine (goal < 1 s), the time each
-engine has "not estimated" or in layers the fit never saw, the PyTorch kernels on H200 and LLM decode. Goals for the
-error: per-layer median absolute error <= 35 %, total <= 20 %.
+engine has "not estimated" or in layers the fit never saw, the PyTorch kernels on H200, LLM decode, the small-kernel
+checks on H200, bad inputs, and a diffusion-like UNet (tools/unet_like.py: exported to ONNX in the temp folder and
+built with the CPU builder on first run, several minutes) against the same network timed with PyTorch on H200.
+Goals for the error: per-layer median absolute error <= 35 %, total <= 20 %; on the diffusion-like engine total
+within 0.67-1.5x and rank correlation >= 0.7.
 
 Each estimated layer is compared with its profiled time less the profiler's per-layer overhead (measured on that
 machine: (profile sum - end-to-end time) / layers), and the estimated total with trtexec's end-to-end GPU time; the

@@ -27,7 +27,6 @@ import os
 import statistics
 
 import torch
-import torch.nn.functional as F
 from gpu_layer_timing import time_launches  # run as `python tools/h200_small_kernels.py`: tools/ is on the path
 
 import unet_like

@@ -314,8 +314,8 @@ def special_layer_costs(work: pd.DataFrame, gpu, factors, model=None) -> pd.Data
             seconds[i], note = plugin_seconds(plugin_row("GroupNorm"), list(row.input_shapes or [])[-1:],
                                               row.bytes / 2, row.bytes / 2, gpu, factors)
             basis[i] = "plugin table"
-            notes[i] = (f"Myelin GroupNorm kernel costed as the GroupNorm plugin (assumed: one thread block per "
-                        f"(sample, group), as PyTorch's GroupNorm on H200 and the issue's A100 plugin times show); "
+            notes[i] = ("Myelin GroupNorm kernel costed as the GroupNorm plugin (assumed: one thread block per "
+                        "(sample, group), as PyTorch's GroupNorm on H200 and the issue's A100 plugin times show); "
                         + note)
             continue
         if row.op == "attention":
