@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import EngineFileError
-from .model import calibrated_factors, error_metrics, estimate_engine
+from .model import EfficiencyFactors, EngineEstimate, calibrated_factors, error_metrics, estimate_engine
 from .workload import DTYPE_BYTES, WORKLOAD_COLUMNS
 
 MEASUREMENTS = Path(__file__).resolve().parent / "data" / "h100_layer_timing.json"
@@ -180,7 +180,8 @@ def _module_of(onnx_node: str, modules: dict) -> str | None:
     return None
 
 
-def unet_like_check(estimate, modules_csv=H200_UNET_MODULES) -> tuple[pd.DataFrame, dict]:
+def unet_like_check(estimate: EngineEstimate, modules_csv: str | Path = H200_UNET_MODULES
+                    ) -> tuple[pd.DataFrame, dict]:
     """An estimate of the UNet-like network (tools/unet_like.py, built with the CPU builder) against the same
     network's modules timed with PyTorch on the H200 (``data/h200_unet_modules.csv``): per engine layer, the
     PyTorch modules its ONNX nodes came from (each module counted once; an attention layer gets the Attention
@@ -222,7 +223,7 @@ def unet_like_check(estimate, modules_csv=H200_UNET_MODULES) -> tuple[pd.DataFra
 H200_SMALL_KERNELS = Path(__file__).resolve().parent / "data" / "h200_small_kernels.csv"
 
 
-def h200_small_kernel_checks(gpu: str = "h200", factors=None) -> pd.DataFrame:
+def h200_small_kernel_checks(gpu: str = "h200", factors: EfficiencyFactors | None = None) -> pd.DataFrame:
     """The small-kernel model (wave fill with K splits, L2 residency, per-kernel overhead) against PyTorch kernels on
     H200 (``data/h200_small_kernels.csv``), per kernel and cache state: "hot" rows (inputs just written, in L2 when
     they fit) against the estimate with L2 residency, "cold" rows (after an L2 scrub) against it without. Convs are

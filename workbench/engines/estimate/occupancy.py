@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 TILE = 128
 SPLIT_K_MIN = 256   # each K slice keeps a main loop of at least this depth (a shallower split costs more than it fills)
@@ -23,28 +24,29 @@ L2_SPEEDUP = 1.9    # L2 over DRAM bandwidth: H200 hot adds, 1-8 MiB: (24 - 3) M
 L2_RESIDENT_SHARE = 0.5  # the share of the L2 a layer's activations can count on (the rest: weights, other tensors)
 
 
-def wave_fill(m, n, k, sm_count: int) -> np.ndarray:
+def wave_fill(m: ArrayLike, n: ArrayLike, k: ArrayLike, sm_count: int) -> np.ndarray:
     """Fraction of the SM-time a conv/GEMM's tiles keep busy: tiles (x the best K split) against whole waves."""
-    m = np.nan_to_num(np.asarray(m, dtype=float), nan=TILE)
-    n = np.nan_to_num(np.asarray(n, dtype=float), nan=TILE)
-    k = np.nan_to_num(np.asarray(k, dtype=float), nan=0.0)
-    tiles = np.ceil(np.maximum(m, 1) / TILE) * np.ceil(np.maximum(n, 1) / TILE)
+    rows = np.nan_to_num(np.asarray(m, dtype=float), nan=TILE)
+    cols = np.nan_to_num(np.asarray(n, dtype=float), nan=TILE)
+    depth = np.nan_to_num(np.asarray(k, dtype=float), nan=0.0)
+    tiles = np.ceil(np.maximum(rows, 1) / TILE) * np.ceil(np.maximum(cols, 1) / TILE)
     best = tiles / (np.ceil(tiles / sm_count) * sm_count)
     for split in range(2, MAX_SPLIT + 1):
         work = tiles * split
         fill = work / (np.ceil(work / sm_count) * sm_count)
-        best = np.where(k >= split * SPLIT_K_MIN, np.maximum(best, fill), best)
+        best = np.where(depth >= split * SPLIT_K_MIN, np.maximum(best, fill), best)
     return best
 
 
-def l2_hit_share(activation_bytes, l2_mb: float) -> np.ndarray:
+def l2_hit_share(activation_bytes: ArrayLike, l2_mb: float) -> np.ndarray:
     """Share of a layer's activation traffic served by L2: all of it while it fits in ``L2_RESIDENT_SHARE`` of the
     cache, then that part of the cache over the traffic."""
     act = np.maximum(np.nan_to_num(np.asarray(activation_bytes, dtype=float)), 1.0)
     return np.minimum(1.0, L2_RESIDENT_SHARE * l2_mb * 2**20 / act)
 
 
-def memory_seconds(nbytes, weight_bytes, bandwidth_gbs: float, l2_mb: float, *, resident: bool = True) -> np.ndarray:
+def memory_seconds(nbytes: ArrayLike, weight_bytes: ArrayLike, bandwidth_gbs: float, l2_mb: float, *,
+                   resident: bool = True) -> np.ndarray:
     """Seconds at 100 % efficiency to move ``nbytes`` (of which ``weight_bytes`` are weights, read from DRAM): the
     activations at L2 speed for the share that fits (``resident``: they were just written by the layer before)."""
     nbytes = np.asarray(nbytes, dtype=float)

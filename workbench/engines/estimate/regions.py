@@ -20,12 +20,17 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError
+from .gpus import GpuSpec
 from .occupancy import memory_seconds, wave_fill
+
+if TYPE_CHECKING:  # model.py imports this module
+    from .model import EfficiencyFactors
 
 PLUGIN_TABLE = Path(__file__).resolve().parent / "data" / "plugins.csv"
 MATMUL_OPS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulInteger", "QLinearMatMul", "Einsum"}
@@ -204,7 +209,8 @@ def exp_rate(gpu) -> float:
     return gpu.peak_tflops["float32"] * 1e12 / 2 / 8
 
 
-def gemm_seconds(flops: float, nbytes: float, m: float, n: float, gpu, peak: float, factors, *,
+def gemm_seconds(flops: float, nbytes: float, m: float, n: float, gpu: GpuSpec, peak: float,
+                 factors: EfficiencyFactors, *,
                  weight_bytes: float = 0.0, resident: bool = True) -> float:
     """One GEMM kernel: roofline with the wave fill of its 128x128 output tiles (and K splits) against the GPU's
     SMs; activations (``nbytes`` less ``weight_bytes``) from L2 while they fit (``occupancy.py``)."""
