@@ -248,7 +248,7 @@ def h200_small_kernel_checks(gpu: str = "h200", factors: EfficiencyFactors | Non
             seconds = gemm_seconds(r.flops, r.bytes, s["h"] * s["w"], s["k"], spec, peak, factors,
                                    weight_bytes=2.0 * s["k"] * s["c"] * s["r"] ** 2)
         elif r.kind in ("add", "cast", "floor", "reformat"):
-            memory = float(memory_seconds(r.bytes, 0.0, spec.memory_bandwidth_gbs, spec.l2_mb, resident=hot))
+            memory = float(memory_seconds(r.bytes, 0.0, spec, resident=hot))
             seconds = memory / (factors.reformat if r.kind == "reformat" else factors.memory) + overhead
         elif r.kind == "groupnorm":
             shape = [s["n"], s["c"], s["h"], s["w"]]

@@ -164,7 +164,7 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
     fill = np.where(np.isin(ops, TENSOR_CORE_OPS), wave_fill(work["gemm_m"], work["gemm_n"], work["gemm_k"],
                                                             gpu.sm_count), 1.0)
     flops = work["flops"].to_numpy(dtype=float) / np.where(work["math"] == "winograd", WINOGRAD_SAVING, 1.0)
-    memory_s = memory_seconds(work["bytes"], work["weight_bytes"], gpu.memory_bandwidth_gbs, gpu.l2_mb)
+    memory_s = memory_seconds(work["bytes"], work["weight_bytes"], gpu)
     return pd.DataFrame({"peak_flops": peaks, "rate": rates, "fill": fill,
                          "compute_s": flops / (peaks * fill), "memory_s": memory_s}, index=work.index)
 

@@ -216,7 +216,7 @@ def gemm_seconds(flops: float, nbytes: float, m: float, n: float, gpu: GpuSpec, 
     SMs; activations (``nbytes`` less ``weight_bytes``) from L2 while they fit (``occupancy.py``)."""
     k = flops / (2.0 * max(m, 1) * max(n, 1))
     fill = float(wave_fill(m, n, k, gpu.sm_count))
-    memory = float(memory_seconds(nbytes, weight_bytes, gpu.memory_bandwidth_gbs, gpu.l2_mb, resident=resident))
+    memory = float(memory_seconds(nbytes, weight_bytes, gpu, resident=resident))
     return max(flops / (peak * factors.compute * fill), memory / factors.memory) + factors.overhead_us * 1e-6
 
 
@@ -252,7 +252,7 @@ def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, fact
             seconds += node.flops / exp_rate(gpu)  # exp of every score on the SFUs, inside the fused kernel
         elif node.op == "pass":
             passes += 1
-            seconds += (float(memory_seconds(node.bytes, 0.0, gpu.memory_bandwidth_gbs, gpu.l2_mb)) / factors.memory
+            seconds += (float(memory_seconds(node.bytes, 0.0, gpu)) / factors.memory
                         + factors.overhead_us * 1e-6)
     unknown = [m for m in members if m in work.unknown]
     return {"seconds": seconds, "gemms": gemms, "passes": passes, "flops": flops,
