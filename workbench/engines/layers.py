@@ -107,6 +107,10 @@ def _well_formed_metadata(text: str) -> bool:
     return text.strip() == "" or (text.startswith("[ONNX Layer: ") and text.rstrip().endswith("]"))
 
 
+# TensorRT-RTX's Myelin appends a note to some layers' metadata: "[ONNX Layer: /proj_in/Conv]__gemm_from_conv1x1"
+_MYELIN_METADATA_NOTE = re.compile(r"\](__[A-Za-z0-9_]+)\s*$")
+
+
 def _split_metadata(record: str) -> tuple[str, str, bool]:
     """(body, metadata, complete): the LAST ', Metadata: ' whose value is well-formed is TensorRT's key (a node name
     may contain the same text, in the layer's name and inside the metadata itself)."""
@@ -116,6 +120,9 @@ def _split_metadata(record: str) -> tuple[str, str, bool]:
         if at == -1:
             return record, "", False
         metadata = record[at + len(_METADATA_KEY):]
+        note = _MYELIN_METADATA_NOTE.search(metadata) if metadata.startswith("[ONNX Layer: ") else None
+        if note and "\n" not in note.group(0):
+            metadata = metadata[:note.start(1)]
         if _well_formed_metadata(metadata):
             return record[:at], metadata, True
         if at == 0:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import EngineFileError
-from .model import calibrated_factors, error_metrics, estimate_engine
+from .model import EfficiencyFactors, EngineEstimate, calibrated_factors, error_metrics, estimate_engine
 from .workload import DTYPE_BYTES, WORKLOAD_COLUMNS
 
 MEASUREMENTS = Path(__file__).resolve().parent / "data" / "h100_layer_timing.json"
@@ -157,5 +157,104 @@ def h200_kernel_checks(gpu: str = "h200") -> pd.DataFrame:
         else:
             continue
         rows.append({"kind": r.kind, "kernel": r.name, "dtype": r.dtype, "measured_ms": float(r.time_ms),
+                     "estimated_ms": seconds * 1e3, "ratio": seconds * 1e3 / float(r.time_ms)})
+    return pd.DataFrame(rows)
+
+
+H200_UNET_MODULES = Path(__file__).resolve().parent / "data" / "h200_unet_modules.csv"
+_LEAF_MODULES = ("Conv2d", "GroupNorm", "LayerNorm", "Linear")
+# which PyTorch modules an engine layer of each kind stands for (a 1x1 conv becomes a GEMM in Myelin); reformats and
+# pointwise layers carry their neighbours' ONNX nodes (reshapes, casts) but none of their work
+_CLAIMS = {"conv": ("Conv2d",), "gemm": ("Linear", "Conv2d"), "norm": ("GroupNorm", "LayerNorm"),
+           "attention": ("Attention",)}
+
+
+def _module_of(onnx_node: str, modules: dict) -> str | None:
+    """The module a torch.onnx node name belongs to (``/down.0/conv1/Conv`` -> ``down.0.conv1``): the longest
+    timed path prefix that is a leaf (conv, norm, linear) or an attention module."""
+    parts = onnx_node.strip("/").split("/")[:-1]
+    for end in range(len(parts), 0, -1):
+        path = ".".join(parts[:end])
+        if path in modules and modules[path]["type"] in _LEAF_MODULES + ("Attention",):
+            return path
+    return None
+
+
+def unet_like_check(estimate: EngineEstimate, modules_csv: str | Path = H200_UNET_MODULES
+                    ) -> tuple[pd.DataFrame, dict]:
+    """An estimate of the UNet-like network (tools/unet_like.py, built with the CPU builder) against the same
+    network's modules timed with PyTorch on the H200 (``data/h200_unet_modules.csv``): per engine layer, the
+    PyTorch modules its ONNX nodes came from (each module counted once; an attention layer gets the Attention
+    module's time less its four projections). Returns (per-layer table, summary: per-kind sums, Spearman over the
+    matched layers, the estimated total against the whole network's PyTorch time). PyTorch runs every pointwise op
+    as its own kernel, which TensorRT fuses: the whole-network time is PyTorch's, not a TensorRT profile."""
+    table = pd.read_csv(modules_csv)
+    modules = {r.module: {"type": r.type, "ms": float(r.time_ms)} for r in table.itertuples(index=False)}
+    whole = modules.pop("(whole network)")["ms"]
+    for path, m in modules.items():
+        if m["type"] == "Attention":  # the core (QKᵀ, softmax, PV): the module less its own projections
+            m["ms"] -= sum(c["ms"] for p, c in modules.items() if p.startswith(path + ".") and c["type"] == "Linear")
+    claimed, rows = set(), []
+    for layer in estimate.layers.itertuples(index=False):
+        mods = []
+        for node in layer.onnx_nodes:
+            path = _module_of(node, modules)
+            if path and path not in claimed and modules[path]["type"] in _CLAIMS.get(layer.op, ()):
+                claimed.add(path)
+                mods.append(path)
+        measured = sum(modules[p]["ms"] for p in mods) if mods else np.nan
+        rows.append({"name": layer.name, "op": layer.op, "estimated_ms": layer.estimated_ms, "pytorch_ms": measured,
+                     "modules": ", ".join(mods)})
+    out = pd.DataFrame(rows)
+    matched = out.dropna(subset=["pytorch_ms", "estimated_ms"])
+    timed = sum(m["ms"] for m in modules.values() if m["type"] in _LEAF_MODULES + ("Attention",))
+    by_kind = out.groupby("op").agg(layers=("name", "size"), estimated_ms=("estimated_ms", "sum"),
+                                    pytorch_ms=("pytorch_ms", "sum"), matched=("pytorch_ms", "count"))
+    summary = {"by_kind": by_kind, "spearman": float(matched["estimated_ms"].rank().corr(matched["pytorch_ms"].rank())),  # Pearson of ranks
+               "matched_layers": len(matched), "layers": len(out),
+               "estimated_total_ms": float(out["estimated_ms"].sum()), "pytorch_whole_ms": whole,
+               "pytorch_modules_ms": timed, "pytorch_unfused_rest_ms": whole - timed,
+               "matched_estimated_ms": float(matched["estimated_ms"].sum()),
+               "matched_pytorch_ms": float(matched["pytorch_ms"].sum()),
+               "label": "PyTorch kernels on H200 (eager, CUDA graph), not a TensorRT profile"}
+    return out, summary
+
+
+H200_SMALL_KERNELS = Path(__file__).resolve().parent / "data" / "h200_small_kernels.csv"
+
+
+def h200_small_kernel_checks(gpu: str = "h200", factors: EfficiencyFactors | None = None) -> pd.DataFrame:
+    """The small-kernel model (wave fill with K splits, L2 residency, per-kernel overhead) against PyTorch kernels on
+    H200 (``data/h200_small_kernels.csv``), per kernel and cache state: "hot" rows (inputs just written, in L2 when
+    they fit) against the estimate with L2 residency, "cold" rows (after an L2 scrub) against it without. Convs are
+    compared cold (in an engine each layer reads its own weights from DRAM), GEMMs hot, GroupNorm through the
+    plugin table (calibrated on the hot GroupNorm rows of h200_kernels.csv, so only the cold rows and the larger
+    sizes here are new)."""
+    from .gpus import gpu_spec
+    from .occupancy import memory_seconds
+    from .regions import gemm_seconds, plugin_row, plugin_seconds
+
+    spec, factors = gpu_spec(gpu), factors or calibrated_factors()
+    peak, _ = spec.peak_flops("float16")
+    overhead = factors.overhead_us * 1e-6
+    rows = []
+    for r in pd.read_csv(H200_SMALL_KERNELS).itertuples(index=False):
+        s, hot = json.loads(r.shape), r.cache == "hot"
+        if r.kind == "gemm":
+            seconds = gemm_seconds(r.flops, r.bytes, s["m"], s["n"], spec, peak, factors, weight_bytes=2.0 * s["k"] * s["n"])
+        elif r.kind == "conv":
+            if hot:
+                continue
+            seconds = gemm_seconds(r.flops, r.bytes, s["h"] * s["w"], s["k"], spec, peak, factors,
+                                   weight_bytes=2.0 * s["k"] * s["c"] * s["r"] ** 2)
+        elif r.kind in ("add", "cast", "floor", "reformat"):
+            memory = float(memory_seconds(r.bytes, 0.0, spec, resident=hot))
+            seconds = memory / (factors.reformat if r.kind == "reformat" else factors.memory) + overhead
+        elif r.kind == "groupnorm":
+            shape = [s["n"], s["c"], s["h"], s["w"]]
+            seconds, _ = plugin_seconds(plugin_row("GroupNorm"), [shape], r.bytes / 2, r.bytes / 2, spec, factors)
+        else:
+            continue
+        rows.append({"kind": r.kind, "kernel": r.name, "cache": r.cache, "measured_ms": float(r.time_ms),
                      "estimated_ms": seconds * 1e3, "ratio": seconds * 1e3 / float(r.time_ms)})
     return pd.DataFrame(rows)

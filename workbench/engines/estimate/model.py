@@ -8,7 +8,8 @@ time = max(FLOPs / (peak x compute efficiency x wave fill), bytes / (bandwidth x
   CUDA cores for depthwise convolutions, everything else, and kernels whose name says they are SIMT (a Winograd
   kernel does 2.25x fewer multiplies).
 - wave fill: a conv/GEMM is split into 128x128 output tiles, one per SM at a time; a layer with fewer tiles than SMs
-  (or a last partial wave) leaves SMs idle, so small layers reach less of the peak.
+  (or a last partial wave) leaves SMs idle, unless its K is deep enough to split across SMs (``occupancy.py``).
+- L2 residency: activations that fit in (half) the L2 are read at L2 speed, weights from DRAM (``occupancy.py``).
 - memory efficiency is separate for reformats (layout changes gather and scatter, far below streaming bandwidth).
 - the four factors are fitted on the recorded TensorRT engines in package data (``data/recordings.csv``: 10 engines,
   3 GPUs, FP32/FP16/INT8) by weighted least squares on log time, pulled gently towards typical values.
@@ -35,12 +36,12 @@ import pandas as pd
 from ...errors import ConfigError, EngineFileError
 from ..layers import join_profile, read_profile
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
-from .regions import NOT_ESTIMATED, special_layer_costs
+from .occupancy import memory_seconds, wave_fill
+from .regions import NOT_ESTIMATED, SPECIAL_OPS, special_layer_costs
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
 
 ENGINES_PACKAGE = Path(__file__).resolve().parent.parent  # workbench/engines: recordings.csv's paths start there
 RECORDINGS_TABLE = ENGINES_PACKAGE / "estimate" / "data" / "recordings.csv"
-TILE = 128
 PRIOR = {"compute": 0.6, "memory": 0.7, "reformat": 0.5, "overhead_us": 3.0}
 TOTAL_WEIGHT = 0.5  # weight of each recording's end-to-end time in the fit, against its per-layer errors (sum 1)
 PRIOR_WEIGHT = 0.02  # pull towards PRIOR, against one recording's weighted mean squared log error: keeps a fit on few
@@ -160,16 +161,12 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
         peaks.append(peak)
         rates.append(rate)
     peaks = np.asarray(peaks)
-    m = work["gemm_m"].to_numpy(dtype=float)
-    n = work["gemm_n"].to_numpy(dtype=float)
-    tiles = np.ceil(np.nan_to_num(m, nan=TILE) / TILE) * np.ceil(np.nan_to_num(n, nan=TILE) / TILE)
-    waves = np.ceil(tiles / gpu.sm_count)
-    fill = np.where(np.isin(ops, TENSOR_CORE_OPS), tiles / np.maximum(waves * gpu.sm_count, 1), 1.0)
+    fill = np.where(np.isin(ops, TENSOR_CORE_OPS), wave_fill(work["gemm_m"], work["gemm_n"], work["gemm_k"],
+                                                            gpu.sm_count), 1.0)
     flops = work["flops"].to_numpy(dtype=float) / np.where(work["math"] == "winograd", WINOGRAD_SAVING, 1.0)
-    nbytes = work["bytes"].to_numpy(dtype=float)
+    memory_s = memory_seconds(work["bytes"], work["weight_bytes"], gpu)
     return pd.DataFrame({"peak_flops": peaks, "rate": rates, "fill": fill,
-                         "compute_s": flops / (peaks * fill),
-                         "memory_s": nbytes / (gpu.memory_bandwidth_gbs * 1e9)}, index=work.index)
+                         "compute_s": flops / (peaks * fill), "memory_s": memory_s}, index=work.index)
 
 
 def _predict_seconds(compute_s: np.ndarray, memory_s: np.ndarray, ops: np.ndarray,
@@ -493,7 +490,7 @@ def estimate_engine(source, gpu, *, model=None, factors: EfficiencyFactors | Non
         raise EngineFileError("no engine layer carries tensor shapes, so nothing can be estimated (layer information "
                               "exported without detail: use trtexec --profilingVerbosity=detailed --exportLayerInfo)")
     special = special_layer_costs(work, spec, factors, model=model)
-    is_special = np.isin(work["op"].to_numpy(), ("myelin", "plugin"))
+    is_special = np.isin(work["op"].to_numpy(), SPECIAL_OPS) | (special["basis"] != "roofline").to_numpy()
     seconds = np.where(is_special, special["seconds"].to_numpy(), seconds)
     bound = np.where(is_special, np.where(special["basis"] == NOT_ESTIMATED, NOT_ESTIMATED, "region"), bound)
     layers = work[["name", "type", "op", "precision", "flops", "bytes", "onnx_nodes"]].copy()

@@ -20,11 +20,17 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError
+from .gpus import GpuSpec
+from .occupancy import memory_seconds, wave_fill
+
+if TYPE_CHECKING:  # model.py imports this module
+    from .model import EfficiencyFactors
 
 PLUGIN_TABLE = Path(__file__).resolve().parent / "data" / "plugins.csv"
 MATMUL_OPS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulInteger", "QLinearMatMul", "Einsum"}
@@ -203,12 +209,15 @@ def exp_rate(gpu) -> float:
     return gpu.peak_tflops["float32"] * 1e12 / 2 / 8
 
 
-def gemm_seconds(flops, nbytes, m, n, gpu, peak, factors, tile: int = 128) -> float:
-    """One GEMM kernel: roofline with the wave fill of its 128x128 output tiles against the GPU's SMs."""
-    tiles = math.ceil(max(m, 1) / tile) * math.ceil(max(n, 1) / tile)
-    fill = tiles / (math.ceil(tiles / gpu.sm_count) * gpu.sm_count)
-    return max(flops / (peak * factors.compute * fill),
-               nbytes / (gpu.memory_bandwidth_gbs * 1e9 * factors.memory)) + factors.overhead_us * 1e-6
+def gemm_seconds(flops: float, nbytes: float, m: float, n: float, gpu: GpuSpec, peak: float,
+                 factors: EfficiencyFactors, *,
+                 weight_bytes: float = 0.0, resident: bool = True) -> float:
+    """One GEMM kernel: roofline with the wave fill of its 128x128 output tiles (and K splits) against the GPU's
+    SMs; activations (``nbytes`` less ``weight_bytes``) from L2 while they fit (``occupancy.py``)."""
+    k = flops / (2.0 * max(m, 1) * max(n, 1))
+    fill = float(wave_fill(m, n, k, gpu.sm_count))
+    memory = float(memory_seconds(nbytes, weight_bytes, gpu, resident=resident))
+    return max(flops / (peak * factors.compute * fill), memory / factors.memory) + factors.overhead_us * 1e-6
 
 
 def attention_seconds(flops, nbytes, scores, queries, batch_heads, gpu, peak, factors) -> float:
@@ -236,13 +245,15 @@ def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, fact
             flops += node.flops
             if node.weight_bytes == 0:
                 attention_flops += node.flops
-            seconds += gemm_seconds(node.flops, node.bytes, node.gemm_m, node.gemm_n, gpu, peak, factors)
+            seconds += gemm_seconds(node.flops, node.bytes, node.gemm_m, node.gemm_n, gpu, peak, factors,
+                                    weight_bytes=node.weight_bytes)
         elif node.op == "attention-softmax":
             fused_attention += 1
             seconds += node.flops / exp_rate(gpu)  # exp of every score on the SFUs, inside the fused kernel
         elif node.op == "pass":
             passes += 1
-            seconds += node.bytes / (gpu.memory_bandwidth_gbs * 1e9 * factors.memory) + factors.overhead_us * 1e-6
+            seconds += (float(memory_seconds(node.bytes, 0.0, gpu)) / factors.memory
+                        + factors.overhead_us * 1e-6)
     unknown = [m for m in members if m in work.unknown]
     return {"seconds": seconds, "gemms": gemms, "passes": passes, "flops": flops,
             "attention_flops": attention_flops, "unknown": len(unknown),
@@ -290,6 +301,8 @@ def plugin_seconds(row: dict, in_shapes: list, in_bytes: float, out_bytes: float
 
 
 NOT_ESTIMATED = "not estimated"
+SPECIAL_OPS = ("myelin", "plugin", "attention")  # costed here, not by the roofline fit
+_MYELIN_GROUP_NORM = re.compile(r"^__myl_\w*Gnor")  # Myelin's fused GroupNorm kernels (__myl_SiluGnor_myl0_3)
 
 
 def special_layer_costs(work: pd.DataFrame, gpu, factors, model=None) -> pd.DataFrame:
@@ -300,9 +313,28 @@ def special_layer_costs(work: pd.DataFrame, gpu, factors, model=None) -> pd.Data
     basis = np.array(["roofline"] * len(work), dtype=object)
     notes = np.array([""] * len(work), dtype=object)
     onnx = onnx_work(model) if model is not None and (ops == "myelin").any() else None
-    special = np.flatnonzero(np.isin(ops, ("myelin", "plugin")))  # only these rows: a 2,000-layer CNN has none
+    group_norm = (ops == "norm") & work["name"].astype(str).str.contains(_MYELIN_GROUP_NORM).to_numpy()
+    special = np.flatnonzero(np.isin(ops, SPECIAL_OPS) | group_norm)  # only these rows: a 2,000-layer CNN has none
     for i, row in zip(special, work.iloc[special].itertuples(index=False)):
-        if row.op == "myelin":
+        if row.op == "norm":  # a Myelin GroupNorm kernel, costed like TensorRT's GroupNorm plugin (an assumption)
+            seconds[i], note = plugin_seconds(plugin_row("GroupNorm"), list(row.input_shapes or [])[-1:],
+                                              row.bytes / 2, row.bytes / 2, gpu, factors)
+            basis[i] = "plugin table"
+            notes[i] = ("Myelin GroupNorm kernel costed as the GroupNorm plugin (assumed: one thread block per "
+                        "(sample, group), as PyTorch's GroupNorm on H200 and the issue's A100 plugin times show); "
+                        + note)
+            continue
+        if row.op == "attention":
+            if not (row.gemm_m > 0 and row.gemm_n > 0):
+                basis[i], notes[i] = NOT_ESTIMATED, "attention kernel whose Q/K/V shapes cannot be read"
+                continue
+            peak, _ = gpu.peak_flops(row.precision or "float16")
+            seconds[i] = attention_seconds(row.flops, row.bytes, row.gemm_m * row.gemm_n * row.gemm_k, row.gemm_m,
+                                           row.gemm_n, gpu, peak, factors)
+            basis[i] = "fused attention"
+            notes[i] = (f"fused attention: {row.gemm_n:.0f} heads x {row.gemm_m:.0f} queries x {row.gemm_k:.0f} keys, "
+                        f"{row.flops / 1e9:.2f} GFLOP, scores kept on chip")
+        elif row.op == "myelin":
             members = region_members(onnx, list(row.onnx_nodes), str(row.name).startswith("{ForeignNode")) \
                 if onnx is not None else None
             cost = region_seconds(onnx, members, gpu, row.precision, factors) if members else None

@@ -120,9 +120,12 @@ def _elements(dims) -> float:
 _MYELIN_OPS = re.compile(r"^__myl_([A-Za-z]+?)_(?:myl\d+_\d+|0x[0-9a-f]+)$")
 
 
+_ATTENTION_KERNEL = re.compile(r"^_gemm_mha|fmha|_mha_v\d", re.IGNORECASE)
+
+
 def classify(raw: Mapping, kind: str, onnx_ops: Iterable[str] = ()) -> str:
-    """conv, depthwise, gemm, pool, pointwise, reduce, softmax, norm, reformat, myelin, plugin, noop, sync or
-    shape."""
+    """conv, depthwise, gemm, attention, pool, pointwise, reduce, softmax, norm, reformat, myelin, plugin, noop, sync
+    or shape."""
     if kind in ("noop", "sync", "shape"):
         return kind
     if set(raw) <= {"Name"}:  # a names-only file (exported without detailed verbosity)
@@ -134,6 +137,8 @@ def classify(raw: Mapping, kind: str, onnx_ops: Iterable[str] = ()) -> str:
     parameter = str(raw.get("ParameterType") or "")
     layer_type = str(raw.get("LayerType") or "").lower()
     name = str(raw.get("Name") or "")
+    if _ATTENTION_KERNEL.search(name) or _ATTENTION_KERNEL.search(str(raw.get("TacticName") or "")):
+        return "attention"  # a fused multi-head attention kernel (Myelin's _gemm_mha, fMHA): QK^T, softmax, PV
     m = _MYELIN_OPS.match(name)
     if m:  # a Myelin kernel named after its ops says more than its ONNX nodes (which include fused Q/DQ and bias)
         return _classify_myelin_ops(m.group(1))
@@ -169,7 +174,7 @@ def _classify_myelin_ops(ops: str) -> str:
         return "reformat"
     if "Softmax" in ops or re.search(r"Exp.*Sum.*Div", ops):
         return "softmax"
-    if "Norm" in ops or re.search(r"Mean.*Sqrt", ops):
+    if re.search(r"Norm|Gnor|Lnor|Inor|Rnor", ops) or re.search(r"Mean.*Sqrt", ops):
         return "norm"
     if re.search(r"Mean|Sum|Maxr|Minr", ops):
         return "reduce" if not re.search(r"Mean$", ops) else "pool"
@@ -235,7 +240,10 @@ def _layer_work(raw: Mapping, op: str) -> dict:
     out_bytes = [tensor_bytes(t) for t in outputs]
     weight_dims, weight_bytes = _weights(raw)
     known = bool(outputs) and all(s is not None for s in out_shapes + in_shapes)
-    precision = (_dtype(inputs[0]) if inputs else "") or (_dtype(outputs[0]) if outputs else "")
+    # the first floating-point input says the layer's precision (Myelin kernels also take int32 index tensors)
+    floats = [_dtype(t) for t in inputs if _dtype(t) in ("float32", "float16", "bfloat16", "float8", "int8")]
+    precision = (floats[0] if floats else _dtype(inputs[0]) if inputs else "") or (
+        _dtype(outputs[0]) if outputs else "")
     if op in ("conv", "depthwise", "gemm") and isinstance(raw.get("Weights"), dict):
         w_type = normalize_dtype(str(raw["Weights"].get("Type")))
         precision = "int8" if w_type == "int8" else precision
@@ -279,9 +287,23 @@ def _layer_work(raw: Mapping, op: str) -> dict:
         work["flops"] = out_elems * taps
     elif op == "reformat":
         work["flops"] = 0.0
+    elif op == "attention":
+        work.update(_attention_work(in_shapes))
     else:  # pointwise, reduce, softmax, norm, myelin: about one operation per element read
         work["flops"] = max(out_elems, sum(_elements(s) for s in in_shapes if s))
     return work
+
+
+def _attention_work(in_shapes: list) -> dict:
+    """A fused attention kernel from its inputs Q [.., Lq, d], K (or Kᵀ) and V: 4·BH·Lq·Lk·d FLOPs; ``gemm_m`` = Lq
+    (query rows), ``gemm_n`` = BH (batch x heads), ``gemm_k`` = Lk (keys)."""
+    q = next((s for s in in_shapes if s and len(s) >= 3), None)
+    k = next((s for s in in_shapes[1:] if s and len(s) >= 3), None)
+    if q is None or k is None:
+        return {}
+    heads, lq, d = float(math.prod(q[:-2])), float(q[-2]), float(q[-1])
+    lk = float(k[-1] if k[-2] == q[-1] and k[-1] != q[-1] else k[-2])
+    return {"flops": 4.0 * heads * lq * lk * d, "gemm_m": lq, "gemm_n": heads, "gemm_k": lk}
 
 
 def layer_workload(source, model=None) -> pd.DataFrame:
