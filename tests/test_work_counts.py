@@ -169,3 +169,20 @@ def test_com_microsoft_attention_ops_are_counted():
     assert work.loc["attention", "macs"] == seq * hidden * 3 * hidden + 2 * seq * seq * hidden
     assert work.loc["gqa", "shapes_known"]
     assert work.loc["gqa", "macs"] == 2 * seq * (past + seq) * hidden
+
+
+def test_inspect_says_lower_bound_and_control_flow(run_cli, tmp_path):
+    code, out, _ = run_cli("inspect", "if_model")
+    assert code == 0 and "then_branch counted (the larger" in out
+    nodes = [h.make_node("NonZero", ["x"], ["where"], name="nonzero"),
+             h.make_node("Transpose", ["where"], ["points"], name="points"),
+             h.make_node("Cast", ["points"], ["points_f"], name="cast", to=T.FLOAT),
+             h.make_node("MatMul", ["points_f", "w"], ["y"], name="project")]
+    g = h.make_graph(nodes, "nonzero", [h.make_tensor_value_info("x", T.FLOAT, [4, 2])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["n", 3])], [_w("w", (2, 3))])
+    path = tmp_path / "nonzero.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(path))
+    code, out, _ = run_cli("inspect", path)
+    assert code == 0 and "lower bound: 1 node not counted (ops MatMul)" in out and "at least 0.0" in out
+    code, out, _ = run_cli("inspect", path, "--json")
+    assert code == 0 and '"work_note": "lower bound: 1 node not counted (ops MatMul)' in out

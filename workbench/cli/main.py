@@ -36,16 +36,37 @@ def _configure_inspect(p):
 @command("inspect", "describe a model: inputs, outputs, ops, parameters, estimated MACs/FLOPs")
 def cmd_inspect(args):
     from ..model import load_model, parse_shapes
+    from ..model.kv_cache import describe_kv_cache
+    from ..model.work import lower_bound_note, model_summary
 
     model = load_model(args.model, fold_constants=args.fold_constants)
     shapes = parse_shapes(args.shapes)
     info = model.to_dict(shapes)
-    text = model.summary(shapes).to_string(index=False) + "\n\n" + model.op_table().to_string(index=False)
+    summary = model_summary(model, shapes)
+    work = summary.attrs["work"]
+    info.update(macs=int(work["macs"].sum()), flops=int(work["flops"].sum()), work_note=lower_bound_note(work),
+                control_flow=work.attrs["branches"], shape_inference=work.attrs["shape_inference"])
+    text = summary.to_string(index=False) + "\n\n" + model.op_table().to_string(index=False)
+    kv = _kv_cache(model, shapes)
+    if len(kv):
+        info["kv_cache"] = kv.to_dict(orient="records")
+        text += "\n\n" + describe_kv_cache(kv) + "\n" + kv.to_string(index=False)
     sources = model.shape_sources(shapes)
     if len(sources):
         text += ("\n\ndynamic dimensions (give --shapes to change them):\n"
                  + sources.to_string(index=False))
     return text, info
+
+
+def _kv_cache(model, shapes):
+    """The KV-cache table at the maximum of the build profile these shapes give (what ``build`` would use)."""
+    from ..engines.config import BuildConfig
+    from ..model.kv_cache import kv_cache_inputs, kv_cache_table
+
+    if not kv_cache_inputs(model.inputs):
+        return kv_cache_table([], {})
+    profiles = BuildConfig(shapes=model.resolve_shapes(shapes)).profiles(model)
+    return kv_cache_table(model.inputs, {name: hi for name, (_, _, hi) in profiles.items()})
 
 
 def _configure_samples(p):

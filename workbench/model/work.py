@@ -260,4 +260,16 @@ def work_rows(work: pd.DataFrame) -> list[tuple[str, str]]:
     return rows
 
 
-__all__ = ["estimate_work", "model_work", "lower_bound_note", "work_rows", "propagate_shapes"]
+def model_summary(model, shapes=None) -> pd.DataFrame:
+    """``Model.summary`` with its work rows from ``model_work`` (propagated shapes, control flow, the lower-bound
+    note): what ``inspect`` and the model panel show."""
+    summary = model.summary(shapes)
+    work = model_work(model, shapes)
+    kept = summary[~summary["property"].isin(["GMACs", "GFLOPs"])]
+    rows = pd.DataFrame(work_rows(work), columns=["property", "value"])
+    out = pd.concat([kept, rows], ignore_index=True).astype({"value": str})
+    out.attrs["work"] = work
+    return out
+
+
+__all__ = ["model_summary", "estimate_work", "model_work", "lower_bound_note", "work_rows", "propagate_shapes"]

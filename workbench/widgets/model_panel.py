@@ -12,6 +12,7 @@ from ..errors import ConfigError, ModelError
 from ..model import list_samples, load_model
 from ..model.shapes import SHAPE_METADATA_KEYS, describe_shapes, dimension_defaults
 from ..model.tensors import check_against_spec, format_shape, parse_shapes
+from ..model.work import model_summary
 from .common import Panel
 
 
@@ -160,7 +161,7 @@ class ModelPanel(Panel):
     def _summarize(self) -> None:
         model = self.model
         try:
-            table = model.summary(self.opt_shapes()).to_html(index=False, border=0)
+            table = model_summary(model, self.opt_shapes()).to_html(index=False, border=0)
         except (ModelError, ConfigError) as exc:
             table = f"<i>{exc}</i>"
         self.summary.value = (f"<div style='display:flex;gap:24px'>{table}"
