@@ -41,3 +41,101 @@ def test_inspect_shows_the_kv_cache(run_cli, tmp_path):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def scoped_decoder(blocks=2, hidden=16, heads=2, vocab=50):
+    """A Llama-style decoder with optimum's name scopes (``/model/layers.N/self_attn/q_proj/MatMul``): per block
+    q/k/v projections, a KV cache per layer, QKᵀ, softmax, PV, an output projection and a residual Add."""
+    import numpy as np
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+    rng = np.random.default_rng(4)
+    head = hidden // heads
+    inits = [nh.from_array((rng.standard_normal((vocab, hidden)) * 0.1).astype(np.float32), "embed"),
+             nh.from_array((rng.standard_normal((hidden, vocab)) * 0.1).astype(np.float32), "lm_head.weight"),
+             nh.from_array(np.array([0, 0, heads, head], np.int64), "split_heads"),
+             nh.from_array(np.array([0, 0, hidden], np.int64), "merge_heads")]
+    nodes = [h.make_node("Gather", ["embed", "input_ids"], ["h0"], name="/model/embed_tokens/Gather")]
+    past = ["batch_size", heads, "past_sequence_length", head]
+    inputs = [h.make_tensor_value_info("input_ids", T.INT64, ["batch_size", "sequence_length"])]
+    outputs = []
+    for i in range(blocks):
+        scope, x = f"/model/layers.{i}/self_attn", f"h{i}"
+        for proj in ("q", "k", "v", "o"):
+            inits.append(nh.from_array((rng.standard_normal((hidden, hidden)) * 0.1).astype(np.float32),
+                                       f"layers.{i}.{proj}.weight"))
+        for proj in ("q", "k", "v"):
+            nodes += [h.make_node("MatMul", [x, f"layers.{i}.{proj}.weight"], [f"{i}{proj}f"],
+                                  name=f"{scope}/{proj}_proj/MatMul"),
+                      h.make_node("Reshape", [f"{i}{proj}f", "split_heads"], [f"{i}{proj}h"],
+                                  name=f"{scope}/{proj}_proj/Reshape"),
+                      h.make_node("Transpose", [f"{i}{proj}h"], [f"{i}{proj}"], name=f"{scope}/{proj}_proj/Transpose",
+                                  perm=[0, 2, 1, 3])]
+        for kv in ("key", "value"):
+            inputs.append(h.make_tensor_value_info(f"past_key_values.{i}.{kv}", T.FLOAT, past))
+            outputs.append(h.make_tensor_value_info(f"present.{i}.{kv}", T.FLOAT, None))
+            nodes.append(h.make_node("Concat", [f"past_key_values.{i}.{kv}", f"{i}{kv[0]}"], [f"present.{i}.{kv}"],
+                                     name=f"{scope}/Concat_{kv}", axis=2))
+        nodes += [h.make_node("Transpose", [f"present.{i}.key"], [f"{i}kt"], name=f"{scope}/Transpose_k",
+                              perm=[0, 1, 3, 2]),
+                  h.make_node("MatMul", [f"{i}q", f"{i}kt"], [f"{i}s"], name=f"{scope}/MatMul"),
+                  h.make_node("Softmax", [f"{i}s"], [f"{i}p"], name=f"{scope}/Softmax", axis=-1),
+                  h.make_node("MatMul", [f"{i}p", f"present.{i}.value"], [f"{i}c"], name=f"{scope}/MatMul_1"),
+                  h.make_node("Transpose", [f"{i}c"], [f"{i}ct"], name=f"{scope}/Transpose_c", perm=[0, 2, 1, 3]),
+                  h.make_node("Reshape", [f"{i}ct", "merge_heads"], [f"{i}a"], name=f"{scope}/Reshape"),
+                  h.make_node("MatMul", [f"{i}a", f"layers.{i}.o.weight"], [f"{i}o"], name=f"{scope}/o_proj/MatMul"),
+                  h.make_node("Add", [x, f"{i}o"], [f"h{i + 1}"], name=f"/model/layers.{i}/Add")]
+    nodes.append(h.make_node("MatMul", [f"h{blocks}", "lm_head.weight"], ["logits"], name="/lm_head/MatMul"))
+    for out in outputs:
+        out.type.tensor_type.shape.dim.extend([])
+    g = h.make_graph(nodes, "scoped_decoder", inputs,
+                     [h.make_tensor_value_info("logits", T.FLOAT, ["batch_size", "sequence_length", vocab])]
+                     + [h.make_tensor_value_info(o.name, T.FLOAT, ["batch_size", heads, "total", head])
+                        for o in outputs], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)], producer_name="optimum")
+
+
+@pytest.fixture(scope="module")
+def decoder_engine():
+    """The scoped decoder built once with the TensorRT-RTX CPU builder (seconds)."""
+    from workbench.engines import build_engine
+
+    model = load_model(scoped_decoder(), name="scoped_decoder.onnx")
+    return model, build_engine(model, cache=False)
+
+
+def _block_macs(sequence=1, context=129, hidden=16):
+    return sequence * (4 * hidden * hidden + 2 * context * hidden)
+
+
+def test_fusion_view_groups_layers_per_decoder_block(decoder_engine):
+    from workbench.engines.llm_views import OUTSIDE, decoder_block, fusion_by_block
+
+    assert decoder_block("/model/layers.3/self_attn/q_proj/MatMul") == "layers.3"
+    assert decoder_block("/transformer/h.11/attn/c_attn/MatMul") == "h.11" and decoder_block("/lm_head/MatMul") is None
+    model, result = decoder_engine
+    table = fusion_by_block(result.layers, model).set_index("block")
+    assert list(table.index) == ["layers.0", "layers.1", OUTSIDE]
+    assert table.loc["layers.0", "onnx_nodes"] == table.loc["layers.1", "onnx_nodes"] == 9 + 2 + 8  # q/k/v, caches, attention to residual
+    assert table.loc["layers.0", "macs"] == table.loc["layers.1", "macs"] == _block_macs()
+    assert table.loc[OUTSIDE, "macs"] == 16 * 50  # the LM head (the embedding Gather does no MACs)
+    assert table["engine_layers"].sum() == len(result.layers) and table["engine_layers"].min() >= 1
+    assert table["work_share"].sum() == pytest.approx(1.0)
+
+
+def test_fused_attention_lists_the_onnx_nodes_it_swallowed(decoder_engine, run_cli):
+    from workbench.engines.llm_views import describe_fused_attention, fused_attention
+
+    model, result = decoder_engine
+    table = fused_attention(result.layers, model)
+    assert len(table) and table["region"].str.startswith("Myelin myl").all()
+    swallowed = set(table["onnx_node"])
+    for i in range(2):
+        assert {f"/model/layers.{i}/self_attn/MatMul", f"/model/layers.{i}/self_attn/Softmax",
+                f"/model/layers.{i}/self_attn/MatMul_1"} <= swallowed
+    qk = table.set_index("onnx_node").loc["/model/layers.0/self_attn/MatMul"]
+    total_flops = 2 * (2 * _block_macs() + 16 * 50) + 2 * (129 * 2 * 3) + 2 * 16  # MACs x2, softmaxes, residual Adds
+    assert qk.flops == 2 * 129 * 16 and qk.share_of_model == pytest.approx(qk.flops / total_flops)
+    for region, rows in table.groupby("region"):
+        assert rows["share_of_region"].sum() == pytest.approx(1.0)
+    assert "swallowed" in describe_fused_attention(table)[0]
