@@ -16,8 +16,8 @@ def test_kv_cache_bytes_per_token_and_at_the_maximum():
     assert list(table["input"]) == ["past_key_values.0.key", "past_key_values.0.value", "total"]
     assert list(table["bytes_per_token"]) == [per_token, per_token, 2 * per_token]
     assert table.iloc[-1].bytes_at_max == 2 * per_token * 512 and table.iloc[-1].max_tokens == 512
-    assert describe_kv_cache(table) == "KV cache: 128 B per token (2 inputs); 64.0 KiB at the profile's maximum " \
-                                       "(512 tokens)"
+    assert describe_kv_cache(table) == "KV cache: 128 bytes per token (2 inputs); 0.06 MiB at the profile's " \
+                                       "maximum (512 tokens)"
 
 
 def test_fp16_cache_is_half_and_models_without_cache_have_none():
@@ -35,7 +35,7 @@ def test_inspect_shows_the_kv_cache(run_cli, tmp_path):
     path = tmp_path / "decoder.onnx"
     onnx.save(kv_cache_decoder(), str(path))
     code, out, _ = run_cli("inspect", path)
-    assert code == 0 and "KV cache: 128 B per token (2 inputs); 16.0 KiB at the profile's maximum (128 tokens)" in out
+    assert code == 0 and "KV cache: 128 bytes per token (2 inputs); 0.02 MiB at the profile's maximum (128 tokens)" in out
     code, out, _ = run_cli("inspect", path, "--shapes", "past_key_values.0.key:1x2x300x8", "--json")
     assert code == 0 and '"bytes_at_max": 38400' in out  # 128 B per token x 300
 

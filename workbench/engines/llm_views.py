@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from ..model.work import model_work
+from ..model.work import fixed_input_copy, model_work
 from .estimate.regions import onnx_work, region_members
 
 _BLOCK = re.compile(r"(?:^|[/.])((?:layers|layer|h|blocks|block)[._](\d+))(?=[/._]|$)")
@@ -82,10 +82,8 @@ def fused_attention(layers: pd.DataFrame, model, shapes: Mapping[str, Sequence[i
     """Every Myelin region that swallowed an attention (QKᵀ, softmax, PV) with the ONNX nodes it absorbed, one row
     each (columns ``ATTENTION_COLUMNS``): the node's MACs and FLOPs, its share of the region's FLOPs and of the whole
     model's. Heaviest nodes first within a region. Empty when no region holds an attention softmax."""
-    from ..model.loading import _shape_only_copy
-
     resolved = model.resolve_shapes(shapes)
-    membership = onnx_work(_shape_only_copy(model.proto, resolved))  # static shapes: attention marked
+    membership = onnx_work(fixed_input_copy(model.proto, resolved))  # static shapes: attention marked
     softmaxes = {n.name for n in membership.nodes if n.op == "attention-softmax"}
     work = _work_by_node(model, resolved)
     total = float(work["flops"].sum()) or 1.0

@@ -15,7 +15,6 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .loading import _human_bytes
 from .tensors import TensorSpec
 
 _CACHE_NAME = re.compile(r"past|cache", re.IGNORECASE)
@@ -70,9 +69,9 @@ def kv_cache_table(inputs: Iterable[TensorSpec],
 
 
 def describe_kv_cache(table: pd.DataFrame) -> str | None:
-    """"KV cache: 64 KiB per token (2 inputs); 8.0 MiB at the profile's maximum (128 tokens)", or None."""
+    """"KV cache: 65,536 bytes per token (2 inputs); 8.00 MiB at the profile's maximum (128 tokens)", or None."""
     if not len(table):
         return None
     total = table.iloc[-1]
-    return (f"KV cache: {_human_bytes(total.bytes_per_token)} per token ({len(table) - 1} inputs); "
-            f"{_human_bytes(total.bytes_at_max)} at the profile's maximum ({total.max_tokens} tokens)")
+    return (f"KV cache: {total.bytes_per_token:,} bytes per token ({len(table) - 1} inputs); "
+            f"{total.bytes_at_max / 2**20:,.2f} MiB at the profile's maximum ({total.max_tokens} tokens)")

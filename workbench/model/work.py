@@ -227,12 +227,29 @@ def estimate_work(proto: onnx.ModelProto, light: onnx.ModelProto, input_shapes: 
     return df
 
 
+def fixed_input_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> onnx.ModelProto:
+    """The weight-free copy of ``proto`` (``weight_free_copy``) with its inputs fixed at ``input_shapes`` and every
+    inferred or declared shape past the inputs cleared, so inference starts from the concrete inputs alone."""
+    from .loading import weight_free_copy
+
+    light = weight_free_copy(proto)
+    del light.graph.value_info[:]
+    for value in light.graph.input:
+        if value.name in input_shapes and value.type.HasField("tensor_type"):
+            shape = value.type.tensor_type.shape
+            del shape.dim[:]
+            for size in input_shapes[value.name]:
+                shape.dim.add().dim_value = int(size)
+    for out in light.graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
+    return light
+
+
 def model_work(model, shapes=None) -> pd.DataFrame:
     """``estimate_work`` of a workbench ``Model`` at ``shapes`` (its defaults where not given)."""
-    from .loading import _shape_only_copy
-
     resolved = model.resolve_shapes(shapes)
-    return estimate_work(model.proto, _shape_only_copy(model.proto, resolved), resolved)
+    return estimate_work(model.proto, fixed_input_copy(model.proto, resolved), resolved)
 
 
 def lower_bound_note(work: pd.DataFrame) -> str | None:
@@ -272,4 +289,4 @@ def model_summary(model, shapes=None) -> pd.DataFrame:
     return out
 
 
-__all__ = ["model_summary", "estimate_work", "model_work", "lower_bound_note", "work_rows", "propagate_shapes"]
+__all__ = ["model_summary", "fixed_input_copy", "estimate_work", "model_work", "lower_bound_note", "work_rows", "propagate_shapes"]
