@@ -46,7 +46,7 @@ def generated(folder: Path) -> dict[str, str]:
 
 def said(out: str, err: str, code: int) -> str:
     lines = [line.strip() for line in (out if code == 0 else err or out).splitlines() if line.strip()]
-    text = (lines[0] if code == 0 else lines[-1]) if lines else "(nothing printed)"
+    text = " ".join((lines[0] if code == 0 else lines[-1]).split()) if lines else "(nothing printed)"
     return text if len(text) <= 150 else text[:147] + "..."
 
 
