@@ -6,7 +6,9 @@ Shapes come from onnx's shape inference (with data propagation) first; where it 
 inference fills the gaps. Symbolic inference rather than one ONNX Runtime run with every intermediate as an output:
 it needs neither the weights nor the activations (a run at 50,000 nodes holds every activation alive at once, GBs
 for an LLM at 512+512, and needs the whole model's weights loaded), and it is linear in the node count. It is run
-only when onnx's inference left a counted node without shapes, so the common case costs nothing more.
+only when onnx's inference left a counted node without shapes, so the common case costs nothing more. Measured on
+BERT-base from torch.onnx (1,430 nodes, a loaded 2-core machine): onnx alone 0.7 s, with the symbolic pass 5.7 s
+(about 4 ms a node: a 50,000-node model needs minutes; benchmarks/bench_work_counts.py prints it).
 """
 
 from __future__ import annotations
