@@ -152,6 +152,8 @@ def test_nodes_without_shapes_make_a_lower_bound():
     work = model_work(load_model(_nonzero_model(), name="nz.onnx"))
     assert int(work["macs"].sum()) == 4 * 2 * 5
     assert lower_bound_note(work).startswith("lower bound: 1 node not counted (ops MatMul)")
+    assert work.attrs["lower_bound"] == lower_bound_note(work) and work.attrs["not_counted"] == {"MatMul": 1}
+    assert list(work.loc[~work["shapes_known"], "node"]) == ["project"]
     assert dict(work_rows(work))["GMACs"].startswith("at least ")
 
 
@@ -200,3 +202,14 @@ def test_estimate_adds_the_models_own_work(tmp_path):
     onnx.save(_nonzero_model(), str(path))
     line = _onnx_work_line(Namespace(model=str(path), shapes=None), info)
     assert "at least" in line and "lower bound: 1 node not counted (ops MatMul)" in line
+
+
+def test_model_panel_says_the_lower_bound(tmp_path):
+    from workbench.widgets import ModelPanel
+
+    path = tmp_path / "nonzero.onnx"
+    onnx.save(_nonzero_model(), str(path))
+    panel = ModelPanel()
+    panel.path.value = str(path)
+    panel.open_path.click()
+    assert "lower bound: 1 node not counted (ops MatMul)" in panel.summary.value and "at least" in panel.summary.value

@@ -214,7 +214,8 @@ def estimate_work(proto: onnx.ModelProto, light: onnx.ModelProto, input_shapes: 
     Columns: node, op_type, macs, flops, shapes_known, graph (the If/Loop body a node lies in, "" for the main
     graph). Nodes of the If branch not counted are left out (``attrs['branches']`` says which was counted); a Loop
     body's work is multiplied by its constant trip count. ``attrs``: input_shapes, shape_inference, branches,
-    lower_bound_reasons, not_counted ({op: count} of nodes whose shapes are still unknown).
+    lower_bound_reasons, not_counted ({op: count} of nodes whose shapes are still unknown), lower_bound (the note
+    ``lower_bound_note`` gives, None when every node was counted).
     """
     shapes, source = propagate_shapes(light)
     # The shapes are keyed by the light copy's graphs: walk the light copy, read constants from the original.
@@ -226,6 +227,7 @@ def estimate_work(proto: onnx.ModelProto, light: onnx.ModelProto, input_shapes: 
     df.attrs["branches"] = counter.branches
     df.attrs["lower_bound_reasons"] = counter.lower_bound_reasons
     df.attrs["not_counted"] = dict(Counter(df.loc[~df["shapes_known"], "op_type"]).most_common())
+    df.attrs["lower_bound"] = lower_bound_note(df)
     return df
 
 
