@@ -152,7 +152,20 @@ def cmd_estimate(args):
     text = "\n\n".join(_estimate_text(e, f"{args.model} {p}") for p, e in estimates.items())
     if len(estimates) > 1:
         text += "\n\n" + table.to_string(index=False) + f"\n({first.label})"
-    return text, info
+    return text + _onnx_work_line(args, info), info
+
+
+def _onnx_work_line(args, info: dict) -> str:
+    """The model's own work at the estimate's shapes, said as a lower bound where some nodes have no shape."""
+    from ..model import load_model
+    from ..model.work import lower_bound_note, model_work
+
+    model = load_model(args.model)
+    work = model_work(model, args.shapes)
+    note = lower_bound_note(work)
+    info.update(onnx_macs=int(work["macs"].sum()), work_note=note)
+    return (f"\n\nONNX model: {'at least ' if note else ''}{work['macs'].sum() / 1e9:.4g} GMACs at "
+            f"{model.shapes.describe(args.shapes)}" + (f"; {note}" if note else ""))
 
 
 # --- lint ------------------------------------------------------------------------------------------------------

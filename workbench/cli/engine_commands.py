@@ -159,6 +159,8 @@ def cmd_layers(args):
                   "version": " ".join(filter(None, [origin["version"] if origin["version"] != UNKNOWN else "",
                                                     f"({missing} not stated in the file)" if missing else ""]))}
         text = _layers_text({**info, **stated, "onnx_nodes": info["onnx_nodes"] or "?"})
+        if model is not None:
+            text += _llm_views(df, model, info)
         return text, info
     if not args.model:
         raise ConfigError("give a MODEL to build, or --engine-json FILE to read layers exported elsewhere")
@@ -168,8 +170,28 @@ def cmd_layers(args):
     result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
                           on_progress=progress_to_stderr)
     info = result.to_dict()
-    return (_layers_text(info) + "\n" + shapes_line(model) + profiles_line(result),
+    views = _llm_views(result.layers, model, info)
+    return (_layers_text(info) + views + "\n" + shapes_line(model) + profiles_line(result),
             {**info, "input_shapes": model.shapes.describe()})
+
+
+def _llm_views(layers, model, info: dict) -> str:
+    """Per-block table and fused attention (LLMs, transformers), added to ``info``; "" when neither applies."""
+    from ..engines.llm_views import describe_fused_attention, fused_attention, fusion_by_block
+
+    blocks, attention = fusion_by_block(layers, model), fused_attention(layers, model)
+    info["decoder_blocks"] = blocks.to_dict(orient="records")
+    info["fused_attention"] = attention.to_dict(orient="records")
+    text = ""
+    if len(blocks):
+        text += "\n\nengine layers per decoder block:\n" + blocks.to_string(
+            index=False, formatters={"work_share": "{:.1%}".format})
+    if len(attention):
+        top = attention.groupby("region", sort=False).head(8)
+        text += ("\n\n" + "\n".join(describe_fused_attention(attention)) + " (heaviest shown):\n"
+                 + top.to_string(index=False, formatters={"share_of_region": "{:.1%}".format,
+                                                          "share_of_model": "{:.1%}".format}))
+    return text
 
 
 def _configure_build(p):

@@ -41,11 +41,17 @@ def _configure_inspect(p):
 @command("inspect", "describe a model: inputs, outputs, ops, parameters, estimated MACs/FLOPs")
 def cmd_inspect(args):
     from ..model import load_model
+    from ..model.kv_cache import describe_kv_cache
 
     model = load_model(args.model, fold_constants=args.fold_constants)
     shapes = args.shapes  # NAME:dims text or a preset's name, checked by model.shapes
     info = model.stats.to_dict(shapes)
     text = plain_table(model.stats.summary(shapes)) + "\n\n" + model.stats.op_table().to_string(index=False)
+
+    kv = _kv_cache(model, shapes)
+    if len(kv):
+        info["kv_cache"] = kv.to_dict(orient="records")
+        text += "\n\n" + describe_kv_cache(kv) + "\n" + kv.to_string(index=False)
     sources = model.shapes.sources(shapes)
     if len(sources):
         text += "\n\ndynamic dimensions (give --shapes to change them):\n" + plain_table(sources)
@@ -61,6 +67,17 @@ def plain_table(df: "pd.DataFrame") -> str:
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(line[:-1], widths)), line[-1]]).rstrip()
              for line in [columns, *rows]]
     return "\n".join(lines)
+
+
+def _kv_cache(model, shapes):
+    """The KV-cache table at the maximum of the build profile these shapes give (what ``build`` would use)."""
+    from ..engines.config import BuildConfig
+    from ..model.kv_cache import kv_cache_inputs, kv_cache_table
+
+    if not kv_cache_inputs(model.inputs):
+        return kv_cache_table([], {})
+    profiles = BuildConfig(shapes=model.shapes.resolve(shapes)).profiles(model)
+    return kv_cache_table(model.inputs, {name: hi for name, (_, _, hi) in profiles.items()})
 
 
 def _configure_samples(p):

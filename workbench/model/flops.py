@@ -62,15 +62,71 @@ def _matmul(node, ins, outs):
 
 
 def _recurrent(gates: int):
+    """LSTM (4 gates), GRU (3), RNN (1): every step of every direction multiplies the input by W and the hidden
+    state by R, W ``[directions, gates * hidden, input]``; X is [seq, batch, input] ([batch, seq, input] at layout 1)."""
     def estimate(node, ins, outs):
         x, w = ins[0], ins[1]
-        if x is None or w is None:
+        if x is None or w is None or len(x) != 3:
             return None
-        seq, batch, inp = x[0], x[1], x[2]
+        seq, batch = (x[1], x[0]) if _attr(node, "layout", 0) else (x[0], x[1])
         directions, hidden = w[0], w[1] // gates
-        macs = directions * seq * batch * gates * hidden * (inp + hidden)
+        macs = directions * seq * batch * gates * hidden * (x[2] + hidden)
         return macs, 2 * macs
     return estimate
+
+
+def _einsum(node, ins, outs):
+    """Every index of the equation is looped over once per MAC (exact for the two-operand contractions exporters
+    write: ``bhqd,bhkd->bhqk``)."""
+    equation = (_attr(node, "equation", b"") or b"").decode().replace(" ", "")
+    terms = equation.split("->")[0].split(",")
+    if len(terms) != len(ins) or any(s is None for s in ins) or "." in equation:
+        return None
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, ins):
+        if len(term) != len(shape):
+            return None
+        sizes.update(zip(term, shape))
+    macs = math.prod(sizes.values())
+    return macs, 2 * macs
+
+
+def _present_length(present) -> int | None:
+    return present[-2] if present is not None and len(present) >= 4 else None
+
+
+def _fused_attention(node, ins, outs):
+    """com.microsoft Attention / MultiHeadAttention / GroupQueryAttention: QKᵀ and PV over the whole context
+    (past + new tokens; Attention and MultiHeadAttention read it from their ``present`` output when it is there), plus
+    Attention's packed QKV projection. With GroupQueryAttention's shared buffer (past = the maximum length) the whole
+    buffer is counted.
+    Query and value widths are taken as the output's width (heads x head size), as these ops define them."""
+    y = outs[0] if outs else None
+    if y is None or len(y) != 3:
+        return None
+    batch, seq, width = y
+    op = node.op_type
+    projection, q_width = 0, width
+    if op == "Attention":
+        w = ins[1] if len(ins) > 1 else None
+        if w is None:
+            return None
+        projection = batch * seq * w[0] * w[1]
+        sizes = _attr(node, "qkv_hidden_sizes")
+        q_width = sizes[0] if sizes else w[1] // 3
+        past = ins[4] if len(ins) > 4 else None
+        context = _present_length(outs[1] if len(outs) > 1 else None) or (seq + (past[-2] if past else 0))
+    elif op == "MultiHeadAttention":
+        key = ins[1] if len(ins) > 1 else None
+        past = ins[6] if len(ins) > 6 else None
+        own = (key[1] if len(key) == 3 else key[2]) if key is not None else seq
+        context = _present_length(outs[1] if len(outs) > 1 else None) or (own + (past[-2] if past else 0))
+    else:  # GroupQueryAttention: its present may be the past's buffer (shared-buffer layout), so past + new tokens
+        past = ins[3] if len(ins) > 3 else None
+        context = seq + (past[-2] if past else 0)
+    macs = projection + batch * seq * context * (q_width + width)
+    softmax = batch * seq * context * int(_attr(node, "num_heads", 1) or 1) * 3
+    return macs, 2 * macs + softmax
 
 
 def _pool(node, ins, outs):
@@ -96,7 +152,8 @@ _ESTIMATORS: dict[str, Callable] = {
     "ConvTranspose": _conv_transpose,
     "Gemm": _gemm, "MatMul": _matmul, "MatMulInteger": _matmul,
     "QLinearMatMul": lambda n, i, o: _matmul(n, [i[0]], o),
-    "LSTM": _recurrent(4), "GRU": _recurrent(3), "RNN": _recurrent(1),
+    "LSTM": _recurrent(4), "GRU": _recurrent(3), "RNN": _recurrent(1), "Einsum": _einsum,
+    "Attention": _fused_attention, "MultiHeadAttention": _fused_attention, "GroupQueryAttention": _fused_attention,
     "MaxPool": _pool, "AveragePool": _pool, "LpPool": _pool,
     "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
     "ReduceMean": _global_pool, "ReduceSum": _global_pool, "ReduceMax": _global_pool,
@@ -107,7 +164,11 @@ _ESTIMATORS: dict[str, Callable] = {
     "BatchNormalization": _per_output(2), "InstanceNormalization": _per_output(5),
     "LayerNormalization": _per_output(5), "GroupNormalization": _per_output(5), "LRN": _per_output(5),
     "Softmax": _per_output(3), "LogSoftmax": _per_output(4),
+    "SkipLayerNormalization": _per_output(6), "SimplifiedLayerNormalization": _per_output(4),
+    "SkipSimplifiedLayerNormalization": _per_output(5), "RMSNormalization": _per_output(4),
+    "FastGelu": _per_output(8), "BiasGelu": _per_output(9), "QuickGelu": _per_output(5),
 }
+COUNTED_OPS = frozenset(_ESTIMATORS)  # ops whose work is counted (any other op counts as none, e.g. Reshape)
 
 def estimate_node(node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]]) -> tuple[int, int, bool]:
     """(MACs, FLOPs, shapes_known) of one node given a map from tensor name to concrete shape."""

@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from . import flops as _flops
 from .model_shapes import ShapesArg
 from .subgraphs import real_op_histogram
+from .work import lower_bound_note, model_work, work_rows
 from .tensors import format_shape, itemsize
 
 if TYPE_CHECKING:
@@ -68,19 +68,13 @@ class ModelStatistics:
         return int(weights + 4 * self.learned_attribute_values)  # ONNX-ML attribute floats are float32
 
     def estimate_flops(self, shapes: ShapesArg = None) -> pd.DataFrame:
-        """Per-node MACs and FLOPs at the given input shapes (default: ``model.shapes.default``).
+        """Per-node MACs and FLOPs at the given input shapes (default: ``model.shapes.default``), with shapes
+        propagated past onnx's inference and If/Loop bodies walked (``work.model_work``).
 
-        Columns: node, op_type, macs, flops, shapes_known. ``df.attrs['input_shapes']`` records the shapes used.
+        Columns: node, op_type, macs, flops, shapes_known, graph. ``df.attrs``: input_shapes, branches, not_counted,
+        lower_bound (see ``work.estimate_work``).
         """
-        resolved = self._model.shapes.resolve(shapes)
-        concrete = self._model.shapes.concrete(resolved)
-        rows = []
-        for index, node in enumerate(self._model.proto.graph.node):
-            macs, flops, known = _flops.estimate_node(node, concrete)
-            rows.append((node.name or f"{node.op_type}_{index}", node.op_type, macs, flops, known))
-        df = pd.DataFrame(rows, columns=["node", "op_type", "macs", "flops", "shapes_known"])
-        df.attrs["input_shapes"] = {k: list(v) for k, v in resolved.items()}
-        return df
+        return model_work(self._model, shapes)
 
     def macs(self, shapes: ShapesArg = None) -> int:
         return int(self.estimate_flops(shapes)["macs"].sum())
@@ -113,10 +107,11 @@ class ModelStatistics:
             ("parameters", f"{self.parameter_count:,}"),
             ("parameter bytes", human_bytes(self.parameter_bytes)),
             ("estimated at", model.shapes.describe(shapes)),
-            ("GMACs", round(work["macs"].sum() / 1e9, 4)),
-            ("GFLOPs", round(work["flops"].sum() / 1e9, 4)),
         ]
-        return pd.DataFrame(rows, columns=["property", "value"]).astype({"value": str})
+        rows += work_rows(work)
+        out = pd.DataFrame(rows, columns=["property", "value"]).astype({"value": str})
+        out.attrs["work"] = work
+        return out
 
     def to_dict(self, shapes: ShapesArg = None) -> dict[str, Any]:
         """JSON-ready description (the CLI's ``inspect --json``)."""
@@ -140,6 +135,9 @@ class ModelStatistics:
             "shape_sources": model.shapes.sources(shapes).to_dict(orient="records"),
             "macs": int(work["macs"].sum()),
             "flops": int(work["flops"].sum()),
+            "work_note": lower_bound_note(work),
+            "control_flow": work.attrs["branches"],
+            "shape_inference": work.attrs["shape_inference"],
         }
 
 

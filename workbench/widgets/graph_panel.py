@@ -3,9 +3,12 @@ ONNX Runtime's optimized graph — with a Build button (progress shown) for the 
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
 
 from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
+from ..engines.llm_views import describe_fused_attention, fused_attention, fusion_by_block
 from ..errors import EngineBuildError, NetworkParseError
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
 from ..charts.graph_html import CANVAS_MIN_NODES
@@ -15,7 +18,8 @@ from .common import Panel, progress_bar
 from .graph_canvas_view import GraphCanvas
 from .graph_view import FusionView, GraphView
 
-VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "TensorRT network", "ONNX Runtime optimized")
+VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "per decoder block", "TensorRT network",
+         "ONNX Runtime optimized")
 AUTO_COLLAPSE = 600  # nodes: larger graphs open grouped by name scope
 
 
@@ -207,7 +211,7 @@ class GraphPanel(Panel):
         if self.model is None:
             return
         choice = self.choice.value
-        if choice in ("before/after fusion", "engine layers") and self.result is None:
+        if choice in ("before/after fusion", "engine layers", "per decoder block") and self.result is None:
             self.area.children = ()
             self.say("press “Build engine” to see TensorRT's layers after fusion", "info")
             return
@@ -225,6 +229,8 @@ class GraphPanel(Panel):
             self.view = GraphView(layered_layout(from_network(network)))
         elif choice == "engine layers":
             self.view = GraphView(layered_layout(from_engine(self.result.layers, model=self.model)))
+        elif choice == "per decoder block":
+            self.view = widgets.HTML(decoder_block_html(self.result.layers, self.model))
         else:
             # fusion_reason / fusion_reason_kind columns: why a node has no engine layer, for colouring by reason
             onnx_graph = with_fusion_reasons(self._onnx_graph(self.model), self.result.fusion)
@@ -238,3 +244,19 @@ class GraphPanel(Panel):
                 self._group_selected(view, node_id)
             self.view.onnx_view.on_select = both
         self.area.children = (self.view,)
+
+
+def decoder_block_html(layers, model) -> str:
+    """The LLM views of a build: engine layers per decoder block, and the fused attention's ONNX nodes."""
+    blocks, attention = fusion_by_block(layers, model), fused_attention(layers, model)
+    parts = ["<b>Engine layers per decoder block</b>",
+             blocks.to_html(index=False, border=0, formatters={"work_share": "{:.1%}".format}) if len(blocks) else
+             "<i>no numbered decoder blocks in the ONNX node names (such as /model/layers.3/...)</i>"]
+    parts.append("<b>Attention fused by TensorRT</b>")
+    if len(attention):
+        parts += [f"<div>{html.escape(line)}</div>" for line in describe_fused_attention(attention)]
+        share = {"share_of_region": "{:.1%}".format, "share_of_model": "{:.1%}".format}
+        parts.append(attention.to_html(index=False, border=0, formatters=share))
+    else:
+        parts.append("<i>no Myelin region holds an attention (QKᵀ, softmax, PV) in this engine</i>")
+    return "<div>" + "".join(parts) + "</div>"
