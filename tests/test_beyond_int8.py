@@ -84,3 +84,16 @@ def test_fp8_builds_for_ada_and_blackwell_targets_and_not_for_ampere(digits_mode
         assert "float8" in [d for ds in layers.output_dtypes for d in ds], caps
     with pytest.raises(EngineBuildError, match="sm86"):  # E4M3 needs Ada (8.9) or newer
         build_engine(q, BuildConfig(compute_capabilities=("8.6",)))
+
+
+def test_panel_offers_the_float_precision_for_the_tensorrt_target_only(digits_model):
+    from workbench.widgets import PrecisionPanel
+
+    panel = PrecisionPanel(digits_model, digits("calibration")[0][:32])
+    assert list(panel.float_precision.options) == ["fp32", "fp16", "bf16"]
+    panel.float_precision.value = "fp16"
+    assert panel.plan().float_precision == "fp16"
+    panel.target.value = "onnxruntime"
+    assert panel.float_precision.value == "fp32" and panel.float_precision.disabled
+    panel.precision.value = "fp16"
+    assert panel.float_precision.disabled and panel.plan().float_precision == "fp32"
