@@ -68,6 +68,16 @@ def test_int4_awq_block_quantization_beats_round_to_nearest(llama, calib, held_o
     assert engine.memory["weights_bytes"] < 0.5 * fp32_engine.memory["weights_bytes"]
 
 
+def test_int4_weights_with_fp16_activations(llama, held_out):
+    w4a16 = quantize_weights_int4(llama, method="rtn", block_size=32, float_precision="fp16")
+    onnx.checker.check_model(w4a16.model.proto, full_check=True)
+    fp32_rest = quantize_weights_int4(llama, method="rtn", block_size=32)
+    a, b = _logits(compare(llama, w4a16.model, held_out)), _logits(compare(llama, fp32_rest.model, held_out))
+    assert abs(a.sqnr_db - b.sqnr_db) < 1.0
+    precisions = layer_workload(build_engine(w4a16.model), w4a16.model)["precision"].value_counts()
+    assert precisions.get("float16", 0) > precisions.get("float32", 0)
+
+
 def test_int4_errors(llama):
     with pytest.raises(ConfigError, match="needs calibration data"):
         quantize_weights_int4(llama, method="awq")

@@ -76,15 +76,18 @@ def _search_scales(rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndar
 
 def quantize_weights_int4(model, data=None, *, method: str = "awq", block_size: int = DEFAULT_BLOCK_SIZE,
                           alphas=AWQ_ALPHAS, exclude_nodes=(), samples: int | None = None,
-                          batch_size: int | None = None):
+                          batch_size: int | None = None, float_precision: str = "fp32"):
     """``model`` with the weights of its MatMuls in int4 (per-group scales), as a QuantizationResult.
 
     ``method``: ``awq`` (activation-aware scales searched on ``data``, anything ``calibrate`` takes) or ``rtn``
     (round to nearest, no data). MatMuls whose K is not a multiple of ``block_size``, or with K or N under 16, stay
     float; the report says why, and for AWQ the chosen alpha and the output error relative to round-to-nearest.
+    ``float_precision='fp16'`` (or bf16) runs the activations in that type: W4A16, AWQ's deployment form.
     """
+    from .float_remainder import check_float_precision, with_float_remainder
     from .qdq import QuantizationResult
 
+    float_precision = check_float_precision(float_precision)
     model = load_model(model)
     if method not in METHODS:
         raise ConfigError(f"INT4 method '{method}' is unknown (methods: {', '.join(METHODS)})")
@@ -138,7 +141,7 @@ def quantize_weights_int4(model, data=None, *, method: str = "awq", block_size: 
     out = load_model(proto, name=f"{model.name}_int4_{method}")
     out.label = f"{model.label} (int4 weights, {method})"
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
-    return QuantizationResult(out, report, "tensorrt", "int4", method, notes)
+    return with_float_remainder(QuantizationResult(out, report, "tensorrt", "int4", method, notes), float_precision)
 
 
 def _write_int4_weight(graph, node, weight: np.ndarray, block_size: int) -> None:
