@@ -7,8 +7,10 @@ AWQ weighs channels by their mean magnitude, SmoothQuant by their maximum.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Collection
 
 import numpy as np
+import onnx
 from onnx import numpy_helper
 
 from ..errors import ConfigError
@@ -29,7 +31,8 @@ class ChannelStats:
     consumers: list[int] = field(default_factory=list)  # indices in graph.node of the MatMuls that read it
 
 
-def weighted_matmuls(graph, *, exclude_nodes=(), min_features: int = MIN_GEMM_FEATURES) -> list[tuple[int, str]]:
+def weighted_matmuls(graph: onnx.GraphProto, *, exclude_nodes: Collection[str] = (),
+                     min_features: int = MIN_GEMM_FEATURES) -> list[tuple[int, str]]:
     """(index in graph.node, why not) of every MatMul whose B is a 2-D float initializer [K, N]; why is "" when it
     qualifies (K and N at least ``min_features``, not excluded)."""
     initializers = {t.name: t for t in graph.initializer}
@@ -47,12 +50,13 @@ def weighted_matmuls(graph, *, exclude_nodes=(), min_features: int = MIN_GEMM_FE
     return out
 
 
-def weight_of(graph, node) -> np.ndarray:
+def weight_of(graph: onnx.GraphProto, node: onnx.NodeProto) -> np.ndarray:
+    """The float32 values of ``node``'s weight (its second input, an initializer)."""
     initializer = next(t for t in graph.initializer if t.name == node.input[1])
     return numpy_helper.to_array(initializer).astype(np.float32)
 
 
-def collect_channel_stats(model, data, tensors: list[str], *, samples: int | None = None,
+def collect_channel_stats(model: Any, data: Any, tensors: list[str], *, samples: int | None = None,
                           batch_size: int | None = None, max_rows: int = MAX_KEPT_ROWS) -> dict[str, ChannelStats]:
     """One pass of ONNX Runtime over ``data`` (anything ``calibrate`` takes) with ``tensors`` as extra outputs."""
     from .calibrate import augmented_session

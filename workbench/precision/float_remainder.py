@@ -11,6 +11,7 @@ reads them (opset 19 allows FP16/BF16 scales). Inputs and outputs stay FP32.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import onnx
@@ -39,7 +40,7 @@ def check_float_precision(float_precision: str, target: str = "tensorrt") -> str
     return name
 
 
-def with_float_remainder(result, float_precision: str):
+def with_float_remainder(result: Any, float_precision: str) -> Any:
     """``result`` (a QuantizationResult of the TensorRT target) with its unquantized compute in FP16 or BF16.
 
     FP32 returns ``result`` unchanged. Scales below FP16's smallest normal number lose precision in FP16: how many

@@ -17,6 +17,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import onnx
@@ -224,9 +225,9 @@ def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules
     return list(dict.fromkeys(names))
 
 
-def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclude_op_types=(),
-             rules: bool = True, reduce_range: bool | None = None, float_precision: str = "fp32"
-             ) -> QuantizationResult:
+def quantize(model: Any, table: Any, *, target: str = "tensorrt", exclude_nodes: Sequence[str] = (),
+             exclude_op_types: Sequence[str] = (), rules: bool = True, reduce_range: bool | None = None,
+             float_precision: str = "fp32") -> QuantizationResult:
     """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
 
     ``float_precision`` (tensorrt target): fp16 or bf16 runs what stays unquantized in that type

@@ -10,6 +10,7 @@ workbench's own calibration and TensorRT Q/DQ placement, so the result is the Q/
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Collection
 
 import numpy as np
 import onnx
@@ -31,8 +32,8 @@ class SmoothedModel:
     report: pd.DataFrame  # tensor, matmuls, alpha, outlier_ratio_before, outlier_ratio_after, folded
 
 
-def smooth(model, data, *, alpha: float = DEFAULT_ALPHA, exclude_nodes=(), samples: int | None = None,
-           batch_size: int | None = None) -> SmoothedModel:
+def smooth(model: Any, data: Any, *, alpha: float = DEFAULT_ALPHA, exclude_nodes: Collection[str] = (),
+           samples: int | None = None, batch_size: int | None = None) -> SmoothedModel:
     """``model`` with SmoothQuant's per-channel scales applied (a float model computing the same outputs).
 
     ``data``: calibration data (anything ``calibrate`` takes). The MatMuls that read one tensor share its scales
@@ -78,8 +79,9 @@ def smooth(model, data, *, alpha: float = DEFAULT_ALPHA, exclude_nodes=(), sampl
     return SmoothedModel(out, report)
 
 
-def smoothquant(model, data, *, alpha: float = DEFAULT_ALPHA, calibrator: str = "minmax", exclude_nodes=(),
-                samples: int | None = None, batch_size: int | None = None, **quantize_options):
+def smoothquant(model: Any, data: Any, *, alpha: float = DEFAULT_ALPHA, calibrator: str = "minmax",
+                exclude_nodes: Collection[str] = (), samples: int | None = None, batch_size: int | None = None,
+                **quantize_options: Any) -> Any:
     """SmoothQuant INT8 for TensorRT: ``smooth`` then the workbench's calibration and Q/DQ placement.
 
     Returns the QuantizationResult of the smoothed model (its notes say how much outlier spread was removed)."""

@@ -14,6 +14,8 @@ the tensor when it can be, else a Mul is inserted before the MatMuls. Written he
 
 from __future__ import annotations
 
+from typing import Any, Collection, Iterable
+
 import numpy as np
 import onnx
 import pandas as pd
@@ -43,11 +45,12 @@ def fake_quantize_int4(weight: np.ndarray, block_size: int) -> tuple[np.ndarray,
 
 
 def dequantize_int4(q: np.ndarray, scale: np.ndarray, block_size: int) -> np.ndarray:
+    """Float32 values of int4 ``q`` [K, N] with per-group ``scale`` [K / block_size, N]."""
     return (q.astype(np.float32) * np.repeat(scale, block_size, axis=0)).astype(np.float32)
 
 
 def _search_scales(rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndarray], block_size: int,
-                   alphas) -> tuple[np.ndarray, float, float, float]:
+                   alphas: Iterable[float]) -> tuple[np.ndarray, float, float, float]:
     """(s, alpha, error with s, round-to-nearest error): AWQ's grid search for one activation tensor."""
     x = rows.astype(np.float32)
     reference = [x @ w for w in weights]
@@ -74,9 +77,10 @@ def _search_scales(rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndar
     return best[0], best[1], best[2], rtn
 
 
-def quantize_weights_int4(model, data=None, *, method: str = "awq", block_size: int = DEFAULT_BLOCK_SIZE,
-                          alphas=AWQ_ALPHAS, exclude_nodes=(), samples: int | None = None,
-                          batch_size: int | None = None, float_precision: str = "fp32"):
+def quantize_weights_int4(model: Any, data: Any = None, *, method: str = "awq", block_size: int = DEFAULT_BLOCK_SIZE,
+                          alphas: Iterable[float] = AWQ_ALPHAS, exclude_nodes: Collection[str] = (),
+                          samples: int | None = None, batch_size: int | None = None, float_precision: str = "fp32"
+                          ) -> Any:
     """``model`` with the weights of its MatMuls in int4 (per-group scales), as a QuantizationResult.
 
     ``method``: ``awq`` (activation-aware scales searched on ``data``, anything ``calibrate`` takes) or ``rtn``
@@ -157,7 +161,8 @@ def _write_int4_weight(graph, node, weight: np.ndarray, block_size: int) -> None
     node.input[1] = out
 
 
-def apply_input_scales(graph, factors: dict[str, np.ndarray], readers: dict[str, list[int]]) -> int:
+def apply_input_scales(graph: onnx.GraphProto, factors: dict[str, np.ndarray], readers: dict[str, list[int]]
+                       ) -> int:
     """Multiply each activation tensor by its per-channel ``factors`` before the MatMuls in ``readers`` read it.
 
     Folded into the producer when it is a Mul by a 1-D weight of K values (an RMSNorm/LayerNorm gamma) and only
@@ -195,7 +200,7 @@ def _drop_unused_initializers(graph) -> None:
     graph.initializer.extend(kept)
 
 
-def int4_weight_bytes(model) -> int:
+def int4_weight_bytes(model: Any) -> int:
     """Bytes of the int4 weights in ``model`` (two values per byte), for size comparisons."""
     return sum(len(t.raw_data) for t in load_model(model).proto.graph.initializer
                if t.data_type == onnx.TensorProto.INT4)
