@@ -1,5 +1,7 @@
 """INT4 weight-only (AWQ-style per-group scales) and SmoothQuant on the Llama-style decoder sample (issue 26)."""
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -105,3 +107,21 @@ def test_smoothquant_moves_outliers_into_weights_and_helps_int8(llama, calib, he
     assert precisions.get("int8", 0) >= 8
     with pytest.raises(ConfigError, match="alpha 1.5 must be in"):
         smooth(llama, calib, alpha=1.5)
+
+
+def test_cli_quantize_llm(run_cli, tmp_path, calib):
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    for start in (0, 16):
+        np.savez(folder / f"batch{start}.npz", **{k: v[start:start + 16] for k, v in calib.items()})
+    out = tmp_path / "int4.onnx"
+    code, stdout, err = run_cli("quantize-llm", "llama_tiny", "--calib-data", folder, "--block-size", "16",
+                                "-o", out, "--json")
+    assert code == 0, err
+    info = json.loads(stdout)
+    assert info["precision"] == "int4" and info["quantized_nodes"] == 15 and load_model(out).opset >= 21
+    code, stdout, err = run_cli("quantize-llm", "llama_tiny", "--method", "smoothquant", "--calib-data", folder,
+                                "-o", tmp_path / "sq.onnx", "--json")
+    assert code == 0 and json.loads(stdout)["precision"] == "int8", err
+    code, _, err = run_cli("quantize-llm", "llama_tiny", "-o", tmp_path / "x.onnx")
+    assert code != 0 and "--method awq needs --calib-data" in err
