@@ -2,16 +2,17 @@
 quantize_static, same models, same calibration and held-out data, engines built with TensorRT-RTX (CPU builder).
 
 ModelOpt (``nvidia-modelopt[onnx]``, ``modelopt.onnx.quantization.quantize``, ``quantize_mode='int8'``, calibration
-``entropy`` and ``max``, CPU calibration, ``high_precision_dtype='fp32'`` like the workbench's default) runs in its
-own virtual environment, which this script makes on first use (python -m venv + pip install; torch is pinned to the
-version of this environment's, so pip takes the same build). It is never a dependency of the workbench.
+``entropy`` and ``max``, CPU calibration, ``high_precision_dtype`` = ``--float-precision``, fp32 by default like the
+workbench's) runs in its own virtual environment, which this script makes on first use (python -m venv + pip
+install; torch is pinned to the version of this environment's, so pip takes the same build). It is never a
+dependency of the workbench.
 
 Printed as ratios, workbench / ModelOpt: engine layers reading INT8, reformat layers, agreement with FP32 (SQNR dB,
 a difference), calibration + quantization time, ONNX file size; and for the CPU target the workbench's ONNX Runtime
 placement against quantize_static (QDQ, U8S8, per-channel). Models: the bundled trained digits CNN (real held-out
 images) and three generated samples (random weights, random inputs: agreement only).
 
-    python benchmarks/bench_int8_vs_modelopt.py [--models digits_cnn,resnet_tiny] [--venv PATH]
+    python benchmarks/bench_int8_vs_modelopt.py [--models digits_cnn,resnet_tiny] [--venv PATH] [--float-precision fp16]
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ DRIVER = r"""
 import json, sys, time
 import numpy as np
 import modelopt.onnx.quantization as moq
-source, data_path, method, out = sys.argv[1:5]
+source, data_path, method, out, high = sys.argv[1:6]
 loaded = np.load(data_path)
 data = {k: loaded[k] for k in loaded.files}
 start = time.perf_counter()
 moq.quantize(source, quantize_mode="int8", calibration_data=data, calibration_method=method,
-             calibration_eps=["cpu"], high_precision_dtype="fp32", output_path=out, log_level="ERROR")
+             calibration_eps=["cpu"], high_precision_dtype=high, output_path=out, log_level="ERROR")
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
@@ -108,12 +109,13 @@ def figures(reference, quantized, held: dict, seconds: float) -> dict:
             **engine_figures(quantized)}
 
 
-def run_modelopt(python: Path, model, calib: dict, method: str, folder: Path):
+def run_modelopt(python: Path, model, calib: dict, method: str, folder: Path, float_precision: str = "fp32"):
     source, data, out = folder / f"{model.name}.onnx", folder / f"{model.name}_calib.npz", \
         folder / f"{model.name}_modelopt_{method}.onnx"
     model.save(source)
     np.savez(data, **calib)
-    done = subprocess.run([str(python), "-c", DRIVER, str(source), str(data), method, str(out)],
+    done = subprocess.run([str(python), "-c", DRIVER, str(source), str(data), method, str(out),
+                           float_precision],
                           capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     if done.returncode:
         raise RuntimeError(done.stderr.strip()[-800:])
@@ -146,6 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--venv", default=str(cache_dir() / "modelopt-venv"))
+    parser.add_argument("--float-precision", default="fp32", choices=("fp32", "fp16"),
+                        help="what both leave unquantized runs in (ModelOpt's high_precision_dtype; its default fp16)")
     args = parser.parse_args()
     python, why = modelopt_python(Path(args.venv))
     if python is None:
@@ -158,12 +162,14 @@ def main() -> None:
         variants = {}
         for calibrator in ("entropy2", "minmax"):
             start = time.perf_counter()
-            q = quantize(model, calibrate(model, calib, calibrator, only_quantized=True)).model
+            q = quantize(model, calibrate(model, calib, calibrator, only_quantized=True),
+                         float_precision=args.float_precision).model
             variants[f"workbench {calibrator}"] = (q, time.perf_counter() - start)
         if python is not None:
             for method in ("entropy", "max"):
                 try:
-                    variants[f"modelopt {method}"] = run_modelopt(python, model, calib, method, folder)
+                    variants[f"modelopt {method}"] = run_modelopt(python, model, calib, method, folder,
+                                                                  args.float_precision)
                 except RuntimeError as exc:
                     print(f"{name}: ModelOpt {method} failed: {exc}")
         start = time.perf_counter()
