@@ -29,10 +29,11 @@ def cmd_quantize_llm(args: argparse.Namespace) -> tuple[str, dict]:
     from ..errors import ConfigError
     from ..files import check_output_path
     from ..model import load_model
-    from ..precision.guards import check_written_model
+    from ..precision.guards import check_precision_request, check_written_model
 
     check_output_path(args.output, "the quantized model", inputs=[p for p in (args.model, args.calib_data) if p])
     model = load_model(args.model)
+    check_precision_request(model, "int8")  # a model with Q/DQ already (or ONNX Runtime's integer ops) is refused
     if args.method != "rtn" and not args.calib_data:
         raise ConfigError(f"--method {args.method} needs --calib-data: a folder or file of .npz feeds")
     if args.method == "smoothquant":
