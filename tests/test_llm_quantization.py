@@ -115,7 +115,7 @@ def test_cli_quantize_llm(run_cli, tmp_path, calib):
     for start in (0, 16):
         np.savez(folder / f"batch{start}.npz", **{k: v[start:start + 16] for k, v in calib.items()})
     out = tmp_path / "int4.onnx"
-    code, stdout, err = run_cli("quantize-llm", "llama_tiny", "--calib-data", folder, "--block-size", "16",
+    code, stdout, err = run_cli("quantize-llm", "llama_tiny", "--method", "rtn", "--block-size", "16",
                                 "-o", out, "--json")
     assert code == 0, err
     info = json.loads(stdout)
