@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import (analysis_commands, app_command, bench_commands, engine_commands,  # noqa: F401  (register)
                    graph_commands, precision_commands, reduce_command)
     from . import check_commands  # noqa: F401  (register)
+    from . import llm_quant_commands  # noqa: F401  (register)
 
     parser = argparse.ArgumentParser(prog="workbench", description="TensorRT Workbench command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
+from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED, REMAINDER_PRECISIONS
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
 from .shapes_option import add_shapes_option, model_at_shapes, shapes_line
@@ -91,6 +91,9 @@ def _configure_quantize(p):
                    help="target precision")
     p.add_argument("--target", default="tensorrt", choices=["tensorrt", "onnxruntime"],
                    help="Q/DQ placement: TensorRT's recommendations, or what ONNX Runtime's CPU runs as int8")
+    p.add_argument("--float-precision", default="fp32", choices=REMAINDER_PRECISIONS,
+                   help="int8/fp8, tensorrt target: what the layers left unquantized compute in (default fp32; "
+                        "fp16 is ModelOpt's default)")
     p.add_argument("--exclude", default="", help="node names kept in FP32, comma-separated")
     p.add_argument("--exclude-op-types", default="", help="op types kept in FP32, comma-separated")
     p.add_argument("-o", "--output", required=True, help="where to write the quantized .onnx model")
@@ -107,7 +110,7 @@ def cmd_quantize(args):
     exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
     exclude_ops = tuple(n.strip() for n in args.exclude_op_types.split(",") if n.strip())
     plan = PrecisionPlan(args.precision, keep_nodes=exclude, keep_op_types=exclude_ops, calibrator=args.calibrator,
-                         percentile=args.percentile, target=args.target)
+                         percentile=args.percentile, target=args.target, float_precision=args.float_precision)
     plan.check_against(model)
     check_precision_request(model, args.precision)  # in seconds, before any calibration
     if args.shapes and args.precision not in ("fp16", "bf16"):
@@ -126,18 +129,19 @@ def cmd_quantize(args):
     only = ({"only_quantized": True, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}
             if args.target == "tensorrt" else {})
     table = _calibrate(args, model, args.precision, **only)
-    result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops)
+    result = quantize(model, table, target=args.target, exclude_nodes=exclude, exclude_op_types=exclude_ops,
+                      float_precision=plan.float_precision)
     check_written_model(result.model, args.precision)
     path = result.model.save(args.output)
     counts = result.counts
     info = {"model": model.name, "precision": args.precision, "calibrator": table.calibrator,
-            "target": args.target, "output": str(path), **counts, "notes": table.notes,
-            "tensors": _tensor_rows(table), "nodes": result.report.to_dict(orient="records"),
+            "target": args.target, "float_precision": plan.float_precision, "output": str(path), **counts,
+            "notes": result.notes, "tensors": _tensor_rows(table), "nodes": result.report.to_dict(orient="records"),
             "input_shapes": model.shapes.describe()}
     text = (result.report.to_string(index=False) + f"\n\nwrote {path}: {counts['quantized_nodes']} nodes quantized "
             f"({', '.join(f'{k} {v}' for k, v in counts['by_op'].items())}), {counts['skipped_nodes']} kept in "
-            f"float; {counts['quantize_linear']} QuantizeLinear, {counts['dequantize_linear']} DequantizeLinear"
-            f"\n{shapes_line(model)}")
+            f"float ({plan.float_precision}); {counts['quantize_linear']} QuantizeLinear, {counts['dequantize_linear']} "
+            f"DequantizeLinear\n{shapes_line(model)}")
     return text, info
 
 

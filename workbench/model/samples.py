@@ -548,6 +548,93 @@ def merged_decoder(name: str, hidden: int = 16, heads: int = 2, vocab: int = 128
     return model
 
 
+def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, ffn: int = 128, vocab: int = 512,
+                  past: int = 16, seed: int = 0) -> onnx.ModelProto:
+    """A Llama-style decoder step as optimum exports it "with past": RMSNorm (Pow/ReduceMean/Sqrt/Div, then the
+    gamma Mul), q/k/v/o projections, ``past_key_values.{i}.key/value`` concatenated with the new keys and values
+    (``present.{i}.*`` outputs), a padding mask from ``attention_mask``, a SwiGLU MLP (gate, up, down), residual Adds,
+    a final RMSNorm and the ``lm_head`` to ``logits``. No rotary embedding and no causal mask inside the new tokens:
+    meant for decode steps (sequence length 1).
+
+    A few hidden channels of every RMSNorm gamma are 12-20x the others, as in trained LLMs (the "outlier features"
+    that make per-tensor INT8 activations lose the rest, and that SmoothQuant moves into the weights)."""
+    b = _GraphBuilder(seed)
+    head_dim = hidden // heads
+    outliers = b.rng.choice(hidden, size=max(1, hidden // 32), replace=False)
+
+    def gamma(name_: str) -> str:
+        g = (1.0 + 0.1 * b.rng.standard_normal(hidden)).astype(np.float32)
+        g[outliers] *= b.rng.uniform(12, 20, len(outliers)).astype(np.float32)
+        return b.weight(name_, g)
+
+    def rms_norm(x: str, prefix: str) -> str:
+        var = b.node("ReduceMean", [b.node("Pow", [x, two], f"{prefix}/Pow")], f"{prefix}/ReduceMean", axes=[-1],
+                     keepdims=1)
+        denom = b.node("Sqrt", [b.node("Add", [var, eps], f"{prefix}/Add")], f"{prefix}/Sqrt")
+        return b.node("Mul", [gamma(f"{prefix}.weight"), b.node("Div", [x, denom], f"{prefix}/Div")],
+                      f"{prefix}/Mul")
+
+    def linear(x: str, fin: int, fout: int, prefix: str) -> str:
+        w = b.rng.standard_normal((fin, fout), dtype=np.float32) * np.float32(1.0 / np.sqrt(fin))
+        return b.node("MatMul", [x, b.weight(f"{prefix}.weight", w)], f"{prefix}/MatMul")
+
+    two = b.scalar("const.two", np.float32(2.0))
+    eps = b.scalar("const.eps", np.float32(1e-6))
+    split_heads = b.weight("const.split_heads", np.array([0, 0, heads, head_dim], np.int64))
+    merge_heads = b.weight("const.merge_heads", np.array([0, 0, hidden], np.int64))
+    scale = b.scalar("const.attention_scale", np.float32(1.0 / np.sqrt(head_dim)))
+    x = b.node("Gather", [b.weight("model.embed_tokens.weight", b.rng.standard_normal(
+        (vocab, hidden), dtype=np.float32)), "input_ids"], "/model/embed_tokens/Gather")
+    keep = b.node("Cast", ["attention_mask"], "/model/mask/Cast", to=TensorProto.FLOAT)
+    masked = b.node("Sub", [b.scalar("const.one", np.float32(1.0)), keep], "/model/mask/Sub")
+    bias = b.node("Mul", [masked, b.scalar("const.mask_value", np.float32(-10000.0))], "/model/mask/Mul")
+    bias = b.node("Unsqueeze", [bias, b.weight("const.mask_axes", np.array([1, 2], np.int64))],
+                  "/model/mask/Unsqueeze")
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+              helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                            ["batch_size", "past_sequence_length + sequence_length"])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", vocab])]
+    past_dims = ["batch_size", heads, "past_sequence_length", head_dim]
+    present_dims = ["batch_size", heads, "past_sequence_length + sequence_length", head_dim]
+    defaults = {"input_ids": [1, 1], "attention_mask": [1, past + 1]}
+    for i in range(layers):
+        p = f"/model/layers.{i}"
+        h = rms_norm(x, f"{p}/input_layernorm")
+        new = {}
+        for proj in ("q", "k", "v"):
+            t = b.node("Reshape", [linear(h, hidden, hidden, f"{p}/self_attn/{proj}_proj"), split_heads],
+                       f"{p}/self_attn/{proj}_Reshape")
+            new[proj] = b.node("Transpose", [t], f"{p}/self_attn/{proj}_Transpose", perm=[0, 2, 1, 3])
+        cache = {}
+        for kind, proj in (("key", "k"), ("value", "v")):
+            past_name, present_name = f"past_key_values.{i}.{kind}", f"present.{i}.{kind}"
+            inputs.append(helper.make_tensor_value_info(past_name, TensorProto.FLOAT, past_dims))
+            outputs.append(helper.make_tensor_value_info(present_name, TensorProto.FLOAT, present_dims))
+            defaults[past_name] = [1, heads, past, head_dim]
+            b.nodes.append(helper.make_node("Concat", [past_name, new[proj]], [present_name],
+                                            name=f"{p}/self_attn/{kind}_Concat", axis=2))
+            cache[kind] = present_name
+        k_t = b.node("Transpose", [cache["key"]], f"{p}/self_attn/k_Transpose_scores", perm=[0, 1, 3, 2])
+        scores = b.node("Mul", [b.node("MatMul", [new["q"], k_t], f"{p}/self_attn/MatMul_scores"), scale],
+                        f"{p}/self_attn/Mul_scale")
+        probs = b.node("Softmax", [b.node("Add", [scores, bias], f"{p}/self_attn/Add_mask")],
+                       f"{p}/self_attn/Softmax", axis=-1)
+        ctx = b.node("MatMul", [probs, cache["value"]], f"{p}/self_attn/MatMul_context")
+        ctx = b.node("Reshape", [b.node("Transpose", [ctx], f"{p}/self_attn/context_Transpose", perm=[0, 2, 1, 3]),
+                                 merge_heads], f"{p}/self_attn/context_Reshape")
+        x = b.node("Add", [x, linear(ctx, hidden, hidden, f"{p}/self_attn/o_proj")], f"{p}/Add_attention")
+        h = rms_norm(x, f"{p}/post_attention_layernorm")
+        g = linear(h, hidden, ffn, f"{p}/mlp/gate_proj")
+        silu = b.node("Mul", [g, b.node("Sigmoid", [g], f"{p}/mlp/act_fn/Sigmoid")], f"{p}/mlp/act_fn/Mul")
+        up = b.node("Mul", [silu, linear(h, hidden, ffn, f"{p}/mlp/up_proj")], f"{p}/mlp/Mul")
+        x = b.node("Add", [x, linear(up, ffn, hidden, f"{p}/mlp/down_proj")], f"{p}/Add_mlp")
+    linear(rms_norm(x, "/model/norm"), hidden, vocab, "/lm_head")
+    b.nodes[-1].output[0] = "logits"
+    return b.model(name, inputs, outputs, defaults,
+                   f"Llama-style decoder step with KV cache ({layers} layers, hidden {hidden}, {heads} heads, "
+                   f"SwiGLU {ffn}, vocabulary {vocab}), random weights")
+
+
 DIGITS_CNN = Path(__file__).resolve().parent / "data" / "digits_cnn.onnx"  # trained, committed (see tools/)
 
 
@@ -585,6 +672,10 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("merged_decoder", "Whisper-style merged decoder as optimum writes it: an If on use_cache_branch at the "
            "top, a KV cache, cross-attention on encoder_hidden_states (fast tests)",
            "small", lambda: merged_decoder("merged_decoder")),
+
+
+    Sample("llama_tiny", "Llama-style decoder step with KV cache (2 layers, hidden 64, RMSNorm, SwiGLU, outlier "
+           "channels; INT4 weight-only and SmoothQuant lessons)", "small", lambda: llama_decoder("llama_tiny")),
 ]}
 
 

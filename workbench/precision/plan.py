@@ -17,6 +17,8 @@ from .graph_edit import set_metadata
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")
 QUANTIZED = ("int8", "fp8")
 FLOAT_CONVERSIONS = tuple(p for p in PRECISIONS if p != "fp32" and p not in QUANTIZED)  # fp16, bf16
+# What the layers an INT8/FP8 plan leaves unquantized compute in (``float_precision``; ModelOpt's default is fp16).
+REMAINDER_PRECISIONS = ("fp32", *FLOAT_CONVERSIONS)
 
 
 def is_quantized(precision: str | None) -> bool:
@@ -65,7 +67,8 @@ class PrecisionPlan:
     FP32 (e.g. ``("LayerNormalization", "Softmax")`` after attention). ``keep_io_types``: inputs and outputs stay
     FP32, so callers feed and read float32 whatever the precision inside.
     INT8/FP8 only: ``calibrator`` (minmax, entropy, entropy2, percentile, mse), ``percentile`` and ``target``
-    (``tensorrt``: NVIDIA's Q/DQ placement; ``onnxruntime``: what ONNX Runtime's CPU kernels fuse).
+    (``tensorrt``: NVIDIA's Q/DQ placement; ``onnxruntime``: what ONNX Runtime's CPU kernels fuse);
+    ``float_precision``: what the unquantized layers compute in (fp32, or fp16/bf16 for the tensorrt target).
     """
 
     precision: str = "fp32"
@@ -75,6 +78,7 @@ class PrecisionPlan:
     calibrator: str = "entropy2"
     percentile: float = 99.99
     target: str = "tensorrt"
+    float_precision: str = "fp32"
 
     def __post_init__(self):
         name = str(self.precision).lower()
@@ -98,6 +102,12 @@ class PrecisionPlan:
             raise ConfigError("fp8 has no ONNX Runtime CPU kernels: use target='tensorrt' for fp8")
         if not 0 < float(self.percentile) <= 100:
             raise ConfigError(f"percentile {self.percentile} must be in (0, 100], e.g. 99.99")
+        from .float_remainder import check_float_precision
+
+        object.__setattr__(self, "float_precision", check_float_precision(self.float_precision, self.target))
+        if self.float_precision != "fp32" and self.precision not in QUANTIZED:
+            raise ConfigError(f"float_precision is for int8/fp8 plans (the layers left unquantized); a "
+                              f"{self.precision} plan converts everything already")
 
     def check_against(self, model) -> None:
         """Raise ConfigError when a kept node or op type does not exist in ``model``."""
@@ -118,6 +128,7 @@ class PrecisionPlan:
         if self.precision in QUANTIZED:
             name += f" {self.calibrator}" + (f" {self.percentile:g}" if self.calibrator == "percentile" else "")
             name += f" for {self.target}"
+            name += f", rest {self.float_precision}" if self.float_precision != "fp32" else ""
         return name + (f" (+{kept} kept in fp32)" if kept else "")
 
 
@@ -152,7 +163,7 @@ def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibr
         if table.precision != plan.precision:
             raise ConfigError(f"the calibration table is for {table.precision}, the plan asks for {plan.precision}")
         return quantize(model, table, target=plan.target, exclude_nodes=plan.keep_nodes,
-                        exclude_op_types=plan.keep_op_types).model
+                        exclude_op_types=plan.keep_op_types, float_precision=plan.float_precision).model
     if plan.precision in ("fp16", "bf16"):
         from .bfloat16 import to_bfloat16
         from .float16 import to_float16

@@ -17,6 +17,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import onnx
@@ -224,16 +225,23 @@ def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules
     return list(dict.fromkeys(names))
 
 
-def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclude_op_types=(),
-             rules: bool = True, reduce_range: bool | None = None) -> QuantizationResult:
+def quantize(model: Any, table: Any, *, target: str = "tensorrt", exclude_nodes: Sequence[str] = (),
+             exclude_op_types: Sequence[str] = (), rules: bool = True, reduce_range: bool | None = None,
+             float_precision: str = "fp32") -> QuantizationResult:
     """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
+
+    ``float_precision`` (tensorrt target): fp16 or bf16 runs what stays unquantized in that type
+    (``float_remainder``).
 
     ``rules`` (default on): the placement rules for heads and outputs (see ``tensorrt_placement``); off, every
     weighted op and skip-connection Add that has ranges is quantized. ``reduce_range`` (ONNX Runtime target): 7-bit
     weights; None decides by this CPU (``cpu_has_vnni``)."""
+    from .float_remainder import check_float_precision, with_float_remainder
+
     model = load_model(model)
     if target not in TARGETS:
         raise ConfigError(f"quantization target '{target}' is unknown (targets: {', '.join(TARGETS)})")
+    float_precision = check_float_precision(float_precision, target)
     names = {n.name for n in model.nodes}
     missing = [n for n in exclude_nodes if n not in names]
     if missing:
@@ -253,7 +261,7 @@ def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclud
             "bytes per activation, half of FP16's), not Tensor Core math — a depthwise convolution has no GEMM "
             "reduction to speed up and is memory-bound, so expect a speed-up near the bandwidth ratio at best, and "
             "measure FP16 first: it often matches INT8 there without any calibration")
-    return result
+    return with_float_remainder(result, float_precision)
 
 
 def _is_depthwise(node, model) -> bool:

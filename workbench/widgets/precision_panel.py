@@ -11,7 +11,7 @@ from .. import charts
 from ..model import load_model
 from ..precision import (CALIBRATORS, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
                          run_outputs)
-from ..precision.plan import PRECISIONS, is_quantized
+from ..precision.plan import PRECISIONS, REMAINDER_PRECISIONS, is_quantized
 from ..precision.qdq import WEIGHTED_OPS
 from .common import Panel, html_table, progress_bar, show_figure
 
@@ -41,6 +41,8 @@ class PrecisionPanel(Panel):
         self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
         self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
         self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")
+        self.float_precision = widgets.Dropdown(options=list(REMAINDER_PRECISIONS), value="fp32",
+                                                description="rest in")  # what stays unquantized computes in
         self.batches = widgets.IntSlider(value=8, min=1, max=64, description="calib batches")
         self.exclude = widgets.SelectMultiple(options=quantizable, description="keep fp32", rows=5)
         self.run_button = widgets.Button(description="Calibrate & quantize", button_style="primary", icon="sliders",
@@ -56,8 +58,9 @@ class PrecisionPanel(Panel):
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.tensor.observe(self.guarded(lambda _: self._draw_histogram()), names="value")
         self.precision.observe(lambda _: self._sync(), names="value")
+        self.target.observe(lambda _: self._sync(), names="value")
         controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.percentile]),
-                                 widgets.HBox([self.target, self.batches]),
+                                 widgets.HBox([self.target, self.float_precision, self.batches]),
                                  widgets.HBox([self.exclude, widgets.VBox([self.run_button, self.stop_button])])])
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.tensor, self.histogram,
                           self.accuracy_view, self.accuracy_chart])
@@ -74,11 +77,14 @@ class PrecisionPanel(Panel):
         if self.precision.value == "fp8":
             self.target.value = "tensorrt"
         self.target.disabled = not quantized or self.precision.value == "fp8"
+        if not quantized or self.target.value != "tensorrt":
+            self.float_precision.value = "fp32"
+        self.float_precision.disabled = not quantized or self.target.value != "tensorrt"
 
     def plan(self) -> PrecisionPlan:
         return PrecisionPlan(self.precision.value, keep_nodes=tuple(self.exclude.value),
                              calibrator=self.calibrator.value, percentile=self.percentile.value,
-                             target=self.target.value)
+                             target=self.target.value, float_precision=self.float_precision.value)
 
     def run(self, wait: bool = False) -> None:
         """Calibrate (INT8/FP8) and convert with the current settings; background unless ``wait``."""
