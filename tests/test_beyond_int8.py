@@ -41,7 +41,7 @@ def test_int8_with_the_rest_in_fp16_builds_runs_and_agrees(digits_model, minmax_
     scales = {t.name: t.data_type for t in q.proto.graph.initializer}
     dq = [n for n in q.nodes if n.op_type == "DequantizeLinear"]
     assert dq and all(scales[n.input[1]] == T.FLOAT16 for n in dq)
-    assert q.inputs[0].dtype == "float32" and q.op_histogram["QuantizeLinear"] == fp32_rest.op_histogram[
+    assert q.inputs[0].dtype == "float32" and q.stats.op_histogram["QuantizeLinear"] == fp32_rest.stats.op_histogram[
         "QuantizeLinear"]
     ort.InferenceSession(q.to_bytes(), providers=["CPUExecutionProvider"])
     test_x, test_y = digits("test")

@@ -48,7 +48,7 @@ def test_llama_sample_is_a_kv_cache_decoder(llama):
     names = [i.name for i in llama.inputs]
     assert names[:2] == ["input_ids", "attention_mask"] and "past_key_values.1.value" in names
     assert [o.name for o in llama.outputs][:2] == ["logits", "present.0.key"]
-    assert llama.op_histogram["MatMul"] == 19 and llama.op_histogram["Sigmoid"] == 2  # 7 per layer + 4 attention + head
+    assert llama.stats.op_histogram["MatMul"] == 19 and llama.stats.op_histogram["Sigmoid"] == 2  # 7 per layer + 4 attention + head
 
 
 def test_int4_awq_block_quantization_beats_round_to_nearest(llama, calib, held_out):
