@@ -99,6 +99,7 @@ def cmd_quantize(args):
     from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize
     from ..precision.guards import check_precision_request, check_written_model
+    from ..precision.preflight import check_quantizable
 
     check_output_path(args.output, "the quantized model", inputs=[p for p in (args.model, args.calib_data) if p])
     model = load_model(args.model)
@@ -108,6 +109,9 @@ def cmd_quantize(args):
                          percentile=args.percentile, target=args.target)
     plan.check_against(model)
     check_precision_request(model, args.precision)  # in seconds, before any calibration
+    if args.precision in QUANTIZED:  # anything to quantize at all? Decided from the graph, before calibrating
+        check_quantizable(model, args.precision, target=args.target, exclude_nodes=exclude,
+                          exclude_op_types=exclude_ops)
     if args.precision in ("fp16", "bf16"):
         data = _calibration_data(args) if args.calib_data else None  # with data: fragile nodes stay FP32
         out = apply_precision(model, plan, data)

@@ -318,9 +318,11 @@ def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "in
         raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
     all_tensors = activation_tensors(model)
     if tensors is None and only_quantized:
-        from .qdq import quantized_activations  # qdq imports this module
+        from .preflight import check_quantizable  # qdq (which it uses) imports this module
 
-        placed = set(quantized_activations(model, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types))
+        # Decided from the graph in seconds, before any pass over the data: nothing to quantize fails here.
+        placed = set(check_quantizable(model, precision, exclude_nodes=exclude_nodes,
+                                       exclude_op_types=exclude_op_types))
         chosen = [t for t in all_tensors if t in placed]
     elif tensors is None:
         chosen = all_tensors
