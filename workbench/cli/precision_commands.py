@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..precision.calibrators import CALIBRATORS, DEFAULT_CALIBRATOR
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
 
 
-def _add_calibration_options(p, *, default_calibrator: str = "entropy2"):
+def _add_calibration_options(p, *, default_calibrator: str = DEFAULT_CALIBRATOR):
     p.add_argument("model", help="an .onnx model or a bundled sample name")
     p.add_argument("--calibrator", default=default_calibrator,
-                   help="minmax, entropy, entropy2, percentile or mse (default %(default)s)")
+                   help=f"{', '.join(CALIBRATORS)} (default %(default)s)")
     p.add_argument("--calib-data", help="folder or file of .npy/.npz calibration samples "
                                         "(or digits:calibration for the bundled digits split)")
     p.add_argument("--samples", type=int, help="use at most this many calibration samples")

@@ -25,7 +25,7 @@ from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchErr
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
 from ..files import atomic_write_text
-from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, QMAX, TRT_ALGORITHMS, auto_amax, check_calibrator
+from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, DEFAULT_CALIBRATOR, QMAX, TRT_ALGORITHMS, auto_amax, check_calibrator
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
@@ -297,7 +297,7 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
     return hists
 
 
-def calibrate(model, data, calibrator: str = "entropy2", *, precision: str = "int8", percentile: float = 99.99,
+def calibrate(model, data, calibrator: str = DEFAULT_CALIBRATOR, *, precision: str = "int8", percentile: float = 99.99,
               samples: int | None = None, batch_size: int | None = None, tensors: Sequence[str] | None = None,
               fusion_groups: Iterable[Sequence[str]] | None = None, preprocess=None,
               on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
