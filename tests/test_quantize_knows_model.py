@@ -99,3 +99,33 @@ def test_an_fp16_model_asked_for_int8_is_told_to_quantize_its_fp32_source(run_cl
                            "--calib-data", "digits:calibration")
     assert code == 1 and "already fp16" in err and "FP32 model" in err, err
     assert not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.parametrize("flavor, version, gpu, expected", [
+    ("tensorrt_rtx", "1.7.0.10", None, None),  # measured here: the CPU builder builds FP8 Q/DQ
+    ("tensorrt", "10.3.0", (9, 0), None),
+    ("tensorrt", "8.6.1", (9, 0), "needs tensorrt 10.0 or newer"),
+    ("tensorrt", "10.3.0", (8, 0), "compute capability 8.9 or newer and the GPU has 8.0"),
+    ("tensorrt", "10.3.0", None, "builds on a GPU and there is none here"),
+])
+def test_fp8_build_problems_are_named(flavor, version, gpu, expected):
+    from workbench.engines.fp8 import fp8_build_problem
+
+    problem = fp8_build_problem(flavor, version, gpu)
+    assert problem is None if expected is None else expected in problem
+
+
+def test_an_fp8_request_the_datacenter_tensorrt_cannot_build_fails_before_calibrating(run_cli, tmp_path,
+                                                                                      monkeypatch):
+    import workbench.engines.flavor as flavor
+
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(flavor, "select_flavor", lambda *a: "tensorrt")
+    monkeypatch.setattr(flavor, "trt", lambda: SimpleNamespace(__version__="10.3.0"))
+    monkeypatch.setattr(flavor, "detect_gpus", lambda: (flavor.GpuInfo("A100", (8, 0), "13.0"),))
+    code, _, err = run_cli("quantize", "digits_cnn", "--precision", "fp8", "-o", tmp_path / "q.onnx",
+                           "--calib-data", "digits:calibration")
+    assert code == 1 and "FP8 requested" in err and "A100 has 8.0" in err and "digits_cnn" in err, err
+    assert "calibration" not in err.split("FP8 requested")[0]
+    assert not (tmp_path / "q.onnx").exists()

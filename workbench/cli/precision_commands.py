@@ -113,6 +113,10 @@ def cmd_quantize(args):
     if args.precision in QUANTIZED:  # anything to quantize at all? Decided from the graph, before calibrating
         check_quantizable(model, args.precision, target=args.target, exclude_nodes=exclude,
                           exclude_op_types=exclude_ops)
+    if args.precision == "fp8" and args.target == "tensorrt":  # can the TensorRT in use build what we would write?
+        from ..engines.fp8 import check_fp8_buildable
+
+        check_fp8_buildable(model.label)
     if args.precision in ("fp16", "bf16"):
         data = _calibration_data(args) if args.calib_data else None  # with data: fragile nodes stay FP32
         out = apply_precision(model, plan, data)
