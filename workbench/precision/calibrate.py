@@ -209,13 +209,23 @@ def augmented_session(model, tensors: list[str]):
     remove or change a graph output (a fusion whose inner tensor is an output is not applied), and the optimized
     run is what keeps calibration within 1.5x of plain forward passes (benchmarks/bench_calibration_cost.py;
     YOLO, 8 images: 3.8 s optimized vs 6.3 s unoptimized)."""
+    return calibration_session(model, tensors)[0]
+
+
+def calibration_session(model, tensors: list[str]) -> tuple[object, list[str]]:
+    """(session, output names to request for ``tensors``): tensors inside If/Loop bodies are read through the
+    outputs that ``control_flow.lift_body_tensors`` adds (ONNX Runtime outputs main-graph tensors only)."""
     import onnxruntime as ort
+
+    from .control_flow import lift_body_tensors
 
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
+    main = {i.name for i in proto.graph.input} | {o for n in proto.graph.node for o in n.output}
+    lifted = {body: outer for outer, body in lift_body_tensors(proto, [t for t in tensors if t not in main]).items()}
     existing = {o.name for o in proto.graph.output}
     for name in tensors:
-        if name not in existing:
+        if name not in existing and name not in lifted:
             proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -225,7 +235,7 @@ def augmented_session(model, tensors: list[str]):
         session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError(f"ONNX Runtime cannot run {model.label} for calibration: {exc}") from None
-    return session
+    return session, [lifted.get(t, t) for t in tensors]
 
 
 ACTIVATION_BUDGET = 256 * 2**20  # bytes of calibrated activations per batch, when the batch size is ours to choose
@@ -273,7 +283,7 @@ def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) 
 def collect_histograms(model, data, tensors: list[str], *, on_progress: ProgressCallback | None = None,
                        cancel: threading.Event | None = None) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms)."""
-    session = augmented_session(model, tensors)
+    session, output_names = calibration_session(model, tensors)
     graph_inputs = {i.name for i in model.inputs}
     hists = {t: TensorHistogram(t) for t in tensors}
     rms_by_input: dict[str, list[float]] = {}
@@ -284,7 +294,7 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
         if cancel is not None and cancel.is_set():
             raise CalibrationCancelled(f"calibration stopped after {seen} samples")
         try:
-            outputs = session.run(tensors, feeds)
+            outputs = session.run(output_names, feeds)
         except Exception as exc:
             raise ConfigError(f"calibration batch {batch_index} fails in ONNX Runtime: {exc}") from None
         for name, value in zip(tensors, outputs):
@@ -319,7 +329,9 @@ def calibrate(model, data, calibrator: str = DEFAULT_CALIBRATOR, *, precision: s
         raise ConfigError(f"calibration precision '{precision}' must be one of {', '.join(QMAX)}")
     if calibrator == "percentile" and not 0 < float(percentile) <= 100:
         raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
-    all_tensors = activation_tensors(model)
+    from .control_flow import body_activations
+
+    all_tensors = list(dict.fromkeys(activation_tensors(model) + body_activations(model.proto)))  # bodies' too
     if tensors is None and only_quantized:
         from .preflight import check_quantizable  # qdq (which it uses) imports this module
 

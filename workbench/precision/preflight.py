@@ -78,9 +78,13 @@ def check_quantizable(model, precision: str = "int8", *, target: str = "tensorrt
         raise ConfigError(f"{label}: Q/DQ placement keeps every weighted op in float ({summary}{elsewhere}) — "
                           "nothing would be quantized; quantize with rules=False to quantize small heads and "
                           "output layers too, or build it in FP16")
-    return quantized_activations(model, exclude_nodes=excluded_nodes, exclude_op_types=excluded_ops, rules=rules)
+    from .control_flow import body_activations
+
+    return list(dict.fromkeys(quantized_activations(model, exclude_nodes=excluded_nodes,
+                                                    exclude_op_types=excluded_ops, rules=rules)
+                              + body_activations(model.proto, rules=rules)))
 
 
 def _bodies_supported() -> bool:
     """Whether Q/DQ placement enters If/Loop bodies (control_flow.py)."""
-    return False
+    return True

@@ -29,6 +29,7 @@ from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
 from .calibrate import quantization_scale
 from .calibrators import QMAX
 from .constant_weights import constant_weights, lift_constant_weights
+from .control_flow import body_activations, quantize_bodies
 from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
@@ -241,7 +242,7 @@ def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclud
     if missing:
         raise ConfigError(f"exclude_nodes: node '{missing[0]}' is not in {model.label}")
     weighted = [n for n in model.nodes if n.op_type in WEIGHTED_OPS]
-    if not weighted:
+    if not weighted and not body_activations(model.proto):
         raise ConfigError(f"{model.label} has nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul")
     if table.precision not in _QTYPE:
         raise ConfigError(f"precision '{table.precision}' cannot be quantized with Q/DQ (int8 or fp8)")
@@ -275,6 +276,7 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     proto = with_opset(proto, 19 if precision == "fp8" else 13, f"{precision} Q/DQ")
     graph = proto.graph
     lifted = lift_constant_weights(graph)  # Constant-node weights become initializers: quantized per channel
+    body_rows = quantize_bodies(proto, table, rules=rules)  # Q/DQ inside If/Loop bodies (control_flow.py)
     amax = table.amax
     initializers = {t.name: t for t in graph.initializer}
     new_nodes: list[onnx.NodeProto] = []
@@ -332,6 +334,7 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
             for i in decision.weights:
                 quantize_weight(node, i)
         rows.append((node.name, node.op_type, decision.quantized, decision.note))
+    rows += body_rows
     if not any(r[2] for r in rows):
         raise ConfigError(f"nothing in {model.label} could be quantized: "
                           f"{rows[0][3] if rows else 'every weighted op was excluded'}")
