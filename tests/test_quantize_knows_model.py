@@ -129,3 +129,78 @@ def test_an_fp8_request_the_datacenter_tensorrt_cannot_build_fails_before_calibr
     assert code == 1 and "FP8 requested" in err and "A100 has 8.0" in err and "digits_cnn" in err, err
     assert "calibration" not in err.split("FP8 requested")[0]
     assert not (tmp_path / "q.onnx").exists()
+
+
+def _control_flow_model():
+    """An If whose then-branch chains two MatMuls (the second reads a tensor that exists only inside the branch)
+    and a Loop whose body multiplies its carried state by a weight: every range needed lives in a body."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    weight = lambda name: nh.from_array((rng.standard_normal((32, 32)) / 6).astype(np.float32), name)  # noqa: E731
+    vi = lambda name: h.make_tensor_value_info(name, T.FLOAT, None)  # noqa: E731
+    then = h.make_graph([h.make_node("MatMul", ["x", "then.w1"], ["then_h"], name="then/mm1"),
+                         h.make_node("Relu", ["then_h"], ["then_r"], name="then/relu"),
+                         h.make_node("MatMul", ["then_r", "then.w2"], ["then_m"], name="then/mm2"),
+                         h.make_node("Tanh", ["then_m"], ["then_y"], name="then/tanh")],  # mm2: not the output
+                        "then", [], [vi("then_y")], [weight("then.w1"), weight("then.w2")])
+    other = h.make_graph([h.make_node("MatMul", ["x", "else.w"], ["else_m"], name="else/mm"),
+                          h.make_node("Relu", ["else_m"], ["else_y"], name="else/relu")],
+                         "else", [], [vi("else_y")], [weight("else.w")])
+    body = h.make_graph([h.make_node("MatMul", ["state", "loop.w"], ["mm"], name="loop/mm"),
+                         h.make_node("Tanh", ["mm"], ["state_out"], name="loop/tanh"),
+                         h.make_node("Identity", ["cond"], ["cond_out"], name="loop/cond")],
+                        "body", [h.make_tensor_value_info("i", T.INT64, []), h.make_tensor_value_info("cond", T.BOOL, []),
+                                 h.make_tensor_value_info("state", T.FLOAT, [2, 32])],
+                        [h.make_tensor_value_info("cond_out", T.BOOL, []), h.make_tensor_value_info("state_out", T.FLOAT, [2, 32])],
+                        [weight("loop.w")])
+    nodes = [h.make_node("Relu", ["input"], ["x"], name="stem/relu"),
+             h.make_node("ReduceSum", ["flag"], ["flag_sum"], name="flag/sum", keepdims=0),
+             h.make_node("Greater", ["flag_sum", "zero"], ["take_then"], name="flag/greater"),
+             h.make_node("If", ["take_then"], ["branch_y"], name="branch/If", then_branch=then, else_branch=other),
+             h.make_node("Loop", ["trips", "", "branch_y"], ["y"], name="refine/Loop", body=body)]
+    graph = h.make_graph(nodes, "control_flow", [h.make_tensor_value_info("input", T.FLOAT, [2, 32]),
+                                                 h.make_tensor_value_info("flag", T.FLOAT, [1])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [2, 32])],
+                         [nh.from_array(np.array(0.0, np.float32), "zero"), nh.from_array(np.array(3, np.int64), "trips")])
+    return load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), name="control_flow")
+
+
+@pytest.fixture(scope="module")
+def control_flow():
+    model = _control_flow_model()
+    rng = np.random.default_rng(1)
+    samples = [{"input": rng.standard_normal((2, 32)).astype(np.float32),
+                "flag": np.array([1.0 if i % 3 else -1.0], np.float32)} for i in range(9)]
+    return model, samples
+
+
+def test_tensors_inside_if_and_loop_bodies_are_calibrated(control_flow):
+    model, samples = control_flow
+    table = calibrate(model, samples, "minmax", only_quantized=True)
+    assert {"x", "then_r", "state"} <= set(table.frame["tensor"])  # then_r and state exist only inside bodies
+    amax = table.amax
+    assert amax["then_r"] > 0 and amax["state"] > 0  # seen on the data: a branch taken, every Loop trip stacked
+
+
+def test_ops_inside_if_and_loop_bodies_are_quantized_and_run(control_flow):
+    model, samples = control_flow
+    result = quantize(model, calibrate(model, samples, "minmax", only_quantized=True))
+    inner = result.report[result.report["node"].str.contains(r"\|")]
+    assert set(inner["node"]) == {"then/mm1 | then_branch | branch/If", "then/mm2 | then_branch | branch/If",
+                                  "else/mm | else_branch | branch/If", "loop/mm | body | refine/Loop"}
+    assert inner["quantized"].all(), result.report
+    check_written_model(result.model, "int8")  # onnx.checker and ONNX Runtime
+    names = [n.name for g in _graphs(result.model.proto.graph) for n in g.node if n.name]
+    assert len(names) == len(set(names))  # TensorRT names layers after nodes
+    for sample in samples[:3]:  # both branches, three Loop trips: four INT8 MatMuls in a row on 64 values
+        row = compare(model, result.model, sample).iloc[0]
+        assert row.sqnr_db > 10 and row.cosine > 0.95, row  # a wrong scale or axis gives ~0 dB
+
+
+def _graphs(graph):
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(attribute.g)

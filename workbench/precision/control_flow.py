@@ -56,6 +56,12 @@ def body_standalone_model(body: onnx.GraphProto, outer: onnx.ModelProto, types: 
             else:
                 value.type.tensor_type.elem_type = TensorProto.FLOAT
                 value.type.tensor_type.shape.SetInParent()
+    for value in [*graph.input, *graph.output]:  # bodies may leave shapes out; a model's inputs/outputs may not
+        if value.type.HasField("tensor_type") and not value.type.tensor_type.HasField("shape"):
+            if value.name in types and types[value.name].tensor_type.HasField("shape"):
+                value.type.CopyFrom(types[value.name])
+            else:
+                value.type.tensor_type.shape.SetInParent()
     model = helper.make_model(graph, opset_imports=list(outer.opset_import))
     model.ir_version = outer.ir_version
     return model
@@ -83,8 +89,9 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
     lifted: dict[str, str] = {}
     for node in proto.graph.node:
         bodies = _bodies(node)
-        found = {a.name: [t for t in dict.fromkeys(o for n in a.g.node for o in n.output) if t in wanted]
-                 for a in bodies}
+        found = {a.name: [t for t in dict.fromkeys([*(i.name for i in a.g.input), *(o for n in a.g.node
+                                                                                    for o in n.output)])
+                          if t in wanted] for a in bodies}  # a Loop's carried state is a body input
         everything = [t for a in bodies for t in found[a.name]]
         if not everything:
             continue
