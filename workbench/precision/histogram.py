@@ -22,6 +22,7 @@ class TensorHistogram:
     """min, max, |x|max, element count and the |x| histogram of every value seen."""
 
     def __init__(self, name: str, bins: int = BINS):
+        """``bins`` 0: min/max/count only (all that MinMax needs), no histogram."""
         self.name = name
         self.bins = bins
         self.counts: np.ndarray | None = None
@@ -52,6 +53,8 @@ class TensorHistogram:
                               "(scales are never computed from non-finite values)")
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         self.count += x.size
+        if self.bins == 0:
+            return
         a = np.abs(x).ravel()
         amax = max(abs(lo), abs(hi))
         if self.counts is None:
