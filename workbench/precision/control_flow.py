@@ -119,7 +119,7 @@ def quantize_bodies(proto: onnx.ModelProto, table, *, rules: bool = True) -> lis
     from ..errors import ConfigError
     from ..model import load_model
     from ..model.loading import weight_free_copy
-    from .qdq import _quantize_for_tensorrt
+    from .qdq import quantize
 
     if not any(_bodies(n) for n in proto.graph.node):
         return []
@@ -131,7 +131,7 @@ def quantize_bodies(proto: onnx.ModelProto, table, *, rules: bool = True) -> lis
             body = attribute.g
             standalone = load_model(body_standalone_model(body, proto, types), name=f"{node.name}_{attribute.name}")
             try:
-                result = _quantize_for_tensorrt(standalone, table, set(), set(), rules)
+                result = quantize(standalone, table, target="tensorrt", rules=rules)
             except ConfigError as exc:  # nothing in this body could be quantized: it stays as it is
                 rows.append((f"{attribute.name} | {node.name}", node.op_type, False, str(exc).split(": ", 1)[-1]))
                 continue
