@@ -63,4 +63,4 @@ def test_the_quantized_precisions_are_named_in_the_precision_registry_only():
     literal = re.compile(r"""\(\s*["']int8["'],\s*["']fp8["']\s*\)|\[\s*["']int8["'],\s*["']fp8["']\s*\]""")
     spelled = [f"{p.relative_to(PACKAGE)}:{n}" for p in _sources()
                for n, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line.split("#")[0])]
-    assert spelled == ["precision/plan.py:18"], spelled
+    assert spelled == ["precision/plan.py:19"], spelled

@@ -24,6 +24,7 @@ except ImportError:  # Python 3.10: the same parser, as a package
 
 from ..errors import ConfigError, EngineMismatchError, WorkbenchError
 from ..precision.guards import QDQ_OPS
+from ..precision.calibrators import DEFAULT_CALIBRATOR
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 
 BASELINE_FORMAT = "tensorrt-workbench-baseline/1"
@@ -44,7 +45,7 @@ class CheckPolicy:
     """
 
     precision: str | None = None             # quantize/cast first: int8, fp8, fp16, bf16; None: build the model as is
-    calibrator: str = "minmax"
+    calibrator: str = DEFAULT_CALIBRATOR
     calibration_samples: int = 32            # random inputs (seeded) when no calibration_data is given
     calibration_data: str | None = None      # .npy/.npz file or folder
     reference_model: str | None = None       # FP32 model to measure agreement against (model carries Q/DQ already)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..precision.calibrators import CALIBRATORS, DEFAULT_CALIBRATOR
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED, REMAINDER_PRECISIONS
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
 from .shapes_option import add_shapes_option, model_at_shapes, shapes_line
 
 
-def _add_calibration_options(p, *, default_calibrator: str = "entropy2"):
+def _add_calibration_options(p, *, default_calibrator: str = DEFAULT_CALIBRATOR):
     p.add_argument("model", help="an .onnx model or a bundled sample name")
     p.add_argument("--calibrator", default=default_calibrator,
-                   help="minmax, entropy, entropy2, percentile or mse (default %(default)s)")
+                   help=f"{', '.join(CALIBRATORS)} (default %(default)s)")
     p.add_argument("--calib-data", help="folder or file of .npy/.npz calibration samples "
                                         "(or digits:calibration for the bundled digits split)")
     p.add_argument("--samples", type=int, help="use at most this many calibration samples")
@@ -104,6 +105,7 @@ def cmd_quantize(args):
     from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize
     from ..precision.guards import check_precision_request, check_written_model
+    from ..precision.preflight import check_quantizable
 
     check_output_path(args.output, "the quantized model", inputs=[p for p in (args.model, args.calib_data) if p])
     model = model_at_shapes(args.model, args.shapes)
@@ -113,6 +115,13 @@ def cmd_quantize(args):
                          percentile=args.percentile, target=args.target, float_precision=args.float_precision)
     plan.check_against(model)
     check_precision_request(model, args.precision)  # in seconds, before any calibration
+    if args.precision in QUANTIZED:  # anything to quantize at all? Decided from the graph, before calibrating
+        check_quantizable(model, args.precision, target=args.target, exclude_nodes=exclude,
+                          exclude_op_types=exclude_ops)
+    if args.precision == "fp8" and args.target == "tensorrt":  # can the TensorRT in use build what we would write?
+        from ..engines.fp8 import check_fp8_buildable
+
+        check_fp8_buildable(model.label)
     if args.shapes and args.precision not in ("fp16", "bf16"):
         from ..model.proving import prove_shapes
 

@@ -23,6 +23,7 @@ from ..progress import ProgressCallback, ProgressReporter
 from .cache import ENGINE_FILE, CacheLookup, EngineCache
 from .config import BuildConfig, check_in_profile
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
+from .fp8 import check_fp8_buildable, uses_fp8
 from .layers import FusionSummary, fusion_summary, layers_frame, parse_layer_report, stream_map
 from .memory import describe_activation_memory, memory_from_log, naive_activation_bytes
 from .network import network_layers, parse_network
@@ -407,6 +408,8 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
     profiles = next(iter(named_profiles.values()))
     module = trt()
     flavor, version = select_flavor(), module.__version__
+    if uses_fp8(model.proto):  # one clear message instead of a parser or tactic error
+        check_fp8_buildable(model.label)
     if config.compute_capabilities and flavor != "tensorrt_rtx":
         raise ConfigError(f"compute_capabilities targets are a TensorRT-RTX feature; {flavor} builds for the GPU "
                           "it runs on")

@@ -415,6 +415,46 @@ def ocr_recognizer(name: str, height: int = 48, classes: int = 97, seed: int = 0
     return model
 
 
+def paddle_constant_weights(name: str, image: int = 64, seed: int = 0) -> onnx.ModelProto:
+    """A layout-detector-style CNN as Paddle2ONNX writes it: every weight and bias is a ``Constant`` node (named
+    ``conv2d_0.w_0``, ...), not an initializer; input ``x`` [-1, 3, image, image] (-1 as dim_value), a residual
+    block, and two outputs named ``save_infer_model/scale_*.tmp_0`` (a score map and a MatMul classifier)."""
+    b = _GraphBuilder(seed)
+    constant = lambda tensor_name, array: b.nodes.append(helper.make_node(  # noqa: E731
+        "Constant", [], [tensor_name], name=f"p2o.Constant.{tensor_name}",
+        value=numpy_helper.from_array(np.ascontiguousarray(array, np.float32), tensor_name))) or tensor_name
+
+    def conv(x: str, cin: int, cout: int, index: int, k: int = 3, stride: int = 1, relu: bool = True) -> str:
+        w = constant(f"conv2d_{index}.w_0", b.rng.standard_normal((cout, cin, k, k), dtype=np.float32)
+                     * np.float32(np.sqrt(2.0 / (cin * k * k))))
+        bias = constant(f"conv2d_{index}.b_0", 0.01 * b.rng.standard_normal(cout))
+        y = b.node("Conv", [x, w, bias], f"p2o.Conv.{index}", kernel_shape=[k, k], strides=[stride, stride],
+                   pads=[k // 2] * 4)
+        return b.node("Relu", [y], f"p2o.Relu.{index}") if relu else y
+
+    x = conv("x", 3, 16, 0, stride=2)
+    x = conv(x, 16, 32, 1, stride=2)
+    skip = conv(conv(x, 32, 32, 2), 32, 32, 3, relu=False)
+    x = b.node("Relu", [b.node("Add", [x, skip], "p2o.Add.0")], "p2o.Relu.4")
+    b.node("Conv", [x, constant("conv2d_4.w_0", b.rng.standard_normal((4, 32, 1, 1), dtype=np.float32) * 0.25)],
+           "p2o.Conv.4", kernel_shape=[1, 1])
+    b.nodes[-1].output[0] = "save_infer_model/scale_0.tmp_0"
+    pooled = b.node("Flatten", [b.node("GlobalAveragePool", [x], "p2o.GlobalAveragePool.0")], "p2o.Flatten.0")
+    logits = b.node("MatMul", [pooled, constant("linear_0.w_0", b.rng.standard_normal((32, 16)) * 0.25)],
+                    "p2o.MatMul.0")
+    b.node("Add", [logits, constant("linear_0.b_0", np.zeros(16))], "p2o.Add.1")
+    b.nodes[-1].output[0] = "save_infer_model/scale_1.tmp_0"
+    graph = helper.make_graph(
+        b.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 3, image, image])],
+        [helper.make_tensor_value_info("save_infer_model/scale_0.tmp_0", TensorProto.FLOAT,
+                                       [-1, 4, image // 4, image // 4]),
+         helper.make_tensor_value_info("save_infer_model/scale_1.tmp_0", TensorProto.FLOAT, [-1, 16])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="PaddlePaddle")
+    model.ir_version = 6
+    model.doc_string = "Layout-detector-style CNN whose weights are Constant nodes (as Paddle2ONNX writes them)"
+    return model
+
+
 def control_flow(name: str, hidden: int = 32, seed: int = 0) -> onnx.ModelProto:
     """A voice-activity-style model with control flow: an ``If`` on a state input chooses between two MatMul/Relu
     branches (as exported from a scripted PyTorch module); input ``input`` [batch, sequence, hidden]."""
@@ -665,6 +705,9 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "realistic", lambda: yolo_detector("yolo_detector")),
     Sample("ocr_recognizer", "OCR text recognizer as Paddle2ONNX converts it: input x [-1, 3, 48, -1] (dynamic width)",
            "small", lambda: ocr_recognizer("ocr_recognizer")),
+    Sample("paddle_constant_weights", "Layout-detector-style CNN as Paddle2ONNX writes it: weights in Constant "
+           "nodes (conv2d_0.w_0, ...), input x [-1, 3, 64, 64]", "small",
+           lambda: paddle_constant_weights("paddle_constant_weights")),
     Sample("if_model", "Voice-activity-style model with an If (two branch bodies) on a state input",
            "small", lambda: control_flow("if_model")),
     Sample("function_model", "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul)",

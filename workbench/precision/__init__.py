@@ -3,11 +3,12 @@ FP16 casts, INT8/FP8 Q/DQ with this workbench's calibrators, and what each costs
 
 from .accuracy import accuracy_table, check_quantized, compare, layer_sensitivity, mixed_precision, run_outputs
 from .calibrate import CalibrationTable, activation_tensors, calibrate, tensors_after_fusion
-from .calibrators import CALIBRATORS
+from .calibrators import CALIBRATORS, DEFAULT_CALIBRATOR
 from .data import CalibrationData
 from .plan import ATTENTION_FRAGILE_OPS, PRECISIONS, PrecisionPlan, apply_precision, fragile_nodes
 from .qdq import TARGETS, QuantizationResult, quantize
 
-__all__ = ["PRECISIONS", "PrecisionPlan", "apply_precision", "fragile_nodes", "ATTENTION_FRAGILE_OPS", "CALIBRATORS", "CalibrationData", "CalibrationTable",
+__all__ = ["PRECISIONS", "PrecisionPlan", "apply_precision", "fragile_nodes", "ATTENTION_FRAGILE_OPS", "CALIBRATORS",
+           "DEFAULT_CALIBRATOR", "CalibrationData", "CalibrationTable",
            "calibrate", "activation_tensors", "tensors_after_fusion", "TARGETS", "QuantizationResult", "quantize",
            "compare", "check_quantized", "accuracy_table", "layer_sensitivity", "mixed_precision", "run_outputs"]

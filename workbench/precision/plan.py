@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigError
 from ..model.loading import PRECISION_KEY, SOURCE_KEY
+from .calibrators import DEFAULT_CALIBRATOR
 from .graph_edit import set_metadata
 
 # The precision registry: every precision this version can write into a model, and the quantized ones (Q/DQ with
@@ -66,7 +67,7 @@ class PrecisionPlan:
     ``keep_nodes``: node names kept in FP32 (e.g. the most sensitive layers); ``keep_op_types``: op types kept in
     FP32 (e.g. ``("LayerNormalization", "Softmax")`` after attention). ``keep_io_types``: inputs and outputs stay
     FP32, so callers feed and read float32 whatever the precision inside.
-    INT8/FP8 only: ``calibrator`` (minmax, entropy, entropy2, percentile, mse), ``percentile`` and ``target``
+    INT8/FP8 only: ``calibrator`` (one of CALIBRATORS, default DEFAULT_CALIBRATOR), ``percentile`` and ``target``
     (``tensorrt``: NVIDIA's Q/DQ placement; ``onnxruntime``: what ONNX Runtime's CPU kernels fuse);
     ``float_precision``: what the unquantized layers compute in (fp32, or fp16/bf16 for the tensorrt target).
     """
@@ -75,7 +76,7 @@ class PrecisionPlan:
     keep_nodes: tuple[str, ...] = field(default_factory=tuple)
     keep_op_types: tuple[str, ...] = field(default_factory=tuple)
     keep_io_types: bool = True
-    calibrator: str = "entropy2"
+    calibrator: str = DEFAULT_CALIBRATOR
     percentile: float = 99.99
     target: str = "tensorrt"
     float_precision: str = "fp32"

@@ -29,6 +29,8 @@ from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
 from .calibrate import quantization_scale
 from .calibrators import QMAX
+from .constant_weights import constant_weights, lift_constant_weights
+from .control_flow import body_activations, quantize_bodies
 from .graph_edit import set_metadata, toposorted, with_opset
 
 TARGETS = ("tensorrt", "onnxruntime")
@@ -145,8 +147,9 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
     ``amax`` (tensor -> range): a node whose activation has no range stays float; None (deciding what to
     calibrate) assumes every activation will have one.
     """
-    initializers = {t.name: t for t in graph.initializer}
-    producers = {o: n for n in graph.node for o in n.output}
+    # Weights held in Constant nodes (Paddle2ONNX) are weights too, never activations that need a range.
+    initializers = {t.name: t for t in graph.initializer} | constant_weights(graph)
+    producers = {o: n for n in graph.node for o in n.output if n.output[0] not in initializers}
     graph_outputs = {o.name for o in graph.output}
     exclude_nodes, exclude_op_types = set(exclude_nodes), set(exclude_op_types)
 
@@ -247,7 +250,7 @@ def quantize(model: Any, table: Any, *, target: str = "tensorrt", exclude_nodes:
     if missing:
         raise ConfigError(f"exclude_nodes: node '{missing[0]}' is not in {model.label}")
     weighted = [n for n in model.nodes if n.op_type in WEIGHTED_OPS]
-    if not weighted:
+    if not weighted and not body_activations(model.proto):
         raise ConfigError(f"{model.label} has nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul")
     if table.precision not in _QTYPE:
         raise ConfigError(f"precision '{table.precision}' cannot be quantized with Q/DQ (int8 or fp8)")
@@ -280,6 +283,8 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     proto.CopyFrom(model.proto)
     proto = with_opset(proto, 19 if precision == "fp8" else 13, f"{precision} Q/DQ")
     graph = proto.graph
+    lifted = lift_constant_weights(graph)  # Constant-node weights become initializers: quantized per channel
+    body_rows = quantize_bodies(proto, table, rules=rules)  # Q/DQ inside If/Loop bodies (control_flow.py)
     amax = table.amax
     initializers = {t.name: t for t in graph.initializer}
     new_nodes: list[onnx.NodeProto] = []
@@ -337,6 +342,7 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
             for i in decision.weights:
                 quantize_weight(node, i)
         rows.append((node.name, node.op_type, decision.quantized, decision.note))
+    rows += body_rows
     if not any(r[2] for r in rows):
         raise ConfigError(f"nothing in {model.label} could be quantized: "
                           f"{rows[0][3] if rows else 'every weighted op was excluded'}")
@@ -350,7 +356,9 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     set_metadata(proto, {PRECISION_KEY: precision, CALIBRATOR_KEY: table.calibrator, SOURCE_KEY: model.source_model})
     quantized = load_model(proto, name=f"{model.name}_{precision}_{table.calibrator}")
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
-    return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, list(table.notes))
+    notes = list(table.notes) + ([f"{len(lifted)} weights held in Constant nodes were quantized as weights "
+                                  "(per channel)"] if lifted else [])
+    return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, notes)
 
 
 CONCAT_RANGE_RATIO = 8.0  # a Concat whose inputs' ranges differ more than this stays float (one scale cannot serve)
@@ -449,7 +457,12 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rul
             # ONNX Runtime's recommended pre-processing: fold BatchNorm into Conv (the fused Conv writes the
             # BatchNorm's output tensor, whose range is in the table), infer shapes.
             source = Path(folder) / "source.onnx"
-            source.write_bytes(model.to_bytes())  # never the ModelProto: the pre-processor moves its weights out
+            source_proto = onnx.ModelProto()
+            source_proto.CopyFrom(model.proto)
+            lift_constant_weights(source_proto.graph)  # ONNX Runtime's quantizer reads weights from initializers
+            source_proto = with_opset(source_proto, 13, "per-channel Q/DQ")  # DequantizeLinear's axis: opset 13
+            source.write_bytes(source_proto.SerializeToString())  # never the ModelProto: the pre-processor moves
+            # its weights out
             quant_pre_process(str(source), prepared, skip_symbolic_shape=True)
             graph = onnx.load(prepared).graph
             op_types = sorted({n.op_type for n in graph.node} - set(exclude_op_types) - {"Constant"})

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 
 from ..engines import BuildConfig
 from ..model import load_model, parse_shapes
-from ..precision import CALIBRATORS, PRECISIONS, PrecisionPlan, apply_precision
+from ..precision import CALIBRATORS, DEFAULT_CALIBRATOR, PRECISIONS, PrecisionPlan, apply_precision
 from ..precision.plan import is_quantized
 from .common import Panel, html_table, progress_bar
 
@@ -34,7 +34,7 @@ class BuildPanel(Panel):
         self.store_error: Exception | None = None  # why the last build could not be recorded in ``store``
         self.shapes_provider = None  # the App's Model panel: () -> {input: shape or (min, opt, max)}
         self.precision = widgets.Dropdown(options=list(PRECISIONS), value="fp32", description="precision")
-        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
+        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value=DEFAULT_CALIBRATOR, description="calibrator")
         self.keep_op_types = widgets.Text(placeholder="e.g. LayerNormalization,Softmax",
                                           description="keep fp32")
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import charts
 from ..model import load_model
-from ..precision import (CALIBRATORS, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
+from ..precision import (CALIBRATORS, DEFAULT_CALIBRATOR, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
                          run_outputs)
 from ..precision.plan import PRECISIONS, REMAINDER_PRECISIONS, is_quantized
 from ..precision.qdq import WEIGHTED_OPS
@@ -38,7 +38,7 @@ class PrecisionPanel(Panel):
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
         self.precision = widgets.Dropdown(options=[p for p in PRECISIONS if p != "fp32"], value="int8",
                                           description="precision")
-        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value="entropy2", description="calibrator")
+        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value=DEFAULT_CALIBRATOR, description="calibrator")
         self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
         self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")
         self.float_precision = widgets.Dropdown(options=list(REMAINDER_PRECISIONS), value="fp32",
