@@ -44,7 +44,8 @@ def test_large_graph_opens_grouped_with_counts_and_work(chain):
     assert group["name"] == "block3" and group["count"] == 4
     assert [view["names"][m] for m in group["members"]] == ["block3/conv1", "block3/relu", "block3/conv2",
                                                             "block3/add"]
-    assert "convolution/matmul ×2" in group["work"]
+    # its nodes' estimated work, summed: two 1x1 Convs over 256 outputs x 4 channels (1,024 MACs each), Relu, Add
+    assert group["work"] == "4.61 kFLOPs (2.05 kMACs)"
     members = sorted(m for g in view["groups"] for m in g["members"])
     singles = [r for r in view["scene"]["ref"] if r >= 0]
     assert sorted(members + singles) == list(range(2002))  # every node is in exactly one item of the top scene
@@ -136,3 +137,15 @@ def test_graph_panel_draws_a_large_model_on_the_canvas():
     assert isinstance(panel.view, GraphCanvas) and len(panel.view.payload["views"][0]["groups"]) == 700
     small = GraphPanel("resnet_tiny")
     assert not isinstance(small.view, GraphCanvas)  # small graphs keep the plotly view
+
+
+def test_group_work_is_its_flops_or_counts_said_so(chain):
+    from workbench.graph import GraphData
+
+    grouped = collapse(chain, 1)
+    block = grouped.nodes[grouped.nodes["name"] == "block3"].iloc[0]
+    assert (block["macs"], block["flops"]) == (2048, 4608)  # the sum of its nodes' estimates
+    unknown = GraphData(chain.kind, chain.title, chain.nodes.assign(macs=float("nan"), flops=float("nan")),
+                        chain.edges)
+    work = canvas_view(unknown)["groups"][3]["work"]
+    assert work == "FLOPs unknown (shapes unknown); nodes: convolution/matmul ×2, activation ×1, elementwise ×1"
