@@ -248,12 +248,16 @@ def browser_readability(model, chromium: str = "/usr/bin/chromium") -> dict:
 
     from playwright.sync_api import sync_playwright
 
+    from workbench.charts.graph_canvas import HIERARCHY_MIN_NODES
     from workbench.charts.graph_html import graph_html
-    from workbench.graph import from_onnx, layered_layout
+    from workbench.graph import collapse, from_onnx, layered_layout
+    from workbench.graph.layout import scope_depth
 
     graph = layered_layout(from_onnx(model))
+    if len(graph.nodes) > HIERARCHY_MIN_NODES:  # the page opens grouped by name scope: measure what it shows
+        graph = layered_layout(collapse(graph, scope_depth(graph)))
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
-        path = graph_html([graph], Path(folder) / "graph.html")
+        path = graph_html([from_onnx(model)], Path(folder) / "graph.html", renderer="plotly")
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])

@@ -88,10 +88,16 @@ def test_canvas_export_is_offline_and_escaped(tmp_path):
         graph_html([graph], tmp_path / "x.html", renderer="svg")
 
 
-def test_default_renderer_by_size(tmp_path):
+def test_default_renderer_by_size(tmp_path, chain):
     small = graph_html([from_onnx("resnet_tiny")], tmp_path / "s.html").read_text()
     big = graph_html([from_onnx(load_model(synthetic_model(700)))], tmp_path / "b.html").read_text()
     assert "Plotly.newPlot" in small and "mountWorkbenchGraph" in big and "Plotly.newPlot" not in big
+    # both renderers open a graph of more than a few hundred nodes grouped by name scope; small ones flat
+    assert "const startGrouped = false;" in small
+    plotly = graph_html([chain], tmp_path / "p.html", renderer="plotly").read_text()
+    assert "const startGrouped = true;" in plotly and "<button id='layers'>Show every node</button>" in plotly
+    flat = graph_html([chain], tmp_path / "f.html", renderer="plotly", hierarchy=False).read_text()
+    assert "const startGrouped = false;" in flat and "<button id='layers'>Group layers</button>" in flat
 
 
 def test_bad_inputs_are_drawn_or_refused_clearly(tmp_path):

@@ -54,14 +54,20 @@ def _cut(name: str) -> str:
     return name if len(name) <= MAX_NAME_CHARS else f"{name[:MAX_NAME_CHARS]}… ({len(name)} characters)"
 
 
+def _compact(value: float) -> float | int:
+    """A coordinate to 0.1 px, written without ".0" when whole (a fifth of the payload's numbers)."""
+    rounded = round(float(value), 1)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
 def _scene(graph: GraphData, ref) -> dict:
     """Positions of a laid-out graph (y downwards, rounded) and its edges by row, with ``ref`` mapping a row to the
     payload's item reference (a node index >= 0, or -(group + 1))."""
     nodes = graph.nodes
     row = {node_id: k for k, node_id in enumerate(nodes["id"].tolist())}
-    return {"x": [round(float(v), 1) for v in nodes["x"].tolist()],
-            "y": [round(-float(v), 1) for v in nodes["y"].tolist()],
-            "w": [round(float(v), 1) for v in nodes["width"].tolist()], "ref": ref,
+    return {"x": [_compact(v) for v in nodes["x"].tolist()],
+            "y": [_compact(-v) for v in nodes["y"].tolist()],
+            "w": [_compact(v) for v in nodes["width"].tolist()], "ref": ref,
             "es": [row[s] for s in graph.edges["source"].tolist()],
             "et": [row[t] for t in graph.edges["target"].tolist()]}
 
@@ -85,7 +91,7 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     view: dict[str, Any] = {
         "title": graph.title, "kind": graph.kind, "names": names,
         "label": [label_table(label.replace("<br>", "\n")) for label in labels],
-        "width": [round(label_width(label), 1) for label in labels],
+        "width": [_compact(label_width(label)) for label in labels],
         "op": [op_table(v) for v in nodes["op"].tolist()],
         "category": [cat_table(v) for v in nodes["category"].tolist()],
         "precision": [precision_table(v) for v in nodes["precision"].tolist()],
@@ -117,16 +123,17 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
         view["groupColor"] = palette("#bcbd22")
         members_of, row_of_kept = _group_rows(graph, grouped, depth)
         categories = nodes["category"].tolist()
-        view["groups"], ref = [], []
+        view["groups"], ref, group_ops = [], [], _Table()
         for gid, name, details in zip(*(grouped.nodes[c].tolist() for c in ("id", "name", "details"))):
             if gid in members_of:
                 members = members_of[gid]
                 ref.append(-len(view["groups"]) - 1)
                 view["groups"].append({"name": _cut(str(name)), "count": len(members), "members": members,
-                                       "ops": details.get("ops", ""),
+                                       "ops": group_ops(details.get("ops", "")),  # "groupOps" index
                                        "work": details.get("work") or _counted(categories, members)})
             else:
                 ref.append(row_of_kept[gid])
+        view["groupOps"] = group_ops.values
         layered_layout(grouped)
         view["scene"] = _scene(grouped, ref)
     view["palette"] = palette.values

@@ -8,6 +8,7 @@ import ipywidgets as widgets
 from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
 from ..errors import EngineBuildError, NetworkParseError
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
+from ..charts.graph_canvas import HIERARCHY_MIN_NODES
 from ..charts.graph_html import CANVAS_MIN_NODES
 from ..graph.layout import scope_depth
 from ..model import load_model, parse_shapes
@@ -16,7 +17,7 @@ from .graph_canvas_view import GraphCanvas
 from .graph_view import FusionView, GraphView
 
 VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "TensorRT network", "ONNX Runtime optimized")
-AUTO_COLLAPSE = 600  # nodes: larger graphs open grouped by name scope
+AUTO_COLLAPSE = HIERARCHY_MIN_NODES  # nodes: larger graphs open grouped by name scope, as the exports do
 
 
 class GraphPanel(Panel):
