@@ -90,7 +90,7 @@ def test_canvas_export_is_offline_and_escaped(tmp_path):
 
 def test_default_renderer_by_size(tmp_path, chain):
     small = graph_html([from_onnx("resnet_tiny")], tmp_path / "s.html").read_text()
-    big = graph_html([from_onnx(load_model(synthetic_model(700)))], tmp_path / "b.html").read_text()
+    big = graph_html([chain], tmp_path / "b.html").read_text()  # 2,000 nodes: more than a few hundred
     assert "Plotly.newPlot" in small and "mountWorkbenchGraph" in big and "Plotly.newPlot" not in big
     # both renderers open a graph of more than a few hundred nodes grouped by name scope; small ones flat
     assert "const startGrouped = false;" in small
@@ -151,6 +151,9 @@ def test_group_work_is_its_flops_or_counts_said_so(chain):
     grouped = collapse(chain, 1)
     block = grouped.nodes[grouped.nodes["name"] == "block3"].iloc[0]
     assert (block["macs"], block["flops"]) == (2048, 4608)  # the sum of its nodes' estimates
+    from workbench.charts.graph import details_html
+
+    assert "<b>work</b>: 2.05 kFLOPs (1.02 kMACs)" in details_html(chain, 0)  # a node's own, in its details
     unknown = GraphData(chain.kind, chain.title, chain.nodes.assign(macs=float("nan"), flops=float("nan")),
                         chain.edges)
     work = canvas_view(unknown)["groups"][3]["work"]

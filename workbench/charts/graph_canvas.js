@@ -280,7 +280,7 @@
         for (const i of shown) {
           const lines = s.label[i].split("\n"), [x, y] = this.toScreen(s.x[i], s.y[i]);
           lines.forEach((line, l) => {
-            const ly = y + (l - (lines.length - 1) / 2) * LINE_PX * k, wpx = c.measureText(line).width;
+            const ly = y + (l - (lines.length - 1) / 2) * LINE_PX * k, wpx = this.textWidth(c, line) * k;
             c.fillText(line, x, ly);
             this.labels.push({item: i, text: line, font, left: x - wpx / 2, right: x + wpx / 2,
                               top: ly - font / 2, bottom: ly + font / 2, box: s.w[i] * k});
@@ -290,6 +290,17 @@
       this.paintMinimap();
       this.frames.push(performance.now() - t0);
       if (this.frames.length > 240) this.frames.shift();
+    }
+
+    textWidth(c, line) {  // at FONT_PX, measured once per distinct text (labels repeat: Conv, Relu, 4 nodes...)
+      const widths = this.widths || (this.widths = new Map());
+      let w = widths.get(line);
+      if (w === undefined) {
+        const font = c.font;
+        c.font = FONT_PX + "px Arial, sans-serif"; w = c.measureText(line).width; c.font = font;
+        widths.set(line, w);
+      }
+      return w;
     }
 
     sceneEdges() {  // per item: its edges in this scene (built once per scene)

@@ -1,7 +1,7 @@
 """Static export: one self-contained interactive HTML file (plotly.js inlined from the plotly wheel, no network)
 with the ONNX graph and, when given, the engine's layers side by side, synced selection, search and the fusion
-table — the same view the notebook widget shows. Above ``CANVAS_MIN_NODES`` nodes the file is drawn by the bundled
-canvas renderer instead (``canvas_html``: grouped by name scope, the same JS as the ``GraphCanvas`` widget)."""
+table — the same view the notebook widget shows. Above ``HIERARCHY_MIN_NODES`` nodes the file is drawn by the
+bundled canvas renderer instead (``canvas_html``: grouped by name scope, the same JS as the ``GraphCanvas`` widget)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from ..graph.layout import scope_depth
 from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
 
 HEIGHT = 760  # px of each graph pane
-# Above this many nodes the export draws with the canvas renderer: plotly's SVG repaints every node on each pan
-# (2.0-2.5 s per scroll at 2,000 nodes, 7.7 s at 10,000 measured in headless Chromium).
+# Above this many nodes the notebook's Graph panel draws with the canvas renderer (below it, its plotly view opens
+# grouped by name scope above HIERARCHY_MIN_NODES). The export switches to the canvas at HIERARCHY_MIN_NODES: at
+# 2,000 nodes its plotly page is 8 MiB and takes 5-11 s to write, the canvas page 0.24 MiB and 1-3 s, and plotly's SVG
+# repaints every node on each pan (2.0-2.5 s per scroll at 2,000 nodes, 7.7 s at 10,000, headless Chromium).
 CANVAS_MIN_NODES = 2500
 
 _SCRIPT = """
@@ -189,14 +191,14 @@ def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: s
                hierarchy: bool | None = None) -> Path:
     """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
     (atomically: an interrupted export leaves the previous file). ``renderer``: "plotly", "canvas" (the bundled
-    canvas renderer, hierarchy first) or, by default, the canvas above ``CANVAS_MIN_NODES`` nodes. Both open the
+    canvas renderer, hierarchy first) or, by default, the canvas above ``HIERARCHY_MIN_NODES`` nodes. Both open the
     ONNX graph grouped by name scope above ``HIERARCHY_MIN_NODES`` nodes (``hierarchy``: True or False to choose),
     with a button (plotly) or a double-click (canvas) to see a group's nodes."""
     from .graph_canvas import HIERARCHY_MIN_NODES
 
     graphs = list(graphs)
     if renderer is None:
-        renderer = "canvas" if max(len(g.nodes) for g in graphs) > CANVAS_MIN_NODES else "plotly"
+        renderer = "canvas" if max(len(g.nodes) for g in graphs) > HIERARCHY_MIN_NODES else "plotly"
     if renderer not in ("plotly", "canvas"):
         raise ConfigError(f"renderer '{renderer}' is unknown (choose plotly or canvas)")
     if renderer == "canvas":

@@ -1,8 +1,8 @@
 """Graphs as two DataFrames (nodes, edges) for every graph the workbench shows: the ONNX model (or ONNX Runtime's
 optimized model), TensorRT's network before fusion, and the engine's layers after fusion.
 
-Nodes: ``id, name, op, category, precision, stream, members, details`` (``members``: the ONNX nodes an engine layer
-or a collapsed group holds). Edges: ``source, target, tensor, shape, dtype``. Graph inputs and outputs are nodes of
+Nodes: ``id, name, op, category, precision, stream, members, details, macs, flops`` (``members``: the ONNX nodes an
+engine layer or a collapsed group holds; ``macs``/``flops``: estimated work, NaN where unknown). Edges: ``source, target, tensor, shape, dtype``. Graph inputs and outputs are nodes of
 category ``input/output``.
 """
 
