@@ -71,8 +71,10 @@ def voila_app(tmp_path_factory):
     cmd, env = voila_command(notebook, port, browser=False)
     env = dict(env, WORKBENCH_RESULTS=str(tmp_path / "results.sqlite"))
     query = f"?token={env['JUPYTER_TOKEN']}"  # the app is served behind a token, as `workbench app` prints it
-    with serve(cmd, f"http://127.0.0.1:{port}", "/" + query, tmp_path / "voila.log", env=env, cwd=tmp_path,
-               what="Voila", timeout=60) as base:
+    # Probed on a static file: a GET of the app itself starts a kernel and runs the notebook, so on a busy machine
+    # each 2-second probe that timed out left one more kernel starting (dozens, and the server never answered).
+    with serve(cmd, f"http://127.0.0.1:{port}", "/voila/static/extension.js" + query, tmp_path / "voila.log",
+               env=env, cwd=tmp_path, what="Voila", timeout=120) as base:
         yield base + "/" + query
 
 
