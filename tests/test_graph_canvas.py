@@ -44,7 +44,8 @@ def test_large_graph_opens_grouped_with_counts_and_work(chain):
     assert group["name"] == "block3" and group["count"] == 4
     assert [view["names"][m] for m in group["members"]] == ["block3/conv1", "block3/relu", "block3/conv2",
                                                             "block3/add"]
-    assert "convolution/matmul ×2" in group["work"]
+    # its nodes' estimated work, summed: two 1x1 Convs over 256 outputs x 4 channels (1,024 MACs each), Relu, Add
+    assert group["work"] == "4.61 kFLOPs (2.05 kMACs)"
     members = sorted(m for g in view["groups"] for m in g["members"])
     singles = [r for r in view["scene"]["ref"] if r >= 0]
     assert sorted(members + singles) == list(range(2002))  # every node is in exactly one item of the top scene
@@ -87,10 +88,16 @@ def test_canvas_export_is_offline_and_escaped(tmp_path):
         graph_html([graph], tmp_path / "x.html", renderer="svg")
 
 
-def test_default_renderer_by_size(tmp_path):
+def test_default_renderer_by_size(tmp_path, chain):
     small = graph_html([from_onnx("resnet_tiny")], tmp_path / "s.html").read_text()
-    big = graph_html([from_onnx(load_model(synthetic_model(700)))], tmp_path / "b.html").read_text()
+    big = graph_html([chain], tmp_path / "b.html").read_text()  # 2,000 nodes: more than a few hundred
     assert "Plotly.newPlot" in small and "mountWorkbenchGraph" in big and "Plotly.newPlot" not in big
+    # both renderers open a graph of more than a few hundred nodes grouped by name scope; small ones flat
+    assert "const startGrouped = false;" in small
+    plotly = graph_html([chain], tmp_path / "p.html", renderer="plotly").read_text()
+    assert "const startGrouped = true;" in plotly and "<button id='layers'>Show every node</button>" in plotly
+    flat = graph_html([chain], tmp_path / "f.html", renderer="plotly", hierarchy=False).read_text()
+    assert "const startGrouped = false;" in flat and "<button id='layers'>Group layers</button>" in flat
 
 
 def test_bad_inputs_are_drawn_or_refused_clearly(tmp_path):
@@ -136,3 +143,18 @@ def test_graph_panel_draws_a_large_model_on_the_canvas():
     assert isinstance(panel.view, GraphCanvas) and len(panel.view.payload["views"][0]["groups"]) == 700
     small = GraphPanel("resnet_tiny")
     assert not isinstance(small.view, GraphCanvas)  # small graphs keep the plotly view
+
+
+def test_group_work_is_its_flops_or_counts_said_so(chain):
+    from workbench.graph import GraphData
+
+    grouped = collapse(chain, 1)
+    block = grouped.nodes[grouped.nodes["name"] == "block3"].iloc[0]
+    assert (block["macs"], block["flops"]) == (2048, 4608)  # the sum of its nodes' estimates
+    from workbench.charts.graph import details_html
+
+    assert "<b>work</b>: 2.05 kFLOPs (1.02 kMACs)" in details_html(chain, 0)  # a node's own, in its details
+    unknown = GraphData(chain.kind, chain.title, chain.nodes.assign(macs=float("nan"), flops=float("nan")),
+                        chain.edges)
+    work = canvas_view(unknown)["groups"][3]["work"]
+    assert work == "FLOPs unknown (shapes unknown); nodes: convolution/matmul ×2, activation ×1, elementwise ×1"

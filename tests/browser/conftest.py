@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def serve(command, base: str, probe: str, log_path: Path, *, env=None, cwd=None,
         while True:
             try:
                 urllib.request.urlopen(base + probe, timeout=2).close()
+                break
+            except urllib.error.HTTPError:  # it answered (a 403 or 404 for the probe): it is serving
                 break
             except OSError:
                 if server.poll() is not None:

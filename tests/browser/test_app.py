@@ -3,12 +3,15 @@ benchmarks; then the same App served by Voila (offline template). Screenshots go
 
 import re
 import shutil
+import sys
 
 import pytest
 
 from workbench.cli.app_command import voila_command
 
 from .conftest import ROOT, _free_port, save_screenshot, serve
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from .test_jupyterlab_graph import run_all_cells
 
 
@@ -58,16 +61,20 @@ def test_quickstart_runs_and_the_app_builds_and_benchmarks(lab, page):
     assert page.outside_requests == []
 
 
-@pytest.fixture
-def voila_app(tmp_path):
+@pytest.fixture(scope="module")
+def voila_app(tmp_path_factory):
+    """One Voila server for this module's tests (each test opens its own page, hence its own kernel)."""
+    tmp_path = tmp_path_factory.mktemp("voila")
     port = _free_port()
     notebook = tmp_path / "app.ipynb"
     shutil.copy(ROOT / "notebooks" / "app.ipynb", notebook)
     cmd, env = voila_command(notebook, port, browser=False)
     env = dict(env, WORKBENCH_RESULTS=str(tmp_path / "results.sqlite"))
     query = f"?token={env['JUPYTER_TOKEN']}"  # the app is served behind a token, as `workbench app` prints it
-    with serve(cmd, f"http://127.0.0.1:{port}", "/" + query, tmp_path / "voila.log", env=env, cwd=tmp_path,
-               what="Voila", timeout=60) as base:
+    # Probed on a static file: a GET of the app itself starts a kernel and runs the notebook, so on a busy machine
+    # each 2-second probe that timed out left one more kernel starting (dozens, and the server never answered).
+    with serve(cmd, f"http://127.0.0.1:{port}", "/voila/static/extension.js" + query, tmp_path / "voila.log",
+               env=env, cwd=tmp_path, what="Voila", timeout=120) as base:
         yield base + "/" + query
 
 
@@ -77,3 +84,30 @@ def test_the_app_through_voila_offline(voila_app, page):
     assert "from workbench import App" not in page.content()  # the code is hidden; only the app shows
     _use_app(page, page.locator("body"), "voila_app")
     assert page.outside_requests == []  # the offline template fetches nothing from a CDN
+
+
+def test_a_large_model_in_the_voila_app_is_drawn_on_the_canvas(voila_app, page, tmp_path):
+    """A 3,000-node model opened by path in the Voila app: its Graph tab draws with the bundled canvas renderer,
+    grouped by name scope, its labels legible and apart (the measures of tests/browser/test_graph_canvas.py)."""
+    import onnx
+
+    from bench_graph_view import CANVAS_LABELS_JS, synthetic_model
+
+    path = tmp_path / "chain3000.onnx"
+    onnx.save(synthetic_model(750), path)
+    page.goto(voila_app)
+    page.wait_for_selector(".widget-tab .lm-TabBar-tab:has-text('2 Graph')", timeout=180_000)
+    app = page.locator(".widget-tab").last
+    app.locator("input[placeholder='/path/to/model.onnx']").fill(str(path))
+    app.get_by_role("button", name="Open").click()
+    page.wait_for_function("document.body.innerText.includes('loaded synthetic2k (3000 nodes)')", timeout=60_000)
+    app.locator(".lm-TabBar-tab", has_text="2 Graph").click()
+    page.wait_for_function("window.workbenchGraphs && workbenchGraphs.length && "
+                           "workbenchGraphs[workbenchGraphs.length - 1].views[0].frames.length > 0", timeout=60_000)
+    page.wait_for_timeout(200)
+    labels = page.evaluate(f"({CANVAS_LABELS_JS})(workbenchGraphs[workbenchGraphs.length - 1].views[0])")
+    save_screenshot(page, "voila_app_canvas_graph.png")
+    assert labels["nodes"] == 3002 and labels["items"] == 752, labels  # 750 groups of 4, the input and output
+    assert labels["shown"] >= 8 and labels["min_font_px"] >= 10, labels
+    assert labels["overlaps"] == 0 and labels["overflowing"] == 0, labels
+    assert page.outside_requests == []

@@ -17,7 +17,7 @@ from bench_graph_view import synthetic_model  # noqa: E402
 def test_two_thousand_nodes_from_disk(page, tmp_path):
     graph = from_onnx(load_model(synthetic_model(500)))
     assert graph.counts["nodes"] == 2000
-    path = graph_html([graph], tmp_path / "big.html")
+    path = graph_html([graph], tmp_path / "big.html", renderer="plotly", hierarchy=False)  # plotly, every node
     start = time.perf_counter()
     page.goto(Path(path).as_uri())
     nodes = "document.getElementById('graph0')._fullData.find(t => t.meta === 'nodes')"

@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..graph import CATEGORIES, PRECISION_COLORS, GraphData, layered_layout
+from ..graph.data import work_text
 from ..graph.layout import FONT_PX, ROW_GAP_PX
 
 STREAM_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -273,6 +274,8 @@ def details_html(graph: GraphData, node_id: int, extra: str = "") -> str:
     items = [f"<b>{html.escape(str(row['name']))}</b>", f"<i>{html.escape(str(row['op']))}</i> · {row['category']}"]
     if row["precision"]:
         items.append(f"precision: {row['precision']}")
+    if row.get("flops", 0) > 0 and row.get("category") != "group":  # a group says its work in its details
+        items.append(f"<b>work</b>: {work_text(row['macs'], row['flops'])}")
     for key, value in (row["details"] or {}).items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())

@@ -22,14 +22,34 @@
   function prepareView(v) {
     const n = v.names.length;
     v.n = n;
-    v.inputs = Array.from({length: n}, () => []);
-    v.outputs = Array.from({length: n}, () => []);
-    for (let e = 0; e < v.edges.s.length; e++) { v.outputs[v.edges.s[e]].push(e); v.inputs[v.edges.t[e]].push(e); }
+    // Built when first needed (details, opening a group, search), not before the first frame: at 50,000 nodes
+    // they cost a third of the time to it.
+    lazy(v, "inputs", () => adjacency(v).inputs);
+    lazy(v, "outputs", () => adjacency(v).outputs);
+    lazy(v, "lowerNames", () => v.names.map(s => s.toLowerCase()));
     v.groupOf = new Int32Array(n).fill(-1);
-    (v.groups || []).forEach((g, k) => g.members.forEach(m => { v.groupOf[m] = k; }));
-    v.lowerNames = v.names.map(s => s.toLowerCase());
+    (v.groups || []).forEach((g, k) => {
+      if (typeof g.ops === "number") g.ops = v.groupOps[g.ops];  // repeated op summaries: sent once, by index
+      g.members.forEach(m => { v.groupOf[m] = k; });
+    });
     v.top = makeScene(v, v.scene, v.title);
     return v;
+  }
+
+  function lazy(object, name, make) {
+    Object.defineProperty(object, name, {configurable: true, get() {
+      const value = make();
+      Object.defineProperty(object, name, {value, configurable: true});
+      return value;
+    }});
+  }
+  function adjacency(v) {  // per node: its input and output edges
+    if (!v.adjacency) {
+      const inputs = Array.from({length: v.n}, () => []), outputs = Array.from({length: v.n}, () => []);
+      for (let e = 0; e < v.edges.s.length; e++) { outputs[v.edges.s[e]].push(e); inputs[v.edges.t[e]].push(e); }
+      v.adjacency = {inputs, outputs};
+    }
+    return v.adjacency;
   }
 
   // A scene: items (a node or a group) at x, y (centre; y grows downwards) with width w, and edges between items.
@@ -260,7 +280,7 @@
         for (const i of shown) {
           const lines = s.label[i].split("\n"), [x, y] = this.toScreen(s.x[i], s.y[i]);
           lines.forEach((line, l) => {
-            const ly = y + (l - (lines.length - 1) / 2) * LINE_PX * k, wpx = c.measureText(line).width;
+            const ly = y + (l - (lines.length - 1) / 2) * LINE_PX * k, wpx = this.textWidth(c, line) * k;
             c.fillText(line, x, ly);
             this.labels.push({item: i, text: line, font, left: x - wpx / 2, right: x + wpx / 2,
                               top: ly - font / 2, bottom: ly + font / 2, box: s.w[i] * k});
@@ -270,6 +290,17 @@
       this.paintMinimap();
       this.frames.push(performance.now() - t0);
       if (this.frames.length > 240) this.frames.shift();
+    }
+
+    textWidth(c, line) {  // at FONT_PX, measured once per distinct text (labels repeat: Conv, Relu, 4 nodes...)
+      const widths = this.widths || (this.widths = new Map());
+      let w = widths.get(line);
+      if (w === undefined) {
+        const font = c.font;
+        c.font = FONT_PX + "px Arial, sans-serif"; w = c.measureText(line).width; c.font = font;
+        widths.set(line, w);
+      }
+      return w;
     }
 
     sceneEdges() {  // per item: its edges in this scene (built once per scene)
@@ -287,21 +318,27 @@
             oy = (this.miniH - (b[3] - b[2]) * k) / 2 - b[2] * k;
       return {k, ox, oy};
     }
-    paintMinimap() {
-      const m = this.mini.getContext("2d"), s = this.scene, t = this.miniTransform();
-      if (!this.miniImage) {  // the whole scene, drawn once per scene as dots
-        const off = document.createElement("canvas");
-        off.width = this.mini.width; off.height = this.mini.height;
-        const o = off.getContext("2d");
-        o.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-        for (let i = 0; i < s.k; i++) {
-          o.fillStyle = this.v.palette[s.color[i]];
-          o.fillRect(s.x[i] * t.k + t.ox - 1, s.y[i] * t.k + t.oy - 1, Math.max(2, s.w[i] * t.k), 2);
-        }
-        this.miniImage = off;
+    minimapImage() {  // the whole scene as dots, drawn once per scene
+      const s = this.scene, t = this.miniTransform(), off = document.createElement("canvas");
+      off.width = this.mini.width; off.height = this.mini.height;
+      const o = off.getContext("2d");
+      o.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      const byColor = new Map();  // one path per colour: a fill style change per item is slow at 10,000s
+      for (let i = 0; i < s.k; i++) {
+        if (!byColor.has(s.color[i])) byColor.set(s.color[i], new Path2D());
+        byColor.get(s.color[i]).rect(s.x[i] * t.k + t.ox - 1, s.y[i] * t.k + t.oy - 1, Math.max(2, s.w[i] * t.k), 2);
       }
+      for (const [col, path] of byColor) { o.fillStyle = this.v.palette[col]; o.fill(path); }
+      return off;
+    }
+    paintMinimap() {
+      const m = this.mini.getContext("2d"), t = this.miniTransform();
       m.setTransform(1, 0, 0, 1, 0, 0); m.clearRect(0, 0, this.mini.width, this.mini.height);
-      m.drawImage(this.miniImage, 0, 0);
+      if (this.miniImage) m.drawImage(this.miniImage, 0, 0);
+      else if (!this.miniPending) {  // after the first frame of a scene, not in it: the graph shows first
+        this.miniPending = true;
+        setTimeout(() => { this.miniPending = false; this.miniImage = this.minimapImage(); this.paintMinimap(); }, 0);
+      }
       m.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
       const [ax, ay] = this.toWorld(0, 0), [bx, by] = this.toWorld(this.cssW, this.cssH);
       m.strokeStyle = "#d62728"; m.lineWidth = 1.5; m.fillStyle = "rgba(214,39,40,0.08)";

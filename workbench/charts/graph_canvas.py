@@ -54,15 +54,22 @@ def _cut(name: str) -> str:
     return name if len(name) <= MAX_NAME_CHARS else f"{name[:MAX_NAME_CHARS]}… ({len(name)} characters)"
 
 
+def _compact(value: float) -> float | int:
+    """A coordinate to 0.1 px, written without ".0" when whole (a fifth of the payload's numbers)."""
+    rounded = round(float(value), 1)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
 def _scene(graph: GraphData, ref) -> dict:
     """Positions of a laid-out graph (y downwards, rounded) and its edges by row, with ``ref`` mapping a row to the
     payload's item reference (a node index >= 0, or -(group + 1))."""
     nodes = graph.nodes
-    row = {node_id: k for k, node_id in enumerate(nodes["id"])}
-    return {"x": [round(float(v), 1) for v in nodes["x"].tolist()],
-            "y": [round(-float(v), 1) for v in nodes["y"].tolist()],
-            "w": [round(float(v), 1) for v in nodes["width"].tolist()], "ref": ref,
-            "es": [row[s] for s in graph.edges["source"]], "et": [row[t] for t in graph.edges["target"]]}
+    row = {node_id: k for k, node_id in enumerate(nodes["id"].tolist())}
+    return {"x": [_compact(v) for v in nodes["x"].tolist()],
+            "y": [_compact(-v) for v in nodes["y"].tolist()],
+            "w": [_compact(v) for v in nodes["width"].tolist()], "ref": ref,
+            "es": [row[s] for s in graph.edges["source"].tolist()],
+            "et": [row[t] for t in graph.edges["target"].tolist()]}
 
 
 def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool | None = None,
@@ -72,7 +79,7 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     ``scope_depth``) laid out, each group's nodes left to the browser."""
     nodes = graph.nodes
     n = len(nodes)
-    labels = node_labels(graph) if "label" not in nodes else list(nodes["label"])
+    labels = node_labels(graph) if "label" not in nodes else nodes["label"].tolist()
     colors, legend = node_colors(graph, color_by)
     palette = _Table()
     for c in legend.values():
@@ -84,7 +91,7 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     view: dict[str, Any] = {
         "title": graph.title, "kind": graph.kind, "names": names,
         "label": [label_table(label.replace("<br>", "\n")) for label in labels],
-        "width": [round(label_width(label), 1) for label in labels],
+        "width": [_compact(label_width(label)) for label in labels],
         "op": [op_table(v) for v in nodes["op"].tolist()],
         "category": [cat_table(v) for v in nodes["category"].tolist()],
         "precision": [precision_table(v) for v in nodes["precision"].tolist()],
@@ -92,11 +99,13 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
         "notes": list(graph.notes)}
     if "fusion_reason" in nodes:
         view["extra"] = ["why no engine layer: " + r if r else "" for r in nodes["fusion_reason"].tolist()]
-    row = {node_id: k for k, node_id in enumerate(nodes["id"])}
+    row = {node_id: k for k, node_id in enumerate(nodes["id"].tolist())}
     edges = graph.edges
-    view["edges"] = {"s": [row[s] for s in edges["source"]], "t": [row[t] for t in edges["target"]],
-                     "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"]],
-                     "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"], edges["dtype"])]}
+    # columns as lists: iterating pandas' Arrow strings costs microseconds per value
+    view["edges"] = {"s": [row[s] for s in edges["source"].tolist()], "t": [row[t] for t in edges["target"].tolist()],
+                     "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"].tolist()],
+                     "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"].tolist(),
+                                                                                edges["dtype"].tolist())]}
     grouped = None
     if hierarchy is None:  # a graph collapsed already (``workbench graph --collapse``) is drawn as it is
         hierarchy = n > HIERARCHY_MIN_NODES and graph.kind != "engine" and not graph.counts["groups"]
@@ -113,16 +122,18 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     else:
         view["groupColor"] = palette("#bcbd22")
         members_of, row_of_kept = _group_rows(graph, grouped, depth)
-        categories = list(nodes["category"])
-        view["groups"], ref = [], []
+        categories = nodes["category"].tolist()
+        view["groups"], ref, group_ops = [], [], _Table()
         for gid, name, details in zip(*(grouped.nodes[c].tolist() for c in ("id", "name", "details"))):
             if gid in members_of:
                 members = members_of[gid]
                 ref.append(-len(view["groups"]) - 1)
                 view["groups"].append({"name": _cut(str(name)), "count": len(members), "members": members,
-                                       "ops": details.get("ops", ""), "work": _work(categories, members)})
+                                       "ops": group_ops(details.get("ops", "")),  # "groupOps" index
+                                       "work": details.get("work") or _counted(categories, members)})
             else:
                 ref.append(row_of_kept[gid])
+        view["groupOps"] = group_ops.values
         layered_layout(grouped)
         view["scene"] = _scene(grouped, ref)
     view["palette"] = palette.values
@@ -136,7 +147,7 @@ def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict,
     """For the collapsed graph: group id -> the rows of ``graph`` it holds, and a kept node's id -> its row in
     ``graph``. One pass, as ``collapse`` (which keeps the nodes' order)."""
     group_id = {name: gid for gid, name, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(),
-                                                    grouped.nodes["category"]) if cat == "group"}
+                                                    grouped.nodes["category"].tolist()) if cat == "group"}
     members_of: dict[int, list[int]] = {}
     row_of_kept: dict[int, int] = {}
     kept = iter(gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist())
@@ -150,8 +161,7 @@ def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict,
     return members_of, row_of_kept
 
 
-def _work(categories: list[str], members: list[int]) -> str:
-    """What a group computes, for its details: its node categories, counted (convolutions/matmuls first when
-    most)."""
+def _counted(categories: list[str], members: list[int]) -> str:
+    """A group's work when its nodes' shapes (hence FLOPs) are unknown: its node categories, counted, and said so."""
     counted = Counter(categories[m] for m in members)
-    return ", ".join(f"{c} ×{k}" for c, k in counted.most_common(4))
+    return "FLOPs unknown (shapes unknown); nodes: " + ", ".join(f"{c} ×{k}" for c, k in counted.most_common(4))

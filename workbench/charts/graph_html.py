@@ -1,7 +1,7 @@
 """Static export: one self-contained interactive HTML file (plotly.js inlined from the plotly wheel, no network)
 with the ONNX graph and, when given, the engine's layers side by side, synced selection, search and the fusion
-table — the same view the notebook widget shows. Above ``CANVAS_MIN_NODES`` nodes the file is drawn by the bundled
-canvas renderer instead (``canvas_html``: grouped by name scope, the same JS as the ``GraphCanvas`` widget)."""
+table — the same view the notebook widget shows. Above ``HIERARCHY_MIN_NODES`` nodes the file is drawn by the
+bundled canvas renderer instead (``canvas_html``: grouped by name scope, the same JS as the ``GraphCanvas`` widget)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from ..graph.layout import scope_depth
 from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
 
 HEIGHT = 760  # px of each graph pane
-# Above this many nodes the export draws with the canvas renderer: plotly's SVG repaints every node on each pan
-# (2.0-2.5 s per scroll at 2,000 nodes, 7.7 s at 10,000 measured in headless Chromium).
+# Above this many nodes the notebook's Graph panel draws with the canvas renderer (below it, its plotly view opens
+# grouped by name scope above HIERARCHY_MIN_NODES). The export switches to the canvas at HIERARCHY_MIN_NODES: at
+# 2,000 nodes its plotly page is 8 MiB and takes 5-11 s to write, the canvas page 0.24 MiB and 1-3 s, and plotly's SVG
+# repaints every node on each pan (2.0-2.5 s per scroll at 2,000 nodes, 7.7 s at 10,000, headless Chromium).
 CANVAS_MIN_NODES = 2500
 
 _SCRIPT = """
@@ -29,8 +31,10 @@ const views = %(views)s;
 const maps = %(maps)s;
 const grouped = %(grouped)s;  // the first pane grouped by name scope, Model Explorer's "layers" (null: none to group)
 const groupedMaps = %(grouped_maps)s;
+const startGrouped = %(start_grouped)s;  // above a few hundred nodes the page opens grouped, as the canvas view does
 const everyNode = Object.assign({}, views[0]);
 let linkMaps = maps;
+if (startGrouped) { Object.assign(views[0], grouped); linkMaps = groupedMaps; }
 const traceOf = (gd, uid) => gd.data.findIndex(t => t.meta === uid);
 function outline(view, ids) {
   const xs = [], ys = [];
@@ -138,7 +142,7 @@ function showLayers(on) {  // one click: the first pane grouped by name scope, o
   views.forEach(v => outline(v, []));
   document.getElementById('layers').textContent = on ? 'Show every node' : 'Group layers';
 }
-if (grouped) { let on = false; document.getElementById('layers').addEventListener('click', () => showLayers(on = !on)); }
+if (grouped) { let on = startGrouped; document.getElementById('layers').addEventListener('click', () => showLayers(on = !on)); }
 document.getElementById('query').addEventListener('keydown', e => { if (e.key === 'Enter') find(); });
 document.getElementById('find').addEventListener('click', find);
 """
@@ -183,17 +187,23 @@ def _grouped(graph: GraphData) -> GraphData | None:
 
 
 def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
-               title: str = "TensorRT Workbench graph", renderer: str | None = None) -> Path:
+               title: str = "TensorRT Workbench graph", renderer: str | None = None,
+               hierarchy: bool | None = None) -> Path:
     """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
     (atomically: an interrupted export leaves the previous file). ``renderer``: "plotly", "canvas" (the bundled
-    canvas renderer, hierarchy first) or, by default, the canvas above ``CANVAS_MIN_NODES`` nodes."""
+    canvas renderer, hierarchy first) or, by default, the canvas above ``HIERARCHY_MIN_NODES`` nodes. Both open the
+    ONNX graph grouped by name scope above ``HIERARCHY_MIN_NODES`` nodes (``hierarchy``: True or False to choose),
+    with a button (plotly) or a double-click (canvas) to see a group's nodes."""
+    from .graph_canvas import HIERARCHY_MIN_NODES
+
     graphs = list(graphs)
     if renderer is None:
-        renderer = "canvas" if max(len(g.nodes) for g in graphs) > CANVAS_MIN_NODES else "plotly"
+        renderer = "canvas" if max(len(g.nodes) for g in graphs) > HIERARCHY_MIN_NODES else "plotly"
     if renderer not in ("plotly", "canvas"):
         raise ConfigError(f"renderer '{renderer}' is unknown (choose plotly or canvas)")
     if renderer == "canvas":
-        return canvas_html(graphs, path, fusion=fusion, engine_color_by=engine_color_by, title=title)
+        return canvas_html(graphs, path, fusion=fusion, engine_color_by=engine_color_by, title=title,
+                           hierarchy=hierarchy)
     views = [_view(g, engine_color_by if g.kind == "engine" else "category") for g in graphs]
     maps = _link_maps(graphs[0], graphs[1]) if len(graphs) == 2 else None
     grouped = _grouped(graphs[0])
@@ -203,7 +213,11 @@ def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: s
     if fusion is not None:
         summary = (f"<h3>{fusion.onnx_nodes} ONNX nodes → {fusion.network_layers} network layers → "
                    f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0))
-    layers_button = " <button id='layers'>Group layers</button>" if grouped is not None else ""
+    if hierarchy is None:
+        hierarchy = len(graphs[0].nodes) > HIERARCHY_MIN_NODES
+    start_grouped = grouped is not None and hierarchy
+    layers_button = (f" <button id='layers'>{'Show every node' if start_grouped else 'Group layers'}</button>"
+                     if grouped is not None else "")
     panes = "".join(f"<div id='graph{k}' class='graph'></div>" for k in range(len(views)))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -219,7 +233,8 @@ zoom · click the minimap (right) to jump · double-click to see the whole graph
 <div>{summary}</div>
 <script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps),
                                            "grouped": script_json(grouped_view),
-                                           "grouped_maps": script_json(grouped_maps), "label_limit": LABEL_LIMIT}}</script>
+                                           "grouped_maps": script_json(grouped_maps), "label_limit": LABEL_LIMIT,
+                                           "start_grouped": script_json(start_grouped)}}</script>
 </body></html>"""
     return atomic_write_text(path, page)
 

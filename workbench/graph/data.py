@@ -1,25 +1,30 @@
 """Graphs as two DataFrames (nodes, edges) for every graph the workbench shows: the ONNX model (or ONNX Runtime's
 optimized model), TensorRT's network before fusion, and the engine's layers after fusion.
 
-Nodes: ``id, name, op, category, precision, stream, members, details`` (``members``: the ONNX nodes an engine layer
-or a collapsed group holds). Edges: ``source, target, tensor, shape, dtype``. Graph inputs and outputs are nodes of
+Nodes: ``id, name, op, category, precision, stream, members, details, macs, flops`` (``members``: the ONNX nodes an
+engine layer or a collapsed group holds; ``macs``/``flops``: estimated work, NaN where unknown). Edges: ``source, target, tensor, shape, dtype``. Graph inputs and outputs are nodes of
 category ``input/output``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 
 from ..model import load_model
+from ..model.flops import estimate_node
 from ..model.subgraphs import NodeIndex, walk_nodes
 from ..model.tensors import format_shape
 from .categories import category
 
-NODE_COLUMNS = ["id", "name", "op", "category", "precision", "stream", "members", "details"]
+NODE_COLUMNS = ["id", "name", "op", "category", "precision", "stream", "members", "details", "macs", "flops"]
+# ``macs``/``flops``: the node's estimated work (``model.flops``; a group: its nodes' sum), NaN where the shapes it
+# needs are unknown (and for TensorRT layers, whose work the workbench does not estimate).
 EDGE_COLUMNS = ["source", "target", "tensor", "shape", "dtype"]
 
 
@@ -66,6 +71,18 @@ def _format_attribute(value) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=4096)  # the shapes of a large model repeat: each distinct one formatted once
+def _cached_shape_text(shape: tuple | None) -> str:
+    return format_shape(shape)
+
+
+def _shape_text(shape) -> str:
+    try:
+        return _cached_shape_text(shape)
+    except TypeError:  # a list: not hashable
+        return format_shape(shape)
+
+
 def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[int, str]], shapes: dict,
              dtypes: dict, graph_inputs: list[str], graph_outputs: list[str]) -> tuple[list[dict], list[dict]]:
     """Edges producer -> consumer per tensor; graph inputs/outputs become io nodes."""
@@ -75,7 +92,7 @@ def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[
     def shape_text(name: str) -> str:
         found = formatted.get(name)
         if found is None:
-            found = formatted[name] = format_shape(shapes.get(name))
+            found = formatted[name] = _shape_text(shapes.get(name))
         return found
 
     for name in graph_inputs:
@@ -116,17 +133,27 @@ def _layer_graph(kind, title, rows, producers, consumers, shapes, dtypes) -> Gra
     return GraphData(kind, title, nodes, edge_frame)
 
 
+def _drawing_shapes(model, shapes) -> dict:
+    """Tensor shapes for the view, from one shape inference: with static inputs and no ``shapes`` given, the one
+    run at load is concrete already (on a 50,000-node model a second run costs seconds); otherwise inference at
+    the resolved input shapes, or the load's symbolic shapes when that fails (symbolic shapes are fine to draw)."""
+    if shapes is None and not any(spec.is_dynamic for spec in model.inputs):
+        return model.shapes.declared
+    try:
+        return model.shapes.concrete(shapes)
+    except Exception:
+        return model.shapes.declared
+
+
 def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = None) -> GraphData:
-    """The ONNX graph: one node per ONNX node, edges per tensor with its shape (at ``shapes`` when given)."""
+    """The ONNX graph: one node per ONNX node with its estimated work (``macs``, ``flops``), edges per tensor with
+    its shape (at ``shapes`` when given)."""
     from onnx import helper
 
     model = load_model(model)
-    try:
-        tensor_shapes = model.shapes.concrete(shapes)
-    except Exception:  # symbolic shapes are fine for drawing
-        tensor_shapes = model.shapes.declared
+    tensor_shapes = _drawing_shapes(model, shapes)
     dtypes = model.tensor_dtypes
-    weights = set(model.initializer_names)
+    weights = model.initializer_names
     body_ops = _body_ops(model.proto)
     rows, producers, consumers = [], {}, []
     descriptions: dict[str, str] = {}  # a tensor is described once (as an output, then as each consumer's input)
@@ -134,13 +161,14 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
     def described(t: str) -> str:
         found = descriptions.get(t)
         if found is None:
-            found = descriptions[t] = f"{t} {format_shape(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
+            found = descriptions[t] = f"{t} {_shape_text(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
         return found
 
     for node in model.nodes:
         node_id = len(rows)
         attributes = {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
         outputs = [o for o in node.output if o]
+        macs, flops, known = estimate_node(node, tensor_shapes)
         rows.append({
             "id": node_id, "name": node.name or f"{node.op_type}_{node_id}", "op": node.op_type,
             "category": category(node.op_type, node.name),
@@ -149,6 +177,7 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
                         "inputs": [described(t) for t in node.input if t],
                         "outputs": [described(t) for t in outputs],
                         **({"body ops": body_ops[node.name]} if node.name in body_ops else {})},
+            "macs": macs if known else math.nan, "flops": flops if known else math.nan,
         })
         for t in outputs:
             producers[t] = node_id
@@ -162,12 +191,17 @@ def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = Non
 def _body_ops(proto) -> dict[str, str]:
     """Top-level node name -> the real ops inside it (If/Loop/Scan bodies, ONNX-function bodies), counted."""
     functions = {(f.domain, f.name) for f in proto.functions}
+    if not functions and not any(a.type in _GRAPH_ATTRIBUTES for n in proto.graph.node for a in n.attribute):
+        return {}  # nothing holds a body: no walk building a reference per node (0.5 s at 50,000 nodes)
     inside: dict[str, list[str]] = {}
     for ref in walk_nodes(proto):
         if ref.path and (ref.node.domain, ref.node.op_type) not in functions:
             inside.setdefault(ref.path[0], []).append(ref.op)
     return {name: ", ".join(f"{op} ×{count}" for op, count in pd.Series(ops).value_counts().items())
             for name, ops in inside.items()}
+
+
+_GRAPH_ATTRIBUTES = (5, 10)  # AttributeProto.GRAPH, GRAPHS: a node holding a body (If, Loop, Scan, custom ops)
 
 
 def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before fusion)") -> GraphData:
@@ -221,15 +255,25 @@ def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engi
     return _layer_graph("engine", title, rows, producers, consumers, shapes, dtypes)
 
 
+@lru_cache(maxsize=300_000)  # asked for every node at each depth tried (scope_depth, collapse, the canvas view)
 def scope_of(name: str, depth: int) -> str:
     """The first ``depth`` parts of a node name's scope, split on "/" and "." with exporters' repeated parts
     dropped: ``/layer1/layer1.0/conv1/Conv`` and ``layer1.0.a/conv`` both give ``layer1`` (depth 1) and
     ``layer1/0`` (depth 2). Names with no more parts than ``depth`` have no scope ("")."""
-    parts = []
-    for part in re.split(r"[/.]", name):
+    parts = _scope_parts(name)
+    return "/".join(parts[:depth]) if len(parts) > depth else ""
+
+
+@lru_cache(maxsize=300_000)  # a name is split once for all depths
+def _scope_parts(name: str) -> tuple[str, ...]:
+    parts: list[str] = []
+    for part in _SCOPE_SEPARATORS.split(name):
         if part and (not parts or part != parts[-1]):
             parts.append(part)
-    return "/".join(parts[:depth]) if len(parts) > depth else ""
+    return tuple(parts)
+
+
+_SCOPE_SEPARATORS = re.compile(r"[/.]")
 
 
 def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset = frozenset()) -> GraphData:
@@ -247,10 +291,18 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     counts = Counter(k for k in keys if k)
     members_of: dict[str, list] = {}
     ops_of: dict[str, Counter] = {}
-    for key, members, op in zip(keys, nodes["members"].tolist(), nodes["op"].tolist()):
+    work_of: dict[str, list[float]] = {}  # [MACs, FLOPs, nodes whose work is unknown]
+    for key, members, op, macs, flops in zip(keys, nodes["members"].tolist(), nodes["op"].tolist(),
+                                             nodes["macs"].tolist(), nodes["flops"].tolist()):
         if key and counts[key] > 1:
             members_of.setdefault(key, []).extend(members)
             ops_of.setdefault(key, Counter())[op] += 1
+            work = work_of.setdefault(key, [0.0, 0.0, 0])
+            if flops == flops:  # not NaN
+                work[0] += macs
+                work[1] += flops
+            else:
+                work[2] += 1
     rows, new_id = [], {}
     group_ids: dict[str, int] = {}
     columns = [nodes[c].tolist() for c in NODE_COLUMNS]  # lists: iterating pandas' Arrow strings is slow
@@ -261,10 +313,14 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
                 group_ids[key] = len(rows)
                 ops = ops_of[key]
                 total = sum(ops.values())
+                macs, flops, unknown = work_of[key]
+                known = unknown < total  # a group of TensorRT layers (work not estimated) says so: NaN
                 rows.append({"id": len(rows), "name": key, "op": f"{key} ({total})", "category": "group",
                              "precision": row["precision"], "stream": row["stream"], "members": members_of[key],
                              "details": {"group": key, "nodes": total,
-                                         "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common())}})
+                                         "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common()),
+                                         "work": work_text(macs, flops, unknown) if known else ""},
+                             "macs": macs if known else math.nan, "flops": flops if known else math.nan})
             new_id[old] = group_ids[key]
         else:
             new_id[old] = len(rows)
@@ -276,6 +332,19 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     collapsed = GraphData(graph.kind, graph.title, frame, edges, list(graph.notes))
     collapsed.notes.append(f"collapsed by name scope (depth {depth}): {len(nodes)} nodes shown as {len(frame)}")
     return collapsed
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} "
+
+
+def work_text(macs: float, flops: float, unknown: int = 0) -> str:
+    """``"2.1 GFLOPs (1.05 G MACs)"``, and how many nodes' work is unknown (shapes not inferred)."""
+    text = f"{_si(flops)}FLOPs ({_si(macs)}MACs)"
+    return text + (f", {unknown} nodes of unknown work (shapes unknown)" if unknown else "")
 
 
 def _holder_name(member: str) -> str:

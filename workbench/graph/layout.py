@@ -45,6 +45,8 @@ def _shorten(text: str) -> str:
 
 def key_attributes(op: str, attributes: dict) -> str:
     """The attributes worth reading on the node itself: kernel, stride, dilation, group, axis, mode."""
+    if not attributes:  # most nodes of a large model (Add, Relu, Reshape...): nothing to parse
+        return ""
     parts = []
     kernel = _ints(attributes.get("kernel_shape", ""))
     if kernel:

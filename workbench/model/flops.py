@@ -178,8 +178,11 @@ def estimate_node(node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]]) -> 
 
     def concrete(name):
         shape = shapes.get(name) if name else None
-        if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
+        if shape is None:
             return None
+        for d in shape:  # a loop, not any(<generator>): this runs per tensor of 50,000-node graphs
+            if not isinstance(d, int) or d < 0:
+                return None
         return tuple(shape)
 
     ins = [concrete(n) for n in node.input]

@@ -27,6 +27,18 @@ def _subgraph_inputs(node: onnx.NodeProto) -> set[str]:
     return names
 
 
+def _in_order(nodes: list, producer: dict[str, int], available: set[str]) -> bool:
+    """Whether no node reads a tensor a later node produces (the test below, one pass: 50,000 nodes in a blink)."""
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            if producer.get(name, -1) > index and name not in available:
+                return False
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            if any(producer.get(n, -1) > index and n not in available for n in _subgraph_inputs(node)):
+                return False
+    return True
+
+
 def sort_nodes_topologically(graph: onnx.GraphProto) -> bool:
     """Reorder ``graph``'s nodes topologically, in place, when they are not; True when it changed anything.
 
@@ -40,6 +52,8 @@ def sort_nodes_topologically(graph: onnx.GraphProto) -> bool:
     for index, node in enumerate(nodes):
         for name in node.output:
             producer[name] = index
+    if _in_order(nodes, producer, available):  # the usual case, checked without building every node's needs
+        return False
     needs = []
     for index, node in enumerate(nodes):
         reads = set(node.input) | _subgraph_inputs(node)

@@ -11,6 +11,7 @@ from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduc
 from ..engines.llm_views import describe_fused_attention, fused_attention, fusion_by_block
 from ..errors import EngineBuildError, NetworkParseError
 from ..graph import collapse, from_engine, from_network, from_onnx, layered_layout, with_fusion_reasons
+from ..charts.graph_canvas import HIERARCHY_MIN_NODES
 from ..charts.graph_html import CANVAS_MIN_NODES
 from ..graph.layout import scope_depth
 from ..model import load_model, parse_shapes
@@ -20,7 +21,7 @@ from .graph_view import FusionView, GraphView
 
 VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "per decoder block", "TensorRT network",
          "ONNX Runtime optimized")
-AUTO_COLLAPSE = 600  # nodes: larger graphs open grouped by name scope
+AUTO_COLLAPSE = HIERARCHY_MIN_NODES  # nodes: larger graphs open grouped by name scope, as the exports do
 
 
 class GraphPanel(Panel):
