@@ -23,9 +23,12 @@ import pandas as pd
 from ..errors import ConfigError, ModelError
 from ..model import from_torch, load_model
 from .calibrate import CalibrationTable, quantization_scale
+from .calibrators import QMAX
 from .qdq import quantize
 
 QAT_OPS = ("Conv", "Gemm", "MatMul")
+HIGH = int(QMAX["int8"])
+LOW = -HIGH - 1  # INT8 Q/DQ saturates to [LOW, HIGH], as ONNX QuantizeLinear and TensorRT do
 
 
 @dataclass
@@ -46,7 +49,7 @@ def _fake_quantized_class():
     from torch import nn
 
     class FakeQuantized(nn.Module):
-        """A Conv or Linear whose input and weight pass through INT8 fake quantizers (zero point 0, [-128, 127])."""
+        """A Conv or Linear whose input and weight pass through INT8 fake quantizers (zero point 0, [LOW, HIGH])."""
 
         def __init__(self, layer: nn.Module, input_amax: float):
             super().__init__()
@@ -66,10 +69,10 @@ def _fake_quantized_class():
             self.frozen_weight_scale = self.weight_scale()
 
         def forward(self, x):
-            x = torch.fake_quantize_per_tensor_affine(x, self.input_scale, self.zero_point, -128, 127)
+            x = torch.fake_quantize_per_tensor_affine(x, self.input_scale, self.zero_point, LOW, HIGH)
             scale = self.frozen_weight_scale if self.frozen_weight_scale is not None else self.weight_scale()
             zeros = torch.zeros(scale.shape[0], dtype=torch.int32)
-            w = torch.fake_quantize_per_channel_affine(self.layer.weight, scale, zeros, 0, -128, 127)
+            w = torch.fake_quantize_per_channel_affine(self.layer.weight, scale, zeros, 0, LOW, HIGH)
             if isinstance(self.layer, nn.Linear):
                 return nn.functional.linear(x, w, self.layer.bias)
             return self.layer._conv_forward(x, w, self.layer.bias)
