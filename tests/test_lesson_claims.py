@@ -56,6 +56,22 @@ STALE_CLAIMS = [
     (r"took 35 s in an nbval run|took 1\.3 min in an nbval run", "#23: stated times are measured upper bounds"),
     (r"onnxruntime 284\.53×|171\.80×|speedup_bars\(chosen\.runs, baseline=framework",
      "#9: no mean-based speed-up over a contended PyTorch baseline"),
+    # issue 22, round two: PTQ vs QAT, explicit vs implicit quantization, off-opt shapes, CUDA graphs and contexts
+    (r"(?i)implicit[^.\n]*(runs|forces|puts) every layer[^.\n]*INT8",
+     "implicit INT8 is a permission: TensorRT uses it only where an INT8 kernel is faster"),
+    (r"(?i)calibrators?[^.\n]*(deprecated|removed) in TensorRT 10\.0|TensorRT 11 still[^.\n]*calibrat",
+     "the calibrators were deprecated in TensorRT 10.1 and are gone in TensorRT 11"),
+    (r"(?i)QAT[^.\n]*(always|guarantees?)[^.\n]*(better|higher|beats)",
+     "QAT recovers what PTQ's ranges cost; with good calibrated ranges both keep the float accuracy (lesson 02)"),
+    (r"(?i)QAT (models? )?(is|are) (built|quantized|run) (with|by|through) implicit|QAT[^.\n]*needs? (a )?calibrator",
+     "a QAT model is explicitly quantized: its fake quantizers export as Q/DQ, built like PTQ's"),
+    (r"(?i)(re-?tunes|picks new kernels|selects (its )?kernels) (for|at) every (input )?shape",
+     "TensorRT selects kernels for the profile's opt shape; other shapes reuse them"),
+    (r"(?i)CUDA graphs?[^.\n]*(faster kernels|speeds? up the kernels|(lowers?|reduces?|shortens?) (the )?GPU compute)",
+     "a CUDA graph removes host launch overhead (enqueue time); the kernels and GPU compute time are the same"),
+    (r"(?i)(recorded|recordings?)[^.\n]*(show|measure)[^.\n]*(CUDA graphs?|opt shape|execution contexts)[^.\n]*"
+     r"(gain|speed-?up|faster)",
+     "no recording compares CUDA graph on/off, several contexts, or shapes away from opt"),
 ]
 
 # Old wording, quoted by the review: each must be caught by a pattern above (so the checks can fail).
@@ -87,6 +103,14 @@ OLD_WORDING = [
     "logger = get_trt_logger()      # TensorRT keeps ONE logger per process; reuse the one the workbench installed",
     "*Time:* running every cell took 35 s in an nbval run on a 2-core CPU",
     "figure = charts.speedup_bars(chosen.runs, baseline=framework.iloc[0])",
+    # wrong wordings of the round-two sections (each must be caught, so the checks above can fail)
+    "In implicit quantization the INT8 flag forces every layer into INT8.",
+    "The calibrators were removed in TensorRT 10.0.",
+    "QAT always gives a higher accuracy than PTQ.",
+    "QAT models are built with implicit quantization.",
+    "TensorRT-RTX picks new kernels for every input shape, so opt does not matter.",
+    "A CUDA graph speeds up the kernels of the engine.",
+    "The recorded engines show the CUDA graph speed-up over plain launches.",
 ]
 
 # Noise an attendee must not see in a saved output (the executed-lesson check is nbval's; this reads what is saved).
@@ -161,6 +185,22 @@ def test_the_corrected_facts_are_stated_with_their_source():
     assert "max_aux_streams" in memory and "activation memory blocks will not be able to be reused" in memory
     benchmark = _lesson("03_build_and_benchmark")
     assert "threads=1" in benchmark and "speedups(" in benchmark and "TensorRT 11" in benchmark
+
+
+def test_the_round_two_sections_state_their_facts():
+    precision = _lesson("02_precision_calibration")
+    assert "fake_quant_finetune(" in precision and "opportunistically" in precision    # QAT live; implicit = permission
+    assert "deprecated in TensorRT 10.1" in precision and "TensorRT-RTX never had them" in precision
+    assert "build_engine(qat.model)" in precision and "read INT8" in precision          # the QAT engine's INT8 layers
+    benchmark = _lesson("03_build_and_benchmark")
+    assert "ONNX Runtime on this CPU has no opt shape" in benchmark                     # the stand-in is labelled
+    assert "no recorded figure away from opt exists here" in benchmark
+    assert "setDynamicShapesKernelSpecializationStrategy" in benchmark
+    assert "TensorRTOptions(cuda_graph=True)" in benchmark and "concurrency=[1, 2]" in benchmark
+    assert "RECORDINGS" in benchmark and "enqueue_share" in benchmark                  # recorded figures, computed
+    for gpu_cell in ("skipped, TensorRT engines cannot be timed here:", "skipped, CUDA graphs and execution contexts "
+                     "need a GPU:"):
+        assert gpu_cell in benchmark, "a GPU cell says in one line why it is skipped"
 
 
 def test_the_stale_claim_patterns_catch_the_old_wording():
