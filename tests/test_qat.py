@@ -55,7 +55,7 @@ def test_qat_export_has_the_ptq_placement_and_ranges(trained):
     qat = fake_quant_finetune(model, table, train_x[:256], train_y[:256], epochs=1)
     planned = list(ptq.report[ptq.report.quantized & ptq.report.op.isin(["Conv", "Gemm"])].node)
     assert qat.quantized_nodes == planned and planned == ["/0/Conv", "/4/Conv"]   # the 10-wide head stays float
-    hist = load_model(qat.model).op_histogram
+    hist = load_model(qat.model).stats.op_histogram
     assert hist["QuantizeLinear"] == hist["DequantizeLinear"] == 2 * len(planned)  # input and weight of each
     assert "BatchNormalization" not in hist                                         # folded before fine-tuning
     # each quantized node's input is read through a Q/DQ with the calibrated scale (amax / 127)
