@@ -34,6 +34,7 @@ import pandas as pd
 
 from ...errors import ConfigError, EngineFileError
 from ..layers import join_profile, read_profile
+from .fit_cache import disk_cached
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
 from .regions import NOT_ESTIMATED, special_layer_costs
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
@@ -254,6 +255,7 @@ def error_metrics(estimated_ms, measured_ms, *, latency_ms: float | None = None)
 
 
 @lru_cache(maxsize=1)
+@disk_cached("calibrated_factors")
 def calibrated_factors() -> EfficiencyFactors:
     """The factors fitted on every recording (what estimates use)."""
     return fit_factors(RECORDINGS)
@@ -282,12 +284,14 @@ def _held_out_rows(groups) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
+@disk_cached("leave_one_out")
 def leave_one_out() -> pd.DataFrame:
     """Fit on all recordings but one, predict the one left out: the estimate's honest error."""
     return _held_out_rows([(rec,) for rec in RECORDINGS])
 
 
 @lru_cache(maxsize=1)
+@disk_cached("leave_one_gpu_out")
 def leave_one_gpu_out() -> pd.DataFrame:
     """Stricter: fit only on the other GPUs' recordings, predict every recording of the GPU left out (the case of a
     GPU the workbench has no recording of)."""
