@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import argparse
+
 from ..errors import ConfigError
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
@@ -35,7 +37,7 @@ def _configure_bench(p):
 
 
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
-def cmd_bench(args):
+def cmd_bench(args: argparse.Namespace) -> tuple[str, list[dict]]:
     from ..bench import BenchmarkConfig, ResultsStore, TensorRTOptions, sweep
     from ..bench.records import run_json
     from ..engines import is_engine_file
@@ -132,7 +134,7 @@ def _configure_runs(p):
 
 
 @command("runs", "list the runs in the results store")
-def cmd_runs(args):
+def cmd_runs(args: argparse.Namespace) -> tuple[str, list[dict]]:
     from ..bench import ResultsStore
     from ..bench.records import run_json
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import ConfigError
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED
 from .engine_commands import end_progress, progress_to_stderr
@@ -62,7 +64,7 @@ def _configure_calibrate(p):
 
 
 @command("calibrate", "calibrate a model's activations: per-tensor amax and scale (JSON, TensorRT cache)")
-def cmd_calibrate(args):
+def cmd_calibrate(args: argparse.Namespace) -> tuple[str, dict]:
     from ..model import load_model
 
     from ..precision.calibrate import tensorrt_version_for_cache
@@ -94,7 +96,7 @@ def _configure_quantize(p):
 
 
 @command("quantize", "write a strongly typed model: FP16 casts, or INT8/FP8 Q/DQ with calibrated scales")
-def cmd_quantize(args):
+def cmd_quantize(args: argparse.Namespace) -> tuple[str, dict]:
     from ..model import load_model
     from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize

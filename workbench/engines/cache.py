@@ -83,7 +83,7 @@ class EngineCache:
     def discard(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
 
-    def put(self, key: str, engine, meta: dict) -> Path:
+    def put(self, key: str, engine: bytes | bytearray | memoryview, meta: dict) -> Path:
         """Commit an engine (bytes or any buffer, e.g. TensorRT's IHostMemory) with its metadata."""
         engine = memoryview(engine).cast("B")
         try:

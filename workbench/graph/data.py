@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol, TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,6 +19,16 @@ from ..model import load_model
 from ..model.subgraphs import NodeIndex, walk_nodes
 from ..model.tensors import format_shape
 from .categories import category
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+    from ..model import Model
+
+class FusionReasons(Protocol):
+    """What ``with_fusion_reasons`` reads of an ``engines.FusionSummary`` (a higher layer, so not imported here)."""
+    unmapped_onnx_nodes: list[dict]
+
 
 NODE_COLUMNS = ["id", "name", "op", "category", "precision", "stream", "members", "details"]
 EDGE_COLUMNS = ["source", "target", "tensor", "shape", "dtype"]
@@ -116,7 +127,7 @@ def _layer_graph(kind, title, rows, producers, consumers, shapes, dtypes) -> Gra
     return GraphData(kind, title, nodes, edge_frame)
 
 
-def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = None) -> GraphData:
+def from_onnx(model: ModelSource, shapes: Shapes | None = None, *, kind: str = "onnx", title: str | None = None) -> GraphData:
     """The ONNX graph: one node per ONNX node, edges per tensor with its shape (at ``shapes`` when given)."""
     from onnx import helper
 
@@ -192,7 +203,7 @@ def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before 
     return _layer_graph("network", title, rows, producers, consumers, shapes, dtypes)
 
 
-def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engine (after fusion)") -> GraphData:
+def from_engine(layers: pd.DataFrame, *, model: Model | None = None, title: str = "TensorRT engine (after fusion)") -> GraphData:
     """The engine's layers after fusion (``BuildResult.layers`` / ``read_layer_information``), each holding the ONNX
     nodes it absorbed (``members``), with its output precision and stream. With the ONNX ``model``, a fused layer
     is labelled by what it absorbed (``Conv+BatchNormalization+Relu``) instead of TensorRT's layer type."""
@@ -287,7 +298,7 @@ def _holder_name(member: str) -> str:
     return outer[:outer.rindex(" (")] if outer.endswith(")") and " (" in outer else outer
 
 
-def with_fusion_reasons(onnx_graph: GraphData, fusion) -> GraphData:
+def with_fusion_reasons(onnx_graph: GraphData, fusion: FusionReasons) -> GraphData:
     """The ONNX view with two more node columns from a ``FusionSummary``: ``fusion_reason`` (why no engine layer
     names the node, e.g. "eliminated data movement: Concat eliminated ...", "" when mapped) and
     ``fusion_reason_kind`` (one of ``workbench.engines.layers.UNMAPPED_KINDS``: shape, constant, data-movement,

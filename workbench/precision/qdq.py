@@ -17,6 +17,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -29,6 +30,10 @@ from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
 from .calibrate import quantization_scale
 from .calibrators import QMAX
 from .graph_edit import set_metadata, toposorted, with_opset
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from .calibrate import CalibrationTable
 
 TARGETS = ("tensorrt", "onnxruntime")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -129,7 +134,7 @@ def _gemm_features(node, initializers) -> tuple[int, int] | None:
     return int(dims[-2]), int(dims[-1])
 
 
-def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, exclude_nodes=(), exclude_op_types=(),
+def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (),
                        rules: bool = True) -> list[PlacementDecision]:
     """Where TensorRT placement puts Q/DQ in ``graph``: one decision per weighted op and skip-connection Add.
 
@@ -213,7 +218,7 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
     return decisions
 
 
-def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules: bool = True) -> list[str]:
+def quantized_activations(model: ModelSource, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (), rules: bool = True) -> list[str]:
     """The activation tensors TensorRT placement quantizes in ``model``: the only ones that need a range."""
     graph = load_model(model).proto.graph
     names = []
@@ -224,7 +229,7 @@ def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules
     return list(dict.fromkeys(names))
 
 
-def quantize(model, table, *, target: str = "tensorrt", exclude_nodes=(), exclude_op_types=(),
+def quantize(model: ModelSource, table: CalibrationTable, *, target: str = "tensorrt", exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (),
              rules: bool = True, reduce_range: bool | None = None) -> QuantizationResult:
     """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
 

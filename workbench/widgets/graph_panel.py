@@ -4,6 +4,7 @@ ONNX Runtime's optimized graph — with a Build button (progress shown) for the 
 from __future__ import annotations
 
 import ipywidgets as widgets
+from typing import Callable, TYPE_CHECKING
 
 from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
 from ..errors import EngineBuildError, NetworkParseError
@@ -15,6 +16,10 @@ from .common import Panel, progress_bar
 from .graph_canvas_view import GraphCanvas
 from .graph_view import FusionView, GraphView
 
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+
 VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "TensorRT network", "ONNX Runtime optimized")
 AUTO_COLLAPSE = 600  # nodes: larger graphs open grouped by name scope
 
@@ -23,7 +28,7 @@ class GraphPanel(Panel):
     """``model``: anything ``load_model`` takes (or set later with ``set_model``). After a build, ``result`` is the
     BuildResult; ``view`` is the widget on show (GraphView or FusionView)."""
 
-    def __init__(self, model=None, *, build_config: BuildConfig | None = None):
+    def __init__(self, model: ModelSource | None = None, *, build_config: BuildConfig | None = None):
         self.model = None
         self.result = None
         self.view = None
@@ -64,7 +69,7 @@ class GraphPanel(Panel):
         if model is not None:
             self.set_model(model)
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: ModelSource | None) -> None:
         self.model = load_model(model)
         self.result = self.failure = self.reduction = None
         self.reduce_button.disabled = True
@@ -106,7 +111,7 @@ class GraphPanel(Panel):
         self.expand_button.disabled, self.expand_button.description = True, "Expand group"
         self.show()
 
-    def use_shapes_from(self, provider) -> None:
+    def use_shapes_from(self, provider: Callable[[], Shapes]) -> None:
         """Build at the shapes ``provider()`` gives (the App's Model panel), instead of a shapes field here."""
         self.shapes_provider = provider
         self.shapes.layout.display = "none"
