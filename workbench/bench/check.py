@@ -294,10 +294,10 @@ class CheckReport:
     results: list[CheckResult]
     baseline: Baseline | None
     current: Baseline
-    build: object = None
+    build: BuildResult | None = None
     lint: object = None
     diff: object = None
-    measurement: object = None
+    measurement: Measurement | None = None
 
     @property
     def passed(self) -> bool:

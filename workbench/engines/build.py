@@ -50,7 +50,7 @@ def is_engine_file(path: object) -> bool:
 class BuildResult:
     """A built engine and everything learned while building it. It never builds anything itself."""
 
-    model: object
+    model: Model
     config: BuildConfig
     flavor: str
     version: str

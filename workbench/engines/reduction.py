@@ -31,6 +31,7 @@ from .config import BuildConfig
 if TYPE_CHECKING:
     from ..model.sources import ModelSource
     from ..model.tensors import Shapes
+    from ..model import Model
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Reduction:
     TensorRT still rejects), TensorRT's ``error`` on it, and how the search went."""
 
     nodes: list[str]
-    model: object
+    model: Model
     error: str
     shapes: dict
     original_nodes: int

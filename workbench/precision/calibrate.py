@@ -15,7 +15,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TYPE_CHECKING
+from typing import Callable, Iterable, Mapping, Sequence, TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -235,7 +235,7 @@ def augmented_session(model: Model, tensors: list[str]) -> ort.InferenceSession:
 ACTIVATION_BUDGET = 256 * 2**20  # bytes of calibrated activations per batch, when the batch size is ours to choose
 
 
-def auto_batch_size(model: ModelSource, tensors: Sequence[str], budget: int = ACTIVATION_BUDGET, largest: int = 32) -> int:
+def auto_batch_size(model: Model, tensors: Sequence[str], budget: int = ACTIVATION_BUDGET, largest: int = 32) -> int:
     """The largest batch (≤ ``largest``) whose calibrated activations fit ``budget`` bytes.
 
     Every calibrated tensor is an output of the calibration run, so none of their memory is reused within a batch:
@@ -274,7 +274,7 @@ def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) 
     return None
 
 
-def collect_histograms(model: ModelSource, data: DataSource, tensors: list[str], *, on_progress: ProgressCallback | None = None,
+def collect_histograms(model: Model, data: CalibrationData | Iterable[Mapping[str, np.ndarray]], tensors: list[str], *, on_progress: ProgressCallback | None = None,
                        cancel: threading.Event | None = None) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms)."""
     session = augmented_session(model, tensors)

@@ -20,7 +20,7 @@ from ..model.external_data import describe_special_file
 from ..model.tensors import format_shape
 
 if TYPE_CHECKING:
-    from ..model.sources import ModelSource
+    from ..model import Model
 
 # What calibrate, accuracy and the precision plans take as data (see CalibrationData)
 DataSource: TypeAlias = ("np.ndarray | Mapping[str, np.ndarray] | Iterable[Mapping[str, np.ndarray]] | CalibrationData"
@@ -88,7 +88,7 @@ class CalibrationData:
     (e.g. images). ``batch_size`` splits arrays into batches; ``samples`` stops after that many samples.
     """
 
-    def __init__(self, source: DataSource, model: ModelSource, *, batch_size: int | None = None, samples: int | None = None,
+    def __init__(self, source: DataSource, model: Model, *, batch_size: int | None = None, samples: int | None = None,
                  preprocess: Callable[[Path], object] | None = None):
         self.model = model
         self.source = source

@@ -34,6 +34,7 @@ from .graph_edit import set_metadata, toposorted, with_opset
 if TYPE_CHECKING:
     from ..model.sources import ModelSource
     from .calibrate import CalibrationTable
+    from ..model import Model
 
 TARGETS = ("tensorrt", "onnxruntime")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -44,7 +45,7 @@ _QTYPE = {"int8": TensorProto.INT8, "fp8": TensorProto.FLOAT8E4M3FN}
 class QuantizationResult:
     """The quantized model and what was done: one row per weighted op / Add (quantized or why not)."""
 
-    model: object
+    model: Model
     report: pd.DataFrame
     target: str
     precision: str
