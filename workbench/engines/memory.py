@@ -3,7 +3,7 @@
 TensorRT's "Total Activation Memory" is what the engine reserves on the device, and it has a floor: with
 TensorRT-RTX the network is compiled into generated kernels whose scratch space comes with it, and a build given
 less than about 8 MiB of workspace fails ("no tactics to implement the operation within workspace limit";
-tests/test_engines.py checks this). For a tiny model that floor outweighs all its tensors, so the total exceeds the
+tests/engines/test_engines.py checks this). For a tiny model that floor outweighs all its tensors, so the total exceeds the
 naive sum; ``ActivationMemory`` says so instead of calling it a saving.
 """
 
