@@ -80,7 +80,7 @@ class CheckPolicy:
                  "max_activation_memory_mib": (int, float, type(None)), "lint": str, "strict": bool}
         for name, expected in types.items():
             value = getattr(self, name)
-            ok = isinstance(value, expected) and not (isinstance(value, bool) and name != "strict")
+            ok = isinstance(value, expected) and not (isinstance(value, bool) and name != "strict")  # type: ignore[arg-type]
             if not ok:
                 names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,))
                                     if t is not type(None))

@@ -241,7 +241,7 @@ class TensorRTRunner(Runner):
         elif isinstance(engine, (bytes, bytearray)):
             data = bytes(engine)
         else:
-            data = check_engine_file(engine)
+            data = check_engine_file(engine)  # type: ignore[arg-type]
         env = tensorrt_environment()
         self.environment = env
         if not env.can_run_engines:
@@ -459,7 +459,7 @@ def backend_for(target: object, backend: str | None = None) -> str:
     return "onnxruntime"
 
 
-def runner_for(target: object, *, backend: str | None = None, build_config: BuildConfig | None = None, **options: Any) -> Runner:
+def runner_for(target: Any, *, backend: str | None = None, build_config: BuildConfig | None = None, **options: Any) -> Runner:
     """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch).
 
     ``build_config``: how to build the engine when a model is timed with TensorRT (a sweep's Ray task builds it

@@ -261,7 +261,7 @@ class ResultsStore:
         return {"url": self._url.render_as_string(hide_password=False), "spool": self.spool_path}
 
     def __setstate__(self, state: dict[str, str | Path | None]) -> None:
-        self.__init__(state["url"], spool=state["spool"])
+        self.__init__(state["url"], spool=state["spool"])  # type: ignore[misc]
 
     # --- writing ------------------------------------------------------------------------------------------------
     def _insert_statement(self, ignore_duplicates: bool):

@@ -19,12 +19,12 @@ _COLORS = {"minmax": "#d62728", "entropy": "#9467bd", "entropy2": "#1f77b4", "pe
            "mse": "#ff7f0e"}
 
 
-def activation_histogram(tables: Sequence[CalibrationTable], tensor: str, *, max_bars: int = 512) -> go.Figure:
+def activation_histogram(tables: CalibrationTable | Sequence[CalibrationTable], tensor: str, *, max_bars: int = 512) -> go.Figure:
     """The |x| histogram of ``tensor`` (log scale) with each calibration table's threshold (amax) marked.
 
     ``tables``: one CalibrationTable or a list of them (same model and data; the first one's histogram is drawn).
     """
-    tables = tables if isinstance(tables, (list, tuple)) else [tables]
+    tables = tables if isinstance(tables, (list, tuple)) else [tables]  # type: ignore[list-item]
     if not tables:
         raise ConfigError("activation_histogram needs at least one calibration table")
     hist = next((t.histograms.get(tensor) for t in tables if t.histograms.get(tensor) is not None), None)

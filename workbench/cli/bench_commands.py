@@ -80,7 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> tuple[str, list[dict]]:
         executor = RayExecutor(None if args.ray == "local" else args.ray)
     frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
                   config=config, store=store, backend=backend, on_progress=progress_to_stderr,
-                  executor=executor, **options)
+                  executor=executor, **options)  # type: ignore[arg-type]
     end_progress()
     rows = [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `runs --json`
     table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",

@@ -73,8 +73,8 @@ def cmd_graph(args: argparse.Namespace) -> tuple[str, dict]:
         path = graph_html(graphs, args.output, fusion=fusion, engine_color_by=args.color_by,
                           title=f"{model.name}: graph" + (" before and after TensorRT fusion" if len(graphs) > 1
                                                            else ""))
-        info = {"output": str(path), "bytes": path.stat().st_size, **info}
-        text = (f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB): {graph.counts['nodes']} nodes, "
+        info = {"output": str(path), "bytes": path.stat().st_size, **info}  # type: ignore[dict-item]
+        text = (f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB): {graph.counts['nodes']} nodes, "  # type: ignore[operator]
                 f"{graph.counts['edges']} edges, {graph.counts['groups']} groups")
         if len(graphs) > 1:
             text += f"; engine: {info['engine']['nodes']} layers"

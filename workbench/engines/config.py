@@ -99,7 +99,7 @@ class BuildConfig:
                     raise ConfigError(f"input '{name}' has unknown rank: give its shape")
                 lo = opt = hi = defaults[name]
             else:
-                lo = opt = hi = tuple(spec.shape)
+                lo = opt = hi = tuple(spec.shape)  # type: ignore[arg-type]
             for label, dims in (("min", lo), ("opt", opt), ("max", hi)):
                 check_against_spec(spec, dims, f"{label} shape")
             if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):

@@ -166,6 +166,10 @@ def lint_engine(source: BuildResult | PathArg | dict | list[dict], model: ModelS
 
     if model is None and hasattr(source, "model") and hasattr(source, "log"):
         model = source.model
+    if model is not None:
+        from ..model import load_model
+
+        model = load_model(model)  # a path (the CLI's --model) or a ModelProto as well as a Model
     work = layer_workload(source, model=model)
     findings = []
     if profile is not None:

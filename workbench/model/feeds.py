@@ -30,7 +30,7 @@ def random_array(rng: np.random.Generator, dtype: DTypeLike, dims: Sequence[int]
     return rng.standard_normal(dims).astype(dtype)
 
 
-def generate_feeds(model: Model, shapes: Mapping[str, tuple] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+def generate_feeds(model: Model, shapes: Shapes | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs at ``shapes`` (default: the model's default shapes) in the model's input dtypes.
 
     Token ids stay inside a small range, so embedding lookups are valid.

@@ -166,7 +166,7 @@ def apply_precision(model: ModelSource, plan: PrecisionPlan | str, calibration: 
         from .float16 import to_float16
 
         if calibration is not None:
-            extra = tuple(fragile_nodes(model, calibration, **calibrate_options)["node"])
+            extra = tuple(fragile_nodes(model, calibration, **calibrate_options)["node"])  # type: ignore[arg-type]
             plan = replace(plan, keep_nodes=tuple(dict.fromkeys(plan.keep_nodes + extra)))
 
         convert = to_float16 if plan.precision == "fp16" else to_bfloat16
