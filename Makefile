@@ -43,10 +43,15 @@ app: $(VENV)/.installed-lab
 
 # ruff (under a second), then pytest for the library and nbval for every notebook in one run: any failure (or no
 # test at all: exit 5) fails. The slowest 10 tests are printed on every run (--durations=10 in pyproject.toml).
+# TEST_WORKERS pytest-xdist workers (make test TEST_WORKERS=4 on a larger runner; 0: one process), each taking a
+# whole file at a time (--dist loadfile): a notebook's cells run in order in one kernel, and a module's fixtures
+# (one Ray, one JupyterLab) start once. Many tests wait on a subprocess, server or kernel, so two workers beat one
+# even on 2 cores.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check workbench
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=10 \
-	    $(PYTEST_ARGS)
+	    $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,) $(PYTEST_ARGS)
 
 # Lint and types of workbench/ (mypy takes about a minute on 2 cores, so it is not part of make test).
 lint: $(VENV)/.installed-dev

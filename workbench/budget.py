@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Iterable
 
 from .errors import ConfigError
 
@@ -62,7 +63,7 @@ def check_bytes(nbytes: int, what: str) -> int:
     return nbytes
 
 
-def array_bytes(shape, itemsize: int) -> int:
+def array_bytes(shape: Iterable[int], itemsize: int) -> int:
     return math.prod(int(d) for d in shape) * int(itemsize)
 
 
@@ -73,7 +74,7 @@ def max_threads() -> int:
     return max(1, (os.cpu_count() or 1) * THREADS_PER_CORE)
 
 
-def check_threads(threads, what: str = "threads") -> int:
+def check_threads(threads: int, what: str = "threads") -> int:
     """A positive thread count no larger than :func:`max_threads` (100,000 threads crash ONNX Runtime)."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"{what} must be a positive integer, got {threads!r}")

@@ -6,6 +6,12 @@ the input and what is wrong. Widgets show ``str(error)``; the CLI prints it on o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pathlib import Path
+
 __all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
            "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
            "EngineMismatchError", "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
@@ -80,7 +86,7 @@ class ResultsStoreError(WorkbenchError):
 class ResultsStoreUnavailableError(ResultsStoreError):
     """A shared results server cannot be reached; ``spooled``: the local file where the run was kept, if any."""
 
-    def __init__(self, message: str, spooled=None):
+    def __init__(self, message: str, spooled: Path | None = None):
         super().__init__(message)
         self.spooled = spooled
 
@@ -96,6 +102,6 @@ class CalibrationCancelled(WorkbenchError):
 class QuantizationAccuracyError(WorkbenchError):
     """A quantized model falls below the agreement floor on held-back samples; ``report``: the per-output check."""
 
-    def __init__(self, message: str, report=None):
+    def __init__(self, message: str, report: pd.DataFrame | None = None):
         super().__init__(message)
         self.report = report

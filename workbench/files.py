@@ -8,9 +8,11 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 from .errors import OutputFileError
 
+PathArg = str | os.PathLike[str]  # what a function that reads or writes a file accepts
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -33,7 +35,7 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def check_output_path(path, what: str, inputs=()) -> Path:
+def check_output_path(path: PathArg, what: str, inputs: Iterable[PathArg] = ()) -> Path:
     """Refuse an output path that is one of the command's inputs (the results store, the model) or an existing SQLite
     database (a results store given by mistake): writing would destroy it."""
     path = Path(path)
@@ -56,7 +58,7 @@ def check_output_path(path, what: str, inputs=()) -> Path:
     return path
 
 
-def atomic_write_bytes(path, data: bytes | bytearray | memoryview) -> Path:
+def atomic_write_bytes(path: PathArg, data: bytes | bytearray | memoryview) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,5 +83,5 @@ def atomic_write_bytes(path, data: bytes | bytearray | memoryview) -> Path:
     return path
 
 
-def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
+def atomic_write_text(path: PathArg, text: str, encoding: str = "utf-8") -> Path:
     return atomic_write_bytes(path, text.encode(encoding))

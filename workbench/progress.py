@@ -10,7 +10,7 @@ does the same for any other callback (e.g. a build's ``on_log(severity, message)
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 ProgressCallback = Callable[[str, "float | None"], None]
 
@@ -23,7 +23,7 @@ class CallbackReporter:
         self.what = what
         self.error: BaseException | None = None
 
-    def __call__(self, *args) -> None:
+    def __call__(self, *args: Any) -> None:
         if self.callback is None or self.error is not None:
             return
         try:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 MASK = "***"
@@ -26,7 +27,7 @@ _known: set[str] = set()
 _MIN_SECRET = 3  # shorter values would mask ordinary text; such passwords are masked where their form is known
 
 
-def remember_secret(secret) -> None:
+def remember_secret(secret: object) -> None:
     """Mask this value wherever it appears from now on (also its URL-encoded and decoded forms)."""
     if secret:
         text = str(secret)
@@ -51,7 +52,7 @@ def _environment_secrets() -> set[str]:
     return {s for s in found if len(s) >= _MIN_SECRET}
 
 
-def redact(text) -> str:
+def redact(text: object) -> str:
     """``text`` with every credential replaced by ``***``; other text unchanged."""
     text = str(text)
     if not text:
@@ -64,7 +65,7 @@ def redact(text) -> str:
     return text
 
 
-def redact_value(value):
+def redact_value(value: Any) -> Any:
     """A stored or exported value with credentials masked: strings redacted, containers walked, others as is."""
     if isinstance(value, str):
         return redact(value)

@@ -15,7 +15,18 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
+
+if TYPE_CHECKING:
+    from ..engines import BuildResult
+    from ..files import PathArg
+    from ..model import Model
+    from ..model.sources import ModelSource
+    from ..progress import ProgressCallback
+    from .harness import Measurement
+    from .store import ResultsStore
+    import pandas as pd
 
 try:
     import tomllib
@@ -61,7 +72,7 @@ class CheckPolicy:
     strict: bool = False                     # a check that cannot run here (other machine class) fails, not skips
     source: str = "default policy"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         types = {"precision": (str, type(None)), "calibrator": str, "calibration_samples": int,
                  "calibration_data": (str, type(None)), "reference_model": (str, type(None)),
                  "shapes": (str, type(None)), "agreement_samples": int, "benchmark_seconds": (int, float),
@@ -70,7 +81,7 @@ class CheckPolicy:
                  "max_activation_memory_mib": (int, float, type(None)), "lint": str, "strict": bool}
         for name, expected in types.items():
             value = getattr(self, name)
-            ok = isinstance(value, expected) and not (isinstance(value, bool) and name != "strict")
+            ok = isinstance(value, expected) and not (isinstance(value, bool) and name != "strict")  # type: ignore[arg-type]
             if not ok:
                 names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,))
                                     if t is not type(None))
@@ -114,7 +125,7 @@ class CheckPolicy:
         return [k for k in ("max_latency_regression", "max_new_reformats") if getattr(self, k) is not None]
 
     @classmethod
-    def from_toml(cls, path) -> CheckPolicy:
+    def from_toml(cls, path: PathArg) -> CheckPolicy:
         """Read a policy file; an unknown key or a value of the wrong type is a ConfigError naming it."""
         path = Path(path)
         try:
@@ -128,7 +139,7 @@ class CheckPolicy:
         return cls.from_dict(data, source=str(path), base=path.parent)
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "policy", base=None) -> CheckPolicy:
+    def from_dict(cls, data: dict, *, source: str = "policy", base: Path | None = None) -> CheckPolicy:
         known = {f.name for f in fields(cls)} - {"source"}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -159,7 +170,7 @@ def machine_class(facts: dict | None = None) -> str:
     return text + (f" + {facts['gpu']}" if facts.get("gpu") else "")
 
 
-def compact_layers(build) -> list[dict]:
+def compact_layers(build: BuildResult) -> list[dict]:
     """A build's engine layers as compact raw layer dicts (the keys the layer parser and the engine diff read),
     with each layer's precision and ONNX origins spelled out for people reading the JSON."""
     from ..engines.estimate import layer_workload
@@ -196,13 +207,13 @@ class Baseline:
         out.pop("source")
         return out
 
-    def save(self, path) -> Path:
+    def save(self, path: PathArg) -> Path:
         from ..files import atomic_write_text
 
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, default=str) + "\n")
 
     @classmethod
-    def from_dict(cls, data, *, source: str) -> Baseline:
+    def from_dict(cls, data: dict, *, source: str) -> Baseline:
         if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
             raise ConfigError(f"baseline {source} is not a workbench baseline (expected \"format\": "
                               f"\"{BASELINE_FORMAT}\"; write one with `workbench check MODEL --save-baseline FILE`)")
@@ -214,7 +225,7 @@ class Baseline:
             raise ConfigError(f"baseline {source} lacks {exc} (rewrite it with --save-baseline)") from None
 
     @classmethod
-    def load(cls, path) -> Baseline:
+    def load(cls, path: PathArg) -> Baseline:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -225,7 +236,7 @@ class Baseline:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_store(cls, store, model: str, tag: str) -> Baseline:
+    def from_store(cls, store: ResultsStore, model: str, tag: str) -> Baseline:
         """The newest build run of ``model`` recorded with ``tag`` by ``record_baseline``."""
         builds = store.runs("build", model=model)
         for extra in reversed(list(builds["extra"])) if len(builds) else []:
@@ -239,7 +250,7 @@ class Baseline:
                              " (record one with `workbench check MODEL --save-baseline store:TAG`)"))
 
 
-def record_baseline(store, build, baseline: Baseline, tag: str, measurement=None) -> int:
+def record_baseline(store: ResultsStore, build: BuildResult, baseline: Baseline, tag: str, measurement: Measurement | None = None) -> int:
     """Keep ``baseline`` in the results store as a build run tagged ``tag`` (and its latency as a benchmark run)."""
     run_id = store.record_build(build, tags={"check_tag": tag, "check_baseline": baseline.to_dict()})
     if measurement is not None:
@@ -248,7 +259,7 @@ def record_baseline(store, build, baseline: Baseline, tag: str, measurement=None
     return run_id
 
 
-def resolve_baseline(ref: str | None, model_name: str, *, store_url=None) -> Baseline | None:
+def resolve_baseline(ref: str | None, model_name: str, *, store_url: str | None = None) -> Baseline | None:
     """``--baseline``: a JSON file, or ``store:TAG`` / ``store:MODEL@TAG`` in the results store."""
     if ref is None:
         return None
@@ -284,10 +295,10 @@ class CheckReport:
     results: list[CheckResult]
     baseline: Baseline | None
     current: Baseline
-    build: object = None
+    build: BuildResult | None = None
     lint: object = None
     diff: object = None
-    measurement: object = None
+    measurement: Measurement | None = None
 
     @property
     def passed(self) -> bool:
@@ -337,7 +348,7 @@ class CheckReport:
                 f'<testsuite name={suite} tests="{len(self.results)}" failures="{failures}" errors="0" '
                 f'skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n</testsuites>\n")
 
-    def save_junit(self, path) -> Path:
+    def save_junit(self, path: PathArg) -> Path:
         from ..files import atomic_write_text
 
         return atomic_write_text(path, self.junit_xml())
@@ -360,7 +371,7 @@ def _random_inputs(model, shapes: dict, samples: int, seed: int) -> dict:
     return generate_feeds(model, batch_shapes(model, samples, shapes or None), seed=seed)
 
 
-def prepare_model(model, policy: CheckPolicy, shapes: dict):
+def prepare_model(model: Model, policy: CheckPolicy, shapes: dict) -> tuple[Model, Model]:
     """The model the gate builds (quantized or cast as the policy asks) and the FP32 reference for agreement."""
     precision = (policy.precision or "").lower()
     reference = None
@@ -379,7 +390,7 @@ def prepare_model(model, policy: CheckPolicy, shapes: dict):
     return quantize(model, table).model, reference or model
 
 
-def float_layers_in_quantized_engine(work) -> list[dict]:
+def float_layers_in_quantized_engine(work: pd.DataFrame) -> list[dict]:
     """Convolution and GEMM layers of a quantized engine that still compute in floating point."""
     if not (work["precision"].isin(QUANTIZED)).any():
         return [{"name": r.name, "precision": r.precision, "onnx_nodes": list(r.onnx_nodes)}
@@ -399,8 +410,8 @@ def _mib(n) -> str:
 
 
 # --- the gate ---------------------------------------------------------------------------------------------------
-def run_check(model, policy: CheckPolicy | None = None, baseline: Baseline | None = None, *,
-              recording: bool = False, on_progress=None) -> CheckReport:
+def run_check(model: ModelSource, policy: CheckPolicy | None = None, baseline: Baseline | None = None, *,
+              recording: bool = False, on_progress: ProgressCallback | None = None) -> CheckReport:
     """Build ``model``'s engine as ``policy`` says, measure it, and compare it with the policy and ``baseline``.
 
     A threshold that needs a baseline without one, or a baseline of another model, raises ConfigError /
@@ -582,7 +593,7 @@ def latency_threshold(regression: float, before: dict, after: dict) -> float:
     return 1 + regression + NOISE_SIGMAS * math.hypot(relative_se(before), relative_se(after))
 
 
-def compare_latency(policy, latency, baseline) -> CheckResult:
+def compare_latency(policy: CheckPolicy, latency: dict, baseline: Baseline | None) -> CheckResult:
     regression = policy.latency_regression
     before = baseline.latency if baseline else None
     status_unverifiable = "fail" if policy.strict else "skip"
@@ -605,7 +616,7 @@ def compare_latency(policy, latency, baseline) -> CheckResult:
                        threshold=allowed - 1)
 
 
-def baseline_frame(report: CheckReport):
+def baseline_frame(report: CheckReport) -> pd.DataFrame:
     """The engine diff against the baseline as a table (regions that changed), empty without a baseline."""
     import pandas as pd
 

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class exclusive:
     def __init__(self, what: str):
         self.what = what
 
-    def __enter__(self):
+    def __enter__(self) -> exclusive:
         if not _ACTIVE.acquire(blocking=False):
             running = _ACTIVE_WHAT[0] if _ACTIVE_WHAT else "another benchmark"
             raise BenchmarkBusyError(f"cannot start {self.what}: {running} is still running in this process; "
@@ -42,7 +42,7 @@ class exclusive:
         _ACTIVE_WHAT.append(self.what)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _ACTIVE_WHAT.pop()
         _ACTIVE.release()
 
@@ -56,7 +56,7 @@ class BenchmarkConfig:
     min_iterations: int = 10
     max_iterations: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("warmup_s", "duration_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
@@ -148,7 +148,7 @@ class Measurement:
                 f"{self.iterations} iterations{', partial' if self.partial else ''}>")
 
 
-def check_concurrency(concurrency) -> None:
+def check_concurrency(concurrency: int) -> None:
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
 
@@ -186,9 +186,9 @@ def _timed_loop(worker: Worker, samples: list, deadline_ns: int, min_iterations:
             tick()
 
 
-def measure(target, *, batch: int = 1, concurrency: int = 1, feeds: dict | None = None,
+def measure(target: object, *, batch: int = 1, concurrency: int = 1, feeds: dict | None = None,
             config: BenchmarkConfig | None = None, on_progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None, **runner_options) -> Measurement:
+            cancel: threading.Event | None = None, **runner_options: Any) -> Measurement:
     """Measure one configuration of ``target`` (a Runner, a model, a BuildResult/engine, or a torch module).
 
     ``concurrency``: independent workers running at once (sessions on threads; execution contexts on streams).

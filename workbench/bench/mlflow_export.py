@@ -14,13 +14,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import ConfigError, ResultsStoreError
 from .records import ENGINE_LAYER_TABLE, MLFLOW_METRICS, MLFLOW_PARAMS, present
 from ..redact import redact, redact_value
+
+if TYPE_CHECKING:
+    from .store import ResultsStore
 
 UID_TAG = "workbench.run_uid"
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
@@ -52,7 +55,7 @@ def run_metrics(row: Mapping) -> dict[str, float]:
     return {name: float(row[name]) for name in MLFLOW_METRICS if present(row.get(name))}
 
 
-def export_to_mlflow(store, tracking_uri: str, *, experiment: str = "tensorrt-workbench",
+def export_to_mlflow(store: ResultsStore, tracking_uri: str, *, experiment: str = "tensorrt-workbench",
                      artifacts: Callable[[Mapping], Mapping[str, bytes]] | None = None,
                      kind: str | None = None, model: str | None = None) -> pd.DataFrame:
     """Log the store's runs to the MLflow tracking server at ``tracking_uri``; returns one row per workbench run:

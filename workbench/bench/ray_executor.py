@@ -22,17 +22,24 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator, TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import ConfigError, WorkbenchError
 from ..progress import ProgressReporter
 
+if TYPE_CHECKING:
+    from ..progress import ProgressCallback
+    from .harness import BenchmarkConfig
+    from .store import ResultsStore
+    from .sweep import SweepJob
+
 TIMING_LOCK = Path(tempfile.gettempdir()) / "workbench-timing.lock"
 
 
 @contextmanager
-def machine_timing_slot(path: Path = TIMING_LOCK):
+def machine_timing_slot(path: Path = TIMING_LOCK) -> Iterator[None]:
     """Hold this machine's one timing slot (blocks while another process of any sweep is timing)."""
     import fcntl  # POSIX: Ray's supported worker platforms; importing this module elsewhere still works
 
@@ -103,13 +110,13 @@ class RayExecutor:
         return ray
 
     @staticmethod
-    def resources(job) -> dict:
+    def resources(job: SweepJob) -> dict:
         """The task's resource request: a GPU for TensorRT, CPUs (its intra-op threads) for ONNX Runtime."""
         if job.backend == "tensorrt":
             return {"num_gpus": 1, "num_cpus": 1}
         return {"num_cpus": job.threads or 1}
 
-    def run(self, jobs, *, config, store=None, on_progress=None, on_result=None, cancel: threading.Event):
+    def run(self, jobs: list[SweepJob], *, config: BenchmarkConfig, store: ResultsStore | None = None, on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None, cancel: threading.Event) -> pd.DataFrame:
         ray = self._ray()
         report = ProgressReporter(on_progress)
         task = ray.remote(_run_job)

@@ -12,13 +12,19 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
 
 from ..redact import redact_value
 from .quality import measured_quality_only
+
+if TYPE_CHECKING:
+    from ..engines import BuildResult
+    from ..model.sources import ModelSource
+    from .harness import Measurement
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,7 @@ def benchmark_tags(tags: Mapping | None, backend: str | None) -> dict:
     return measured_quality_only(tags, backend)
 
 
-def benchmark_record(measurement, tags: Mapping | None = None, *, model=None, accuracy: float | None = None,
+def benchmark_record(measurement: Measurement, tags: Mapping | None = None, *, model: ModelSource | None = None, accuracy: float | None = None,
                      uid: str | None = None) -> dict:
     """The stored record of one Measurement: every run column (statistics, samples, configuration, machine facts).
     ``tags`` must already be filtered by :func:`benchmark_tags` when they come from a sweep (filtering twice changes
@@ -177,7 +183,7 @@ def benchmark_record(measurement, tags: Mapping | None = None, *, model=None, ac
     return values
 
 
-def build_record(result, tags: Mapping | None = None) -> dict:
+def build_record(result: BuildResult, tags: Mapping | None = None) -> dict:
     """The stored record of one engine build (flavour, version, build time, engine size, memory, layer count, and
     the engine-layer table in ``extra``)."""
     from dataclasses import fields
@@ -207,7 +213,7 @@ def build_record(result, tags: Mapping | None = None) -> dict:
 _LAYER_TABLE_COLUMNS = ["name", "type", "kind", "onnx_nodes", "output_dtypes", "output_formats", "tactic", "stream"]
 
 
-def engine_layer_table(layers) -> list[dict]:
+def engine_layer_table(layers: pd.DataFrame) -> list[dict]:
     """A build's engine layers as JSON-ready records (lists joined with ", ")."""
     table = layers[[c for c in _LAYER_TABLE_COLUMNS if c in layers.columns]]
     return [{k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else clean(v) for k, v in row.items()}

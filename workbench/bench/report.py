@@ -8,10 +8,15 @@ plotly's JSON mimetype only (no plotly.js copy, no widget state), so the saved f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from ..errors import ConfigError, WorkbenchError
+
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model.sources import ModelSource
 
 GRAPH_NODE_LIMIT = 400   # above this many ONNX nodes the report shows fusion tables, not graph drawings
 
@@ -86,7 +91,7 @@ def _policy_checks(policy) -> list[str]:
     return names
 
 
-def report_notebook(model: str, *, policy: str | None = None, baseline: str | None = None):
+def report_notebook(model: str, *, policy: str | None = None, baseline: str | None = None) -> nbformat.NotebookNode:
     """The report as an (unexecuted) nbformat notebook; the first cell holds the parameters."""
     from .check import CheckPolicy
 
@@ -107,7 +112,7 @@ def report_notebook(model: str, *, policy: str | None = None, baseline: str | No
     return nb
 
 
-def write_report(model, output, *, policy=None, baseline=None, execute: bool = True,
+def write_report(model: ModelSource, output: PathArg, *, policy: PathArg | None = None, baseline: str | None = None, execute: bool = True,
                  timeout: int = 600) -> tuple[Path, list[str]]:
     """Write the report notebook to ``output`` (executed unless ``execute=False``); returns the path and the names
     of the checks whose cells failed. Paths are made absolute, so the notebook runs from any folder."""

@@ -9,11 +9,15 @@ refreshing view (the Compare panel, a notebook loop) when new runs have arrived,
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .store import ResultsStore
 
 ROOM_COLUMNS = ["machine", "gpu", "cpu", "model", "runs", "baseline_ms", "best_ms", "speedup", "batch", "last_run"]
 
@@ -25,7 +29,7 @@ def _machine_facts(text) -> dict:
         return {}
 
 
-def room_results(runs, *, precision: str = "int8", baseline: str = "fp32") -> pd.DataFrame:
+def room_results(runs: pd.DataFrame, *, precision: str = "int8", baseline: str = "fp32") -> pd.DataFrame:
     """One row per machine × GPU × model: runs recorded, best ``baseline`` and ``precision`` median latency (ms) at the
     batch where the speed-up is largest, and that speed-up (baseline / precision; NaN until both were measured).
 
@@ -63,7 +67,7 @@ def room_results(runs, *, precision: str = "int8", baseline: str = "fp32") -> pd
 class RunsPoller:
     """Says whether a store received runs since the last look (one COUNT/MAX query, cheap enough to poll)."""
 
-    def __init__(self, store):
+    def __init__(self, store: ResultsStore):
         self.store = store
         self.seen: tuple[int, int] | None = None
 

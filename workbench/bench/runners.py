@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +19,15 @@ from ..budget import check_threads
 from ..errors import BenchmarkError, ConfigError, EngineFileError, GpuUnavailableError, WorkbenchError
 from ..model import batch_shapes, check_feeds, generate_feeds, load_model
 from ..model.feeds import random_array
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    import torch
+    from ..engines import BuildConfig, BuildResult
+    from ..files import PathArg
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+    import ctypes
 
 
 @dataclass
@@ -41,7 +50,7 @@ class Runner(ABC):
         """backend, backend_version, device, model and the runner's settings."""
 
     @abstractmethod
-    def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
+    def make_feeds(self, batch: int = 1, shapes: Shapes | None = None) -> dict[str, np.ndarray]:
         """Inputs at ``batch`` from the model's (or engine's) I/O spec."""
 
     @abstractmethod
@@ -67,7 +76,7 @@ class OnnxRuntimeRunner(Runner):
 
     backend = "onnxruntime"
 
-    def __init__(self, model, *, optimization_level: str = "all", threads: int | None = None,
+    def __init__(self, model: ModelSource, *, optimization_level: str = "all", threads: int | None = None,
                  providers: list[str] | None = None, variant: str = ""):
         from ..engines.onnxruntime_graph import ort_optimization_level
 
@@ -97,10 +106,10 @@ class OnnxRuntimeRunner(Runner):
                 "optimization_level": self.optimization_level,
                 "threads": self.threads}
 
-    def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
+    def make_feeds(self, batch: int = 1, shapes: Shapes | None = None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
 
-    def session(self):
+    def session(self) -> ort.InferenceSession:
         import onnxruntime as ort
 
         from ..engines.onnxruntime_graph import ort_optimization_level
@@ -137,7 +146,7 @@ class TorchRunner(Runner):
 
     backend = "pytorch"
 
-    def __init__(self, module, model=None, *, compile: bool = False, device: str = "cpu", variant: str = "",
+    def __init__(self, module: torch.nn.Module, model: ModelSource | None = None, *, compile: bool = False, device: str = "cpu", variant: str = "",
                  threads: int | None = None):
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {threads!r}")
@@ -170,7 +179,7 @@ class TorchRunner(Runner):
                 "source_model": self.model.source_model, "variant": self.variant, "precision": "fp32",
                 "threads": self.threads}
 
-    def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
+    def make_feeds(self, batch: int = 1, shapes: Shapes | None = None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
 
     def workers(self, count: int, feeds: dict) -> list[Worker]:
@@ -220,7 +229,7 @@ class TensorRTRunner(Runner):
 
     backend = "tensorrt"
 
-    def __init__(self, engine, *, options: TensorRTOptions | None = None, variant: str = ""):
+    def __init__(self, engine: BuildResult | PathArg | bytes, *, options: TensorRTOptions | None = None, variant: str = ""):
         from ..engines import BuildResult, check_engine_file, tensorrt_environment
         from ..engines.flavor import trt
 
@@ -232,7 +241,7 @@ class TensorRTRunner(Runner):
         elif isinstance(engine, (bytes, bytearray)):
             data = bytes(engine)
         else:
-            data = check_engine_file(engine)
+            data = check_engine_file(engine)  # type: ignore[arg-type]
         env = tensorrt_environment()
         self.environment = env
         if not env.can_run_engines:
@@ -270,10 +279,10 @@ class TensorRTRunner(Runner):
                 "calibrator": getattr(getattr(self.build, "model", None), "calibrator", None),
                 "cuda_graph": self.options.cuda_graph, "spin_wait": self.options.spin_wait}
 
-    def profile_range(self, name: str):
+    def profile_range(self, name: str) -> list[tuple[int, ...]]:
         return [tuple(d) for d in self.engine.get_tensor_profile_shape(name, 0)]
 
-    def make_feeds(self, batch: int = 1, shapes=None) -> dict[str, np.ndarray]:
+    def make_feeds(self, batch: int = 1, shapes: Shapes | None = None) -> dict[str, np.ndarray]:
         profiles = {name: self.profile_range(name) for name in self.inputs}
         dtypes = {name: self._trt.nptype(self.engine.get_tensor_dtype(name)) for name in self.inputs}
         return profile_feeds(profiles, dtypes, batch)
@@ -347,7 +356,7 @@ class _CudaEvents:
         self.lib.cudaEventDestroy(ev)
 
 
-def capture_cuda_graph(events: _CudaEvents, stream_ptr: int, enqueue: Callable[[], object]):
+def capture_cuda_graph(events: _CudaEvents, stream_ptr: int, enqueue: Callable[[], object]) -> ctypes.c_void_p:
     """Record what ``enqueue`` puts on the stream into an instantiated CUDA graph (cudaGraphExec_t)."""
     ctypes, lib = events.ctypes, events.lib
     stream = ctypes.c_void_p(stream_ptr)
@@ -359,7 +368,7 @@ def capture_cuda_graph(events: _CudaEvents, stream_ptr: int, enqueue: Callable[[
     return graph_exec
 
 
-def launch_cuda_graph(events: _CudaEvents, graph_exec, stream_ptr: int) -> None:
+def launch_cuda_graph(events: _CudaEvents, graph_exec: ctypes.c_void_p, stream_ptr: int) -> None:
     events.check(events.lib.cudaGraphLaunch(graph_exec, events.ctypes.c_void_p(stream_ptr)))
 
 
@@ -434,7 +443,7 @@ class _TensorRTWorker:
         return Worker(self.infer, self.close, self.timings)
 
 
-def backend_for(target, backend: str | None = None) -> str:
+def backend_for(target: object, backend: str | None = None) -> str:
     """The backend that times ``target``: ``backend`` if given, else tensorrt for a BuildResult or an engine file,
     pytorch for a torch module, onnxruntime otherwise (without building or loading anything)."""
     from ..engines import BuildResult, is_engine_file
@@ -450,7 +459,7 @@ def backend_for(target, backend: str | None = None) -> str:
     return "onnxruntime"
 
 
-def runner_for(target, *, backend: str | None = None, build_config=None, **options) -> Runner:
+def runner_for(target: Any, *, backend: str | None = None, build_config: BuildConfig | None = None, **options: Any) -> Runner:
     """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch).
 
     ``build_config``: how to build the engine when a model is timed with TensorRT (a sweep's Ray task builds it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def percentile(sorted_ms: np.ndarray, p: float) -> float:
     return float(sorted_ms[min(max(index, 0), n - 1)])
 
 
-def latency_stats(samples_ms) -> dict[str, float]:
+def latency_stats(samples_ms: Sequence[float] | np.ndarray) -> dict[str, float]:
     """min, mean, median, p90/p95/p99, max and the coefficient of variation (std/mean) of latency samples in ms."""
     x = np.sort(np.asarray(samples_ms, dtype=np.float64))
     if x.size == 0:

@@ -19,6 +19,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any, Callable, Mapping, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,12 @@ from ..errors import ResultsStoreError, ResultsStoreUnavailableError
 from .records import FLAG_COLUMNS, INTEGER_COLUMNS, benchmark_record, build_record, run_label, runs_table
 from .records import clean as _clean
 from ..redact import SECRET_KEYS, redact, remember_secret
+
+if TYPE_CHECKING:
+    from ..engines import BuildResult
+    from ..files import PathArg
+    from ..model.sources import ModelSource
+    from .harness import Measurement
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "workbench-results.sqlite"
@@ -122,7 +129,7 @@ class ResultsStore:
 
     # --- connection and schema ------------------------------------------------------------------------------------
     @property
-    def path(self):
+    def path(self) -> Path | str:
         """The SQLite file (a Path), or the masked URL of a server store."""
         return Path(self._url.database) if not self.is_server else self.location
 
@@ -250,11 +257,11 @@ class ResultsStore:
         raise AssertionError("unreachable")
 
     # --- pickling: a store travels to other processes (Ray tasks) as its URL --------------------------------------
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, str | Path | None]:
         return {"url": self._url.render_as_string(hide_password=False), "spool": self.spool_path}
 
-    def __setstate__(self, state):
-        self.__init__(state["url"], spool=state["spool"])
+    def __setstate__(self, state: dict[str, str | Path | None]) -> None:
+        self.__init__(state["url"], spool=state["spool"])  # type: ignore[misc]
 
     # --- writing ------------------------------------------------------------------------------------------------
     def _insert_statement(self, ignore_duplicates: bool):
@@ -309,7 +316,7 @@ class ResultsStore:
                 raise
             return existing  # recorded before (the same run recorded twice, e.g. a retried task): one run
 
-    def record_measurement(self, measurement, *, model=None, tags: dict | None = None,
+    def record_measurement(self, measurement: Measurement, *, model: ModelSource | None = None, tags: dict | None = None,
                            accuracy: float | None = None, uid: str | None = None) -> int:
         """Store one Measurement (statistics, samples, configuration, machine facts); returns its id.
 
@@ -320,7 +327,7 @@ class ResultsStore:
         so."""
         return self._insert(benchmark_record(measurement, tags, model=model, accuracy=accuracy, uid=uid))
 
-    def record_build(self, result, *, tags: dict | None = None) -> int:
+    def record_build(self, result: BuildResult, *, tags: dict | None = None) -> int:
         """Store one engine build (flavour, version, build time, engine size, memory, layer count, and the engine-layer
         table in ``extra`` as ``engine_layer_table``: what an MLflow export or a later session shows of it)."""
         return self._insert(build_record(result, tags))
@@ -392,7 +399,7 @@ class ResultsStore:
         frame["label"] = [run_label(r) for r in frame.to_dict(orient="records")]
         return frame
 
-    def to_csv(self, path, **filters) -> Path:
+    def to_csv(self, path: PathArg, **filters: Any) -> Path:
         from ..files import atomic_write_text, check_output_path
 
         check_output_path(path, "the CSV export", inputs=[] if self.is_server else [self.path])
@@ -401,7 +408,7 @@ class ResultsStore:
     def __len__(self) -> int:
         return self._read(sa.select(sa.func.count()).select_from(RUNS), "scalar")
 
-    def to_mlflow(self, tracking_uri: str, *, experiment: str = "tensorrt-workbench", artifacts=None,
+    def to_mlflow(self, tracking_uri: str, *, experiment: str = "tensorrt-workbench", artifacts: Callable[[Mapping], Mapping[str, bytes]] | None = None,
                   kind: str | None = None, model: str | None = None) -> pd.DataFrame:
         """Log this store's builds and benchmarks as MLflow runs (idempotent: a run logged twice is one run); see
         :func:`workbench.bench.mlflow_export.export_to_mlflow`. ``artifacts``: ``row -> {file name: bytes}`` added

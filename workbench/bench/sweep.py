@@ -11,7 +11,7 @@ import threading
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence, TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,6 +20,11 @@ from ..progress import ProgressCallback
 from .harness import BenchmarkConfig, Measurement, check_concurrency, exclusive, measure
 from .records import benchmark_tags, run_label
 from .runners import OnnxRuntimeRunner, Runner, backend_for, runner_for
+
+if TYPE_CHECKING:
+    from .store import ResultsStore
+    from .ray_executor import RayExecutor
+    import numpy as np
 
 
 def _as_tuple(values, name: str) -> tuple:
@@ -59,12 +64,12 @@ def _runners(targets, optimization_levels, threads, runner_options: dict) -> lis
     return out
 
 
-def sweep(targets, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[int] | int = (1,),
+def sweep(targets: object, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[int] | int = (1,),
           optimization_level: Iterable[str] | str | None = None, threads: Iterable[int] | int | None = None,
-          config: BenchmarkConfig | None = None, store=None, tags: Mapping | None = None,
+          config: BenchmarkConfig | None = None, store: ResultsStore | None = None, tags: Mapping | None = None,
           variant_tags: Mapping[str, Mapping] | None = None,
           on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
-          cancel: threading.Event | None = None, executor=None, **runner_options) -> pd.DataFrame:
+          cancel: threading.Event | None = None, executor: LocalExecutor | RayExecutor | None = None, **runner_options: Any) -> pd.DataFrame:
     """Measure every configuration; returns one row per configuration (see ``Measurement.row``).
 
     ``targets``: a model/engine/module, a list of them, or a dict ``{variant name: target}`` (e.g. precisions).
@@ -99,7 +104,7 @@ class LocalExecutor:
     records as :class:`~workbench.bench.ray_executor.RayExecutor`, one runner per target and setting, and every
     configuration's inputs made before anything is timed (a batch outside an engine's profile fails first)."""
 
-    def run(self, jobs: list[SweepJob], *, config: BenchmarkConfig, store=None,
+    def run(self, jobs: list[SweepJob], *, config: BenchmarkConfig, store: ResultsStore | None = None,
             on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
             cancel: threading.Event) -> pd.DataFrame:
         rows: list[dict] = []
@@ -184,13 +189,13 @@ class SweepJob:
         return {"variant": self.variant, "backend": self.backend, "optimization_level": self.optimization_level,
                 "threads": self.threads, "batch": self.batch, "concurrency": self.concurrency}
 
-    def measure(self, config: BenchmarkConfig, runner: Runner | None = None, *, feeds=None,
+    def measure(self, config: BenchmarkConfig, runner: Runner | None = None, *, feeds: dict[str, np.ndarray] | None = None,
                 on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Measurement:
         """Time this configuration with the harness."""
         return measure(runner or self.runner(), batch=self.batch, concurrency=self.concurrency, feeds=feeds,
                        config=config, on_progress=on_progress, cancel=cancel)
 
-    def record(self, measurement: Measurement, store=None, pending_so_far: int = 0) -> tuple[dict, int]:
+    def record(self, measurement: Measurement, store: ResultsStore | None = None, pending_so_far: int = 0) -> tuple[dict, int]:
         """The sweep's row of a measurement and its record in ``store``, the one path of local and Ray sweeps:
         the quality filter applied once (``records.benchmark_tags``), the same tags in the row and the store.
         Returns (row, 1 if the record waits in the spool)."""
@@ -200,12 +205,12 @@ class SweepJob:
         pending = _record(store, measurement, tags, pending_so_far, uid=self.uid) if store is not None else 0
         return row, pending
 
-    def measure_and_record(self, config: BenchmarkConfig, store=None, runner: Runner | None = None) -> tuple[dict, int]:
+    def measure_and_record(self, config: BenchmarkConfig, store: ResultsStore | None = None, runner: Runner | None = None) -> tuple[dict, int]:
         """Measure this configuration and record it (a Ray task); returns (row, 1 if it waits in the spool)."""
         return self.record(self.measure(config, runner), store)
 
 
-def plan_jobs(targets, batches, concurrencies, levels, threads, tags, variant_tags, runner_options) -> list[SweepJob]:
+def plan_jobs(targets: object, batches: Sequence[int], concurrencies: Sequence[int], levels: Sequence[str | None], threads: Sequence[int | None], tags: Mapping | None, variant_tags: Mapping[str, Mapping] | None, runner_options: dict[str, Any]) -> list[SweepJob]:
     """Every configuration of a sweep in the local sweep's order, without building or loading anything."""
     options = {k: v for k, v in runner_options.items() if k != "backend"}
     jobs = []

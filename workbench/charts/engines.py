@@ -7,8 +7,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..engines import EngineDiff
+    from ..engines.estimate import EngineEstimate
 
 _BOUND_COLORS = {"compute": "#1f77b4", "memory": "#ff7f0e", "none": "#bbbbbb", "unknown (no shapes)": "#d62728"}
 _CHANGE_COLORS = {"same": "#9e9e9e", "tactic": "#7e57c2", "only in A": "#d62728", "only in B": "#2ca02c"}
@@ -28,7 +33,7 @@ def _short(name: str, n: int = 48) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
-def roofline_chart(estimate) -> go.Figure:
+def roofline_chart(estimate: EngineEstimate) -> go.Figure:
     """Each layer a point: arithmetic intensity (FLOP/byte) vs estimated achieved throughput, with the GPU's
     memory roof and one compute roof per precision the engine uses."""
     layers, gpu, label = _estimate_parts(estimate)
@@ -59,7 +64,7 @@ def roofline_chart(estimate) -> go.Figure:
     return fig
 
 
-def layer_time_bars(estimate, measured: pd.DataFrame | None = None, top: int | None = 40) -> go.Figure:
+def layer_time_bars(estimate: EngineEstimate, measured: pd.DataFrame | None = None, top: int | None = 40) -> go.Figure:
     """Estimated time per layer (coloured by what bounds it); ``measured``: ``EngineEstimate.compare`` output, whose
     measured times are drawn beside the estimate."""
     layers, gpu, label = _estimate_parts(estimate)
@@ -101,7 +106,7 @@ def precision_variant_bars(table: pd.DataFrame, gpu_label: str = "") -> go.Figur
     return fig
 
 
-def engine_diff_chart(diff, selected_region: int | None = None) -> go.Figure:
+def engine_diff_chart(diff: EngineDiff, selected_region: int | None = None) -> go.Figure:
     """Side by side: regions down a shared axis, engine A's time (or layer count) on the left, B's on the right;
     the shared axis keeps both sides aligned when zooming, and ``selected_region`` is highlighted on both."""
     regions = diff.regions

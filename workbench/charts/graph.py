@@ -16,6 +16,7 @@ nodes stay a handful of traces.
 from __future__ import annotations
 
 import html
+from typing import Iterable, Sequence, TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -24,6 +25,9 @@ from ..errors import ConfigError
 from ..graph import CATEGORIES, PRECISION_COLORS, GraphData, layered_layout
 from ..graph.data import work_text
 from ..graph.layout import FONT_PX, ROW_GAP_PX
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STREAM_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 COLOR_MODES = ("category", "precision", "stream")
@@ -73,7 +77,7 @@ def _pastel(color: str, amount: float = 0.72) -> str:
     return "#%02x%02x%02x" % tuple(round(c + (255 - c) * amount) for c in (r, g, b))
 
 
-def box_outlines(nodes, ids=None) -> tuple[np.ndarray, np.ndarray]:
+def box_outlines(nodes: pd.DataFrame, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Outlines (x, y with NaN between boxes) of the nodes' boxes, corners cut for a rounded look."""
     if ids is not None:
         nodes = nodes.loc[list(ids)]
@@ -154,7 +158,7 @@ def _fill_traces(graph: GraphData, color_by: str) -> list[dict]:
     return [t for t in traces if len(t["x"])]  # type: ignore[arg-type]
 
 
-def highlight_outline(graph: GraphData, ids) -> dict:
+def highlight_outline(graph: GraphData, ids: Iterable[int]) -> dict:
     """x, y of amber outlines around ``ids`` (to update the highlight trace of a drawn figure in place)."""
     ids = [i for i in ids if i in graph.nodes.index]
     if not ids:
@@ -166,7 +170,7 @@ def highlight_outline(graph: GraphData, ids) -> dict:
             "y": [None if v != v else round(float(v), 1) for v in by]}
 
 
-def trace_index(figure, role: str) -> int:
+def trace_index(figure: go.Figure, role: str) -> int:
     """Index of the trace whose ``meta`` is ``role`` (nodes, highlight, tensors, minimap, edges) in a graph figure."""
     for i, trace in enumerate(figure.data):
         if trace.meta == role:
@@ -179,7 +183,7 @@ def plot_size(width: int, height: int) -> tuple[float, float]:
     return (width - MARGIN["l"] - MARGIN["r"]) * MAIN_FRACTION, height - MARGIN["t"] - MARGIN["b"]
 
 
-def view_ranges(graph: GraphData, width: int, height: int, *, center=None, scale: float = 1.0):
+def view_ranges(graph: GraphData, width: int, height: int, *, center: tuple[float, float] | None = None, scale: float = 1.0) -> tuple[list[float], list[float]]:
     """x and y axis ranges showing the graph at ``scale`` (1: 1 px per unit, labels fit their boxes) centred on
     ``center`` (x, y), or, by default, the top of the graph."""
     pw, ph = plot_size(width, height)
@@ -195,7 +199,7 @@ def view_ranges(graph: GraphData, width: int, height: int, *, center=None, scale
     return [cx - pw / 2, cx + pw / 2], [cy - ph / 2, cy + ph / 2]
 
 
-def visible_labels(graph: GraphData, xrange, yrange, *, limit: int = LABEL_LIMIT) -> dict:
+def visible_labels(graph: GraphData, xrange: Sequence[float], yrange: Sequence[float], *, limit: int = LABEL_LIMIT) -> dict:
     """x, y, text and node row (customdata) of the labels to draw for a view: the nodes in it and half a view
     around it, or none when more than ``limit`` (zoomed out: the boxes alone, and labels would overlap anyway)."""
     nodes = graph.nodes
@@ -209,13 +213,13 @@ def visible_labels(graph: GraphData, xrange, yrange, *, limit: int = LABEL_LIMIT
             "customdata": rows.tolist()}
 
 
-def viewport_shape(xrange, yrange) -> dict:
+def viewport_shape(xrange: Sequence[float], yrange: Sequence[float]) -> dict:
     """The minimap's rectangle for the main view's ranges."""
     return dict(type="rect", xref="x2", yref="y2", x0=xrange[0], x1=xrange[1], y0=yrange[0], y1=yrange[1],
                 line=dict(color="#d62728", width=1.5), fillcolor="rgba(214,39,40,0.08)")
 
 
-def graph_figure(graph: GraphData, *, color_by: str = "category", highlight=(), title: str | None = None,
+def graph_figure(graph: GraphData, *, color_by: str = "category", highlight: Iterable[int] = (), title: str | None = None,
                  width: int = 1000, height: int = 700) -> go.Figure:
     """The graph as a figure of ``width`` x ``height`` pixels, showing the top of the graph at a readable scale, with
     a minimap; ``highlight``: node ids to outline. Traces carry their role in ``meta`` (see ``trace_index``)."""

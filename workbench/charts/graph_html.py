@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.io as pio
@@ -18,6 +19,10 @@ from ..files import atomic_write_text
 from ..graph import GraphData, collapse, fusion_map, layered_layout
 from ..graph.layout import scope_depth
 from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
+
+if TYPE_CHECKING:
+    from ..engines import FusionSummary
+    from ..files import PathArg
 
 HEIGHT = 760  # px of each graph pane
 # Above this many nodes the notebook's Graph panel draws with the canvas renderer (below it, its plotly view opens
@@ -148,7 +153,7 @@ document.getElementById('find').addEventListener('click', find);
 """
 
 
-def script_json(value) -> str:
+def script_json(value: object) -> str:
     """``value`` as JSON safe inside an HTML ``<script>``: ``</script>`` or ``<!--`` in a node name cannot end or
     comment out the script, because every ``<``, ``>`` and ``&`` is written as a JSON escape (the same JSON);
     U+2028/U+2029 are escaped too (line terminators in older JavaScript)."""
@@ -186,9 +191,9 @@ def _grouped(graph: GraphData) -> GraphData | None:
     return grouped if grouped.counts["nodes"] < graph.counts["nodes"] else None
 
 
-def graph_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
-               title: str = "TensorRT Workbench graph", renderer: str | None = None,
-               hierarchy: bool | None = None) -> Path:
+def graph_html(graphs: list[GraphData], path: PathArg, *, fusion: FusionSummary | None = None,
+               engine_color_by: str = "category", title: str = "TensorRT Workbench graph",
+               renderer: str | None = None, hierarchy: bool | None = None) -> Path:
     """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
     (atomically: an interrupted export leaves the previous file). ``renderer``: "plotly", "canvas" (the bundled
     canvas renderer, hierarchy first) or, by default, the canvas above ``HIERARCHY_MIN_NODES`` nodes. Both open the
@@ -267,7 +272,7 @@ def canvas_payload(graphs: list[GraphData], *, engine_color_by: str = "category"
     return {"views": views, "maps": maps, "height": HEIGHT}
 
 
-def canvas_html(graphs: list[GraphData], path, *, fusion=None, engine_color_by: str = "category",
+def canvas_html(graphs: list[GraphData], path: PathArg, *, fusion: FusionSummary | None = None, engine_color_by: str = "category",
                 title: str = "TensorRT Workbench graph", hierarchy: bool | None = None) -> Path:
     """The export drawn by the bundled canvas renderer (``graph_canvas.js``, inlined): for graphs of thousands to
     tens of thousands of nodes, opened grouped by name scope."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from typing import Any, Iterable
 
 from ..errors import ConfigError
 
@@ -12,7 +13,7 @@ from ..errors import ConfigError
 _MAX_POINTS = 2000
 
 
-def require_columns(frame: pd.DataFrame, columns, chart: str) -> pd.DataFrame:
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], chart: str) -> pd.DataFrame:
     """``frame`` if it is a DataFrame with ``columns``; else a ConfigError naming the chart and what is missing."""
     if not isinstance(frame, pd.DataFrame):
         raise ConfigError(f"{chart} needs a DataFrame (from sweep() or ResultsStore.runs()), got "
@@ -31,7 +32,7 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     return frame["backend"].astype(str)
 
 
-def styled(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
+def styled(fig: go.Figure, title: str, x: str, y: str, **kw: Any) -> go.Figure:
     """The workbench charts' one look: title, axis titles, white template, margins."""
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white", legend_title_text="",
                       margin=dict(l=60, r=20, t=50, b=50), **kw)

@@ -6,21 +6,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from typing import Mapping, Sequence, TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..precision.plan import is_quantized
 from .performance import require_columns, styled
 
+if TYPE_CHECKING:
+    from ..precision import CalibrationTable
+
 _COLORS = {"minmax": "#d62728", "entropy": "#9467bd", "entropy2": "#1f77b4", "percentile": "#2ca02c",
            "mse": "#ff7f0e"}
 
 
-def activation_histogram(tables, tensor: str, *, max_bars: int = 512) -> go.Figure:
+def activation_histogram(tables: CalibrationTable | Sequence[CalibrationTable], tensor: str, *, max_bars: int = 512) -> go.Figure:
     """The |x| histogram of ``tensor`` (log scale) with each calibration table's threshold (amax) marked.
 
     ``tables``: one CalibrationTable or a list of them (same model and data; the first one's histogram is drawn).
     """
-    tables = tables if isinstance(tables, (list, tuple)) else [tables]
+    tables = tables if isinstance(tables, (list, tuple)) else [tables]  # type: ignore[list-item]
     if not tables:
         raise ConfigError("activation_histogram needs at least one calibration table")
     hist = next((t.histograms.get(tensor) for t in tables if t.histograms.get(tensor) is not None), None)
@@ -95,7 +99,7 @@ def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure
     return styled(fig, f"{metric.replace('_', ' ')} by precision and calibrator", "", metric)
 
 
-def amax_error_curve(values, *, amax=None, bits: int = 8, points: int = 60) -> go.Figure:
+def amax_error_curve(values: np.ndarray, *, amax: Mapping[str, float] | None = None, bits: int = 8, points: int = 60) -> go.Figure:
     """Mean squared quantization error of ``values`` as amax moves, split into rounding (inside ±amax) and clipping
     (beyond it): the trade-off every calibrator settles. ``amax``: thresholds to mark, e.g. {"minmax": 3.9}."""
     x = np.abs(np.asarray(values, dtype=np.float64).ravel())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -97,7 +98,7 @@ def _decode_text(args):
 
 @command("estimate", "estimate an engine's time per layer on a GPU you do not have (roofline fitted on real "
                      "TensorRT profiles; its measured error is printed with every figure)")
-def cmd_estimate(args):
+def cmd_estimate(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines.estimate import accuracy_summary, accuracy_table, estimate_engine, gpu_spec
 
     if args.accuracy:
@@ -181,7 +182,7 @@ def _configure_lint(p):
 
 @command("lint", "find what keeps an engine slow: Q/DQ placement, layers left in float, reformats, channel "
                  "alignment; each finding with its layer, ONNX nodes and a fix")
-def cmd_lint(args):
+def cmd_lint(args: argparse.Namespace) -> tuple[str, list[dict]]:
     from ..engines import lint_engine
     from ..engines.lint import lint_summary
 
@@ -213,7 +214,7 @@ def _configure_diff(p):
 
 @command("diff", "compare two engines of one model region by region: layers, precision, fused ops, tactics, "
                  "reformats and time")
-def cmd_diff(args):
+def cmd_diff(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines import diff_engines
 
     sides, labels = [], []

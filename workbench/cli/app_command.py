@@ -7,12 +7,14 @@ stops with `workbench app`: on SIGTERM/SIGINT, and when `workbench app` itself d
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
@@ -29,7 +31,7 @@ def app_notebook() -> Path:
     return path
 
 
-def check_port(port) -> int:
+def check_port(port: int) -> int:
     """A TCP port the server can listen on: 1-65535 (Voila would wrap 99999 to 34463 and crash on -1)."""
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigError(f"--port {port!r}: a port is a whole number from 1 to 65535")
@@ -41,8 +43,8 @@ def app_url(port: int, token: str) -> str:
     return f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
 
 
-def voila_command(notebook: Path, port: int, browser: bool, extra=(), *, token: str | None = None,
-                  allowed_hosts=()) -> tuple[list[str], dict]:
+def voila_command(notebook: Path, port: int, browser: bool, extra: Sequence[str] = (), *, token: str | None = None,
+                  allowed_hosts: Sequence[str] = ()) -> tuple[list[str], dict]:
     """Voila's command line and environment. ``token``: None makes a fresh one, "" serves without (an explicit
     opt-out); it travels in the environment (JUPYTER_TOKEN), never on the command line other users can read.
     ``allowed_hosts``: host names accepted in the Host header besides localhost and loopback addresses."""
@@ -117,7 +119,7 @@ def _configure_app(p):
 
 
 @command("app", "serve the workbench app as a standalone page (Voila, offline)")
-def cmd_app(args):
+def cmd_app(args: argparse.Namespace) -> tuple[str, dict]:
     import importlib.util
 
     check_port(args.port)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import argparse
+
 from ..errors import ConfigError
 from .engine_commands import end_progress, progress_to_stderr
 from .main import CONFIGURE, command
@@ -35,7 +37,7 @@ def _configure_bench(p):
 
 
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
-def cmd_bench(args):
+def cmd_bench(args: argparse.Namespace) -> tuple[str, list[dict]]:
     from ..bench import BenchmarkConfig, ResultsStore, TensorRTOptions, sweep
     from ..bench.records import run_json
     from ..engines import is_engine_file
@@ -78,7 +80,7 @@ def cmd_bench(args):
         executor = RayExecutor(None if args.ray == "local" else args.ray)
     frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
                   config=config, store=store, backend=backend, on_progress=progress_to_stderr,
-                  executor=executor, **options)
+                  executor=executor, **options)  # type: ignore[arg-type]
     end_progress()
     rows = [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `runs --json`
     table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
@@ -132,7 +134,7 @@ def _configure_runs(p):
 
 
 @command("runs", "list the runs in the results store")
-def cmd_runs(args):
+def cmd_runs(args: argparse.Namespace) -> tuple[str, list[dict]]:
     from ..bench import ResultsStore
     from ..bench.records import run_json
 

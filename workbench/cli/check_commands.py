@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .main import CONFIGURE, command
@@ -29,7 +30,7 @@ def _configure_check(p):
 
 
 @command("check", "build, lint and measure a model's engine; exit 1 when it breaks the policy or the baseline")
-def cmd_check(args):
+def cmd_check(args: argparse.Namespace) -> tuple[str, dict, int]:
     from ..bench.check import record_baseline, resolve_baseline, run_check
     from ..model import load_model
 
@@ -68,7 +69,7 @@ def _configure_report(p):
 
 
 @command("report", "write (and run) a report notebook on a model: fusion, precision, lint, baseline, latency")
-def cmd_report(args):
+def cmd_report(args: argparse.Namespace) -> tuple[str, dict, int]:
     from ..bench.report import write_report
 
     path, checks = write_report(args.model, args.output, policy=args.policy, baseline=args.baseline,

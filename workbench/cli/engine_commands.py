@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-
 from typing import TYPE_CHECKING
+
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
 from .shapes_option import SHAPES_HELP, model_at_shapes, shapes_line
 
 if TYPE_CHECKING:
+    from ..engines import BuildConfig
     from ..engines.build import BuildResult
+    from ..model import Model
 
 
-def add_build_options(p):
+def add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shapes", help=SHAPES_HELP + "; min = opt = max")
     p.add_argument("--min-shapes", help="profile minimum shapes (with --opt-shapes and --max-shapes)")
     p.add_argument("--opt-shapes", help="profile optimum shapes")
@@ -26,7 +29,7 @@ def add_build_options(p):
     p.add_argument("--no-cache", action="store_true", help="do not use the engine cache")
 
 
-def build_config_from_args(args):
+def build_config_from_args(args: argparse.Namespace) -> BuildConfig:
     from ..engines import BuildConfig
     from ..model import parse_shapes
 
@@ -46,7 +49,7 @@ def build_config_from_args(args):
                        max_aux_streams=args.max_aux_streams, timing_cache=args.timing_cache)
 
 
-def proven_model(args, model_arg: str | None = None):
+def proven_model(args: argparse.Namespace, model_arg: str | None = None) -> Model:
     """The model to build, at --shapes, proven by one ONNX Runtime run before the build (see model.proving); a
     profile given by --min/--opt/--max-shapes is TensorRT's to check."""
     ranges = any(getattr(args, f"{k}_shapes", None) for k in ("min", "opt", "max"))
@@ -114,7 +117,7 @@ def _configure_env(p):
 
 
 @command("env", "show which TensorRT flavour and version is used, and whether a GPU here can run engines")
-def cmd_env(args):
+def cmd_env(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines import tensorrt_environment
 
     env = tensorrt_environment()
@@ -131,7 +134,7 @@ def _configure_layers(p):
 
 
 @command("layers", "engine layers after fusion with their ONNX origins, fusions, memory and streams")
-def cmd_layers(args):
+def cmd_layers(args: argparse.Namespace) -> tuple[str, dict]:
     if args.engine_json:
         from ..engines import fusion_summary, read_layer_information, stream_map
         from ..engines.layers import UNKNOWN, engine_json_origin
@@ -201,7 +204,7 @@ def _configure_build(p):
 
 
 @command("build", "build a TensorRT engine (cached), print what TensorRT did")
-def cmd_build(args):
+def cmd_build(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines import build_engine
 
     model = proven_model(args)

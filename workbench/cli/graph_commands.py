@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import ConfigError
 from .engine_commands import add_build_options, build_config_from_args
 from .main import CONFIGURE, command
@@ -23,7 +25,7 @@ def _configure_graph(p):
 
 
 @command("graph", "write the graph (and with --engine, the engine after fusion) as a self-contained HTML file")
-def cmd_graph(args):
+def cmd_graph(args: argparse.Namespace) -> tuple[str, dict]:
     from ..charts.graph_html import graph_html
     from ..graph import collapse, from_engine, from_onnx, write_model_explorer_node_data
     from ..model import load_model, parse_shapes
@@ -71,8 +73,8 @@ def cmd_graph(args):
         path = graph_html(graphs, args.output, fusion=fusion, engine_color_by=args.color_by,
                           title=f"{model.name}: graph" + (" before and after TensorRT fusion" if len(graphs) > 1
                                                            else ""))
-        info = {"output": str(path), "bytes": path.stat().st_size, **info}
-        text = (f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB): {graph.counts['nodes']} nodes, "
+        info = {"output": str(path), "bytes": path.stat().st_size, **info}  # type: ignore[dict-item]
+        text = (f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB): {graph.counts['nodes']} nodes, "  # type: ignore[operator]
                 f"{graph.counts['edges']} edges, {graph.counts['groups']} groups")
         if len(graphs) > 1:
             text += f"; engine: {info['engine']['nodes']} layers"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[Callable, str]] = {}
 
 
-def command(name: str, help: str):
+def command(name: str, help: str) -> Callable[[Callable], Callable]:
     """Register ``fn(args) -> (text, json_obj[, exit status])`` as a subcommand; ``configure`` adds options."""
     def register(fn):
         COMMANDS[name] = (fn, help)
@@ -39,7 +39,7 @@ def _configure_inspect(p):
 
 
 @command("inspect", "describe a model: inputs, outputs, ops, parameters, estimated MACs/FLOPs")
-def cmd_inspect(args):
+def cmd_inspect(args: argparse.Namespace) -> tuple[str, dict]:
     from ..model import load_model
     from ..model.kv_cache import describe_kv_cache
 
@@ -85,7 +85,7 @@ def _configure_samples(p):
 
 
 @command("samples", "list the bundled sample models")
-def cmd_samples(args):
+def cmd_samples(args: argparse.Namespace) -> tuple[str, list[dict]]:
     from ..model import list_samples
 
     df = list_samples()

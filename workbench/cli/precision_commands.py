@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import ConfigError
 from ..precision.calibrators import CALIBRATORS, DEFAULT_CALIBRATOR
 from ..precision.plan import FLOAT_CONVERSIONS, QUANTIZED, REMAINDER_PRECISIONS
@@ -65,7 +67,7 @@ def _configure_calibrate(p):
 
 
 @command("calibrate", "calibrate a model's activations: per-tensor amax and scale (JSON, TensorRT cache)")
-def cmd_calibrate(args):
+def cmd_calibrate(args: argparse.Namespace) -> tuple[str, dict]:
     from ..precision.calibrate import tensorrt_version_for_cache
 
     # Given shapes are proven by one run before minutes of calibration (without them the data's shapes rule).
@@ -101,7 +103,7 @@ def _configure_quantize(p):
 
 
 @command("quantize", "write a strongly typed model: FP16 casts, or INT8/FP8 Q/DQ with calibrated scales")
-def cmd_quantize(args):
+def cmd_quantize(args: argparse.Namespace) -> tuple[str, dict]:
     from ..files import check_output_path
     from ..precision import PrecisionPlan, apply_precision, quantize
     from ..precision.guards import check_precision_request, check_written_model

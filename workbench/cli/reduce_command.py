@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 
@@ -21,7 +22,7 @@ def _configure_reduce(p):
 
 @command("reduce", "shrink a model TensorRT rejects to the smallest subgraph that still fails (bisection on the "
                    "CPU builder)")
-def cmd_reduce(args):
+def cmd_reduce(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines import reduce
     from ..model import parse_shapes
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Callable
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ class ConvShape:
     out_channels: int
     kernel: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"ConvShape.{name} must be a positive integer, got {value!r}")
@@ -145,7 +146,7 @@ class TimingCache:
     hits: int = 0
     misses: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.machine = _machine_key()
         if self.path is not None and Path(self.path).exists():
             try:
@@ -194,7 +195,7 @@ def _time(run: Callable[[], np.ndarray], repeats: int) -> float:
     return float(np.median(samples)) / 1e6
 
 
-def autotune(shapes, *, cache: TimingCache | None = None, tactics=None, repeats: int = 5, seed: int = 0,
+def autotune(shapes: Sequence[ConvShape], *, cache: TimingCache | None = None, tactics: Sequence[str] | None = None, repeats: int = 5, seed: int = 0,
              rtol: float = 1e-3) -> TuningResult:
     """Pick the fastest tactic for each convolution in ``shapes`` (ConvShape objects), as TensorRT's builder does.
 

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TYPE_CHECKING
 
 import pandas as pd
 from polygraphy.backend.base import BaseLoader
@@ -29,6 +29,11 @@ from .memory import describe_activation_memory, memory_from_log, naive_activatio
 from .network import network_layers, parse_network
 from .trt_logging import LogCallback, capture_log, logger_captures
 
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model.sources import ModelSource
+    from ..model import Model
+
 # What a file given as a serialized engine may be called (the CLI and the runners decide by it).
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 MEMORY_POOL_TYPES = {"workspace": "WORKSPACE", "tactic_shared_memory": "TACTIC_SHARED_MEMORY",
@@ -37,7 +42,7 @@ MEMORY_POOL_TYPES = {"workspace": "WORKSPACE", "tactic_shared_memory": "TACTIC_S
 KEPT_VERBOSE = ("Layers:", "Layer: ", "Original: ", "After ", "[MS]")
 
 
-def is_engine_file(path) -> bool:
+def is_engine_file(path: object) -> bool:
     """Whether ``path`` names a serialized engine (by its suffix)."""
     return isinstance(path, (str, Path)) and str(path).lower().endswith(ENGINE_SUFFIXES)
 
@@ -46,7 +51,7 @@ def is_engine_file(path) -> bool:
 class BuildResult:
     """A built engine and everything learned while building it. It never builds anything itself."""
 
-    model: object
+    model: Model
     config: BuildConfig
     flavor: str
     version: str
@@ -84,7 +89,7 @@ class BuildResult:
     def streams(self) -> pd.DataFrame:
         return stream_map(self.layers)
 
-    def save(self, path) -> Path:
+    def save(self, path: PathArg) -> Path:
         from ..files import atomic_write_bytes
 
         return atomic_write_bytes(path, self.engine_bytes)
@@ -176,10 +181,10 @@ class NetworkFromOnnx(BaseLoader):
     naming the ONNX node and op.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Model):
         self.model = model
 
-    def call_impl(self):
+    def call_impl(self) -> tuple:
         return parse_network(self.model)
 
 
@@ -188,14 +193,14 @@ class BuilderConfig(BaseLoader):
     BuildConfig and the optimization profiles it gives the model. The result is itself Polygraphy's
     ``config`` loader: ``(builder, network) -> IBuilderConfig``."""
 
-    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor: object = None,
+    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor: object | None = None,
                  more_profiles: Sequence[dict] = ()) -> None:
         self.config = config
         self.profiles = profiles
         self.more_profiles = list(more_profiles)  # profiles 1.. of the same engine (a decoder's prefill)
         self.progress_monitor = progress_monitor
 
-    def call_impl(self):
+    def call_impl(self) -> Callable:
         module, config = trt(), self.config  # first: selects the flavour Polygraphy's TensorRT loaders use
         from polygraphy.backend.trt import CreateConfig, Profile
 
@@ -246,7 +251,7 @@ class EngineBytes(BaseLoader):
     ``message``); by default an EngineBuildError naming ``label``.
     """
 
-    def __init__(self, network, builder_config, *, label: str = "model", timing_cache=None,
+    def __init__(self, network: Callable, builder_config: Callable, *, label: str = "model", timing_cache: PathArg | None = None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None,
                  cancel: threading.Event | None = None, failure: Callable[[str], Exception] | None = None):
         self.network, self.builder_config = network, builder_config
@@ -288,7 +293,7 @@ class LayerReport(BaseLoader):
     """Loader: what the build's log says — engine layers after fusion, memory (with the naive total at the
     profile's max shapes) and the log lines worth keeping — as the cache's metadata dict."""
 
-    def __init__(self, built, model, profiles: dict):
+    def __init__(self, built: Callable, model: Model, profiles: dict):
         self.built, self.model, self.profiles = built, model, profiles
 
     def call_impl(self) -> dict:
@@ -391,7 +396,7 @@ def build_target(config: BuildConfig) -> str:
     return "no-gpu"
 
 
-def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache | bool | None = True,
+def build_engine(model: ModelSource, config: BuildConfig | None = None, *, cache: EngineCache | bool | None = True,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None,
                  cancel: threading.Event | None = None) -> BuildResult:
     """Build (or fetch from the cache) a TensorRT engine for ``model`` (any ``load_model`` source).
@@ -451,7 +456,7 @@ def build_engine(model, config: BuildConfig | None = None, *, cache: EngineCache
         _engine=outcome.engine, _cache_entry=cached if outcome.status == "hit" else None)
 
 
-def check_engine_file(path) -> bytes:
+def check_engine_file(path: PathArg) -> bytes:
     """Read a file given as a serialized engine, refusing things that are plainly not one."""
     path = Path(path)
     if not path.is_file():

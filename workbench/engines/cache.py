@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import EngineCacheError
 from ..files import atomic_write_bytes, atomic_write_text
@@ -83,7 +84,7 @@ class EngineCache:
     def discard(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
 
-    def put(self, key: str, engine, meta: dict) -> Path:
+    def put(self, key: str, engine: Any, meta: dict) -> Path:
         """Commit an engine (bytes or any buffer, e.g. TensorRT's IHostMemory) with its metadata."""
         engine = memoryview(engine).cast("B")
         try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Any, Mapping, Sequence, TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..model.tensors import check_against_spec, parse_shapes
 
 if TYPE_CHECKING:
-    from ..model.loading import Model
+    from ..model import Model
 
 Dims = tuple[int, ...]
 MEMORY_POOLS = ("workspace", "tactic_shared_memory", "tactic_dram")
@@ -28,7 +28,7 @@ def _dims(value, what: str) -> Dims:
     return dims
 
 
-def check_in_profile(name: str, dims, lo, hi, *, what: str | None = None) -> None:
+def check_in_profile(name: str, dims: Sequence[int], lo: Sequence[int], hi: Sequence[int], *, what: str | None = None) -> None:
     """ConfigError unless ``dims`` lie within the profile [``lo``, ``hi``] of input ``name`` (the one profile-range
     check: engines, runners and benchmark feeds use it). ``what`` names the offending value (default: the shape)."""
     dims = list(dims)
@@ -37,7 +37,7 @@ def check_in_profile(name: str, dims, lo, hi, *, what: str | None = None) -> Non
                           f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
 
 
-def normalize_shape_range(name: str, value) -> tuple[Dims, Dims, Dims]:
+def normalize_shape_range(name: str, value: Any) -> tuple[Dims, Dims, Dims]:
     """One shape, or (min, opt, max), or {'min':…, 'opt':…, 'max':…} → (min, opt, max)."""
     if isinstance(value, Mapping):
         try:
@@ -66,7 +66,7 @@ class BuildConfig:
     timing_cache: str | None = None                # file reused (read and updated) across builds
     compute_capabilities: tuple[str, ...] = ()     # TensorRT-RTX ahead-of-time targets, e.g. ("8.9", "12.0")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.optimization_level is not None and not 0 <= int(self.optimization_level) <= 5:
             raise ConfigError(f"optimization_level must be 0..5, got {self.optimization_level}")
         if self.max_aux_streams is not None and int(self.max_aux_streams) < 0:
@@ -126,7 +126,7 @@ class BuildConfig:
             out[name] = (lo, opt, hi)
         return out
 
-    def key(self, model) -> str:
+    def key(self, model: Model) -> str:
         """Canonical JSON of what changes the engine (the timing cache's path does not)."""
         return json.dumps({
             "profiles": {k: [list(d) for d in v] for k, v in sorted(self.profiles(model).items())},

@@ -8,14 +8,17 @@ dimensions must be equal ...``), so the node names are found in its message text
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, TYPE_CHECKING
 
 from ..errors import EngineBuildError
 from ..model.shapes import defaulted_dimensions, shapes_advice
 from ..precision.guards import QOPERATOR_OPS
 
+if TYPE_CHECKING:
+    from ..model import Model
 
-def nodes_named_in(message: str, model) -> list[str]:
+
+def nodes_named_in(message: str, model: Model) -> list[str]:
     """ONNX node names (top-level and body nodes) that appear in ``message``, in order of appearance, longest
     match first where names overlap (``/model.11/Concat_1`` is not also ``/model.11/Concat``)."""
     from ..model.subgraphs import walk_nodes
@@ -32,7 +35,7 @@ def nodes_named_in(message: str, model) -> list[str]:
     return list(dict.fromkeys(name for _, name in sorted(found)))
 
 
-def build_failure(model, message: str, profiles: Mapping[str, tuple], given: Sequence[str]) -> EngineBuildError:
+def build_failure(model: Model, message: str, profiles: Mapping[str, tuple], given: Sequence[str]) -> EngineBuildError:
     """The EngineBuildError for a build TensorRT rejected: its message, the ONNX nodes it names and, when any
     dimension was defaulted, the shapes advice (``model.shapes.shapes_advice``). ``onnx_nodes`` on the error
     lists the nodes (for a reduction)."""
@@ -51,7 +54,7 @@ def build_failure(model, message: str, profiles: Mapping[str, tuple], given: Seq
 ML_DOMAIN = "ai.onnx.ml"
 
 
-def unsupported_ops_message(model) -> str | None:
+def unsupported_ops_message(model: Model) -> str | None:
     """One guiding sentence for ops TensorRT cannot run at all, named with their domain and count; None when the
     model has none of them (ops of custom domains may be plugins: the parser is left to judge those)."""
     found = {op: n for op, n in model.stats.op_histogram.items()

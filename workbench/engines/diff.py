@@ -9,12 +9,18 @@ join the region of the next layer on their side, so "reformats added or removed"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import EngineMismatchError
 from .estimate import layer_workload
+
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model import Model
+    from .build import BuildResult
 
 REGION_COLUMNS = ["region", "change", "onnx_nodes", "a_layers", "b_layers", "a_precisions", "b_precisions",
                   "a_fused_ops", "b_fused_ops", "a_tactics", "b_tactics", "a_reformats", "b_reformats",
@@ -38,7 +44,7 @@ class EngineSide:
     op_types: dict
 
     @classmethod
-    def of(cls, source, *, label: str | None = None, profile=None, model=None, gpu: str | None = None):
+    def of(cls, source: BuildResult | PathArg | dict | list[dict], *, label: str | None = None, profile: PathArg | pd.DataFrame | None = None, model: Model | None = None, gpu: str | None = None) -> EngineSide:
         if model is None and hasattr(source, "model") and hasattr(source, "log"):
             model = source.model
         work = layer_workload(source, model=model)
@@ -117,8 +123,8 @@ def _fused_ops(side: EngineSide, nodes) -> str:
     return " + ".join(dict.fromkeys(ops))
 
 
-def diff_engines(a, b, *, a_profile=None, b_profile=None, model=None, gpu: str | None = None,
-                 labels: tuple[str, str] | None = None) -> EngineDiff:
+def diff_engines(a: BuildResult | PathArg | dict | list[dict], b: BuildResult | PathArg | dict | list[dict], *, a_profile: PathArg | pd.DataFrame | None = None, b_profile: PathArg | pd.DataFrame | None = None, model: Model | None = None, gpu: str | None = None,
+                 labels: Sequence[str] | None = None) -> EngineDiff:
     """Align the layers of engines ``a`` and ``b`` (BuildResults or layer-information JSON) region by region.
 
     Times come from ``a_profile`` / ``b_profile`` when given, else from the estimate on ``gpu`` when given.

@@ -14,6 +14,7 @@ import importlib.util
 import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from types import ModuleType
 
 from ..errors import ConfigError, TensorRTUnavailableError
 
@@ -87,7 +88,7 @@ def select_flavor(flavor: str | None = None) -> str:
     return wanted
 
 
-def trt():
+def trt() -> ModuleType:
     """The selected TensorRT module, with Polygraphy configured to use it and the workbench's logger installed."""
     global _trt_module
     if _trt_module is None:

@@ -8,6 +8,11 @@ taken from NVIDIA's release notes (FP8 Q/DQ in the ONNX parser from TensorRT 10.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
+
 from ..errors import ConfigError
 
 FP8_MIN_VERSION = {"tensorrt": (10, 0), "tensorrt_rtx": (1, 0)}
@@ -54,7 +59,7 @@ def check_fp8_buildable(what: str) -> None:
         raise ConfigError(f"{what}: FP8 requested, but {problem}")
 
 
-def uses_fp8(proto) -> bool:
+def uses_fp8(proto: onnx.ModelProto) -> bool:
     """Whether a model carries FP8 (float8 initializers: Q/DQ scales' zero points and weights)."""
     import onnx
 

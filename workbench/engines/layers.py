@@ -15,11 +15,16 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import EngineFileError
+
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model import Model
+    from ..model.subgraphs import NodeRef
 
 COLUMNS = ["name", "type", "kind", "onnx_nodes", "origin_source", "inputs", "outputs", "input_dtypes", "output_dtypes",
            "output_formats", "output_shapes", "tactic", "stream", "event_id", "parameter_type"]
@@ -205,7 +210,7 @@ def _load_json(source, what: str):
         raise EngineFileError(f"{path}: not a {what} JSON file ({exc})") from None
 
 
-def parse_inspector_json(source) -> list[dict]:
+def parse_inspector_json(source: PathArg | dict | list) -> list[dict]:
     """Raw layer dicts from IEngineInspector / ``trtexec --exportLayerInfo`` JSON (path, str path or parsed)."""
     data, label = _load_json(source, "layer information")
     layers = data.get("Layers") if isinstance(data, dict) else None
@@ -221,7 +226,7 @@ _FLAVOR_KEYS = ("flavor", "flavour", "tensorrtflavor", "trtflavor")
 _VERSION_KEYS = ("tensorrtversion", "trtversion", "version")
 
 
-def engine_json_origin(source) -> dict[str, str]:
+def engine_json_origin(source: PathArg | dict | list) -> dict[str, str]:
     """``{"flavor", "version"}`` of the TensorRT that exported ``source``, as the file states them (top-level keys
     such as ``TensorRTVersion`` / ``trt_version`` / ``version`` and ``flavor``), else ``"unknown"``: trtexec's
     layer information does not say, and a guess would be wrong as often as right."""
@@ -232,7 +237,7 @@ def engine_json_origin(source) -> dict[str, str]:
     return {"flavor": flavor, "version": version}
 
 
-def read_profile(source) -> pd.DataFrame:
+def read_profile(source: PathArg | dict | list) -> pd.DataFrame:
     """``trtexec --exportProfile`` JSON → name, time_ms (average), median_ms, time_pct."""
     data, label = _load_json(source, "profile")
     if not isinstance(data, list):
@@ -378,7 +383,7 @@ def layers_frame(raw_layers: Iterable[Mapping], *, source: str) -> pd.DataFrame:
     return df
 
 
-def read_layer_information(source, profile=None) -> pd.DataFrame:
+def read_layer_information(source: PathArg | dict | list, profile: PathArg | dict | list | None = None) -> pd.DataFrame:
     """Engine layers from inspector JSON exported on a GPU machine, with per-layer times when a profile is given."""
     df = layers_frame(parse_inspector_json(source), source="inspector-json")
     if profile is not None:
@@ -453,7 +458,7 @@ _DATA_MOVEMENT = {
 }
 
 
-def onnx_node_index(model) -> dict[str, Any]:
+def onnx_node_index(model: Model) -> dict[str, Any]:
     """Name → ONNX node, also under each node's first output name (TensorRT's name for unnamed nodes)."""
     from ..model.subgraphs import NodeIndex
 
@@ -468,7 +473,7 @@ def _op_from_name(name: str) -> str | None:
     return op if onnx.defs.has(op) else None
 
 
-def unmapped_reason(ref, kinds: Mapping[str, str]) -> tuple[str, str]:
+def unmapped_reason(ref: NodeRef, kinds: Mapping[str, str]) -> tuple[str, str]:
     """(kind, reason sentence) for an ONNX node no engine layer names (``kinds``: ``tensor_kinds`` of the model)."""
     if ref.path:
         via = f" ({ref.via})" if ref.via and not ref.via.startswith("function") else ""
@@ -484,7 +489,7 @@ def unmapped_reason(ref, kinds: Mapping[str, str]) -> tuple[str, str]:
     return "not-found", "not found: no engine layer names it (fused under another name, or removed)"
 
 
-def fusion_summary(layers: pd.DataFrame, model=None, network_layers: int | None = None) -> FusionSummary:
+def fusion_summary(layers: pd.DataFrame, model: Model | None = None, network_layers: int | None = None) -> FusionSummary:
     """Engine layers grouped by the ONNX ops they absorbed. With the ``model``, nodes in If/Loop/Scan and
     ONNX-function bodies resolve to their real ops (attributed to their parent node), and every ONNX node no layer
     names is listed with a reason; without it the ONNX node count is unknown (None)."""

@@ -9,12 +9,18 @@ Each finding: severity (error / warning / info), rule, layer (engine layer or ON
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from onnx import numpy_helper
 
 from ..precision.guards import QDQ_OPS  # the one spelling of the Q/DQ op pair
+
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model.sources import ModelSource
+    from .build import BuildResult
 
 FINDING_COLUMNS = ["severity", "rule", "layer", "onnx_nodes", "message", "fix"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -36,7 +42,7 @@ def _frame(findings: list[dict]) -> pd.DataFrame:
 
 
 # --- the Q/DQ model ---------------------------------------------------------------------------------------------
-def lint_qdq_model(model) -> pd.DataFrame:
+def lint_qdq_model(model: ModelSource) -> pd.DataFrame:
     """Q/DQ placement findings on an ONNX model (a workbench Model, path or ModelProto)."""
     from ..model import load_model
 
@@ -150,7 +156,7 @@ def lint_qdq_model(model) -> pd.DataFrame:
 
 
 # --- the engine ------------------------------------------------------------------------------------------------
-def lint_engine(source, model=None, *, gpu: str = "a100", profile=None) -> pd.DataFrame:
+def lint_engine(source: BuildResult | PathArg | dict | list[dict], model: ModelSource | None = None, *, gpu: str = "a100", profile: PathArg | pd.DataFrame | None = None) -> pd.DataFrame:
     """Findings on an engine (BuildResult, or layer-information JSON with an optional ``profile``) and, when known,
     on the Q/DQ model behind it (``model``, or the BuildResult's own model).
 
@@ -160,6 +166,10 @@ def lint_engine(source, model=None, *, gpu: str = "a100", profile=None) -> pd.Da
 
     if model is None and hasattr(source, "model") and hasattr(source, "log"):
         model = source.model
+    if model is not None:
+        from ..model import load_model
+
+        model = load_model(model)  # a path (the CLI's --model) or a ModelProto as well as a Model
     work = layer_workload(source, model=model)
     findings = []
     if profile is not None:

@@ -12,12 +12,15 @@ Work per node comes from ``model.work`` at the shapes the engine was built for.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pandas as pd
 
 from ..model.work import fixed_input_copy, model_work
 from .estimate.regions import onnx_work, region_members
+
+if TYPE_CHECKING:
+    from ..model import Model
 
 _BLOCK = re.compile(r"(?:^|[/.])((?:layers|layer|h|blocks|block)[._](\d+))(?=[/._]|$)")
 _MYELIN_KERNEL = re.compile(r"_(myl\d+)_\d+$")
@@ -43,7 +46,7 @@ def _work_by_node(model, shapes) -> pd.DataFrame:
     return work[work["graph"] == ""].set_index("node")
 
 
-def fusion_by_block(layers: pd.DataFrame, model, shapes: Mapping[str, Sequence[int]] | None = None) -> pd.DataFrame:
+def fusion_by_block(layers: pd.DataFrame, model: Model, shapes: Mapping[str, Sequence[int]] | None = None) -> pd.DataFrame:
     """One row per decoder block (columns ``BLOCK_COLUMNS``), in block order, then the nodes outside any block: its
     ONNX nodes, the engine layers TensorRT made of them, its MACs and its share of the model's MACs. Empty when the
     model's node names carry no numbered blocks."""
@@ -77,7 +80,7 @@ def myelin_regions(layers: pd.DataFrame) -> dict[str, list[int]]:
     return regions
 
 
-def fused_attention(layers: pd.DataFrame, model, shapes: Mapping[str, Sequence[int]] | None = None
+def fused_attention(layers: pd.DataFrame, model: Model, shapes: Mapping[str, Sequence[int]] | None = None
                     ) -> pd.DataFrame:
     """Every Myelin region that swallowed an attention (QKᵀ, softmax, PV) with the ONNX nodes it absorbed, one row
     each (columns ``ATTENTION_COLUMNS``): the node's MACs and FLOPs, its share of the region's FLOPs and of the whole

@@ -3,7 +3,7 @@
 TensorRT's "Total Activation Memory" is what the engine reserves on the device, and it has a floor: with
 TensorRT-RTX the network is compiled into generated kernels whose scratch space comes with it, and a build given
 less than about 8 MiB of workspace fails ("no tactics to implement the operation within workspace limit";
-tests/test_engines.py checks this). For a tiny model that floor outweighs all its tensors, so the total exceeds the
+tests/engines/test_engines.py checks this). For a tiny model that floor outweighs all its tensors, so the total exceeds the
 naive sum; ``ActivationMemory`` says so instead of calling it a saving.
 """
 
@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..model.tensors import itemsize
+
+if TYPE_CHECKING:
+    from ..model import Model
+    from ..model.tensors import Shapes
 
 _TOTALS = {
     "activation_bytes": r"Total Activation Memory: (\d+)",
@@ -46,7 +51,7 @@ def memory_from_log(messages: list[str]) -> tuple[dict, pd.DataFrame]:
     return totals, per_layer
 
 
-def naive_activation_bytes(model, shapes) -> int:
+def naive_activation_bytes(model: Model, shapes: Shapes) -> int:
     """Sum of the sizes of every node output at ``shapes``, as if no tensor's memory were ever reused."""
     concrete = model.shapes.concrete(shapes)
     import onnx

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import NetworkParseError
 from .flavor import trt
 
+if TYPE_CHECKING:
+    from ..model import Model
+    from ..model.sources import ModelSource
 
-def parse_network(model):
+
+def parse_network(model: Model) -> tuple:
     """(builder, network, parser) for a workbench Model; a parse failure names the ONNX node and op."""
     from .diagnose import unsupported_ops_message
 
@@ -41,7 +46,7 @@ def _dtype(dt) -> str:
     return str(dt).rsplit(".", 1)[-1].lower()
 
 
-def network_layers(network) -> pd.DataFrame:
+def network_layers(network: object) -> pd.DataFrame:
     """One row per network layer: name, type, onnx_node, input/output shapes and dtypes."""
     rows = []
     for i in range(network.num_layers):
@@ -66,7 +71,7 @@ def network_layers(network) -> pd.DataFrame:
                                        "input_dtypes", "outputs", "output_shapes", "output_dtypes"])
 
 
-def inspect_network(model) -> pd.DataFrame:
+def inspect_network(model: ModelSource) -> pd.DataFrame:
     """The network TensorRT's parser makes from ``model`` (any load_model source), before any fusion."""
     from ..model import load_model
 

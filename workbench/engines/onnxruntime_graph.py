@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Sequence, TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import ConfigError, ModelError
 
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    from ..model import Model
+    from ..model.sources import ModelSource
+
 LEVELS = ("disable", "basic", "extended", "all")
 
 
-def ort_optimization_level(name: str):
+def ort_optimization_level(name: str) -> ort.GraphOptimizationLevel:
     """ONNX Runtime's GraphOptimizationLevel for a level name (ConfigError naming the levels when unknown)."""
     import onnxruntime as ort
 
@@ -26,7 +32,7 @@ def ort_optimization_level(name: str):
     return mapping[key]
 
 
-def onnxruntime_optimized(model, level: str = "extended"):
+def onnxruntime_optimized(model: ModelSource, level: str = "extended") -> Model:
     """The graph ONNX Runtime (CPU) runs after its optimizations at ``level`` (basic, extended or all).
 
     The saved graph is tied to the provider, the level and this CPU's instruction set (ONNX Runtime's note).
@@ -50,7 +56,7 @@ def onnxruntime_optimized(model, level: str = "extended"):
         return load_model(out.read_bytes(), check=False, name=f"{model.name} (ONNX Runtime, {level})")
 
 
-def onnxruntime_fusion_report(model, levels=("basic", "extended", "all")) -> pd.DataFrame:
+def onnxruntime_fusion_report(model: ModelSource, levels: Sequence[str] = ("basic", "extended", "all")) -> pd.DataFrame:
     """Op-type counts of the original graph and after each ONNX Runtime level: what each level fused away."""
     from ..model import load_model
 

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, TYPE_CHECKING
 
 import onnx
 import pandas as pd
@@ -28,6 +28,11 @@ from ..errors import ConfigError, EngineBuildError, NetworkParseError, Workbench
 from ..progress import ProgressCallback, ProgressReporter
 from .config import BuildConfig
 
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+    from ..model import Model
+
 
 @dataclass
 class Reduction:
@@ -35,7 +40,7 @@ class Reduction:
     TensorRT still rejects), TensorRT's ``error`` on it, and how the search went."""
 
     nodes: list[str]
-    model: object
+    model: Model
     error: str
     shapes: dict
     original_nodes: int
@@ -160,7 +165,7 @@ def _ancestors(nodes: Sequence[onnx.NodeProto], target: int) -> list[int]:
     return sorted(keep)
 
 
-def reduce(model, shapes=None, *, match: str | None = None, time_limit: float = 180.0,
+def reduce(model: ModelSource, shapes: Shapes | None = None, *, match: str | None = None, time_limit: float = 180.0,
            cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
            config: BuildConfig | None = None) -> Reduction:
     """Shrink ``model`` (any ``load_model`` source) to the smallest subgraph TensorRT still rejects at ``shapes``.

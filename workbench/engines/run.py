@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..model.feeds import generate_feeds
 
+if TYPE_CHECKING:
+    from .build import BuildResult
 
-def compare_with_onnxruntime(result, feeds: dict | None = None, *, atol: float = 1e-3,
+
+def compare_with_onnxruntime(result: BuildResult, feeds: dict | None = None, *, atol: float = 1e-3,
                              rtol: float = 1e-3) -> pd.DataFrame:
     """Per output: max absolute/relative error of TensorRT vs ONNX Runtime, and whether it is within tolerance."""
     from polygraphy.backend.onnxrt import OnnxrtRunner, SessionFromOnnx

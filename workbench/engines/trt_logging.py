@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import EngineBuildError
 from ..progress import CallbackReporter
@@ -54,7 +54,7 @@ def is_cpu_only_cuda_noise(message: str) -> bool:
     return any(text in message for text in CPU_ONLY_CUDA_NOISE)
 
 
-def install_logger(trt) -> None:
+def install_logger(trt: Any) -> None:
     """Put the capturing logger in Polygraphy's place before any builder is created."""
     global _installed
     if _installed:

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol, TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +22,16 @@ from ..model.flops import estimate_node
 from ..model.subgraphs import NodeIndex, walk_nodes
 from ..model.tensors import format_shape
 from .categories import category
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+    from ..model import Model
+
+class FusionReasons(Protocol):
+    """What ``with_fusion_reasons`` reads of an ``engines.FusionSummary`` (a higher layer, so not imported here)."""
+    unmapped_onnx_nodes: list[dict]
+
 
 NODE_COLUMNS = ["id", "name", "op", "category", "precision", "stream", "members", "details", "macs", "flops"]
 # ``macs``/``flops``: the node's estimated work (``model.flops``; a group: its nodes' sum), NaN where the shapes it
@@ -145,7 +156,8 @@ def _drawing_shapes(model, shapes) -> dict:
         return model.shapes.declared
 
 
-def from_onnx(model, shapes=None, *, kind: str = "onnx", title: str | None = None) -> GraphData:
+def from_onnx(model: ModelSource, shapes: Shapes | None = None, *, kind: str = "onnx",
+              title: str | None = None) -> GraphData:
     """The ONNX graph: one node per ONNX node with its estimated work (``macs``, ``flops``), edges per tensor with
     its shape (at ``shapes`` when given)."""
     from onnx import helper
@@ -226,7 +238,7 @@ def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before 
     return _layer_graph("network", title, rows, producers, consumers, shapes, dtypes)
 
 
-def from_engine(layers: pd.DataFrame, *, model=None, title: str = "TensorRT engine (after fusion)") -> GraphData:
+def from_engine(layers: pd.DataFrame, *, model: Model | None = None, title: str = "TensorRT engine (after fusion)") -> GraphData:
     """The engine's layers after fusion (``BuildResult.layers`` / ``read_layer_information``), each holding the ONNX
     nodes it absorbed (``members``), with its output precision and stream. With the ONNX ``model``, a fused layer
     is labelled by what it absorbed (``Conv+BatchNormalization+Relu``) instead of TensorRT's layer type."""
@@ -341,7 +353,7 @@ def _si(value: float) -> str:
     return f"{value:.3g} "
 
 
-def work_text(macs: float, flops: float, unknown: int = 0) -> str:
+def work_text(macs: float, flops: float, unknown: float = 0) -> str:
     """``"2.1 GFLOPs (1.05 G MACs)"``, and how many nodes' work is unknown (shapes not inferred)."""
     text = f"{_si(flops)}FLOPs ({_si(macs)}MACs)"
     return text + (f", {unknown} nodes of unknown work (shapes unknown)" if unknown else "")
@@ -356,7 +368,7 @@ def _holder_name(member: str) -> str:
     return outer[:outer.rindex(" (")] if outer.endswith(")") and " (" in outer else outer
 
 
-def with_fusion_reasons(onnx_graph: GraphData, fusion) -> GraphData:
+def with_fusion_reasons(onnx_graph: GraphData, fusion: FusionReasons) -> GraphData:
     """The ONNX view with two more node columns from a ``FusionSummary``: ``fusion_reason`` (why no engine layer
     names the node, e.g. "eliminated data movement: Concat eliminated ...", "" when mapped) and
     ``fusion_reason_kind`` (one of ``workbench.engines.layers.UNMAPPED_KINDS``: shape, constant, data-movement,

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..files import atomic_write_text
 from ..model import load_model
 from .categories import PRECISION_COLORS
 from .data import GraphData
+
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model.sources import ModelSource
 
 NO_LAYER = "no engine layer"
 NO_LAYER_COLOR = "#d9d9d9"
@@ -31,7 +36,7 @@ def _node_ids(model) -> list[str]:
     return [node.name or f"<node_{i}>" for i, node in enumerate(model.nodes)]
 
 
-def model_explorer_node_data(model, engine: GraphData, *, unmapped_reason: dict[str, str] | None = None) -> dict[str, dict]:
+def model_explorer_node_data(model: ModelSource, engine: GraphData, *, unmapped_reason: dict[str, str] | None = None) -> dict[str, dict]:
     """Three node-data overlays (``engine_layer``, ``precision``, ``stream``) for ``model``'s ONNX graph from the
     engine's layers (``from_engine``). An ONNX node no layer names gets ``no engine layer``, or its reason
     from ``unmapped_reason`` (ONNX node name -> why it has no layer, e.g. "shape arithmetic folded at build time")."""
@@ -68,7 +73,7 @@ def model_explorer_node_data(model, engine: GraphData, *, unmapped_reason: dict[
             "stream": overlay("TensorRT stream", streams)}
 
 
-def write_model_explorer_node_data(model, engine: GraphData, path, **kwargs) -> list[Path]:
+def write_model_explorer_node_data(model: ModelSource, engine: GraphData, path: PathArg, **kwargs: Any) -> list[Path]:
     """Write the overlays: ``path`` (``out.json``) holds the engine layer of each node; ``out.precision.json`` and
     ``out.stream.json`` beside it. Returns the paths written."""
     path = Path(path)

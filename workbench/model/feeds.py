@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -10,12 +10,17 @@ from ..budget import array_bytes, check_bytes
 from ..errors import ConfigError
 from .tensors import check_against_spec, format_shape
 
+if TYPE_CHECKING:
+    from .loading import Model
+    from .tensors import Shapes
+    from numpy.typing import DTypeLike
+
 # numpy dtype names that an ONNX input of a given type accepts (ONNX Runtime refuses anything else).
 _NUMPY_DTYPES = {"float32": "float32", "float16": "float16", "float64": "float64", "int64": "int64",
                  "int32": "int32", "int8": "int8", "uint8": "uint8", "bool": "bool"}
 
 
-def random_array(rng: np.random.Generator, dtype, dims) -> np.ndarray:
+def random_array(rng: np.random.Generator, dtype: DTypeLike, dims: Sequence[int]) -> np.ndarray:
     """Random values of ``dtype``: integers in [0, 100) (valid token ids), booleans, or standard normal floats."""
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
@@ -25,7 +30,7 @@ def random_array(rng: np.random.Generator, dtype, dims) -> np.ndarray:
     return rng.standard_normal(dims).astype(dtype)
 
 
-def generate_feeds(model, shapes: Mapping[str, tuple] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+def generate_feeds(model: Model, shapes: Shapes | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs at ``shapes`` (default: the model's default shapes) in the model's input dtypes.
 
     Token ids stay inside a small range, so embedding lookups are valid.
@@ -47,7 +52,7 @@ def generate_feeds(model, shapes: Mapping[str, tuple] | None = None, seed: int =
     return feeds
 
 
-def batch_shapes(model, batch: int, shapes=None) -> dict[str, tuple[int, ...]]:
+def batch_shapes(model: Model, batch: int, shapes: Shapes | None = None) -> dict[str, tuple[int, ...]]:
     """Input shapes with the leading (batch) dimension set to ``batch``.
 
     Only a symbolic leading dimension can change; a model with a fixed batch accepts that batch only.
@@ -72,7 +77,7 @@ def batch_shapes(model, batch: int, shapes=None) -> dict[str, tuple[int, ...]]:
     return out  # type: ignore[return-value]  # dims are all ints by now (checked above)
 
 
-def check_feeds(model, feeds: Mapping[str, object], what: str = "feeds") -> dict[str, np.ndarray]:
+def check_feeds(model: Model, feeds: Mapping[str, object], what: str = "feeds") -> dict[str, np.ndarray]:
     """Check names, ranks, fixed dimensions and dtypes of ``feeds`` against the model's inputs.
 
     Returns the feeds as numpy arrays; raises ConfigError naming the input and the expected shape or dtype.

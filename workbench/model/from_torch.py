@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Sequence, TYPE_CHECKING
 
 import onnx
 
 from ..errors import ConfigError, ModelError
 from .loading import Model, load_model
 
+if TYPE_CHECKING:
+    import torch
 
-def from_torch(module, example_inputs, *, input_names=None, output_names=None, dynamic_batch: bool = True,
+
+def from_torch(module: torch.nn.Module, example_inputs: torch.Tensor | tuple[torch.Tensor, ...], *, input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None, dynamic_batch: bool = True,
                name: str | None = None, opset: int = 17) -> Model:
     """Export ``module`` to ONNX at ``example_inputs`` and load it; ``model.source_module`` keeps the module.
 

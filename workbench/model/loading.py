@@ -8,7 +8,7 @@ import os
 import warnings
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Sequence
 
 import onnx
 import pandas as pd
@@ -70,8 +70,7 @@ def _external_locations(proto: onnx.ModelProto) -> list[str]:
     return sorted(set(locations))
 
 
-# What ``load_model`` takes: a path, bytes, an onnx.ModelProto, a bundled sample's name or a Model.
-ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, onnx.ModelProto, "Model"]
+from .sources import ModelSource  # noqa: E402  (what ``load_model`` takes; named once, in sources.py)
 
 
 def _resolve(source: ModelSource, label_hint: str | None) -> tuple[onnx.ModelProto, str, Path | None]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import ModelError
 from .feeds import generate_feeds
 from .shapes import shapes_advice
 
+if TYPE_CHECKING:
+    from .loading import Model
+    from .tensors import Shapes
+
 _ORT_NODE = re.compile(r"[Nn]ode \(([^)]*)\)")
 
 
-def prove_shapes(model, shapes=None) -> dict[str, tuple[int, ...]]:
+def prove_shapes(model: Model, shapes: Shapes | None = None) -> dict[str, tuple[int, ...]]:
     """Run ``model`` once in ONNX Runtime (CPU) at ``shapes`` (default: its defaults); the shapes when it runs (or
     when ONNX Runtime cannot load the model at all: ops it lacks are the builder's to report).
 
@@ -35,7 +40,7 @@ def prove_shapes(model, shapes=None) -> dict[str, tuple[int, ...]]:
     return resolved
 
 
-def ort_failure_message(model, resolved, shapes, exc: BaseException) -> str:
+def ort_failure_message(model: Model, resolved: Shapes, shapes: Shapes | None, exc: BaseException) -> str:
     """An ONNX Runtime failure at ``resolved`` shapes in the workbench's words (see ``prove_shapes``)."""
     text = " ".join(str(exc).split())
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)

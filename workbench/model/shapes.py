@@ -20,7 +20,7 @@ import json
 import re
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, TYPE_CHECKING
 
 import onnx
 import pandas as pd
@@ -28,6 +28,9 @@ import pandas as pd
 from ..errors import ConfigError, ModelError
 from .beside import ENCODER_LENGTH, IMAGE_SIZE_HINT, ShapeHint
 from .tensors import TensorSpec, format_shape
+
+if TYPE_CHECKING:
+    from .loading import Model
 
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
 IMAGE_SIZE_KEY = "imgsz"  # Ultralytics' exporter metadata: "[height, width]" (str of a list) or "640"
@@ -363,12 +366,12 @@ def is_kv_cache_decoder(inputs: Sequence[TensorSpec]) -> bool:
                for spec in inputs for d in (spec.shape or ()))
 
 
-def defaulted_dimensions(model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()) -> list[DimensionDefault]:
+def defaulted_dimensions(model: Model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()) -> list[DimensionDefault]:
     """The dynamic dimensions of inputs not in ``given`` (input names), with the defaults that were used."""
     return [d for d in model.shapes.dimensions() if d.input not in set(given) and d.axis not in set(skip_axes)]
 
 
-def shapes_advice(model, shapes: Mapping[str, Sequence[int]], defaulted: Sequence[DimensionDefault]) -> str:
+def shapes_advice(model: Model, shapes: Mapping[str, Sequence[int]], defaulted: Sequence[DimensionDefault]) -> str:
     """Which dimensions were defaulted to what, and the exact shapes value to set (CLI, panel and Python): appended
     to the message of a build or run that failed at default shapes ("" when nothing was defaulted)."""
     if not defaulted:

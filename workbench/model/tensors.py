@@ -12,6 +12,7 @@ import onnx
 from ..errors import ConfigError
 
 Dim = int | str | None
+Shapes = Mapping[str, Sequence[int]]  # input name -> concrete dimensions (what ``--shapes`` parses to)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tu
     return out
 
 
-def parse_int_list(text, what: str) -> list[int]:
+def parse_int_list(text: str | int, what: str) -> list[int]:
     """``"1,8"`` -> ``[1, 8]`` for sweep axes (batch sizes, concurrency, threads); ``what`` names the setting."""
     try:
         values = [int(v) for v in str(text).replace(" ", "").split(",") if v]

@@ -18,13 +18,17 @@ import logging
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import onnx
 import pandas as pd
 
 from . import flops as _flops
+
+if TYPE_CHECKING:
+    from .loading import Model
+    from .model_shapes import ShapesArg
 
 Shapes = dict[str, tuple[int, ...]]
 CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
@@ -250,7 +254,7 @@ def fixed_input_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence
     return light
 
 
-def model_work(model, shapes=None) -> pd.DataFrame:
+def model_work(model: Model, shapes: ShapesArg = None) -> pd.DataFrame:
     """``estimate_work`` of a workbench ``Model`` at ``shapes`` (its defaults where not given)."""
     resolved = model.shapes.resolve(shapes)
     return estimate_work(model.proto, fixed_input_copy(model.proto, resolved), resolved)

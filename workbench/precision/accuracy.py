@@ -8,7 +8,7 @@ reference evaluator), so every number here is measured.
 from __future__ import annotations
 
 import threading
-from typing import Mapping
+from typing import Mapping, TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -17,6 +17,12 @@ import pandas as pd
 from ..errors import ConfigError
 from ..model import check_feeds, load_model
 from ..progress import ProgressCallback, ProgressReporter
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from .calibrate import CalibrationTable
+    from .data import DataSource
+    from .plan import PrecisionPlan
 
 
 def _needs_reference(model) -> bool:
@@ -71,7 +77,7 @@ def _batches(model, data, batch_size: int):
             yield check_feeds(model, feeds, what="evaluation data")
 
 
-def run_outputs(model, data, batch_size: int = 64) -> dict[str, np.ndarray]:
+def run_outputs(model: ModelSource, data: DataSource, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Every output of ``model`` over ``data``, concatenated along the batch axis."""
     model = load_model(model)
     session = _session(model)
@@ -103,7 +109,7 @@ def error_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, flo
     return out
 
 
-def compare(reference, candidate, data, *, labels: np.ndarray | None = None, batch_size: int = 64,
+def compare(reference: ModelSource, candidate: ModelSource, data: DataSource, *, labels: np.ndarray | None = None, batch_size: int = 64,
             reference_outputs: dict | None = None) -> pd.DataFrame:
     """One row per output: the error metrics of ``candidate`` against ``reference``, and accuracy with labels."""
     reference, candidate = load_model(reference), load_model(candidate)
@@ -124,7 +130,7 @@ def compare(reference, candidate, data, *, labels: np.ndarray | None = None, bat
     return pd.DataFrame(rows)
 
 
-def accuracy_table(reference, candidates: Mapping[str, object], data, *, labels=None, batch_size: int = 64
+def accuracy_table(reference: ModelSource, candidates: Mapping[str, ModelSource], data: DataSource, *, labels: np.ndarray | None = None, batch_size: int = 64
                    ) -> pd.DataFrame:
     """One row per candidate (first output): precision, calibrator, error metrics and accuracy; FP32 first."""
     reference = load_model(reference)
@@ -140,7 +146,7 @@ def accuracy_table(reference, candidates: Mapping[str, object], data, *, labels=
     return pd.DataFrame(rows)
 
 
-def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorrt", batch_size: int = 64,
+def layer_sensitivity(model: ModelSource, table: CalibrationTable, data: DataSource, *, labels: np.ndarray | None = None, target: str = "tensorrt", batch_size: int = 64,
                       on_progress: ProgressCallback | None = None,
                       cancel: threading.Event | None = None) -> pd.DataFrame:
     """Quantize one layer at a time and measure the output's SQNR (and accuracy with labels) against FP32.
@@ -178,9 +184,9 @@ def layer_sensitivity(model, table, data, *, labels=None, target: str = "tensorr
     return frame
 
 
-def mixed_precision(model, table, data, *, labels=None, target_accuracy: float | None = None,
+def mixed_precision(model: ModelSource, table: CalibrationTable, data: DataSource, *, labels: np.ndarray | None = None, target_accuracy: float | None = None,
                     target_sqnr_db: float | None = None, target: str = "tensorrt", batch_size: int = 64,
-                    sensitivity: pd.DataFrame | None = None):
+                    sensitivity: pd.DataFrame | None = None) -> tuple[PrecisionPlan, pd.DataFrame]:
     """Keep the most sensitive layers in FP32, one at a time, until the target accuracy (or SQNR) is met.
 
     Returns ``(plan, steps)``: a PrecisionPlan with ``keep_nodes`` and a DataFrame of each step's metrics, whose
@@ -231,7 +237,7 @@ def mixed_precision(model, table, data, *, labels=None, target_accuracy: float |
     return plan, frame
 
 
-def layerwise_errors(reference, candidate, data, *, min_sqnr_db: float = 20.0, batch_size: int = 64) -> pd.DataFrame:
+def layerwise_errors(reference: ModelSource, candidate: ModelSource, data: DataSource, *, min_sqnr_db: float = 20.0, batch_size: int = 64) -> pd.DataFrame:
     """Every intermediate tensor of ``candidate`` (e.g. INT8) against ``reference`` (FP32), in the reference's node
     order, and the first one that diverges: Polygraphy's accuracy-debugging workflow (``polygraphy run --onnxrt
     --onnx-outputs mark all``, saved and compared outputs), on the CPU with ONNX Runtime.
@@ -297,7 +303,7 @@ def _upstream_quantized(model, tensor: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def check_quantized(reference, quantized, data, *, min_sqnr_db: float = MIN_SQNR_DB, on_failure: str = "raise",
+def check_quantized(reference: ModelSource, quantized: ModelSource, data: DataSource, *, min_sqnr_db: float = MIN_SQNR_DB, on_failure: str = "raise",
                     batch_size: int = 64) -> pd.DataFrame:
     """The floor after quantizing: every output of ``quantized`` against FP32 ``reference`` on held-back ``data``
     (samples not used for calibration). One row per output: SQNR, top-1 agreement, and ``zeroed`` (the share of

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
+from typing import Iterable
 
 from .float16 import to_float16
 from .graph_edit import with_opset
@@ -28,7 +29,7 @@ def _retype(type_proto: onnx.TypeProto) -> None:
         type_proto.tensor_type.elem_type = TensorProto.BFLOAT16
 
 
-def to_bfloat16(proto: onnx.ModelProto, *, keep_nodes=(), keep_op_types=(), keep_io_types: bool = True
+def to_bfloat16(proto: onnx.ModelProto, *, keep_nodes: Iterable[str] = (), keep_op_types: Iterable[str] = (), keep_io_types: bool = True
                 ) -> onnx.ModelProto:
     proto = with_opset(proto, BF16_OPSET, "bf16 (Conv/MaxPool in bfloat16)")
     originals = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer

@@ -15,7 +15,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence, TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -29,8 +29,15 @@ from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, DEFAULT_CA
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
+if TYPE_CHECKING:
+    from ..files import PathArg
+    from ..model import Model
+    from ..model.sources import ModelSource
+    import onnxruntime as ort
+    from .data import DataSource
 
-def quantization_scale(amax, precision: str) -> np.ndarray:
+
+def quantization_scale(amax: float | np.ndarray, precision: str) -> np.ndarray:
     """``amax / QMAX`` (elementwise), never zero, NaN or below float32's smallest normal number once written as
     float32: TensorRT rejects a zero scale and ONNX Runtime divides by it. An all-zero tensor (amax 0, or no usable
     amax) gets ``1 / QMAX``: any positive scale represents zero exactly."""
@@ -40,7 +47,7 @@ def quantization_scale(amax, precision: str) -> np.ndarray:
     return np.maximum(scale, float(np.finfo(np.float32).tiny))
 
 
-def activation_tensors(model) -> list[str]:
+def activation_tensors(model: ModelSource) -> list[str]:
     """Float32 tensors computed by the graph (graph inputs included, weights and constants excluded), in order."""
     dtypes = model.tensor_dtypes
     weights = set(model.initializer_names) | {o for n in model.nodes if n.op_type == "Constant" for o in n.output}
@@ -50,7 +57,7 @@ def activation_tensors(model) -> list[str]:
     return [n for n in dict.fromkeys(names) if dtypes.get(n) == "float32" and n not in weights]
 
 
-def tensors_after_fusion(model, fusion_groups: Iterable[Sequence[str]]) -> set[str]:
+def tensors_after_fusion(model: ModelSource, fusion_groups: Iterable[Sequence[str]]) -> set[str]:
     """Tensors that still exist after fusion: graph inputs/outputs and tensors that leave their fused group."""
     group_of = {}
     for i, group in enumerate(fusion_groups):
@@ -100,12 +107,12 @@ class CalibrationTable:
                 "tensors": {r.tensor: {"amax": r.amax, "scale": r.scale, "min": r.min, "max": r.max}
                             for r in self.frame.itertuples()}}
 
-    def save_json(self, path) -> Path:
+    def save_json(self, path: PathArg) -> Path:
         """Written atomically: an interrupted save leaves the previous file (or none), never half a table."""
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
-    def load_json(cls, path) -> "CalibrationTable":
+    def load_json(cls, path: PathArg) -> "CalibrationTable":
         try:
             d = json.loads(Path(path).read_text())
             rows = [{"tensor": k, **v} for k, v in d["tensors"].items()]
@@ -115,7 +122,7 @@ class CalibrationTable:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a workbench calibration JSON file: {exc}") from None
 
-    def save_tensorrt_cache(self, path, tensorrt_version: str | None = None) -> Path:
+    def save_tensorrt_cache(self, path: PathArg, tensorrt_version: str | None = None) -> Path:
         """TensorRT's calibration-cache text: ``TRT-<version>-<Algorithm>``, then ``tensor: <scale as big-endian
         float32 hex>`` per tensor, for TensorRT 10's (deprecated) calibrators to read back.
 
@@ -133,7 +140,7 @@ class CalibrationTable:
         return atomic_write_text(path, "\n".join(lines) + "\n")
 
     @classmethod
-    def load_tensorrt_cache(cls, path) -> "CalibrationTable":
+    def load_tensorrt_cache(cls, path: PathArg) -> "CalibrationTable":
         try:
             text = Path(path).read_text().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
@@ -204,7 +211,7 @@ def _version_code(version: str) -> int:
     return major * 10000 + minor * 100 + patch if major >= 10 else major * 1000 + minor * 100 + patch
 
 
-def augmented_session(model, tensors: list[str]):
+def augmented_session(model: Model, tensors: list[str]) -> ort.InferenceSession:
     """An ONNX Runtime session that outputs ``tensors``, with ONNX Runtime's full graph optimizations: they never
     remove or change a graph output (a fusion whose inner tensor is an output is not applied), and the optimized
     run is what keeps calibration within 1.5x of plain forward passes (benchmarks/bench_calibration_cost.py;
@@ -212,7 +219,7 @@ def augmented_session(model, tensors: list[str]):
     return calibration_session(model, tensors)[0]
 
 
-def calibration_session(model, tensors: list[str]) -> tuple[object, list[str]]:
+def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.InferenceSession, list[str]]:
     """(session, output names to request for ``tensors``): tensors inside If/Loop bodies are read through the
     outputs that ``control_flow.lift_body_tensors`` adds (ONNX Runtime outputs main-graph tensors only)."""
     import onnxruntime as ort
@@ -241,7 +248,7 @@ def calibration_session(model, tensors: list[str]) -> tuple[object, list[str]]:
 ACTIVATION_BUDGET = 256 * 2**20  # bytes of calibrated activations per batch, when the batch size is ours to choose
 
 
-def auto_batch_size(model, tensors: Sequence[str], budget: int = ACTIVATION_BUDGET, largest: int = 32) -> int:
+def auto_batch_size(model: Model, tensors: Sequence[str], budget: int = ACTIVATION_BUDGET, largest: int = 32) -> int:
     """The largest batch (≤ ``largest``) whose calibrated activations fit ``budget`` bytes.
 
     Every calibrated tensor is an output of the calibration run, so none of their memory is reused within a batch:
@@ -280,9 +287,9 @@ def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) 
     return None
 
 
-def collect_histograms(model, data, tensors: list[str], *, on_progress: ProgressCallback | None = None,
-                       cancel: threading.Event | None = None, ranges_only: bool = False
-                       ) -> dict[str, TensorHistogram]:
+def collect_histograms(model: Model, data: CalibrationData | Iterable[Mapping[str, np.ndarray]], tensors: list[str],
+                       *, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                       ranges_only: bool = False) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms);
     ``ranges_only``: min/max/count alone (MinMax needs no histogram)."""
     session, output_names = calibration_session(model, tensors)
@@ -312,9 +319,9 @@ def collect_histograms(model, data, tensors: list[str], *, on_progress: Progress
     return hists
 
 
-def calibrate(model, data, calibrator: str = DEFAULT_CALIBRATOR, *, precision: str = "int8", percentile: float = 99.99,
+def calibrate(model: ModelSource, data: DataSource, calibrator: str = DEFAULT_CALIBRATOR, *, precision: str = "int8", percentile: float = 99.99,
               samples: int | None = None, batch_size: int | None = None, tensors: Sequence[str] | None = None,
-              fusion_groups: Iterable[Sequence[str]] | None = None, preprocess=None,
+              fusion_groups: Iterable[Sequence[str]] | None = None, preprocess: Callable[[Path], object] | None = None,
               on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
               only_quantized: bool = False, exclude_nodes: Sequence[str] = (), exclude_op_types: Sequence[str] = ()
               ) -> CalibrationTable:

@@ -21,11 +21,14 @@ Written from their public descriptions:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .histogram import TensorHistogram
 
 # CALIBRATORS (the names, in the order menus show them) is defined at the end, from the registry of amax functions.
 # Scales read from a TensorRT cache written by the legacy calibrator: which calibrator chose them is unknown.
@@ -59,7 +62,7 @@ def check_calibrator(name: str, *, allow_legacy: bool = False) -> str:
     return key
 
 
-def minmax_amax(hist) -> float:
+def minmax_amax(hist: TensorHistogram) -> float:
     return hist.absmax
 
 
@@ -106,7 +109,7 @@ def entropy_divergences(counts: np.ndarray, levels: int = QUANTIZED_LEVELS, star
     return divergences
 
 
-def entropy_amax(hist, levels: int = QUANTIZED_LEVELS, start: int = START_BIN) -> float:
+def entropy_amax(hist: TensorHistogram, levels: int = QUANTIZED_LEVELS, start: int = START_BIN) -> float:
     counts, edges = hist.histogram()
     if len(counts) <= start:  # too few bins to search: keep the full range
         return hist.absmax
@@ -120,7 +123,7 @@ def entropy_amax(hist, levels: int = QUANTIZED_LEVELS, start: int = START_BIN) -
     return float(min((m + 0.5) * width, hist.absmax))
 
 
-def percentile_amax(hist, percentile: float) -> float:
+def percentile_amax(hist: TensorHistogram, percentile: float) -> float:
     if not 0 < percentile <= 100:
         raise ConfigError(f"percentile {percentile} must be in (0, 100], e.g. 99.99")
     counts, edges = hist.histogram()
@@ -140,7 +143,7 @@ def _histogram_mse(centers: np.ndarray, weights: np.ndarray, thresholds: np.ndar
     return ((centers[None, :] - q) ** 2 * weights[None, :]).sum(axis=1)
 
 
-def mse_amax(hist, levels: int = int(QMAX["int8"]), start: int = START_BIN, stride: int = 1) -> float:
+def mse_amax(hist: TensorHistogram, levels: int = int(QMAX["int8"]), start: int = START_BIN, stride: int = 1) -> float:
     """Search thresholds at bin edges from ``start``."""
     counts, edges = hist.histogram()
     if len(counts) <= start:
@@ -157,7 +160,7 @@ def mse_amax(hist, levels: int = int(QMAX["int8"]), start: int = START_BIN, stri
     return min(best, hist.absmax)  # the last edge can lie past |x|max
 
 
-def auto_amax(hist, levels: int = int(QMAX["int8"])) -> tuple[float, str]:
+def auto_amax(hist: TensorHistogram, levels: int = int(QMAX["int8"])) -> tuple[float, str]:
     """(amax, "minmax" or "entropy"): the one of the two thresholds with the lower quantization MSE."""
     candidates = {"minmax": minmax_amax(hist), "entropy": entropy_amax(hist)}
     counts, edges = hist.histogram()
@@ -189,6 +192,6 @@ CALIBRATORS = tuple(AMAX_FUNCTIONS)
 DEFAULT_CALIBRATOR = "minmax"
 
 
-def calibrator_amax(calibrator: str, hist, percentile: float = 99.99) -> float:
+def calibrator_amax(calibrator: str, hist: TensorHistogram, percentile: float = 99.99) -> float:
     """The amax that ``calibrator`` chooses for a tensor's |x| histogram (``percentile``: for Percentile)."""
     return AMAX_FUNCTIONS[check_calibrator(calibrator)](hist, float(percentile))

@@ -15,6 +15,11 @@ tensors it reads become inputs, the outer weights it reads initializers), quanti
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .calibrate import CalibrationTable
+
 import onnx
 from onnx import TensorProto, helper
 
@@ -113,7 +118,7 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
     return lifted
 
 
-def quantize_bodies(proto: onnx.ModelProto, table, *, rules: bool = True) -> list[tuple]:
+def quantize_bodies(proto: onnx.ModelProto, table: CalibrationTable, *, rules: bool = True) -> list[tuple]:
     """Q/DQ into every top-level If/Loop body of ``proto`` (in place) with the ranges of ``table``; returns report
     rows (node, op, quantized, note) for the bodies' weighted ops, named ``body node | If node``."""
     from ..errors import ConfigError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -18,6 +18,13 @@ from ..errors import ConfigError
 from ..model import check_feeds
 from ..model.external_data import describe_special_file
 from ..model.tensors import format_shape
+
+if TYPE_CHECKING:
+    from ..model import Model
+
+# What calibrate, accuracy and the precision plans take as data (see CalibrationData)
+DataSource: TypeAlias = ("np.ndarray | Mapping[str, np.ndarray] | Iterable[Mapping[str, np.ndarray]] | CalibrationData"
+                         " | str | os.PathLike[str]")
 
 _FILE_SUFFIXES = (".npy", ".npz")
 
@@ -40,7 +47,7 @@ def _checked_header(handle, label: str, stored_bytes: int) -> None:
     check_bytes(declared, f"calibration file {label}")
 
 
-def load_array_file(path: Path):
+def load_array_file(path: Path) -> np.ndarray | dict[str, np.ndarray]:
     """np.load of a calibration .npy/.npz, after checking what it would allocate: a FIFO or device is refused, each
     array's header is read first (declared size against the data present, the decompressed size of an .npz member
     against its zip entry and the memory budget), pickles are refused."""
@@ -81,7 +88,7 @@ class CalibrationData:
     (e.g. images). ``batch_size`` splits arrays into batches; ``samples`` stops after that many samples.
     """
 
-    def __init__(self, source, model, *, batch_size: int | None = None, samples: int | None = None,
+    def __init__(self, source: DataSource, model: Model, *, batch_size: int | None = None, samples: int | None = None,
                  preprocess: Callable[[Path], object] | None = None):
         self.model = model
         self.source = source

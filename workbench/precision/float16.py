@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import onnx
+from typing import Iterable
 
 from .graph_edit import toposorted
 from .plan import ALWAYS_FP32_OPS
 
 
-def to_float16(proto: onnx.ModelProto, *, keep_nodes=(), keep_op_types=(), keep_io_types: bool = True
+def to_float16(proto: onnx.ModelProto, *, keep_nodes: Iterable[str] = (), keep_op_types: Iterable[str] = (), keep_io_types: bool = True
                ) -> onnx.ModelProto:
     """Convert float32 computation to float16, keeping the given nodes/op types (and unsafe ops) in float32.
 

@@ -5,9 +5,13 @@ onnx.checker or ONNX Runtime."""
 from __future__ import annotations
 
 import onnx
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ModelError
 from .plan import QUANTIZED
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # ONNX Runtime's QOperator format (its dynamic/static quantization): integer ops TensorRT has no importer for;
@@ -19,7 +23,7 @@ _HALF: dict[int, str] = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLO
 _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
 
 
-def weight_precision(model) -> str | None:
+def weight_precision(model: ModelSource) -> str | None:
     """'fp16' / 'bf16' when most float weights (initializers and Constant-node tensors) are in that type."""
     counts: dict[int, int] = {}
     for tensor in model.stats.weight_tensors:
@@ -34,7 +38,7 @@ def weight_precision(model) -> str | None:
     return _HALF.get(dominant)
 
 
-def check_precision_request(model, precision: str) -> None:
+def check_precision_request(model: ModelSource, precision: str) -> None:
     """ConfigError naming the model when ``precision`` cannot be applied to it (see the module doc)."""
     ops = {op.split(".")[-1] for op in model.stats.op_histogram}
     qoperator = sorted(ops & set(QOPERATOR_OPS))
@@ -52,7 +56,7 @@ def check_precision_request(model, precision: str) -> None:
                           f"{precision} — build it as it is (`workbench build`), or start from the FP32 model")
 
 
-def check_written_model(model, what: str) -> None:
+def check_written_model(model: ModelSource, what: str) -> None:
     """ModelError when a converted model fails onnx.checker or ONNX Runtime cannot load it: nothing is written."""
     import onnxruntime as ort
 

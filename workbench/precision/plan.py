@@ -7,11 +7,19 @@ applied to the ONNX graph and the result is built (or run by ONNX Runtime) like 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..model.loading import PRECISION_KEY, SOURCE_KEY
 from .calibrators import DEFAULT_CALIBRATOR
 from .graph_edit import set_metadata
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from ..model import Model
+    from ..model.sources import ModelSource
+    from .calibrate import CalibrationTable
+    from .data import DataSource
 
 # The precision registry: every precision this version can write into a model, and the quantized ones (Q/DQ with
 # calibrated scales). CLI choices, panel choices and estimate variants all come from here.
@@ -38,7 +46,7 @@ FRAGILE_MAGNITUDE = 512.0
 ATTENTION_FRAGILE_OPS = ("LayerNormalization", "Softmax")
 
 
-def fragile_nodes(model, data, *, max_magnitude: float = FRAGILE_MAGNITUDE, **calibration_options):
+def fragile_nodes(model: ModelSource, data: DataSource, *, max_magnitude: float = FRAGILE_MAGNITUDE, **calibration_options: Any) -> pd.DataFrame:
     """Nodes whose outputs reach ``max_magnitude`` on ``data`` (calibration data): candidates to keep in FP32.
 
     Returns a DataFrame (node, op, tensor, absmax) of the offenders, largest first.
@@ -81,7 +89,7 @@ class PrecisionPlan:
     target: str = "tensorrt"
     float_precision: str = "fp32"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         name = str(self.precision).lower()
         if name not in PRECISIONS:
             raise ConfigError(f"precision '{self.precision}' is unknown or not available (precisions: "
@@ -110,7 +118,7 @@ class PrecisionPlan:
             raise ConfigError(f"float_precision is for int8/fp8 plans (the layers left unquantized); a "
                               f"{self.precision} plan converts everything already")
 
-    def check_against(self, model) -> None:
+    def check_against(self, model: ModelSource) -> None:
         """Raise ConfigError when a kept node or op type does not exist in ``model``."""
         names = {n.name for n in model.nodes}
         missing = [n for n in self.keep_nodes if n not in names]
@@ -133,7 +141,7 @@ class PrecisionPlan:
         return name + (f" (+{kept} kept in fp32)" if kept else "")
 
 
-def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibrate_options):
+def apply_precision(model: ModelSource, plan: PrecisionPlan | str, calibration: CalibrationTable | DataSource | None = None, **calibrate_options: Any) -> Model:
     """The model converted to ``plan``: a new Model named ``<name>_<precision>`` (FP32 returns the model itself).
 
     INT8/FP8 need ``calibration``: a CalibrationTable, or calibration data (anything ``calibrate`` takes; the
@@ -170,7 +178,7 @@ def apply_precision(model, plan: PrecisionPlan | str, calibration=None, **calibr
         from .float16 import to_float16
 
         if calibration is not None:
-            extra = tuple(fragile_nodes(model, calibration, **calibrate_options)["node"])
+            extra = tuple(fragile_nodes(model, calibration, **calibrate_options)["node"])  # type: ignore[arg-type]
             plan = replace(plan, keep_nodes=tuple(dict.fromkeys(plan.keep_nodes + extra)))
 
         convert = to_float16 if plan.precision == "fp16" else to_bfloat16

@@ -3,6 +3,11 @@ what to do: one ConfigError naming the model, instead of minutes of calibration 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+
 from collections import Counter
 from typing import Sequence
 
@@ -24,7 +29,7 @@ def _where_weighted_ops_are(proto) -> Counter:
     return places
 
 
-def check_quantizable(model, precision: str = "int8", *, target: str = "tensorrt", exclude_nodes: Sequence[str] = (),
+def check_quantizable(model: ModelSource, precision: str = "int8", *, target: str = "tensorrt", exclude_nodes: Sequence[str] = (),
                       exclude_op_types: Sequence[str] = (), rules: bool = True) -> list[str]:
     """The activations that ``quantize`` will give Q/DQ (what calibration must cover; [] for the ONNX Runtime
     target, which places its own), or a ConfigError that names ``model``, why nothing can be quantized and what to

@@ -14,6 +14,11 @@ the same nodes get Q/DQ, with the same activation ranges, so a PTQ vs QAT compar
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..model import Model
+
 import copy
 from dataclasses import dataclass, field
 
@@ -61,7 +66,7 @@ def _fake_quantized_class():
 
         def weight_scale(self) -> torch.Tensor:
             # as the PTQ weights: per output channel, amax = max |w|, an all-zero channel gets 1 / 127
-            amax = self.layer.weight.detach().abs().flatten(1).amax(1).double().numpy()
+            amax = self.layer.weight.detach().abs().flatten(1).amax(1).double().numpy()  # type: ignore[operator]
             return torch.from_numpy(quantization_scale(amax, "int8").astype(np.float32))
 
         def freeze(self) -> None:
@@ -101,7 +106,7 @@ def _replace(root, name: str, new) -> None:
     setattr(parent, last, new)
 
 
-def fake_quant_finetune(model, table: CalibrationTable, data: np.ndarray, labels: np.ndarray, *, epochs: int = 2,
+def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray, labels: np.ndarray, *, epochs: int = 2,
                         lr: float = 1e-4, batch_size: int = 64, seed: int = 0, threads: int = 1,
                         name: str | None = None) -> QATResult:
     """QAT: fine-tune ``model``'s PyTorch module (a model made by ``from_torch``) with INT8 fake quantization, then

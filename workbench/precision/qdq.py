@@ -17,7 +17,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Iterable, TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -33,6 +33,11 @@ from .constant_weights import constant_weights, lift_constant_weights
 from .control_flow import body_activations, quantize_bodies
 from .graph_edit import set_metadata, toposorted, with_opset
 
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from .calibrate import CalibrationTable
+    from ..model import Model
+
 TARGETS = ("tensorrt", "onnxruntime")
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _QTYPE = {"int8": TensorProto.INT8, "fp8": TensorProto.FLOAT8E4M3FN}
@@ -42,7 +47,7 @@ _QTYPE = {"int8": TensorProto.INT8, "fp8": TensorProto.FLOAT8E4M3FN}
 class QuantizationResult:
     """The quantized model and what was done: one row per weighted op / Add (quantized or why not)."""
 
-    model: object
+    model: Model
     report: pd.DataFrame
     target: str
     precision: str
@@ -132,7 +137,7 @@ def _gemm_features(node, initializers) -> tuple[int, int] | None:
     return int(dims[-2]), int(dims[-1])
 
 
-def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, exclude_nodes=(), exclude_op_types=(),
+def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (),
                        rules: bool = True) -> list[PlacementDecision]:
     """Where TensorRT placement puts Q/DQ in ``graph``: one decision per weighted op and skip-connection Add.
 
@@ -217,7 +222,7 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
     return decisions
 
 
-def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules: bool = True) -> list[str]:
+def quantized_activations(model: ModelSource, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (), rules: bool = True) -> list[str]:
     """The activation tensors TensorRT placement quantizes in ``model``: the only ones that need a range."""
     graph = load_model(model).proto.graph
     names = []
@@ -228,9 +233,9 @@ def quantized_activations(model, *, exclude_nodes=(), exclude_op_types=(), rules
     return list(dict.fromkeys(names))
 
 
-def quantize(model: Any, table: Any, *, target: str = "tensorrt", exclude_nodes: Sequence[str] = (),
-             exclude_op_types: Sequence[str] = (), rules: bool = True, reduce_range: bool | None = None,
-             float_precision: str = "fp32") -> QuantizationResult:
+def quantize(model: ModelSource, table: CalibrationTable, *, target: str = "tensorrt",
+             exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (), rules: bool = True,
+             reduce_range: bool | None = None, float_precision: str = "fp32") -> QuantizationResult:
     """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
 
     ``float_precision`` (tensorrt target): fp16 or bf16 runs what stays unquantized in that type

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+    from .data import DataSource
 
 
 @dataclass
@@ -12,13 +18,13 @@ class DataChoice:
     """Data to calibrate on and to evaluate with; ``labels`` only when the data has them (then accuracy can be
     measured; otherwise only agreement with FP32). ``note`` says in words what was chosen."""
 
-    calibration: object
-    evaluation: object
+    calibration: DataSource
+    evaluation: DataSource
     labels: np.ndarray | None
     note: str
 
 
-def default_data(model, samples: int = 64, shapes=None) -> DataChoice:
+def default_data(model: ModelSource, samples: int = 64, shapes: Shapes | None = None) -> DataChoice:
     """The bundled digits for the trained ``digits_cnn``; otherwise random inputs at the model's default shapes, or
     ``shapes`` (input -> shape, for dynamic dimensions the model leaves open; the batch is set to the sample count),
     floats clipped to [-3, 3] like normalized images: good for speed and for agreement with FP32, not for

@@ -17,7 +17,7 @@ import onnx
 import pandas as pd
 
 from ..errors import ConfigError
-from ..model import load_model
+from ..model import Model, load_model
 from .channel_stats import collect_channel_stats, weight_of, weighted_matmuls
 from .weight_only import apply_input_scales
 
@@ -28,7 +28,7 @@ DEFAULT_ALPHA = 0.5  # the paper's default migration strength (0.75-0.85 for mod
 class SmoothedModel:
     """The smoothed float model (same function as the input) and, per smoothed tensor, the spread it removed."""
 
-    model: object
+    model: Model
     report: pd.DataFrame  # tensor, matmuls, alpha, outlier_ratio_before, outlier_ratio_after, folded
 
 

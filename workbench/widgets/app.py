@@ -7,6 +7,7 @@ also a plain library call, and each panel can be used on its own.
 from __future__ import annotations
 
 import ipywidgets as widgets
+from typing import TYPE_CHECKING
 
 from ..bench import ResultsStore
 from ..bench.quality import quality_tags
@@ -21,13 +22,17 @@ from .lint_panel import LintPanel
 from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
+if TYPE_CHECKING:
+    from ..model import Model
+    from ..model.sources import ModelSource
+
 STEPS = ("1 Model", "2 Graph", "3 Precision", "4 Build", "5 Benchmark", "6 Compare", "Lint", "Estimate")
 
 
 class App(Panel):
     """``App()`` shows the whole workflow; ``model``: the starting model, ``store``: the results store."""
 
-    def __init__(self, model="resnet_tiny", *, store: ResultsStore | None = None):
+    def __init__(self, model: ModelSource = "resnet_tiny", *, store: ResultsStore | None = None):
         self.store = store if store is not None else ResultsStore()
         self.variants: dict = {}
         self.model_panel = ModelPanel()
@@ -57,7 +62,7 @@ class App(Panel):
             self.model_panel.load(model)
 
     @property
-    def model(self):
+    def model(self) -> Model | None:
         return self.model_panel.model
 
     def _model_changed(self, model) -> None:

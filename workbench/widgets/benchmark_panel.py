@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import pandas as pd
+from typing import Mapping, TYPE_CHECKING
 
 from .. import charts
 from ..bench import BenchmarkConfig, sweep
@@ -12,6 +13,9 @@ from ..engines.onnxruntime_graph import LEVELS
 from ..errors import ConfigError
 from ..model.tensors import parse_int_list
 from .common import Panel, html_table, progress_bar, show_figure
+
+if TYPE_CHECKING:
+    from ..bench import ResultsStore
 
 CHARTS = {
     "latency vs throughput": charts.latency_throughput,
@@ -28,7 +32,7 @@ class BenchmarkPanel(Panel):
     frame (partial when stopped; the attrs say so).
     """
 
-    def __init__(self, targets=None, *, store=None):
+    def __init__(self, targets: Mapping[str, object] | None = None, *, store: ResultsStore | None = None):
         self.targets: dict = {}
         self.store = store
         self.variant_tags: dict = {}  # variant -> extra columns (e.g. accuracy from the precision step)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Callable, TYPE_CHECKING
 
 import ipywidgets as widgets
 
@@ -12,8 +13,16 @@ from ..precision import CALIBRATORS, DEFAULT_CALIBRATOR, PRECISIONS, PrecisionPl
 from ..precision.plan import is_quantized
 from .common import Panel, html_table, progress_bar
 
+if TYPE_CHECKING:
+    from ..bench import ResultsStore
+    from ..engines import BuildResult
+    from ..model import Model
+    from ..model.sources import ModelSource
+    from ..model.tensors import Shapes
+    from ..precision.data import DataSource
 
-def built_text(model, result) -> str:
+
+def built_text(model: Model, result: BuildResult) -> str:
     return (f"built {model.name}: {len(result.layers)} engine layers "
             f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})")
 
@@ -25,7 +34,7 @@ class BuildPanel(Panel):
     After a build, ``result`` is the BuildResult and ``built_model`` the model that was built (the plan applied).
     """
 
-    def __init__(self, model=None, *, store=None, calibration_data=None):
+    def __init__(self, model: ModelSource | None = None, *, store: ResultsStore | None = None, calibration_data: DataSource | None = None):
         self.model = load_model(model) if model is not None else None
         self.store = store
         self.calibration_data = calibration_data
@@ -59,7 +68,7 @@ class BuildPanel(Panel):
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.summary, self.layers_table,
                           log_box])
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: ModelSource | None) -> None:
         self.model = load_model(model)
         self.say(f"model: {self.model.name}")
 
@@ -67,7 +76,7 @@ class BuildPanel(Panel):
         kept = tuple(o.strip() for o in self.keep_op_types.value.split(",") if o.strip())
         return PrecisionPlan(self.precision.value, keep_op_types=kept, calibrator=self.calibrator.value)
 
-    def use_shapes_from(self, provider) -> None:
+    def use_shapes_from(self, provider: Callable[[], Shapes]) -> None:
         """Build at the shapes ``provider()`` gives (the App's Model panel), instead of a shapes field here."""
         self.shapes_provider = provider
         self.shapes.layout.display = "none"

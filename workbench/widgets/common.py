@@ -20,12 +20,18 @@ import collections
 import html
 import logging
 import threading
-from typing import Callable
+from typing import Any, Callable, Sequence, TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from ..errors import WorkbenchError
 from ..redact import RedactingFilter, redact
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+    from tornado.ioloop import IOLoop
+    from ..engines import BuildConfig
 
 log = logging.getLogger("workbench.widgets")
 log.addFilter(RedactingFilter())
@@ -33,14 +39,14 @@ log.addFilter(RedactingFilter())
 _STYLES = {"error": "color:#b00020", "info": "color:#333", "ok": "color:#1b5e20", "warning": "color:#8a6d00"}
 
 
-def html_table(frame, max_rows: int = 30) -> str:
+def html_table(frame: pd.DataFrame, max_rows: int = 30) -> str:
     """A DataFrame as a compact HTML table (first ``max_rows`` rows, with a note when cut)."""
     shown = frame.head(max_rows).to_html(index=False, border=0, float_format=lambda v: f"{v:,.4g}")
     more = f"<div><i>… {len(frame) - max_rows} more rows</i></div>" if len(frame) > max_rows else ""
     return f"<div style='max-height:360px;overflow:auto;font-size:12px'>{shown}{more}</div>"
 
 
-def kernel_io_loop():
+def kernel_io_loop() -> IOLoop | None:
     """The running IPython kernel's IOLoop (the kernel's thread runs it), or None outside a kernel."""
     try:
         from IPython import get_ipython
@@ -54,7 +60,7 @@ class Panel(widgets.VBox):
     """Base panel: ``self.message`` shows errors and status; ``run_task`` runs work off the kernel thread and
     ``on_ui`` brings its widget changes back to the kernel thread."""
 
-    def __init__(self, children=(), **kwargs):
+    def __init__(self, children: Sequence[widgets.Widget] = (), **kwargs: Any):
         self.message = widgets.HTML(layout=widgets.Layout(min_height="1.5em"))
         super().__init__(children=[*children, self.message], **kwargs)
         self._task: threading.Thread | None = None
@@ -65,7 +71,7 @@ class Panel(widgets.VBox):
         self.last_exception: BaseException | None = None  # and the exception itself (e.g. what a panel retries)
 
     # --- the kernel's thread ----------------------------------------------------------------------------------
-    def on_ui(self, fn: Callable, *args) -> None:
+    def on_ui(self, fn: Callable, *args: Any) -> None:
         """Run ``fn(*args)`` on the kernel's thread: now when called there, else queued for the kernel's IOLoop."""
         loop = kernel_io_loop()
         if threading.current_thread() is self._ui_thread or loop is None:
@@ -172,7 +178,7 @@ class Panel(widgets.VBox):
 
         self.run_task(work, on_finish=finish, wait=wait)
 
-    def run_build(self, make_model: Callable[[], object], config, on_built: Callable[[object, object], None], *,
+    def run_build(self, make_model: Callable[[], object], config: BuildConfig, on_built: Callable[[object, object], None], *,
                   on_log: Callable[[str, str], None] | None = None, on_finish: Callable[[], None] | None = None,
                   after_built: Callable[[object, object], None] | None = None, wait: bool = False) -> None:
         """Build an engine in the background with progress and Stop (the one build-with-progress of the panels):
@@ -211,7 +217,7 @@ class Panel(widgets.VBox):
             self._run_queued()
 
 
-def show_figure(output: widgets.Output, figure, config: dict | None = None) -> None:
+def show_figure(output: widgets.Output, figure: go.Figure, config: dict | None = None) -> None:
     """Put a plotly figure into an Output widget, replacing what it showed.
 
     Sets ``outputs`` directly with plotly's mime type: safe from a background thread, and it never falls back to

@@ -8,17 +8,21 @@ tornado PeriodicCallback on the kernel's own IOLoop, so widgets are only ever ch
 from __future__ import annotations
 
 import ipywidgets as widgets
+from typing import TYPE_CHECKING
 
 from .. import charts
 from ..bench import ResultsStore, latest_runs
 from ..bench.room import RunsPoller, room_results
 from .common import Panel, html_table, show_figure
 
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+
 ROOM = "room (by machine)"
 
 
 class ComparePanel(Panel):
-    def __init__(self, store: ResultsStore | None = None, model=None):
+    def __init__(self, store: ResultsStore | None = None, model: ModelSource | None = None):
         self.store = store if store is not None else ResultsStore()  # an empty store is falsy (len 0)
         self.model = model
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")

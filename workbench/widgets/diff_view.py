@@ -4,15 +4,19 @@ belongs to is selected on both, with its details and the chart highlight."""
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from ..charts import engine_diff_chart
 from .common import show_figure
 
+if TYPE_CHECKING:
+    from ..engines import EngineDiff
+
 
 class EngineDiffView(widgets.VBox):
-    def __init__(self, diff=None):
+    def __init__(self, diff: EngineDiff | None = None):
         self.diff = None
         self._syncing = False
         self.totals = widgets.HTML()
@@ -26,7 +30,7 @@ class EngineDiffView(widgets.VBox):
         if diff is not None:
             self.show(diff)
 
-    def show(self, diff) -> None:
+    def show(self, diff: EngineDiff) -> None:
         self.diff = diff
         self.totals.value = (f"<b>A</b> = {html.escape(diff.a.label)}, <b>B</b> = {html.escape(diff.b.label)}"
                              + diff.totals.to_html(index=False, border=0, float_format=lambda v: f"{v:,.4g}"))

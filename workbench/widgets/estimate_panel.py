@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Sequence, TYPE_CHECKING
 
 import ipywidgets as widgets
 
@@ -12,12 +13,15 @@ from ..engines.estimate.variants import VARIANTS, estimate_model
 from .common import Panel, html_table, progress_bar, show_figure
 from .diff_view import EngineDiffView
 
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+
 
 class EstimatePanel(Panel):
     """Build the model per precision (CPU builder), estimate each engine on the chosen GPU, draw the per-precision
     totals, the roofline and per-layer bars of one variant, and the side-by-side diff of two variants."""
 
-    def __init__(self, model=None, *, gpu: str = "a100", precisions=("fp32", "fp16", "int8")):
+    def __init__(self, model: ModelSource | None = None, *, gpu: str = "a100", precisions: Sequence[str] = ("fp32", "fp16", "int8")):
         table = gpus()
         self.model = None
         self.estimates: dict = {}
@@ -48,7 +52,7 @@ class EstimatePanel(Panel):
         if model is not None:
             self.set_model(model)
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: ModelSource | None) -> None:
         self.model = model
         self.estimates, self.table = {}, None
         self.summary.value = f"model <b>{html.escape(model.name)}</b>: choose a GPU and precisions, then Estimate"

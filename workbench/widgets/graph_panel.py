@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 
 import ipywidgets as widgets
+from typing import Callable, TYPE_CHECKING
 
 from ..engines import BuildConfig, inspect_network, onnxruntime_optimized, reduce
 from ..engines.llm_views import describe_fused_attention, fused_attention, fusion_by_block
@@ -19,6 +20,13 @@ from .common import Panel, progress_bar
 from .graph_canvas_view import GraphCanvas
 from .graph_view import FusionView, GraphView
 
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    import pandas as pd
+
+    from ..model import Model
+    from ..model.tensors import Shapes
+
 VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "per decoder block", "TensorRT network",
          "ONNX Runtime optimized")
 AUTO_COLLAPSE = HIERARCHY_MIN_NODES  # nodes: larger graphs open grouped by name scope, as the exports do
@@ -28,7 +36,7 @@ class GraphPanel(Panel):
     """``model``: anything ``load_model`` takes (or set later with ``set_model``). After a build, ``result`` is the
     BuildResult; ``view`` is the widget on show (GraphView or FusionView)."""
 
-    def __init__(self, model=None, *, build_config: BuildConfig | None = None):
+    def __init__(self, model: ModelSource | None = None, *, build_config: BuildConfig | None = None):
         self.model = None
         self.result = None
         self.view = None
@@ -69,7 +77,7 @@ class GraphPanel(Panel):
         if model is not None:
             self.set_model(model)
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: ModelSource | None) -> None:
         self.model = load_model(model)
         self.result = self.failure = self.reduction = None
         self.reduce_button.disabled = True
@@ -111,7 +119,7 @@ class GraphPanel(Panel):
         self.expand_button.disabled, self.expand_button.description = True, "Expand group"
         self.show()
 
-    def use_shapes_from(self, provider) -> None:
+    def use_shapes_from(self, provider: Callable[[], Shapes]) -> None:
         """Build at the shapes ``provider()`` gives (the App's Model panel), instead of a shapes field here."""
         self.shapes_provider = provider
         self.shapes.layout.display = "none"
@@ -247,7 +255,7 @@ class GraphPanel(Panel):
         self.area.children = (self.view,)
 
 
-def decoder_block_html(layers, model) -> str:
+def decoder_block_html(layers: pd.DataFrame, model: Model) -> str:
     """The LLM views of a build: engine layers per decoder block, and the fused attention's ONNX nodes."""
     blocks, attention = fusion_by_block(layers, model), fused_attention(layers, model)
     parts = ["<b>Engine layers per decoder block</b>",

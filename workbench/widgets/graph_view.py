@@ -5,7 +5,7 @@ node to see the engine layer that holds it."""
 from __future__ import annotations
 
 import html
-from typing import Callable
+from typing import Callable, Iterable, TYPE_CHECKING
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -16,6 +16,9 @@ from ..graph import GraphData, fusion_map, layered_layout
 from ..graph.data import NODE_COLUMNS
 from ..graph.layout import LAYOUT_COLUMNS
 from .common import show_figure
+
+if TYPE_CHECKING:
+    from ..engines import FusionSummary
 
 HELP = "drag to pan · wheel or pinch to zoom · click the minimap to jump · double-click: whole graph"
 
@@ -96,7 +99,7 @@ class GraphView(widgets.VBox):
             show_figure(self.plot, self.figure, FIGURE_CONFIG)
 
     @property
-    def nodes_trace(self):
+    def nodes_trace(self) -> go.Scatter:
         return self.figure.data[trace_index(self.figure, "nodes")]
 
     # --- interaction ------------------------------------------------------------------------------------------
@@ -126,7 +129,7 @@ class GraphView(widgets.VBox):
         if notify and self.on_select is not None:
             self.on_select(self, node_id)
 
-    def set_highlight(self, ids, *, zoom: bool = False) -> None:
+    def set_highlight(self, ids: Iterable[int], *, zoom: bool = False) -> None:
         """Outline ``ids`` (and with ``zoom``, move the view to them)."""
         self.highlighted = list(ids)
         outline = highlight_outline(self.graph, self.highlighted)
@@ -138,7 +141,7 @@ class GraphView(widgets.VBox):
         else:
             self._redraw()
 
-    def zoom_to(self, ids, *, readable: bool = False) -> None:
+    def zoom_to(self, ids: Iterable[int], *, readable: bool = False) -> None:
         """Centre the view on ``ids`` at the current zoom, or with ``readable`` at the default readable scale
         (zoomed out as far as needed to show them all)."""
         nodes = self.graph.nodes.loc[list(ids)]
@@ -188,7 +191,7 @@ class GraphView(widgets.VBox):
 class FusionView(widgets.VBox):
     """The ONNX graph (left) and the engine's layers (right) with synced selection and a fusion table."""
 
-    def __init__(self, onnx_graph: GraphData, engine_graph: GraphData, *, fusion=None, color_engine_by: str = None,
+    def __init__(self, onnx_graph: GraphData, engine_graph: GraphData, *, fusion: FusionSummary | None = None, color_engine_by: str = None,
                  color_onnx_by: str = "category", width: int = 540, height: int = 640):
         self.onnx_view = GraphView(onnx_graph, width=width, height=height, color_by=color_onnx_by, details_width=220,
                                    on_select=self._onnx_selected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
@@ -13,11 +14,15 @@ from ..engines.lint import lint_summary
 from ..precision import PRECISIONS
 from .common import Panel, progress_bar
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from ..model.sources import ModelSource
+
 CONVERSIONS = [p for p in PRECISIONS if p != "fp32"]  # what a model can be converted to before linting
 _COLORS = {"error": "#b00020", "warning": "#8a6d00", "info": "#555"}
 
 
-def findings_html(findings) -> str:
+def findings_html(findings: pd.DataFrame) -> str:
     if findings.empty:
         return "<div style='color:#1b5e20'>no findings</div>"
     rows = "".join(
@@ -32,7 +37,7 @@ def findings_html(findings) -> str:
 class LintPanel(Panel):
     """Build the current model (or a converted variant) with the CPU builder and lint the engine and its Q/DQ."""
 
-    def __init__(self, model=None, *, variants: dict | None = None):
+    def __init__(self, model: ModelSource | None = None, *, variants: dict | None = None):
         self.model = None
         self.variants: dict = dict(variants or {})
         self.findings = None
@@ -52,7 +57,7 @@ class LintPanel(Panel):
         if model is not None:
             self.set_model(model)
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: ModelSource | None) -> None:
         self.model = model
         self.set_variants({"fp32": model})
 

@@ -4,7 +4,7 @@ request). The Graph and Build panels of the App build at these shapes."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence, TYPE_CHECKING
 
 import ipywidgets as widgets
 
@@ -12,6 +12,10 @@ from ..errors import ConfigError, ModelError
 from ..model import list_samples, load_model
 from ..model.tensors import check_against_spec, format_shape, parse_shapes
 from .common import Panel
+
+if TYPE_CHECKING:
+    from ..model import TensorSpec
+    from ..model.sources import ModelSource
 
 
 def _dims_text(dims) -> str:
@@ -21,7 +25,7 @@ def _dims_text(dims) -> str:
 class InputShapeRow(widgets.HBox):
     """One input: its declared shape, an editable shape (and min/max when ``range`` is ticked), its sources."""
 
-    def __init__(self, spec, default, sources: str):
+    def __init__(self, spec: TensorSpec, default: Sequence[int], sources: str):
         self.spec = spec
         self.declared = widgets.HTML(f"<code>{spec.name}</code> {spec.dtype} {format_shape(spec.shape)}",
                                      layout=widgets.Layout(width="300px"))
@@ -50,7 +54,7 @@ class InputShapeRow(widgets.HBox):
         check_against_spec(self.spec, dims, what)
         return dims
 
-    def value(self):
+    def value(self) -> tuple[int, ...] | tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """One shape, or (min, opt, max) when a range is asked for."""
         opt = self._dims(self.opt.value, "opt shape" if self.use_range.value else "shape")
         if not self.use_range.value:
@@ -61,7 +65,7 @@ class InputShapeRow(widgets.HBox):
 class ModelPanel(Panel):
     """``model`` is the loaded Model; functions given to ``on_model`` are called with each newly loaded model."""
 
-    def __init__(self, model=None):
+    def __init__(self, model: ModelSource | None = None):
         self.model = None
         self._listeners: list[Callable] = []
         samples = list_samples()
@@ -102,7 +106,7 @@ class ModelPanel(Panel):
         content = upload["content"] if isinstance(upload, dict) else upload.content
         self.load(bytes(content), name=name.rsplit(".", 1)[0])
 
-    def load(self, source, *, name: str | None = None) -> None:
+    def load(self, source: ModelSource, *, name: str | None = None) -> None:
         """Load ``source`` (anything ``load_model`` takes); the previous model stays if this one fails."""
         model = load_model(source, name=name)
         try:

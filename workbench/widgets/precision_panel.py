@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import pandas as pd
+from typing import Callable, TYPE_CHECKING
 
 from .. import charts
 from ..model import load_model
@@ -14,6 +15,13 @@ from ..precision import (CALIBRATORS, DEFAULT_CALIBRATOR, PrecisionPlan, accurac
 from ..precision.plan import PRECISIONS, REMAINDER_PRECISIONS, is_quantized
 from ..precision.qdq import WEIGHTED_OPS
 from .common import Panel, html_table, progress_bar, show_figure
+
+if TYPE_CHECKING:
+    from ..model.sources import ModelSource
+    from ..precision.data import DataSource
+    from ..model import Model
+    import numpy as np
+    from ..precision import CalibrationTable
 
 
 class PrecisionPanel(Panel):
@@ -24,14 +32,14 @@ class PrecisionPanel(Panel):
     run (FP32 first), kept across runs so calibrators can be compared side by side.
     """
 
-    def __init__(self, model, calibration_data=None, *, eval_data=None, labels=None, batch_size: int = 32):
+    def __init__(self, model: ModelSource, calibration_data: DataSource | None = None, *, eval_data: DataSource | None = None, labels: np.ndarray | None = None, batch_size: int = 32):
         self.model = load_model(model)
         self.calibration_data = calibration_data
         self.eval_data, self.labels = eval_data, labels
         self.batch_size = batch_size
         self.model_out = None
         self.table = None
-        self.tables: dict[str, object] = {}   # calibrator -> last table (for the threshold overlay)
+        self.tables: dict[str, CalibrationTable] = {}   # calibrator -> last table (for the threshold overlay)
         self.accuracy = pd.DataFrame()
         self._listeners = []
         self._reference = None
@@ -66,7 +74,7 @@ class PrecisionPanel(Panel):
                           self.accuracy_view, self.accuracy_chart])
         self._sync()
 
-    def on_converted(self, listener) -> None:
+    def on_converted(self, listener: Callable[[Model, dict | None], None]) -> None:
         """``listener(model, accuracy_row_or_None)`` is called after each successful run."""
         self._listeners.append(listener)
 

@@ -5,9 +5,13 @@ named. Checked against a Llama-3-8B-shaped decode step on an H200 (``data/h200_k
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
 from .gpus import gpu_spec
+
+if TYPE_CHECKING:
+    from .gpus import GpuSpec
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8": 1, "int8": 1, "int4": 0.5, "float4": 0.5}
 # Fractions of peak a decode step reaches, from the H200 measurement (PyTorch, BF16): weight-streaming GEMMs at
@@ -36,7 +40,7 @@ def kv_cache_bytes(layers: int, kv_heads: int, head_dim: int, context: int, batc
     return 2.0 * layers * kv_heads * head_dim * context * batch * DTYPE_BYTES[dtype]
 
 
-def decode_estimate(parameters: float, gpu, *, weight_dtype: str = "bfloat16", kv_bytes: float = 0.0,
+def decode_estimate(parameters: float, gpu: GpuSpec | str, *, weight_dtype: str = "bfloat16", kv_bytes: float = 0.0,
                     batch: int = 1, context: int = 0, layers: int = 0, hidden: int = 0,
                     memory_efficiency: float = DECODE_MEMORY_EFFICIENCY,
                     compute_efficiency: float = DECODE_COMPUTE_EFFICIENCY) -> DecodeEstimate:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ import pandas as pd
 from ...errors import EngineFileError
 from .model import EfficiencyFactors, EngineEstimate, calibrated_factors, error_metrics, estimate_engine
 from .workload import DTYPE_BYTES, WORKLOAD_COLUMNS
+
+if TYPE_CHECKING:
+    from ...files import PathArg
 
 MEASUREMENTS = Path(__file__).resolve().parent / "data" / "h100_layer_timing.json"
 _TORCH_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
@@ -74,7 +78,7 @@ def _workload_of(record: dict, precision: str) -> dict:
             "output_formats": [], "inputs": [], "outputs": [], "output_dtypes": []}
 
 
-def read_measurements(path=MEASUREMENTS) -> dict:
+def read_measurements(path: PathArg = MEASUREMENTS) -> dict:
     path = Path(path)
     if not path.is_file():
         raise EngineFileError(f"{path}: no such GPU timing recording (make one with tools/gpu_layer_timing.py)")
@@ -87,7 +91,7 @@ def read_measurements(path=MEASUREMENTS) -> dict:
     return data
 
 
-def compare_measurements(path=MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = None
+def compare_measurements(path: PathArg = MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = None
                          ) -> pd.DataFrame:
     """Estimated vs measured time for every timed layer and precision; ``attrs['metrics']`` per precision and all.
 

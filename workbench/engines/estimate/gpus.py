@@ -69,7 +69,7 @@ def gpu_for_device(device_name: str) -> GpuSpec:
     return gpu_spec(match.iloc[0]["name"])
 
 
-def gpu_spec(name) -> GpuSpec:
+def gpu_spec(name: GpuSpec | str) -> GpuSpec:
     """The named GPU (case-insensitive: a100, h100, t4, rtx4090, ...); ConfigError listing the known ones."""
     if isinstance(name, GpuSpec):
         return name

@@ -29,16 +29,23 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, EngineFileError
 from ..layers import join_profile, read_profile
+from .fit_cache import disk_cached
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
 from .occupancy import memory_seconds, wave_fill
 from .regions import NOT_ESTIMATED, SPECIAL_OPS, special_layer_costs
 from .workload import NO_TIME_OPS, TENSOR_CORE_OPS, WINOGRAD_SAVING, layer_workload
+
+if TYPE_CHECKING:
+    from ...files import PathArg
+    from ...model import Model
+    from ..build import BuildResult
 
 ENGINES_PACKAGE = Path(__file__).resolve().parent.parent  # workbench/engines: recordings.csv's paths start there
 RECORDINGS_TABLE = ENGINES_PACKAGE / "estimate" / "data" / "recordings.csv"
@@ -107,7 +114,7 @@ def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def profiler_overhead_ms(profile_ms, latency_ms: float) -> float:
+def profiler_overhead_ms(profile_ms: np.ndarray | pd.Series, latency_ms: float) -> float:
     """(sum of a per-layer profile - the engine's end-to-end GPU time) / timed layers, never below 0."""
     times = np.asarray(profile_ms, dtype=float)
     timed = times[times > 0]
@@ -122,7 +129,7 @@ def metadata_latency_ms(metadata: Path) -> float:
         raise EngineFileError(f"{metadata}: no readable performance_summary / 'GPU Compute Time' ({exc})") from exc
 
 
-def profile_latency_ms(profile) -> float | None:
+def profile_latency_ms(profile: PathArg) -> float | None:
     """The end-to-end GPU time in the TREx metadata file beside a profile (``X.profile.json`` ->
     ``X.profile.metadata.json``), or None when there is none."""
     path = Path(profile)
@@ -196,7 +203,7 @@ def _fit_data(rec: Recording) -> tuple:
 FACTOR_NAMES = ("compute", "memory", "reformat", "overhead_us")
 
 
-def fit_factors(recordings=RECORDINGS) -> EfficiencyFactors:
+def fit_factors(recordings: Sequence[Recording] = RECORDINGS) -> EfficiencyFactors:
     """Fit the factors on ``recordings``: weighted least squares on log time per layer (each estimate plus the
     recording's measured profiler overhead, against the profile) and on the end-to-end time (the estimated total
     against trtexec's GPU compute time), with a weak pull towards PRIOR."""
@@ -222,7 +229,7 @@ def fit_factors(recordings=RECORDINGS) -> EfficiencyFactors:
                              fitted_on=tuple(r.name for r in recordings))
 
 
-def error_metrics(estimated_ms, measured_ms, *, latency_ms: float | None = None) -> dict:
+def error_metrics(estimated_ms: Sequence[float] | np.ndarray | pd.Series, measured_ms: Sequence[float] | np.ndarray | pd.Series, *, latency_ms: float | None = None) -> dict:
     """Per-layer median absolute % error, total % error and Spearman rank correlation (layers timed > 0).
 
     With ``latency_ms`` (the engine's end-to-end GPU time), each estimate is compared with its layer's profiled time
@@ -251,6 +258,7 @@ def error_metrics(estimated_ms, measured_ms, *, latency_ms: float | None = None)
 
 
 @lru_cache(maxsize=1)
+@disk_cached("calibrated_factors")
 def calibrated_factors() -> EfficiencyFactors:
     """The factors fitted on every recording (what estimates use)."""
     return fit_factors(RECORDINGS)
@@ -279,12 +287,14 @@ def _held_out_rows(groups) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
+@disk_cached("leave_one_out")
 def leave_one_out() -> pd.DataFrame:
     """Fit on all recordings but one, predict the one left out: the estimate's honest error."""
     return _held_out_rows([(rec,) for rec in RECORDINGS])
 
 
 @lru_cache(maxsize=1)
+@disk_cached("leave_one_gpu_out")
 def leave_one_gpu_out() -> pd.DataFrame:
     """Stricter: fit only on the other GPUs' recordings, predict every recording of the GPU left out (the case of a
     GPU the workbench has no recording of)."""
@@ -434,7 +444,7 @@ class EngineEstimate:
     def accuracy(self) -> dict:
         return accuracy_summary()
 
-    def compare(self, measured, *, latency_ms: float | None = None) -> pd.DataFrame:
+    def compare(self, measured: PathArg | pd.DataFrame | pd.Series, *, latency_ms: float | None = None) -> pd.DataFrame:
         """Join with measured times: a profile file/DataFrame (name, time_ms) or a Series by layer name.
 
         ``latency_ms``: the engine's end-to-end GPU time on the same machine (trtexec's "GPU Compute Time"); for a
@@ -475,7 +485,7 @@ class EngineEstimate:
                 + self.layers[["name", "op", "precision", "bound", "estimated_ms"]].to_html(index=False))
 
 
-def estimate_engine(source, gpu, *, model=None, factors: EfficiencyFactors | None = None) -> EngineEstimate:
+def estimate_engine(source: BuildResult | PathArg | dict | list[dict], gpu: GpuSpec | str, *, model: Model | None = None, factors: EfficiencyFactors | None = None) -> EngineEstimate:
     """Estimate each layer's time on ``gpu`` for an engine: a BuildResult (CPU build), layer-information JSON
     (path or parsed) or a ``layer_workload`` DataFrame. Layers without shapes are listed, not estimated."""
     spec = gpu_spec(gpu)

@@ -32,6 +32,11 @@ from .occupancy import memory_seconds, wave_fill
 if TYPE_CHECKING:  # model.py imports this module
     from .model import EfficiencyFactors
 
+if TYPE_CHECKING:
+    from ...model import Model
+    from .gpus import GpuSpec
+    from .model import EfficiencyFactors
+
 PLUGIN_TABLE = Path(__file__).resolve().parent / "data" / "plugins.csv"
 MATMUL_OPS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulInteger", "QLinearMatMul", "Einsum"}
 PASS_OPS = {"Softmax": 2, "LayerNormalization": 3, "GroupNormalization": 3, "InstanceNormalization": 3,
@@ -102,7 +107,7 @@ def _shapes(proto) -> tuple[dict, dict]:
     return shapes, dtypes
 
 
-def onnx_work(model) -> OnnxWork:
+def onnx_work(model: Model) -> OnnxWork:
     """Work of every node of the model's main graph, from ONNX shape inference (static dims only)."""
     proto = _proto(model)
     shapes, sizes = _shapes(proto)
@@ -204,7 +209,7 @@ def region_members(work: OnnxWork, onnx_nodes: list[str], foreign: bool) -> list
     return known
 
 
-def exp_rate(gpu) -> float:
+def exp_rate(gpu: GpuSpec) -> float:
     """exp() per second on the special-function units: 16 per SM per clock, 1/8 of the FP32 FMA rate."""
     return gpu.peak_tflops["float32"] * 1e12 / 2 / 8
 
@@ -220,7 +225,7 @@ def gemm_seconds(flops: float, nbytes: float, m: float, n: float, gpu: GpuSpec, 
     return max(flops / (peak * factors.compute * fill), memory / factors.memory) + factors.overhead_us * 1e-6
 
 
-def attention_seconds(flops, nbytes, scores, queries, batch_heads, gpu, peak, factors) -> float:
+def attention_seconds(flops: float, nbytes: float, scores: float, queries: float, batch_heads: float, gpu: GpuSpec, peak: float, factors: EfficiencyFactors) -> float:
     """A fused (flash) attention kernel: QKᵀ and PV as GEMMs with one 128-query tile per (batch, head), plus the
     softmax's exp() of every score on the special-function units (not overlapped with the tensor-core math in
     FlashAttention-2-style kernels). Measured on H200 (SDPA, data/h200_kernels.csv): exp is why head dim 40 reaches
@@ -228,7 +233,7 @@ def attention_seconds(flops, nbytes, scores, queries, batch_heads, gpu, peak, fa
     return gemm_seconds(flops, nbytes, queries, 128 * batch_heads, gpu, peak, factors) + scores / exp_rate(gpu)
 
 
-def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, factors) -> dict:
+def region_seconds(work: OnnxWork, members: list[str], gpu: GpuSpec, precision: str, factors: EfficiencyFactors) -> dict:
     """Seconds for a region made of ``members``: each GEMM its own kernel (attention's QKᵀ and PV included, as a
     fused attention kernel computes them), each normalization/softmax one kernel of its passes over memory,
     pointwise ops fused. ``unknown`` counts members without static shapes (then the time is a lower bound)."""
@@ -263,7 +268,7 @@ def region_seconds(work: OnnxWork, members: list[str], gpu, precision: str, fact
                      + (f"; {len(unknown)} nodes without static shapes not costed (lower bound)" if unknown else ""))}
 
 
-def attention_block_from_shapes(shapes: list, precision: str, gpu, factors) -> dict | None:
+def attention_block_from_shapes(shapes: list, precision: str, gpu: GpuSpec, factors: EfficiencyFactors) -> dict | None:
     """A region named like attention, from its I/O shapes alone: one self-attention block over T tokens of width C
     (input [B, T, C], or [B, C, H, W] with T = H*W): QKV and output projections (8·B·T·C² FLOPs) and QKᵀ + PV
     (4·B·T²·C). Head count and any feed-forward or cross-attention are unknown: the figure is an assumption."""
@@ -281,7 +286,7 @@ def attention_block_from_shapes(shapes: list, precision: str, gpu, factors) -> d
                     f"I/O shape; heads, feed-forward and cross-attention unknown: give the ONNX model to cost it"}
 
 
-def plugin_seconds(row: dict, in_shapes: list, in_bytes: float, out_bytes: float, gpu, factors) -> tuple[float, str]:
+def plugin_seconds(row: dict, in_shapes: list, in_bytes: float, out_bytes: float, gpu: GpuSpec, factors: EfficiencyFactors) -> tuple[float, str]:
     """A plugin from the plugin table: ``passes`` over its input plus one write, spread over its parallel units
     (one thread block each); fewer units than SMs reach only that share of the bandwidth."""
     shape = next((s for s in in_shapes if s), None) or [1]
@@ -305,7 +310,7 @@ SPECIAL_OPS = ("myelin", "plugin", "attention")  # costed here, not by the roofl
 _MYELIN_GROUP_NORM = re.compile(r"^__myl_\w*Gnor")  # Myelin's fused GroupNorm kernels (__myl_SiluGnor_myl0_3)
 
 
-def special_layer_costs(work: pd.DataFrame, gpu, factors, model=None) -> pd.DataFrame:
+def special_layer_costs(work: pd.DataFrame, gpu: GpuSpec, factors: EfficiencyFactors, model: Model | None = None) -> pd.DataFrame:
     """Per layer: seconds (NaN = not estimated), basis and note for Myelin regions and plugins; other layers get
     basis 'roofline' and NaN seconds (the caller keeps its roofline time for them)."""
     ops = work["op"].to_numpy()

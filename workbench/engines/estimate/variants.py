@@ -6,18 +6,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from typing import Sequence
 
 from ...errors import ConfigError, EngineBuildError
 from ...precision.plan import PRECISIONS, is_quantized
 from .model import EngineEstimate, estimate_engine
 
 if TYPE_CHECKING:
-    from ...model.loading import Model
+    from ...model import Model
+    from ...model.sources import ModelSource
+    from ...model.tensors import Shapes
+    from ...precision.data import CalibrationData
+    from ...progress import ProgressCallback
+    from ..config import BuildConfig
+    from .gpus import GpuSpec
+    import threading
 
 VARIANTS = PRECISIONS  # every precision the workbench writes can be estimated
 
 
-def parse_variants(text) -> tuple[str, ...]:
+def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
     items = [v.strip().lower() for v in (text.split(",") if isinstance(text, str) else text) if str(v).strip()]
     unknown = [v for v in items if v not in VARIANTS]
     if not items or unknown:
@@ -26,7 +34,7 @@ def parse_variants(text) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def opt_shapes(config) -> dict | None:
+def opt_shapes(config: BuildConfig) -> dict | None:
     """The shapes a build's ``config`` optimizes for (opt of each (min, opt, max)): where random calibration inputs
     are made."""
     from ..config import normalize_shape_range
@@ -34,7 +42,7 @@ def opt_shapes(config) -> dict | None:
     return {name: normalize_shape_range(name, value)[1] for name, value in config.shapes.items()} or None
 
 
-def precision_variant(model, precision: str, shapes=None, calibration=None):
+def precision_variant(model: Model, precision: str, shapes: Shapes | None = None, calibration: CalibrationData | None = None) -> Model:
     """The model in ``precision``. INT8/FP8 without calibration data calibrate on random inputs: the Q/DQ
     placement, hence the engine and its time, is the same whatever the scales; only accuracy would differ."""
     from ...model import generate_feeds, load_model
@@ -57,9 +65,9 @@ def own_precision(model: "Model") -> str:
     return model.precision or weight_precision(model) or "fp32"
 
 
-def estimate_model(model, gpu, precisions=("fp32", "fp16", "int8"), *, shapes=None, calibration=None,
-                   config=None, cache: bool = True, on_progress=None,
-                   cancel=None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
+def estimate_model(model: ModelSource, gpu: GpuSpec | str, precisions: Sequence[str] = ("fp32", "fp16", "int8"), *, shapes: Shapes | None = None, calibration: CalibrationData | None = None,
+                   config: BuildConfig | None = None, cache: bool = True, on_progress: ProgressCallback | None = None,
+                   cancel: threading.Event | None = None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
     """Build the model once per precision (CPU builder) and estimate each engine on ``gpu``; setting ``cancel`` (a
     ``threading.Event``) stops the build in flight (EngineBuildError) and builds no further precision.
     ``config``: a BuildConfig for every build (default: ``shapes`` and the builder's defaults); ``cache``: use the

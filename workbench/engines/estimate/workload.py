@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ...errors import EngineFileError
 from ..layers import layers_frame, normalize_dtype, parse_inspector_json, parse_layer_report
+
+if TYPE_CHECKING:
+    from ...files import PathArg
+    from ...model import Model
+    from ..build import BuildResult
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "uint8": 1, "float8": 1, "float4": 0.5,
                "int4": 0.5, "int32": 4, "int64": 8, "bool": 1}
@@ -59,7 +64,7 @@ def tactic_math(tactic: str) -> tuple[str, str]:
     return "", ""
 
 
-def raw_layers_of(source) -> tuple[list[dict], str]:
+def raw_layers_of(source: BuildResult | PathArg | dict | list[dict]) -> tuple[list[dict], str]:
     """Raw layer dicts and their source from a BuildResult, a layer-information JSON path/dict, or a list of dicts."""
     if hasattr(source, "log") and hasattr(source, "layers"):  # a BuildResult (engines.build)
         raw = parse_layer_report(source.log[source.log.rfind("Layers:"):]) if "Layers:" in source.log else []
@@ -306,7 +311,7 @@ def _attention_work(in_shapes: list) -> dict:
     return {"flops": 4.0 * heads * lq * lk * d, "gemm_m": lq, "gemm_n": heads, "gemm_k": lk}
 
 
-def layer_workload(source, model=None) -> pd.DataFrame:
+def layer_workload(source: BuildResult | PathArg | dict | list[dict], model: Model | None = None) -> pd.DataFrame:
     """One row per engine layer (columns ``WORKLOAD_COLUMNS``): what it computes and moves.
 
     ``source``: a BuildResult, layer-information JSON (path or parsed) or raw layer dicts. ``model``: the ONNX model

@@ -15,7 +15,7 @@ from workbench.errors import ConfigError, ModelError
 from workbench.graph import collapse, from_engine, from_onnx
 from workbench.model import load_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_graph_view import (cyclic_model, long_names_model, synthetic_model,  # noqa: E402
                               wide_concat_model)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-README = Path(__file__).resolve().parent.parent / "README.md"
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 # (pattern, why it is wrong). A pattern matches within one paragraph or code cell line group.
 STALE_CLAIMS = [

@@ -13,8 +13,9 @@ from conftest import ROOT
 
 # Library tests run inside the clone: the ones that read the bundled engine JSON, the architecture and set-up
 # checks, and the CLI on a bundled model. A few seconds; the whole library suite would take minutes.
-CLONE_TESTS = ["tests/test_layer_information.py", "tests/test_cli_engines.py", "tests/test_architecture.py",
-               "tests/test_project_setup.py", "tests/test_cli_inspect.py"]
+CLONE_TESTS = ["tests/engines/test_layer_information.py", "tests/cli/test_cli_engines.py",
+               "tests/project/test_architecture.py", "tests/project/test_project_setup.py",
+               "tests/cli/test_cli_inspect.py"]
 OUTSIDE_REFERENCES = ("../shared", "/work/", "parent.parent.parent")
 # CI may run as another user than the checkout's owner: git would refuse it as a "dubious ownership" repository.
 GIT = ["git", "-c", "safe.directory=*"]

@@ -165,7 +165,7 @@ def test_layers_one_click_and_minimap_follows_the_view():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from bench_graph_view import yolo_like_model
 
     from workbench.graph.layout import scope_depth

@@ -32,13 +32,13 @@ def reference_entropy_threshold(x: np.ndarray) -> float:
     a = np.abs(x.astype(np.float64)).ravel()
     amax = a.max()
     hist, edges = np.histogram(a, bins=2048, range=(0.0, amax))
-    hist = hist.astype(np.float64)
-    hist[0] = 0
+    hist = [float(v) for v in hist]  # plain floats: the loops below are plain Python (numpy scalars only slow them)
+    hist[0] = 0.0
     width = edges[1] - edges[0]
     best_i, best_kl = None, math.inf
     for i in range(128, 2049):
-        p = list(hist[:i])
-        p[i - 1] += hist[i:].sum()
+        p = hist[:i]
+        p[i - 1] += sum(hist[i:])
         if sum(1 for v in p if v > 0) < 2:
             continue
         q = [0.0] * i
@@ -49,9 +49,10 @@ def reference_entropy_threshold(x: np.ndarray) -> float:
             chunk = hist[start:stop]
             nonzero = sum(1 for v in chunk if v > 0)
             if nonzero:
+                share = sum(chunk) / nonzero  # a level's count spread evenly over its non-empty bins
                 for k in range(start, stop):
                     if hist[k] > 0:
-                        q[k] = chunk.sum() / nonzero
+                        q[k] = share
         ps, qs = sum(p), sum(q)
         kl = 0.0
         for pk, qk in zip(p, q):

@@ -55,3 +55,15 @@ def test_env(run_cli):
     code, out, _ = run_cli("env", "--json")
     info = json.loads(out)
     assert code == 0 and {"flavor", "version", "gpu", "can_run_engines", "reason"} <= set(info)
+
+
+def test_lint_of_layer_json_takes_the_model_as_a_path(run_cli, tmp_path):
+    import onnx
+
+    from models import conv_bn_relu
+
+    onnx.save(conv_bn_relu(), tmp_path / "model.onnx")  # --model is a path (it crashed on str.proto before)
+    code, out, err = run_cli("lint", ENGINE_JSON / "resnet.onnx.engine.graph.json", "--model", tmp_path / "model.onnx",
+                             "--json")
+    assert code == 0, err
+    assert isinstance(json.loads(out), list)

@@ -16,7 +16,7 @@ import pytest
 from workbench.cli.app_command import check_port, voila_command
 from workbench.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:

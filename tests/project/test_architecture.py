@@ -4,7 +4,7 @@ A lower layer never imports a higher one."""
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "workbench"
+PACKAGE = Path(__file__).resolve().parents[2] / "workbench"
 ORDER = ["model", "graph", "precision", "engines", "bench", "charts", "widgets", "cli"]
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from workbench.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "docs" / "ci"
 REPORT_LIMIT = 400_000  # bytes: figures as JSON, no plotly.js, no widget state
 
