@@ -41,8 +41,10 @@ def memory_budget() -> int:
                 return int(_available_memory() * float(setting[:-1]) / 100)
             return int(float(setting))
         except ValueError:
-            raise ConfigError(f"WORKBENCH_MEMORY_BUDGET={setting!r}: give bytes (e.g. 4e9) or a percentage of "
-                              "available memory (e.g. 80%)") from None
+            raise ConfigError(
+                f"WORKBENCH_MEMORY_BUDGET={setting!r}: give bytes (e.g. 4e9) or a percentage of "
+                "available memory (e.g. 80%)"
+            ) from None
     return int(_available_memory() * DEFAULT_FRACTION)
 
 
@@ -58,8 +60,10 @@ def check_bytes(nbytes: int, what: str) -> int:
     """Refuse ``what`` needing ``nbytes`` over the memory budget."""
     budget = memory_budget()
     if nbytes > budget:
-        raise ConfigError(f"{what} needs {nbytes:,} bytes ({_human(nbytes)}), over the memory budget of "
-                          f"{budget:,} bytes ({_human(budget)}; set WORKBENCH_MEMORY_BUDGET to change it)")
+        raise ConfigError(
+            f"{what} needs {nbytes:,} bytes ({_human(nbytes)}), over the memory budget of "
+            f"{budget:,} bytes ({_human(budget)}; set WORKBENCH_MEMORY_BUDGET to change it)"
+        )
     return nbytes
 
 
@@ -80,6 +84,8 @@ def check_threads(threads: int, what: str = "threads") -> int:
         raise ConfigError(f"{what} must be a positive integer, got {threads!r}")
     limit = max_threads()
     if threads > limit:
-        raise ConfigError(f"{what} {threads:,} is more than this machine can run ({limit}: {THREADS_PER_CORE} per "
-                          f"CPU core; set WORKBENCH_MAX_THREADS to change it)")
+        raise ConfigError(
+            f"{what} {threads:,} is more than this machine can run ({limit}: {THREADS_PER_CORE} per "
+            f"CPU core; set WORKBENCH_MAX_THREADS to change it)"
+        )
     return threads

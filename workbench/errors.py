@@ -12,11 +12,28 @@ if TYPE_CHECKING:
     import pandas as pd
     from pathlib import Path
 
-__all__ = ["WorkbenchError", "ModelError", "ModelNotFoundError", "ExternalDataError", "UnsupportedOpsetError",
-           "ConfigError", "TensorRTUnavailableError", "NetworkParseError", "EngineBuildError", "EngineFileError",
-           "EngineMismatchError", "EngineCacheError", "GpuUnavailableError", "BenchmarkError", "BenchmarkBusyError",
-           "ResultsStoreError", "ResultsStoreUnavailableError", "CalibrationCancelled",
-           "OutputFileError", "QuantizationAccuracyError"]
+__all__ = [
+    "WorkbenchError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ExternalDataError",
+    "UnsupportedOpsetError",
+    "ConfigError",
+    "TensorRTUnavailableError",
+    "NetworkParseError",
+    "EngineBuildError",
+    "EngineFileError",
+    "EngineMismatchError",
+    "EngineCacheError",
+    "GpuUnavailableError",
+    "BenchmarkError",
+    "BenchmarkBusyError",
+    "ResultsStoreError",
+    "ResultsStoreUnavailableError",
+    "CalibrationCancelled",
+    "OutputFileError",
+    "QuantizationAccuracyError",
+]
 
 
 class WorkbenchError(Exception):

@@ -45,16 +45,18 @@ def check_output_path(path: PathArg, what: str, inputs: Iterable[PathArg] = ()) 
         except OSError:
             same = False
         if same or os.path.realpath(path) == os.path.realpath(source):
-            raise OutputFileError(f"{path}: {what} would overwrite {source}, an input of this command; give another "
-                                  "path")
+            raise OutputFileError(
+                f"{path}: {what} would overwrite {source}, an input of this command; give another path"
+            )
     try:
         with open(path, "rb") as handle:
             is_database = handle.read(16) == _SQLITE_HEADER
     except OSError:
         is_database = False
     if is_database:
-        raise OutputFileError(f"{path}: is a SQLite database (a results store?); {what} would replace it: give "
-                              "another path")
+        raise OutputFileError(
+            f"{path}: is a SQLite database (a results store?); {what} would replace it: give another path"
+        )
     return path
 
 

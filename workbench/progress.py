@@ -30,8 +30,12 @@ class CallbackReporter:
             self.callback(*args)
         except Exception as exc:  # noqa: BLE001 - reported below, never swallowed silently
             self.error = exc
-            warnings.warn(f"the {self.what} raised {type(exc).__name__}: {exc}; it is not called again for this "
-                          "action (the action itself goes on)", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"the {self.what} raised {type(exc).__name__}: {exc}; it is not called again for this "
+                "action (the action itself goes on)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 class ProgressReporter(CallbackReporter):

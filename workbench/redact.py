@@ -17,12 +17,24 @@ from urllib.parse import unquote
 
 MASK = "***"
 # query-string / keyword names whose values are credentials (libpq's, and the usual token names)
-SECRET_KEYS = ("password", "sslpassword", "passwd", "pwd", "pass", "secret", "token", "access_token", "api_key",
-               "apikey", "sslkey_password")
+SECRET_KEYS = (
+    "password",
+    "sslpassword",
+    "passwd",
+    "pwd",
+    "pass",
+    "secret",
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "sslkey_password",
+)
 _KEYS = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
 _USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@?#'\"]*):(?P<secret>[^@\s/'\"]*)@")
-_KEY_VALUE = re.compile(rf"(?P<head>(?:(?<=[?&;\s,(])|^)(?:{_KEYS})\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^&\s#'\",;)]+)",
-                        re.IGNORECASE)
+_KEY_VALUE = re.compile(
+    rf"(?P<head>(?:(?<=[?&;\s,(])|^)(?:{_KEYS})\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^&\s#'\",;)]+)", re.IGNORECASE
+)
 _known: set[str] = set()
 _MIN_SECRET = 3  # shorter values would mask ordinary text; such passwords are masked where their form is known
 

@@ -8,7 +8,23 @@ from .stats import latency_stats
 from .store import ResultsStore, default_store_path, default_store_url
 from .sweep import sweep
 
-__all__ = ["BenchmarkConfig", "Measurement", "measure", "machine_facts", "OnnxRuntimeRunner", "Runner",
-           "TensorRTOptions", "TensorRTRunner", "TorchRunner", "runner_for", "latency_stats", "ResultsStore",
-           "default_store_path", "default_store_url", "sweep", "LatestRuns", "latest_runs",
-           "speedups"]
+__all__ = [
+    "BenchmarkConfig",
+    "Measurement",
+    "measure",
+    "machine_facts",
+    "OnnxRuntimeRunner",
+    "Runner",
+    "TensorRTOptions",
+    "TensorRTRunner",
+    "TorchRunner",
+    "runner_for",
+    "latency_stats",
+    "ResultsStore",
+    "default_store_path",
+    "default_store_url",
+    "sweep",
+    "LatestRuns",
+    "latest_runs",
+    "speedups",
+]

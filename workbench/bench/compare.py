@@ -36,16 +36,20 @@ def latest_runs(runs: pd.DataFrame, baseline: str | None = None) -> LatestRuns:
     latest = ordered.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
     if baseline is not None:
         if baseline not in set(latest["label"]):
-            raise ConfigError(f"baseline '{baseline}' is not among the runs (labels: "
-                              f"{', '.join(dict.fromkeys(latest['label']))})")
+            raise ConfigError(
+                f"baseline '{baseline}' is not among the runs (labels: {', '.join(dict.fromkeys(latest['label']))})"
+            )
         return LatestRuns(latest, baseline)
 
     def column(name):
         return latest[name] if name in latest.columns else pd.Series([None] * len(latest))
 
     fp32 = column("precision").eq("fp32").fillna(False).astype(bool)
-    preferences = [column("variant").eq("fp32").fillna(False).astype(bool),
-                   fp32 & column("backend").eq("onnxruntime").fillna(False).astype(bool), fp32]
+    preferences = [
+        column("variant").eq("fp32").fillna(False).astype(bool),
+        fp32 & column("backend").eq("onnxruntime").fillna(False).astype(bool),
+        fp32,
+    ]
     chosen = next((latest.loc[p, "label"].iloc[0] for p in preferences if p.any()), latest["label"].iloc[0])
     return LatestRuns(latest, str(chosen))
 
@@ -66,8 +70,10 @@ def speedups(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     from .stats import UNSTABLE_CV
 
     if not isinstance(frame, pd.DataFrame) or "latency_ms_median" not in frame.columns or "batch" not in frame:
-        raise ConfigError("speed-ups need a DataFrame with 'latency_ms_median' and 'batch' columns (from sweep() or "
-                          "ResultsStore.runs())")
+        raise ConfigError(
+            "speed-ups need a DataFrame with 'latency_ms_median' and 'batch' columns (from sweep() or "
+            "ResultsStore.runs())"
+        )
     if frame.empty:
         raise ConfigError("speed-ups: the frame has no rows")
     data = frame.copy()
@@ -76,8 +82,9 @@ def speedups(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
         data["concurrency"] = 1
     baseline = baseline if baseline is not None else data["label"].iloc[0]
     if baseline not in set(data["label"]):
-        raise ConfigError(f"baseline '{baseline}' is not a label in the frame (labels: "
-                          f"{', '.join(dict.fromkeys(data['label']))})")
+        raise ConfigError(
+            f"baseline '{baseline}' is not a label in the frame (labels: {', '.join(dict.fromkeys(data['label']))})"
+        )
     if "cv" in data.columns:
         cv_unstable = data["cv"].astype(float) > UNSTABLE_CV
     else:
@@ -87,16 +94,31 @@ def speedups(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     threads = data["threads"] if "threads" in data.columns else pd.Series([None] * len(data), index=data.index)
     data["threads"] = [None if pd.isna(t) else int(t) for t in threads]
     columns = ["latency_ms_median", "run_unstable", "threads"] + (["throughput"] if "throughput" in data else [])
-    base = (data[data["label"] == baseline].drop_duplicates(["batch", "concurrency"], keep="last")
-            .set_index(["batch", "concurrency"])[columns].add_prefix("baseline_"))
+    base = (
+        data[data["label"] == baseline]
+        .drop_duplicates(["batch", "concurrency"], keep="last")
+        .set_index(["batch", "concurrency"])[columns]
+        .add_prefix("baseline_")
+    )
     data = data.join(base, on=["batch", "concurrency"], how="inner")
     data["speedup"] = data["baseline_latency_ms_median"] / data["latency_ms_median"]
     if "throughput" in data.columns:
         data["throughput_speedup"] = data["throughput"] / data["baseline_throughput"]
     data["unstable"] = data["run_unstable"] | data["baseline_run_unstable"].astype(bool)
-    data["same_threads"] = [None if a is None or b is None else a == b
-                            for a, b in zip(data["threads"], data["baseline_threads"])]
-    keep = ["label", "batch", "concurrency", "threads", "latency_ms_median", "baseline_latency_ms_median", "speedup",
-            *(["throughput_speedup"] if "throughput" in data.columns else []),
-            *(["cv"] if "cv" in data.columns else []), "unstable", "same_threads"]
+    data["same_threads"] = [
+        None if a is None or b is None else a == b for a, b in zip(data["threads"], data["baseline_threads"])
+    ]
+    keep = [
+        "label",
+        "batch",
+        "concurrency",
+        "threads",
+        "latency_ms_median",
+        "baseline_latency_ms_median",
+        "speedup",
+        *(["throughput_speedup"] if "throughput" in data.columns else []),
+        *(["cv"] if "cv" in data.columns else []),
+        "unstable",
+        "same_threads",
+    ]
     return data[keep].reset_index(drop=True).assign(baseline=baseline)

@@ -37,8 +37,10 @@ class exclusive:
     def __enter__(self) -> exclusive:
         if not _ACTIVE.acquire(blocking=False):
             running = _ACTIVE_WHAT[0] if _ACTIVE_WHAT else "another benchmark"
-            raise BenchmarkBusyError(f"cannot start {self.what}: {running} is still running in this process; "
-                                     "wait for it or stop it (two measurements at once would time each other)")
+            raise BenchmarkBusyError(
+                f"cannot start {self.what}: {running} is still running in this process; "
+                "wait for it or stop it (two measurements at once would time each other)"
+            )
         _ACTIVE_WHAT.append(self.what)
         return self
 
@@ -63,23 +65,26 @@ class BenchmarkConfig:
                 raise ConfigError(f"{name} must be a non-negative number of seconds, got {value!r}")
         if not isinstance(self.min_iterations, int) or self.min_iterations < 1:
             raise ConfigError(f"min_iterations must be a positive integer, got {self.min_iterations!r}")
-        if self.max_iterations is not None and (not isinstance(self.max_iterations, int) or
-                                                self.max_iterations < self.min_iterations):
-            raise ConfigError(f"max_iterations must be an integer ≥ min_iterations ({self.min_iterations}), "
-                              f"got {self.max_iterations!r}")
+        if self.max_iterations is not None and (
+            not isinstance(self.max_iterations, int) or self.max_iterations < self.min_iterations
+        ):
+            raise ConfigError(
+                f"max_iterations must be an integer ≥ min_iterations ({self.min_iterations}), "
+                f"got {self.max_iterations!r}"
+            )
 
 
 @dataclass
 class Measurement:
     """Per-iteration latencies of one configuration, and what they add up to."""
 
-    description: dict                      # runner: backend, version, device, model, settings
+    description: dict  # runner: backend, version, device, model, settings
     batch: int
     concurrency: int
-    samples_ms: np.ndarray                 # every timed iteration, all workers (warm-up excluded)
-    wall_s: float                          # first timed iteration start -> last timed iteration end
+    samples_ms: np.ndarray  # every timed iteration, all workers (warm-up excluded)
+    wall_s: float  # first timed iteration start -> last timed iteration end
     warmup_iterations: int
-    partial: bool = False                  # interrupted or stopped: fewer iterations than asked for
+    partial: bool = False  # interrupted or stopped: fewer iterations than asked for
     device_timings: dict = field(default_factory=dict)  # TensorRT: h2d_ms / compute_ms / d2h_ms per iteration
     config: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
@@ -105,7 +110,7 @@ class Measurement:
     def warnings(self) -> list[str]:
         out = []
         if self.unstable:
-            out.append(unstable_message(self.stats['cv']))
+            out.append(unstable_message(self.stats["cv"]))
         if self.partial:
             out.append(f"partial: stopped after {self.iterations} iterations")
         timings = self.device_timings
@@ -123,9 +128,15 @@ class Measurement:
         row = dict(self.description)
         row.update(batch=self.batch, concurrency=self.concurrency)
         row.update({f"latency_ms_{k}": v for k, v in self.stats.items() if k != "cv"})
-        row.update(throughput=self.throughput, cv=self.stats["cv"], iterations=self.iterations,
-                   warmup_iterations=self.warmup_iterations, wall_s=self.wall_s, unstable=self.unstable,
-                   partial=self.partial)
+        row.update(
+            throughput=self.throughput,
+            cv=self.stats["cv"],
+            iterations=self.iterations,
+            warmup_iterations=self.warmup_iterations,
+            wall_s=self.wall_s,
+            unstable=self.unstable,
+            partial=self.partial,
+        )
         for phase, values in self.device_timings.items():
             row[f"{phase[:-3]}_ms_median"] = float(np.median(values)) if len(values) else math.nan
         row["samples_ms"] = self.samples_ms.tolist()
@@ -135,17 +146,28 @@ class Measurement:
         """The CLI's JSON row: configuration, ``latency_ms`` {min, mean, …}, ``throughput``, ``cv``, ``iterations``."""
         stats = self.stats
         out = dict(self.description)
-        out.update(batch=self.batch, concurrency=self.concurrency,
-                   latency_ms={k: v for k, v in stats.items() if k != "cv"}, throughput=self.throughput,
-                   cv=stats["cv"], iterations=self.iterations, warmup_iterations=self.warmup_iterations,
-                   wall_s=self.wall_s, partial=self.partial, warnings=self.warnings, config=asdict(self.config))
+        out.update(
+            batch=self.batch,
+            concurrency=self.concurrency,
+            latency_ms={k: v for k, v in stats.items() if k != "cv"},
+            throughput=self.throughput,
+            cv=stats["cv"],
+            iterations=self.iterations,
+            warmup_iterations=self.warmup_iterations,
+            wall_s=self.wall_s,
+            partial=self.partial,
+            warnings=self.warnings,
+            config=asdict(self.config),
+        )
         return out
 
     def __repr__(self) -> str:
         s = self.stats
-        return (f"<Measurement {self.description.get('backend')} batch={self.batch} concurrency={self.concurrency}: "
-                f"median {s['median']:.3f} ms, p99 {s['p99']:.3f} ms, {self.throughput:,.1f} inferences/s, "
-                f"{self.iterations} iterations{', partial' if self.partial else ''}>")
+        return (
+            f"<Measurement {self.description.get('backend')} batch={self.batch} concurrency={self.concurrency}: "
+            f"median {s['median']:.3f} ms, p99 {s['p99']:.3f} ms, {self.throughput:,.1f} inferences/s, "
+            f"{self.iterations} iterations{', partial' if self.partial else ''}>"
+        )
 
 
 def check_concurrency(concurrency: int) -> None:
@@ -164,8 +186,15 @@ def _warm_up(worker: Worker, seconds: float) -> int:
             return count
 
 
-def _timed_loop(worker: Worker, samples: list, deadline_ns: int, min_iterations: int, max_iterations: float,
-                stop: threading.Event, tick: Callable[[], None] | None) -> None:
+def _timed_loop(
+    worker: Worker,
+    samples: list,
+    deadline_ns: int,
+    min_iterations: int,
+    max_iterations: float,
+    stop: threading.Event,
+    tick: Callable[[], None] | None,
+) -> None:
     # Kept as lean as a bare loop: a clock read on each side of infer(), one append, one test.
     clock = time.perf_counter_ns
     infer = worker.infer
@@ -186,9 +215,17 @@ def _timed_loop(worker: Worker, samples: list, deadline_ns: int, min_iterations:
             tick()
 
 
-def measure(target: object, *, batch: int = 1, concurrency: int = 1, feeds: dict | None = None,
-            config: BenchmarkConfig | None = None, on_progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None, **runner_options: Any) -> Measurement:
+def measure(
+    target: object,
+    *,
+    batch: int = 1,
+    concurrency: int = 1,
+    feeds: dict | None = None,
+    config: BenchmarkConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    **runner_options: Any,
+) -> Measurement:
     """Measure one configuration of ``target`` (a Runner, a model, a BuildResult/engine, or a torch module).
 
     ``concurrency``: independent workers running at once (sessions on threads; execution contexts on streams).
@@ -208,16 +245,23 @@ def measure(target: object, *, batch: int = 1, concurrency: int = 1, feeds: dict
             if not generated or not isinstance(model, Model):
                 raise
             # inputs made up at default shapes: say which dimensions were defaulted (the batch is the one asked for)
-            advice = shapes_advice(model, {n: f.shape for n, f in feeds.items()},
-                                   defaulted_dimensions(model, skip_axes=[0]))
+            advice = shapes_advice(
+                model, {n: f.shape for n, f in feeds.items()}, defaulted_dimensions(model, skip_axes=[0])
+            )
             raise BenchmarkError(f"{exc}{advice}") from None
         finally:
             for worker in workers:
                 worker.close()
 
 
-def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: BenchmarkConfig,
-                     on_progress: ProgressCallback | None, cancel: threading.Event) -> Measurement:
+def _measure_workers(
+    runner: Runner,
+    workers: list[Worker],
+    batch: int,
+    config: BenchmarkConfig,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event,
+) -> Measurement:
     label = runner.label
     max_iterations = config.max_iterations or math.inf
     per_worker = [[] for _ in workers]
@@ -247,8 +291,15 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
         try:
             warmups[0] = _warm_up(worker, config.warmup_s)
             t0 = time.perf_counter_ns()
-            _timed_loop(worker, per_worker[0], t0 + int(config.duration_s * 1e9), config.min_iterations,
-                        max_iterations, cancel, report)
+            _timed_loop(
+                worker,
+                per_worker[0],
+                t0 + int(config.duration_s * 1e9),
+                config.min_iterations,
+                max_iterations,
+                cancel,
+                report,
+            )
         except KeyboardInterrupt:
             partial = True
         except BenchmarkError:
@@ -270,8 +321,15 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
                 warmups[i] = _warm_up(worker, config.warmup_s)
                 barrier.wait()
                 deadline = start_ns[0] + int(config.duration_s * 1e9)
-                _timed_loop(worker, per_worker[i], deadline, max(1, config.min_iterations // len(workers)),
-                            max_iterations, cancel, report if i == 0 else None)
+                _timed_loop(
+                    worker,
+                    per_worker[i],
+                    deadline,
+                    max(1, config.min_iterations // len(workers)),
+                    max_iterations,
+                    cancel,
+                    report if i == 0 else None,
+                )
             except threading.BrokenBarrierError:
                 pass
             except BaseException as exc:
@@ -281,8 +339,10 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
             finally:
                 ends[i] = time.perf_counter_ns()
 
-        threads = [threading.Thread(target=run, args=(i, w), daemon=True, name=f"workbench-bench-{i}")
-                   for i, w in enumerate(workers)]
+        threads = [
+            threading.Thread(target=run, args=(i, w), daemon=True, name=f"workbench-bench-{i}")
+            for i, w in enumerate(workers)
+        ]
         for t in threads:
             t.start()
         try:
@@ -308,8 +368,9 @@ def _measure_workers(runner: Runner, workers: list[Worker], batch: int, config: 
     if timed:
         # Device timings cover warm-up too; keep each worker's last len(samples) entries (the timed ones).
         for phase in timed[0]:
-            device[phase] = np.concatenate([t[phase][len(t[phase]) - len(s):] for t, s in zip(timed, per_worker)])
+            device[phase] = np.concatenate([t[phase][len(t[phase]) - len(s) :] for t, s in zip(timed, per_worker)])
     if on_progress is not None:
         report()
-    return Measurement(runner.describe(), batch, len(workers), samples, wall_ns / 1e9, sum(warmups), partial,
-                       device, config)
+    return Measurement(
+        runner.describe(), batch, len(workers), samples, wall_ns / 1e9, sum(warmups), partial, device, config
+    )

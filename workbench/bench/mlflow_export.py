@@ -55,9 +55,15 @@ def run_metrics(row: Mapping) -> dict[str, float]:
     return {name: float(row[name]) for name in MLFLOW_METRICS if present(row.get(name))}
 
 
-def export_to_mlflow(store: ResultsStore, tracking_uri: str, *, experiment: str = "tensorrt-workbench",
-                     artifacts: Callable[[Mapping], Mapping[str, bytes]] | None = None,
-                     kind: str | None = None, model: str | None = None) -> pd.DataFrame:
+def export_to_mlflow(
+    store: ResultsStore,
+    tracking_uri: str,
+    *,
+    experiment: str = "tensorrt-workbench",
+    artifacts: Callable[[Mapping], Mapping[str, bytes]] | None = None,
+    kind: str | None = None,
+    model: str | None = None,
+) -> pd.DataFrame:
     """Log the store's runs to the MLflow tracking server at ``tracking_uri``; returns one row per workbench run:
     ``uid``, ``mlflow_run_id`` and ``created`` (False: it was logged before and left alone)."""
     try:
@@ -68,10 +74,21 @@ def export_to_mlflow(store: ResultsStore, tracking_uri: str, *, experiment: str 
     runs = store.runs(kind, model=model, samples=True)
     # MLflow prints a "View run" link per finished run on stdout: the CLI's output and JSON must stay clean.
     quiet, os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = (
-        os.environ.get("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"), "true")
+        os.environ.get("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"),
+        "true",
+    )
     try:
-        return _export(store, runs, MlflowClient(tracking_uri=tracking_uri), tracking_uri, experiment, artifacts,
-                       Metric, Param, RunTag)
+        return _export(
+            store,
+            runs,
+            MlflowClient(tracking_uri=tracking_uri),
+            tracking_uri,
+            experiment,
+            artifacts,
+            Metric,
+            Param,
+            RunTag,
+        )
     finally:
         if quiet is None:
             os.environ.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
@@ -85,8 +102,12 @@ def _export(store, runs, client, tracking_uri, experiment, artifacts, Metric, Pa
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
         logged = _logged_uids(client, experiment_id)
     except Exception as exc:  # noqa: BLE001 - MLflow raises its own and requests' errors; one clear message
-        raise ResultsStoreError(redact(f"MLflow tracking server {tracking_uri} cannot be used: "
-                                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")) from None
+        raise ResultsStoreError(
+            redact(
+                f"MLflow tracking server {tracking_uri} cannot be used: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
+        ) from None
     out = []
     for row in runs.to_dict(orient="records"):
         row = redact_value(row)  # a store written before redaction may still hold a credential
@@ -94,19 +115,29 @@ def _export(store, runs, client, tracking_uri, experiment, artifacts, Metric, Pa
         if uid in logged:
             out.append({"uid": uid, "mlflow_run_id": logged[uid], "created": False})
             continue
-        run = client.create_run(experiment_id, run_name=f"{row['kind']} · {row['label']}" + (
-            f" · batch {row['batch']}" if present(row.get("batch")) else ""),
-            tags={UID_TAG: uid, "workbench.kind": row["kind"], "workbench.store": store.location})
+        run = client.create_run(
+            experiment_id,
+            run_name=f"{row['kind']} · {row['label']}"
+            + (f" · batch {row['batch']}" if present(row.get("batch")) else ""),
+            tags={UID_TAG: uid, "workbench.kind": row["kind"], "workbench.store": store.location},
+        )
         run_id = run.info.run_id
         stamp = int(pd.Timestamp(row["created"]).timestamp() * 1000)
-        client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in run_metrics(row).items()],
-                         params=[Param(k, v) for k, v in run_params(row).items()],
-                         tags=[RunTag("workbench.created", str(row["created"]))])
-        files = {"workbench_run.json": json.dumps({k: v for k, v in row.items() if k != "samples_ms"},
-                                                  default=str, indent=1).encode()}
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, stamp, 0) for k, v in run_metrics(row).items()],
+            params=[Param(k, v) for k, v in run_params(row).items()],
+            tags=[RunTag("workbench.created", str(row["created"]))],
+        )
+        files = {
+            "workbench_run.json": json.dumps(
+                {k: v for k, v in row.items() if k != "samples_ms"}, default=str, indent=1
+            ).encode()
+        }
         if row.get("samples_ms"):
-            files["latency_samples_ms.csv"] = ("latency_ms\n" + "\n".join(f"{v:.6g}" for v in row["samples_ms"])
-                                               ).encode()
+            files["latency_samples_ms.csv"] = (
+                "latency_ms\n" + "\n".join(f"{v:.6g}" for v in row["samples_ms"])
+            ).encode()
         layer_table = json.loads(row.get("extra") or "{}").get(ENGINE_LAYER_TABLE) if row["kind"] == "build" else None
         if layer_table:
             files["engine_layers.csv"] = pd.DataFrame(layer_table).to_csv(index=False).encode()

@@ -26,8 +26,9 @@ def measured_quality_only(tags: Mapping | None, backend: str | None) -> dict:
         tags.pop(column)
     if dropped:
         tags.pop(MEASURED_ON, None)
-        tags["quality_note"] = (f"{' and '.join(dropped)} measured with {measured_on}, not by running {backend}: "
-                                "left out")
+        tags["quality_note"] = (
+            f"{' and '.join(dropped)} measured with {measured_on}, not by running {backend}: left out"
+        )
     return tags
 
 

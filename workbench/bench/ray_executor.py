@@ -81,8 +81,9 @@ class RayExecutor:
     runs a task again when its worker dies (a run is recorded once, whatever the retries).
     """
 
-    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = 2,
-                 poll_s: float = 0.1):
+    def __init__(
+        self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = 2, poll_s: float = 0.1
+    ):
         self.address = address
         self.num_cpus = num_cpus
         self.max_retries = max_retries
@@ -100,13 +101,19 @@ class RayExecutor:
             if ray.is_initialized():
                 break
             try:
-                ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+                ray.init(
+                    address=self.address,
+                    num_cpus=self.num_cpus if self.address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception when its node does not start
                 ray.shutdown()
                 if attempt == tries - 1:
-                    raise WorkbenchError(f"cannot connect to Ray at {self.address or 'a new local Ray'}: "
-                                         f"{exc}") from None
+                    raise WorkbenchError(
+                        f"cannot connect to Ray at {self.address or 'a new local Ray'}: {exc}"
+                    ) from None
         return ray
 
     @staticmethod
@@ -116,7 +123,16 @@ class RayExecutor:
             return {"num_gpus": 1, "num_cpus": 1}
         return {"num_cpus": job.threads or 1}
 
-    def run(self, jobs: list[SweepJob], *, config: BenchmarkConfig, store: ResultsStore | None = None, on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None, cancel: threading.Event) -> pd.DataFrame:
+    def run(
+        self,
+        jobs: list[SweepJob],
+        *,
+        config: BenchmarkConfig,
+        store: ResultsStore | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_result: Callable[[pd.DataFrame], None] | None = None,
+        cancel: threading.Event,
+    ) -> pd.DataFrame:
         ray = self._ray()
         report = ProgressReporter(on_progress)
         task = ray.remote(_run_job)
@@ -132,10 +148,17 @@ class RayExecutor:
             else:
                 runnable.append(job)
         if failed:
-            warnings.warn(f"{len(failed)} configuration(s) cannot run on this Ray cluster: {failed[0]['error']}",
-                          RuntimeWarning, stacklevel=2)
-        pending_refs = {task.options(name=f"workbench-sweep-{job.index}", max_retries=self.max_retries,
-                                     **self.resources(job)).remote(job, config, store): job for job in runnable}
+            warnings.warn(
+                f"{len(failed)} configuration(s) cannot run on this Ray cluster: {failed[0]['error']}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        pending_refs = {
+            task.options(
+                name=f"workbench-sweep-{job.index}", max_retries=self.max_retries, **self.resources(job)
+            ).remote(job, config, store): job
+            for job in runnable
+        }
         spooled = 0
         stopped = False
         report(f"{len(runnable)} configurations sent to Ray", 0.0)
@@ -153,8 +176,9 @@ class RayExecutor:
                 except Exception as exc:  # noqa: BLE001 - reported for its configuration; the others go on
                     cause = getattr(exc, "cause", None) or exc
                     failed.append({**job.describe(), "error": f"{type(cause).__name__}: {cause}"})
-                    warnings.warn(f"configuration {job.describe()} failed on Ray: {cause}", RuntimeWarning,
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"configuration {job.describe()} failed on Ray: {cause}", RuntimeWarning, stacklevel=2
+                    )
                     continue
                 results[job.index] = row
                 windows.append({"index": job.index, **window})
@@ -164,9 +188,17 @@ class RayExecutor:
                 if on_result is not None:
                     on_result(pd.DataFrame([results[i] for i in sorted(results)]))
         frame = pd.DataFrame([results[i] for i in sorted(results)])  # the local sweep's order
-        frame.attrs.update(partial=stopped, planned=len(jobs), pending=spooled, failed=failed,
-                           timed_windows=sorted(windows, key=lambda w: w["start"]))
+        frame.attrs.update(
+            partial=stopped,
+            planned=len(jobs),
+            pending=spooled,
+            failed=failed,
+            timed_windows=sorted(windows, key=lambda w: w["start"]),
+        )
         if spooled and store is not None:
-            warnings.warn(f"{spooled} runs could not reach {store.location}; they wait in each worker's spool",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{spooled} runs could not reach {store.location}; they wait in each worker's spool",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return frame

@@ -47,13 +47,23 @@ class RunColumn:
 
 def _stat(name: str, dtype: str = "float", metric: bool = True) -> RunColumn:
     # latency percentiles nest under "latency_ms" in JSON ({"latency_ms": {"median": ...}}), as trtexec reports them
-    path = ("latency_ms", name[len("latency_ms_"):]) if name.startswith("latency_ms_") else None
+    path = ("latency_ms", name[len("latency_ms_") :]) if name.startswith("latency_ms_") else None
     return RunColumn(name, dtype, "stat", metric, path)
 
 
 LATENCY_STATS = ("min", "mean", "median", "p90", "p95", "p99", "max")
-CONFIG_TEXT = ("model", "model_fingerprint", "source_model", "variant", "backend", "backend_version", "device",
-               "precision", "calibrator", "optimization_level")
+CONFIG_TEXT = (
+    "model",
+    "model_fingerprint",
+    "source_model",
+    "variant",
+    "backend",
+    "backend_version",
+    "device",
+    "precision",
+    "calibrator",
+    "optimization_level",
+)
 
 RUN_COLUMNS: tuple[RunColumn, ...] = (
     RunColumn("id", "integer", "key"),
@@ -63,13 +73,19 @@ RUN_COLUMNS: tuple[RunColumn, ...] = (
     *[RunColumn(name, "text", "config") for name in CONFIG_TEXT],
     *[RunColumn(name, "integer", "config") for name in ("threads", "batch", "concurrency")],
     *[_stat(f"latency_ms_{s}") for s in LATENCY_STATS],
-    _stat("throughput"), _stat("cv"), _stat("iterations", "integer"), _stat("wall_s"),
-    _stat("unstable", "flag", metric=False), _stat("partial", "flag", metric=False),
+    _stat("throughput"),
+    _stat("cv"),
+    _stat("iterations", "integer"),
+    _stat("wall_s"),
+    _stat("unstable", "flag", metric=False),
+    _stat("partial", "flag", metric=False),
     RunColumn("accuracy", "float", "quality", metric=True),
     RunColumn("agreement", "float", "quality", metric=True),  # top-1 agreement with FP32 (random inputs)
     RunColumn("build_seconds", "float", "build", metric=True),
-    *[RunColumn(name, "big_integer", "build", metric=True)
-      for name in ("engine_bytes", "activation_bytes", "naive_activation_bytes")],
+    *[
+        RunColumn(name, "big_integer", "build", metric=True)
+        for name in ("engine_bytes", "activation_bytes", "naive_activation_bytes")
+    ],
     RunColumn("engine_layers", "integer", "build", metric=True),
     *[RunColumn(name, "json", "detail") for name in ("config", "machine", "extra")],
     RunColumn("samples_ms", "blob", "detail"),
@@ -87,12 +103,20 @@ COLUMN_TAGS = ("precision", "calibrator", "accuracy", "agreement", "model_finger
 # The engine-layer table kept with a build run (in its ``extra`` JSON): one record per layer after fusion.
 ENGINE_LAYER_TABLE = "engine_layer_table"
 
-_SQL_TYPES = {"text": sa.Text, "integer": sa.Integer, "big_integer": sa.BigInteger, "float": sa.Float,
-              "flag": sa.Integer, "json": sa.Text, "blob": sa.LargeBinary}
+_SQL_TYPES = {
+    "text": sa.Text,
+    "integer": sa.Integer,
+    "big_integer": sa.BigInteger,
+    "float": sa.Float,
+    "flag": sa.Integer,
+    "json": sa.Text,
+    "blob": sa.LargeBinary,
+}
 
 
 def runs_table(metadata: sa.MetaData) -> sa.Table:
     """The store's ``runs`` table, one SQL column per run column."""
+
     def column(c: RunColumn) -> sa.Column:
         if c.name == "id":
             return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
@@ -100,8 +124,13 @@ def runs_table(metadata: sa.MetaData) -> sa.Table:
             return sa.Column("uid", sa.String(32))
         return sa.Column(c.name, _SQL_TYPES[c.dtype], nullable=c.name not in ("kind", "created"))
 
-    return sa.Table("runs", metadata, *[column(c) for c in RUN_COLUMNS],
-                    sa.CheckConstraint("kind IN ('benchmark', 'build')", name="runs_kind"), sqlite_autoincrement=True)
+    return sa.Table(
+        "runs",
+        metadata,
+        *[column(c) for c in RUN_COLUMNS],
+        sa.CheckConstraint("kind IN ('benchmark', 'build')", name="runs_kind"),
+        sqlite_autoincrement=True,
+    )
 
 
 def now() -> str:
@@ -140,6 +169,7 @@ def run_label(row: Mapping) -> str:
     """``variant (or model) · backend · level · N threads``: one name per configuration, for sweeps and the store.
 
     ``row``: a mapping; missing values (None, "", NaN from a database read) are left out."""
+
     def get(key):
         value = row.get(key)
         return value if present(value) else None
@@ -156,8 +186,14 @@ def benchmark_tags(tags: Mapping | None, backend: str | None) -> dict:
     return measured_quality_only(tags, backend)
 
 
-def benchmark_record(measurement: Measurement, tags: Mapping | None = None, *, model: ModelSource | None = None, accuracy: float | None = None,
-                     uid: str | None = None) -> dict:
+def benchmark_record(
+    measurement: Measurement,
+    tags: Mapping | None = None,
+    *,
+    model: ModelSource | None = None,
+    accuracy: float | None = None,
+    uid: str | None = None,
+) -> dict:
     """The stored record of one Measurement: every run column (statistics, samples, configuration, machine facts).
     ``tags`` must already be filtered by :func:`benchmark_tags` when they come from a sweep (filtering twice changes
     nothing)."""
@@ -165,19 +201,25 @@ def benchmark_record(measurement: Measurement, tags: Mapping | None = None, *, m
 
     row = measurement.row()
     tags = benchmark_tags(tags, row.get("backend"))
-    fingerprint = (getattr(model, "fingerprint", None) or tags.pop("model_fingerprint", None)
-                   or row.get("model_fingerprint"))
+    fingerprint = (
+        getattr(model, "fingerprint", None) or tags.pop("model_fingerprint", None) or row.get("model_fingerprint")
+    )
     values = {name: row.get(name) for name in COLUMNS if COLUMNS[name].role in ("config", "stat")}
-    values.update(kind="benchmark", created=now(), model_fingerprint=fingerprint,
-                  precision=tags.pop("precision", None) or row.get("precision"),
-                  calibrator=tags.pop("calibrator", None) or row.get("calibrator"),
-                  accuracy=accuracy if accuracy is not None else tags.pop("accuracy", None),
-                  agreement=tags.pop("agreement", None),
-                  config=json.dumps({"benchmark": measurement.to_dict()["config"],
-                                     "runner": measurement.description}, default=str),
-                  machine=json.dumps(machine_facts()),
-                  extra=json.dumps({k: clean(v) for k, v in tags.items()}, default=str),
-                  samples_ms=np.asarray(measurement.samples_ms, dtype=np.float32).tobytes())
+    values.update(
+        kind="benchmark",
+        created=now(),
+        model_fingerprint=fingerprint,
+        precision=tags.pop("precision", None) or row.get("precision"),
+        calibrator=tags.pop("calibrator", None) or row.get("calibrator"),
+        accuracy=accuracy if accuracy is not None else tags.pop("accuracy", None),
+        agreement=tags.pop("agreement", None),
+        config=json.dumps(
+            {"benchmark": measurement.to_dict()["config"], "runner": measurement.description}, default=str
+        ),
+        machine=json.dumps(machine_facts()),
+        extra=json.dumps({k: clean(v) for k, v in tags.items()}, default=str),
+        samples_ms=np.asarray(measurement.samples_ms, dtype=np.float32).tobytes(),
+    )
     if uid is not None:
         values["uid"] = uid
     return values
@@ -193,18 +235,29 @@ def build_record(result: BuildResult, tags: Mapping | None = None) -> dict:
     tags = dict(tags or {})
     model = result.model
     return {
-        "kind": "build", "created": now(),
-        "model": getattr(model, "name", None), "model_fingerprint": getattr(model, "fingerprint", None),
-        "source_model": getattr(model, "source_model", None), "variant": tags.pop("variant", None),
-        "backend": result.flavor, "backend_version": result.version, "device": None,
+        "kind": "build",
+        "created": now(),
+        "model": getattr(model, "name", None),
+        "model_fingerprint": getattr(model, "fingerprint", None),
+        "source_model": getattr(model, "source_model", None),
+        "variant": tags.pop("variant", None),
+        "backend": result.flavor,
+        "backend_version": result.version,
+        "device": None,
         "precision": tags.pop("precision", None) or getattr(model, "precision", None) or "fp32",
         "calibrator": tags.pop("calibrator", None) or getattr(model, "calibrator", None),
-        "build_seconds": result.build_seconds, "engine_bytes": result.engine_size,
+        "build_seconds": result.build_seconds,
+        "engine_bytes": result.engine_size,
         "activation_bytes": result.memory.get("activation_bytes"),
         "naive_activation_bytes": result.memory.get("naive_activation_bytes"),
         "engine_layers": len(result.layers),
-        "config": json.dumps({"build": {f.name: getattr(result.config, f.name) for f in fields(result.config)},
-                             "cache_hit": result.cache_hit}, default=str),
+        "config": json.dumps(
+            {
+                "build": {f.name: getattr(result.config, f.name) for f in fields(result.config)},
+                "cache_hit": result.cache_hit,
+            },
+            default=str,
+        ),
         "machine": json.dumps(machine_facts()),
         "extra": json.dumps({**tags, ENGINE_LAYER_TABLE: engine_layer_table(result.layers)}, default=str),
     }
@@ -216,8 +269,10 @@ _LAYER_TABLE_COLUMNS = ["name", "type", "kind", "onnx_nodes", "output_dtypes", "
 def engine_layer_table(layers: pd.DataFrame) -> list[dict]:
     """A build's engine layers as JSON-ready records (lists joined with ", ")."""
     table = layers[[c for c in _LAYER_TABLE_COLUMNS if c in layers.columns]]
-    return [{k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else clean(v) for k, v in row.items()}
-            for row in table.to_dict(orient="records")]
+    return [
+        {k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else clean(v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def run_json(row: Mapping) -> dict:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..files import PathArg
     from ..model.sources import ModelSource
 
-GRAPH_NODE_LIMIT = 400   # above this many ONNX nodes the report shows fusion tables, not graph drawings
+GRAPH_NODE_LIMIT = 400  # above this many ONNX nodes the report shows fusion tables, not graph drawings
 
 _SETUP = """\
 import pandas as pd
@@ -78,14 +78,21 @@ if report.measurement is not None:
 
 
 def _check_cell(name: str) -> str:
-    return (f"# check: {name}\nresult = report.result({name!r})\nprint('\\n'.join(result.lines()))\n"
-            f"assert result.status != 'fail', '\\n'.join(result.lines())")
+    return (
+        f"# check: {name}\nresult = report.result({name!r})\nprint('\\n'.join(result.lines()))\n"
+        f"assert result.status != 'fail', '\\n'.join(result.lines())"
+    )
 
 
 def _policy_checks(policy) -> list[str]:
     names = ["build"] + (["lint"] if policy.lint != "off" else [])
-    for key in ("max_float_layers_in_int8", "max_new_reformats", "max_activation_memory_mib", "min_top1_agreement",
-                "max_latency_regression"):
+    for key in (
+        "max_float_layers_in_int8",
+        "max_new_reformats",
+        "max_activation_memory_mib",
+        "min_top1_agreement",
+        "max_latency_regression",
+    ):
         if getattr(policy, key) is not None:
             names.append(key)
     return names
@@ -97,23 +104,45 @@ def report_notebook(model: str, *, policy: str | None = None, baseline: str | No
 
     checks = _policy_checks(CheckPolicy.from_toml(policy) if policy else CheckPolicy())  # a bad policy fails now
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
-    params = code(f"MODEL = {str(model)!r}\nPOLICY = {str(policy) if policy else None!r}\n"
-                  f"BASELINE = {str(baseline) if baseline else None!r}\nGRAPH_NODE_LIMIT = {GRAPH_NODE_LIMIT}")
+    params = code(
+        f"MODEL = {str(model)!r}\nPOLICY = {str(policy) if policy else None!r}\n"
+        f"BASELINE = {str(baseline) if baseline else None!r}\nGRAPH_NODE_LIMIT = {GRAPH_NODE_LIMIT}"
+    )
     params.metadata["tags"] = ["parameters"]  # papermill's convention: the cell a runner may replace
-    cells = [params, md(f"# Engine report: `{Path(str(model)).name}`\nBuilt with the CPU builder, linted and measured "
-                        "by `workbench check`; each check at the end is a cell that fails when its threshold breaks."),
-             code(_SETUP), md("## Graph before and after fusion"), code(_GRAPHS),
-             md("## Precision of each engine layer"), code(_PRECISION), md("## Lint"), code(_LINT),
-             md("## Diff against the baseline"), code(_BASELINE), md("## CPU latency (ONNX Runtime)"),
-             code(_LATENCY), md("## Checks (nbval fails the step when one of these raises)")]
+    cells = [
+        params,
+        md(
+            f"# Engine report: `{Path(str(model)).name}`\nBuilt with the CPU builder, linted and measured "
+            "by `workbench check`; each check at the end is a cell that fails when its threshold breaks."
+        ),
+        code(_SETUP),
+        md("## Graph before and after fusion"),
+        code(_GRAPHS),
+        md("## Precision of each engine layer"),
+        code(_PRECISION),
+        md("## Lint"),
+        code(_LINT),
+        md("## Diff against the baseline"),
+        code(_BASELINE),
+        md("## CPU latency (ONNX Runtime)"),
+        code(_LATENCY),
+        md("## Checks (nbval fails the step when one of these raises)"),
+    ]
     cells += [code(_check_cell(name)) for name in checks]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 
-def write_report(model: ModelSource, output: PathArg, *, policy: PathArg | None = None, baseline: str | None = None, execute: bool = True,
-                 timeout: int = 600) -> tuple[Path, list[str]]:
+def write_report(
+    model: ModelSource,
+    output: PathArg,
+    *,
+    policy: PathArg | None = None,
+    baseline: str | None = None,
+    execute: bool = True,
+    timeout: int = 600,
+) -> tuple[Path, list[str]]:
     """Write the report notebook to ``output`` (executed unless ``execute=False``); returns the path and the names
     of the checks whose cells failed. Paths are made absolute, so the notebook runs from any folder."""
     from ..files import atomic_write_text
@@ -121,16 +150,23 @@ def write_report(model: ModelSource, output: PathArg, *, policy: PathArg | None 
     output = Path(output)
     if output.suffix != ".ipynb":
         raise ConfigError(f"report output {output} must be an .ipynb file")
+
     def absolute(p):
         return str(Path(p).resolve()) if p and Path(p).exists() else p
+
     nb = report_notebook(absolute(str(model)), policy=absolute(policy), baseline=absolute(baseline))
     failed, broken = [], None
     if execute:
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
 
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(output.resolve().parent)}})
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(output.resolve().parent)}},
+        )
         try:
             client.execute()
         except CellExecutionError as exc:  # not with allow_errors, but a kernel that dies says so here
@@ -138,7 +174,7 @@ def write_report(model: ModelSource, output: PathArg, *, policy: PathArg | None 
         for cell in nb.cells:
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if errors and cell.source.startswith("# check: "):
-                failed.append(cell.source.splitlines()[0][len("# check: "):])
+                failed.append(cell.source.splitlines()[0][len("# check: ") :])
             elif errors and broken is None:
                 broken = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
     nb.metadata.pop("widgets", None)  # no widget state: the saved file stays small

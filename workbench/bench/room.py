@@ -38,30 +38,41 @@ def room_results(runs: pd.DataFrame, *, precision: str = "int8", baseline: str =
     if hasattr(runs, "runs"):
         runs = runs.runs("benchmark")
     if not isinstance(runs, pd.DataFrame):
-        raise ConfigError(f"room_results needs a ResultsStore or the frame of ResultsStore.runs(), got "
-                          f"{type(runs).__name__}")
+        raise ConfigError(
+            f"room_results needs a ResultsStore or the frame of ResultsStore.runs(), got {type(runs).__name__}"
+        )
     if runs.empty:
         return pd.DataFrame(columns=ROOM_COLUMNS)
     runs = runs[runs["kind"] == "benchmark"] if "kind" in runs.columns else runs
     facts = [_machine_facts(m) for m in runs["machine"]]
-    frame = runs.assign(machine=[f.get("hostname") or "unknown" for f in facts],
-                        gpu=[f.get("gpu") or "CPU only" for f in facts],
-                        cpu=[f.get("cpu") or "" for f in facts],
-                        model=runs["source_model"].fillna(runs["model"]).fillna("?"),
-                        precision=runs["precision"].fillna("fp32").str.lower())
+    frame = runs.assign(
+        machine=[f.get("hostname") or "unknown" for f in facts],
+        gpu=[f.get("gpu") or "CPU only" for f in facts],
+        cpu=[f.get("cpu") or "" for f in facts],
+        model=runs["source_model"].fillna(runs["model"]).fillna("?"),
+        precision=runs["precision"].fillna("fp32").str.lower(),
+    )
     keys = ["machine", "gpu", "model"]
     like = keys + ["backend", "batch", "concurrency"]
     best = frame.groupby(like + ["precision"], dropna=False)["latency_ms_median"].min().unstack("precision")
-    pairs = pd.DataFrame({"baseline_ms": best.get(baseline.lower(), np.nan),
-                          "best_ms": best.get(precision.lower(), np.nan)}, index=best.index)
+    pairs = pd.DataFrame(
+        {"baseline_ms": best.get(baseline.lower(), np.nan), "best_ms": best.get(precision.lower(), np.nan)},
+        index=best.index,
+    )
     pairs["speedup"] = pairs["baseline_ms"] / pairs["best_ms"]
     pairs = pairs.reset_index()
     ranked = pairs.sort_values("speedup", ascending=False, na_position="last").drop_duplicates(keys)
-    summary = frame.groupby(keys, dropna=False).agg(cpu=("cpu", "first"), runs=("id", "size"),
-                                                    last_run=("created", "max")).reset_index()
+    summary = (
+        frame.groupby(keys, dropna=False)
+        .agg(cpu=("cpu", "first"), runs=("id", "size"), last_run=("created", "max"))
+        .reset_index()
+    )
     out = summary.merge(ranked[keys + ["baseline_ms", "best_ms", "speedup", "batch"]], on=keys, how="left")
-    return out[ROOM_COLUMNS].sort_values(["speedup", "machine"], ascending=[False, True],
-                                         na_position="last").reset_index(drop=True)
+    return (
+        out[ROOM_COLUMNS]
+        .sort_values(["speedup", "machine"], ascending=[False, True], na_position="last")
+        .reset_index(drop=True)
+    )
 
 
 class RunsPoller:

@@ -60,9 +60,22 @@ class Runner(ABC):
     @property
     def label(self) -> str:
         d = self.describe()
-        extras = [f"{k}={v}" for k, v in d.items() if k not in ("backend", "backend_version", "device", "model", "model_fingerprint", "precision",
-                                                      "calibrator", "source_model")
-                  and v not in (None, "")]
+        extras = [
+            f"{k}={v}"
+            for k, v in d.items()
+            if k
+            not in (
+                "backend",
+                "backend_version",
+                "device",
+                "model",
+                "model_fingerprint",
+                "precision",
+                "calibrator",
+                "source_model",
+            )
+            and v not in (None, "")
+        ]
         return " ".join([d["backend"], *extras])
 
 
@@ -76,8 +89,15 @@ class OnnxRuntimeRunner(Runner):
 
     backend = "onnxruntime"
 
-    def __init__(self, model: ModelSource, *, optimization_level: str = "all", threads: int | None = None,
-                 providers: list[str] | None = None, variant: str = ""):
+    def __init__(
+        self,
+        model: ModelSource,
+        *,
+        optimization_level: str = "all",
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        variant: str = "",
+    ):
         from ..engines.onnxruntime_graph import ort_optimization_level
 
         self.model = load_model(model)
@@ -92,19 +112,28 @@ class OnnxRuntimeRunner(Runner):
 
         missing = [p for p in self.providers if p not in ort.get_available_providers()]
         if missing:
-            raise ConfigError(f"ONNX Runtime provider {missing[0]} is not available here "
-                              f"(available: {', '.join(ort.get_available_providers())})")
+            raise ConfigError(
+                f"ONNX Runtime provider {missing[0]} is not available here "
+                f"(available: {', '.join(ort.get_available_providers())})"
+            )
 
     def describe(self) -> dict:
         import onnxruntime as ort
 
         device = "cuda" if self.providers[0].startswith("CUDA") else "cpu"
-        return {"backend": self.backend, "backend_version": ort.__version__, "device": device,
-                "model": self.model.name, "model_fingerprint": self.model.fingerprint,
-                "source_model": self.model.source_model, "variant": self.variant,
-                "precision": self.model.precision or "fp32", "calibrator": self.model.calibrator,
-                "optimization_level": self.optimization_level,
-                "threads": self.threads}
+        return {
+            "backend": self.backend,
+            "backend_version": ort.__version__,
+            "device": device,
+            "model": self.model.name,
+            "model_fingerprint": self.model.fingerprint,
+            "source_model": self.model.source_model,
+            "variant": self.variant,
+            "precision": self.model.precision or "fp32",
+            "calibrator": self.model.calibrator,
+            "optimization_level": self.optimization_level,
+            "threads": self.threads,
+        }
 
     def make_feeds(self, batch: int = 1, shapes: Shapes | None = None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
@@ -146,8 +175,16 @@ class TorchRunner(Runner):
 
     backend = "pytorch"
 
-    def __init__(self, module: torch.nn.Module, model: ModelSource | None = None, *, compile: bool = False, device: str = "cpu", variant: str = "",
-                 threads: int | None = None):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        model: ModelSource | None = None,
+        *,
+        compile: bool = False,
+        device: str = "cpu",
+        variant: str = "",
+        threads: int | None = None,
+    ):
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {threads!r}")
         self.threads = threads
@@ -156,8 +193,9 @@ class TorchRunner(Runner):
         try:
             import torch
         except ImportError:
-            raise BenchmarkError("PyTorch is not installed: the framework baseline needs it "
-                                 "(pip install torch)") from None
+            raise BenchmarkError(
+                "PyTorch is not installed: the framework baseline needs it (pip install torch)"
+            ) from None
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"the framework baseline needs a torch.nn.Module, got {type(module).__name__}")
         if device != "cpu" and not torch.cuda.is_available():
@@ -165,8 +203,10 @@ class TorchRunner(Runner):
         self.module = module.eval().to(device)
         self.model = load_model(model) if model is not None else None
         if self.model is None:
-            raise ConfigError("TorchRunner needs the ONNX model exported from the module (for its input spec); "
-                              "use workbench.model.from_torch(module, example_inputs)")
+            raise ConfigError(
+                "TorchRunner needs the ONNX model exported from the module (for its input spec); "
+                "use workbench.model.from_torch(module, example_inputs)"
+            )
         self.compile = compile
         self.device = device
         self.variant = variant or ("torch.compile" if compile else "eager")
@@ -174,10 +214,17 @@ class TorchRunner(Runner):
     def describe(self) -> dict:
         import torch
 
-        return {"backend": self.backend, "backend_version": torch.__version__, "device": self.device,
-                "model": self.model.name, "model_fingerprint": self.model.fingerprint,
-                "source_model": self.model.source_model, "variant": self.variant, "precision": "fp32",
-                "threads": self.threads}
+        return {
+            "backend": self.backend,
+            "backend_version": torch.__version__,
+            "device": self.device,
+            "model": self.model.name,
+            "model_fingerprint": self.model.fingerprint,
+            "source_model": self.model.source_model,
+            "variant": self.variant,
+            "precision": "fp32",
+            "threads": self.threads,
+        }
 
     def make_feeds(self, batch: int = 1, shapes: Shapes | None = None) -> dict[str, np.ndarray]:
         return generate_feeds(self.model, batch_shapes(self.model, batch, shapes))
@@ -229,7 +276,9 @@ class TensorRTRunner(Runner):
 
     backend = "tensorrt"
 
-    def __init__(self, engine: BuildResult | PathArg | bytes, *, options: TensorRTOptions | None = None, variant: str = ""):
+    def __init__(
+        self, engine: BuildResult | PathArg | bytes, *, options: TensorRTOptions | None = None, variant: str = ""
+    ):
         from ..engines import BuildResult, check_engine_file, tensorrt_environment
         from ..engines.flavor import trt
 
@@ -251,8 +300,10 @@ class TensorRTRunner(Runner):
         runtime = self._trt.Runtime(self._logger())
         self.engine = runtime.deserialize_cuda_engine(self._data)
         if self.engine is None:
-            raise EngineFileError(f"the engine cannot be loaded by {env.flavor} {env.version} on {env.gpu.name}: "
-                                  "it was built by another TensorRT version or for another GPU; rebuild it here")
+            raise EngineFileError(
+                f"the engine cannot be loaded by {env.flavor} {env.version} on {env.gpu.name}: "
+                "it was built by another TensorRT version or for another GPU; rebuild it here"
+            )
         self._runtime = runtime
         self.inputs = [n for n in self._names() if self.engine.get_tensor_mode(n) == self._trt.TensorIOMode.INPUT]
         self.outputs = [n for n in self._names() if n not in self.inputs]
@@ -270,14 +321,19 @@ class TensorRTRunner(Runner):
 
     def describe(self) -> dict:
         env = self.environment
-        return {"backend": self.backend, "backend_version": f"{env.flavor} {env.version}", "device": env.gpu.name,
-                "model": getattr(getattr(self.build, "model", None), "name", ""),
-                "model_fingerprint": getattr(getattr(self.build, "model", None), "fingerprint", None),
-                "source_model": getattr(getattr(self.build, "model", None), "source_model", None),
-                "variant": self.variant,
-                "precision": getattr(getattr(self.build, "model", None), "precision", None),
-                "calibrator": getattr(getattr(self.build, "model", None), "calibrator", None),
-                "cuda_graph": self.options.cuda_graph, "spin_wait": self.options.spin_wait}
+        return {
+            "backend": self.backend,
+            "backend_version": f"{env.flavor} {env.version}",
+            "device": env.gpu.name,
+            "model": getattr(getattr(self.build, "model", None), "name", ""),
+            "model_fingerprint": getattr(getattr(self.build, "model", None), "fingerprint", None),
+            "source_model": getattr(getattr(self.build, "model", None), "source_model", None),
+            "variant": self.variant,
+            "precision": getattr(getattr(self.build, "model", None), "precision", None),
+            "calibrator": getattr(getattr(self.build, "model", None), "calibrator", None),
+            "cuda_graph": self.options.cuda_graph,
+            "spin_wait": self.options.spin_wait,
+        }
 
     def profile_range(self, name: str) -> list[tuple[int, ...]]:
         return [tuple(d) for d in self.engine.get_tensor_profile_shape(name, 0)]
@@ -459,7 +515,9 @@ def backend_for(target: object, backend: str | None = None) -> str:
     return "onnxruntime"
 
 
-def runner_for(target: Any, *, backend: str | None = None, build_config: BuildConfig | None = None, **options: Any) -> Runner:
+def runner_for(
+    target: Any, *, backend: str | None = None, build_config: BuildConfig | None = None, **options: Any
+) -> Runner:
     """A runner for a model (ONNX Runtime), a BuildResult or engine file (TensorRT), or a torch module (PyTorch).
 
     ``build_config``: how to build the engine when a model is timed with TensorRT (a sweep's Ray task builds it
@@ -487,5 +545,14 @@ def runner_for(target: Any, *, backend: str | None = None, build_config: BuildCo
     raise ConfigError(f"backend '{backend}' is unknown (backends: onnxruntime, tensorrt, pytorch)")
 
 
-__all__ = ["Worker", "Runner", "OnnxRuntimeRunner", "TorchRunner", "TensorRTRunner", "TensorRTOptions",
-           "backend_for", "runner_for", "WorkbenchError"]
+__all__ = [
+    "Worker",
+    "Runner",
+    "OnnxRuntimeRunner",
+    "TorchRunner",
+    "TensorRTRunner",
+    "TensorRTOptions",
+    "backend_for",
+    "runner_for",
+    "WorkbenchError",
+]

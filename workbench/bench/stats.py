@@ -21,8 +21,10 @@ UNSTABLE_CV = 0.05
 
 def unstable_message(cv: float) -> str:
     """The warning for a run whose latency's coefficient of variation is above ``UNSTABLE_CV``."""
-    return (f"unstable: wall-clock latency varies by {cv:.1%} (coefficient of variation above the workbench's "
-            f"{UNSTABLE_CV:.0%}); close other programs, run longer, or pin CPU/GPU clocks")
+    return (
+        f"unstable: wall-clock latency varies by {cv:.1%} (coefficient of variation above the workbench's "
+        f"{UNSTABLE_CV:.0%}); close other programs, run longer, or pin CPU/GPU clocks"
+    )
 
 
 def percentile(sorted_ms: np.ndarray, p: float) -> float:

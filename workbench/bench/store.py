@@ -63,8 +63,9 @@ def default_store_path() -> Path:
     location = default_store_url()
     if "://" in location:
         url = sa.engine.make_url(location)
-        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else Path.cwd() / \
-            DEFAULT_FILENAME
+        return (
+            Path(url.database) if url.get_backend_name() == "sqlite" and url.database else Path.cwd() / DEFAULT_FILENAME
+        )
     return Path(location)
 
 
@@ -85,16 +86,20 @@ def _parse_url(location) -> sa.engine.URL:
             raise ValueError(f"port {url.port} is outside 1-65535")
     except (sa.exc.ArgumentError, ValueError) as exc:
         why = "" if isinstance(exc, sa.exc.ArgumentError) else f" ({redact(exc)})"
-        raise ResultsStoreError(f"results store URL {redact(text)!r} is not a database URL{why} (use a file path, "
-                                "sqlite:///path or postgresql://user:password@host/database)") from None
+        raise ResultsStoreError(
+            f"results store URL {redact(text)!r} is not a database URL{why} (use a file path, "
+            "sqlite:///path or postgresql://user:password@host/database)"
+        ) from None
     _remember_url_secrets(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
         return url.set(drivername="sqlite")
     if backend in SERVER_SCHEMES:
         return url.set(drivername="postgresql+psycopg")  # psycopg 3, whatever driver the URL named
-    raise ResultsStoreError(f"results store {redact(url.render_as_string(hide_password=True))}: the database "
-                            f"'{backend}' is not supported (use sqlite:///path or postgresql://...)")
+    raise ResultsStoreError(
+        f"results store {redact(url.render_as_string(hide_password=True))}: the database "
+        f"'{backend}' is not supported (use sqlite:///path or postgresql://...)"
+    )
 
 
 def _remember_url_secrets(url: sa.engine.URL) -> None:
@@ -102,7 +107,7 @@ def _remember_url_secrets(url: sa.engine.URL) -> None:
     remember_secret(url.password)
     for key, value in url.query.items():
         if key.lower() in SECRET_KEYS:
-            for item in (value if isinstance(value, tuple) else (value,)):
+            for item in value if isinstance(value, tuple) else (value,):
                 remember_secret(item)
 
 
@@ -120,11 +125,20 @@ class ResultsStore:
         self.is_server = self._url.get_backend_name() != "sqlite"
         self.read_only = False
         # the only form ever shown: password masked, the scheme as users write it
-        self.location = redact(self._url.set(drivername=self._url.get_backend_name()).render_as_string(
-            hide_password=True) if self.is_server else str(self._url.database))
-        self.spool_path = Path(spool) if spool is not None else (
-            Path.cwd() / f"workbench-results-pending-{hashlib.sha1(self.location.encode()).hexdigest()[:10]}.sqlite"
-            if self.is_server else None)
+        self.location = redact(
+            self._url.set(drivername=self._url.get_backend_name()).render_as_string(hide_password=True)
+            if self.is_server
+            else str(self._url.database)
+        )
+        self.spool_path = (
+            Path(spool)
+            if spool is not None
+            else (
+                Path.cwd() / f"workbench-results-pending-{hashlib.sha1(self.location.encode()).hexdigest()[:10]}.sqlite"
+                if self.is_server
+                else None
+            )
+        )
         self._open()
 
     # --- connection and schema ------------------------------------------------------------------------------------
@@ -137,8 +151,9 @@ class ResultsStore:
         if not self.is_server:
             path = Path(self._url.database)
             if path.is_dir():
-                raise ResultsStoreError(f"results store {path} is a folder; give a file path such as "
-                                        f"{path / DEFAULT_FILENAME}")
+                raise ResultsStoreError(
+                    f"results store {path} is a folder; give a file path such as {path / DEFAULT_FILENAME}"
+                )
             self.read_only = _read_only_file(path)
             if self.read_only:
                 self._open_read_only(path)
@@ -154,16 +169,17 @@ class ResultsStore:
         else:
             # No pre-ping (a round trip per run): a pooled connection that a restarted server dropped is detected
             # by SQLAlchemy, the pool is renewed, and the operation is tried once more (_stale).
-            self._engine = sa.create_engine(self._url, pool_size=2, max_overflow=4,
-                                            connect_args={"connect_timeout": 5})
+            self._engine = sa.create_engine(self._url, pool_size=2, max_overflow=4, connect_args={"connect_timeout": 5})
         try:
             with self._engine.begin() as conn:
                 self._migrate(conn)
         except sa.exc.OperationalError as exc:
             if self.is_server:
                 raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
-            raise self._error("cannot be used" if "not a database" in str(exc) or "malformed" in str(exc)
-                              else "cannot be created", exc) from None
+            raise self._error(
+                "cannot be used" if "not a database" in str(exc) or "malformed" in str(exc) else "cannot be created",
+                exc,
+            ) from None
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot be used", exc) from None
 
@@ -175,22 +191,27 @@ class ResultsStore:
 
         flag = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
         uri = f"file:{quote(str(path.resolve()))}?{flag}"
-        self._engine = sa.create_engine("sqlite://", poolclass=NullPool,
-                                        creator=lambda: sqlite3.connect(uri, uri=True, timeout=30))
+        self._engine = sa.create_engine(
+            "sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30)
+        )
         try:
             with self._engine.connect() as conn:
                 version = conn.exec_driver_sql("PRAGMA user_version").scalar()
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot be read", exc) from None
         if version != SCHEMA_VERSION:
-            raise ResultsStoreError(f"results store {path} is read-only and has schema version {version} (this "
-                                    f"workbench reads {SCHEMA_VERSION}): copy it to a writable folder to upgrade it")
+            raise ResultsStoreError(
+                f"results store {path} is read-only and has schema version {version} (this "
+                f"workbench reads {SCHEMA_VERSION}): copy it to a writable folder to upgrade it"
+            )
 
     def _refuse_read_only(self) -> None:
         if getattr(self, "read_only", False):
-            raise ResultsStoreError(f"results store {self.location} is read-only (the file or its folder cannot be "
-                                    "written): nothing was recorded; give a writable store with --results or "
-                                    "WORKBENCH_RESULTS")
+            raise ResultsStoreError(
+                f"results store {self.location} is read-only (the file or its folder cannot be "
+                "written): nothing was recorded; give a writable store with --results or "
+                "WORKBENCH_RESULTS"
+            )
 
     def _error(self, action: str, exc: BaseException, cls=ResultsStoreError) -> ResultsStoreError:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
@@ -216,8 +237,10 @@ class ResultsStore:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         version = self._read_version(conn)
         if version > SCHEMA_VERSION:
-            raise ResultsStoreError(f"results store {self.location} has schema version {version}, newer than this "
-                                    f"workbench understands ({SCHEMA_VERSION}); upgrade the workbench")
+            raise ResultsStoreError(
+                f"results store {self.location} has schema version {version}, newer than this "
+                f"workbench understands ({SCHEMA_VERSION}); upgrade the workbench"
+            )
         if version == SCHEMA_VERSION:
             return
         if version == 0:
@@ -230,8 +253,10 @@ class ResultsStore:
                 conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN agreement REAL")
                 ids = conn.execute(sa.select(RUNS.c.id)).scalars().all()
                 if ids:
-                    conn.execute(RUNS.update().where(RUNS.c.id == sa.bindparam("row_id")),
-                                 [{"row_id": i, "uid": uuid.uuid4().hex} for i in ids])
+                    conn.execute(
+                        RUNS.update().where(RUNS.c.id == sa.bindparam("row_id")),
+                        [{"row_id": i, "uid": uuid.uuid4().hex} for i in ids],
+                    )
                 conn.exec_driver_sql("CREATE UNIQUE INDEX runs_uid ON runs (uid)")
         self._write_version(conn, SCHEMA_VERSION)
 
@@ -244,13 +269,20 @@ class ResultsStore:
                     if how == "frame":
                         return pd.read_sql_query(query, conn)
                     result = conn.execute(query)
-                    return {"all": result.all, "scalar": result.scalar, "scalars": lambda: result.scalars().all(),  # noqa: B023 - called at once
-                            "one": result.one}[how]()
+                    return {
+                        "all": result.all,
+                        "scalar": result.scalar,
+                        "scalars": lambda: result.scalars().all(),  # noqa: B023 - called at once
+                        "one": result.one,
+                    }[how]()
             except sa.exc.DBAPIError as exc:
                 if _stale(exc, attempt):
                     continue
-                cls = ResultsStoreUnavailableError if self.is_server and isinstance(
-                    exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) else ResultsStoreError
+                cls = (
+                    ResultsStoreUnavailableError
+                    if self.is_server and isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+                    else ResultsStoreError
+                )
                 raise self._error("cannot be read", exc, cls) from None
             except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
                 raise self._error("cannot be read", exc) from None
@@ -309,15 +341,24 @@ class ResultsStore:
             ResultsStore(self.spool_path)._insert(values)  # kept locally: nothing measured is lost
             raise ResultsStoreUnavailableError(
                 f"{exc}; the run was kept in {self.spool_path}: send it later with `workbench runs --push` or "
-                "ResultsStore.push_pending()", spooled=self.spool_path) from None
+                "ResultsStore.push_pending()",
+                spooled=self.spool_path,
+            ) from None
         except ResultsStoreError:
             existing = self._id_of(values["uid"])
             if existing is None:
                 raise
             return existing  # recorded before (the same run recorded twice, e.g. a retried task): one run
 
-    def record_measurement(self, measurement: Measurement, *, model: ModelSource | None = None, tags: dict | None = None,
-                           accuracy: float | None = None, uid: str | None = None) -> int:
+    def record_measurement(
+        self,
+        measurement: Measurement,
+        *,
+        model: ModelSource | None = None,
+        tags: dict | None = None,
+        accuracy: float | None = None,
+        uid: str | None = None,
+    ) -> int:
         """Store one Measurement (statistics, samples, configuration, machine facts); returns its id.
 
         ``accuracy`` (or ``tags['accuracy']``, with labels) and ``tags['agreement']`` (top-1 agreement with FP32):
@@ -334,8 +375,9 @@ class ResultsStore:
 
     # --- copying between stores ------------------------------------------------------------------------------------
     def _raw_rows(self) -> list[dict]:
-        return [dict(r._mapping) for r in self._read(sa.select(*[RUNS.c[c] for c in _COPIED_COLUMNS])
-                                                     .order_by(RUNS.c.id))]
+        return [
+            dict(r._mapping) for r in self._read(sa.select(*[RUNS.c[c] for c in _COPIED_COLUMNS]).order_by(RUNS.c.id))
+        ]
 
     def _id_of(self, uid: str) -> int | None:
         return self._read(sa.select(RUNS.c.id).where(RUNS.c.uid == uid), "scalar")
@@ -349,11 +391,14 @@ class ResultsStore:
         time."""
         source = source if isinstance(source, ResultsStore) else ResultsStore(source)
         known = self._known_uids()
-        rows = [dict(r, samples_ms=bytes(r["samples_ms"]) if r["samples_ms"] is not None else None)
-                for r in source._raw_rows() if r["uid"] not in known]
+        rows = [
+            dict(r, samples_ms=bytes(r["samples_ms"]) if r["samples_ms"] is not None else None)
+            for r in source._raw_rows()
+            if r["uid"] not in known
+        ]
         copied = 0
         for start in range(0, len(rows), 500):
-            copied += sum(i is not None for i in self._insert_rows(rows[start:start + 500], ignore_duplicates=True))
+            copied += sum(i is not None for i in self._insert_rows(rows[start : start + 500], ignore_duplicates=True))
         return copied
 
     def pending(self) -> int:
@@ -371,8 +416,7 @@ class ResultsStore:
         sent = self.copy_runs_from(spool)
         arrived = sorted(self._known_uids() & {r["uid"] for r in spool._raw_rows()})
         with spool._engine.begin() as conn:
-            conn.execute(RUNS.delete().where(RUNS.c.uid.in_(sa.bindparam("uids", expanding=True))),
-                         {"uids": arrived})
+            conn.execute(RUNS.delete().where(RUNS.c.uid.in_(sa.bindparam("uids", expanding=True))), {"uids": arrived})
         return sent
 
     # --- reading ------------------------------------------------------------------------------------------------
@@ -385,13 +429,18 @@ class ResultsStore:
         if kind is not None:
             query = query.where(RUNS.c.kind == kind)
         if model is not None:  # the model (name or fingerprint) and the variants converted from it
-            query = query.where(sa.or_(RUNS.c.model == model, RUNS.c.model_fingerprint == model,
-                                       RUNS.c.source_model == model))
+            query = query.where(
+                sa.or_(RUNS.c.model == model, RUNS.c.model_fingerprint == model, RUNS.c.source_model == model)
+            )
         frame = self._read(query.order_by(RUNS.c.id), "frame")
         blobs = frame.pop("samples_ms")
         if samples:
-            frame["samples_ms"] = [np.frombuffer(bytes(b), dtype=np.float32).astype(np.float64).tolist() if b
-                                   is not None and len(b) else [] for b in blobs]
+            frame["samples_ms"] = [
+                np.frombuffer(bytes(b), dtype=np.float32).astype(np.float64).tolist()
+                if b is not None and len(b)
+                else []
+                for b in blobs
+            ]
         for flag in FLAG_COLUMNS:
             frame[flag] = frame[flag].astype("boolean")
         for column in INTEGER_COLUMNS:
@@ -408,15 +457,21 @@ class ResultsStore:
     def __len__(self) -> int:
         return self._read(sa.select(sa.func.count()).select_from(RUNS), "scalar")
 
-    def to_mlflow(self, tracking_uri: str, *, experiment: str = "tensorrt-workbench", artifacts: Callable[[Mapping], Mapping[str, bytes]] | None = None,
-                  kind: str | None = None, model: str | None = None) -> pd.DataFrame:
+    def to_mlflow(
+        self,
+        tracking_uri: str,
+        *,
+        experiment: str = "tensorrt-workbench",
+        artifacts: Callable[[Mapping], Mapping[str, bytes]] | None = None,
+        kind: str | None = None,
+        model: str | None = None,
+    ) -> pd.DataFrame:
         """Log this store's builds and benchmarks as MLflow runs (idempotent: a run logged twice is one run); see
         :func:`workbench.bench.mlflow_export.export_to_mlflow`. ``artifacts``: ``row -> {file name: bytes}`` added
         to each run (``workbench.charts.run_artifacts`` adds the charts)."""
         from .mlflow_export import export_to_mlflow
 
-        return export_to_mlflow(self, tracking_uri, experiment=experiment, artifacts=artifacts, kind=kind,
-                                model=model)
+        return export_to_mlflow(self, tracking_uri, experiment=experiment, artifacts=artifacts, kind=kind, model=model)
 
     def summary_counts(self) -> tuple[int, int]:
         """(number of runs, highest id): changes whenever a run arrives; what a refreshing view polls."""
@@ -453,13 +508,19 @@ def _check_before_writing(path: Path) -> None:
     with open(path, "rb") as handle:
         header = handle.read(16)
     if header != b"SQLite format 3\x00":
-        raise ResultsStoreError(f"results store {path} cannot be used: the file is not a SQLite database (nothing "
-                                "was written to it); give another path")
+        raise ResultsStoreError(
+            f"results store {path} cannot be used: the file is not a SQLite database (nothing "
+            "was written to it); give another path"
+        )
     try:
         with sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=30) as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
-                                                 "LIKE 'sqlite_%'")]
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
             columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
             problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
     except sqlite3.DatabaseError as exc:
@@ -467,13 +528,17 @@ def _check_before_writing(path: Path) -> None:
             raise ResultsStoreError(f"results store {path} cannot be used: {exc} (nothing was written to it)") from None
         problems = [str(exc)]
     if problems != ["ok"]:
-        raise ResultsStoreError(f"results store {path} is damaged ({'; '.join(problems[:2])}): nothing was written "
-                                f"to it; rescue its runs with `sqlite3 {path} .recover > rescued.sql` and record "
-                                "new ones in another file")
+        raise ResultsStoreError(
+            f"results store {path} is damaged ({'; '.join(problems[:2])}): nothing was written "
+            f"to it; rescue its runs with `sqlite3 {path} .recover > rescued.sql` and record "
+            "new ones in another file"
+        )
     if version == 0 and tables and not set(_COPIED_COLUMNS) <= columns:
-        raise ResultsStoreError(f"results store {path} is another program's SQLite database (tables: "
-                                f"{', '.join(sorted(tables)[:5])}; no workbench schema): nothing was written to it; "
-                                "give another path")
+        raise ResultsStoreError(
+            f"results store {path} is another program's SQLite database (tables: "
+            f"{', '.join(sorted(tables)[:5])}; no workbench schema): nothing was written to it; "
+            "give another path"
+        )
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:

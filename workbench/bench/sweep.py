@@ -53,10 +53,18 @@ def _runners(targets, optimization_levels, threads, runner_options: dict) -> lis
         runner = runner_for(target, **runner_options)
         if isinstance(runner, OnnxRuntimeRunner):
             for level, count in itertools.product(optimization_levels, threads):
-                out.append((variant, OnnxRuntimeRunner(runner.model, optimization_level=level or
-                                                       runner.optimization_level, threads=count or runner.threads,
-                                                       providers=runner.providers,
-                                                       variant=variant or runner.variant)))
+                out.append(
+                    (
+                        variant,
+                        OnnxRuntimeRunner(
+                            runner.model,
+                            optimization_level=level or runner.optimization_level,
+                            threads=count or runner.threads,
+                            providers=runner.providers,
+                            variant=variant or runner.variant,
+                        ),
+                    )
+                )
         else:
             if variant:
                 runner.variant = variant
@@ -64,12 +72,23 @@ def _runners(targets, optimization_levels, threads, runner_options: dict) -> lis
     return out
 
 
-def sweep(targets: object, *, batch: Iterable[int] | int = (1,), concurrency: Iterable[int] | int = (1,),
-          optimization_level: Iterable[str] | str | None = None, threads: Iterable[int] | int | None = None,
-          config: BenchmarkConfig | None = None, store: ResultsStore | None = None, tags: Mapping | None = None,
-          variant_tags: Mapping[str, Mapping] | None = None,
-          on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
-          cancel: threading.Event | None = None, executor: LocalExecutor | RayExecutor | None = None, **runner_options: Any) -> pd.DataFrame:
+def sweep(
+    targets: object,
+    *,
+    batch: Iterable[int] | int = (1,),
+    concurrency: Iterable[int] | int = (1,),
+    optimization_level: Iterable[str] | str | None = None,
+    threads: Iterable[int] | int | None = None,
+    config: BenchmarkConfig | None = None,
+    store: ResultsStore | None = None,
+    tags: Mapping | None = None,
+    variant_tags: Mapping[str, Mapping] | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_result: Callable[[pd.DataFrame], None] | None = None,
+    cancel: threading.Event | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
+    **runner_options: Any,
+) -> pd.DataFrame:
     """Measure every configuration; returns one row per configuration (see ``Measurement.row``).
 
     ``targets``: a model/engine/module, a list of them, or a dict ``{variant name: target}`` (e.g. precisions).
@@ -93,10 +112,19 @@ def sweep(targets: object, *, batch: Iterable[int] | int = (1,), concurrency: It
     if store is not None and not isinstance(store, ResultsStore):
         store = ResultsStore(store)  # an unwritable path fails here, before anything is measured
     cancel = cancel or threading.Event()
-    jobs = plan_jobs(targets, batches, concurrencies, _as_tuple(optimization_level, "optimization_level"),
-                     _as_tuple(threads, "threads"), tags, variant_tags, runner_options)
-    return (executor or LocalExecutor()).run(jobs, config=config, store=store, on_progress=on_progress,
-                                             on_result=on_result, cancel=cancel)
+    jobs = plan_jobs(
+        targets,
+        batches,
+        concurrencies,
+        _as_tuple(optimization_level, "optimization_level"),
+        _as_tuple(threads, "threads"),
+        tags,
+        variant_tags,
+        runner_options,
+    )
+    return (executor or LocalExecutor()).run(
+        jobs, config=config, store=store, on_progress=on_progress, on_result=on_result, cancel=cancel
+    )
 
 
 class LocalExecutor:
@@ -104,9 +132,16 @@ class LocalExecutor:
     records as :class:`~workbench.bench.ray_executor.RayExecutor`, one runner per target and setting, and every
     configuration's inputs made before anything is timed (a batch outside an engine's profile fails first)."""
 
-    def run(self, jobs: list[SweepJob], *, config: BenchmarkConfig, store: ResultsStore | None = None,
-            on_progress: ProgressCallback | None = None, on_result: Callable[[pd.DataFrame], None] | None = None,
-            cancel: threading.Event) -> pd.DataFrame:
+    def run(
+        self,
+        jobs: list[SweepJob],
+        *,
+        config: BenchmarkConfig,
+        store: ResultsStore | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_result: Callable[[pd.DataFrame], None] | None = None,
+        cancel: threading.Event,
+    ) -> pd.DataFrame:
         rows: list[dict] = []
         stopped = False
         pending = 0
@@ -123,12 +158,19 @@ class LocalExecutor:
 
                 def progress(stage, fraction, _step=step):
                     if on_progress is not None:
-                        on_progress(f"[{_step + 1}/{len(jobs)}] {stage}",
-                                    None if fraction is None else (_step + fraction) / len(jobs))
+                        on_progress(
+                            f"[{_step + 1}/{len(jobs)}] {stage}",
+                            None if fraction is None else (_step + fraction) / len(jobs),
+                        )
 
                 try:
-                    m = job.measure(config, runners[job.setting], feeds=feeds[(job.setting, job.batch)],
-                                    on_progress=progress, cancel=cancel)
+                    m = job.measure(
+                        config,
+                        runners[job.setting],
+                        feeds=feeds[(job.setting, job.batch)],
+                        on_progress=progress,
+                        cancel=cancel,
+                    )
                 except KeyboardInterrupt:
                     stopped = True
                     break
@@ -186,16 +228,38 @@ class SweepJob:
         return (self.variant, id(self.target), self.backend, self.optimization_level, self.threads)
 
     def describe(self) -> dict:
-        return {"variant": self.variant, "backend": self.backend, "optimization_level": self.optimization_level,
-                "threads": self.threads, "batch": self.batch, "concurrency": self.concurrency}
+        return {
+            "variant": self.variant,
+            "backend": self.backend,
+            "optimization_level": self.optimization_level,
+            "threads": self.threads,
+            "batch": self.batch,
+            "concurrency": self.concurrency,
+        }
 
-    def measure(self, config: BenchmarkConfig, runner: Runner | None = None, *, feeds: dict[str, np.ndarray] | None = None,
-                on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Measurement:
+    def measure(
+        self,
+        config: BenchmarkConfig,
+        runner: Runner | None = None,
+        *,
+        feeds: dict[str, np.ndarray] | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Measurement:
         """Time this configuration with the harness."""
-        return measure(runner or self.runner(), batch=self.batch, concurrency=self.concurrency, feeds=feeds,
-                       config=config, on_progress=on_progress, cancel=cancel)
+        return measure(
+            runner or self.runner(),
+            batch=self.batch,
+            concurrency=self.concurrency,
+            feeds=feeds,
+            config=config,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
 
-    def record(self, measurement: Measurement, store: ResultsStore | None = None, pending_so_far: int = 0) -> tuple[dict, int]:
+    def record(
+        self, measurement: Measurement, store: ResultsStore | None = None, pending_so_far: int = 0
+    ) -> tuple[dict, int]:
         """The sweep's row of a measurement and its record in ``store``, the one path of local and Ray sweeps:
         the quality filter applied once (``records.benchmark_tags``), the same tags in the row and the store.
         Returns (row, 1 if the record waits in the spool)."""
@@ -205,12 +269,23 @@ class SweepJob:
         pending = _record(store, measurement, tags, pending_so_far, uid=self.uid) if store is not None else 0
         return row, pending
 
-    def measure_and_record(self, config: BenchmarkConfig, store: ResultsStore | None = None, runner: Runner | None = None) -> tuple[dict, int]:
+    def measure_and_record(
+        self, config: BenchmarkConfig, store: ResultsStore | None = None, runner: Runner | None = None
+    ) -> tuple[dict, int]:
         """Measure this configuration and record it (a Ray task); returns (row, 1 if it waits in the spool)."""
         return self.record(self.measure(config, runner), store)
 
 
-def plan_jobs(targets: object, batches: Sequence[int], concurrencies: Sequence[int], levels: Sequence[str | None], threads: Sequence[int | None], tags: Mapping | None, variant_tags: Mapping[str, Mapping] | None, runner_options: dict[str, Any]) -> list[SweepJob]:
+def plan_jobs(
+    targets: object,
+    batches: Sequence[int],
+    concurrencies: Sequence[int],
+    levels: Sequence[str | None],
+    threads: Sequence[int | None],
+    tags: Mapping | None,
+    variant_tags: Mapping[str, Mapping] | None,
+    runner_options: dict[str, Any],
+) -> list[SweepJob]:
     """Every configuration of a sweep in the local sweep's order, without building or loading anything."""
     options = {k: v for k, v in runner_options.items() if k != "backend"}
     jobs = []
@@ -222,6 +297,9 @@ def plan_jobs(targets: object, batches: Sequence[int], concurrencies: Sequence[i
             settings = [(None, None)]
         extra = {**(tags or {}), **((variant_tags or {}).get(variant, {}))}
         for (level, count), b, c in itertools.product(settings, batches, concurrencies):
-            jobs.append(SweepJob(len(jobs), variant, target, backend, level, count, b, c, extra,
-                                 {**options, "backend": backend}))
+            jobs.append(
+                SweepJob(
+                    len(jobs), variant, target, backend, level, count, b, c, extra, {**options, "backend": backend}
+                )
+            )
     return jobs

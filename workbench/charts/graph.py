@@ -34,8 +34,8 @@ COLOR_MODES = ("category", "precision", "stream")
 HIGHLIGHT = "#ffbf00"
 UNSET = "#c7c7c7"
 MARGIN = dict(l=8, r=8, t=36, b=40)
-LABEL_LIMIT = 400      # labels drawn at once: SVG text is most of the drawing time; further out, boxes only
-MAIN_FRACTION = 0.84   # of the plot width: the graph; the rest (after a gap) is the minimap
+LABEL_LIMIT = 400  # labels drawn at once: SVG text is most of the drawing time; further out, boxes only
+MAIN_FRACTION = 0.84  # of the plot width: the graph; the rest (after a gap) is the minimap
 MINIMAP_START = 0.87
 
 
@@ -73,7 +73,7 @@ def node_colors(graph: GraphData, color_by: str) -> tuple[list[str], dict[str, s
 
 def _pastel(color: str, amount: float = 0.72) -> str:
     """``color`` mixed with white: a box fill dark text stays readable on."""
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return "#%02x%02x%02x" % tuple(round(c + (255 - c) * amount) for c in (r, g, b))
 
 
@@ -119,16 +119,20 @@ def _edges(graph: GraphData):
     np.minimum.at(left, layer, x - nodes["width"].to_numpy(float) / 2)
     np.maximum.at(right, layer, x + nodes["width"].to_numpy(float) / 2)
     ex, ey, mx, my, text = [], [], [], [], []
-    for source, target, tensor, shape, dtype in zip(edges["source"], edges["target"], edges["tensor"],
-                                                    edges["shape"], edges["dtype"]):
+    for source, target, tensor, shape, dtype in zip(
+        edges["source"], edges["target"], edges["tensor"], edges["shape"], edges["dtype"]
+    ):
         s, t = row[source], row[target]
         x0, y0, l0 = float(x[s]), float(y[s]) - half, layer[s]
         x1, y1, l1 = float(x[t]), float(y[t]) + half, layer[t]
         if l1 - l0 > 1:
-            lane_left = float(left[l0 + 1:l1].min()) - 12
-            lane_right = float(right[l0 + 1:l1].max()) + 12
-            lane = lane_left if abs(x0 - lane_left) + abs(x1 - lane_left) <= \
-                abs(x0 - lane_right) + abs(x1 - lane_right) else lane_right
+            lane_left = float(left[l0 + 1 : l1].min()) - 12
+            lane_right = float(right[l0 + 1 : l1].max()) + 12
+            lane = (
+                lane_left
+                if abs(x0 - lane_left) + abs(x1 - lane_left) <= abs(x0 - lane_right) + abs(x1 - lane_right)
+                else lane_right
+            )
             below, above = y0 - ROW_GAP_PX / 2, y1 + ROW_GAP_PX / 2
             ex += [x0, x0, lane, lane, x1, x1, None]
             ey += [y0, below, below, above, above, y1, None]
@@ -151,9 +155,22 @@ def _fill_traces(graph: GraphData, color_by: str) -> list[dict]:
     for label, color in legend.items():
         ids = graph.nodes["id"].to_numpy()[colors == color]
         bx, by = box_outlines(graph.nodes, ids)
-        traces.append(dict(type="scatter", x=bx, y=by, mode="lines", fill="toself", fillcolor=_pastel(color),
-                           line=dict(color=color, width=1.2), hoverinfo="skip", name=label, legendgroup=label,
-                           showlegend=True, meta="fill"))
+        traces.append(
+            dict(
+                type="scatter",
+                x=bx,
+                y=by,
+                mode="lines",
+                fill="toself",
+                fillcolor=_pastel(color),
+                line=dict(color=color, width=1.2),
+                hoverinfo="skip",
+                name=label,
+                legendgroup=label,
+                showlegend=True,
+                meta="fill",
+            )
+        )
         colors[colors == color] = ""  # one trace per colour even if two labels share it
     return [t for t in traces if len(t["x"])]  # type: ignore[arg-type]
 
@@ -166,8 +183,10 @@ def highlight_outline(graph: GraphData, ids: Iterable[int]) -> dict:
     grown = graph.nodes.loc[ids].assign(width=lambda f: f["width"] + 6, height=lambda f: f["height"] + 6)
     bx, by = box_outlines(grown)
     # lists with None between boxes: small, and the same in the browser whichever way the widget sends them
-    return {"x": [None if v != v else round(float(v), 1) for v in bx],
-            "y": [None if v != v else round(float(v), 1) for v in by]}
+    return {
+        "x": [None if v != v else round(float(v), 1) for v in bx],
+        "y": [None if v != v else round(float(v), 1) for v in by],
+    }
 
 
 def trace_index(figure: go.Figure, role: str) -> int:
@@ -183,7 +202,9 @@ def plot_size(width: int, height: int) -> tuple[float, float]:
     return (width - MARGIN["l"] - MARGIN["r"]) * MAIN_FRACTION, height - MARGIN["t"] - MARGIN["b"]
 
 
-def view_ranges(graph: GraphData, width: int, height: int, *, center: tuple[float, float] | None = None, scale: float = 1.0) -> tuple[list[float], list[float]]:
+def view_ranges(
+    graph: GraphData, width: int, height: int, *, center: tuple[float, float] | None = None, scale: float = 1.0
+) -> tuple[list[float], list[float]]:
     """x and y axis ranges showing the graph at ``scale`` (1: 1 px per unit, labels fit their boxes) centred on
     ``center`` (x, y), or, by default, the top of the graph."""
     pw, ph = plot_size(width, height)
@@ -192,14 +213,19 @@ def view_ranges(graph: GraphData, width: int, height: int, *, center: tuple[floa
     if center is None:
         top = float(nodes["y"].max()) + float(nodes["height"].max()) / 2 + 16 if len(nodes) else 0.0
         shown = nodes[nodes["y"] >= top - ph]
-        cx = float(((shown["x"] - shown["width"] / 2).min() + (shown["x"] + shown["width"] / 2).max()) / 2) \
-            if len(shown) else 0.0
+        cx = (
+            float(((shown["x"] - shown["width"] / 2).min() + (shown["x"] + shown["width"] / 2).max()) / 2)
+            if len(shown)
+            else 0.0
+        )
         return [cx - pw / 2, cx + pw / 2], [top - ph, top]
     cx, cy = center
     return [cx - pw / 2, cx + pw / 2], [cy - ph / 2, cy + ph / 2]
 
 
-def visible_labels(graph: GraphData, xrange: Sequence[float], yrange: Sequence[float], *, limit: int = LABEL_LIMIT) -> dict:
+def visible_labels(
+    graph: GraphData, xrange: Sequence[float], yrange: Sequence[float], *, limit: int = LABEL_LIMIT
+) -> dict:
     """x, y, text and node row (customdata) of the labels to draw for a view: the nodes in it and half a view
     around it, or none when more than ``limit`` (zoomed out: the boxes alone, and labels would overlap anyway)."""
     nodes = graph.nodes
@@ -209,18 +235,38 @@ def visible_labels(graph: GraphData, xrange: Sequence[float], yrange: Sequence[f
     rows = np.flatnonzero((x >= x0 - w) & (x <= x1 + w) & (y >= y0 - h) & (y <= y1 + h))
     if len(rows) > limit:
         rows = rows[:0]
-    return {"x": x[rows].tolist(), "y": y[rows].tolist(), "text": nodes["label"].to_numpy()[rows].tolist(),
-            "customdata": rows.tolist()}
+    return {
+        "x": x[rows].tolist(),
+        "y": y[rows].tolist(),
+        "text": nodes["label"].to_numpy()[rows].tolist(),
+        "customdata": rows.tolist(),
+    }
 
 
 def viewport_shape(xrange: Sequence[float], yrange: Sequence[float]) -> dict:
     """The minimap's rectangle for the main view's ranges."""
-    return dict(type="rect", xref="x2", yref="y2", x0=xrange[0], x1=xrange[1], y0=yrange[0], y1=yrange[1],
-                line=dict(color="#d62728", width=1.5), fillcolor="rgba(214,39,40,0.08)")
+    return dict(
+        type="rect",
+        xref="x2",
+        yref="y2",
+        x0=xrange[0],
+        x1=xrange[1],
+        y0=yrange[0],
+        y1=yrange[1],
+        line=dict(color="#d62728", width=1.5),
+        fillcolor="rgba(214,39,40,0.08)",
+    )
 
 
-def graph_figure(graph: GraphData, *, color_by: str = "category", highlight: Iterable[int] = (), title: str | None = None,
-                 width: int = 1000, height: int = 700) -> go.Figure:
+def graph_figure(
+    graph: GraphData,
+    *,
+    color_by: str = "category",
+    highlight: Iterable[int] = (),
+    title: str | None = None,
+    width: int = 1000,
+    height: int = 700,
+) -> go.Figure:
     """The graph as a figure of ``width`` x ``height`` pixels, showing the top of the graph at a readable scale, with
     a minimap; ``highlight``: node ids to outline. Traces carry their role in ``meta`` (see ``trace_index``)."""
     if "label" not in graph.nodes:
@@ -233,42 +279,117 @@ def graph_figure(graph: GraphData, *, color_by: str = "category", highlight: Ite
     # time at 2,000 nodes (tests validate the same figure on small graphs).
     xy = dict(x=nodes["x"].to_numpy(float), y=nodes["y"].to_numpy(float))
     traces = [
-        dict(type="scatter", x=np.array(ex, dtype=float), y=np.array(ey, dtype=float), mode="lines",
-             line=dict(color="#8a8a8a", width=1), hoverinfo="skip", showlegend=False, name="edges", meta="edges"),
+        dict(
+            type="scatter",
+            x=np.array(ex, dtype=float),
+            y=np.array(ey, dtype=float),
+            mode="lines",
+            line=dict(color="#8a8a8a", width=1),
+            hoverinfo="skip",
+            showlegend=False,
+            name="edges",
+            meta="edges",
+        ),
         *_fill_traces(graph, color_by),
-        dict(type="scatter", mode="lines", line=dict(color=HIGHLIGHT, width=3.5), hoverinfo="skip", showlegend=False,
-             name="highlight", meta="highlight", **highlight_outline(graph, highlight)),
-        dict(type="scatter", x=np.array(mx, dtype=float), y=np.array(my, dtype=float), mode="markers",
-             marker=dict(size=9, opacity=0), hovertext=mtext, hoverinfo="text", showlegend=False, name="tensors",
-             meta="tensors"),
-        dict(type="scatter", **xy, mode="markers", text=list(nodes["label"]),
-             customdata=nodes["id"].to_numpy(), hovertext=[_hover(r) for r in nodes.itertuples()], hoverinfo="text",
-             marker=dict(size=float(nodes["height"].max()) if len(nodes) else 10, opacity=0, symbol="square"),
-             showlegend=False, name="nodes", meta="nodes"),
-        dict(type="scatter", mode="text", textposition="middle center", hoverinfo="skip", showlegend=False,
-             textfont=dict(size=FONT_PX, color="#111111", family="Arial, sans-serif"), name="labels", meta="labels",
-             **visible_labels(graph, xrange, yrange)),
-        dict(type="scatter", **xy, mode="markers", marker=dict(size=4, color=colors, symbol="square"),
-             customdata=nodes["id"].to_numpy(), hovertext=list(nodes["name"]), hoverinfo="text", showlegend=False,
-             name="minimap", meta="minimap", xaxis="x2", yaxis="y2"),
+        dict(
+            type="scatter",
+            mode="lines",
+            line=dict(color=HIGHLIGHT, width=3.5),
+            hoverinfo="skip",
+            showlegend=False,
+            name="highlight",
+            meta="highlight",
+            **highlight_outline(graph, highlight),
+        ),
+        dict(
+            type="scatter",
+            x=np.array(mx, dtype=float),
+            y=np.array(my, dtype=float),
+            mode="markers",
+            marker=dict(size=9, opacity=0),
+            hovertext=mtext,
+            hoverinfo="text",
+            showlegend=False,
+            name="tensors",
+            meta="tensors",
+        ),
+        dict(
+            type="scatter",
+            **xy,
+            mode="markers",
+            text=list(nodes["label"]),
+            customdata=nodes["id"].to_numpy(),
+            hovertext=[_hover(r) for r in nodes.itertuples()],
+            hoverinfo="text",
+            marker=dict(size=float(nodes["height"].max()) if len(nodes) else 10, opacity=0, symbol="square"),
+            showlegend=False,
+            name="nodes",
+            meta="nodes",
+        ),
+        dict(
+            type="scatter",
+            mode="text",
+            textposition="middle center",
+            hoverinfo="skip",
+            showlegend=False,
+            textfont=dict(size=FONT_PX, color="#111111", family="Arial, sans-serif"),
+            name="labels",
+            meta="labels",
+            **visible_labels(graph, xrange, yrange),
+        ),
+        dict(
+            type="scatter",
+            **xy,
+            mode="markers",
+            marker=dict(size=4, color=colors, symbol="square"),
+            customdata=nodes["id"].to_numpy(),
+            hovertext=list(nodes["name"]),
+            hoverinfo="text",
+            showlegend=False,
+            name="minimap",
+            meta="minimap",
+            xaxis="x2",
+            yaxis="y2",
+        ),
     ]
     if len(nodes):
-        mini_x = [float((nodes["x"] - nodes["width"] / 2).min()) - 20, float((nodes["x"] + nodes["width"] / 2).max()) + 20]
+        mini_x = [
+            float((nodes["x"] - nodes["width"] / 2).min()) - 20,
+            float((nodes["x"] + nodes["width"] / 2).max()) + 20,
+        ]
         mini_y = [float(nodes["y"].min()) - 40, float(nodes["y"].max()) + 40]
     else:
         mini_x, mini_y = [-1, 1], [-1, 1]
     layout = dict(
-        title=dict(text=title or graph.title, font=dict(size=14), x=0.01), width=width, height=height,
-        autosize=False, template="plotly_white", dragmode="pan", hovermode="closest", hoverdistance=40,
-        margin=MARGIN, legend=dict(orientation="h", y=-0.01, yanchor="top", x=0, font=dict(size=11)),
+        title=dict(text=title or graph.title, font=dict(size=14), x=0.01),
+        width=width,
+        height=height,
+        autosize=False,
+        template="plotly_white",
+        dragmode="pan",
+        hovermode="closest",
+        hoverdistance=40,
+        margin=MARGIN,
+        legend=dict(orientation="h", y=-0.01, yanchor="top", x=0, font=dict(size=11)),
         xaxis=dict(visible=False, domain=[0, MAIN_FRACTION], range=xrange),
         yaxis=dict(visible=False, range=yrange),
         xaxis2=dict(visible=False, domain=[MINIMAP_START, 1], range=mini_x, fixedrange=True),
         yaxis2=dict(visible=False, anchor="x2", range=mini_y, fixedrange=True),
-        shapes=[viewport_shape(xrange, yrange),
-                dict(type="rect", xref="x2 domain", yref="y2 domain", x0=0, x1=1, y0=0, y1=1,
-                     line=dict(color="#cccccc", width=1))],
-        uirevision=graph.title)
+        shapes=[
+            viewport_shape(xrange, yrange),
+            dict(
+                type="rect",
+                xref="x2 domain",
+                yref="y2 domain",
+                x0=0,
+                x1=1,
+                y0=0,
+                y1=1,
+                line=dict(color="#cccccc", width=1),
+            ),
+        ],
+        uirevision=graph.title,
+    )
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
@@ -289,5 +410,9 @@ def details_html(graph: GraphData, node_id: int, extra: str = "") -> str:
             value = html.escape(str(value))
         if value:
             items.append(f"<b>{html.escape(key)}</b>: {value}")
-    return ("<div style='font-size:12px;line-height:1.35;max-height:560px;overflow:auto'>"
-            + "<br>".join(items) + extra + "</div>")
+    return (
+        "<div style='font-size:12px;line-height:1.35;max-height:560px;overflow:auto'>"
+        + "<br>".join(items)
+        + extra
+        + "</div>"
+    )

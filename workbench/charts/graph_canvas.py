@@ -21,9 +21,9 @@ from ..graph import GraphData, collapse, layered_layout, scope_of
 from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
 from .graph import node_colors
 
-HIERARCHY_MIN_NODES = 600   # nodes: larger graphs open grouped by name scope (as the notebook panel does)
-MAX_NAME_CHARS = 2000       # a longer node or tensor name is cut, with its length said (10,000-character names
-                            # would make megabytes of payload)
+HIERARCHY_MIN_NODES = 600  # nodes: larger graphs open grouped by name scope (as the notebook panel does)
+MAX_NAME_CHARS = 2000  # a longer node or tensor name is cut, with its length said (10,000-character names
+# would make megabytes of payload)
 
 
 @lru_cache(maxsize=1)
@@ -65,15 +65,19 @@ def _scene(graph: GraphData, ref) -> dict:
     payload's item reference (a node index >= 0, or -(group + 1))."""
     nodes = graph.nodes
     row = {node_id: k for k, node_id in enumerate(nodes["id"].tolist())}
-    return {"x": [_compact(v) for v in nodes["x"].tolist()],
-            "y": [_compact(-v) for v in nodes["y"].tolist()],
-            "w": [_compact(v) for v in nodes["width"].tolist()], "ref": ref,
-            "es": [row[s] for s in graph.edges["source"].tolist()],
-            "et": [row[t] for t in graph.edges["target"].tolist()]}
+    return {
+        "x": [_compact(v) for v in nodes["x"].tolist()],
+        "y": [_compact(-v) for v in nodes["y"].tolist()],
+        "w": [_compact(v) for v in nodes["width"].tolist()],
+        "ref": ref,
+        "es": [row[s] for s in graph.edges["source"].tolist()],
+        "et": [row[t] for t in graph.edges["target"].tolist()],
+    }
 
 
-def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool | None = None,
-                depth: int | None = None) -> dict:
+def canvas_view(
+    graph: GraphData, *, color_by: str = "category", hierarchy: bool | None = None, depth: int | None = None
+) -> dict:
     """The payload of one pane: every node of ``graph`` and its top scene — the laid-out graph, or with
     ``hierarchy`` (default: above ``HIERARCHY_MIN_NODES`` nodes), its name-scope groups at ``depth`` (default
     ``scope_depth``) laid out, each group's nodes left to the browser."""
@@ -89,23 +93,29 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
     names = [_cut(str(v)) for v in nodes["name"].tolist()]
     two_lines = any("<br>" in label for label in labels)
     view: dict[str, Any] = {
-        "title": graph.title, "kind": graph.kind, "names": names,
+        "title": graph.title,
+        "kind": graph.kind,
+        "names": names,
         "label": [label_table(label.replace("<br>", "\n")) for label in labels],
         "width": [_compact(label_width(label)) for label in labels],
         "op": [op_table(v) for v in nodes["op"].tolist()],
         "category": [cat_table(v) for v in nodes["category"].tolist()],
         "precision": [precision_table(v) for v in nodes["precision"].tolist()],
-        "color": [palette(c) for c in colors], "height": LINE_PX * (2 if two_lines else 1) + 8,
-        "notes": list(graph.notes)}
+        "color": [palette(c) for c in colors],
+        "height": LINE_PX * (2 if two_lines else 1) + 8,
+        "notes": list(graph.notes),
+    }
     if "fusion_reason" in nodes:
         view["extra"] = ["why no engine layer: " + r if r else "" for r in nodes["fusion_reason"].tolist()]
     row = {node_id: k for k, node_id in enumerate(nodes["id"].tolist())}
     edges = graph.edges
     # columns as lists: iterating pandas' Arrow strings costs microseconds per value
-    view["edges"] = {"s": [row[s] for s in edges["source"].tolist()], "t": [row[t] for t in edges["target"].tolist()],
-                     "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"].tolist()],
-                     "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"].tolist(),
-                                                                                edges["dtype"].tolist())]}
+    view["edges"] = {
+        "s": [row[s] for s in edges["source"].tolist()],
+        "t": [row[t] for t in edges["target"].tolist()],
+        "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"].tolist()],
+        "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"].tolist(), edges["dtype"].tolist())],
+    }
     grouped = None
     if hierarchy is None:  # a graph collapsed already (``workbench graph --collapse``) is drawn as it is
         hierarchy = n > HIERARCHY_MIN_NODES and graph.kind != "engine" and not graph.counts["groups"]
@@ -128,9 +138,15 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
             if gid in members_of:
                 members = members_of[gid]
                 ref.append(-len(view["groups"]) - 1)
-                view["groups"].append({"name": _cut(str(name)), "count": len(members), "members": members,
-                                       "ops": group_ops(details.get("ops", "")),  # "groupOps" index
-                                       "work": details.get("work") or _counted(categories, members)})
+                view["groups"].append(
+                    {
+                        "name": _cut(str(name)),
+                        "count": len(members),
+                        "members": members,
+                        "ops": group_ops(details.get("ops", "")),  # "groupOps" index
+                        "work": details.get("work") or _counted(categories, members),
+                    }
+                )
             else:
                 ref.append(row_of_kept[gid])
         view["groupOps"] = group_ops.values
@@ -146,12 +162,18 @@ def canvas_view(graph: GraphData, *, color_by: str = "category", hierarchy: bool
 def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict, dict]:
     """For the collapsed graph: group id -> the rows of ``graph`` it holds, and a kept node's id -> its row in
     ``graph``. One pass, as ``collapse`` (which keeps the nodes' order)."""
-    group_id = {name: gid for gid, name, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(),
-                                                    grouped.nodes["category"].tolist()) if cat == "group"}
+    group_id = {
+        name: gid
+        for gid, name, cat in zip(
+            grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(), grouped.nodes["category"].tolist()
+        )
+        if cat == "group"
+    }
     members_of: dict[int, list[int]] = {}
     row_of_kept: dict[int, int] = {}
-    kept = iter(gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist())
-                if cat != "group")
+    kept = iter(
+        gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist()) if cat != "group"
+    )
     for k, (name, cat) in enumerate(zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist())):
         key = scope_of(name, depth) if cat != "input/output" else ""
         if key in group_id:

@@ -158,8 +158,13 @@ def script_json(value: object) -> str:
     comment out the script, because every ``<``, ``>`` and ``&`` is written as a JSON escape (the same JSON);
     U+2028/U+2029 are escaped too (line terminators in older JavaScript)."""
     text = json.dumps(value)
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(raw, escaped)
     return text
 
@@ -171,11 +176,18 @@ def _view(graph: GraphData, color_by: str) -> dict:
     ids = [int(i) for i in graph.nodes["id"]]
     grown = graph.nodes.assign(width=graph.nodes["width"] + 6, height=graph.nodes["height"] + 6)
     bx, by = (np.round(a.reshape(len(ids), -1)[:, :-1], 1).tolist() for a in box_outlines(grown))
-    return {"title": graph.title, "figure": figure, "ids": ids, "x": [float(v) for v in graph.nodes["x"]],
-            "labels": [str(v) for v in graph.nodes["label"]],
-            "y": [float(v) for v in graph.nodes["y"]], "outlines": {i: [x, y] for i, x, y in zip(ids, bx, by)},
-            "names": [str(n) for n in graph.nodes["name"]], "ops": [str(o) for o in graph.nodes["op"]],
-            "details": {i: details_html(graph, i) for i in ids}}
+    return {
+        "title": graph.title,
+        "figure": figure,
+        "ids": ids,
+        "x": [float(v) for v in graph.nodes["x"]],
+        "labels": [str(v) for v in graph.nodes["label"]],
+        "y": [float(v) for v in graph.nodes["y"]],
+        "outlines": {i: [x, y] for i, x, y in zip(ids, bx, by)},
+        "names": [str(n) for n in graph.nodes["name"]],
+        "ops": [str(o) for o in graph.nodes["op"]],
+        "details": {i: details_html(graph, i) for i in ids},
+    }
 
 
 def _link_maps(onnx_graph: GraphData, engine_graph: GraphData) -> dict:
@@ -191,9 +203,16 @@ def _grouped(graph: GraphData) -> GraphData | None:
     return grouped if grouped.counts["nodes"] < graph.counts["nodes"] else None
 
 
-def graph_html(graphs: list[GraphData], path: PathArg, *, fusion: FusionSummary | None = None,
-               engine_color_by: str = "category", title: str = "TensorRT Workbench graph",
-               renderer: str | None = None, hierarchy: bool | None = None) -> Path:
+def graph_html(
+    graphs: list[GraphData],
+    path: PathArg,
+    *,
+    fusion: FusionSummary | None = None,
+    engine_color_by: str = "category",
+    title: str = "TensorRT Workbench graph",
+    renderer: str | None = None,
+    hierarchy: bool | None = None,
+) -> Path:
     """Write ``graphs`` (one graph, or the ONNX graph and the engine graph) to one self-contained HTML file
     (atomically: an interrupted export leaves the previous file). ``renderer``: "plotly", "canvas" (the bundled
     canvas renderer, hierarchy first) or, by default, the canvas above ``HIERARCHY_MIN_NODES`` nodes. Both open the
@@ -207,8 +226,9 @@ def graph_html(graphs: list[GraphData], path: PathArg, *, fusion: FusionSummary 
     if renderer not in ("plotly", "canvas"):
         raise ConfigError(f"renderer '{renderer}' is unknown (choose plotly or canvas)")
     if renderer == "canvas":
-        return canvas_html(graphs, path, fusion=fusion, engine_color_by=engine_color_by, title=title,
-                           hierarchy=hierarchy)
+        return canvas_html(
+            graphs, path, fusion=fusion, engine_color_by=engine_color_by, title=title, hierarchy=hierarchy
+        )
     views = [_view(g, engine_color_by if g.kind == "engine" else "category") for g in graphs]
     maps = _link_maps(graphs[0], graphs[1]) if len(graphs) == 2 else None
     grouped = _grouped(graphs[0])
@@ -216,30 +236,46 @@ def graph_html(graphs: list[GraphData], path: PathArg, *, fusion: FusionSummary 
     grouped_maps = _link_maps(grouped, graphs[1]) if grouped is not None and len(graphs) == 2 else None
     summary = ""
     if fusion is not None:
-        summary = (f"<h3>{fusion.onnx_nodes} ONNX nodes → {fusion.network_layers} network layers → "
-                   f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0))
+        summary = (
+            f"<h3>{fusion.onnx_nodes} ONNX nodes → {fusion.network_layers} network layers → "
+            f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0)
+        )
     if hierarchy is None:
         hierarchy = len(graphs[0].nodes) > HIERARCHY_MIN_NODES
     start_grouped = grouped is not None and hierarchy
-    layers_button = (f" <button id='layers'>{'Show every node' if start_grouped else 'Group layers'}</button>"
-                     if grouped is not None else "")
+    layers_button = (
+        f" <button id='layers'>{'Show every node' if start_grouped else 'Group layers'}</button>"
+        if grouped is not None
+        else ""
+    )
     panes = "".join(f"<div id='graph{k}' class='graph'></div>" for k in range(len(views)))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:12px}} .row{{display:flex;gap:8px}} .graph{{flex:1;min-width:0;height:{HEIGHT}px}}
+<style>body{{font-family:sans-serif;margin:12px}} .row{{display:flex;gap:8px}} .graph{{flex:1;min-width:0;height:{
+        HEIGHT
+    }px}}
 #details{{width:300px;font-size:12px;border-left:1px solid #ddd;padding-left:8px}}
 table{{border-collapse:collapse;font-size:12px}} td,th{{padding:2px 6px;border-bottom:1px solid #eee}}</style>
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><h2>{html.escape(title)}</h2>
 <div><input id="query" placeholder="find a node by name or op" size="40"> <button id="find">Find</button>
-<span id="found"></span>{layers_button} <span style="color:#666;font-size:12px">drag or scroll to pan · Ctrl+scroll or pinch to
+<span id="found"></span>{
+        layers_button
+    } <span style="color:#666;font-size:12px">drag or scroll to pan · Ctrl+scroll or pinch to
 zoom · click the minimap (right) to jump · double-click to see the whole graph</span></div>
 <div class="row">{panes}<div id="details"><i>click a node for its details</i></div></div>
 <div>{summary}</div>
-<script type="text/javascript">{_SCRIPT % {"views": script_json(views), "maps": script_json(maps),
-                                           "grouped": script_json(grouped_view),
-                                           "grouped_maps": script_json(grouped_maps), "label_limit": LABEL_LIMIT,
-                                           "start_grouped": script_json(start_grouped)}}</script>
+<script type="text/javascript">{
+        _SCRIPT
+        % {
+            "views": script_json(views),
+            "maps": script_json(maps),
+            "grouped": script_json(grouped_view),
+            "grouped_maps": script_json(grouped_maps),
+            "label_limit": LABEL_LIMIT,
+            "start_grouped": script_json(start_grouped),
+        }
+    }</script>
 </body></html>"""
     return atomic_write_text(path, page)
 
@@ -247,33 +283,50 @@ zoom · click the minimap (right) to jump · double-click to see the whole graph
 def _summary_html(fusion) -> str:
     if fusion is None:
         return ""
-    return (f"<h3>{fusion.onnx_nodes} ONNX nodes → {fusion.network_layers} network layers → "
-            f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0))
+    return (
+        f"<h3>{fusion.onnx_nodes} ONNX nodes → {fusion.network_layers} network layers → "
+        f"{fusion.engine_layers} engine layers</h3>" + fusion.patterns.to_html(index=False, border=0)
+    )
 
 
-def canvas_payload(graphs: list[GraphData], *, engine_color_by: str = "category",
-                   hierarchy: bool | None = None) -> dict:
+def canvas_payload(
+    graphs: list[GraphData], *, engine_color_by: str = "category", hierarchy: bool | None = None
+) -> dict:
     """What the canvas renderer draws: one view per graph and, for two, the fusion links by node row.
     ``hierarchy``: group the ONNX view by name scope (default: above ``HIERARCHY_MIN_NODES``)."""
     from .graph_canvas import canvas_view
 
     graphs = list(graphs)
-    views = [canvas_view(g, color_by=engine_color_by if g.kind == "engine" else
-                         ("fusion_reason_kind" if "fusion_reason_kind" in g.nodes else "category"),
-                         hierarchy=False if g.kind == "engine" else hierarchy) for g in graphs]
+    views = [
+        canvas_view(
+            g,
+            color_by=engine_color_by
+            if g.kind == "engine"
+            else ("fusion_reason_kind" if "fusion_reason_kind" in g.nodes else "category"),
+            hierarchy=False if g.kind == "engine" else hierarchy,
+        )
+        for g in graphs
+    ]
     maps = None
     if len(graphs) == 2:
         rows = [{node_id: k for k, node_id in enumerate(g.nodes["id"])} for g in graphs]
         found = fusion_map(graphs[0], graphs[1])
-        maps = {"onnx_to_engine": {str(rows[0][i]): [rows[1][j] for j in v]
-                                   for i, v in found["onnx_to_engine"].items()},
-                "engine_to_onnx": {str(rows[1][i]): [rows[0][j] for j in v]
-                                   for i, v in found["engine_to_onnx"].items()}}
+        maps = {
+            "onnx_to_engine": {str(rows[0][i]): [rows[1][j] for j in v] for i, v in found["onnx_to_engine"].items()},
+            "engine_to_onnx": {str(rows[1][i]): [rows[0][j] for j in v] for i, v in found["engine_to_onnx"].items()},
+        }
     return {"views": views, "maps": maps, "height": HEIGHT}
 
 
-def canvas_html(graphs: list[GraphData], path: PathArg, *, fusion: FusionSummary | None = None, engine_color_by: str = "category",
-                title: str = "TensorRT Workbench graph", hierarchy: bool | None = None) -> Path:
+def canvas_html(
+    graphs: list[GraphData],
+    path: PathArg,
+    *,
+    fusion: FusionSummary | None = None,
+    engine_color_by: str = "category",
+    title: str = "TensorRT Workbench graph",
+    hierarchy: bool | None = None,
+) -> Path:
     """The export drawn by the bundled canvas renderer (``graph_canvas.js``, inlined): for graphs of thousands to
     tens of thousands of nodes, opened grouped by name scope."""
     from .graph_canvas import renderer_js

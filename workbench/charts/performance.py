@@ -16,8 +16,9 @@ _MAX_POINTS = 2000
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], chart: str) -> pd.DataFrame:
     """``frame`` if it is a DataFrame with ``columns``; else a ConfigError naming the chart and what is missing."""
     if not isinstance(frame, pd.DataFrame):
-        raise ConfigError(f"{chart} needs a DataFrame (from sweep() or ResultsStore.runs()), got "
-                          f"{type(frame).__name__}")
+        raise ConfigError(
+            f"{chart} needs a DataFrame (from sweep() or ResultsStore.runs()), got {type(frame).__name__}"
+        )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ConfigError(f"{chart} needs column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}")
@@ -34,8 +35,15 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
 
 def styled(fig: go.Figure, title: str, x: str, y: str, **kw: Any) -> go.Figure:
     """The workbench charts' one look: title, axis titles, white template, margins."""
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white", legend_title_text="",
-                      margin=dict(l=60, r=20, t=50, b=50), **kw)
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        template="plotly_white",
+        legend_title_text="",
+        margin=dict(l=60, r=20, t=50, b=50),
+        **kw,
+    )
     return fig
 
 
@@ -53,11 +61,13 @@ def latency_distribution(frame: pd.DataFrame, *, kind: str = "box") -> go.Figure
         raise ConfigError(f"kind must be 'box' or 'violin', got {kind!r}")
     fig = go.Figure()
     for label, row in zip(_labels(frame), frame.itertuples(index=False)):
-        name = f"{label} · batch {row.batch}" + (f" · ×{row.concurrency}" if getattr(row, "concurrency", 1) > 1
-                                                 else "")
+        name = f"{label} · batch {row.batch}" + (f" · ×{row.concurrency}" if getattr(row, "concurrency", 1) > 1 else "")
         y = _quantile_subsample(row.samples_ms)
-        trace = go.Box(y=y, name=name, boxpoints=False) if kind == "box" else \
-            go.Violin(y=y, name=name, box_visible=True, meanline_visible=True, points=False)
+        trace = (
+            go.Box(y=y, name=name, boxpoints=False)
+            if kind == "box"
+            else go.Violin(y=y, name=name, box_visible=True, meanline_visible=True, points=False)
+        )
         fig.add_trace(trace)
     return styled(fig, "Latency distribution per configuration", "", "latency (ms)", showlegend=False)
 
@@ -71,11 +81,23 @@ def latency_throughput(frame: pd.DataFrame, *, latency: str = "latency_ms_median
         data = data[data["concurrency"] == data["concurrency"].min()]
     for label, group in data.groupby("_label", sort=False):
         group = group.sort_values("batch")
-        fig.add_trace(go.Scatter(x=group["throughput"], y=group[latency], mode="lines+markers+text", name=label,
-                                 text=[f"b{b}" for b in group["batch"]], textposition="top center",
-                                 hovertemplate="batch %{text}<br>%{x:,.1f} inferences/s<br>%{y:.3f} ms"))
-    return styled(fig, "Latency vs throughput over batch sizes", "throughput (inferences/s)",
-                   f"{latency.replace('latency_ms_', '')} latency (ms)")
+        fig.add_trace(
+            go.Scatter(
+                x=group["throughput"],
+                y=group[latency],
+                mode="lines+markers+text",
+                name=label,
+                text=[f"b{b}" for b in group["batch"]],
+                textposition="top center",
+                hovertemplate="batch %{text}<br>%{x:,.1f} inferences/s<br>%{y:.3f} ms",
+            )
+        )
+    return styled(
+        fig,
+        "Latency vs throughput over batch sizes",
+        "throughput (inferences/s)",
+        f"{latency.replace('latency_ms_', '')} latency (ms)",
+    )
 
 
 def throughput_vs_concurrency(frame: pd.DataFrame) -> go.Figure:
@@ -85,11 +107,13 @@ def throughput_vs_concurrency(frame: pd.DataFrame) -> go.Figure:
     data = frame.assign(_label=_labels(frame))
     for (label, batch), group in data.groupby(["_label", "batch"], sort=False):
         group = group.sort_values("concurrency")
-        fig.add_trace(go.Scatter(x=group["concurrency"], y=group["throughput"], mode="lines+markers",
-                                 name=f"{label} · batch {batch}"))
+        fig.add_trace(
+            go.Scatter(
+                x=group["concurrency"], y=group["throughput"], mode="lines+markers", name=f"{label} · batch {batch}"
+            )
+        )
     fig.update_xaxes(dtick=1)
-    return styled(fig, "Throughput vs concurrent sessions / streams", "concurrency",
-                   "throughput (inferences/s)")
+    return styled(fig, "Throughput vs concurrent sessions / streams", "concurrency", "throughput (inferences/s)")
 
 
 def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figure:
@@ -108,12 +132,16 @@ def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figu
     fig = go.Figure()
     for label, group in data.groupby("label", sort=False):
         unstable = group["unstable"].tolist()
-        fig.add_trace(go.Bar(x=[f"batch {b}" + (f" ×{c}" if c > 1 else "") for b, c in
-                                zip(group["batch"], group["concurrency"])],
-                             y=group["speedup"], name=label,
-                             text=[f"{s:.2f}×" + (" unstable" if u else "") for s, u in zip(group["speedup"], unstable)],
-                             marker_pattern_shape=["/" if u else "" for u in unstable],
-                             textposition="outside"))
+        fig.add_trace(
+            go.Bar(
+                x=[f"batch {b}" + (f" ×{c}" if c > 1 else "") for b, c in zip(group["batch"], group["concurrency"])],
+                y=group["speedup"],
+                name=label,
+                text=[f"{s:.2f}×" + (" unstable" if u else "") for s, u in zip(group["speedup"], unstable)],
+                marker_pattern_shape=["/" if u else "" for u in unstable],
+                textposition="outside",
+            )
+        )
     fig.add_hline(y=1.0, line_dash="dot", line_color="gray")
     notes = []
     if data["unstable"].any():
@@ -126,8 +154,10 @@ def speedup_bars(frame: pd.DataFrame, *, baseline: str | None = None) -> go.Figu
 
 # What the Pareto chart's y axis can show: accuracy needs labels; agreement is top-1 agreement with the FP32 model on
 # the same (possibly random) inputs, which says how faithful a variant is, not how accurate.
-QUALITY_METRICS = {"accuracy": "accuracy (labelled data)",
-                   "agreement": "agreement with FP32 (top-1, same inputs; not accuracy)"}
+QUALITY_METRICS = {
+    "accuracy": "accuracy (labelled data)",
+    "agreement": "agreement with FP32 (top-1, same inputs; not accuracy)",
+}
 
 
 def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "latency_ms_median") -> go.Figure:
@@ -135,13 +165,18 @@ def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "la
     better) drawn as a line. ``metric``: ``accuracy`` or ``agreement`` (see ``QUALITY_METRICS``); by default
     accuracy when any row has it, else agreement. The title and axis say which one is shown."""
     if metric is None:
-        metric = next((m for m in QUALITY_METRICS if m in frame and frame[m].notna().any()), "accuracy") \
-            if isinstance(frame, pd.DataFrame) else "accuracy"
+        metric = (
+            next((m for m in QUALITY_METRICS if m in frame and frame[m].notna().any()), "accuracy")
+            if isinstance(frame, pd.DataFrame)
+            else "accuracy"
+        )
     require_columns(frame, [metric, latency], "pareto")
     data = frame.assign(_label=_labels(frame)).dropna(subset=[metric, latency])
     if data.empty:
-        raise ConfigError(f"pareto: no row has both '{metric}' and '{latency}'; record accuracy (with labels) or "
-                          "agreement with FP32 with the runs (sweep(..., variant_tags={'int8': {'accuracy': ...}}))")
+        raise ConfigError(
+            f"pareto: no row has both '{metric}' and '{latency}'; record accuracy (with labels) or "
+            "agreement with FP32 with the runs (sweep(..., variant_tags={'int8': {'accuracy': ...}}))"
+        )
     data = data.sort_values([latency, metric], ascending=[True, False])
     front, best = [], -np.inf
     for index, value in zip(data.index, data[metric]):
@@ -151,14 +186,32 @@ def pareto(frame: pd.DataFrame, *, metric: str | None = None, latency: str = "la
     title = QUALITY_METRICS.get(metric, metric)
     fig = go.Figure()
     for label, group in data.groupby("_label", sort=False):
-        fig.add_trace(go.Scatter(x=group[latency], y=group[metric], mode="markers", name=label,
-                                 marker=dict(size=10),
-                                 hovertemplate=f"{label}<br>%{{x:.3f}} ms<br>{metric} %{{y:.4f}}"))
+        fig.add_trace(
+            go.Scatter(
+                x=group[latency],
+                y=group[metric],
+                mode="markers",
+                name=label,
+                marker=dict(size=10),
+                hovertemplate=f"{label}<br>%{{x:.3f}} ms<br>{metric} %{{y:.4f}}",
+            )
+        )
     f = data.loc[front]
-    fig.add_trace(go.Scatter(x=f[latency], y=f[metric], mode="lines", name="Pareto front",
-                             line=dict(shape="hv", dash="dash", color="black")))
-    return styled(fig, f"{title[0].upper()}{title[1:]} vs latency (Pareto front)",
-                  f"{latency.replace('latency_ms_', '')} latency (ms)", title)
+    fig.add_trace(
+        go.Scatter(
+            x=f[latency],
+            y=f[metric],
+            mode="lines",
+            name="Pareto front",
+            line=dict(shape="hv", dash="dash", color="black"),
+        )
+    )
+    return styled(
+        fig,
+        f"{title[0].upper()}{title[1:]} vs latency (Pareto front)",
+        f"{latency.replace('latency_ms_', '')} latency (ms)",
+        title,
+    )
 
 
 def _memory_label(activation_bytes, naive_bytes) -> str:
@@ -172,16 +225,20 @@ def memory_bars(frame: pd.DataFrame) -> go.Figure:
     """Activation memory the TensorRT engine reserves vs naive (every tensor kept), per model/engine; a bar says how
     many times less, or that there is no saving (tiny models: the engine's fixed minimum, see engines.memory)."""
     require_columns(frame, ["activation_bytes", "naive_activation_bytes"], "memory_bars")
-    data = frame.assign(_label=_labels(frame) if ("label" in frame or "backend" in frame) else
-                        frame.index.astype(str))
+    data = frame.assign(_label=_labels(frame) if ("label" in frame or "backend" in frame) else frame.index.astype(str))
     if "batch" in data.columns:
-        data["_label"] = [f"{name} · batch {b}" if b == b else name for name, b in
-                          zip(data["_label"], data["batch"])]
-    mib = 2 ** 20
-    fig = go.Figure([
-        go.Bar(x=data["_label"], y=data["naive_activation_bytes"] / mib, name="naive (every ONNX tensor kept)"),
-        go.Bar(x=data["_label"], y=data["activation_bytes"] / mib, name="TensorRT engine (fusion + reuse)",
-               text=[_memory_label(a, n) for a, n in zip(data["activation_bytes"], data["naive_activation_bytes"])],
-               textposition="outside"),
-    ])
+        data["_label"] = [f"{name} · batch {b}" if b == b else name for name, b in zip(data["_label"], data["batch"])]
+    mib = 2**20
+    fig = go.Figure(
+        [
+            go.Bar(x=data["_label"], y=data["naive_activation_bytes"] / mib, name="naive (every ONNX tensor kept)"),
+            go.Bar(
+                x=data["_label"],
+                y=data["activation_bytes"] / mib,
+                name="TensorRT engine (fusion + reuse)",
+                text=[_memory_label(a, n) for a, n in zip(data["activation_bytes"], data["naive_activation_bytes"])],
+                textposition="outside",
+            ),
+        ]
+    )
     return styled(fig, "Activation memory: TensorRT engine vs naive", "", "MiB", barmode="group")

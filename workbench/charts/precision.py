@@ -15,11 +15,12 @@ from .performance import require_columns, styled
 if TYPE_CHECKING:
     from ..precision import CalibrationTable
 
-_COLORS = {"minmax": "#d62728", "entropy": "#9467bd", "entropy2": "#1f77b4", "percentile": "#2ca02c",
-           "mse": "#ff7f0e"}
+_COLORS = {"minmax": "#d62728", "entropy": "#9467bd", "entropy2": "#1f77b4", "percentile": "#2ca02c", "mse": "#ff7f0e"}
 
 
-def activation_histogram(tables: CalibrationTable | Sequence[CalibrationTable], tensor: str, *, max_bars: int = 512) -> go.Figure:
+def activation_histogram(
+    tables: CalibrationTable | Sequence[CalibrationTable], tensor: str, *, max_bars: int = 512
+) -> go.Figure:
     """The |x| histogram of ``tensor`` (log scale) with each calibration table's threshold (amax) marked.
 
     ``tables``: one CalibrationTable or a list of them (same model and data; the first one's histogram is drawn).
@@ -38,18 +39,36 @@ def activation_histogram(tables: CalibrationTable | Sequence[CalibrationTable], 
         counts = np.append(counts, np.zeros(pad, counts.dtype)).reshape(-1, factor).sum(axis=1)
         edges = np.append(edges[::factor], edges[-1] + (pad * (edges[1] - edges[0])))[: len(counts) + 1]
     centers = (edges[:-1] + edges[1:]) / 2
-    fig = go.Figure(go.Bar(x=centers, y=np.maximum(counts, 0), width=edges[1] - edges[0], name="|x| count",
-                           marker_color="#7f7f7f", hovertemplate="|x| ≈ %{x:.4g}<br>%{y:,} values"))
+    fig = go.Figure(
+        go.Bar(
+            x=centers,
+            y=np.maximum(counts, 0),
+            width=edges[1] - edges[0],
+            name="|x| count",
+            marker_color="#7f7f7f",
+            hovertemplate="|x| ≈ %{x:.4g}<br>%{y:,} values",
+        )
+    )
     for table in tables:
         row = table.frame.set_index("tensor").loc[tensor] if tensor in set(table.frame.tensor) else None
         if row is None:
             continue
         label = table.calibrator + (f" {table.percentile:g}" if table.percentile else "")
-        fig.add_vline(x=float(row.amax), line_color=_COLORS.get(table.calibrator, "black"), line_dash="dash",
-                      annotation_text=f"{label}: {row.amax:.3g}", annotation_textangle=-90)
+        fig.add_vline(
+            x=float(row.amax),
+            line_color=_COLORS.get(table.calibrator, "black"),
+            line_dash="dash",
+            annotation_text=f"{label}: {row.amax:.3g}",
+            annotation_textangle=-90,
+        )
     fig.update_yaxes(type="log")
-    return styled(fig, f"Activation histogram of {tensor} with calibration thresholds", "|x|",
-                   "count (log scale)", showlegend=False)
+    return styled(
+        fig,
+        f"Activation histogram of {tensor} with calibration thresholds",
+        "|x|",
+        "count (log scale)",
+        showlegend=False,
+    )
 
 
 def quantization_mapping(amax: float, *, values: np.ndarray | None = None, bits: int = 8) -> go.Figure:
@@ -67,19 +86,33 @@ def quantization_mapping(amax: float, *, values: np.ndarray | None = None, bits:
     q = np.clip(np.round(x / scale), lowest, levels)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=x / scale, name="ideal x / scale", line=dict(dash="dot", color="gray")))
-    fig.add_trace(go.Scatter(x=x, y=q, name=f"int{bits}: clip(round(x / scale), {lowest}, {levels})",
-                             line=dict(shape="hv")))
+    fig.add_trace(
+        go.Scatter(x=x, y=q, name=f"int{bits}: clip(round(x / scale), {lowest}, {levels})", line=dict(shape="hv"))
+    )
     if values is not None:
         v = np.asarray(values, dtype=np.float64).ravel()
         qv = np.clip(np.round(v / scale), lowest, levels)
         error = v - qv * scale
-        fig.add_trace(go.Scatter(x=v, y=qv, mode="markers", name="values", marker=dict(size=6),
-                                 customdata=error, hovertemplate="x %{x:.4g} → q %{y}<br>error %{customdata:.3g}"))
+        fig.add_trace(
+            go.Scatter(
+                x=v,
+                y=qv,
+                mode="markers",
+                name="values",
+                marker=dict(size=6),
+                customdata=error,
+                hovertemplate="x %{x:.4g} → q %{y}<br>error %{customdata:.3g}",
+            )
+        )
     for side in (-amax, amax):
         fig.add_vline(x=side, line_dash="dash", line_color="red")
     fig.add_annotation(x=amax, y=levels, text=f"amax {amax:.3g} → {levels}", showarrow=True)
-    return styled(fig, f"Symmetric linear quantization: scale = amax / {levels} = {scale:.3g}", "real value x",
-                   f"int{bits} value q")
+    return styled(
+        fig,
+        f"Symmetric linear quantization: scale = amax / {levels} = {scale:.3g}",
+        "real value x",
+        f"int{bits} value q",
+    )
 
 
 def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure:
@@ -88,18 +121,21 @@ def accuracy_bars(frame: pd.DataFrame, *, metric: str = "accuracy") -> go.Figure
     data = frame.dropna(subset=[metric])
     if data.empty:
         raise ConfigError(f"accuracy_bars: no row has a value for '{metric}'")
-    colors = [_COLORS.get(c, "#7f7f7f") if is_quantized(p) else "#444" for p, c in
-              zip(data.get("precision", [""] * len(data)), data.get("calibrator", [""] * len(data)))]
+    colors = [
+        _COLORS.get(c, "#7f7f7f") if is_quantized(p) else "#444"
+        for p, c in zip(data.get("precision", [""] * len(data)), data.get("calibrator", [""] * len(data)))
+    ]
     text = [f"{v:.2%}" if metric in ("accuracy", "top1_agreement") else f"{v:.3g}" for v in data[metric]]
-    fig = go.Figure(go.Bar(x=data["variant"], y=data[metric], marker_color=colors, text=text,
-                           textposition="outside"))
+    fig = go.Figure(go.Bar(x=data["variant"], y=data[metric], marker_color=colors, text=text, textposition="outside"))
     if metric in ("accuracy", "top1_agreement"):
         low = float(data[metric].min())
         fig.update_yaxes(range=[max(0.0, low - 0.05), 1.0])
     return styled(fig, f"{metric.replace('_', ' ')} by precision and calibrator", "", metric)
 
 
-def amax_error_curve(values: np.ndarray, *, amax: Mapping[str, float] | None = None, bits: int = 8, points: int = 60) -> go.Figure:
+def amax_error_curve(
+    values: np.ndarray, *, amax: Mapping[str, float] | None = None, bits: int = 8, points: int = 60
+) -> go.Figure:
     """Mean squared quantization error of ``values`` as amax moves, split into rounding (inside ±amax) and clipping
     (beyond it): the trade-off every calibrator settles. ``amax``: thresholds to mark, e.g. {"minmax": 3.9}."""
     x = np.abs(np.asarray(values, dtype=np.float64).ravel())
@@ -114,14 +150,21 @@ def amax_error_curve(values: np.ndarray, *, amax: Mapping[str, float] | None = N
         rounding.append(float(np.sum((x[inside] - np.round(x[inside] / scale) * scale) ** 2)) / x.size)
         clipping.append(float(np.sum((x[~inside] - a) ** 2)) / x.size)
     total = np.add(rounding, clipping)
-    fig = go.Figure([
-        go.Scatter(x=grid, y=rounding, name="rounding error (|x| ≤ amax)", line=dict(dash="dot")),
-        go.Scatter(x=grid, y=clipping, name="clipping error (|x| > amax)", line=dict(dash="dot")),
-        go.Scatter(x=grid, y=total, name="total mean squared error", line=dict(width=3, color="black")),
-    ])
+    fig = go.Figure(
+        [
+            go.Scatter(x=grid, y=rounding, name="rounding error (|x| ≤ amax)", line=dict(dash="dot")),
+            go.Scatter(x=grid, y=clipping, name="clipping error (|x| > amax)", line=dict(dash="dot")),
+            go.Scatter(x=grid, y=total, name="total mean squared error", line=dict(width=3, color="black")),
+        ]
+    )
     for name, a in dict(amax or {}).items():
-        fig.add_vline(x=float(a), line_dash="dash", line_color=_COLORS.get(name, "#7f7f7f"),
-                      annotation_text=name, annotation_position="top")
+        fig.add_vline(
+            x=float(a),
+            line_dash="dash",
+            line_color=_COLORS.get(name, "#7f7f7f"),
+            annotation_text=name,
+            annotation_position="top",
+        )
     fig.update_yaxes(type="log")
     return styled(fig, f"Quantization error vs amax (int{bits}, scale = amax / {levels})", "amax", "mean squared error")
 
@@ -134,9 +177,16 @@ def sensitivity_bars(frame: pd.DataFrame, *, metric: str = "sqnr_db") -> go.Figu
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
     ops = sorted(data["op"].unique()) if "op" in data.columns else []
     colors = [palette[ops.index(op) % len(palette)] for op in data["op"]] if ops else None
-    fig = go.Figure(go.Bar(x=data[metric], y=data["node"], orientation="h", marker_color=colors,
-                           text=[f"{v:.1f} dB" if metric == "sqnr_db" else f"{v:.3g}" for v in data[metric]],
-                           textposition="outside"))
+    fig = go.Figure(
+        go.Bar(
+            x=data[metric],
+            y=data["node"],
+            orientation="h",
+            marker_color=colors,
+            text=[f"{v:.1f} dB" if metric == "sqnr_db" else f"{v:.3g}" for v in data[metric]],
+            textposition="outside",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
     label = "SQNR of the output (dB, higher is better)" if metric == "sqnr_db" else metric
     return styled(fig, "Per-layer INT8 sensitivity: only that layer quantized", label, "")

@@ -14,11 +14,19 @@ def room_speedups(summary: pd.DataFrame, *, precision: str = "INT8", baseline: s
     measured = summary.dropna(subset=["speedup"])
     fig = go.Figure()
     for gpu, rows in measured.groupby("gpu", sort=True):
-        fig.add_bar(x=[f"{m} · {model}" for m, model in zip(rows["machine"], rows["model"])], y=rows["speedup"],
-                    name=str(gpu), text=[f"{v:.2f}×" for v in rows["speedup"]], textposition="outside",
-                    customdata=rows[["baseline_ms", "best_ms", "batch"]].to_numpy(),
-                    hovertemplate="%{x}<br>speed-up %{y:.2f}×<br>" + baseline + " %{customdata[0]:.3f} ms → "
-                                  + precision + " %{customdata[1]:.3f} ms (batch %{customdata[2]})<extra></extra>")
+        fig.add_bar(
+            x=[f"{m} · {model}" for m, model in zip(rows["machine"], rows["model"])],
+            y=rows["speedup"],
+            name=str(gpu),
+            text=[f"{v:.2f}×" for v in rows["speedup"]],
+            textposition="outside",
+            customdata=rows[["baseline_ms", "best_ms", "batch"]].to_numpy(),
+            hovertemplate="%{x}<br>speed-up %{y:.2f}×<br>"
+            + baseline
+            + " %{customdata[0]:.3f} ms → "
+            + precision
+            + " %{customdata[1]:.3f} ms (batch %{customdata[2]})<extra></extra>",
+        )
     waiting = len(summary) - len(measured)
     title = f"Best {precision} speed-up over {baseline} per machine"
     if waiting:

@@ -54,10 +54,18 @@ def stream_schedule(layers: pd.DataFrame, *, duration: str | None = None) -> pd.
             producer_end[tensor] = end
         if str(layer["type"]).lower() == "signal" and event is not None:
             signal_end[event] = end
-        rows.append({"name": layer["name"], "stream": stream, "type": layer["type"],
-                     "kind": layer.get("kind", ""), "start": start, "end": end,
-                     "event_id": event,
-                     "onnx_nodes": layer.get("onnx_nodes", [])})
+        rows.append(
+            {
+                "name": layer["name"],
+                "stream": stream,
+                "type": layer["type"],
+                "kind": layer.get("kind", ""),
+                "start": start,
+                "end": end,
+                "event_id": event,
+                "onnx_nodes": layer.get("onnx_nodes", []),
+            }
+        )
     return pd.DataFrame(rows, columns=["name", "stream", "type", "kind", "start", "end", "event_id", "onnx_nodes"])
 
 
@@ -70,13 +78,22 @@ def stream_timeline(layers: pd.DataFrame, *, duration: str | None = None, title:
     compute = schedule[~schedule["type"].str.lower().isin(_SYNC)]
     fig = go.Figure()
     for stream, group in compute.groupby("stream", sort=True):
-        fig.add_trace(go.Bar(
-            base=group["start"], x=group["end"] - group["start"], y=[f"stream {stream}"] * len(group),
-            orientation="h", name=f"stream {stream}",
-            customdata=[[n, t, ", ".join(o[:4]) + (" …" if len(o) > 4 else "")] for n, t, o in
-                        zip(group["name"], group["type"], group["onnx_nodes"])],
-            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>ONNX: %{customdata[2]}<extra></extra>",
-            marker_line_width=1, marker_line_color="white"))
+        fig.add_trace(
+            go.Bar(
+                base=group["start"],
+                x=group["end"] - group["start"],
+                y=[f"stream {stream}"] * len(group),
+                orientation="h",
+                name=f"stream {stream}",
+                customdata=[
+                    [n, t, ", ".join(o[:4]) + (" …" if len(o) > 4 else "")]
+                    for n, t, o in zip(group["name"], group["type"], group["onnx_nodes"])
+                ],
+                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>ONNX: %{customdata[2]}<extra></extra>",
+                marker_line_width=1,
+                marker_line_color="white",
+            )
+        )
     sync = schedule[schedule["type"].str.lower().isin(_SYNC)].dropna(subset=["event_id"])
     for event, group in sync.groupby("event_id"):
         signal = group[group["type"].str.lower() == "signal"]
@@ -84,16 +101,33 @@ def stream_timeline(layers: pd.DataFrame, *, duration: str | None = None, title:
             if signal.empty:
                 continue
             s = signal.iloc[0]
-            fig.add_annotation(x=wait["start"], y=f"stream {wait['stream']}", ax=s["end"], ay=f"stream {s['stream']}",
-                               xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2,
-                               arrowcolor="gray", text="", hovertext=f"event {int(event)}")
+            fig.add_annotation(
+                x=wait["start"],
+                y=f"stream {wait['stream']}",
+                ax=s["end"],
+                ay=f"stream {s['stream']}",
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowcolor="gray",
+                text="",
+                hovertext=f"event {int(event)}",
+            )
     streams = schedule["stream"].nunique()
     unit = "ms (from the recorded profile)" if duration is not None else "steps (order only: no times measured)"
-    fig.update_yaxes(categoryorder="array", categoryarray=[f"stream {s}" for s in sorted(schedule["stream"].unique(),
-                                                                                          reverse=True)])
+    fig.update_yaxes(
+        categoryorder="array", categoryarray=[f"stream {s}" for s in sorted(schedule["stream"].unique(), reverse=True)]
+    )
     span = schedule["end"].max()
     serial = (compute["end"] - compute["start"]).sum()
-    subtitle = (f"{len(compute)} layers on {streams} stream(s); critical path {span:.3g} vs {serial:.3g} "
-                f"if serial" if math.isfinite(span) else "")
-    return styled(fig, title or f"Engine schedule per stream — {subtitle}", unit, "", barmode="overlay",
-                   showlegend=False)
+    subtitle = (
+        f"{len(compute)} layers on {streams} stream(s); critical path {span:.3g} vs {serial:.3g} if serial"
+        if math.isfinite(span)
+        else ""
+    )
+    return styled(
+        fig, title or f"Engine schedule per stream — {subtitle}", unit, "", barmode="overlay", showlegend=False
+    )

@@ -43,8 +43,15 @@ def app_url(port: int, token: str) -> str:
     return f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
 
 
-def voila_command(notebook: Path, port: int, browser: bool, extra: Sequence[str] = (), *, token: str | None = None,
-                  allowed_hosts: Sequence[str] = ()) -> tuple[list[str], dict]:
+def voila_command(
+    notebook: Path,
+    port: int,
+    browser: bool,
+    extra: Sequence[str] = (),
+    *,
+    token: str | None = None,
+    allowed_hosts: Sequence[str] = (),
+) -> tuple[list[str], dict]:
     """Voila's command line and environment. ``token``: None makes a fresh one, "" serves without (an explicit
     opt-out); it travels in the environment (JUPYTER_TOKEN), never on the command line other users can read.
     ``allowed_hosts``: host names accepted in the Host header besides localhost and loopback addresses."""
@@ -59,13 +66,23 @@ def voila_command(notebook: Path, port: int, browser: bool, extra: Sequence[str]
         env.pop("JUPYTER_TOKEN", None)
     hostnames = list(dict.fromkeys([*LOCAL_HOSTNAMES, *allowed_hosts]))
     tornado = {"allow_remote_access": False, "local_hostnames": hostnames}
-    cmd = [sys.executable, "-m", "voila", str(notebook), "--template=workbench-offline", f"--port={port}",
-           "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--show_tracebacks=False",
-           f"--Voila.tornado_settings={tornado!r}",
-           # one kernel per browser tab: cull idle ones so a workshop room does not exhaust the machine
-           "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=1800",
-           # Voila's own browser opening drops the token: `workbench app` opens the page itself
-           "--no-browser"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        "--template=workbench-offline",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--show_tracebacks=False",
+        f"--Voila.tornado_settings={tornado!r}",
+        # one kernel per browser tab: cull idle ones so a workshop room does not exhaust the machine
+        "--MappingKernelManager.cull_interval=60",
+        "--MappingKernelManager.cull_idle_timeout=1800",
+        # Voila's own browser opening drops the token: `workbench app` opens the page itself
+        "--no-browser",
+    ]
     if token:
         cmd.append("--Voila.auto_token=True")
     return cmd + list(extra), env
@@ -112,10 +129,18 @@ def serve_app(cmd: list[str], env: dict, url: str | None = None, open_browser: b
 def _configure_app(p):
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1, 1-65535 (default 8866)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    p.add_argument("--no-token", action="store_true",
-                   help="serve without a token: anyone who can reach 127.0.0.1 drives the kernel (not recommended)")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="also accept this name in the Host header (e.g. behind a proxy); repeatable")
+    p.add_argument(
+        "--no-token",
+        action="store_true",
+        help="serve without a token: anyone who can reach 127.0.0.1 drives the kernel (not recommended)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this name in the Host header (e.g. behind a proxy); repeatable",
+    )
 
 
 @command("app", "serve the workbench app as a standalone page (Voila, offline)")

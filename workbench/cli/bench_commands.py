@@ -11,29 +11,40 @@ from .main import CONFIGURE, command
 from .shapes_option import add_shapes_option, model_at_shapes, shapes_line
 
 
-RESULTS_HELP = ("results store: a file, sqlite:///path or postgresql://user:password@host/db for a shared store "
-                "(default $WORKBENCH_RESULTS or ./workbench-results.sqlite)")
+RESULTS_HELP = (
+    "results store: a file, sqlite:///path or postgresql://user:password@host/db for a shared store "
+    "(default $WORKBENCH_RESULTS or ./workbench-results.sqlite)"
+)
 
 
 def _configure_bench(p):
     p.add_argument("target", help="an .onnx model, a sample name, or a TensorRT engine file (.engine/.plan)")
-    p.add_argument("--backend", choices=["onnxruntime", "tensorrt"],
-                   help="default: tensorrt for engine files, onnxruntime for models")
+    p.add_argument(
+        "--backend",
+        choices=["onnxruntime", "tensorrt"],
+        help="default: tensorrt for engine files, onnxruntime for models",
+    )
     p.add_argument("--batch", default="1", help="batch sizes, e.g. 1,8 (default 1)")
     p.add_argument("--concurrency", default="1", help="concurrent sessions/streams, e.g. 1,2 (default 1)")
     p.add_argument("--duration", type=float, default=1.0, help="seconds measured per configuration (default 1)")
     p.add_argument("--warmup", type=float, default=0.2, help="warm-up seconds, never counted (default 0.2)")
     p.add_argument("--iterations", type=int, default=10, help="at least this many timed iterations (default 10)")
-    p.add_argument("--ort-level", default=None,
-                   help="ONNX Runtime graph optimization levels, e.g. disable,all (default all)")
+    p.add_argument(
+        "--ort-level", default=None, help="ONNX Runtime graph optimization levels, e.g. disable,all (default all)"
+    )
     p.add_argument("--threads", default=None, help="ONNX Runtime intra-op threads, e.g. 1,2")
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: launch through a CUDA graph")
     p.add_argument("--spin-wait", action="store_true", help="TensorRT: spin while waiting for the GPU")
     add_shapes_option(p)
     p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
-    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="run each configuration as a Ray task (pip install 'tensorrt-workbench[ray]'); without an "
-                        "ADDRESS a local Ray is started")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run each configuration as a Ray task (pip install 'tensorrt-workbench[ray]'); without an "
+        "ADDRESS a local Ray is started",
+    )
 
 
 @command("bench", "measure latency and throughput (ONNX Runtime on the CPU, TensorRT on a GPU); stores every run")
@@ -78,20 +89,38 @@ def cmd_bench(args: argparse.Namespace) -> tuple[str, list[dict]]:
         from ..bench.ray_executor import RayExecutor
 
         executor = RayExecutor(None if args.ray == "local" else args.ray)
-    frame = sweep(target, batch=batches, concurrency=concurrency, optimization_level=levels, threads=threads,
-                  config=config, store=store, backend=backend, on_progress=progress_to_stderr,
-                  executor=executor, **options)  # type: ignore[arg-type]
+    frame = sweep(
+        target,
+        batch=batches,
+        concurrency=concurrency,
+        optimization_level=levels,
+        threads=threads,
+        config=config,
+        store=store,
+        backend=backend,
+        on_progress=progress_to_stderr,
+        executor=executor,
+        **options,  # type: ignore[arg-type]
+    )
     end_progress()
     rows = [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `runs --json`
-    table = frame[["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv",
-                   "iterations"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}") if len(frame) else ""
+    table = (
+        frame[
+            ["label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput", "cv", "iterations"]
+        ].to_string(index=False, float_format=lambda v: f"{v:,.3f}")
+        if len(frame)
+        else ""
+    )
     notes = shapes_note + [f"results recorded in {store.location}"]
     if frame.attrs.get("pending"):
-        notes.append(f"{frame.attrs['pending']} runs could not reach {store.location} and wait in "
-                     f"{store.spool_path}: send them with `workbench runs --push --results URL`")
+        notes.append(
+            f"{frame.attrs['pending']} runs could not reach {store.location} and wait in "
+            f"{store.spool_path}: send them with `workbench runs --push --results URL`"
+        )
     for failure in frame.attrs.get("failed", []):
-        notes.append(f"failed on Ray: batch {failure['batch']} concurrency {failure['concurrency']}: "
-                     f"{failure['error']}")
+        notes.append(
+            f"failed on Ray: batch {failure['batch']} concurrency {failure['concurrency']}: {failure['error']}"
+        )
     if frame.attrs.get("partial"):
         notes.append(f"stopped early: {len(frame)} of {frame.attrs.get('planned')} configurations measured")
     return table + "\n" + "\n".join(notes), rows
@@ -122,14 +151,24 @@ def _configure_runs(p):
     p.add_argument("--kind", choices=["benchmark", "build"], help="only benchmarks or only builds")
     p.add_argument("--model", help="only runs of this model (name or fingerprint)")
     p.add_argument("--csv", help="also export the runs to this CSV file")
-    p.add_argument("--push", action="store_true",
-                   help="first send the runs kept locally while the shared store's server was unreachable")
-    p.add_argument("--to-mlflow", metavar="URI",
-                   help="log the runs to this MLflow tracking server (idempotent: runs logged before are skipped)")
-    p.add_argument("--mlflow-experiment", default="tensorrt-workbench", help="MLflow experiment (default "
-                   "tensorrt-workbench)")
-    p.add_argument("--copy-from", metavar="URL",
-                   help="first copy the runs of another store (e.g. a laptop's SQLite file) that this one lacks")
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="first send the runs kept locally while the shared store's server was unreachable",
+    )
+    p.add_argument(
+        "--to-mlflow",
+        metavar="URI",
+        help="log the runs to this MLflow tracking server (idempotent: runs logged before are skipped)",
+    )
+    p.add_argument(
+        "--mlflow-experiment", default="tensorrt-workbench", help="MLflow experiment (default tensorrt-workbench)"
+    )
+    p.add_argument(
+        "--copy-from",
+        metavar="URL",
+        help="first copy the runs of another store (e.g. a laptop's SQLite file) that this one lacks",
+    )
     p.add_argument("--results", metavar="URL", help=RESULTS_HELP)
 
 
@@ -148,14 +187,26 @@ def cmd_runs(args: argparse.Namespace) -> tuple[str, list[dict]]:
     if args.to_mlflow:
         from ..charts import run_artifacts
 
-        logged = store.to_mlflow(args.to_mlflow, experiment=args.mlflow_experiment, artifacts=run_artifacts,
-                                 kind=args.kind, model=args.model)
-        notes.append(f"MLflow {args.to_mlflow}: {int(logged['created'].sum())} runs logged, "
-                     f"{int((~logged['created']).sum())} already there")
+        logged = store.to_mlflow(
+            args.to_mlflow, experiment=args.mlflow_experiment, artifacts=run_artifacts, kind=args.kind, model=args.model
+        )
+        notes.append(
+            f"MLflow {args.to_mlflow}: {int(logged['created'].sum())} runs logged, "
+            f"{int((~logged['created']).sum())} already there"
+        )
     if args.csv:
         store.to_csv(args.csv, kind=args.kind, model=args.model)
-    columns = ["id", "created", "kind", "label", "batch", "concurrency", "latency_ms_median", "throughput",
-               "build_seconds"]
+    columns = [
+        "id",
+        "created",
+        "kind",
+        "label",
+        "batch",
+        "concurrency",
+        "latency_ms_median",
+        "throughput",
+        "build_seconds",
+    ]
     text = frame[columns].to_string(index=False) if len(frame) else f"no runs in {store.location}"
     text = "\n".join([*notes, text])
     return text, [run_json(r) for r in frame.to_dict(orient="records")]  # the shape of `bench --json`

@@ -23,8 +23,9 @@ def _configure_check(p):
     p.add_argument("model", help="ONNX model or sample to build and check")
     p.add_argument("--policy", help="TOML file of thresholds (docs/ci/policy.toml shows every key)")
     p.add_argument("--baseline", help="a baseline JSON file, or store:TAG / store:MODEL@TAG in the results store")
-    p.add_argument("--store", help="results store for store: baselines (default $WORKBENCH_RESULTS or "
-                                   "./workbench-results.sqlite)")
+    p.add_argument(
+        "--store", help="results store for store: baselines (default $WORKBENCH_RESULTS or ./workbench-results.sqlite)"
+    )
     p.add_argument("--junit", help="also write JUnit XML here, one test case per check")
     p.add_argument("--save-baseline", help="write what this run measured as a baseline: a JSON file, or store:TAG")
 
@@ -49,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> tuple[str, dict, int]:
         elif args.save_baseline.startswith("store:"):
             from ..bench.store import ResultsStore
 
-            tag = args.save_baseline[len("store:"):]
+            tag = args.save_baseline[len("store:") :]
             store = ResultsStore(args.store)
             record_baseline(store, report.build, report.current, tag, report.measurement)
             info["saved_baseline"] = f"{store.location} ({model.name}@{tag})"
@@ -72,8 +73,9 @@ def _configure_report(p):
 def cmd_report(args: argparse.Namespace) -> tuple[str, dict, int]:
     from ..bench.report import write_report
 
-    path, checks = write_report(args.model, args.output, policy=args.policy, baseline=args.baseline,
-                                execute=not args.no_execute)
+    path, checks = write_report(
+        args.model, args.output, policy=args.policy, baseline=args.baseline, execute=not args.no_execute
+    )
     size = path.stat().st_size
     info = {"output": str(path), "bytes": size, "executed": not args.no_execute, "failed_checks": checks}
     text = f"wrote {path} ({size / 1024:.0f} KiB{', executed' if not args.no_execute else ''})"

@@ -40,13 +40,17 @@ def build_config_from_args(args: argparse.Namespace) -> BuildConfig:
     ranges = [parse_shapes(getattr(args, f"{k}_shapes")) for k in ("min", "opt", "max")]
     if any(ranges):
         if not all(ranges) or not (set(ranges[0]) == set(ranges[1]) == set(ranges[2])):
-            raise ConfigError("--min-shapes, --opt-shapes and --max-shapes must be given together, for the same "
-                              "inputs")
+            raise ConfigError("--min-shapes, --opt-shapes and --max-shapes must be given together, for the same inputs")
         for name in ranges[0]:
             shapes[name] = (ranges[0][name], ranges[1][name], ranges[2][name])
     pools = {"workspace": args.workspace * 2**20} if args.workspace else {}
-    return BuildConfig(shapes=shapes, optimization_level=args.opt_level, memory_pool_limits=pools,
-                       max_aux_streams=args.max_aux_streams, timing_cache=args.timing_cache)
+    return BuildConfig(
+        shapes=shapes,
+        optimization_level=args.opt_level,
+        memory_pool_limits=pools,
+        max_aux_streams=args.max_aux_streams,
+        timing_cache=args.timing_cache,
+    )
 
 
 def proven_model(args: argparse.Namespace, model_arg: str | None = None) -> Model:
@@ -63,8 +67,9 @@ def profiles_line(result: "BuildResult") -> str:
         return ""
     parts = []
     for index, (name, profile) in enumerate(named.items()):
-        ranges = ", ".join(f"{n} {'x'.join(map(str, lo))}..{'x'.join(map(str, hi))}" for n, (lo, _, hi) in
-                           profile.items() if lo != hi)
+        ranges = ", ".join(
+            f"{n} {'x'.join(map(str, lo))}..{'x'.join(map(str, hi))}" for n, (lo, _, hi) in profile.items() if lo != hi
+        )
         parts.append(f"{name} (profile {index}{': ' + ranges if ranges else ''})")
     return "\noptimization profiles of the one engine: " + "; ".join(parts)
 
@@ -84,9 +89,11 @@ def end_progress() -> None:
 
 def _layers_text(info: dict) -> str:
     network = info.get("network_layers")
-    lines = [f"{info['flavor']} {info['version']}: {info['onnx_nodes']} ONNX nodes -> "
-             f"{len(network) if network is not None else '?'} network layers -> {len(info['engine_layers'])} "
-             "engine layers"]
+    lines = [
+        f"{info['flavor']} {info['version']}: {info['onnx_nodes']} ONNX nodes -> "
+        f"{len(network) if network is not None else '?'} network layers -> {len(info['engine_layers'])} "
+        "engine layers"
+    ]
     for f in info["fusions"]:
         lines.append(f"  {f['count']:4d} x {f['pattern']}")
     inserted = ", ".join(f"{count} {kind}" for kind, count in info.get("inserted_layers", {}).items())
@@ -99,8 +106,10 @@ def _layers_text(info: dict) -> str:
         counts: dict[str, int] = {}
         for node in unmapped:
             counts[node["kind"]] = counts.get(node["kind"], 0) + 1
-        lines.append(f"  ONNX nodes no engine layer names ({len(unmapped)}): "
-                     + ", ".join(f"{c} {UNMAPPED_KINDS[k]}" for k, c in sorted(counts.items(), key=lambda kc: -kc[1])))
+        lines.append(
+            f"  ONNX nodes no engine layer names ({len(unmapped)}): "
+            + ", ".join(f"{c} {UNMAPPED_KINDS[k]}" for k, c in sorted(counts.items(), key=lambda kc: -kc[1]))
+        )
     from ..engines.memory import describe_activation_memory
 
     mem = info.get("memory") or {}
@@ -126,8 +135,10 @@ def cmd_env(args: argparse.Namespace) -> tuple[str, dict]:
 
 def _configure_layers(p):
     p.add_argument("model", nargs="?", help="ONNX model or sample to build and inspect")
-    p.add_argument("--engine-json", help="layer information exported on a GPU machine (IEngineInspector JSON or "
-                                         "trtexec --exportLayerInfo)")
+    p.add_argument(
+        "--engine-json",
+        help="layer information exported on a GPU machine (IEngineInspector JSON or trtexec --exportLayerInfo)",
+    )
     p.add_argument("--profile", help="trtexec --exportProfile JSON, joined as per-layer time_ms")
     p.add_argument("--onnx", help="with --engine-json: the ONNX model, to name the fused op types")
     add_build_options(p)
@@ -146,21 +157,43 @@ def cmd_layers(args: argparse.Namespace) -> tuple[str, dict]:
         fusion = fusion_summary(df, model).to_dict()
         records = []
         for r in df.to_dict(orient="records"):
-            row = {"name": r["name"], "type": r["type"], "kind": r["kind"], "onnx_nodes": r["onnx_nodes"],
-                   "stream": r["stream"], "output_dtypes": r["output_dtypes"], "tactic": r["tactic"]}
+            row = {
+                "name": r["name"],
+                "type": r["type"],
+                "kind": r["kind"],
+                "onnx_nodes": r["onnx_nodes"],
+                "stream": r["stream"],
+                "output_dtypes": r["output_dtypes"],
+                "tactic": r["tactic"],
+            }
             if "time_ms" in r:
                 row["time_ms"] = None if r["time_ms"] != r["time_ms"] else r["time_ms"]
             records.append(row)
-        info = {**origin, "source": args.engine_json,
-                "onnx_nodes": fusion["onnx_nodes"] if model is not None else None, "network_layers": None,
-                "engine_layers": records, "fusions": fusion["fusions"],
-                "inserted_layers": fusion["inserted_layers"], "memory": None,
-                "unmapped_onnx_nodes": fusion["unmapped_onnx_nodes"],
-                "streams": stream_map(df).to_dict(orient="records")}
+        info = {
+            **origin,
+            "source": args.engine_json,
+            "onnx_nodes": fusion["onnx_nodes"] if model is not None else None,
+            "network_layers": None,
+            "engine_layers": records,
+            "fusions": fusion["fusions"],
+            "inserted_layers": fusion["inserted_layers"],
+            "memory": None,
+            "unmapped_onnx_nodes": fusion["unmapped_onnx_nodes"],
+            "streams": stream_map(df).to_dict(orient="records"),
+        }
         missing = " and ".join(k.replace("flavor", "flavour") for k, v in origin.items() if v == UNKNOWN)
-        stated = {"flavor": origin["flavor"] if origin["flavor"] != UNKNOWN else "TensorRT",
-                  "version": " ".join(filter(None, [origin["version"] if origin["version"] != UNKNOWN else "",
-                                                    f"({missing} not stated in the file)" if missing else ""]))}
+        stated = {
+            "flavor": origin["flavor"] if origin["flavor"] != UNKNOWN else "TensorRT",
+            "version": " ".join(
+                filter(
+                    None,
+                    [
+                        origin["version"] if origin["version"] != UNKNOWN else "",
+                        f"({missing} not stated in the file)" if missing else "",
+                    ],
+                )
+            ),
+        }
         text = _layers_text({**info, **stated, "onnx_nodes": info["onnx_nodes"] or "?"})
         if model is not None:
             text += _llm_views(df, model, info)
@@ -170,12 +203,13 @@ def cmd_layers(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines import build_engine
 
     model = proven_model(args)
-    result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
-                          on_progress=progress_to_stderr)
+    result = build_engine(model, build_config_from_args(args), cache=not args.no_cache, on_progress=progress_to_stderr)
     info = result.to_dict()
     views = _llm_views(result.layers, model, info)
-    return (_layers_text(info) + views + "\n" + shapes_line(model) + profiles_line(result),
-            {**info, "input_shapes": model.shapes.describe()})
+    return (
+        _layers_text(info) + views + "\n" + shapes_line(model) + profiles_line(result),
+        {**info, "input_shapes": model.shapes.describe()},
+    )
 
 
 def _llm_views(layers, model, info: dict) -> str:
@@ -188,12 +222,18 @@ def _llm_views(layers, model, info: dict) -> str:
     text = ""
     if len(blocks):
         text += "\n\nengine layers per decoder block:\n" + blocks.to_string(
-            index=False, formatters={"work_share": "{:.1%}".format})
+            index=False, formatters={"work_share": "{:.1%}".format}
+        )
     if len(attention):
         top = attention.groupby("region", sort=False).head(8)
-        text += ("\n\n" + "\n".join(describe_fused_attention(attention)) + " (heaviest shown):\n"
-                 + top.to_string(index=False, formatters={"share_of_region": "{:.1%}".format,
-                                                          "share_of_model": "{:.1%}".format}))
+        text += (
+            "\n\n"
+            + "\n".join(describe_fused_attention(attention))
+            + " (heaviest shown):\n"
+            + top.to_string(
+                index=False, formatters={"share_of_region": "{:.1%}".format, "share_of_model": "{:.1%}".format}
+            )
+        )
     return text
 
 
@@ -208,16 +248,23 @@ def cmd_build(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines import build_engine
 
     model = proven_model(args)
-    result = build_engine(model, build_config_from_args(args), cache=not args.no_cache,
-                          on_progress=progress_to_stderr)
+    result = build_engine(model, build_config_from_args(args), cache=not args.no_cache, on_progress=progress_to_stderr)
     if args.output:
         result.save(args.output)
     info = result.to_dict()
     if args.output:
         info["output"] = args.output
     info["input_shapes"] = model.shapes.describe()
-    text = _layers_text(info) + "\n" + shapes_line(model) + profiles_line(result) + (f"\nengine: {args.output or info['engine']} "
-                                 f"({'cache hit' if result.cache_hit else f'built in {result.build_seconds:.2f} s'})")
+    text = (
+        _layers_text(info)
+        + "\n"
+        + shapes_line(model)
+        + profiles_line(result)
+        + (
+            f"\nengine: {args.output or info['engine']} "
+            f"({'cache hit' if result.cache_hit else f'built in {result.build_seconds:.2f} s'})"
+        )
+    )
     return text, info
 
 

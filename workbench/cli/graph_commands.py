@@ -11,15 +11,25 @@ from .main import CONFIGURE, command
 
 def _configure_graph(p):
     p.add_argument("model", help="an .onnx model or a bundled sample name")
-    p.add_argument("--engine", action="store_true", help="build the TensorRT engine and show it beside the graph, "
-                                                          "with synced selection and the fusion table")
+    p.add_argument(
+        "--engine",
+        action="store_true",
+        help="build the TensorRT engine and show it beside the graph, with synced selection and the fusion table",
+    )
     p.add_argument("--onnxruntime", action="store_true", help="show ONNX Runtime's optimized graph instead")
     p.add_argument("--collapse", type=int, default=0, help="group nodes by name scope to this depth (large models)")
-    p.add_argument("--color-by", default="category", choices=["category", "precision", "stream"],
-                   help="engine layer colours (default category)")
-    p.add_argument("--model-explorer-data", metavar="OUT.json",
-                   help="also write the engine mapping (each ONNX node's engine layer, precision, stream) as Google "
-                        "Model Explorer node data: OUT.json, OUT.precision.json, OUT.stream.json (builds the engine)")
+    p.add_argument(
+        "--color-by",
+        default="category",
+        choices=["category", "precision", "stream"],
+        help="engine layer colours (default category)",
+    )
+    p.add_argument(
+        "--model-explorer-data",
+        metavar="OUT.json",
+        help="also write the engine mapping (each ONNX node's engine layer, precision, stream) as Google "
+        "Model Explorer node data: OUT.json, OUT.precision.json, OUT.stream.json (builds the engine)",
+    )
     p.add_argument("-o", "--output", help="the .html file to write")
     add_build_options(p)
 
@@ -42,8 +52,11 @@ def cmd_graph(args: argparse.Namespace) -> tuple[str, dict]:
     if args.onnxruntime:
         from ..engines import onnxruntime_optimized
 
-        graph = from_onnx(onnxruntime_optimized(model, "extended"), kind="onnxruntime",
-                          title=f"{model.name} after ONNX Runtime's optimizations")
+        graph = from_onnx(
+            onnxruntime_optimized(model, "extended"),
+            kind="onnxruntime",
+            title=f"{model.name} after ONNX Runtime's optimizations",
+        )
     else:
         shapes = parse_shapes(args.shapes) if args.shapes else None
         graph = from_onnx(model, shapes)
@@ -59,23 +72,34 @@ def cmd_graph(args: argparse.Namespace) -> tuple[str, dict]:
         fusion = result.fusion
         graphs = [with_fusion_reasons(graph, fusion), engine]  # why each unmapped node has no engine layer
         info["engine"] = {"flavor": result.flavor, "version": result.version, **engine.counts}
-        info["fusion"] = {"onnx_nodes": fusion.onnx_nodes, "network_layers": fusion.network_layers,
-                          "engine_layers": fusion.engine_layers,
-                          "unmapped_by_kind": fusion.to_dict()["unmapped_by_kind"]}
+        info["fusion"] = {
+            "onnx_nodes": fusion.onnx_nodes,
+            "network_layers": fusion.network_layers,
+            "engine_layers": fusion.engine_layers,
+            "unmapped_by_kind": fusion.to_dict()["unmapped_by_kind"],
+        }
     lines = []
     if args.model_explorer_data:
         reasons = {node["name"]: node["reason"] for node in fusion.to_dict()["unmapped_onnx_nodes"]}
         written = write_model_explorer_node_data(model, engine, args.model_explorer_data, unmapped_reason=reasons)
         info["model_explorer_data"] = [str(p) for p in written]
-        lines.append(f"wrote Model Explorer node data {', '.join(map(str, written))} (open {model.name} in Model "
-                     "Explorer with the ONNX adapter, then add these files as node data)")
+        lines.append(
+            f"wrote Model Explorer node data {', '.join(map(str, written))} (open {model.name} in Model "
+            "Explorer with the ONNX adapter, then add these files as node data)"
+        )
     if args.output:
-        path = graph_html(graphs, args.output, fusion=fusion, engine_color_by=args.color_by,
-                          title=f"{model.name}: graph" + (" before and after TensorRT fusion" if len(graphs) > 1
-                                                           else ""))
+        path = graph_html(
+            graphs,
+            args.output,
+            fusion=fusion,
+            engine_color_by=args.color_by,
+            title=f"{model.name}: graph" + (" before and after TensorRT fusion" if len(graphs) > 1 else ""),
+        )
         info = {"output": str(path), "bytes": path.stat().st_size, **info}  # type: ignore[dict-item]
-        text = (f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB): {graph.counts['nodes']} nodes, "  # type: ignore[operator]
-                f"{graph.counts['edges']} edges, {graph.counts['groups']} groups")
+        text = (
+            f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB): {graph.counts['nodes']} nodes, "  # type: ignore[operator]
+            f"{graph.counts['edges']} edges, {graph.counts['groups']} groups"
+        )
         if len(graphs) > 1:
             text += f"; engine: {info['engine']['nodes']} layers"
         lines.insert(0, text)

@@ -20,9 +20,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {}
 
 def command(name: str, help: str) -> Callable[[Callable], Callable]:
     """Register ``fn(args) -> (text, json_obj[, exit status])`` as a subcommand; ``configure`` adds options."""
+
     def register(fn):
         COMMANDS[name] = (fn, help)
         return fn
+
     return register
 
 
@@ -33,8 +35,11 @@ def _emit(args, text: str, obj) -> None:
 # --- inspect / samples -----------------------------------------------------------------------------------------
 def _configure_inspect(p):
     p.add_argument("model", help="path to an .onnx file, or a bundled sample name")
-    p.add_argument("--shapes", help="input shapes for the work estimate, e.g. input:1x3x224x224, or a preset of an "
-                   "LLM decoder with a KV cache: prefill or decode")
+    p.add_argument(
+        "--shapes",
+        help="input shapes for the work estimate, e.g. input:1x3x224x224, or a preset of an "
+        "LLM decoder with a KV cache: prefill or decode",
+    )
     p.add_argument("--fold-constants", action="store_true", help="fold constant subgraphs into initializers first")
 
 
@@ -64,8 +69,10 @@ def plain_table(df: "pd.DataFrame") -> str:
     columns = [str(c) for c in df.columns]
     rows = [[str(v) for v in row] for row in df.itertuples(index=False)]
     widths = [max([len(columns[i])] + [len(r[i]) for r in rows]) for i in range(len(columns) - 1)]
-    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(line[:-1], widths)), line[-1]]).rstrip()
-             for line in [columns, *rows]]
+    lines = [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(line[:-1], widths)), line[-1]]).rstrip()
+        for line in [columns, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -96,8 +103,15 @@ CONFIGURE = {"inspect": _configure_inspect, "samples": _configure_samples}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import (analysis_commands, app_command, bench_commands, engine_commands,  # noqa: F401  (register)
-                   graph_commands, precision_commands, reduce_command)
+    from . import (  # noqa: F401  (importing a command module registers its commands)
+        analysis_commands,
+        app_command,
+        bench_commands,
+        engine_commands,
+        graph_commands,
+        precision_commands,
+        reduce_command,
+    )
     from . import check_commands  # noqa: F401  (register)
     from . import llm_quant_commands  # noqa: F401  (register)
 
@@ -114,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _warning_format(command: str) -> Callable[..., str]:
     """Warnings as one line of the workbench's (``workbench inspect: warning: ...``), not Python's file:line and the
     source line that raised it (``warnings.formatwarning``, so whoever records warnings still gets them)."""
+
     def format_warning(message, category, filename, lineno, line=None) -> str:
         return redact(f"workbench {command}: warning: {' '.join(str(message).split())}") + "\n"
+
     return format_warning
 
 
@@ -146,8 +162,10 @@ def _run(args, fn) -> int:
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if args.debug:
             raise
-        print(redact(f"workbench {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)"),
-              file=sys.stderr)
+        print(
+            redact(f"workbench {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)"),
+            file=sys.stderr,
+        )
         return 2
     try:
         _emit(args, text, obj)

@@ -10,9 +10,11 @@ if TYPE_CHECKING:
     from ..model import Model
     from ..model.sources import ModelSource
 
-SHAPES_HELP = ("input shapes, e.g. input:1x3x224x224,mask:1x128, or a preset of an LLM decoder with a KV cache: "
-               "prefill (128 tokens, empty cache) or decode (1 token on 128 cached) (default: the model's own "
-               "defaults; the shapes used and where each value came from are printed)")
+SHAPES_HELP = (
+    "input shapes, e.g. input:1x3x224x224,mask:1x128, or a preset of an LLM decoder with a KV cache: "
+    "prefill (128 tokens, empty cache) or decode (1 token on 128 cached) (default: the model's own "
+    "defaults; the shapes used and where each value came from are printed)"
+)
 
 
 def add_shapes_option(p: argparse.ArgumentParser) -> None:

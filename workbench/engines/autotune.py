@@ -66,12 +66,15 @@ def _onnxruntime(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
 
     pad = w.shape[-1] // 2
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[pad] * 4)], "conv",
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[pad] * 4)],
+        "conv",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(w, "w")])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1   # every tactic on one thread: the comparison is of algorithms, not of threads
+    options.intra_op_num_threads = 1  # every tactic on one thread: the comparison is of algorithms, not of threads
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return lambda: session.run(None, {"x": x})[0]
@@ -88,8 +91,9 @@ def _im2col_gemm(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
 
     def run():
         patches = np.lib.stride_tricks.sliding_window_view(_padded(x, k // 2), (k, k), axis=(2, 3))
-        cols = patches.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * width, c * k * k)   # the unfolded copy
+        cols = patches.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * width, c * k * k)  # the unfolded copy
         return (cols @ matrix.T).reshape(n, h, width, k_out).transpose(0, 3, 1, 2)
+
     return run
 
 
@@ -102,15 +106,16 @@ def _shifted_taps(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
         padded = _padded(x, k // 2)
         out = np.zeros((n, k_out, h, width), np.float32)
         for i, j, tap in taps:
-            out += np.einsum("oc,nchw->nohw", tap, padded[:, :, i:i + h, j:j + width], optimize=True)
+            out += np.einsum("oc,nchw->nohw", tap, padded[:, :, i : i + h, j : j + width], optimize=True)
         return out
+
     return run
 
 
 def _fft(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
     _, _, h, width = x.shape
     k = w.shape[-1]
-    size = (h + k - 1, width + k - 1)   # linear (not circular) convolution
+    size = (h + k - 1, width + k - 1)  # linear (not circular) convolution
     # correlation (what Conv computes) = convolution with the flipped kernel; its spectrum is computed once
     w_spectrum = np.fft.rfft2(w[:, :, ::-1, ::-1], s=size)
 
@@ -118,12 +123,17 @@ def _fft(x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
         x_spectrum = np.fft.rfft2(x, s=size)
         y = np.fft.irfft2(np.einsum("nchw,ochw->nohw", x_spectrum, w_spectrum, optimize=True), s=size)
         p = k // 2
-        return y[:, :, p:p + h, p:p + width].astype(np.float32)
+        return y[:, :, p : p + h, p : p + width].astype(np.float32)
+
     return run
 
 
 TACTICS: dict[str, Callable[[np.ndarray, np.ndarray], Callable[[], np.ndarray]]] = {
-    "onnxruntime": _onnxruntime, "im2col+gemm": _im2col_gemm, "shifted taps": _shifted_taps, "fft": _fft}
+    "onnxruntime": _onnxruntime,
+    "im2col+gemm": _im2col_gemm,
+    "shifted taps": _shifted_taps,
+    "fft": _fft,
+}
 
 
 def _machine_key() -> str:
@@ -131,8 +141,10 @@ def _machine_key() -> str:
 
     import onnxruntime
 
-    return f"{platform.machine()} {platform.processor() or platform.system()} · numpy {np.__version__} · " \
-           f"onnxruntime {onnxruntime.__version__}"
+    return (
+        f"{platform.machine()} {platform.processor() or platform.system()} · numpy {np.__version__} · "
+        f"onnxruntime {onnxruntime.__version__}"
+    )
 
 
 @dataclass
@@ -152,8 +164,9 @@ class TimingCache:
             try:
                 saved = json.loads(Path(self.path).read_text())
             except (OSError, ValueError) as exc:
-                raise EngineCacheError(f"timing cache {self.path} cannot be read ({exc}); delete it to start a new "
-                                       "one") from None
+                raise EngineCacheError(
+                    f"timing cache {self.path} cannot be read ({exc}); delete it to start a new one"
+                ) from None
             # a cache from another machine or other library versions is not used: its timings say nothing here
             if saved.get("machine") == self.machine:
                 self.entries = saved.get("entries", {})
@@ -186,7 +199,7 @@ class TuningResult:
 
 
 def _time(run: Callable[[], np.ndarray], repeats: int) -> float:
-    run()   # the first run is never timed (allocation, lazy initialisation), as TensorRT's builder does
+    run()  # the first run is never timed (allocation, lazy initialisation), as TensorRT's builder does
     samples = []
     for _ in range(repeats):
         t0 = time.perf_counter_ns()
@@ -195,8 +208,15 @@ def _time(run: Callable[[], np.ndarray], repeats: int) -> float:
     return float(np.median(samples)) / 1e6
 
 
-def autotune(shapes: Sequence[ConvShape], *, cache: TimingCache | None = None, tactics: Sequence[str] | None = None, repeats: int = 5, seed: int = 0,
-             rtol: float = 1e-3) -> TuningResult:
+def autotune(
+    shapes: Sequence[ConvShape],
+    *,
+    cache: TimingCache | None = None,
+    tactics: Sequence[str] | None = None,
+    repeats: int = 5,
+    seed: int = 0,
+    rtol: float = 1e-3,
+) -> TuningResult:
     """Pick the fastest tactic for each convolution in ``shapes`` (ConvShape objects), as TensorRT's builder does.
 
     For a shape already in ``cache`` nothing runs: the cached choice is taken (the second build is instant). Else
@@ -220,8 +240,17 @@ def autotune(shapes: Sequence[ConvShape], *, cache: TimingCache | None = None, t
     for shape in shapes:
         cached = cache.lookup(shape.key)
         if cached is not None:
-            rows += [{"layer": shape.key, "tactic": t, "median_ms": ms, "chosen": t == cached["chosen"],
-                      "from_cache": True, "correct": True} for t, ms in cached["timings"].items()]
+            rows += [
+                {
+                    "layer": shape.key,
+                    "tactic": t,
+                    "median_ms": ms,
+                    "chosen": t == cached["chosen"],
+                    "from_cache": True,
+                    "correct": True,
+                }
+                for t, ms in cached["timings"].items()
+            ]
             continue
         x = rng.standard_normal((shape.batch, shape.in_channels, shape.size, shape.size)).astype(np.float32)
         w = rng.standard_normal((shape.out_channels, shape.in_channels, shape.kernel, shape.kernel)).astype(np.float32)
@@ -234,7 +263,9 @@ def autotune(shapes: Sequence[ConvShape], *, cache: TimingCache | None = None, t
         valid = {n: ms for n, (ms, ok) in timings.items() if ok}
         best = min(valid, key=valid.get)
         cache.entries[shape.key] = {"chosen": best, "timings": valid}
-        rows += [{"layer": shape.key, "tactic": n, "median_ms": ms, "chosen": n == best, "from_cache": False,
-                  "correct": ok} for n, (ms, ok) in timings.items()]
+        rows += [
+            {"layer": shape.key, "tactic": n, "median_ms": ms, "chosen": n == best, "from_cache": False, "correct": ok}
+            for n, (ms, ok) in timings.items()
+        ]
     cache.save()
     return TuningResult(pd.DataFrame(rows), time.perf_counter() - start, cache)

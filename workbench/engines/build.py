@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 
 # What a file given as a serialized engine may be called (the CLI and the runners decide by it).
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-MEMORY_POOL_TYPES = {"workspace": "WORKSPACE", "tactic_shared_memory": "TACTIC_SHARED_MEMORY",
-                     "tactic_dram": "TACTIC_DRAM"}
+MEMORY_POOL_TYPES = {
+    "workspace": "WORKSPACE",
+    "tactic_shared_memory": "TACTIC_SHARED_MEMORY",
+    "tactic_dram": "TACTIC_DRAM",
+}
 # Log lines worth keeping with a cached engine (the full VERBOSE log of a ResNet-50 is ~18,000 messages).
 KEPT_VERBOSE = ("Layers:", "Layer: ", "Original: ", "After ", "[MS]")
 
@@ -55,19 +58,19 @@ class BuildResult:
     config: BuildConfig
     flavor: str
     version: str
-    engine_path: Path | None              # in the engine cache; None when built with cache=None (bytes in memory)
-    layers: pd.DataFrame                  # engine layers after fusion (see layers.COLUMNS)
-    network: pd.DataFrame                 # network layers before fusion
-    memory: dict                          # activation/weights/scratch totals + naive_activation_bytes
+    engine_path: Path | None  # in the engine cache; None when built with cache=None (bytes in memory)
+    layers: pd.DataFrame  # engine layers after fusion (see layers.COLUMNS)
+    network: pd.DataFrame  # network layers before fusion
+    memory: dict  # activation/weights/scratch totals + naive_activation_bytes
     memory_per_layer: pd.DataFrame
     log: str
     cache_hit: bool
-    cache_status: str                     # "hit", "miss", or "corrupt" (a damaged entry was found and rebuilt)
+    cache_status: str  # "hit", "miss", or "corrupt" (a damaged entry was found and rebuilt)
     build_seconds: float
     profiles: dict = field(default_factory=dict)  # profile 0, input -> (min, opt, max)
     engine_size: int = 0
     named_profiles: dict = field(default_factory=dict)  # every profile by name: {"decode": {...}, "prefill": {...}}
-    _engine: object = field(default=None, repr=False)             # bytes or TensorRT's IHostMemory
+    _engine: object = field(default=None, repr=False)  # bytes or TensorRT's IHostMemory
     _cache_entry: "CachedEngine | None" = field(default=None, repr=False)
 
     @property
@@ -114,8 +117,11 @@ class BuildResult:
             problems.append((profile_name, "; ".join(outside)))
         if len(problems) == 1:
             raise ConfigError(f"{problems[0][1]}; rebuild with a wider profile")
-        raise ConfigError("no optimization profile of the engine holds these shapes: " + " | ".join(
-            f"{profile_name}: {text}" for profile_name, text in problems) + "; rebuild with a wider profile")
+        raise ConfigError(
+            "no optimization profile of the engine holds these shapes: "
+            + " | ".join(f"{profile_name}: {text}" for profile_name, text in problems)
+            + "; rebuild with a wider profile"
+        )
 
     def to_dict(self) -> dict:
         fusion_facts = self.fusion.to_dict()
@@ -127,16 +133,27 @@ class BuildResult:
             "engine_bytes": self.engine_size,
             "cache_hit": self.cache_hit,
             "build_seconds": round(self.build_seconds, 3),
-            "profiles": {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in
-                         self.profiles.items()},
-            "named_profiles": {p: {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])}
-                                   for k, v in profile.items()} for p, profile in self.named_profiles.items()},
+            "profiles": {
+                k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in self.profiles.items()
+            },
+            "named_profiles": {
+                p: {k: {"min": list(v[0]), "opt": list(v[1]), "max": list(v[2])} for k, v in profile.items()}
+                for p, profile in self.named_profiles.items()
+            },
             "onnx_nodes": fusion_facts["onnx_nodes"],
             "network_layers": self.network[["name", "type", "onnx_node"]].to_dict(orient="records"),
             "engine_layers": [
-                {"name": r.name, "type": r.type, "kind": r.kind, "onnx_nodes": list(r.onnx_nodes),
-                 "stream": int(r.stream), "output_dtypes": list(r.output_dtypes), "tactic": r.tactic}
-                for r in self.layers.itertuples(index=False)],
+                {
+                    "name": r.name,
+                    "type": r.type,
+                    "kind": r.kind,
+                    "onnx_nodes": list(r.onnx_nodes),
+                    "stream": int(r.stream),
+                    "output_dtypes": list(r.output_dtypes),
+                    "tactic": r.tactic,
+                }
+                for r in self.layers.itertuples(index=False)
+            ],
             "fusions": fusion_facts["fusions"],
             "inserted_layers": fusion_facts["inserted_layers"],
             "unmapped_onnx_nodes": fusion_facts["unmapped_onnx_nodes"],
@@ -151,8 +168,9 @@ class BuildResult:
         """
         env = tensorrt_environment()
         if not env.can_run_engines:
-            raise GpuUnavailableError(f"engine built ({self.engine_size:,} bytes), but it cannot run here: "
-                                      f"{env.reason}")
+            raise GpuUnavailableError(
+                f"engine built ({self.engine_size:,} bytes), but it cannot run here: {env.reason}"
+            )
         from .run import compare_with_onnxruntime
 
         return compare_with_onnxruntime(self, feeds, atol=atol, rtol=rtol)
@@ -160,14 +178,17 @@ class BuildResult:
     def _repr_html_(self) -> str:
         f = self.fusion
         memory = describe_activation_memory(self.memory)
-        return (f"<div><b>{self.flavor} {self.version}</b> engine for <b>{getattr(self.model, 'name', '')}</b>: "
-                f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine layers "
-                f"({'cache hit' if self.cache_hit else f'built in {self.build_seconds:.2f} s'})"
-                + (f"<br>{html.escape(memory)}" if memory else "")
-                + f"{f.patterns.head(15).to_html(index=False)}</div>")
+        return (
+            f"<div><b>{self.flavor} {self.version}</b> engine for <b>{getattr(self.model, 'name', '')}</b>: "
+            f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine layers "
+            f"({'cache hit' if self.cache_hit else f'built in {self.build_seconds:.2f} s'})"
+            + (f"<br>{html.escape(memory)}" if memory else "")
+            + f"{f.patterns.head(15).to_html(index=False)}</div>"
+        )
 
 
 # --- the loaders ------------------------------------------------------------------------------------------------
+
 
 def _resolve(value):
     """A loader's input may be a value or a loader that makes it (as in Polygraphy)."""
@@ -193,8 +214,14 @@ class BuilderConfig(BaseLoader):
     BuildConfig and the optimization profiles it gives the model. The result is itself Polygraphy's
     ``config`` loader: ``(builder, network) -> IBuilderConfig``."""
 
-    def __init__(self, config: BuildConfig, profiles: dict, *, progress_monitor: object | None = None,
-                 more_profiles: Sequence[dict] = ()) -> None:
+    def __init__(
+        self,
+        config: BuildConfig,
+        profiles: dict,
+        *,
+        progress_monitor: object | None = None,
+        more_profiles: Sequence[dict] = (),
+    ) -> None:
         self.config = config
         self.profiles = profiles
         self.more_profiles = list(more_profiles)  # profiles 1.. of the same engine (a decoder's prefill)
@@ -216,8 +243,10 @@ class BuilderConfig(BaseLoader):
         if config.max_aux_streams is not None:
             kwargs["max_aux_streams"] = int(config.max_aux_streams)
         if config.memory_pool_limits:
-            kwargs["memory_pool_limits"] = {getattr(module.MemoryPoolType, MEMORY_POOL_TYPES[k]): int(v)
-                                            for k, v in config.memory_pool_limits.items()}
+            kwargs["memory_pool_limits"] = {
+                getattr(module.MemoryPoolType, MEMORY_POOL_TYPES[k]): int(v)
+                for k, v in config.memory_pool_limits.items()
+            }
         if config.timing_cache and Path(config.timing_cache).is_file():
             kwargs["load_timing_cache"] = str(config.timing_cache)
         if self.progress_monitor is not None:
@@ -234,9 +263,9 @@ class BuilderConfig(BaseLoader):
 class BuiltEngine:
     """What ``EngineBytes`` returns: the serialized engine, the build's own log, its network and duration."""
 
-    engine: object                         # TensorRT's IHostMemory (a buffer)
-    messages: list[tuple[str, str]]        # (severity, text), this build's only
-    network: pd.DataFrame                  # network layers before fusion
+    engine: object  # TensorRT's IHostMemory (a buffer)
+    messages: list[tuple[str, str]]  # (severity, text), this build's only
+    network: pd.DataFrame  # network layers before fusion
     seconds: float
 
 
@@ -251,13 +280,23 @@ class EngineBytes(BaseLoader):
     ``message``); by default an EngineBuildError naming ``label``.
     """
 
-    def __init__(self, network: Callable, builder_config: Callable, *, label: str = "model", timing_cache: PathArg | None = None,
-                 on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None,
-                 cancel: threading.Event | None = None, failure: Callable[[str], Exception] | None = None):
+    def __init__(
+        self,
+        network: Callable,
+        builder_config: Callable,
+        *,
+        label: str = "model",
+        timing_cache: PathArg | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_log: LogCallback | None = None,
+        cancel: threading.Event | None = None,
+        failure: Callable[[str], Exception] | None = None,
+    ):
         self.network, self.builder_config = network, builder_config
         self.label, self.timing_cache = label, timing_cache
-        self.failure = failure or (lambda message: EngineBuildError(
-            f"{label}: TensorRT could not build the engine: {message}"))
+        self.failure = failure or (
+            lambda message: EngineBuildError(f"{label}: TensorRT could not build the engine: {message}")
+        )
         self.report = on_progress if isinstance(on_progress, ProgressReporter) else ProgressReporter(on_progress)
         self.on_log, self.cancel = on_log, cancel
 
@@ -267,10 +306,16 @@ class EngineBytes(BaseLoader):
         from polygraphy.logger import G_LOGGER
 
         if not logger_captures():
-            raise EngineBuildError("TensorRT's logger was created before the workbench loaded, so the engine-layer "
-                                   "report cannot be captured; import workbench before using Polygraphy directly")
-        with capture_log(self.label, self.on_log, on_wait=lambda text: self.report(text, None),
-                         cancel=self.cancel) as captured, G_LOGGER.verbosity(G_LOGGER.CRITICAL + 1):
+            raise EngineBuildError(
+                "TensorRT's logger was created before the workbench loaded, so the engine-layer "
+                "report cannot be captured; import workbench before using Polygraphy directly"
+            )
+        with (
+            capture_log(
+                self.label, self.on_log, on_wait=lambda text: self.report(text, None), cancel=self.cancel
+            ) as captured,
+            G_LOGGER.verbosity(G_LOGGER.CRITICAL + 1),
+        ):
             # quiet: Polygraphy's "[!] Invalid Engine" adds nothing to the EngineBuildError raised below
             started = time.perf_counter()
             self.report("parsing", 0.05)
@@ -279,8 +324,9 @@ class EngineBytes(BaseLoader):
             create_config = _resolve(self.builder_config)
             self.report("building", 0.2)
             try:
-                engine = EngineBytesFromNetwork((builder, network, parser), config=create_config,
-                                                save_timing_cache=self.timing_cache)()
+                engine = EngineBytesFromNetwork(
+                    (builder, network, parser), config=create_config, save_timing_cache=self.timing_cache
+                )()
             except Exception as exc:
                 if self.cancel is not None and self.cancel.is_set():
                     raise EngineBuildError(f"{self.label}: build cancelled") from None
@@ -305,11 +351,14 @@ class LayerReport(BaseLoader):
         totals["naive_activation_bytes"] = naive_activation_bytes(self.model, naive_shapes)
         totals["naive_at_shapes"] = {k: list(v) for k, v in naive_shapes.items()}
         return {
-            "build_seconds": built.seconds, "raw_layers": parse_layer_report(report_text),
-            "network_layers": built.network.to_dict(orient="records"), "memory": totals,
+            "build_seconds": built.seconds,
+            "raw_layers": parse_layer_report(report_text),
+            "network_layers": built.network.to_dict(orient="records"),
+            "memory": totals,
             "memory_per_layer": per_layer.to_dict(orient="records"),
-            "log": "\n".join(f"[{s[0]}] {m}" for s, m in built.messages
-                              if s != "VERBOSE" or m.startswith(KEPT_VERBOSE)),
+            "log": "\n".join(
+                f"[{s[0]}] {m}" for s, m in built.messages if s != "VERBOSE" or m.startswith(KEPT_VERBOSE)
+            ),
         }
 
 
@@ -320,7 +369,7 @@ class CachedBuild:
     engine: object | None
     meta: dict
     folder: Path | None
-    status: str                            # "hit", "miss" or "corrupt"
+    status: str  # "hit", "miss" or "corrupt"
 
 
 class CachedEngine(BaseLoader):
@@ -329,8 +378,14 @@ class CachedEngine(BaseLoader):
     ``build`` returns ``(engine, meta)``; nothing is stored unless it completes. ``cache=None`` builds every time.
     """
 
-    def __init__(self, build: Callable[[], tuple[object, dict]], cache: EngineCache | None, key: str, *,
-                 on_progress: ProgressCallback | None = None):
+    def __init__(
+        self,
+        build: Callable[[], tuple[object, dict]],
+        cache: EngineCache | None,
+        key: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ):
         self.build, self.cache, self.key = build, cache, key
         self.report = on_progress if isinstance(on_progress, ProgressReporter) else ProgressReporter(on_progress)
 
@@ -396,9 +451,15 @@ def build_target(config: BuildConfig) -> str:
     return "no-gpu"
 
 
-def build_engine(model: ModelSource, config: BuildConfig | None = None, *, cache: EngineCache | bool | None = True,
-                 on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None,
-                 cancel: threading.Event | None = None) -> BuildResult:
+def build_engine(
+    model: ModelSource,
+    config: BuildConfig | None = None,
+    *,
+    cache: EngineCache | bool | None = True,
+    on_progress: ProgressCallback | None = None,
+    on_log: LogCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> BuildResult:
     """Build (or fetch from the cache) a TensorRT engine for ``model`` (any ``load_model`` source).
 
     ``on_progress(stage, fraction)`` and ``on_log(severity, message)`` let callers show progress and the log (a
@@ -416,11 +477,15 @@ def build_engine(model: ModelSource, config: BuildConfig | None = None, *, cache
     if uses_fp8(model.proto):  # one clear message instead of a parser or tactic error
         check_fp8_buildable(model.label)
     if config.compute_capabilities and flavor != "tensorrt_rtx":
-        raise ConfigError(f"compute_capabilities targets are a TensorRT-RTX feature; {flavor} builds for the GPU "
-                          "it runs on")
+        raise ConfigError(
+            f"compute_capabilities targets are a TensorRT-RTX feature; {flavor} builds for the GPU it runs on"
+        )
     store = EngineCache() if cache is True else (cache or None)
-    key = EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, build_target(config)) \
-        if store is not None else ""
+    key = (
+        EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, build_target(config))
+        if store is not None
+        else ""
+    )
     report = ProgressReporter(on_progress)
 
     def failure(message: str) -> Exception:  # the EngineBuildError raise site of a failed build
@@ -430,13 +495,25 @@ def build_engine(model: ModelSource, config: BuildConfig | None = None, *, cache
 
     def build() -> tuple[object, dict]:
         monitor = _ProgressMonitor.create(module, report, cancel)
-        built = EngineBytes(NetworkFromOnnx(model), BuilderConfig(config, profiles, progress_monitor=monitor,
-                                                                     more_profiles=list(named_profiles.values())[1:]),
-                            label=model.label, timing_cache=config.timing_cache, on_progress=report, on_log=on_log,
-                            cancel=cancel, failure=failure)()
+        built = EngineBytes(
+            NetworkFromOnnx(model),
+            BuilderConfig(config, profiles, progress_monitor=monitor, more_profiles=list(named_profiles.values())[1:]),
+            label=model.label,
+            timing_cache=config.timing_cache,
+            on_progress=report,
+            on_log=on_log,
+            cancel=cancel,
+            failure=failure,
+        )()
         report("inspecting", 0.95)
-        meta = {"flavor": flavor, "version": version, "model": model.name, "model_fingerprint": model.fingerprint,
-                "config": config.to_dict(), **LayerReport(built, model, profiles)()}
+        meta = {
+            "flavor": flavor,
+            "version": version,
+            "model": model.name,
+            "model_fingerprint": model.fingerprint,
+            "config": config.to_dict(),
+            **LayerReport(built, model, profiles)(),
+        }
         return built.engine, meta
 
     cached = CachedEngine(build, store, key, on_progress=report)
@@ -445,15 +522,25 @@ def build_engine(model: ModelSource, config: BuildConfig | None = None, *, cache
         report("done", 1.0)
     meta = outcome.meta
     return BuildResult(
-        model=model, config=config, flavor=meta["flavor"], version=meta["version"],
+        model=model,
+        config=config,
+        flavor=meta["flavor"],
+        version=meta["version"],
         engine_path=outcome.folder / ENGINE_FILE if outcome.folder is not None else None,
         layers=layers_frame(meta["raw_layers"], source="builder-log"),
         network=pd.DataFrame(meta["network_layers"]),
-        memory=meta["memory"], memory_per_layer=pd.DataFrame(meta["memory_per_layer"]),
-        log=meta["log"], cache_hit=outcome.status == "hit", cache_status=outcome.status,
-        build_seconds=float(meta["build_seconds"]), profiles=profiles, named_profiles=named_profiles,
+        memory=meta["memory"],
+        memory_per_layer=pd.DataFrame(meta["memory_per_layer"]),
+        log=meta["log"],
+        cache_hit=outcome.status == "hit",
+        cache_status=outcome.status,
+        build_seconds=float(meta["build_seconds"]),
+        profiles=profiles,
+        named_profiles=named_profiles,
         engine_size=int(meta.get("engine_size") or memoryview(outcome.engine).nbytes),
-        _engine=outcome.engine, _cache_entry=cached if outcome.status == "hit" else None)
+        _engine=outcome.engine,
+        _cache_entry=cached if outcome.status == "hit" else None,
+    )
 
 
 def check_engine_file(path: PathArg) -> bytes:
@@ -473,6 +560,8 @@ def check_engine_file(path: PathArg) -> bytes:
 
     runtime = module.Runtime(get_trt_logger())
     if runtime.deserialize_cuda_engine(data) is None:
-        raise EngineFileError(f"{path}: TensorRT could not deserialize it (not an engine, or built by another "
-                              f"TensorRT version or for another GPU)")
+        raise EngineFileError(
+            f"{path}: TensorRT could not deserialize it (not an engine, or built by another "
+            f"TensorRT version or for another GPU)"
+        )
     return data

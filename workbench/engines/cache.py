@@ -77,8 +77,10 @@ class EngineCache:
             engine = b""
         if hashlib.sha256(engine).hexdigest() != meta.get("engine_sha256"):
             self.discard(key)
-            raise EngineCacheError(f"the cached engine {path} was damaged after it was written (its bytes do not "
-                                   "match the recorded SHA-256); the entry was removed: build again to replace it")
+            raise EngineCacheError(
+                f"the cached engine {path} was damaged after it was written (its bytes do not "
+                "match the recorded SHA-256); the entry was removed: build again to replace it"
+            )
         return engine
 
     def discard(self, key: str) -> None:
@@ -121,5 +123,7 @@ def _read(path: Path) -> bytes:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise
     except OSError as exc:
-        raise EngineCacheError(f"cannot read the engine cache file {path}: {exc.strerror or exc} "
-                               "(the entry is kept; fix the permissions or choose another cache folder)") from None
+        raise EngineCacheError(
+            f"cannot read the engine cache file {path}: {exc.strerror or exc} "
+            "(the entry is kept; fix the permissions or choose another cache folder)"
+        ) from None

@@ -28,13 +28,17 @@ def _dims(value, what: str) -> Dims:
     return dims
 
 
-def check_in_profile(name: str, dims: Sequence[int], lo: Sequence[int], hi: Sequence[int], *, what: str | None = None) -> None:
+def check_in_profile(
+    name: str, dims: Sequence[int], lo: Sequence[int], hi: Sequence[int], *, what: str | None = None
+) -> None:
     """ConfigError unless ``dims`` lie within the profile [``lo``, ``hi``] of input ``name`` (the one profile-range
     check: engines, runners and benchmark feeds use it). ``what`` names the offending value (default: the shape)."""
     dims = list(dims)
     if len(dims) != len(lo) or not all(a <= d <= b for a, d, b in zip(lo, dims, hi)):
-        raise ConfigError(f"{what or f'shape {dims}'} is outside the engine's profile for input '{name}' "
-                          f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile")
+        raise ConfigError(
+            f"{what or f'shape {dims}'} is outside the engine's profile for input '{name}' "
+            f"(min {list(lo)}, max {list(hi)}); rebuild with a wider profile"
+        )
 
 
 def normalize_shape_range(name: str, value: Any) -> tuple[Dims, Dims, Dims]:
@@ -60,11 +64,11 @@ class BuildConfig:
     """
 
     shapes: Mapping[str, object] = field(default_factory=dict)
-    optimization_level: int | None = None          # builder optimization level 0..5 (TensorRT's default: 3)
+    optimization_level: int | None = None  # builder optimization level 0..5 (TensorRT's default: 3)
     memory_pool_limits: Mapping[str, int] = field(default_factory=dict)  # pool name -> bytes
-    max_aux_streams: int | None = None             # None: TensorRT decides; 0: one stream only
-    timing_cache: str | None = None                # file reused (read and updated) across builds
-    compute_capabilities: tuple[str, ...] = ()     # TensorRT-RTX ahead-of-time targets, e.g. ("8.9", "12.0")
+    max_aux_streams: int | None = None  # None: TensorRT decides; 0: one stream only
+    timing_cache: str | None = None  # file reused (read and updated) across builds
+    compute_capabilities: tuple[str, ...] = ()  # TensorRT-RTX ahead-of-time targets, e.g. ("8.9", "12.0")
 
     def __post_init__(self) -> None:
         if self.optimization_level is not None and not 0 <= int(self.optimization_level) <= 5:
@@ -105,8 +109,9 @@ class BuildConfig:
         inputs = {s.name: s for s in model.inputs}
         for name in self.shapes:
             if name not in inputs:
-                raise ConfigError(f"shape given for '{name}', which is not an input of {model.label} "
-                                  f"(inputs: {', '.join(inputs)})")
+                raise ConfigError(
+                    f"shape given for '{name}', which is not an input of {model.label} (inputs: {', '.join(inputs)})"
+                )
         out = {}
         for name, spec in inputs.items():
             if name in self.shapes:
@@ -121,22 +126,29 @@ class BuildConfig:
             for label, dims in (("min", lo), ("opt", opt), ("max", hi)):
                 check_against_spec(spec, dims, f"{label} shape")
             if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
-                raise ConfigError(f"input '{name}': profile needs min <= opt <= max in every dimension, got "
-                                  f"min {list(lo)}, opt {list(opt)}, max {list(hi)}")
+                raise ConfigError(
+                    f"input '{name}': profile needs min <= opt <= max in every dimension, got "
+                    f"min {list(lo)}, opt {list(opt)}, max {list(hi)}"
+                )
             out[name] = (lo, opt, hi)
         return out
 
     def key(self, model: Model) -> str:
         """Canonical JSON of what changes the engine (the timing cache's path does not)."""
-        return json.dumps({
-            "profiles": {k: [list(d) for d in v] for k, v in sorted(self.profiles(model).items())},
-            "named_profiles": {p: {k: [list(d) for d in v] for k, v in sorted(profile.items())}
-                               for p, profile in self.named_profiles(model).items()},
-            "optimization_level": self.optimization_level,
-            "memory_pool_limits": dict(sorted(self.memory_pool_limits.items())),
-            "max_aux_streams": self.max_aux_streams,
-            "compute_capabilities": list(self.compute_capabilities),
-        }, sort_keys=True)
+        return json.dumps(
+            {
+                "profiles": {k: [list(d) for d in v] for k, v in sorted(self.profiles(model).items())},
+                "named_profiles": {
+                    p: {k: [list(d) for d in v] for k, v in sorted(profile.items())}
+                    for p, profile in self.named_profiles(model).items()
+                },
+                "optimization_level": self.optimization_level,
+                "memory_pool_limits": dict(sorted(self.memory_pool_limits.items())),
+                "max_aux_streams": self.max_aux_streams,
+                "compute_capabilities": list(self.compute_capabilities),
+            },
+            sort_keys=True,
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)

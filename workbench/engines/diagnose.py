@@ -43,10 +43,12 @@ def build_failure(model: Model, message: str, profiles: Mapping[str, tuple], giv
     where = f" (ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(repr(n) for n in nodes)})" if nodes else ""
     opt = {name: opt for name, (_, opt, _) in profiles.items()}
     shapes = ",".join(f"{name}:{'x'.join(map(str, dims))}" for name, dims in opt.items())
-    error = EngineBuildError(f"{model.label}: TensorRT could not build the engine{where}: {message}"
-                             + shapes_advice(model, opt, defaulted_dimensions(model, given))
-                             + f". To find the smallest subgraph that fails: workbench reduce MODEL --shapes {shapes}"
-                             " (or “Reduce failure” in the Graph panel, or workbench.engines.reduce)")
+    error = EngineBuildError(
+        f"{model.label}: TensorRT could not build the engine{where}: {message}"
+        + shapes_advice(model, opt, defaulted_dimensions(model, given))
+        + f". To find the smallest subgraph that fails: workbench reduce MODEL --shapes {shapes}"
+        " (or “Reduce failure” in the Graph panel, or workbench.engines.reduce)"
+    )
     error.onnx_nodes = nodes
     return error
 
@@ -57,21 +59,30 @@ ML_DOMAIN = "ai.onnx.ml"
 def unsupported_ops_message(model: Model) -> str | None:
     """One guiding sentence for ops TensorRT cannot run at all, named with their domain and count; None when the
     model has none of them (ops of custom domains may be plugins: the parser is left to judge those)."""
-    found = {op: n for op, n in model.stats.op_histogram.items()
-             if op.startswith(ML_DOMAIN + ".") or op.split(".")[-1] in QOPERATOR_OPS}
+    found = {
+        op: n
+        for op, n in model.stats.op_histogram.items()
+        if op.startswith(ML_DOMAIN + ".") or op.split(".")[-1] in QOPERATOR_OPS
+    }
     if not found:
         return None
     ml = {op: n for op, n in found.items() if op.startswith(ML_DOMAIN + ".")}
     quantized = {op: n for op, n in found.items() if op not in ml}
+
     def named(ops):
         return ", ".join(f"{op} x{n}" for op, n in ops.items())
+
     parts = []
     if quantized:
-        parts.append(f"{named(quantized)} (domain ai.onnx): ONNX Runtime's quantized operator format, which "
-                     "TensorRT has no importer for — export the float model and quantize it for TensorRT with "
-                     "`workbench quantize` (Q/DQ pairs), or run this one with ONNX Runtime (`workbench bench`)")
+        parts.append(
+            f"{named(quantized)} (domain ai.onnx): ONNX Runtime's quantized operator format, which "
+            "TensorRT has no importer for — export the float model and quantize it for TensorRT with "
+            "`workbench quantize` (Q/DQ pairs), or run this one with ONNX Runtime (`workbench bench`)"
+        )
     if ml:
-        parts.append(f"{named({op[len(ML_DOMAIN) + 1:]: n for op, n in ml.items()})} (domain {ML_DOMAIN}): "
-                     "classical machine-learning ops (trees, scalers, encoders from skl2onnx and the like), not for "
-                     "TensorRT — run the model with ONNX Runtime (`workbench bench`)")
+        parts.append(
+            f"{named({op[len(ML_DOMAIN) + 1 :]: n for op, n in ml.items()})} (domain {ML_DOMAIN}): "
+            "classical machine-learning ops (trees, scalers, encoders from skl2onnx and the like), not for "
+            "TensorRT — run the model with ONNX Runtime (`workbench bench`)"
+        )
     return f"{model.label}: TensorRT cannot run these ops: " + "; ".join(parts)

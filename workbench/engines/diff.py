@@ -22,10 +22,26 @@ if TYPE_CHECKING:
     from ..model import Model
     from .build import BuildResult
 
-REGION_COLUMNS = ["region", "change", "onnx_nodes", "a_layers", "b_layers", "a_precisions", "b_precisions",
-                  "a_fused_ops", "b_fused_ops", "a_tactics", "b_tactics", "a_reformats", "b_reformats",
-                  "reformats_delta", "a_ms", "b_ms", "delta_ms"]
-SAME_MODEL_MIN_OVERLAP = 0.5   # share of ONNX nodes (Q/DQ aside) the two engines must have in common
+REGION_COLUMNS = [
+    "region",
+    "change",
+    "onnx_nodes",
+    "a_layers",
+    "b_layers",
+    "a_precisions",
+    "b_precisions",
+    "a_fused_ops",
+    "b_fused_ops",
+    "a_tactics",
+    "b_tactics",
+    "a_reformats",
+    "b_reformats",
+    "reformats_delta",
+    "a_ms",
+    "b_ms",
+    "delta_ms",
+]
+SAME_MODEL_MIN_OVERLAP = 0.5  # share of ONNX nodes (Q/DQ aside) the two engines must have in common
 _SKIP = ("noop", "sync", "shape")
 
 
@@ -44,7 +60,15 @@ class EngineSide:
     op_types: dict
 
     @classmethod
-    def of(cls, source: BuildResult | PathArg | dict | list[dict], *, label: str | None = None, profile: PathArg | pd.DataFrame | None = None, model: Model | None = None, gpu: str | None = None) -> EngineSide:
+    def of(
+        cls,
+        source: BuildResult | PathArg | dict | list[dict],
+        *,
+        label: str | None = None,
+        profile: PathArg | pd.DataFrame | None = None,
+        model: Model | None = None,
+        gpu: str | None = None,
+    ) -> EngineSide:
         if model is None and hasattr(source, "model") and hasattr(source, "log"):
             model = source.model
         work = layer_workload(source, model=model)
@@ -76,19 +100,26 @@ class EngineSide:
 class EngineDiff:
     a: EngineSide
     b: EngineSide
-    regions: pd.DataFrame      # one row per aligned region (REGION_COLUMNS)
-    layer_regions: dict        # "a"/"b" -> region id per layer (-1: not in any region, e.g. sync)
-    totals: pd.DataFrame       # metric, a, b, delta
+    regions: pd.DataFrame  # one row per aligned region (REGION_COLUMNS)
+    layer_regions: dict  # "a"/"b" -> region id per layer (-1: not in any region, e.g. sync)
+    totals: pd.DataFrame  # metric, a, b, delta
 
     def to_dict(self) -> dict:
         regions = self.regions.replace({np.nan: None}).to_dict(orient="records")
-        return {"a": self.a.label, "b": self.b.label, "time_source": {"a": self.a.time_source,
-                                                                       "b": self.b.time_source},
-                "totals": self.totals.replace({np.nan: None}).to_dict(orient="records"), "regions": regions}
+        return {
+            "a": self.a.label,
+            "b": self.b.label,
+            "time_source": {"a": self.a.time_source, "b": self.b.time_source},
+            "totals": self.totals.replace({np.nan: None}).to_dict(orient="records"),
+            "regions": regions,
+        }
 
     def _repr_html_(self) -> str:
-        return (f"<b>{self.a.label}</b> vs <b>{self.b.label}</b>" + self.totals.to_html(index=False)
-                + self.regions.drop(columns=["a_tactics", "b_tactics"]).to_html(index=False))
+        return (
+            f"<b>{self.a.label}</b> vs <b>{self.b.label}</b>"
+            + self.totals.to_html(index=False)
+            + self.regions.drop(columns=["a_tactics", "b_tactics"]).to_html(index=False)
+        )
 
 
 class _UnionFind:
@@ -115,7 +146,8 @@ def _check_same_model(a: EngineSide, b: EngineSide) -> None:
         raise EngineMismatchError(
             f"engines '{a.label}' and '{b.label}' do not come from the same model: only {overlap:.0%} of their ONNX "
             f"nodes are shared (e.g. A has {sorted(nodes[0])[:3]}, B has {sorted(nodes[1])[:3]}); compare two "
-            "builds of one model")
+            "builds of one model"
+        )
 
 
 def _fused_ops(side: EngineSide, nodes) -> str:
@@ -123,15 +155,25 @@ def _fused_ops(side: EngineSide, nodes) -> str:
     return " + ".join(dict.fromkeys(ops))
 
 
-def diff_engines(a: BuildResult | PathArg | dict | list[dict], b: BuildResult | PathArg | dict | list[dict], *, a_profile: PathArg | pd.DataFrame | None = None, b_profile: PathArg | pd.DataFrame | None = None, model: Model | None = None, gpu: str | None = None,
-                 labels: Sequence[str] | None = None) -> EngineDiff:
+def diff_engines(
+    a: BuildResult | PathArg | dict | list[dict],
+    b: BuildResult | PathArg | dict | list[dict],
+    *,
+    a_profile: PathArg | pd.DataFrame | None = None,
+    b_profile: PathArg | pd.DataFrame | None = None,
+    model: Model | None = None,
+    gpu: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> EngineDiff:
     """Align the layers of engines ``a`` and ``b`` (BuildResults or layer-information JSON) region by region.
 
     Times come from ``a_profile`` / ``b_profile`` when given, else from the estimate on ``gpu`` when given.
     Raises EngineMismatchError for engines of two different models.
     """
-    sides = [EngineSide.of(src, label=(labels[i] if labels else None), profile=prof, model=model, gpu=gpu)
-             for i, (src, prof) in enumerate(((a, a_profile), (b, b_profile)))]
+    sides = [
+        EngineSide.of(src, label=(labels[i] if labels else None), profile=prof, model=model, gpu=gpu)
+        for i, (src, prof) in enumerate(((a, a_profile), (b, b_profile)))
+    ]
     _check_same_model(*sides)
     uf = _UnionFind()
     for key, side in zip("ab", sides):
@@ -195,8 +237,11 @@ def diff_engines(a: BuildResult | PathArg | dict | list[dict], b: BuildResult | 
             row[f"{key}_fused_ops"] = [_fused_ops(side, ns) for ns in compute["onnx_nodes"]]
             row[f"{key}_tactics"] = [t for t in compute["tactic"] if t]
             row[f"{key}_reformats"] = int((layers["op"] == "reformat").sum())
-            row[f"{key}_ms"] = float(np.nansum(side.time_ms[idx])) if side.time_ms is not None and idx else (
-                0.0 if side.time_ms is not None else np.nan)
+            row[f"{key}_ms"] = (
+                float(np.nansum(side.time_ms[idx]))
+                if side.time_ms is not None and idx
+                else (0.0 if side.time_ms is not None else np.nan)
+            )
         row["onnx_nodes"] = nodes
         row["reformats_delta"] = row["b_reformats"] - row["a_reformats"]
         row["delta_ms"] = row["b_ms"] - row["a_ms"]
@@ -207,8 +252,9 @@ def diff_engines(a: BuildResult | PathArg | dict | list[dict], b: BuildResult | 
             if row["a_precisions"] != row["b_precisions"]:
                 changes.append("precision")
             if len(row["a_fused_ops"]) != len(row["b_fused_ops"]) or any(  # type: ignore[arg-type]
-                    x.replace(" ", "") != y.replace(" ", "")
-                    for x, y in zip(row["a_fused_ops"], row["b_fused_ops"])):  # type: ignore[call-overload]
+                x.replace(" ", "") != y.replace(" ", "")
+                for x, y in zip(row["a_fused_ops"], row["b_fused_ops"])  # type: ignore[call-overload]
+            ):
                 changes.append("fusion")
             if row["reformats_delta"]:
                 changes.append("reformats")
@@ -225,10 +271,13 @@ def _totals(sides) -> pd.DataFrame:
     def stats(side: EngineSide) -> dict:
         work = side.layers
         timed = side.time_ms is not None
-        return {"layers": int((~work["op"].isin(_SKIP)).sum()),
-                "reformat layers": int((work["op"] == "reformat").sum()),
-                "weights (MB)": float(work["weight_bytes"].sum()) / 1e6,
-                f"time (ms, {side.time_source})": float(np.nansum(side.time_ms)) if timed else np.nan}
+        return {
+            "layers": int((~work["op"].isin(_SKIP)).sum()),
+            "reformat layers": int((work["op"] == "reformat").sum()),
+            "weights (MB)": float(work["weight_bytes"].sum()) / 1e6,
+            f"time (ms, {side.time_source})": float(np.nansum(side.time_ms)) if timed else np.nan,
+        }
+
     a, b = stats(sides[0]), stats(sides[1])
     rows = []
     for (ka, va), (kb, vb) in zip(a.items(), b.items()):

@@ -72,18 +72,25 @@ def select_flavor(flavor: str | None = None) -> str:
             broken = broken_flavors()
             if broken:
                 raise TensorRTUnavailableError(
-                    "no working TensorRT: " + "; ".join(f"{f} is {p}" for f, p in broken.items())
-                    + " (reinstall it, e.g. `pip install --force-reinstall tensorrt-rtx-cu13`)")
+                    "no working TensorRT: "
+                    + "; ".join(f"{f} is {p}" for f, p in broken.items())
+                    + " (reinstall it, e.g. `pip install --force-reinstall tensorrt-rtx-cu13`)"
+                )
             raise TensorRTUnavailableError(
                 "no TensorRT is installed: `pip install tensorrt-rtx-cu13` (any machine, builds without a GPU) "
-                "or `pip install tensorrt` (NVIDIA GPU machines)")
+                "or `pip install tensorrt` (NVIDIA GPU machines)"
+            )
         wanted = found[0]
     elif (problem := import_problem(wanted)) is not None:
-        raise TensorRTUnavailableError(f"TensorRT flavour '{wanted}' was asked for but cannot be used: {problem} "
-                                       f"(working: {', '.join(available_flavors()) or 'none'})")
+        raise TensorRTUnavailableError(
+            f"TensorRT flavour '{wanted}' was asked for but cannot be used: {problem} "
+            f"(working: {', '.join(available_flavors()) or 'none'})"
+        )
     if _selected and _selected != wanted:
-        raise ConfigError(f"this process already uses {_selected}; TensorRT cannot switch to {wanted} in the same "
-                          "process (restart the kernel, or set WORKBENCH_TENSORRT before the first build)")
+        raise ConfigError(
+            f"this process already uses {_selected}; TensorRT cannot switch to {wanted} in the same "
+            "process (restart the kernel, or set WORKBENCH_TENSORRT before the first build)"
+        )
     _selected = wanted
     return wanted
 
@@ -131,8 +138,11 @@ def detect_gpus() -> tuple[GpuInfo, ...]:
         cuda.cuDeviceGetName(name, 256, device)
         cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, device)  # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
         cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, device)  # ..._MINOR
-        gpus.append(GpuInfo(name.value.decode(), (major.value, minor.value),
-                            f"{version.value // 1000}.{version.value % 1000 // 10}"))
+        gpus.append(
+            GpuInfo(
+                name.value.decode(), (major.value, minor.value), f"{version.value // 1000}.{version.value % 1000 // 10}"
+            )
+        )
     return tuple(gpus)
 
 
@@ -158,11 +168,16 @@ class TensorRTEnvironment:
         return d
 
     def __str__(self) -> str:
-        gpu = f"{self.gpu.name} (compute capability {'.'.join(map(str, self.gpu.compute_capability))})" \
-            if self.gpu else "no GPU"
+        gpu = (
+            f"{self.gpu.name} (compute capability {'.'.join(map(str, self.gpu.compute_capability))})"
+            if self.gpu
+            else "no GPU"
+        )
         broken = "".join(f" · {f} is {p}" for f, p in self.broken.items())
-        return (f"{self.flavor} {self.version} · {gpu} · "
-                f"{'engines run here' if self.can_run_engines else self.reason}{broken}")
+        return (
+            f"{self.flavor} {self.version} · {gpu} · "
+            f"{'engines run here' if self.can_run_engines else self.reason}{broken}"
+        )
 
     def _repr_html_(self) -> str:
         return f"<code>{self}</code>"
@@ -180,8 +195,20 @@ def tensorrt_environment() -> TensorRTEnvironment:
     if gpus:
         g = gpus[0]
         cc = ".".join(map(str, g.compute_capability))
-        return TensorRTEnvironment(flavor, module.__version__, g, False,
-                                   f"{flavor} cannot run engines on {g.name} (compute capability {cc}); engines "
-                                   "are still built and inspected, use ONNX Runtime for timings", broken)
-    return TensorRTEnvironment(flavor, module.__version__, None, False,
-                               "no GPU here: engines are built and inspected, use ONNX Runtime for timings", broken)
+        return TensorRTEnvironment(
+            flavor,
+            module.__version__,
+            g,
+            False,
+            f"{flavor} cannot run engines on {g.name} (compute capability {cc}); engines "
+            "are still built and inspected, use ONNX Runtime for timings",
+            broken,
+        )
+    return TensorRTEnvironment(
+        flavor,
+        module.__version__,
+        None,
+        False,
+        "no GPU here: engines are built and inspected, use ONNX Runtime for timings",
+        broken,
+    )

@@ -26,8 +26,23 @@ if TYPE_CHECKING:
     from ..model import Model
     from ..model.subgraphs import NodeRef
 
-COLUMNS = ["name", "type", "kind", "onnx_nodes", "origin_source", "inputs", "outputs", "input_dtypes", "output_dtypes",
-           "output_formats", "output_shapes", "tactic", "stream", "event_id", "parameter_type"]
+COLUMNS = [
+    "name",
+    "type",
+    "kind",
+    "onnx_nodes",
+    "origin_source",
+    "inputs",
+    "outputs",
+    "input_dtypes",
+    "output_dtypes",
+    "output_formats",
+    "output_shapes",
+    "tactic",
+    "stream",
+    "event_id",
+    "parameter_type",
+]
 
 # --- the builder's text report ----------------------------------------------------------------------------------
 _KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9_/]*): ")
@@ -52,7 +67,7 @@ class _ReportLineParser:
                 return out
             m = _KEY.match(self.s, self.i)
             if not m:
-                raise ValueError(f"expected 'Key: ' at {self.s[self.i:self.i + 40]!r}")
+                raise ValueError(f"expected 'Key: ' at {self.s[self.i : self.i + 40]!r}")
             self.i = m.end()
             if m.group(1) in out:  # TensorRT never repeats a key: a name's text was read as structure
                 raise ValueError(f"key {m.group(1)!r} twice")
@@ -76,7 +91,7 @@ class _ReportLineParser:
             close = self.s.find(closer, self.i)
             if close != -1:
                 end = min(end, close)
-        raw = self.s[self.i:end].strip()
+        raw = self.s[self.i : end].strip()
         self.i = end
         return raw
 
@@ -96,7 +111,7 @@ class _ReportLineParser:
             self.i = self.s.index("]", self.i) + 1
             return items
         close = self.s.index("]", self.i)
-        raw = self.s[self.i:close]
+        raw = self.s[self.i : close]
         self.i = close + 1
         return [int(x) if re.fullmatch(r"-?\d+", x.strip()) else x.strip() for x in raw.split(",") if x.strip()]
 
@@ -124,10 +139,10 @@ def _split_metadata(record: str) -> tuple[str, str, bool]:
         at = record.rfind(_METADATA_KEY, 0, at)
         if at == -1:
             return record, "", False
-        metadata = record[at + len(_METADATA_KEY):]
+        metadata = record[at + len(_METADATA_KEY) :]
         note = _MYELIN_METADATA_NOTE.search(metadata) if metadata.startswith("[ONNX Layer: ") else None
         if note and "\n" not in note.group(0):
-            metadata = metadata[:note.start(1)]
+            metadata = metadata[: note.start(1)]
         if _well_formed_metadata(metadata):
             return record[:at], metadata, True
         if at == 0:
@@ -164,8 +179,8 @@ def _parse_record(body: str) -> dict:
         if at == -1:
             break
         try:
-            rest = _ReportLineParser(body[at + 2:]).mapping()
-            return {"Name": body[len("Name: "):at], **rest}
+            rest = _ReportLineParser(body[at + 2 :]).mapping()
+            return {"Name": body[len("Name: ") : at], **rest}
         except (ValueError, IndexError) as exc:
             first_error = first_error or exc
             at += 1
@@ -215,8 +230,10 @@ def parse_inspector_json(source: PathArg | dict | list) -> list[dict]:
     data, label = _load_json(source, "layer information")
     layers = data.get("Layers") if isinstance(data, dict) else None
     if not isinstance(layers, list):
-        raise EngineFileError(f"{label}: not TensorRT layer information (no 'Layers' list; export it with "
-                              "trtexec --exportLayerInfo=FILE --profilingVerbosity=detailed)")
+        raise EngineFileError(
+            f"{label}: not TensorRT layer information (no 'Layers' list; export it with "
+            "trtexec --exportLayerInfo=FILE --profilingVerbosity=detailed)"
+        )
     # Without detailed verbosity the file holds names only: keep them, types unknown.
     return [{"Name": layer} if isinstance(layer, str) else layer for layer in layers]
 
@@ -245,12 +262,14 @@ def read_profile(source: PathArg | dict | list) -> pd.DataFrame:
     rows = [r for r in data if isinstance(r, dict) and "name" in r]  # drops the {"count": N} header
     if not rows:
         raise EngineFileError(f"{label}: the profile has no per-layer records")
-    return pd.DataFrame({
-        "name": [r["name"] for r in rows],
-        "time_ms": [float(r.get("averageMs", r.get("timeMs", 0.0))) for r in rows],
-        "median_ms": [float(r.get("medianMs", r.get("averageMs", 0.0))) for r in rows],
-        "time_pct": [float(r.get("percentage", 0.0)) for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "name": [r["name"] for r in rows],
+            "time_ms": [float(r.get("averageMs", r.get("timeMs", 0.0))) for r in rows],
+            "median_ms": [float(r.get("medianMs", r.get("averageMs", 0.0))) for r in rows],
+            "time_pct": [float(r.get("percentage", 0.0)) for r in rows],
+        }
+    )
 
 
 def join_profile(layers: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
@@ -265,9 +284,22 @@ def join_profile(layers: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- normalization ----------------------------------------------------------------------------------------------
-_DTYPE_WORDS = [("bfloat16", "bfloat16"), ("bf16", "bfloat16"), ("fp32", "float32"), ("float", "float32"),
-                ("fp16", "float16"), ("half", "float16"), ("fp8", "float8"), ("fp4", "float4"), ("uint8", "uint8"),
-                ("int8", "int8"), ("int4", "int4"), ("int32", "int32"), ("int64", "int64"), ("bool", "bool")]
+_DTYPE_WORDS = [
+    ("bfloat16", "bfloat16"),
+    ("bf16", "bfloat16"),
+    ("fp32", "float32"),
+    ("float", "float32"),
+    ("fp16", "float16"),
+    ("half", "float16"),
+    ("fp8", "float8"),
+    ("fp4", "float4"),
+    ("uint8", "uint8"),
+    ("int8", "int8"),
+    ("int4", "int4"),
+    ("int32", "int32"),
+    ("int64", "int64"),
+    ("bool", "bool"),
+]
 
 
 @lru_cache(maxsize=4096)  # a handful of distinct format strings per engine, thousands of tensors
@@ -352,32 +384,40 @@ def layers_frame(raw_layers: Iterable[Mapping], *, source: str) -> pd.DataFrame:
         origins = _metadata_origins(metadata)
         origin_source = "metadata" if origins else ""
         is_qdq_reformat = raw.get("Origin") == "QDQ"  # a standalone Q/DQ that TensorRT turned into a reformat
-        if not origins and not metadata and source == "inspector-json" and (
-                is_qdq_reformat or (layer_type not in ("Reformat", "NoOp")
-                                    and not name.startswith("Reformatting CopyNode"))):
+        if (
+            not origins
+            and not metadata
+            and source == "inspector-json"
+            and (
+                is_qdq_reformat
+                or (layer_type not in ("Reformat", "NoOp") and not name.startswith("Reformatting CopyNode"))
+            )
+        ):
             origins = _names_from_fused_name(name)  # files older than TensorRT 8.6 carry no Metadata
             origin_source = "name" if origins else ""
         inputs = raw.get("Inputs") or []
         outputs = raw.get("Outputs") or []
         stream = raw.get("StreamId")
         event = raw.get("EventId")
-        rows.append({
-            "name": name,
-            "type": layer_type,
-            "kind": "compute" if is_qdq_reformat else _kind(layer_type, name, origins, raw),
-            "onnx_nodes": origins,
-            "origin_source": origin_source,
-            "inputs": [str(t.get("Name", "")) for t in inputs],    # tensor names: they connect the layers
-            "outputs": [str(t.get("Name", "")) for t in outputs],
-            "input_dtypes": [_tensor_dtype(t) for t in inputs],
-            "output_dtypes": [_tensor_dtype(t) for t in outputs],
-            "output_formats": [_tensor_format(t) for t in outputs],
-            "output_shapes": [list(t.get("Dimensions") or []) for t in outputs],
-            "tactic": str(raw.get("TacticName") or raw.get("TacticValue") or ""),
-            "stream": int(stream) if stream not in (None, "") else 0,
-            "event_id": int(event) if event not in (None, "") else None,
-            "parameter_type": str(raw.get("ParameterType") or ""),
-        })
+        rows.append(
+            {
+                "name": name,
+                "type": layer_type,
+                "kind": "compute" if is_qdq_reformat else _kind(layer_type, name, origins, raw),
+                "onnx_nodes": origins,
+                "origin_source": origin_source,
+                "inputs": [str(t.get("Name", "")) for t in inputs],  # tensor names: they connect the layers
+                "outputs": [str(t.get("Name", "")) for t in outputs],
+                "input_dtypes": [_tensor_dtype(t) for t in inputs],
+                "output_dtypes": [_tensor_dtype(t) for t in outputs],
+                "output_formats": [_tensor_format(t) for t in outputs],
+                "output_shapes": [list(t.get("Dimensions") or []) for t in outputs],
+                "tactic": str(raw.get("TacticName") or raw.get("TacticValue") or ""),
+                "stream": int(stream) if stream not in (None, "") else 0,
+                "event_id": int(event) if event not in (None, "") else None,
+                "parameter_type": str(raw.get("ParameterType") or ""),
+            }
+        )
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs["source"] = source
     return df
@@ -397,11 +437,11 @@ def read_layer_information(source: PathArg | dict | list, profile: PathArg | dic
 class FusionSummary:
     """N ONNX nodes → M engine layers, each fused group with its ONNX op types, counts by pattern."""
 
-    onnx_nodes: int | None     # None: unknown (no model given)
+    onnx_nodes: int | None  # None: unknown (no model given)
     network_layers: int | None
     engine_layers: int
-    groups: pd.DataFrame      # engine layer, kind, onnx_nodes, onnx_ops, pattern
-    patterns: pd.DataFrame    # pattern, kind, count, example
+    groups: pd.DataFrame  # engine layer, kind, onnx_nodes, onnx_ops, pattern
+    patterns: pd.DataFrame  # pattern, kind, count, example
     # ONNX nodes no engine layer names, each {name, op, reason, kind, parent} (see UNMAPPED_KINDS)
     unmapped_onnx_nodes: list[dict] = field(default_factory=list)
 
@@ -417,8 +457,10 @@ class FusionSummary:
             "onnx_nodes": self.onnx_nodes,
             "network_layers": self.network_layers,
             "engine_layers": self.engine_layers,
-            "fusions": [{"onnx_ops": p.split(" + "), "pattern": p, "count": int(c), "example": e}
-                        for p, _, c, e in fused.itertuples(index=False)],
+            "fusions": [
+                {"onnx_ops": p.split(" + "), "pattern": p, "count": int(c), "example": e}
+                for p, _, c, e in fused.itertuples(index=False)
+            ],
             # engine layers with no ONNX origin: reformats, shape calls, stream signal/wait, ...
             "inserted_layers": {k: int(c) for _, k, c, _ in inserted.itertuples(index=False)},
             "unmapped_onnx_nodes": self.unmapped_onnx_nodes,
@@ -427,14 +469,19 @@ class FusionSummary:
 
     def _repr_html_(self) -> str:
         nodes = "? (unknown without the model)" if self.onnx_nodes is None else self.onnx_nodes
-        head = (f"<b>{nodes} ONNX nodes</b> → "
-                + (f"<b>{self.network_layers} network layers</b> → " if self.network_layers is not None else "")
-                + f"<b>{self.engine_layers} engine layers</b>")
+        head = (
+            f"<b>{nodes} ONNX nodes</b> → "
+            + (f"<b>{self.network_layers} network layers</b> → " if self.network_layers is not None else "")
+            + f"<b>{self.engine_layers} engine layers</b>"
+        )
         unmapped = ""
         if self.unmapped_onnx_nodes:
             counts = self.unmapped.groupby("reason").size().sort_values(ascending=False)
-            unmapped = ("<div>ONNX nodes no engine layer names: "
-                        + "; ".join(f"{c} {html.escape(r)}" for r, c in counts.items()) + "</div>")
+            unmapped = (
+                "<div>ONNX nodes no engine layer names: "
+                + "; ".join(f"{c} {html.escape(r)}" for r, c in counts.items())
+                + "</div>"
+            )
         return head + self.patterns.to_html(index=False) + unmapped
 
 
@@ -448,12 +495,17 @@ UNMAPPED_KINDS = {
 }
 _DATA_MOVEMENT = {
     "Concat": "Concat eliminated (each input lands in its slice of the output buffer: written there by its "
-              "producer, or copied there by a copy layer)",
-    "Split": "Split into views of the input buffer", "Slice": "Slice as a view of the input buffer",
-    "Reshape": "no-op Reshape (the same memory, new dimensions)", "Flatten": "no-op Flatten (the same memory)",
-    "Squeeze": "no-op Squeeze (the same memory)", "Unsqueeze": "no-op Unsqueeze (the same memory)",
-    "Identity": "Identity removed", "Dropout": "Dropout removed (inference)",
-    "Transpose": "Transpose folded into its neighbours' memory layout", "Expand": "Expand as a broadcast view",
+    "producer, or copied there by a copy layer)",
+    "Split": "Split into views of the input buffer",
+    "Slice": "Slice as a view of the input buffer",
+    "Reshape": "no-op Reshape (the same memory, new dimensions)",
+    "Flatten": "no-op Flatten (the same memory)",
+    "Squeeze": "no-op Squeeze (the same memory)",
+    "Unsqueeze": "no-op Unsqueeze (the same memory)",
+    "Identity": "Identity removed",
+    "Dropout": "Dropout removed (inference)",
+    "Transpose": "Transpose folded into its neighbours' memory layout",
+    "Expand": "Expand as a broadcast view",
     "Cast": "Cast folded into a neighbour's output type",
 }
 
@@ -480,8 +532,7 @@ def unmapped_reason(ref: NodeRef, kinds: Mapping[str, str]) -> tuple[str, str]:
         return "subgraph", f"inside the body of {ref.parent_op} node '{ref.path[-1]}'{via}"
     outputs = [kinds.get(t, "data") for t in ref.node.output if t]
     if ref.node.op_type in ("Shape", "Size") or (outputs and all(k == "shape" for k in outputs)):
-        return "shape", ("shape arithmetic folded at build time (its inputs depend only on input shapes and "
-                         "constants)")
+        return "shape", ("shape arithmetic folded at build time (its inputs depend only on input shapes and constants)")
     if outputs and all(k == "constant" for k in outputs):
         return "constant", "constant folded (computed from constants only)"
     if ref.node.op_type in _DATA_MOVEMENT and ref.node.domain in ("", "ai.onnx"):
@@ -489,7 +540,9 @@ def unmapped_reason(ref: NodeRef, kinds: Mapping[str, str]) -> tuple[str, str]:
     return "not-found", "not found: no engine layer names it (fused under another name, or removed)"
 
 
-def fusion_summary(layers: pd.DataFrame, model: Model | None = None, network_layers: int | None = None) -> FusionSummary:
+def fusion_summary(
+    layers: pd.DataFrame, model: Model | None = None, network_layers: int | None = None
+) -> FusionSummary:
     """Engine layers grouped by the ONNX ops they absorbed. With the ``model``, nodes in If/Loop/Scan and
     ONNX-function bodies resolve to their real ops (attributed to their parent node), and every ONNX node no layer
     names is listed with a reason; without it the ONNX node count is unknown (None)."""
@@ -511,20 +564,27 @@ def fusion_summary(layers: pd.DataFrame, model: Model | None = None, network_lay
         kind = row.kind if ops or row.kind != "compute" else "inserted"
         groups.append((row.name, kind, list(row.onnx_nodes), ops, pattern))
     groups_df = pd.DataFrame(groups, columns=["engine_layer", "kind", "onnx_nodes", "onnx_ops", "pattern"])
-    patterns = (groups_df.groupby(["pattern", "kind"], sort=False)
-                .agg(count=("engine_layer", "size"), example=("engine_layer", "first"))
-                .reset_index().sort_values(["count", "pattern"], ascending=[False, True], ignore_index=True))
+    patterns = (
+        groups_df.groupby(["pattern", "kind"], sort=False)
+        .agg(count=("engine_layer", "size"), example=("engine_layer", "first"))
+        .reset_index()
+        .sort_values(["count", "pattern"], ascending=[False, True], ignore_index=True)
+    )
     unmapped = []
     if index is not None:
         kinds = tensor_kinds(model.proto)
         for ref in index.refs:
             if ref.key not in mapped:
                 kind, reason = unmapped_reason(ref, kinds)
-                unmapped.append({"name": ref.name, "op": ref.op, "reason": reason, "kind": kind,
-                                 "parent": ref.parent})
-    return FusionSummary(onnx_nodes=model.node_count if model is not None else None,
-                         network_layers=network_layers, engine_layers=len(layers), groups=groups_df,
-                         patterns=patterns, unmapped_onnx_nodes=unmapped)
+                unmapped.append({"name": ref.name, "op": ref.op, "reason": reason, "kind": kind, "parent": ref.parent})
+    return FusionSummary(
+        onnx_nodes=model.node_count if model is not None else None,
+        network_layers=network_layers,
+        engine_layers=len(layers),
+        groups=groups_df,
+        patterns=patterns,
+        unmapped_onnx_nodes=unmapped,
+    )
 
 
 def stream_map(layers: pd.DataFrame) -> pd.DataFrame:
@@ -533,7 +593,16 @@ def stream_map(layers: pd.DataFrame) -> pd.DataFrame:
     for stream, group in layers.groupby("stream", sort=True):
         signals = group[group["type"].str.lower() == "signal"]["event_id"].dropna().astype(int).tolist()
         waits = group[group["type"].str.lower() == "wait"]["event_id"].dropna().astype(int).tolist()
-        rows.append((int(stream), int((group["kind"] == "compute").sum()), len(group), signals, waits,
-                     [n for nodes in group["onnx_nodes"] for n in nodes][:6]))
-    return pd.DataFrame(rows, columns=["stream", "compute_layers", "layers", "signals_events", "waits_on_events",
-                                       "first_onnx_nodes"])
+        rows.append(
+            (
+                int(stream),
+                int((group["kind"] == "compute").sum()),
+                len(group),
+                signals,
+                waits,
+                [n for nodes in group["onnx_nodes"] for n in nodes][:6],
+            )
+        )
+    return pd.DataFrame(
+        rows, columns=["stream", "compute_layers", "layers", "signals_events", "waits_on_events", "first_onnx_nodes"]
+    )

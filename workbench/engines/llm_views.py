@@ -26,8 +26,17 @@ _BLOCK = re.compile(r"(?:^|[/.])((?:layers|layer|h|blocks|block)[._](\d+))(?=[/.
 _MYELIN_KERNEL = re.compile(r"_(myl\d+)_\d+$")
 OUTSIDE = "(outside blocks)"
 BLOCK_COLUMNS = ["block", "onnx_nodes", "engine_layers", "macs", "work_share"]
-ATTENTION_COLUMNS = ["region", "engine_layers", "block", "onnx_node", "op_type", "macs", "flops", "share_of_region",
-                     "share_of_model"]
+ATTENTION_COLUMNS = [
+    "region",
+    "engine_layers",
+    "block",
+    "onnx_node",
+    "op_type",
+    "macs",
+    "flops",
+    "share_of_region",
+    "share_of_model",
+]
 
 
 def decoder_block(name: str) -> str | None:
@@ -46,7 +55,9 @@ def _work_by_node(model, shapes) -> pd.DataFrame:
     return work[work["graph"] == ""].set_index("node")
 
 
-def fusion_by_block(layers: pd.DataFrame, model: Model, shapes: Mapping[str, Sequence[int]] | None = None) -> pd.DataFrame:
+def fusion_by_block(
+    layers: pd.DataFrame, model: Model, shapes: Mapping[str, Sequence[int]] | None = None
+) -> pd.DataFrame:
     """One row per decoder block (columns ``BLOCK_COLUMNS``), in block order, then the nodes outside any block: its
     ONNX nodes, the engine layers TensorRT made of them, its MACs and its share of the model's MACs. Empty when the
     model's node names carry no numbered blocks."""
@@ -63,8 +74,10 @@ def fusion_by_block(layers: pd.DataFrame, model: Model, shapes: Mapping[str, Seq
             owner = max(set(blocks), key=blocks.count)
             engine[owner] = engine.get(owner, 0) + 1
     total = float(work["macs"].sum()) or 1.0
-    rows = [(b, int(nodes.get(b, 0)), engine.get(b, 0), int(macs.get(b, 0)), float(macs.get(b, 0)) / total)
-            for b in sorted(set(nodes.index) | set(engine), key=_block_order)]
+    rows = [
+        (b, int(nodes.get(b, 0)), engine.get(b, 0), int(macs.get(b, 0)), float(macs.get(b, 0)) / total)
+        for b in sorted(set(nodes.index) | set(engine), key=_block_order)
+    ]
     return pd.DataFrame(rows, columns=BLOCK_COLUMNS)
 
 
@@ -80,8 +93,9 @@ def myelin_regions(layers: pd.DataFrame) -> dict[str, list[int]]:
     return regions
 
 
-def fused_attention(layers: pd.DataFrame, model: Model, shapes: Mapping[str, Sequence[int]] | None = None
-                    ) -> pd.DataFrame:
+def fused_attention(
+    layers: pd.DataFrame, model: Model, shapes: Mapping[str, Sequence[int]] | None = None
+) -> pd.DataFrame:
     """Every Myelin region that swallowed an attention (QKᵀ, softmax, PV) with the ONNX nodes it absorbed, one row
     each (columns ``ATTENTION_COLUMNS``): the node's MACs and FLOPs, its share of the region's FLOPs and of the whole
     model's. Heaviest nodes first within a region. Empty when no region holds an attention softmax."""
@@ -104,12 +118,21 @@ def fused_attention(layers: pd.DataFrame, model: Model, shapes: Mapping[str, Seq
             continue
         part = work.reindex([m for m in members if m in work.index])
         region_flops = float(part["flops"].sum()) or 1.0
-        frames.append(pd.DataFrame({
-            "region": region, "engine_layers": len(positions),
-            "block": [decoder_block(n) or OUTSIDE for n in part.index], "onnx_node": part.index,
-            "op_type": [op_of.get(n, "") for n in part.index], "macs": part["macs"].astype(int),
-            "flops": part["flops"].astype(int), "share_of_region": part["flops"] / region_flops,
-            "share_of_model": part["flops"] / total}).sort_values("flops", ascending=False, kind="stable"))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "region": region,
+                    "engine_layers": len(positions),
+                    "block": [decoder_block(n) or OUTSIDE for n in part.index],
+                    "onnx_node": part.index,
+                    "op_type": [op_of.get(n, "") for n in part.index],
+                    "macs": part["macs"].astype(int),
+                    "flops": part["flops"].astype(int),
+                    "share_of_region": part["flops"] / region_flops,
+                    "share_of_model": part["flops"] / total,
+                }
+            ).sort_values("flops", ascending=False, kind="stable")
+        )
     if not frames:
         return pd.DataFrame(columns=ATTENTION_COLUMNS)
     return pd.concat(frames, ignore_index=True)[ATTENTION_COLUMNS]
@@ -119,6 +142,8 @@ def describe_fused_attention(table: pd.DataFrame) -> list[str]:
     """One line per region: "Myelin myl0 (11 engine layers) swallowed 20 ONNX nodes, 87.5 % of the model's work"."""
     lines = []
     for region, rows in table.groupby("region", sort=False):
-        lines.append(f"{region} ({int(rows['engine_layers'].iloc[0])} engine layers) swallowed {len(rows)} ONNX "
-                     f"nodes with the attention, {100 * rows['share_of_model'].sum():.1f} % of the model's work")
+        lines.append(
+            f"{region} ({int(rows['engine_layers'].iloc[0])} engine layers) swallowed {len(rows)} ONNX "
+            f"nodes with the attention, {100 * rows['share_of_model'].sum():.1f} % of the model's work"
+        )
     return lines

@@ -28,8 +28,10 @@ _TOTALS = {
     "host_persistent_bytes": r"Total Host Persistent Memory: (\d+)",
     "device_persistent_bytes": r"Total Device Persistent Memory: (\d+)",
 }
-_LAYER = re.compile(r"Layer: (.*) Host Persistent: (\d+) bytes Device Persistent: (\d+) bytes "
-                    r"Scratch Memory: (\d+) bytes")
+_LAYER = re.compile(
+    r"Layer: (.*) Host Persistent: (\d+) bytes Device Persistent: (\d+) bytes "
+    r"Scratch Memory: (\d+) bytes"
+)
 
 
 def memory_from_log(messages: list[str]) -> tuple[dict, pd.DataFrame]:
@@ -46,8 +48,9 @@ def memory_from_log(messages: list[str]) -> tuple[dict, pd.DataFrame]:
         m = _LAYER.match(msg)
         if m:
             layers.append((m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))))
-    per_layer = pd.DataFrame(layers, columns=["layer", "host_persistent_bytes", "device_persistent_bytes",
-                                              "scratch_bytes"])
+    per_layer = pd.DataFrame(
+        layers, columns=["layer", "host_persistent_bytes", "device_persistent_bytes", "scratch_bytes"]
+    )
     return totals, per_layer
 
 
@@ -82,8 +85,8 @@ def _mib(n: int) -> str:
 class ActivationMemory:
     """TensorRT's activation total beside the naive sum of the ONNX tensors, both at the profile's max shapes."""
 
-    engine_bytes: int        # "Total Activation Memory": what the engine reserves on the device
-    naive_bytes: int         # every ONNX activation tensor with a buffer of its own
+    engine_bytes: int  # "Total Activation Memory": what the engine reserves on the device
+    naive_bytes: int  # every ONNX activation tensor with a buffer of its own
     at_shapes: dict = field(default_factory=dict)
 
     @classmethod
@@ -112,15 +115,19 @@ class ActivationMemory:
 
     def describe(self) -> str:
         shapes = ", ".join(f"{name} {'x'.join(str(d) for d in dims)}" for name, dims in self.at_shapes.items())
-        head = (f"activation memory{f' at {shapes}' if shapes else ''}: the engine reserves "
-                f"{_mib(self.engine_bytes)} on the device vs {_mib(self.naive_bytes)} naive (every ONNX tensor in a "
-                "buffer of its own)")
+        head = (
+            f"activation memory{f' at {shapes}' if shapes else ''}: the engine reserves "
+            f"{_mib(self.engine_bytes)} on the device vs {_mib(self.naive_bytes)} naive (every ONNX tensor in a "
+            "buffer of its own)"
+        )
         if self.saves:
             return f"{head}: {self.label}, through fusion and buffer reuse"
-        return (f"{head}: no saving at this size. The engine's device-memory total includes a fixed minimum "
-                "(scratch space its kernels need whatever the tensor sizes: a TensorRT-RTX build given less than "
-                "about 8 MiB of workspace fails), which outweighs tensors this small; reuse pays off at larger "
-                "shapes (try a larger batch; lesson 05)")
+        return (
+            f"{head}: no saving at this size. The engine's device-memory total includes a fixed minimum "
+            "(scratch space its kernels need whatever the tensor sizes: a TensorRT-RTX build given less than "
+            "about 8 MiB of workspace fails), which outweighs tensors this small; reuse pays off at larger "
+            "shapes (try a larger batch; lesson 05)"
+        )
 
 
 def describe_activation_memory(totals: dict) -> str:

@@ -37,8 +37,10 @@ def parse_network(model: Model) -> tuple:
             node_name, op = err.node_name(), err.node_operator()
             where = f"ONNX node '{node_name}' ({op})" if node_name or op else "the model"
             problems.append(f"{where}: {err.desc()}")
-        raise NetworkParseError(f"{model.label}: TensorRT's ONNX parser failed at " + "; ".join(problems or
-                                ["an unknown place (no parser error recorded)"]))
+        raise NetworkParseError(
+            f"{model.label}: TensorRT's ONNX parser failed at "
+            + "; ".join(problems or ["an unknown place (no parser error recorded)"])
+        )
     return builder, network, parser
 
 
@@ -55,20 +57,35 @@ def network_layers(network: object) -> pd.DataFrame:
         origins = re.findall(r"\[ONNX Layer: (.*?)\]", metadata)
         inputs = [layer.get_input(j) for j in range(layer.num_inputs)]
         outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
-        rows.append({
-            "index": i,
-            "name": layer.name,
-            "type": str(layer.type).rsplit(".", 1)[-1],
-            "onnx_node": origins[0] if origins else "",
-            "inputs": [t.name for t in inputs if t is not None],
-            "input_shapes": [list(t.shape) for t in inputs if t is not None],
-            "input_dtypes": [_dtype(t.dtype) for t in inputs if t is not None],
-            "outputs": [t.name for t in outputs],
-            "output_shapes": [list(t.shape) for t in outputs],
-            "output_dtypes": [_dtype(t.dtype) for t in outputs],
-        })
-    return pd.DataFrame(rows, columns=["index", "name", "type", "onnx_node", "inputs", "input_shapes",
-                                       "input_dtypes", "outputs", "output_shapes", "output_dtypes"])
+        rows.append(
+            {
+                "index": i,
+                "name": layer.name,
+                "type": str(layer.type).rsplit(".", 1)[-1],
+                "onnx_node": origins[0] if origins else "",
+                "inputs": [t.name for t in inputs if t is not None],
+                "input_shapes": [list(t.shape) for t in inputs if t is not None],
+                "input_dtypes": [_dtype(t.dtype) for t in inputs if t is not None],
+                "outputs": [t.name for t in outputs],
+                "output_shapes": [list(t.shape) for t in outputs],
+                "output_dtypes": [_dtype(t.dtype) for t in outputs],
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "index",
+            "name",
+            "type",
+            "onnx_node",
+            "inputs",
+            "input_shapes",
+            "input_dtypes",
+            "outputs",
+            "output_shapes",
+            "output_dtypes",
+        ],
+    )
 
 
 def inspect_network(model: ModelSource) -> pd.DataFrame:

@@ -22,10 +22,12 @@ def ort_optimization_level(name: str) -> ort.GraphOptimizationLevel:
     """ONNX Runtime's GraphOptimizationLevel for a level name (ConfigError naming the levels when unknown)."""
     import onnxruntime as ort
 
-    mapping = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-               "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-               "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    mapping = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
     key = str(name).lower()
     if key not in mapping:
         raise ConfigError(f"ONNX Runtime optimization level '{name}' is unknown (levels: {', '.join(LEVELS)})")

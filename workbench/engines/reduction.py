@@ -46,15 +46,23 @@ class Reduction:
     original_nodes: int
     builds: int
     seconds: float
-    complete: bool                  # False: stopped by the time limit or a cancel (the best found so far)
-    stopped: str = ""               # why it stopped early ("cancelled", "time limit of 180 s reached")
-    steps: list[dict] = field(default_factory=list)   # one per build: nodes tried, failed, message
+    complete: bool  # False: stopped by the time limit or a cancel (the best found so far)
+    stopped: str = ""  # why it stopped early ("cancelled", "time limit of 180 s reached")
+    steps: list[dict] = field(default_factory=list)  # one per build: nodes tried, failed, message
 
     def to_dict(self) -> dict:
-        return {"nodes": self.nodes, "node_count": len(self.nodes), "original_nodes": self.original_nodes,
-                "error": self.error, "shapes": {k: list(v) for k, v in self.shapes.items()}, "builds": self.builds,
-                "seconds": round(self.seconds, 2), "complete": self.complete, "stopped": self.stopped,
-                "steps": self.steps}
+        return {
+            "nodes": self.nodes,
+            "node_count": len(self.nodes),
+            "original_nodes": self.original_nodes,
+            "error": self.error,
+            "shapes": {k: list(v) for k, v in self.shapes.items()},
+            "builds": self.builds,
+            "seconds": round(self.seconds, 2),
+            "complete": self.complete,
+            "stopped": self.stopped,
+            "steps": self.steps,
+        }
 
     @property
     def steps_frame(self) -> pd.DataFrame:
@@ -64,9 +72,11 @@ class Reduction:
         import html
 
         state = "" if self.complete else " (stopped early: the smallest found so far)"
-        return (f"<div><b>{len(self.nodes)} of {self.original_nodes} ONNX nodes</b> still fail{state}, after "
-                f"{self.builds} builds in {self.seconds:.1f} s: {html.escape(', '.join(self.nodes[:20]))}"
-                f"<br><i>{html.escape(self.error[:400])}</i></div>")
+        return (
+            f"<div><b>{len(self.nodes)} of {self.original_nodes} ONNX nodes</b> still fail{state}, after "
+            f"{self.builds} builds in {self.seconds:.1f} s: {html.escape(', '.join(self.nodes[:20]))}"
+            f"<br><i>{html.escape(self.error[:400])}</i></div>"
+        )
 
 
 class _Stop(Exception):
@@ -76,7 +86,7 @@ class _Stop(Exception):
 def _error_signature(message: str) -> str | None:
     """What makes two failures the same: TensorRT's error code ("Error Code 4")."""
     match = re.search(r"Error Code \d+\b", message)  # the kind may change ("API Usage" at build, "Internal" at
-    return match.group(0) if match else None          # parse once shapes are static): the code does not
+    return match.group(0) if match else None  # parse once shapes are static): the code does not
 
 
 def _fixed(model, shapes: Mapping[str, Sequence[int]]) -> onnx.ModelProto:
@@ -118,8 +128,10 @@ def _value_infos(proto: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
 def _is_concrete(info: onnx.ValueInfoProto | None) -> bool:
     if info is None or not info.type.HasField("tensor_type") or not info.type.tensor_type.HasField("shape"):
         return False
-    return all(d.HasField("dim_value") and d.dim_value > 0 for d in info.type.tensor_type.shape.dim) or \
-        len(info.type.tensor_type.shape.dim) == 0
+    return (
+        all(d.HasField("dim_value") and d.dim_value > 0 for d in info.type.tensor_type.shape.dim)
+        or len(info.type.tensor_type.shape.dim) == 0
+    )
 
 
 def _subgraph(proto: onnx.ModelProto, nodes: Sequence[onnx.NodeProto], infos) -> onnx.ModelProto | None:
@@ -165,9 +177,16 @@ def _ancestors(nodes: Sequence[onnx.NodeProto], target: int) -> list[int]:
     return sorted(keep)
 
 
-def reduce(model: ModelSource, shapes: Shapes | None = None, *, match: str | None = None, time_limit: float = 180.0,
-           cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
-           config: BuildConfig | None = None) -> Reduction:
+def reduce(
+    model: ModelSource,
+    shapes: Shapes | None = None,
+    *,
+    match: str | None = None,
+    time_limit: float = 180.0,
+    cancel: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    config: BuildConfig | None = None,
+) -> Reduction:
     """Shrink ``model`` (any ``load_model`` source) to the smallest subgraph TensorRT still rejects at ``shapes``.
 
     ``match``: a regular expression the failure message must match to count as the same failure (default: TensorRT's
@@ -196,15 +215,22 @@ def reduce(model: ModelSource, shapes: Shapes | None = None, *, match: str | Non
             raise _Stop(f"time limit of {time_limit:.0f} s reached")
         if proto is None:
             return None
-        sub_shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in proto.graph.input
-                      if v.name not in {t.name for t in proto.graph.initializer}}
+        sub_shapes = {
+            v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in proto.graph.input
+            if v.name not in {t.name for t in proto.graph.initializer}
+        }
         try:
             if whole:
                 build_engine(model, base, cache=None, cancel=cancel)
             else:
                 candidate = load_model(proto, check=False, name=f"{model.name}-reduced")
-                build_engine(candidate, BuildConfig(shapes=sub_shapes, optimization_level=base.optimization_level),
-                             cache=None, cancel=cancel)
+                build_engine(
+                    candidate,
+                    BuildConfig(shapes=sub_shapes, optimization_level=base.optimization_level),
+                    cache=None,
+                    cancel=cancel,
+                )
             message = None
         except (EngineBuildError, NetworkParseError) as exc:
             message = str(exc)
@@ -223,8 +249,9 @@ def reduce(model: ModelSource, shapes: Shapes | None = None, *, match: str | Non
     try:
         whole = attempt(model.proto, "whole model", model.node_count, whole=True)
     except _Stop as stop:
-        raise EngineBuildError(f"{model.label}: reduction stopped ({stop}) before the whole model was built once") \
-            from None
+        raise EngineBuildError(
+            f"{model.label}: reduction stopped ({stop}) before the whole model was built once"
+        ) from None
     if whole is None:
         raise ConfigError(f"{model.label} builds at {model.shapes.describe(fixed)}: there is no failure to reduce")
     signature = match or (re.escape(_error_signature(whole)) if _error_signature(whole) else None)
@@ -256,8 +283,9 @@ def reduce(model: ModelSource, shapes: Shapes | None = None, *, match: str | Non
                 lo = mid
         # 2. the failing node's ancestors, then the shortest failing suffix of them
         chain = [nodes[i] for i in _ancestors(nodes[:hi], hi - 1)]
-        message = attempt(_subgraph(proto, chain, infos), "ancestors", len(chain)) if len(chain) < len(
-            best_nodes) else None
+        message = (
+            attempt(_subgraph(proto, chain, infos), "ancestors", len(chain)) if len(chain) < len(best_nodes) else None
+        )
         if message is not None:
             best_nodes, best_error = chain, message
         else:
@@ -277,7 +305,15 @@ def reduce(model: ModelSource, shapes: Shapes | None = None, *, match: str | Non
     reduced = _subgraph(proto, best_nodes, infos) or proto
     report("reduce: done" if complete else f"reduce: stopped ({stopped})", 1.0)
     reduced_model = load_model(reduced, check=False, name=f"{model.name}-reduced")
-    return Reduction(nodes=[n.name or n.output[0] for n in best_nodes], model=reduced_model,
-                     error=best_error, shapes=fixed, original_nodes=model.node_count,
-                     builds=len(steps), seconds=time.perf_counter() - started, complete=complete, stopped=stopped,
-                     steps=steps)
+    return Reduction(
+        nodes=[n.name or n.output[0] for n in best_nodes],
+        model=reduced_model,
+        error=best_error,
+        shapes=fixed,
+        original_nodes=model.node_count,
+        builds=len(steps),
+        seconds=time.perf_counter() - started,
+        complete=complete,
+        stopped=stopped,
+        steps=steps,
+    )

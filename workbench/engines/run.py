@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from .build import BuildResult
 
 
-def compare_with_onnxruntime(result: BuildResult, feeds: dict | None = None, *, atol: float = 1e-3,
-                             rtol: float = 1e-3) -> pd.DataFrame:
+def compare_with_onnxruntime(
+    result: BuildResult, feeds: dict | None = None, *, atol: float = 1e-3, rtol: float = 1e-3
+) -> pd.DataFrame:
     """Per output: max absolute/relative error of TensorRT vs ONNX Runtime, and whether it is within tolerance."""
     from polygraphy.backend.onnxrt import OnnxrtRunner, SessionFromOnnx
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
@@ -22,8 +23,10 @@ def compare_with_onnxruntime(result: BuildResult, feeds: dict | None = None, *, 
     opt_shapes = {name: opt for name, (_, opt, _) in result.profiles.items()}
     feeds = feeds or generate_feeds(result.model, opt_shapes)
     result.check_shapes({k: tuple(v.shape) for k, v in feeds.items()})
-    runners = [TrtRunner(EngineFromBytes(result.engine_bytes)),
-               OnnxrtRunner(SessionFromOnnx(result.model.to_bytes(), providers=["CPUExecutionProvider"]))]
+    runners = [
+        TrtRunner(EngineFromBytes(result.engine_bytes)),
+        OnnxrtRunner(SessionFromOnnx(result.model.to_bytes(), providers=["CPUExecutionProvider"])),
+    ]
     run_results = Comparator.run(runners, data_loader=[feeds])
     (trt_name, trt_outputs), (ort_name, ort_outputs) = [(n, r[0]) for n, r in run_results]
     rows = []
@@ -32,8 +35,9 @@ def compare_with_onnxruntime(result: BuildResult, feeds: dict | None = None, *, 
         b = np.asarray(ort_outputs[name], dtype=np.float64)
         diff = np.abs(a - b)
         rel = diff / np.maximum(np.abs(b), 1e-12)
-        rows.append((name, float(diff.max()), float(rel.max()), atol, rtol,
-                     bool(np.all(diff <= atol + rtol * np.abs(b)))))
+        rows.append(
+            (name, float(diff.max()), float(rel.max()), atol, rtol, bool(np.all(diff <= atol + rtol * np.abs(b))))
+        )
     # Polygraphy's own verdict too (same tolerances), so the numbers agree with `polygraphy run --trt --onnxrt`.
     verdict = bool(Comparator.compare_accuracy(run_results, compare_func=CompareFunc.simple(atol=atol, rtol=rtol)))
     df = pd.DataFrame(rows, columns=["output", "max_abs_error", "max_rel_error", "atol", "rtol", "within_tolerance"])

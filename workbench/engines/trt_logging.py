@@ -26,14 +26,14 @@ from ..errors import EngineBuildError
 from ..progress import CallbackReporter
 
 SEVERITY_NAMES = {0: "INTERNAL_ERROR", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "VERBOSE"}
-LogCallback = Callable[[str, str], None]         # (severity, message)
+LogCallback = Callable[[str, str], None]  # (severity, message)
 
 _lock = threading.Lock()
 _captures: list["LogCapture"] = []
 _installed = False
-_build_slot = threading.Lock()     # one capturing build at a time (see the module docstring)
-_building: list[str] = []          # the label of the build holding the slot, for "waiting for the build of X"
-_owner: list[int] = []             # the thread holding it: a capture nested in its own thread does not wait
+_build_slot = threading.Lock()  # one capturing build at a time (see the module docstring)
+_building: list[str] = []  # the label of the build holding the slot, for "waiting for the build of X"
+_owner: list[int] = []  # the thread holding it: a capture nested in its own thread does not wait
 
 
 @dataclass
@@ -115,9 +115,14 @@ def logger_captures() -> bool:
 
 
 @contextmanager
-def capture_log(label: str = "TensorRT calls in this block", on_message: LogCallback | None = None, *,
-                on_wait: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                exclusive: bool = True) -> Iterator[LogCapture]:
+def capture_log(
+    label: str = "TensorRT calls in this block",
+    on_message: LogCallback | None = None,
+    *,
+    on_wait: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+    exclusive: bool = True,
+) -> Iterator[LogCapture]:
     """Record the TensorRT messages this thread logs while the block runs, holding the process's one build slot.
 
     ``label`` names the build (shown to builds that wait for it); ``on_wait(text)`` is told when this one has to

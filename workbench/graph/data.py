@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from ..model.tensors import Shapes
     from ..model import Model
 
+
 class FusionReasons(Protocol):
     """What ``with_fusion_reasons`` reads of an ``engines.FusionSummary`` (a higher layer, so not imported here)."""
+
     unmapped_onnx_nodes: list[dict]
 
 
@@ -52,9 +54,12 @@ class GraphData:
     @property
     def counts(self) -> dict:
         inner = self.nodes[self.nodes.category != "input/output"]
-        return {"nodes": int(len(inner)), "edges": int(len(self.edges)),
-                "groups": int((self.nodes.category == "group").sum()),
-                "inputs_outputs": int(len(self.nodes) - len(inner))}
+        return {
+            "nodes": int(len(inner)),
+            "edges": int(len(self.edges)),
+            "groups": int((self.nodes.category == "group").sum()),
+            "inputs_outputs": int(len(self.nodes) - len(inner)),
+        }
 
     def find(self, query: str) -> list[int]:
         """Node ids whose name or op contains ``query`` (case-insensitive), exact names first."""
@@ -63,8 +68,9 @@ class GraphData:
             return []
         names = self.nodes["name"].str.lower()
         exact = self.nodes.index[names == q].tolist()
-        partial = self.nodes.index[(names.str.contains(q, regex=False) |
-                                    self.nodes["op"].str.lower().str.contains(q, regex=False))].tolist()
+        partial = self.nodes.index[
+            (names.str.contains(q, regex=False) | self.nodes["op"].str.lower().str.contains(q, regex=False))
+        ].tolist()
         return list(dict.fromkeys(exact + partial))
 
     def __repr__(self) -> str:
@@ -94,8 +100,15 @@ def _shape_text(shape) -> str:
         return format_shape(shape)
 
 
-def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[int, str]], shapes: dict,
-             dtypes: dict, graph_inputs: list[str], graph_outputs: list[str]) -> tuple[list[dict], list[dict]]:
+def _connect(
+    rows: list[dict],
+    producers: dict[str, int],
+    consumers: list[tuple[int, str]],
+    shapes: dict,
+    dtypes: dict,
+    graph_inputs: list[str],
+    graph_outputs: list[str],
+) -> tuple[list[dict], list[dict]]:
     """Edges producer -> consumer per tensor; graph inputs/outputs become io nodes."""
     edges = []
     formatted: dict[str, str] = {}
@@ -108,23 +121,53 @@ def _connect(rows: list[dict], producers: dict[str, int], consumers: list[tuple[
 
     for name in graph_inputs:
         producers[name] = len(rows)
-        rows.append({"id": len(rows), "name": name, "op": "input", "category": "input/output",
-                     "precision": dtypes.get(name, ""), "stream": 0, "members": [],
-                     "details": {"tensor": name, "shape": format_shape(shapes.get(name)),
-                                 "dtype": dtypes.get(name, "")}})
+        rows.append(
+            {
+                "id": len(rows),
+                "name": name,
+                "op": "input",
+                "category": "input/output",
+                "precision": dtypes.get(name, ""),
+                "stream": 0,
+                "members": [],
+                "details": {"tensor": name, "shape": format_shape(shapes.get(name)), "dtype": dtypes.get(name, "")},
+            }
+        )
     for node_id, tensor in consumers:
         if tensor in producers:
-            edges.append({"source": producers[tensor], "target": node_id, "tensor": tensor,
-                          "shape": shape_text(tensor), "dtype": dtypes.get(tensor, "")})
+            edges.append(
+                {
+                    "source": producers[tensor],
+                    "target": node_id,
+                    "tensor": tensor,
+                    "shape": shape_text(tensor),
+                    "dtype": dtypes.get(tensor, ""),
+                }
+            )
     for name in graph_outputs:
         out_id = len(rows)
-        rows.append({"id": out_id, "name": name, "op": "output", "category": "input/output",
-                     "precision": dtypes.get(name, ""), "stream": 0, "members": [],
-                     "details": {"tensor": name, "shape": format_shape(shapes.get(name)),
-                                 "dtype": dtypes.get(name, "")}})
+        rows.append(
+            {
+                "id": out_id,
+                "name": name,
+                "op": "output",
+                "category": "input/output",
+                "precision": dtypes.get(name, ""),
+                "stream": 0,
+                "members": [],
+                "details": {"tensor": name, "shape": format_shape(shapes.get(name)), "dtype": dtypes.get(name, "")},
+            }
+        )
         if name in producers:
-            edges.append({"source": producers[name], "target": out_id, "tensor": name,
-                          "shape": format_shape(shapes.get(name)), "dtype": dtypes.get(name, "")})
+            edges.append(
+                {
+                    "source": producers[name],
+                    "target": out_id,
+                    "tensor": name,
+                    "shape": format_shape(shapes.get(name)),
+                    "dtype": dtypes.get(name, ""),
+                }
+            )
     return rows, edges
 
 
@@ -156,8 +199,9 @@ def _drawing_shapes(model, shapes) -> dict:
         return model.shapes.declared
 
 
-def from_onnx(model: ModelSource, shapes: Shapes | None = None, *, kind: str = "onnx",
-              title: str | None = None) -> GraphData:
+def from_onnx(
+    model: ModelSource, shapes: Shapes | None = None, *, kind: str = "onnx", title: str | None = None
+) -> GraphData:
     """The ONNX graph: one node per ONNX node with its estimated work (``macs``, ``flops``), edges per tensor with
     its shape (at ``shapes`` when given)."""
     from onnx import helper
@@ -181,21 +225,37 @@ def from_onnx(model: ModelSource, shapes: Shapes | None = None, *, kind: str = "
         attributes = {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
         outputs = [o for o in node.output if o]
         macs, flops, known = estimate_node(node, tensor_shapes)
-        rows.append({
-            "id": node_id, "name": node.name or f"{node.op_type}_{node_id}", "op": node.op_type,
-            "category": category(node.op_type, node.name),
-            "precision": dtypes.get(outputs[0], "") if outputs else "", "stream": 0, "members": [node.name],
-            "details": {"attributes": attributes,
-                        "inputs": [described(t) for t in node.input if t],
-                        "outputs": [described(t) for t in outputs],
-                        **({"body ops": body_ops[node.name]} if node.name in body_ops else {})},
-            "macs": macs if known else math.nan, "flops": flops if known else math.nan,
-        })
+        rows.append(
+            {
+                "id": node_id,
+                "name": node.name or f"{node.op_type}_{node_id}",
+                "op": node.op_type,
+                "category": category(node.op_type, node.name),
+                "precision": dtypes.get(outputs[0], "") if outputs else "",
+                "stream": 0,
+                "members": [node.name],
+                "details": {
+                    "attributes": attributes,
+                    "inputs": [described(t) for t in node.input if t],
+                    "outputs": [described(t) for t in outputs],
+                    **({"body ops": body_ops[node.name]} if node.name in body_ops else {}),
+                },
+                "macs": macs if known else math.nan,
+                "flops": flops if known else math.nan,
+            }
+        )
         for t in outputs:
             producers[t] = node_id
         consumers += [(node_id, t) for t in node.input if t and t not in weights]
-    rows, edges = _connect(rows, producers, consumers, tensor_shapes, dtypes,
-                           [i.name for i in model.inputs], [o.name for o in model.outputs])
+    rows, edges = _connect(
+        rows,
+        producers,
+        consumers,
+        tensor_shapes,
+        dtypes,
+        [i.name for i in model.inputs],
+        [o.name for o in model.outputs],
+    )
     nodes, edge_frame = _frames(rows, edges)
     return GraphData(kind, title or f"{model.name} (ONNX, {len(model.nodes)} nodes)", nodes, edge_frame)
 
@@ -209,8 +269,10 @@ def _body_ops(proto) -> dict[str, str]:
     for ref in walk_nodes(proto):
         if ref.path and (ref.node.domain, ref.node.op_type) not in functions:
             inside.setdefault(ref.path[0], []).append(ref.op)
-    return {name: ", ".join(f"{op} ×{count}" for op, count in pd.Series(ops).value_counts().items())
-            for name, ops in inside.items()}
+    return {
+        name: ", ".join(f"{op} ×{count}" for op, count in pd.Series(ops).value_counts().items())
+        for name, ops in inside.items()
+    }
 
 
 _GRAPH_ATTRIBUTES = (5, 10)  # AttributeProto.GRAPH, GRAPHS: a node holding a body (If, Loop, Scan, custom ops)
@@ -227,18 +289,32 @@ def from_network(frame: pd.DataFrame, *, title: str = "TensorRT network (before 
             shapes.setdefault(name, tuple(shape))
             dtypes.setdefault(name, dtype)
         consumers += [(node_id, t) for t in r.inputs]
-        rows.append({"id": node_id, "name": r.name, "op": r.type, "category": category(r.type, r.name),
-                     "precision": r.output_dtypes[0] if r.output_dtypes else "", "stream": 0,
-                     "members": [r.onnx_node] if r.onnx_node else [],
-                     "details": {"onnx node": r.onnx_node,
-                                 "inputs": [f"{n} {format_shape(s)} {d}" for n, s, d in
-                                            zip(r.inputs, r.input_shapes, r.input_dtypes)],
-                                 "outputs": [f"{n} {format_shape(s)} {d}" for n, s, d in
-                                             zip(r.outputs, r.output_shapes, r.output_dtypes)]}})
+        rows.append(
+            {
+                "id": node_id,
+                "name": r.name,
+                "op": r.type,
+                "category": category(r.type, r.name),
+                "precision": r.output_dtypes[0] if r.output_dtypes else "",
+                "stream": 0,
+                "members": [r.onnx_node] if r.onnx_node else [],
+                "details": {
+                    "onnx node": r.onnx_node,
+                    "inputs": [
+                        f"{n} {format_shape(s)} {d}" for n, s, d in zip(r.inputs, r.input_shapes, r.input_dtypes)
+                    ],
+                    "outputs": [
+                        f"{n} {format_shape(s)} {d}" for n, s, d in zip(r.outputs, r.output_shapes, r.output_dtypes)
+                    ],
+                },
+            }
+        )
     return _layer_graph("network", title, rows, producers, consumers, shapes, dtypes)
 
 
-def from_engine(layers: pd.DataFrame, *, model: Model | None = None, title: str = "TensorRT engine (after fusion)") -> GraphData:
+def from_engine(
+    layers: pd.DataFrame, *, model: Model | None = None, title: str = "TensorRT engine (after fusion)"
+) -> GraphData:
     """The engine's layers after fusion (``BuildResult.layers`` / ``read_layer_information``), each holding the ONNX
     nodes it absorbed (``members``), with its output precision and stream. With the ONNX ``model``, a fused layer
     is labelled by what it absorbed (``Conv+BatchNormalization+Relu``) instead of TensorRT's layer type."""
@@ -257,13 +333,27 @@ def from_engine(layers: pd.DataFrame, *, model: Model | None = None, title: str 
         cat = category(r.type, r.name, r.kind)
         if absorbed and cat in ("other", "elementwise"):  # TensorRT's generated kernels: say what they compute
             cat = category(absorbed[0])
-        rows.append({"id": node_id, "name": r.name, "op": label, "category": cat,
-                     "precision": r.output_dtypes[0] if len(r.output_dtypes) else "",
-                     "stream": int(r.stream) if r.stream == r.stream else 0, "members": list(r.onnx_nodes),
-                     "details": {"layer type": r.type, "fused ONNX nodes": list(r.onnx_nodes), "tactic": r.tactic,
-                                 "stream": int(r.stream) if r.stream == r.stream else 0,
-                                 "outputs": [f"{n} {format_shape(s)} {d} {f}".strip() for n, s, d, f in
-                                             zip(r.outputs, r.output_shapes, r.output_dtypes, r.output_formats)]}})
+        rows.append(
+            {
+                "id": node_id,
+                "name": r.name,
+                "op": label,
+                "category": cat,
+                "precision": r.output_dtypes[0] if len(r.output_dtypes) else "",
+                "stream": int(r.stream) if r.stream == r.stream else 0,
+                "members": list(r.onnx_nodes),
+                "details": {
+                    "layer type": r.type,
+                    "fused ONNX nodes": list(r.onnx_nodes),
+                    "tactic": r.tactic,
+                    "stream": int(r.stream) if r.stream == r.stream else 0,
+                    "outputs": [
+                        f"{n} {format_shape(s)} {d} {f}".strip()
+                        for n, s, d, f in zip(r.outputs, r.output_shapes, r.output_dtypes, r.output_formats)
+                    ],
+                },
+            }
+        )
     return _layer_graph("engine", title, rows, producers, consumers, shapes, dtypes)
 
 
@@ -295,8 +385,10 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     still works on the collapsed view.
     """
     nodes = graph.nodes
-    keys = [scope_of(n, depth) if c != "input/output" else ""
-            for n, c in zip(nodes["name"].tolist(), nodes["category"].tolist())]
+    keys = [
+        scope_of(n, depth) if c != "input/output" else ""
+        for n, c in zip(nodes["name"].tolist(), nodes["category"].tolist())
+    ]
     keys = ["" if k in expanded else k for k in keys]
     # One pass over the rows into plain lists per scope (a per-group scan of pandas rows made this quadratic: 36 s
     # of a 2,000-node export).
@@ -304,8 +396,9 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     members_of: dict[str, list] = {}
     ops_of: dict[str, Counter] = {}
     work_of: dict[str, list[float]] = {}  # [MACs, FLOPs, nodes whose work is unknown]
-    for key, members, op, macs, flops in zip(keys, nodes["members"].tolist(), nodes["op"].tolist(),
-                                             nodes["macs"].tolist(), nodes["flops"].tolist()):
+    for key, members, op, macs, flops in zip(
+        keys, nodes["members"].tolist(), nodes["op"].tolist(), nodes["macs"].tolist(), nodes["flops"].tolist()
+    ):
         if key and counts[key] > 1:
             members_of.setdefault(key, []).extend(members)
             ops_of.setdefault(key, Counter())[op] += 1
@@ -327,12 +420,25 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
                 total = sum(ops.values())
                 macs, flops, unknown = work_of[key]
                 known = unknown < total  # a group of TensorRT layers (work not estimated) says so: NaN
-                rows.append({"id": len(rows), "name": key, "op": f"{key} ({total})", "category": "group",
-                             "precision": row["precision"], "stream": row["stream"], "members": members_of[key],
-                             "details": {"group": key, "nodes": total,
-                                         "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common()),
-                                         "work": work_text(macs, flops, unknown) if known else ""},
-                             "macs": macs if known else math.nan, "flops": flops if known else math.nan})
+                rows.append(
+                    {
+                        "id": len(rows),
+                        "name": key,
+                        "op": f"{key} ({total})",
+                        "category": "group",
+                        "precision": row["precision"],
+                        "stream": row["stream"],
+                        "members": members_of[key],
+                        "details": {
+                            "group": key,
+                            "nodes": total,
+                            "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common()),
+                            "work": work_text(macs, flops, unknown) if known else "",
+                        },
+                        "macs": macs if known else math.nan,
+                        "flops": flops if known else math.nan,
+                    }
+                )
             new_id[old] = group_ids[key]
         else:
             new_id[old] = len(rows)
@@ -365,7 +471,7 @@ def _holder_name(member: str) -> str:
     if " | " not in member:
         return member
     outer = member.rsplit(" | ", 1)[1].strip()
-    return outer[:outer.rindex(" (")] if outer.endswith(")") and " (" in outer else outer
+    return outer[: outer.rindex(" (")] if outer.endswith(")") and " (" in outer else outer
 
 
 def with_fusion_reasons(onnx_graph: GraphData, fusion: FusionReasons) -> GraphData:
@@ -380,8 +486,10 @@ def with_fusion_reasons(onnx_graph: GraphData, fusion: FusionReasons) -> GraphDa
         found = [reasons[m] for m in members if m in reasons] if category != "input/output" else []
         if category == "group" and found:  # a collapsed group: its members' reasons, counted
             kinds = pd.Series([k for _, k in found]).value_counts()
-            return (f"{len(found)} of {len(members)} nodes unmapped: "
-                    + ", ".join(f"{c} {k}" for k, c in kinds.items()), kinds.index[0])
+            return (
+                f"{len(found)} of {len(members)} nodes unmapped: " + ", ".join(f"{c} {k}" for k, c in kinds.items()),
+                kinds.index[0],
+            )
         return found[0] if found else ("", "")
 
     pairs = [reason_of(m, c) for m, c in zip(nodes["members"].tolist(), nodes["category"].tolist())]

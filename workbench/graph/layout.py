@@ -16,19 +16,25 @@ import networkx as nx
 
 from .data import GraphData
 
-FONT_PX = 12          # label text size at the default zoom
-CHAR_PX = 7.6         # generous average advance of a 12 px sans-serif character (digits, capitals: ~7 px)
-PAD_PX = 10           # space between a label and its box edge
+FONT_PX = 12  # label text size at the default zoom
+CHAR_PX = 7.6  # generous average advance of a 12 px sans-serif character (digits, capitals: ~7 px)
+PAD_PX = 10  # space between a label and its box edge
 MIN_WIDTH_PX = 64
-GAP_PX = 24           # between two boxes of one layer
-LINE_PX = 15          # one label line
-ROW_GAP_PX = 26       # between layers (room for the edges)
-MAX_CHARS = 30        # longer label lines are shortened with an ellipsis
+GAP_PX = 24  # between two boxes of one layer
+LINE_PX = 15  # one label line
+ROW_GAP_PX = 26  # between layers (room for the edges)
+MAX_CHARS = 30  # longer label lines are shortened with an ellipsis
 LAYOUT_COLUMNS = ["label", "width", "height", "x", "y", "layer"]  # what ``layered_layout`` adds to the nodes
 
-_SHORT_OPS = {"BatchNormalization": "BatchNorm", "LayerNormalization": "LayerNorm",
-              "InstanceNormalization": "InstanceNorm", "GroupNormalization": "GroupNorm",
-              "GlobalAveragePool": "GlobalAvgPool", "DequantizeLinear": "Dequantize", "QuantizeLinear": "Quantize"}
+_SHORT_OPS = {
+    "BatchNormalization": "BatchNorm",
+    "LayerNormalization": "LayerNorm",
+    "InstanceNormalization": "InstanceNorm",
+    "GroupNormalization": "GroupNorm",
+    "GlobalAveragePool": "GlobalAvgPool",
+    "DequantizeLinear": "Dequantize",
+    "QuantizeLinear": "Quantize",
+}
 
 
 def _ints(text) -> list[int]:
@@ -40,7 +46,7 @@ def _ints(text) -> list[int]:
 
 
 def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_CHARS else text[:MAX_CHARS - 1] + "…"
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
 
 
 def key_attributes(op: str, attributes: dict) -> str:
@@ -74,8 +80,9 @@ def node_labels(graph: GraphData) -> list[str]:
     and precision, a group's node count, or an input/output's name and shape."""
     labels = []
     nodes = graph.nodes
-    for name, op, cat, precision, members, details in zip(*(nodes[c].tolist() for c in (
-            "name", "op", "category", "precision", "members", "details"))):
+    for name, op, cat, precision, members, details in zip(
+        *(nodes[c].tolist() for c in ("name", "op", "category", "precision", "members", "details"))
+    ):
         details = details or {}
         if cat == "input/output":
             shape = str(details.get("shape", "")).strip("[]() ").replace(", ", "×").replace(",", "×")
@@ -145,13 +152,14 @@ def layered_layout(graph: GraphData, *, sweeps: int = 2) -> GraphData:
         pack(layer)
     for sweep in range(sweeps * 2):
         down = sweep % 2 == 0
-        for layer in (layers[1:] if down else layers[-2::-1]):
+        for layer in layers[1:] if down else layers[-2::-1]:
             if len(layer) < 2:
                 continue
 
             def barycenter(n, down=down):  # bound now: sort() calls it within this sweep
                 neighbours = [position[m] for m in (g.predecessors(n) if down else g.successors(n))]
                 return sum(neighbours) / len(neighbours) if neighbours else position[n]  # plain sums: one per node
+
             layer.sort(key=barycenter)
             pack(layer)
     depth = {n: d for d, layer in enumerate(layers) for n in layer}

@@ -36,17 +36,21 @@ def _node_ids(model) -> list[str]:
     return [node.name or f"<node_{i}>" for i, node in enumerate(model.nodes)]
 
 
-def model_explorer_node_data(model: ModelSource, engine: GraphData, *, unmapped_reason: dict[str, str] | None = None) -> dict[str, dict]:
+def model_explorer_node_data(
+    model: ModelSource, engine: GraphData, *, unmapped_reason: dict[str, str] | None = None
+) -> dict[str, dict]:
     """Three node-data overlays (``engine_layer``, ``precision``, ``stream``) for ``model``'s ONNX graph from the
     engine's layers (``from_engine``). An ONNX node no layer names gets ``no engine layer``, or its reason
     from ``unmapped_reason`` (ONNX node name -> why it has no layer, e.g. "shape arithmetic folded at build time")."""
     model = load_model(model)
     if engine.kind != "engine":
-        raise ConfigError(f"model_explorer_node_data needs the engine's layers (from_engine), not a {engine.kind} "
-                          "graph")
+        raise ConfigError(
+            f"model_explorer_node_data needs the engine's layers (from_engine), not a {engine.kind} graph"
+        )
     layer_of: dict[str, tuple[str, str, int]] = {}
-    for name, precision, stream, members in zip(engine.nodes["name"], engine.nodes["precision"],
-                                                engine.nodes["stream"], engine.nodes["members"]):
+    for name, precision, stream, members in zip(
+        engine.nodes["name"], engine.nodes["precision"], engine.nodes["stream"], engine.nodes["members"]
+    ):
         for member in members:
             layer_of.setdefault(member, (str(name), str(precision), int(stream)))
     reasons = unmapped_reason or {}
@@ -67,10 +71,16 @@ def model_explorer_node_data(model: ModelSource, engine: GraphData, *, unmapped_
     def overlay(name, results, **extra):
         return {graph_id: {"name": name, "results": results, **extra}}
 
-    return {"engine_layer": overlay("TensorRT engine layer", layers, showExpandedSummaryOnGroupNode=True),
-            "precision": overlay("TensorRT precision", precisions, showExpandedSummaryOnGroupNode=True,
-                                 showLabelCountColumnsInChildrenStatsTable=True),
-            "stream": overlay("TensorRT stream", streams)}
+    return {
+        "engine_layer": overlay("TensorRT engine layer", layers, showExpandedSummaryOnGroupNode=True),
+        "precision": overlay(
+            "TensorRT precision",
+            precisions,
+            showExpandedSummaryOnGroupNode=True,
+            showLabelCountColumnsInChildrenStatsTable=True,
+        ),
+        "stream": overlay("TensorRT stream", streams),
+    }
 
 
 def write_model_explorer_node_data(model: ModelSource, engine: GraphData, path: PathArg, **kwargs: Any) -> list[Path]:

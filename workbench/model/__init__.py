@@ -6,5 +6,16 @@ from .loading import Model, fold_model_constants, load_model
 from .samples import SAMPLES, list_samples
 from .tensors import TensorSpec, parse_shapes
 
-__all__ = ["Model", "load_model", "fold_model_constants", "SAMPLES", "list_samples", "TensorSpec",
-           "parse_shapes", "generate_feeds", "batch_shapes", "check_feeds", "from_torch"]
+__all__ = [
+    "Model",
+    "load_model",
+    "fold_model_constants",
+    "SAMPLES",
+    "list_samples",
+    "TensorSpec",
+    "parse_shapes",
+    "generate_feeds",
+    "batch_shapes",
+    "check_feeds",
+    "from_torch",
+]

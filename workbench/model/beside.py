@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import onnx
 
-IMAGE_SIZE_HINT = "image_size"     # (height, width)
+IMAGE_SIZE_HINT = "image_size"  # (height, width)
 ENCODER_LENGTH = "encoder_length"  # (length,): the encoder output's sequence length
 ENCODER_FILES = ("encoder_model.onnx", "encoder.onnx")  # optimum's and common names of the encoder beside a decoder
 
@@ -37,8 +37,11 @@ def _size(value: Any) -> tuple[int, int] | None:
             return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
         return int(value[0]), int(value[1])
     return None
 
@@ -49,8 +52,10 @@ def _read_json(path: Path, label: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        warnings.warn(f"{label}: {path.name} beside the model is not readable JSON ({exc}); shapes are not taken "
-                      "from it", stacklevel=4)
+        warnings.warn(
+            f"{label}: {path.name} beside the model is not readable JSON ({exc}); shapes are not taken from it",
+            stacklevel=4,
+        )
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -88,8 +93,10 @@ def shape_hints(base_dir: Path | None, metadata: Mapping[str, str], label: str) 
         return hints
     config = _read_json(base_dir / "config.json", label)
     preprocessor = _read_json(base_dir / "preprocessor_config.json", label)
-    for source, data, keys in (("config.json", config, ("image_size",)),
-                               ("preprocessor_config.json", preprocessor, ("crop_size", "size"))):
+    for source, data, keys in (
+        ("config.json", config, ("image_size",)),
+        ("preprocessor_config.json", preprocessor, ("crop_size", "size")),
+    ):
         for key in keys:
             size = _size(data.get(key))
             if size and IMAGE_SIZE_HINT not in hints:
@@ -98,6 +105,7 @@ def shape_hints(base_dir: Path | None, metadata: Mapping[str, str], label: str) 
     if encoder is not None:
         hints[ENCODER_LENGTH] = encoder
     elif isinstance(config.get("max_source_positions"), int) and config["max_source_positions"] > 0:
-        hints[ENCODER_LENGTH] = ShapeHint((int(config["max_source_positions"]),),
-                                          "config.json beside the model (max_source_positions)")
+        hints[ENCODER_LENGTH] = ShapeHint(
+            (int(config["max_source_positions"]),), "config.json beside the model (max_source_positions)"
+        )
     return hints

@@ -25,6 +25,7 @@ def digits(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     images = (data.images / 16.0).astype(np.float32)[:, None]
     labels = data.target.astype(np.int64)
     rest_x, test_x, rest_y, test_y = train_test_split(images, labels, test_size=450, random_state=0, stratify=labels)
-    train_x, calib_x, train_y, calib_y = train_test_split(rest_x, rest_y, test_size=269, random_state=0,
-                                                          stratify=rest_y)
+    train_x, calib_x, train_y, calib_y = train_test_split(
+        rest_x, rest_y, test_size=269, random_state=0, stratify=rest_y
+    )
     return {"train": (train_x, train_y), "calibration": (calib_x, calib_y), "test": (test_x, test_y)}[split]

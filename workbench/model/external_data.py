@@ -27,8 +27,13 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def _lexically_inside(location: str) -> bool:
-    if not location or "\x00" in location or PurePosixPath(location).is_absolute() \
-            or PureWindowsPath(location).is_absolute() or PureWindowsPath(location).drive:
+    if (
+        not location
+        or "\x00" in location
+        or PurePosixPath(location).is_absolute()
+        or PureWindowsPath(location).is_absolute()
+        or PureWindowsPath(location).drive
+    ):
         return False
     normal = os.path.normpath(location.replace("\\", "/"))
     return normal != ".." and not normal.startswith("../") and not os.path.isabs(normal)
@@ -36,8 +41,13 @@ def _lexically_inside(location: str) -> bool:
 
 def describe_special_file(mode: int) -> str | None:
     """'a FIFO', 'a device', ... for a file that is not a regular file (reading one could hang or never end)."""
-    for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+    for test, what in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return what
     return None if stat.S_ISREG(mode) else "not a regular file"
@@ -67,16 +77,20 @@ def resolve_external_data(proto: onnx.ModelProto, label: str, base_dir: Path) ->
                 raise ExternalDataError(
                     f"{label}: tensor '{tensor.name}' keeps its data at '{location}', which is not a file inside the "
                     f"model's folder; external data is read only from inside {base_dir} (no absolute paths, no '..' "
-                    "out of it, no symlinks leading out): copy the data file next to the model")
+                    "out of it, no symlinks leading out): copy the data file next to the model"
+                )
             try:
                 mode = os.stat(target).st_mode
             except OSError:
-                raise ExternalDataError(f"{label}: tensor '{tensor.name}': external data file '{location}' is "
-                                        f"missing (looked in {base_dir})") from None
+                raise ExternalDataError(
+                    f"{label}: tensor '{tensor.name}': external data file '{location}' is "
+                    f"missing (looked in {base_dir})"
+                ) from None
             special = describe_special_file(mode)
             if special:
-                raise ExternalDataError(f"{label}: tensor '{tensor.name}': external data file '{location}' is "
-                                        f"{special}, not a data file")
+                raise ExternalDataError(
+                    f"{label}: tensor '{tensor.name}': external data file '{location}' is {special}, not a data file"
+                )
             resolved[location] = Path(target)
         for entry in tensor.external_data:
             if entry.key == "location":
@@ -94,11 +108,25 @@ def load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path) -> No
 
 
 # one element per entry of the typed field (complex: two); 4-bit types pack two per raw byte
-_TYPED_FIELD = {onnx.TensorProto.FLOAT: "float_data", onnx.TensorProto.DOUBLE: "double_data",
-                onnx.TensorProto.INT64: "int64_data", onnx.TensorProto.UINT64: "uint64_data",
-                **{t: "int32_data" for t in (onnx.TensorProto.INT32, onnx.TensorProto.INT16, onnx.TensorProto.INT8,
-                                             onnx.TensorProto.UINT16, onnx.TensorProto.UINT8, onnx.TensorProto.BOOL,
-                                             onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)}}
+_TYPED_FIELD = {
+    onnx.TensorProto.FLOAT: "float_data",
+    onnx.TensorProto.DOUBLE: "double_data",
+    onnx.TensorProto.INT64: "int64_data",
+    onnx.TensorProto.UINT64: "uint64_data",
+    **{
+        t: "int32_data"
+        for t in (
+            onnx.TensorProto.INT32,
+            onnx.TensorProto.INT16,
+            onnx.TensorProto.INT8,
+            onnx.TensorProto.UINT16,
+            onnx.TensorProto.UINT8,
+            onnx.TensorProto.BOOL,
+            onnx.TensorProto.FLOAT16,
+            onnx.TensorProto.BFLOAT16,
+        )
+    },
+}
 
 
 def check_initializer_data(proto: onnx.ModelProto, label: str) -> None:
@@ -124,6 +152,8 @@ def check_initializer_data(proto: onnx.ModelProto, label: str) -> None:
         else:
             continue
         if expected != held:
-            raise ModelError(f"{label}: initializer '{tensor.name}' declares dims {list(tensor.dims)} "
-                             f"({elements:,} elements) but holds {held:,} {'bytes' if tensor.raw_data else 'values'} "
-                             f"of data (expected {expected:,}): the file is damaged or was written wrongly")
+            raise ModelError(
+                f"{label}: initializer '{tensor.name}' declares dims {list(tensor.dims)} "
+                f"({elements:,} elements) but holds {held:,} {'bytes' if tensor.raw_data else 'values'} "
+                f"of data (expected {expected:,}): the file is damaged or was written wrongly"
+            )

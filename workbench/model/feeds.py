@@ -16,8 +16,16 @@ if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
 # numpy dtype names that an ONNX input of a given type accepts (ONNX Runtime refuses anything else).
-_NUMPY_DTYPES = {"float32": "float32", "float16": "float16", "float64": "float64", "int64": "int64",
-                 "int32": "int32", "int8": "int8", "uint8": "uint8", "bool": "bool"}
+_NUMPY_DTYPES = {
+    "float32": "float32",
+    "float16": "float16",
+    "float64": "float64",
+    "int64": "int64",
+    "int32": "int32",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+}
 
 
 def random_array(rng: np.random.Generator, dtype: DTypeLike, dims: Sequence[int]) -> np.ndarray:
@@ -42,12 +50,16 @@ def generate_feeds(model: Model, shapes: Shapes | None = None, seed: int = 0) ->
         if spec.name not in shapes:
             raise ConfigError(f"input '{spec.name}' of {model.label} has unknown rank; give its shape")
         if spec.dtype == "bfloat16":
-            raise ConfigError(f"input '{spec.name}' of {model.label} is bfloat16, which numpy cannot generate; "
-                              "keep bf16 models' inputs in float32 (PrecisionPlan keep_io_types=True)")
+            raise ConfigError(
+                f"input '{spec.name}' of {model.label} is bfloat16, which numpy cannot generate; "
+                "keep bf16 models' inputs in float32 (PrecisionPlan keep_io_types=True)"
+            )
         itemsize = np.dtype(spec.dtype).itemsize
         drawn = 8 if np.dtype(spec.dtype).kind in "fiu" else 0  # values are drawn as float64/int64 and then cast
-        check_bytes(array_bytes(shapes[spec.name], itemsize + drawn),
-                    f"input '{spec.name}' of {model.label} at shape {format_shape(shapes[spec.name])}")
+        check_bytes(
+            array_bytes(shapes[spec.name], itemsize + drawn),
+            f"input '{spec.name}' of {model.label} at shape {format_shape(shapes[spec.name])}",
+        )
         feeds[spec.name] = random_array(rng, spec.dtype, shapes[spec.name])
     return feeds
 
@@ -69,8 +81,10 @@ def batch_shapes(model: Model, batch: int, shapes: Shapes | None = None) -> dict
         lead = spec.shape[0] if spec.shape else None
         if isinstance(lead, int):
             if lead != batch:
-                raise ConfigError(f"batch size {batch} is not possible: input '{spec.name}' of {model.label} has a "
-                                  f"fixed batch of {lead} {format_shape(spec.shape)}")
+                raise ConfigError(
+                    f"batch size {batch} is not possible: input '{spec.name}' of {model.label} has a "
+                    f"fixed batch of {lead} {format_shape(spec.shape)}"
+                )
         else:
             dims[0] = int(batch)
         out[spec.name] = tuple(dims)
@@ -87,8 +101,10 @@ def check_feeds(model: Model, feeds: Mapping[str, object], what: str = "feeds") 
     specs = {s.name: s for s in model.inputs}
     unknown = [n for n in feeds if n not in specs]
     if unknown:
-        raise ConfigError(f"{what}: '{unknown[0]}' is not an input of {model.label} "
-                          f"(inputs: {', '.join(f'{s.name} {format_shape(s.shape)}' for s in specs.values())})")
+        raise ConfigError(
+            f"{what}: '{unknown[0]}' is not an input of {model.label} "
+            f"(inputs: {', '.join(f'{s.name} {format_shape(s.shape)}' for s in specs.values())})"
+        )
     missing = [n for n in specs if n not in feeds]
     if missing:
         spec = specs[missing[0]]
@@ -100,7 +116,9 @@ def check_feeds(model: Model, feeds: Mapping[str, object], what: str = "feeds") 
         check_against_spec(spec, array.shape, what=f"{what} shape")
         want = _NUMPY_DTYPES.get(spec.dtype)
         if want and array.dtype != np.dtype(want):
-            raise ConfigError(f"{what}: input '{name}' has dtype {array.dtype}, the model expects {spec.dtype} "
-                              f"{format_shape(spec.shape)}")
+            raise ConfigError(
+                f"{what}: input '{name}' has dtype {array.dtype}, the model expects {spec.dtype} "
+                f"{format_shape(spec.shape)}"
+            )
         out[name] = array
     return out

@@ -64,6 +64,7 @@ def _matmul(node, ins, outs):
 def _recurrent(gates: int):
     """LSTM (4 gates), GRU (3), RNN (1): every step of every direction multiplies the input by W and the hidden
     state by R, W ``[directions, gates * hidden, input]``; X is [seq, batch, input] ([batch, seq, input] at layout 1)."""
+
     def estimate(node, ins, outs):
         x, w = ins[0], ins[1]
         if x is None or w is None or len(x) != 3:
@@ -72,6 +73,7 @@ def _recurrent(gates: int):
         directions, hidden = w[0], w[1] // gates
         macs = directions * seq * batch * gates * hidden * (x[2] + hidden)
         return macs, 2 * macs
+
     return estimate
 
 
@@ -144,31 +146,68 @@ def _global_pool(node, ins, outs):
 def _per_output(flops_per_element: int):
     def estimate(node, ins, outs):
         return (0, flops_per_element * _numel(outs[0])) if outs and outs[0] is not None else None
+
     return estimate
 
 
 _ESTIMATORS: dict[str, Callable] = {
-    "Conv": _conv, "ConvInteger": _conv, "QLinearConv": lambda n, i, o: _conv(n, [i[0], i[3]], o),
+    "Conv": _conv,
+    "ConvInteger": _conv,
+    "QLinearConv": lambda n, i, o: _conv(n, [i[0], i[3]], o),
     "ConvTranspose": _conv_transpose,
-    "Gemm": _gemm, "MatMul": _matmul, "MatMulInteger": _matmul,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "MatMulInteger": _matmul,
     "QLinearMatMul": lambda n, i, o: _matmul(n, [i[0]], o),
-    "LSTM": _recurrent(4), "GRU": _recurrent(3), "RNN": _recurrent(1), "Einsum": _einsum,
-    "Attention": _fused_attention, "MultiHeadAttention": _fused_attention, "GroupQueryAttention": _fused_attention,
-    "MaxPool": _pool, "AveragePool": _pool, "LpPool": _pool,
-    "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
-    "ReduceMean": _global_pool, "ReduceSum": _global_pool, "ReduceMax": _global_pool,
-    "Add": _per_output(1), "Sub": _per_output(1), "Mul": _per_output(1), "Div": _per_output(1), "Sum": _per_output(1),
-    "Relu": _per_output(1), "LeakyRelu": _per_output(2), "Clip": _per_output(1), "Sigmoid": _per_output(4),
-    "Tanh": _per_output(4), "Erf": _per_output(4), "Gelu": _per_output(8), "Sqrt": _per_output(1), "Pow": _per_output(1),
-    "Exp": _per_output(1), "HardSwish": _per_output(4), "HardSigmoid": _per_output(3),
-    "BatchNormalization": _per_output(2), "InstanceNormalization": _per_output(5),
-    "LayerNormalization": _per_output(5), "GroupNormalization": _per_output(5), "LRN": _per_output(5),
-    "Softmax": _per_output(3), "LogSoftmax": _per_output(4),
-    "SkipLayerNormalization": _per_output(6), "SimplifiedLayerNormalization": _per_output(4),
-    "SkipSimplifiedLayerNormalization": _per_output(5), "RMSNormalization": _per_output(4),
-    "FastGelu": _per_output(8), "BiasGelu": _per_output(9), "QuickGelu": _per_output(5),
+    "LSTM": _recurrent(4),
+    "GRU": _recurrent(3),
+    "RNN": _recurrent(1),
+    "Einsum": _einsum,
+    "Attention": _fused_attention,
+    "MultiHeadAttention": _fused_attention,
+    "GroupQueryAttention": _fused_attention,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "LpPool": _pool,
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
+    "ReduceMean": _global_pool,
+    "ReduceSum": _global_pool,
+    "ReduceMax": _global_pool,
+    "Add": _per_output(1),
+    "Sub": _per_output(1),
+    "Mul": _per_output(1),
+    "Div": _per_output(1),
+    "Sum": _per_output(1),
+    "Relu": _per_output(1),
+    "LeakyRelu": _per_output(2),
+    "Clip": _per_output(1),
+    "Sigmoid": _per_output(4),
+    "Tanh": _per_output(4),
+    "Erf": _per_output(4),
+    "Gelu": _per_output(8),
+    "Sqrt": _per_output(1),
+    "Pow": _per_output(1),
+    "Exp": _per_output(1),
+    "HardSwish": _per_output(4),
+    "HardSigmoid": _per_output(3),
+    "BatchNormalization": _per_output(2),
+    "InstanceNormalization": _per_output(5),
+    "LayerNormalization": _per_output(5),
+    "GroupNormalization": _per_output(5),
+    "LRN": _per_output(5),
+    "Softmax": _per_output(3),
+    "LogSoftmax": _per_output(4),
+    "SkipLayerNormalization": _per_output(6),
+    "SimplifiedLayerNormalization": _per_output(4),
+    "SkipSimplifiedLayerNormalization": _per_output(5),
+    "RMSNormalization": _per_output(4),
+    "FastGelu": _per_output(8),
+    "BiasGelu": _per_output(9),
+    "QuickGelu": _per_output(5),
 }
 COUNTED_OPS = frozenset(_ESTIMATORS)  # ops whose work is counted (any other op counts as none, e.g. Reshape)
+
 
 def estimate_node(node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]]) -> tuple[int, int, bool]:
     """(MACs, FLOPs, shapes_known) of one node given a map from tensor name to concrete shape."""

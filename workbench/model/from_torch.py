@@ -15,8 +15,16 @@ if TYPE_CHECKING:
     import torch
 
 
-def from_torch(module: torch.nn.Module, example_inputs: torch.Tensor | tuple[torch.Tensor, ...], *, input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None, dynamic_batch: bool = True,
-               name: str | None = None, opset: int = 17) -> Model:
+def from_torch(
+    module: torch.nn.Module,
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    name: str | None = None,
+    opset: int = 17,
+) -> Model:
     """Export ``module`` to ONNX at ``example_inputs`` and load it; ``model.source_module`` keeps the module.
 
     Uses the TorchScript exporter (``dynamo=False``): it needs no extra package (onnxscript) and keeps
@@ -31,8 +39,9 @@ def from_torch(module: torch.nn.Module, example_inputs: torch.Tensor | tuple[tor
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     example_inputs = tuple(example_inputs)
-    input_names = list(input_names or (["input"] if len(example_inputs) == 1 else
-                                       [f"input_{i}" for i in range(len(example_inputs))]))
+    input_names = list(
+        input_names or (["input"] if len(example_inputs) == 1 else [f"input_{i}" for i in range(len(example_inputs))])
+    )
     module = module.eval()
     with torch.inference_mode():
         outputs = module(*example_inputs)
@@ -43,8 +52,16 @@ def from_torch(module: torch.nn.Module, example_inputs: torch.Tensor | tuple[tor
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(module, example_inputs, buffer, dynamo=False, input_names=input_names,  # type: ignore[arg-type]
-                              output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset)
+            torch.onnx.export(
+                module,
+                example_inputs,
+                buffer,  # type: ignore[arg-type]
+                dynamo=False,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+            )
     except Exception as exc:
         raise ModelError(f"PyTorch could not export {type(module).__name__} to ONNX: {exc}") from None
     proto = onnx.load_from_string(buffer.getvalue())

@@ -34,8 +34,14 @@ def _element_bytes(dtype: str) -> float:
 
 def kv_cache_inputs(inputs: Iterable[TensorSpec]) -> list[TensorSpec]:
     """The inputs that hold a KV cache: named past/cache, floating point, rank 3 or more."""
-    return [s for s in inputs if _CACHE_NAME.search(s.name) and s.shape is not None and len(s.shape) >= 3
-            and (s.dtype.startswith("float") or s.dtype == "bfloat16")]
+    return [
+        s
+        for s in inputs
+        if _CACHE_NAME.search(s.name)
+        and s.shape is not None
+        and len(s.shape) >= 3
+        and (s.dtype.startswith("float") or s.dtype == "bfloat16")
+    ]
 
 
 def length_axis(spec: TensorSpec) -> int:
@@ -45,8 +51,9 @@ def length_axis(spec: TensorSpec) -> int:
     return named[0] if named else len(spec.shape) - 2
 
 
-def kv_cache_table(inputs: Iterable[TensorSpec],
-                   max_shapes: Mapping[str, Sequence[int]] | Sequence[Mapping[str, Sequence[int]]]) -> pd.DataFrame:
+def kv_cache_table(
+    inputs: Iterable[TensorSpec], max_shapes: Mapping[str, Sequence[int]] | Sequence[Mapping[str, Sequence[int]]]
+) -> pd.DataFrame:
     """One row per cache input (columns ``COLUMNS``) and a last row "total": the bytes one more token adds to the
     cache, and the cache at ``max_shapes`` (one profile's maximum shapes, or several profiles: the largest of each
     input). Empty when the model has no cache inputs."""
@@ -62,16 +69,24 @@ def kv_cache_table(inputs: Iterable[TensorSpec],
         rows.append((spec.name, spec.dtype, axis, int(per_token), int(shape[axis]), int(per_token * shape[axis])))
     df = pd.DataFrame(rows, columns=COLUMNS)
     if len(df):
-        total = ("total", "", -1, int(df["bytes_per_token"].sum()), int(df["max_tokens"].max()),
-                 int(df["bytes_at_max"].sum()))
+        total = (
+            "total",
+            "",
+            -1,
+            int(df["bytes_per_token"].sum()),
+            int(df["max_tokens"].max()),
+            int(df["bytes_at_max"].sum()),
+        )
         df = pd.concat([df, pd.DataFrame([total], columns=COLUMNS)], ignore_index=True)
     return df
 
 
 def describe_kv_cache(table: pd.DataFrame) -> str | None:
-    """"KV cache: 65,536 bytes per token (2 inputs); 8.00 MiB at the profile's maximum (128 tokens)", or None."""
+    """ "KV cache: 65,536 bytes per token (2 inputs); 8.00 MiB at the profile's maximum (128 tokens)", or None."""
     if not len(table):
         return None
     total = table.iloc[-1]
-    return (f"KV cache: {total.bytes_per_token:,} bytes per token ({len(table) - 1} inputs); "
-            f"{total.bytes_at_max / 2**20:,.2f} MiB at the profile's maximum ({total.max_tokens} tokens)")
+    return (
+        f"KV cache: {total.bytes_per_token:,} bytes per token ({len(table) - 1} inputs); "
+        f"{total.bytes_at_max / 2**20:,.2f} MiB at the profile's maximum ({total.max_tokens} tokens)"
+    )

@@ -28,8 +28,12 @@ SOURCE_KEY = "workbench.source_model"  # ... and the name of the model it was co
 
 # File signatures of things people drop in by mistake, so the error says what the file is.
 _SIGNATURES = {
-    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive (a PyTorch checkpoint?)", b"\x80\x02": "a Python pickle (a PyTorch checkpoint?)",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (a PyTorch checkpoint?)",
+    b"\x80\x02": "a Python pickle (a PyTorch checkpoint?)",
     b"\x93NUMPY": "a NumPy array file",
 }
 
@@ -97,9 +101,11 @@ def _resolve(source: ModelSource, label_hint: str | None) -> tuple[onnx.ModelPro
             raise ModelError(f"{path}: is a directory, not an ONNX file")
         check_regular_file(path, "an ONNX file")
         raise ModelNotFoundError(
-            f"{path}: no such file (and not a bundled sample; samples are: {', '.join(samples.SAMPLES)})")
-    raise ConfigError(f"cannot load a model from a {type(source).__name__}: give a path, bytes, an onnx.ModelProto "
-                      "or a sample name")
+            f"{path}: no such file (and not a bundled sample; samples are: {', '.join(samples.SAMPLES)})"
+        )
+    raise ConfigError(
+        f"cannot load a model from a {type(source).__name__}: give a path, bytes, an onnx.ModelProto or a sample name"
+    )
 
 
 def _load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path | None) -> None:
@@ -107,8 +113,10 @@ def _load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path | Non
     if not locations:
         return
     if base_dir is None:
-        raise ExternalDataError(f"{label}: the model keeps its weights in external files ({', '.join(locations)}); "
-                                "load it from its path so they can be found")
+        raise ExternalDataError(
+            f"{label}: the model keeps its weights in external files ({', '.join(locations)}); "
+            "load it from its path so they can be found"
+        )
     load_external_data(proto, label, base_dir)  # contained in the model's folder, checked before any read
 
 
@@ -121,7 +129,8 @@ def _check(proto: onnx.ModelProto, label: str) -> None:
         if opset.domain in ("", "ai.onnx") and opset.version > supported:
             raise UnsupportedOpsetError(
                 f"{label}: uses ONNX opset {opset.version}, newer than the installed onnx {onnx.__version__} "
-                f"supports (up to {supported}); upgrade onnx")
+                f"supports (up to {supported}); upgrade onnx"
+            )
     try:
         # Checked without the weight bytes (large initializers become typed inputs): the same structural checks,
         # several times faster on a 100 MB model, and no 2 GB protobuf limit.
@@ -150,8 +159,11 @@ def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
 def _sort_if_unsorted(proto: onnx.ModelProto, label: str) -> None:
     """Unsorted nodes (ONNX Runtime and TensorRT accept them, onnx.checker does not) are sorted, said once."""
     if sort_nodes_topologically(proto.graph):
-        warnings.warn(f"{label}: its nodes were not in topological order (as some converters write them); sorted "
-                      "them on load — the model computes the same", stacklevel=3)
+        warnings.warn(
+            f"{label}: its nodes were not in topological order (as some converters write them); sorted "
+            "them on load — the model computes the same",
+            stacklevel=3,
+        )
 
 
 def fold_model_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -163,7 +175,9 @@ def fold_model_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
     return gs.export_onnx(graph)
 
 
-def load_model(source: ModelSource, *, fold_constants: bool = False, check: bool = True, name: str | None = None) -> "Model":
+def load_model(
+    source: ModelSource, *, fold_constants: bool = False, check: bool = True, name: str | None = None
+) -> "Model":
     """Load an ONNX model from a path, bytes, an ``onnx.ModelProto`` or a bundled sample name.
 
     Weights in external data files are read from beside the path. Shape inference is always applied;
@@ -192,8 +206,9 @@ class Model:
     """An ONNX model: its proto and identity, its I/O and opsets. Shapes live in ``model.shapes``
     (:class:`ModelShapes`), counts and estimated work in ``model.stats`` (:class:`ModelStatistics`)."""
 
-    def __init__(self, proto: onnx.ModelProto, *, label: str = "<model>", base_dir: Path | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, proto: onnx.ModelProto, *, label: str = "<model>", base_dir: Path | None = None, name: str | None = None
+    ) -> None:
         self.proto = proto
         self.label = label
         self.base_dir = base_dir
@@ -277,8 +292,11 @@ class Model:
     @cached_property
     def tensor_dtypes(self) -> dict[str, str]:
         g = self.proto.graph
-        out = {v.name: dtype_name(v.type.tensor_type.elem_type)
-               for v in list(g.input) + list(g.value_info) + list(g.output) if v.type.HasField("tensor_type")}
+        out = {
+            v.name: dtype_name(v.type.tensor_type.elem_type)
+            for v in list(g.input) + list(g.value_info) + list(g.output)
+            if v.type.HasField("tensor_type")
+        }
         out.update({t.name: dtype_name(t.data_type) for t in g.initializer})
         return out
 
@@ -315,16 +333,22 @@ class Model:
     # --- presentation ----------------------------------------------------------------------------------------
     def _repr_html_(self) -> str:
         info = self.stats.to_dict()
-        head = (f"<b>{html.escape(self.name)}</b> &middot; {info['nodes']} nodes &middot; "
-                f"{info['params']:,} parameters ({human_bytes(info['param_bytes'])}) &middot; "
-                f"{info['macs'] / 1e9:.3f} GMACs estimated at {html.escape(info['estimated_at'])} &middot; "
-                f"opset {info['opset']}")
-        return (f"<div>{head}<div style='display:flex;gap:2em;align-items:flex-start'>"
-                f"{self.stats.io_table().to_html(index=False)}{self.stats.op_table().to_html(index=False)}</div></div>")
+        head = (
+            f"<b>{html.escape(self.name)}</b> &middot; {info['nodes']} nodes &middot; "
+            f"{info['params']:,} parameters ({human_bytes(info['param_bytes'])}) &middot; "
+            f"{info['macs'] / 1e9:.3f} GMACs estimated at {html.escape(info['estimated_at'])} &middot; "
+            f"opset {info['opset']}"
+        )
+        return (
+            f"<div>{head}<div style='display:flex;gap:2em;align-items:flex-start'>"
+            f"{self.stats.io_table().to_html(index=False)}{self.stats.op_table().to_html(index=False)}</div></div>"
+        )
 
     def __repr__(self) -> str:
-        return (f"Model({self.name!r}, nodes={self.node_count}, params={self.stats.parameter_count:,}, "
-                f"inputs={[s.name for s in self.inputs]}, outputs={[s.name for s in self.outputs]})")
+        return (
+            f"Model({self.name!r}, nodes={self.node_count}, params={self.stats.parameter_count:,}, "
+            f"inputs={[s.name for s in self.inputs]}, outputs={[s.name for s in self.outputs]})"
+        )
 
 
 def weight_free_copy(proto: onnx.ModelProto) -> onnx.ModelProto:

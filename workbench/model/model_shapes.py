@@ -12,8 +12,17 @@ import pandas as pd
 
 from ..errors import ConfigError, ModelError
 from .beside import ShapeHint, shape_hints
-from .shapes import (PRESETS, SHAPE_METADATA_KEYS, DimensionDefault, Preset, describe_shapes, dimension_defaults,
-                     dimension_frame, is_kv_cache_decoder, warn_fallback)
+from .shapes import (
+    PRESETS,
+    SHAPE_METADATA_KEYS,
+    DimensionDefault,
+    Preset,
+    describe_shapes,
+    dimension_defaults,
+    dimension_frame,
+    is_kv_cache_decoder,
+    warn_fallback,
+)
 from .tensors import Dim, TensorSpec, check_against_spec, parse_shapes, shape_of
 
 if TYPE_CHECKING:
@@ -30,8 +39,9 @@ class ModelShapes:
     against the model, and concrete tensor shapes. ``model.shapes``; shapes fixed by ``Model.at_shapes`` act as the
     defaults."""
 
-    def __init__(self, model: "Model", fixed: Mapping[str, tuple[int, ...]] | None = None,
-                 preset: str | None = None) -> None:
+    def __init__(
+        self, model: "Model", fixed: Mapping[str, tuple[int, ...]] | None = None, preset: str | None = None
+    ) -> None:
         self._model = model
         self.fixed: dict[str, tuple[int, ...]] = dict(fixed or {})  # see Model.at_shapes
         self.preset: str | None = preset  # a preset chosen by name ("prefill"); None: decode, the default
@@ -48,9 +58,11 @@ class ModelShapes:
             return None
         name = shapes.strip()
         if name not in self.presets:
-            raise ConfigError(f"{self._model.label}: the '{name}' preset is for LLM decoders with a KV cache (an "
-                              f"input dimension named like past_sequence_length); this model has none: give the "
-                              f"shapes as NAME:1x3x224x224")
+            raise ConfigError(
+                f"{self._model.label}: the '{name}' preset is for LLM decoders with a KV cache (an "
+                f"input dimension named like past_sequence_length); this model has none: give the "
+                f"shapes as NAME:1x3x224x224"
+            )
         return name
 
     def _preset(self, shapes: ShapesArg) -> Preset:
@@ -90,14 +102,21 @@ class ModelShapes:
             warn_fallback(defaults, self._model.label)
         return defaults
 
-    def _dimensions(self, shapes: ShapesArg, *, shape_metadata: bool = True,
-                    preset: Preset | None = None) -> list[DimensionDefault]:
+    def _dimensions(
+        self, shapes: ShapesArg, *, shape_metadata: bool = True, preset: Preset | None = None
+    ) -> list[DimensionDefault]:
         metadata = self._metadata
         if not shape_metadata:
             metadata = {k: v for k, v in metadata.items() if k not in SHAPE_METADATA_KEYS}
-        return dimension_defaults(self._model.inputs, metadata, self._model.label, self.check(shapes),
-                                  channels=self.input_channels, preset=preset or self._preset(shapes),
-                                  hints=self.hints if shape_metadata else {})
+        return dimension_defaults(
+            self._model.inputs,
+            metadata,
+            self._model.label,
+            self.check(shapes),
+            channels=self.input_channels,
+            preset=preset or self._preset(shapes),
+            hints=self.hints if shape_metadata else {},
+        )
 
     @cached_property
     def hints(self) -> dict[str, ShapeHint]:
@@ -116,9 +135,14 @@ class ModelShapes:
     def fill(self, defaults: Sequence[DimensionDefault]) -> dict[str, tuple[int, ...]]:
         """Every input's shape with its open dimensions set from ``defaults``."""
         values = {(d.input, d.axis): d.value for d in defaults}
-        return {spec.name: tuple(d if isinstance(d, int) and d > 0 else values.get((spec.name, axis), 1)
-                                 for axis, d in enumerate(spec.shape))
-                for spec in self._model.inputs if spec.shape is not None}
+        return {
+            spec.name: tuple(
+                d if isinstance(d, int) and d > 0 else values.get((spec.name, axis), 1)
+                for axis, d in enumerate(spec.shape)
+            )
+            for spec in self._model.inputs
+            if spec.shape is not None
+        }
 
     def check(self, shapes: ShapesArg = None) -> dict[str, tuple[int, ...]]:
         """The given shapes (on top of fixed ones), each checked against the input's rank and fixed dims."""
@@ -126,8 +150,10 @@ class ModelShapes:
         known = {s.name: s for s in self._model.inputs}
         for name, dims in given.items():
             if name not in known:
-                raise ConfigError(f"shape given for '{name}', which is not an input of {self._model.label} "
-                                  f"(inputs: {', '.join(known)})")
+                raise ConfigError(
+                    f"shape given for '{name}', which is not an input of {self._model.label} "
+                    f"(inputs: {', '.join(known)})"
+                )
             check_against_spec(known[name], dims)
         return given
 
@@ -176,8 +202,9 @@ class ModelShapes:
         return out
 
 
-def input_channels_from_weights(proto: onnx.ModelProto, inputs: Sequence[TensorSpec]
-                                ) -> dict[str, tuple[int, int, str]]:
+def input_channels_from_weights(
+    proto: onnx.ModelProto, inputs: Sequence[TensorSpec]
+) -> dict[str, tuple[int, int, str]]:
     """input -> (channel axis 1, channels, "Conv 'name'") for inputs with open channels that a Conv reads (directly
     or through a Cast, as FP16 files do): the channels its weight expects, weight ``[M, C/group, ...]``."""
     g = proto.graph
@@ -205,8 +232,7 @@ def input_channels_from_weights(proto: onnx.ModelProto, inputs: Sequence[TensorS
     return out
 
 
-def shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
-                    ) -> onnx.ModelProto:
+def shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None) -> onnx.ModelProto:
     """A light copy for checking and shape inference: large float initializers become typed graph inputs (no weight
     bytes copied). With ``input_shapes``, inputs are fixed at those shapes and output shapes are left to inference."""
     input_shapes = input_shapes or {}
@@ -227,8 +253,14 @@ def shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[
         inputs.append(v)
     if proto.ir_version < 4:  # IR 3 requires every initializer to be listed as a graph input too
         large_inputs += [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in small]
-    graph = onnx.helper.make_graph(list(g.node), g.name, inputs + large_inputs, list(g.output), small,
-                                   value_info=[] if input_shapes else list(g.value_info))
+    graph = onnx.helper.make_graph(
+        list(g.node),
+        g.name,
+        inputs + large_inputs,
+        list(g.output),
+        small,
+        value_info=[] if input_shapes else list(g.value_info),
+    )
     if input_shapes:
         # Outputs are re-inferred with their shapes cleared, so symbolic output dims do not clash with concrete ones.
         for out in graph.output:
@@ -237,4 +269,3 @@ def shape_only_copy(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequence[
     light = onnx.helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
     light.functions.extend(proto.functions)
     return light
-

@@ -84,16 +84,38 @@ def sort_nodes_topologically(graph: onnx.GraphProto) -> bool:
 
 # What a checker message means for the user, by a phrase it contains (first match wins).
 _CHECKER_MEANINGS = (
-    ("topologically sorted", ("a node reads a tensor that no node, input or initializer before it produces: the "
-                             "graph refers to a missing tensor (a cycle, or an edit that removed its producer)")),
-    ("No Op registered", ("an op that standard ONNX does not define at this opset: a custom op, or a node written "
-                         "for another opset; re-export with standard ops")),
-    ("No opset import for domain", ("a node uses an op domain the model does not declare in its opset imports: "
-                                   "the exporter left it out; re-export the model")),
-    ("is not output of any previous nodes", ("a node reads a tensor nothing produces: the model is incomplete; "
-                                            "re-export it")),
-    ("Duplicate definition", ("two nodes or initializers write the same tensor name: the model was edited by hand "
-                             "or merged badly; re-export it")),
+    (
+        "topologically sorted",
+        (
+            "a node reads a tensor that no node, input or initializer before it produces: the "
+            "graph refers to a missing tensor (a cycle, or an edit that removed its producer)"
+        ),
+    ),
+    (
+        "No Op registered",
+        (
+            "an op that standard ONNX does not define at this opset: a custom op, or a node written "
+            "for another opset; re-export with standard ops"
+        ),
+    ),
+    (
+        "No opset import for domain",
+        (
+            "a node uses an op domain the model does not declare in its opset imports: "
+            "the exporter left it out; re-export the model"
+        ),
+    ),
+    (
+        "is not output of any previous nodes",
+        ("a node reads a tensor nothing produces: the model is incomplete; re-export it"),
+    ),
+    (
+        "Duplicate definition",
+        (
+            "two nodes or initializers write the same tensor name: the model was edited by hand "
+            "or merged badly; re-export it"
+        ),
+    ),
     ("elem_type", "a tensor is declared without an element type: the exporter wrote incomplete type information"),
     ("ir_version", "the model's IR version does not fit its opsets: re-save it with a current onnx"),
 )
@@ -105,5 +127,7 @@ def explain_checker_error(message: str) -> str:
     for phrase, meaning in _CHECKER_MEANINGS:
         if phrase.lower() in text.lower():
             return f"{text} — meaning: {meaning}"
-    return (f"{text} — meaning: the file breaks the ONNX standard; ONNX Runtime or TensorRT may still refuse it "
-            "later, so re-export the model or fix the node named above")
+    return (
+        f"{text} — meaning: the file breaks the ONNX standard; ONNX Runtime or TensorRT may still refuse it "
+        "later, so re-export the model or fix the node named above"
+    )

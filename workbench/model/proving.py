@@ -49,5 +49,7 @@ def ort_failure_message(model: Model, resolved: Shapes, shapes: Shapes | None, e
     given = set(model.shapes.check(shapes))
     defaulted = [d for d in model.shapes.dimensions(shapes) if d.input not in given]
     advice = shapes_advice(model, resolved, defaulted)
-    return (f"{model.label}: ONNX Runtime cannot run the model at {model.shapes.describe(shapes)}{where}: {text}"
-            f"{advice or '. The shapes were given: check them against the sizes the model was exported for'}")
+    return (
+        f"{model.label}: ONNX Runtime cannot run the model at {model.shapes.describe(shapes)}{where}: {text}"
+        f"{advice or '. The shapes were given: check them against the sizes the model was exported for'}"
+    )

@@ -51,8 +51,9 @@ class _GraphBuilder:
     # --- CNN pieces ------------------------------------------------------------------------------------------
     def conv_bn(self, x: str, cin: int, cout: int, k: int, stride: int, prefix: str, relu: bool = True) -> str:
         w = self.he(f"{prefix}.conv.weight", (cout, cin, k, k), cin * k * k)
-        y = self.node("Conv", [x, w], f"{prefix}/conv", kernel_shape=[k, k], strides=[stride, stride],
-                      pads=[k // 2] * 4)
+        y = self.node(
+            "Conv", [x, w], f"{prefix}/conv", kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4
+        )
         gamma = self.weight(f"{prefix}.bn.weight", (1 + 0.1 * self.rng.standard_normal(cout)).astype(np.float32))
         beta = self.weight(f"{prefix}.bn.bias", (0.1 * self.rng.standard_normal(cout)).astype(np.float32))
         mean = self.weight(f"{prefix}.bn.running_mean", (0.1 * self.rng.standard_normal(cout)).astype(np.float32))
@@ -65,35 +66,51 @@ class _GraphBuilder:
             w = self.he(f"{prefix}.weight", (fout, fin), fin)
             b = self.weight(f"{prefix}.bias", np.zeros(fout, np.float32))
             return self.node("Gemm", [x, w, b], f"{prefix}/gemm", transB=1)
-        w = self.weight(f"{prefix}.weight", self.rng.standard_normal((fin, fout), dtype=np.float32)
-                        * np.float32(0.02))
+        w = self.weight(f"{prefix}.weight", self.rng.standard_normal((fin, fout), dtype=np.float32) * np.float32(0.02))
         b = self.weight(f"{prefix}.bias", np.zeros(fout, np.float32))
         y = self.node("MatMul", [x, w], f"{prefix}/matmul")
         return self.node("Add", [y, b], f"{prefix}/add")
 
-    def image_classifier(self, name: str, features: str, channels: int, image: int, classes: int,
-                         doc: str) -> onnx.ModelProto:
+    def image_classifier(
+        self, name: str, features: str, channels: int, image: int, classes: int, doc: str
+    ) -> onnx.ModelProto:
         """Global average pool, flatten and a Gemm to ``logits``; input ``input`` [batch, 3, image, image]."""
         x = self.node("GlobalAveragePool", [features], "head/avgpool")
         x = self.node("Flatten", [x], "head/flatten", axis=1)
         self.linear(x, channels, classes, "fc", gemm=True)
         self.nodes[-1].output[0] = "logits"
-        return self.model(name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, image, image])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-                          {"input": [1, 3, image, image]}, doc)
+        return self.model(
+            name,
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, image, image])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+            {"input": [1, 3, image, image]},
+            doc,
+        )
 
     def model(self, name: str, inputs, outputs, default_shapes: dict, doc: str) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="tensorrt-workbench", producer_version="samples")
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="tensorrt-workbench",
+            producer_version="samples",
+        )
         model.ir_version = 8
         model.doc_string = doc
         helper.set_model_props(model, {"workbench.default_shapes": json.dumps(default_shapes)})
         return model
 
 
-def resnet(name: str, blocks: tuple[int, ...], widths: tuple[int, ...], bottleneck: bool, stem: int,
-           image: int, classes: int, seed: int = 0) -> onnx.ModelProto:
+def resnet(
+    name: str,
+    blocks: tuple[int, ...],
+    widths: tuple[int, ...],
+    bottleneck: bool,
+    stem: int,
+    image: int,
+    classes: int,
+    seed: int = 0,
+) -> onnx.ModelProto:
     """A ResNet: Conv-BN-ReLU stem, max-pool, residual stages (basic or bottleneck), global pool, Gemm."""
     b = _GraphBuilder(seed)
     x = b.conv_bn("input", 3, stem, 7 if image >= 64 else 3, 2 if image >= 64 else 1, "stem")
@@ -112,32 +129,44 @@ def resnet(name: str, blocks: tuple[int, ...], widths: tuple[int, ...], bottlene
             else:
                 y = b.conv_bn(x, cin, width, 3, stride, f"{p}.a")
                 y = b.conv_bn(y, width, cout, 3, 1, f"{p}.b", relu=False)
-            shortcut = x if (stride == 1 and cin == cout) else b.conv_bn(x, cin, cout, 1, stride, f"{p}.down",
-                                                                         relu=False)
+            shortcut = (
+                x if (stride == 1 and cin == cout) else b.conv_bn(x, cin, cout, 1, stride, f"{p}.down", relu=False)
+            )
             x = b.node("Relu", [b.node("Add", [y, shortcut], f"{p}/add")], f"{p}/relu")
             cin = cout
-    return b.image_classifier(name, x, cin, image, classes,
-                              f"ResNet-style CNN ({'bottleneck' if bottleneck else 'basic'} blocks {blocks}), "
-                              "random weights")
+    return b.image_classifier(
+        name,
+        x,
+        cin,
+        image,
+        classes,
+        f"ResNet-style CNN ({'bottleneck' if bottleneck else 'basic'} blocks {blocks}), random weights",
+    )
 
 
-def transformer_encoder(name: str, layers: int, hidden: int, heads: int, ffn: int, vocab: int, max_len: int,
-                        default_seq: int, seed: int = 0) -> onnx.ModelProto:
+def transformer_encoder(
+    name: str, layers: int, hidden: int, heads: int, ffn: int, vocab: int, max_len: int, default_seq: int, seed: int = 0
+) -> onnx.ModelProto:
     """A BERT-style encoder: embeddings, then per layer Q/K/V MatMuls, scaled-dot-product attention with Softmax,
     residual Add + LayerNormalization, and a GELU (Erf) feed-forward block."""
     b = _GraphBuilder(seed)
     head_dim = hidden // heads
     emb = b.weight("embeddings.word", b.rng.standard_normal((vocab, hidden), dtype=np.float32) * np.float32(0.02))
-    pos = b.weight("embeddings.position", b.rng.standard_normal((max_len, hidden), dtype=np.float32)
-                   * np.float32(0.02))
+    pos = b.weight("embeddings.position", b.rng.standard_normal((max_len, hidden), dtype=np.float32) * np.float32(0.02))
     x = b.node("Gather", [emb, "input_ids"], "embeddings/word_gather")
     # Position embeddings for 0..S-1: slice the table to the dynamic sequence length (Shape -> Slice -> Slice).
     # (A Range -> Gather of position ids trips ONNX Runtime's extended optimizer, 1.32: "Starts must be a 1-D array".)
     shape = b.node("Shape", ["input_ids"], "embeddings/shape")
-    seq = b.node("Slice", [shape, b.weight("const.one", np.array([1], np.int64)),
-                           b.weight("const.two", np.array([2], np.int64))], "embeddings/seq_len")
-    positions = b.node("Slice", [pos, b.weight("const.zero", np.array([0], np.int64)), seq,
-                                 b.weight("const.axis0", np.array([0], np.int64))], "embeddings/position_slice")
+    seq = b.node(
+        "Slice",
+        [shape, b.weight("const.one", np.array([1], np.int64)), b.weight("const.two", np.array([2], np.int64))],
+        "embeddings/seq_len",
+    )
+    positions = b.node(
+        "Slice",
+        [pos, b.weight("const.zero", np.array([0], np.int64)), seq, b.weight("const.axis0", np.array([0], np.int64))],
+        "embeddings/position_slice",
+    )
     x = b.node("Add", [x, positions], "embeddings/add")
     ln_scale = b.weight("embeddings.ln.weight", np.ones(hidden, np.float32))
     ln_bias = b.weight("embeddings.ln.bias", np.zeros(hidden, np.float32))
@@ -164,26 +193,46 @@ def transformer_encoder(name: str, layers: int, hidden: int, heads: int, ffn: in
         ctx = b.node("Reshape", [ctx, merge_heads], f"{p}.attention/context_reshape")
         attn = b.linear(ctx, hidden, hidden, f"{p}.attention.output", gemm=False)
         x = b.node("Add", [attn, x], f"{p}.attention/residual")
-        x = b.node("LayerNormalization", [x, b.weight(f"{p}.attention.ln.weight", np.ones(hidden, np.float32)),
-                                          b.weight(f"{p}.attention.ln.bias", np.zeros(hidden, np.float32))],
-                   f"{p}.attention/layernorm", axis=-1, epsilon=1e-12)
+        x = b.node(
+            "LayerNormalization",
+            [
+                x,
+                b.weight(f"{p}.attention.ln.weight", np.ones(hidden, np.float32)),
+                b.weight(f"{p}.attention.ln.bias", np.zeros(hidden, np.float32)),
+            ],
+            f"{p}.attention/layernorm",
+            axis=-1,
+            epsilon=1e-12,
+        )
         h = b.linear(x, hidden, ffn, f"{p}.intermediate", gemm=False)
         # GELU(h) = 0.5 * h * (1 + erf(h / sqrt(2))), as exporters write it before opset 20.
         erf = b.node("Erf", [b.node("Div", [h, sqrt2], f"{p}.gelu/div")], f"{p}.gelu/erf")
-        h = b.node("Mul", [b.node("Mul", [h, b.node("Add", [erf, one], f"{p}.gelu/add")], f"{p}.gelu/mul"), half],
-                   f"{p}.gelu/mul_half")
+        h = b.node(
+            "Mul",
+            [b.node("Mul", [h, b.node("Add", [erf, one], f"{p}.gelu/add")], f"{p}.gelu/mul"), half],
+            f"{p}.gelu/mul_half",
+        )
         out = b.linear(h, ffn, hidden, f"{p}.output", gemm=False)
         x = b.node("Add", [out, x], f"{p}.output/residual")
-        x = b.node("LayerNormalization", [x, b.weight(f"{p}.output.ln.weight", np.ones(hidden, np.float32)),
-                                          b.weight(f"{p}.output.ln.bias", np.zeros(hidden, np.float32))],
-                   f"{p}.output/layernorm", axis=-1, epsilon=1e-12)
+        x = b.node(
+            "LayerNormalization",
+            [
+                x,
+                b.weight(f"{p}.output.ln.weight", np.ones(hidden, np.float32)),
+                b.weight(f"{p}.output.ln.bias", np.zeros(hidden, np.float32)),
+            ],
+            f"{p}.output/layernorm",
+            axis=-1,
+            epsilon=1e-12,
+        )
     b.nodes[-1].output[0] = "last_hidden_state"
-    return b.model(name,
-                   [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])],
-                   [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
-                                                  ["batch", "sequence", hidden])],
-                   {"input_ids": [1, default_seq]},
-                   f"BERT-style transformer encoder ({layers} layers, hidden {hidden}, {heads} heads), random weights")
+    return b.model(
+        name,
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", hidden])],
+        {"input_ids": [1, default_seq]},
+        f"BERT-style transformer encoder ({layers} layers, hidden {hidden}, {heads} heads), random weights",
+    )
 
 
 def inception(name: str, blocks: int, width: int, image: int, classes: int, seed: int = 0) -> onnx.ModelProto:
@@ -195,22 +244,37 @@ def inception(name: str, blocks: int, width: int, image: int, classes: int, seed
     for i in range(blocks):
         p = f"mixed{i}"
         b1 = b.conv_bn(x, cin, width, 1, 1, f"{p}.branch1x1")
-        b3 = b.conv_bn(b.conv_bn(x, cin, width // 2, 1, 1, f"{p}.branch3x3_reduce"), width // 2, width, 3, 1,
-                       f"{p}.branch3x3")
-        b5 = b.conv_bn(b.conv_bn(x, cin, width // 4, 1, 1, f"{p}.branch5x5_reduce"), width // 4, width // 2, 5, 1,
-                       f"{p}.branch5x5")
-        pool = b.node("MaxPool", [x], f"{p}.branch_pool/maxpool", kernel_shape=[3, 3], strides=[1, 1],
-                      pads=[1, 1, 1, 1])
+        b3 = b.conv_bn(
+            b.conv_bn(x, cin, width // 2, 1, 1, f"{p}.branch3x3_reduce"), width // 2, width, 3, 1, f"{p}.branch3x3"
+        )
+        b5 = b.conv_bn(
+            b.conv_bn(x, cin, width // 4, 1, 1, f"{p}.branch5x5_reduce"), width // 4, width // 2, 5, 1, f"{p}.branch5x5"
+        )
+        pool = b.node(
+            "MaxPool", [x], f"{p}.branch_pool/maxpool", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]
+        )
         bp = b.conv_bn(pool, cin, width // 2, 1, 1, f"{p}.branch_pool")
         x = b.node("Concat", [b1, b3, b5, bp], f"{p}/concat", axis=1)
         cin = width + width + width // 2 + width // 2
-    return b.image_classifier(name, x, cin, image, classes,
-                              f"Inception-style CNN ({blocks} blocks of parallel branches), random weights")
+    return b.image_classifier(
+        name, x, cin, image, classes, f"Inception-style CNN ({blocks} blocks of parallel branches), random weights"
+    )
 
 
 # Ultralytics writes its exporter metadata as metadata_props with str() values (exporter.py): these keys, this form.
-ULTRALYTICS_METADATA_KEYS = ("description", "author", "date", "version", "license", "docs", "stride", "task",
-                             "batch", "imgsz", "names")
+ULTRALYTICS_METADATA_KEYS = (
+    "description",
+    "author",
+    "date",
+    "version",
+    "license",
+    "docs",
+    "stride",
+    "task",
+    "batch",
+    "imgsz",
+    "names",
+)
 
 
 def _shape_of_dims(b: _GraphBuilder, x: str, prefix: str, axes: list[int]) -> list[str]:
@@ -220,8 +284,13 @@ def _shape_of_dims(b: _GraphBuilder, x: str, prefix: str, axes: list[int]) -> li
     for axis in axes:
         index = b.scalar(f"{prefix}.gather_index{axis}", np.int64(axis))
         scalar = b.node("Gather", [shape, index], f"{prefix}/Gather_{axis}", axis=0)
-        dims.append(b.node("Unsqueeze", [scalar, b.weight(f"{prefix}.unsqueeze_axes{axis}", np.array([0], np.int64))],
-                           f"{prefix}/Unsqueeze_{axis}"))
+        dims.append(
+            b.node(
+                "Unsqueeze",
+                [scalar, b.weight(f"{prefix}.unsqueeze_axes{axis}", np.array([0], np.int64))],
+                f"{prefix}/Unsqueeze_{axis}",
+            )
+        )
     return dims
 
 
@@ -236,16 +305,20 @@ def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 32
     def conv(x: str, cin: int, cout: int, k: int, s: int, prefix: str) -> str:  # BN already folded, as exported
         w = b.he(f"{prefix}.conv.weight", (cout, cin, k, k), cin * k * k)
         bias = b.weight(f"{prefix}.conv.bias", (0.01 * b.rng.standard_normal(cout)).astype(np.float32))
-        y = b.node("Conv", [x, w, bias], f"/{prefix}/conv/Conv", kernel_shape=[k, k], strides=[s, s],
-                   pads=[k // 2] * 4)
+        y = b.node("Conv", [x, w, bias], f"/{prefix}/conv/Conv", kernel_shape=[k, k], strides=[s, s], pads=[k // 2] * 4)
         sig = b.node("Sigmoid", [y], f"/{prefix}/act/Sigmoid")
         return b.node("Mul", [y, sig], f"/{prefix}/act/Mul")
 
     def c2f(x: str, cin: int, cout: int, n: int, prefix: str, shortcut: bool = True) -> str:
         hidden = cout // 2
         y = conv(x, cin, 2 * hidden, 1, 1, f"{prefix}/cv1")
-        parts = b.node("Split", [y, b.weight(f"{prefix}.split", np.array([hidden, hidden], np.int64))],
-                       f"/{prefix}/Split", outputs=2, axis=1)
+        parts = b.node(
+            "Split",
+            [y, b.weight(f"{prefix}.split", np.array([hidden, hidden], np.int64))],
+            f"/{prefix}/Split",
+            outputs=2,
+            axis=1,
+        )
         outs = list(parts)
         for i in range(n):
             z = conv(outs[-1], hidden, hidden, 3, 1, f"{prefix}/m.{i}/cv1")
@@ -258,14 +331,28 @@ def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 32
         y = conv(x, c, c // 2, 1, 1, f"{prefix}/cv1")
         pools = [y]
         for i in range(3):
-            pools.append(b.node("MaxPool", [pools[-1]], f"/{prefix}/m_{i}/MaxPool", kernel_shape=[5, 5],
-                                strides=[1, 1], pads=[2, 2, 2, 2]))
+            pools.append(
+                b.node(
+                    "MaxPool",
+                    [pools[-1]],
+                    f"/{prefix}/m_{i}/MaxPool",
+                    kernel_shape=[5, 5],
+                    strides=[1, 1],
+                    pads=[2, 2, 2, 2],
+                )
+            )
         return conv(b.node("Concat", pools, f"/{prefix}/Concat", axis=1), 2 * c, c, 1, 1, f"{prefix}/cv2")
 
     def upsample(x: str, prefix: str) -> str:
         scales = b.weight(f"{prefix}.scales", np.array([1, 1, 2, 2], np.float32))
-        return b.node("Resize", [x, "", scales], f"/{prefix}/Resize", mode="nearest",
-                      coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        return b.node(
+            "Resize",
+            [x, "", scales],
+            f"/{prefix}/Resize",
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
 
     c1, c2, c3, c4 = width, width * 2, width * 4, width * 8
     x = conv("images", 3, c1, 3, 2, "model.0")
@@ -291,22 +378,51 @@ def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 32
     outputs_per_anchor = 4 * reg_max + classes
     flat, anchor_parts, stride_parts = [], [], []
     for level, (feature, channels, stride) in enumerate(zip((out3, out4, out5), (c3, c4, c4), (8, 16, 32))):
-        box = conv(conv(feature, channels, c2, 3, 1, f"{head}/cv2.{level}/cv2.{level}.0"), c2, c2, 3, 1,
-                   f"{head}/cv2.{level}/cv2.{level}.1")
-        box = b.node("Conv", [box, b.he(f"{head}.cv2.{level}.2.weight", (4 * reg_max, c2, 1, 1), c2),
-                              b.weight(f"{head}.cv2.{level}.2.bias", np.zeros(4 * reg_max, np.float32))],
-                     f"/{head}/cv2.{level}/cv2.{level}.2/Conv", kernel_shape=[1, 1])
-        cls = conv(conv(feature, channels, c3, 3, 1, f"{head}/cv3.{level}/cv3.{level}.0"), c3, c3, 3, 1,
-                   f"{head}/cv3.{level}/cv3.{level}.1")
-        cls = b.node("Conv", [cls, b.he(f"{head}.cv3.{level}.2.weight", (classes, c3, 1, 1), c3),
-                              b.weight(f"{head}.cv3.{level}.2.bias", np.full(classes, -4.0, np.float32))],
-                     f"/{head}/cv3.{level}/cv3.{level}.2/Conv", kernel_shape=[1, 1])
+        box = conv(
+            conv(feature, channels, c2, 3, 1, f"{head}/cv2.{level}/cv2.{level}.0"),
+            c2,
+            c2,
+            3,
+            1,
+            f"{head}/cv2.{level}/cv2.{level}.1",
+        )
+        box = b.node(
+            "Conv",
+            [
+                box,
+                b.he(f"{head}.cv2.{level}.2.weight", (4 * reg_max, c2, 1, 1), c2),
+                b.weight(f"{head}.cv2.{level}.2.bias", np.zeros(4 * reg_max, np.float32)),
+            ],
+            f"/{head}/cv2.{level}/cv2.{level}.2/Conv",
+            kernel_shape=[1, 1],
+        )
+        cls = conv(
+            conv(feature, channels, c3, 3, 1, f"{head}/cv3.{level}/cv3.{level}.0"),
+            c3,
+            c3,
+            3,
+            1,
+            f"{head}/cv3.{level}/cv3.{level}.1",
+        )
+        cls = b.node(
+            "Conv",
+            [
+                cls,
+                b.he(f"{head}.cv3.{level}.2.weight", (classes, c3, 1, 1), c3),
+                b.weight(f"{head}.cv3.{level}.2.bias", np.full(classes, -4.0, np.float32)),
+            ],
+            f"/{head}/cv3.{level}/cv3.{level}.2/Conv",
+            kernel_shape=[1, 1],
+        )
         level_out = b.node("Concat", [box, cls], f"/{head}/Concat_{level}", axis=1)
         # x.view(shape[0], self.no, -1): the batch size read from the tensor's shape at run time
         (batch,) = _shape_of_dims(b, level_out, f"/{head}/view_{level}", [0])
-        target = b.node("Concat", [batch, b.weight(f"{head}.view_{level}.rest", np.array([outputs_per_anchor, -1],
-                                                                                          np.int64))],
-                        f"/{head}/view_{level}/Concat", axis=0)
+        target = b.node(
+            "Concat",
+            [batch, b.weight(f"{head}.view_{level}.rest", np.array([outputs_per_anchor, -1], np.int64))],
+            f"/{head}/view_{level}/Concat",
+            axis=0,
+        )
         flat.append(b.node("Reshape", [level_out, target], f"/{head}/Reshape_{level}"))
         # make_anchors: grid cell centres from the feature map's height and width (shape arithmetic)
         h_dim, w_dim = _shape_of_dims(b, feature, f"/{head}/anchors_{level}", [2, 3])
@@ -321,67 +437,123 @@ def yolo_detector(name: str, width: int = 16, classes: int = 80, image: int = 32
             r = b.node("Cast", [r], f"/{head}/anchors_{level}/Cast_{axis_name}", to=TensorProto.FLOAT)
             coords.append(b.node("Add", [r, half], f"/{head}/anchors_{level}/Add_{axis_name}"))
         grid_shape = b.node("Concat", [h_dim, w_dim], f"/{head}/anchors_{level}/grid_shape", axis=0)
-        sx = b.node("Expand", [b.node("Unsqueeze", [coords[0], squeeze_axes], f"/{head}/anchors_{level}/Unsqueeze_x"),
-                               grid_shape], f"/{head}/anchors_{level}/Expand_x")
-        sy = b.node("Expand", [b.node("Unsqueeze", [coords[1], b.weight(f"{head}.anchors_{level}.axis1",
-                                                                         np.array([1], np.int64))],
-                                      f"/{head}/anchors_{level}/Unsqueeze_y"), grid_shape],
-                    f"/{head}/anchors_{level}/Expand_y")
-        xy = b.node("Concat", [b.node("Unsqueeze", [sx, squeeze_axes], f"/{head}/anchors_{level}/stack_x"),
-                               b.node("Unsqueeze", [sy, squeeze_axes], f"/{head}/anchors_{level}/stack_y")],
-                    f"/{head}/anchors_{level}/stack", axis=0)
+        sx = b.node(
+            "Expand",
+            [b.node("Unsqueeze", [coords[0], squeeze_axes], f"/{head}/anchors_{level}/Unsqueeze_x"), grid_shape],
+            f"/{head}/anchors_{level}/Expand_x",
+        )
+        sy = b.node(
+            "Expand",
+            [
+                b.node(
+                    "Unsqueeze",
+                    [coords[1], b.weight(f"{head}.anchors_{level}.axis1", np.array([1], np.int64))],
+                    f"/{head}/anchors_{level}/Unsqueeze_y",
+                ),
+                grid_shape,
+            ],
+            f"/{head}/anchors_{level}/Expand_y",
+        )
+        xy = b.node(
+            "Concat",
+            [
+                b.node("Unsqueeze", [sx, squeeze_axes], f"/{head}/anchors_{level}/stack_x"),
+                b.node("Unsqueeze", [sy, squeeze_axes], f"/{head}/anchors_{level}/stack_y"),
+            ],
+            f"/{head}/anchors_{level}/stack",
+            axis=0,
+        )
         flat_xy = b.weight(f"{head}.anchors_{level}.flat", np.array([2, -1], np.int64))
         anchor_parts.append(b.node("Reshape", [xy, flat_xy], f"/{head}/anchors_{level}/Reshape"))
         count = b.node("Mul", [h_dim, w_dim], f"/{head}/anchors_{level}/count")
-        ones = b.node("ConstantOfShape", [b.node("Concat", [b.weight(f"{head}.anchors_{level}.one1",
-                                                                      np.array([1], np.int64)), count],
-                                                 f"/{head}/anchors_{level}/stride_shape", axis=0)],
-                      f"/{head}/anchors_{level}/ConstantOfShape", value=numpy_helper.from_array(
-                          np.array([float(stride)], np.float32)))
+        ones = b.node(
+            "ConstantOfShape",
+            [
+                b.node(
+                    "Concat",
+                    [b.weight(f"{head}.anchors_{level}.one1", np.array([1], np.int64)), count],
+                    f"/{head}/anchors_{level}/stride_shape",
+                    axis=0,
+                )
+            ],
+            f"/{head}/anchors_{level}/ConstantOfShape",
+            value=numpy_helper.from_array(np.array([float(stride)], np.float32)),
+        )
         stride_parts.append(ones)
     x = b.node("Concat", flat, f"/{head}/Concat_3", axis=2)
     anchors = b.node("Concat", anchor_parts, f"/{head}/anchors/Concat", axis=1)
     strides = b.node("Concat", stride_parts, f"/{head}/strides/Concat", axis=1)
-    box, cls = b.node("Split", [x, b.weight(f"{head}.split", np.array([4 * reg_max, classes], np.int64))],
-                      f"/{head}/Split", outputs=2, axis=1)
+    box, cls = b.node(
+        "Split",
+        [x, b.weight(f"{head}.split", np.array([4 * reg_max, classes], np.int64))],
+        f"/{head}/Split",
+        outputs=2,
+        axis=1,
+    )
     # DFL: softmax over 16 bins per side, expectation by a 1x1 convolution with weights 0..15
     (batch,) = _shape_of_dims(b, box, f"/{head}/dfl/shape", [0])
-    dfl_shape = b.node("Concat", [batch, b.weight(f"{head}.dfl.rest", np.array([4, reg_max, -1], np.int64))],
-                       f"/{head}/dfl/Concat", axis=0)
+    dfl_shape = b.node(
+        "Concat",
+        [batch, b.weight(f"{head}.dfl.rest", np.array([4, reg_max, -1], np.int64))],
+        f"/{head}/dfl/Concat",
+        axis=0,
+    )
     d = b.node("Reshape", [box, dfl_shape], f"/{head}/dfl/Reshape")
     d = b.node("Transpose", [d], f"/{head}/dfl/Transpose", perm=[0, 2, 1, 3])
     d = b.node("Softmax", [d], f"/{head}/dfl/Softmax", axis=1)
-    d = b.node("Conv", [d, b.weight(f"{head}.dfl.conv.weight", np.arange(reg_max, dtype=np.float32)
-                                    .reshape(1, reg_max, 1, 1))], f"/{head}/dfl/conv/Conv", kernel_shape=[1, 1])
-    dfl_out_shape = b.node("Concat", [batch, b.weight(f"{head}.dfl.out", np.array([4, -1], np.int64))],
-                           f"/{head}/dfl/Concat_1", axis=0)
+    d = b.node(
+        "Conv",
+        [d, b.weight(f"{head}.dfl.conv.weight", np.arange(reg_max, dtype=np.float32).reshape(1, reg_max, 1, 1))],
+        f"/{head}/dfl/conv/Conv",
+        kernel_shape=[1, 1],
+    )
+    dfl_out_shape = b.node(
+        "Concat", [batch, b.weight(f"{head}.dfl.out", np.array([4, -1], np.int64))], f"/{head}/dfl/Concat_1", axis=0
+    )
     d = b.node("Reshape", [d, dfl_out_shape], f"/{head}/dfl/Reshape_1")
-    lt, rb = b.node("Split", [d, b.weight(f"{head}.dist_split", np.array([2, 2], np.int64))], f"/{head}/Split_1",
-                    outputs=2, axis=1)
+    lt, rb = b.node(
+        "Split", [d, b.weight(f"{head}.dist_split", np.array([2, 2], np.int64))], f"/{head}/Split_1", outputs=2, axis=1
+    )
     x1y1 = b.node("Sub", [anchors, lt], f"/{head}/Sub")
     x2y2 = b.node("Add", [anchors, rb], f"/{head}/Add")
-    centre = b.node("Div", [b.node("Add", [x1y1, x2y2], f"/{head}/Add_1"),
-                            b.weight(f"{head}.two", np.array(2.0, np.float32))], f"/{head}/Div")
+    centre = b.node(
+        "Div",
+        [b.node("Add", [x1y1, x2y2], f"/{head}/Add_1"), b.weight(f"{head}.two", np.array(2.0, np.float32))],
+        f"/{head}/Div",
+    )
     wh = b.node("Sub", [x2y2, x1y1], f"/{head}/Sub_1")
     boxes = b.node("Mul", [b.node("Concat", [centre, wh], f"/{head}/Concat_4", axis=1), strides], f"/{head}/Mul")
     b.node("Concat", [boxes, b.node("Sigmoid", [cls], f"/{head}/Sigmoid")], f"/{head}/Concat_5", axis=1)
     b.nodes[-1].output[0] = "output0"
     graph = helper.make_graph(
-        b.nodes, name,
+        b.nodes,
+        name,
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 4 + classes, "anchors"])],
-        b.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pytorch",
-                              producer_version="2.3.0")
+        b.initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pytorch", producer_version="2.3.0"
+    )
     model.ir_version = 8
     model.doc_string = "YOLOv8-style detector (dynamic height/width, Ultralytics metadata), random weights"
     names = {i: f"class{i}" for i in range(classes)}
     names.update({0: "person", 1: "bicycle", 2: "car"})
-    helper.set_model_props(model, {  # str() of each value, as Ultralytics' exporter writes them
-        "description": f"Ultralytics {name} model (generated sample)", "author": "tensorrt-workbench samples",
-        "version": "8.2.0", "license": "AGPL-3.0 License (https://ultralytics.com/license)",
-        "docs": "https://docs.ultralytics.com", "stride": "32", "task": "detect", "batch": "1",
-        "imgsz": str([image, image]), "names": str(names)})
+    helper.set_model_props(
+        model,
+        {  # str() of each value, as Ultralytics' exporter writes them
+            "description": f"Ultralytics {name} model (generated sample)",
+            "author": "tensorrt-workbench samples",
+            "version": "8.2.0",
+            "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+            "docs": "https://docs.ultralytics.com",
+            "stride": "32",
+            "task": "detect",
+            "batch": "1",
+            "imgsz": str([image, image]),
+            "names": str(names),
+        },
+    )
     return model
 
 
@@ -393,8 +565,14 @@ def ocr_recognizer(name: str, height: int = 48, classes: int = 97, seed: int = 0
     x, cin = "x", 3
     for i, (cout, stride) in enumerate(((16, (2, 2)), (32, (2, 2)), (64, (2, 1)), (64, (2, 1)))):
         w = b.he(f"conv{i}.w_0", (cout, cin, 3, 3), cin * 9)
-        y = b.node("Conv", [x, w, b.weight(f"conv{i}.b_0", np.zeros(cout, np.float32))], f"p2o.Conv.{i}",
-                   kernel_shape=[3, 3], strides=list(stride), pads=[1, 1, 1, 1])
+        y = b.node(
+            "Conv",
+            [x, w, b.weight(f"conv{i}.b_0", np.zeros(cout, np.float32))],
+            f"p2o.Conv.{i}",
+            kernel_shape=[3, 3],
+            strides=list(stride),
+            pads=[1, 1, 1, 1],
+        )
         # hardswish as Paddle2ONNX writes it at opset 11: x * HardSigmoid(x)
         gate = b.node("HardSigmoid", [y], f"p2o.HardSigmoid.{i}", alpha=1.0 / 6, beta=0.5)
         x, cin = b.node("Mul", [y, gate], f"p2o.Mul.{i}"), cout
@@ -405,10 +583,13 @@ def ocr_recognizer(name: str, height: int = 48, classes: int = 97, seed: int = 0
     x = b.node("Add", [x, b.weight("fc.b_0", np.zeros(classes, np.float32))], "p2o.Add.0")
     b.node("Softmax", [x], "p2o.Softmax.0", axis=2)
     b.nodes[-1].output[0] = "softmax_0.tmp_0"
-    graph = helper.make_graph(b.nodes, name,
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 3, height, -1])],
-                              [helper.make_tensor_value_info("softmax_0.tmp_0", TensorProto.FLOAT,
-                                                             [-1, -1, classes])], b.initializers)
+    graph = helper.make_graph(
+        b.nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 3, height, -1])],
+        [helper.make_tensor_value_info("softmax_0.tmp_0", TensorProto.FLOAT, [-1, -1, classes])],
+        b.initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="PaddlePaddle")
     model.ir_version = 6
     model.doc_string = "OCR-style text recognizer with -1 dims and a dynamic width (as Paddle2ONNX writes it)"
@@ -420,35 +601,58 @@ def paddle_constant_weights(name: str, image: int = 64, seed: int = 0) -> onnx.M
     ``conv2d_0.w_0``, ...), not an initializer; input ``x`` [-1, 3, image, image] (-1 as dim_value), a residual
     block, and two outputs named ``save_infer_model/scale_*.tmp_0`` (a score map and a MatMul classifier)."""
     b = _GraphBuilder(seed)
-    constant = lambda tensor_name, array: b.nodes.append(helper.make_node(  # noqa: E731
-        "Constant", [], [tensor_name], name=f"p2o.Constant.{tensor_name}",
-        value=numpy_helper.from_array(np.ascontiguousarray(array, np.float32), tensor_name))) or tensor_name
+    constant = lambda tensor_name, array: (  # noqa: E731
+        b.nodes.append(
+            helper.make_node(
+                "Constant",
+                [],
+                [tensor_name],
+                name=f"p2o.Constant.{tensor_name}",
+                value=numpy_helper.from_array(np.ascontiguousarray(array, np.float32), tensor_name),
+            )
+        )
+        or tensor_name
+    )
 
     def conv(x: str, cin: int, cout: int, index: int, k: int = 3, stride: int = 1, relu: bool = True) -> str:
-        w = constant(f"conv2d_{index}.w_0", b.rng.standard_normal((cout, cin, k, k), dtype=np.float32)
-                     * np.float32(np.sqrt(2.0 / (cin * k * k))))
+        w = constant(
+            f"conv2d_{index}.w_0",
+            b.rng.standard_normal((cout, cin, k, k), dtype=np.float32) * np.float32(np.sqrt(2.0 / (cin * k * k))),
+        )
         bias = constant(f"conv2d_{index}.b_0", 0.01 * b.rng.standard_normal(cout))
-        y = b.node("Conv", [x, w, bias], f"p2o.Conv.{index}", kernel_shape=[k, k], strides=[stride, stride],
-                   pads=[k // 2] * 4)
+        y = b.node(
+            "Conv", [x, w, bias], f"p2o.Conv.{index}", kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4
+        )
         return b.node("Relu", [y], f"p2o.Relu.{index}") if relu else y
 
     x = conv("x", 3, 16, 0, stride=2)
     x = conv(x, 16, 32, 1, stride=2)
     skip = conv(conv(x, 32, 32, 2), 32, 32, 3, relu=False)
     x = b.node("Relu", [b.node("Add", [x, skip], "p2o.Add.0")], "p2o.Relu.4")
-    b.node("Conv", [x, constant("conv2d_4.w_0", b.rng.standard_normal((4, 32, 1, 1), dtype=np.float32) * 0.25)],
-           "p2o.Conv.4", kernel_shape=[1, 1])
+    b.node(
+        "Conv",
+        [x, constant("conv2d_4.w_0", b.rng.standard_normal((4, 32, 1, 1), dtype=np.float32) * 0.25)],
+        "p2o.Conv.4",
+        kernel_shape=[1, 1],
+    )
     b.nodes[-1].output[0] = "save_infer_model/scale_0.tmp_0"
     pooled = b.node("Flatten", [b.node("GlobalAveragePool", [x], "p2o.GlobalAveragePool.0")], "p2o.Flatten.0")
-    logits = b.node("MatMul", [pooled, constant("linear_0.w_0", b.rng.standard_normal((32, 16)) * 0.25)],
-                    "p2o.MatMul.0")
+    logits = b.node(
+        "MatMul", [pooled, constant("linear_0.w_0", b.rng.standard_normal((32, 16)) * 0.25)], "p2o.MatMul.0"
+    )
     b.node("Add", [logits, constant("linear_0.b_0", np.zeros(16))], "p2o.Add.1")
     b.nodes[-1].output[0] = "save_infer_model/scale_1.tmp_0"
     graph = helper.make_graph(
-        b.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 3, image, image])],
-        [helper.make_tensor_value_info("save_infer_model/scale_0.tmp_0", TensorProto.FLOAT,
-                                       [-1, 4, image // 4, image // 4]),
-         helper.make_tensor_value_info("save_infer_model/scale_1.tmp_0", TensorProto.FLOAT, [-1, 16])])
+        b.nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 3, image, image])],
+        [
+            helper.make_tensor_value_info(
+                "save_infer_model/scale_0.tmp_0", TensorProto.FLOAT, [-1, 4, image // 4, image // 4]
+            ),
+            helper.make_tensor_value_info("save_infer_model/scale_1.tmp_0", TensorProto.FLOAT, [-1, 16]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="PaddlePaddle")
     model.ir_version = 6
     model.doc_string = "Layout-detector-style CNN whose weights are Constant nodes (as Paddle2ONNX writes them)"
@@ -467,23 +671,30 @@ def control_flow(name: str, hidden: int = 32, seed: int = 0) -> onnx.ModelProto:
         y = sub.node("Tanh" if branch == "then" else "Relu", [y], f"{branch}_branch/act")
         sub.nodes[-1].output[0] = f"{branch}_out"
         branches[branch] = helper.make_graph(
-            sub.nodes, f"{branch}_branch", [],
+            sub.nodes,
+            f"{branch}_branch",
+            [],
             [helper.make_tensor_value_info(f"{branch}_out", TensorProto.FLOAT, ["batch", "sequence", hidden])],
-            sub.initializers)
-    condition = b.node("Greater", ["state", b.weight("const.zero_state", np.array(0.0, np.float32))],
-                       "state/greater")
-    condition = b.node("ReduceMax", [b.node("Cast", [condition], "state/cast", to=TensorProto.INT32)],
-                       "state/any", keepdims=0)
+            sub.initializers,
+        )
+    condition = b.node("Greater", ["state", b.weight("const.zero_state", np.array(0.0, np.float32))], "state/greater")
+    condition = b.node(
+        "ReduceMax", [b.node("Cast", [condition], "state/cast", to=TensorProto.INT32)], "state/any", keepdims=0
+    )
     condition = b.node("Cast", [condition], "state/as_bool", to=TensorProto.BOOL)
     y = b.node("If", [condition], "decoder/If", then_branch=branches["then"], else_branch=branches["else"])
     b.node("Sigmoid", [b.linear(y, hidden, 1, "classifier", gemm=False)], "classifier/sigmoid")
     b.nodes[-1].output[0] = "speech_probability"
-    return b.model(name,
-                   [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", "sequence", hidden]),
-                    helper.make_tensor_value_info("state", TensorProto.FLOAT, [1])],
-                   [helper.make_tensor_value_info("speech_probability", TensorProto.FLOAT, ["batch", "sequence", 1])],
-                   {"input": [1, 64, hidden], "state": [1]},
-                   "Voice-activity-style model whose decoder is an If with two branches, random weights")
+    return b.model(
+        name,
+        [
+            helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", "sequence", hidden]),
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("speech_probability", TensorProto.FLOAT, ["batch", "sequence", 1])],
+        {"input": [1, 64, hidden], "state": [1]},
+        "Voice-activity-style model whose decoder is an If with two branches, random weights",
+    )
 
 
 def with_function(name: str, channels: int = 16, image: int = 32, seed: int = 0) -> onnx.ModelProto:
@@ -492,19 +703,31 @@ def with_function(name: str, channels: int = 16, image: int = 32, seed: int = 0)
     b = _GraphBuilder(seed)
     domain = "custom"
     function = helper.make_function(
-        domain, "SiLUBlock", ["X", "W", "B"], ["Y"],
-        [helper.make_node("Conv", ["X", "W", "B"], ["C"], name="conv", pads=[1, 1, 1, 1]),
-         helper.make_node("Sigmoid", ["C"], ["S"], name="sigmoid"),
-         helper.make_node("Mul", ["C", "S"], ["Y"], name="mul")],
-        opset_imports=[helper.make_opsetid("", OPSET)])
+        domain,
+        "SiLUBlock",
+        ["X", "W", "B"],
+        ["Y"],
+        [
+            helper.make_node("Conv", ["X", "W", "B"], ["C"], name="conv", pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", ["C"], ["S"], name="sigmoid"),
+            helper.make_node("Mul", ["C", "S"], ["Y"], name="mul"),
+        ],
+        opset_imports=[helper.make_opsetid("", OPSET)],
+    )
     x, cin = "input", 3
     for i in range(3):
         w = b.he(f"block{i}.weight", (channels, cin, 3, 3), cin * 9)
         bias = b.weight(f"block{i}.bias", np.zeros(channels, np.float32))
         x = b.node("SiLUBlock", [x, w, bias], f"block{i}/SiLUBlock", domain=domain)
         cin = channels
-    model = b.image_classifier(name, x, channels, image, 10,
-                               "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul), random weights")
+    model = b.image_classifier(
+        name,
+        x,
+        channels,
+        image,
+        10,
+        "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul), random weights",
+    )
     model.opset_import.append(helper.make_opsetid(domain, 1))
     model.functions.append(function)
     return model
@@ -521,12 +744,15 @@ def merged_decoder(name: str, hidden: int = 16, heads: int = 2, vocab: int = 128
     f = TensorProto.FLOAT
     split = b.weight("const.split_heads", np.array([0, 0, heads, head], np.int64))
     to_heads = lambda x, prefix, builder: builder.node(  # noqa: E731  [B, S, hidden] -> [B, heads, S, head]
-        "Transpose", [builder.node("Reshape", [x, split], f"{prefix}/split")], f"{prefix}/heads", perm=[0, 2, 1, 3])
+        "Transpose", [builder.node("Reshape", [x, split], f"{prefix}/split")], f"{prefix}/heads", perm=[0, 2, 1, 3]
+    )
     x = b.node("Gather", [b.he("embed_tokens.weight", (vocab, hidden), hidden), "input_ids"], "embed_tokens")
-    q = to_heads(b.node("MatMul", [x, b.he("self_attn.q.weight", (hidden, hidden), hidden)], "self_attn/q"),
-                 "self_attn/q", b)
-    k = to_heads(b.node("MatMul", [x, b.he("self_attn.k.weight", (hidden, hidden), hidden)], "self_attn/k"),
-                 "self_attn/k", b)
+    q = to_heads(
+        b.node("MatMul", [x, b.he("self_attn.q.weight", (hidden, hidden), hidden)], "self_attn/q"), "self_attn/q", b
+    )
+    k = to_heads(
+        b.node("MatMul", [x, b.he("self_attn.k.weight", (hidden, hidden), hidden)], "self_attn/k"), "self_attn/k", b
+    )
     cache = ["batch_size", heads, "past_decoder_sequence_length", head]
     cross = ["batch_size", heads, "encoder_sequence_length_out", head]
     presents = ["present.0.decoder.key", "present.0.encoder.key", "present.0.encoder.value"]
@@ -537,59 +763,134 @@ def merged_decoder(name: str, hidden: int = 16, heads: int = 2, vocab: int = 128
         # Both branches append to the (at the first step empty) self-attention cache, so they give one shape:
         # TensorRT-RTX 1.7's Myelin fails on an If whose branches give different shapes ("the producer does not
         # dominate the use"), as a first step that returned the new keys alone would.
-        sub.nodes.append(helper.make_node("Concat", ["past_key_values.0.decoder.key", k], [outputs[0]],
-                                          name=f"{branch}/cat_self_key", axis=2))
+        sub.nodes.append(
+            helper.make_node(
+                "Concat", ["past_key_values.0.decoder.key", k], [outputs[0]], name=f"{branch}/cat_self_key", axis=2
+            )
+        )
         if branch == "with_past":
-            sub.nodes += [helper.make_node("Identity", ["past_key_values.0.encoder.key"], [outputs[1]],
-                                           name="with_past/cross_key"),
-                          helper.make_node("Identity", ["past_key_values.0.encoder.value"], [outputs[2]],
-                                           name="with_past/cross_value")]
+            sub.nodes += [
+                helper.make_node(
+                    "Identity", ["past_key_values.0.encoder.key"], [outputs[1]], name="with_past/cross_key"
+                ),
+                helper.make_node(
+                    "Identity", ["past_key_values.0.encoder.value"], [outputs[2]], name="with_past/cross_value"
+                ),
+            ]
         else:
             for i, kind in enumerate(("key", "value")):
                 w = b.he(f"encoder_attn.{kind}.weight", (hidden, hidden), hidden)  # outer weights, read inside
                 projected = sub.node("MatMul", ["encoder_hidden_states", w], f"first_step/cross_{kind}")
-                sub.nodes.append(helper.make_node("Identity", [to_heads(projected, f"first_step/cross_{kind}", sub)],
-                                                  [outputs[1 + i]], name=f"first_step/cross_{kind}_out"))
+                sub.nodes.append(
+                    helper.make_node(
+                        "Identity",
+                        [to_heads(projected, f"first_step/cross_{kind}", sub)],
+                        [outputs[1 + i]],
+                        name=f"first_step/cross_{kind}_out",
+                    )
+                )
         branches[branch] = helper.make_graph(
-            sub.nodes, branch, [],
-            [helper.make_tensor_value_info(outputs[0], f, ["batch_size", heads, None, head]),
-             helper.make_tensor_value_info(outputs[1], f, cross), helper.make_tensor_value_info(outputs[2], f, cross)],
-            sub.initializers)
-    b.nodes.append(helper.make_node("If", ["use_cache_branch"], outputs, name="optimum::if",
-                                    then_branch=branches["with_past"], else_branch=branches["first_step"]))
+            sub.nodes,
+            branch,
+            [],
+            [
+                helper.make_tensor_value_info(outputs[0], f, ["batch_size", heads, None, head]),
+                helper.make_tensor_value_info(outputs[1], f, cross),
+                helper.make_tensor_value_info(outputs[2], f, cross),
+            ],
+            sub.initializers,
+        )
+    b.nodes.append(
+        helper.make_node(
+            "If",
+            ["use_cache_branch"],
+            outputs,
+            name="optimum::if",
+            then_branch=branches["with_past"],
+            else_branch=branches["first_step"],
+        )
+    )
     b.nodes += [helper.make_node("Identity", [o], [p], name=f"{p}/copy") for o, p in zip(outputs, presents)]
     scale = b.weight("const.scale", np.array(1.0 / np.sqrt(head), np.float32))
-    attend = lambda query, key, value, prefix: b.node("MatMul", [b.node("Softmax", [b.node("Mul", [b.node(  # noqa: E731
-        "MatMul", [query, b.node("Transpose", [key], f"{prefix}/kT", perm=[0, 1, 3, 2])], f"{prefix}/scores"), scale],
-        f"{prefix}/scale")], f"{prefix}/softmax", axis=-1), value], f"{prefix}/context")
+    attend = lambda query, key, value, prefix: b.node(  # noqa: E731
+        "MatMul",
+        [
+            b.node(
+                "Softmax",
+                [
+                    b.node(
+                        "Mul",
+                        [
+                            b.node(  # noqa: E731
+                                "MatMul",
+                                [query, b.node("Transpose", [key], f"{prefix}/kT", perm=[0, 1, 3, 2])],
+                                f"{prefix}/scores",
+                            ),
+                            scale,
+                        ],
+                        f"{prefix}/scale",
+                    )
+                ],
+                f"{prefix}/softmax",
+                axis=-1,
+            ),
+            value,
+        ],
+        f"{prefix}/context",
+    )
     context = attend(q, outputs[0], outputs[0], "self_attn")  # the key cache doubles as values: a small sample
     context = attend(context, outputs[1], outputs[2], "encoder_attn")
-    merged = b.node("Reshape", [b.node("Transpose", [context], "merge/t", perm=[0, 2, 1, 3]),
-                                b.weight("const.merge_heads", np.array([0, 0, hidden], np.int64))], "merge")
+    merged = b.node(
+        "Reshape",
+        [
+            b.node("Transpose", [context], "merge/t", perm=[0, 2, 1, 3]),
+            b.weight("const.merge_heads", np.array([0, 0, hidden], np.int64)),
+        ],
+        "merge",
+    )
     b.node("MatMul", [merged, b.he("lm_head.weight", (hidden, vocab), hidden)], "lm_head")
     b.nodes[-1].output[0] = "logits"
     graph = helper.make_graph(
-        b.nodes, name,
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "decoder_sequence_length"]),
-         helper.make_tensor_value_info("encoder_hidden_states", f,
-                                       ["batch_size", "encoder_sequence_length / 2", hidden]),
-         helper.make_tensor_value_info("past_key_values.0.decoder.key", f, cache),
-         helper.make_tensor_value_info("past_key_values.0.encoder.key", f, cross),
-         helper.make_tensor_value_info("past_key_values.0.encoder.value", f, cross),
-         helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1])],
-        [helper.make_tensor_value_info("logits", f, ["batch_size", "decoder_sequence_length", vocab]),
-         helper.make_tensor_value_info(presents[0], f, ["batch_size", heads, "past_decoder_sequence_length + 1", head]),
-         helper.make_tensor_value_info(presents[1], f, cross), helper.make_tensor_value_info(presents[2], f, cross)],
-        b.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="optimum",
-                              producer_version="samples")
+        b.nodes,
+        name,
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "decoder_sequence_length"]),
+            helper.make_tensor_value_info(
+                "encoder_hidden_states", f, ["batch_size", "encoder_sequence_length / 2", hidden]
+            ),
+            helper.make_tensor_value_info("past_key_values.0.decoder.key", f, cache),
+            helper.make_tensor_value_info("past_key_values.0.encoder.key", f, cross),
+            helper.make_tensor_value_info("past_key_values.0.encoder.value", f, cross),
+            helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("logits", f, ["batch_size", "decoder_sequence_length", vocab]),
+            helper.make_tensor_value_info(
+                presents[0], f, ["batch_size", heads, "past_decoder_sequence_length + 1", head]
+            ),
+            helper.make_tensor_value_info(presents[1], f, cross),
+            helper.make_tensor_value_info(presents[2], f, cross),
+        ],
+        b.initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="optimum", producer_version="samples"
+    )
     model.ir_version = 8
     model.doc_string = "Whisper-style merged decoder: an If on use_cache_branch at the top, random weights"
     return model
 
 
-def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, ffn: int = 128, vocab: int = 512,
-                  past: int = 16, seed: int = 0) -> onnx.ModelProto:
+def llama_decoder(
+    name: str,
+    layers: int = 2,
+    hidden: int = 64,
+    heads: int = 4,
+    ffn: int = 128,
+    vocab: int = 512,
+    past: int = 16,
+    seed: int = 0,
+) -> onnx.ModelProto:
     """A Llama-style decoder step as optimum exports it "with past": RMSNorm (Pow/ReduceMean/Sqrt/Div, then the
     gamma Mul), q/k/v/o projections, ``past_key_values.{i}.key/value`` concatenated with the new keys and values
     (``present.{i}.*`` outputs), a padding mask from ``attention_mask``, a SwiGLU MLP (gate, up, down), residual Adds,
@@ -608,11 +909,11 @@ def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, 
         return b.weight(name_, g)
 
     def rms_norm(x: str, prefix: str) -> str:
-        var = b.node("ReduceMean", [b.node("Pow", [x, two], f"{prefix}/Pow")], f"{prefix}/ReduceMean", axes=[-1],
-                     keepdims=1)
+        var = b.node(
+            "ReduceMean", [b.node("Pow", [x, two], f"{prefix}/Pow")], f"{prefix}/ReduceMean", axes=[-1], keepdims=1
+        )
         denom = b.node("Sqrt", [b.node("Add", [var, eps], f"{prefix}/Add")], f"{prefix}/Sqrt")
-        return b.node("Mul", [gamma(f"{prefix}.weight"), b.node("Div", [x, denom], f"{prefix}/Div")],
-                      f"{prefix}/Mul")
+        return b.node("Mul", [gamma(f"{prefix}.weight"), b.node("Div", [x, denom], f"{prefix}/Div")], f"{prefix}/Mul")
 
     def linear(x: str, fin: int, fout: int, prefix: str) -> str:
         w = b.rng.standard_normal((fin, fout), dtype=np.float32) * np.float32(1.0 / np.sqrt(fin))
@@ -623,16 +924,21 @@ def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, 
     split_heads = b.weight("const.split_heads", np.array([0, 0, heads, head_dim], np.int64))
     merge_heads = b.weight("const.merge_heads", np.array([0, 0, hidden], np.int64))
     scale = b.scalar("const.attention_scale", np.float32(1.0 / np.sqrt(head_dim)))
-    x = b.node("Gather", [b.weight("model.embed_tokens.weight", b.rng.standard_normal(
-        (vocab, hidden), dtype=np.float32)), "input_ids"], "/model/embed_tokens/Gather")
+    x = b.node(
+        "Gather",
+        [b.weight("model.embed_tokens.weight", b.rng.standard_normal((vocab, hidden), dtype=np.float32)), "input_ids"],
+        "/model/embed_tokens/Gather",
+    )
     keep = b.node("Cast", ["attention_mask"], "/model/mask/Cast", to=TensorProto.FLOAT)
     masked = b.node("Sub", [b.scalar("const.one", np.float32(1.0)), keep], "/model/mask/Sub")
     bias = b.node("Mul", [masked, b.scalar("const.mask_value", np.float32(-10000.0))], "/model/mask/Mul")
-    bias = b.node("Unsqueeze", [bias, b.weight("const.mask_axes", np.array([1, 2], np.int64))],
-                  "/model/mask/Unsqueeze")
-    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
-              helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
-                                            ["batch_size", "past_sequence_length + sequence_length"])]
+    bias = b.node("Unsqueeze", [bias, b.weight("const.mask_axes", np.array([1, 2], np.int64))], "/model/mask/Unsqueeze")
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info(
+            "attention_mask", TensorProto.INT64, ["batch_size", "past_sequence_length + sequence_length"]
+        ),
+    ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", vocab])]
     past_dims = ["batch_size", heads, "past_sequence_length", head_dim]
     present_dims = ["batch_size", heads, "past_sequence_length + sequence_length", head_dim]
@@ -642,8 +948,11 @@ def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, 
         h = rms_norm(x, f"{p}/input_layernorm")
         new = {}
         for proj in ("q", "k", "v"):
-            t = b.node("Reshape", [linear(h, hidden, hidden, f"{p}/self_attn/{proj}_proj"), split_heads],
-                       f"{p}/self_attn/{proj}_Reshape")
+            t = b.node(
+                "Reshape",
+                [linear(h, hidden, hidden, f"{p}/self_attn/{proj}_proj"), split_heads],
+                f"{p}/self_attn/{proj}_Reshape",
+            )
             new[proj] = b.node("Transpose", [t], f"{p}/self_attn/{proj}_Transpose", perm=[0, 2, 1, 3])
         cache = {}
         for kind, proj in (("key", "k"), ("value", "v")):
@@ -651,17 +960,27 @@ def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, 
             inputs.append(helper.make_tensor_value_info(past_name, TensorProto.FLOAT, past_dims))
             outputs.append(helper.make_tensor_value_info(present_name, TensorProto.FLOAT, present_dims))
             defaults[past_name] = [1, heads, past, head_dim]
-            b.nodes.append(helper.make_node("Concat", [past_name, new[proj]], [present_name],
-                                            name=f"{p}/self_attn/{kind}_Concat", axis=2))
+            b.nodes.append(
+                helper.make_node(
+                    "Concat", [past_name, new[proj]], [present_name], name=f"{p}/self_attn/{kind}_Concat", axis=2
+                )
+            )
             cache[kind] = present_name
         k_t = b.node("Transpose", [cache["key"]], f"{p}/self_attn/k_Transpose_scores", perm=[0, 1, 3, 2])
-        scores = b.node("Mul", [b.node("MatMul", [new["q"], k_t], f"{p}/self_attn/MatMul_scores"), scale],
-                        f"{p}/self_attn/Mul_scale")
-        probs = b.node("Softmax", [b.node("Add", [scores, bias], f"{p}/self_attn/Add_mask")],
-                       f"{p}/self_attn/Softmax", axis=-1)
+        scores = b.node(
+            "Mul",
+            [b.node("MatMul", [new["q"], k_t], f"{p}/self_attn/MatMul_scores"), scale],
+            f"{p}/self_attn/Mul_scale",
+        )
+        probs = b.node(
+            "Softmax", [b.node("Add", [scores, bias], f"{p}/self_attn/Add_mask")], f"{p}/self_attn/Softmax", axis=-1
+        )
         ctx = b.node("MatMul", [probs, cache["value"]], f"{p}/self_attn/MatMul_context")
-        ctx = b.node("Reshape", [b.node("Transpose", [ctx], f"{p}/self_attn/context_Transpose", perm=[0, 2, 1, 3]),
-                                 merge_heads], f"{p}/self_attn/context_Reshape")
+        ctx = b.node(
+            "Reshape",
+            [b.node("Transpose", [ctx], f"{p}/self_attn/context_Transpose", perm=[0, 2, 1, 3]), merge_heads],
+            f"{p}/self_attn/context_Reshape",
+        )
         x = b.node("Add", [x, linear(ctx, hidden, hidden, f"{p}/self_attn/o_proj")], f"{p}/Add_attention")
         h = rms_norm(x, f"{p}/post_attention_layernorm")
         g = linear(h, hidden, ffn, f"{p}/mlp/gate_proj")
@@ -670,9 +989,14 @@ def llama_decoder(name: str, layers: int = 2, hidden: int = 64, heads: int = 4, 
         x = b.node("Add", [x, linear(up, ffn, hidden, f"{p}/mlp/down_proj")], f"{p}/Add_mlp")
     linear(rms_norm(x, "/model/norm"), hidden, vocab, "/lm_head")
     b.nodes[-1].output[0] = "logits"
-    return b.model(name, inputs, outputs, defaults,
-                   f"Llama-style decoder step with KV cache ({layers} layers, hidden {hidden}, {heads} heads, "
-                   f"SwiGLU {ffn}, vocabulary {vocab}), random weights")
+    return b.model(
+        name,
+        inputs,
+        outputs,
+        defaults,
+        f"Llama-style decoder step with KV cache ({layers} layers, hidden {hidden}, {heads} heads, "
+        f"SwiGLU {ffn}, vocabulary {vocab}), random weights",
+    )
 
 
 DIGITS_CNN = Path(__file__).resolve().parent / "data" / "digits_cnn.onnx"  # trained, committed (see tools/)
@@ -687,39 +1011,95 @@ class Sample:
     path: Path | None = None  # a committed file (trained weights): used as is, never copied to the cache
 
 
-SAMPLES: dict[str, Sample] = {s.name: s for s in [
-    Sample("resnet50", "ResNet-50 layer shapes (bottleneck blocks 3-4-6-3), 224x224 input, 1000 classes",
-           "realistic", lambda: resnet("resnet50", (3, 4, 6, 3), (64, 128, 256, 512), True, 64, 224, 1000)),
-    Sample("resnet_tiny", "ResNet-style CNN, two stages of basic blocks, 32x32 input, 10 classes (fast tests)",
-           "small", lambda: resnet("resnet_tiny", (1, 1), (16, 32), False, 16, 32, 10)),
-    Sample("bert_base", "BERT-base layer shapes (12 layers, hidden 768, 12 heads, FFN 3072), dynamic batch/sequence",
-           "realistic", lambda: transformer_encoder("bert_base", 12, 768, 12, 3072, 30522, 512, 128)),
-    Sample("bert_tiny", "Transformer encoder, 2 layers, hidden 64, 4 heads (fast tests)",
-           "small", lambda: transformer_encoder("bert_tiny", 2, 64, 4, 256, 1000, 128, 16)),
-    Sample("digits_cnn", "Small residual CNN *trained* on scikit-learn's digits (8x8, 10 classes, 98.2 % test "
-           "accuracy); tools/train_digits.py made it", "small", lambda: onnx.load(str(DIGITS_CNN)), DIGITS_CNN),
-    Sample("inception_tiny", "Inception-style CNN: parallel 1x1/3x3/5x5/pool branches joined by Concat (fast tests)",
-           "small", lambda: inception("inception_tiny", 2, 32, 32, 10)),
-    Sample("yolo_detector", "YOLOv8-style detector as Ultralytics exports it: SiLU Conv blocks, C2f Split/Concat, "
-           "shape arithmetic in the head, dynamic height/width, `imgsz` metadata (~300 nodes)",
-           "realistic", lambda: yolo_detector("yolo_detector")),
-    Sample("ocr_recognizer", "OCR text recognizer as Paddle2ONNX converts it: input x [-1, 3, 48, -1] (dynamic width)",
-           "small", lambda: ocr_recognizer("ocr_recognizer")),
-    Sample("paddle_constant_weights", "Layout-detector-style CNN as Paddle2ONNX writes it: weights in Constant "
-           "nodes (conv2d_0.w_0, ...), input x [-1, 3, 64, 64]", "small",
-           lambda: paddle_constant_weights("paddle_constant_weights")),
-    Sample("if_model", "Voice-activity-style model with an If (two branch bodies) on a state input",
-           "small", lambda: control_flow("if_model")),
-    Sample("function_model", "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul)",
-           "small", lambda: with_function("function_model")),
-    Sample("merged_decoder", "Whisper-style merged decoder as optimum writes it: an If on use_cache_branch at the "
-           "top, a KV cache, cross-attention on encoder_hidden_states (fast tests)",
-           "small", lambda: merged_decoder("merged_decoder")),
-
-
-    Sample("llama_tiny", "Llama-style decoder step with KV cache (2 layers, hidden 64, RMSNorm, SwiGLU, outlier "
-           "channels; INT4 weight-only and SmoothQuant lessons)", "small", lambda: llama_decoder("llama_tiny")),
-]}
+SAMPLES: dict[str, Sample] = {
+    s.name: s
+    for s in [
+        Sample(
+            "resnet50",
+            "ResNet-50 layer shapes (bottleneck blocks 3-4-6-3), 224x224 input, 1000 classes",
+            "realistic",
+            lambda: resnet("resnet50", (3, 4, 6, 3), (64, 128, 256, 512), True, 64, 224, 1000),
+        ),
+        Sample(
+            "resnet_tiny",
+            "ResNet-style CNN, two stages of basic blocks, 32x32 input, 10 classes (fast tests)",
+            "small",
+            lambda: resnet("resnet_tiny", (1, 1), (16, 32), False, 16, 32, 10),
+        ),
+        Sample(
+            "bert_base",
+            "BERT-base layer shapes (12 layers, hidden 768, 12 heads, FFN 3072), dynamic batch/sequence",
+            "realistic",
+            lambda: transformer_encoder("bert_base", 12, 768, 12, 3072, 30522, 512, 128),
+        ),
+        Sample(
+            "bert_tiny",
+            "Transformer encoder, 2 layers, hidden 64, 4 heads (fast tests)",
+            "small",
+            lambda: transformer_encoder("bert_tiny", 2, 64, 4, 256, 1000, 128, 16),
+        ),
+        Sample(
+            "digits_cnn",
+            "Small residual CNN *trained* on scikit-learn's digits (8x8, 10 classes, 98.2 % test "
+            "accuracy); tools/train_digits.py made it",
+            "small",
+            lambda: onnx.load(str(DIGITS_CNN)),
+            DIGITS_CNN,
+        ),
+        Sample(
+            "inception_tiny",
+            "Inception-style CNN: parallel 1x1/3x3/5x5/pool branches joined by Concat (fast tests)",
+            "small",
+            lambda: inception("inception_tiny", 2, 32, 32, 10),
+        ),
+        Sample(
+            "yolo_detector",
+            "YOLOv8-style detector as Ultralytics exports it: SiLU Conv blocks, C2f Split/Concat, "
+            "shape arithmetic in the head, dynamic height/width, `imgsz` metadata (~300 nodes)",
+            "realistic",
+            lambda: yolo_detector("yolo_detector"),
+        ),
+        Sample(
+            "ocr_recognizer",
+            "OCR text recognizer as Paddle2ONNX converts it: input x [-1, 3, 48, -1] (dynamic width)",
+            "small",
+            lambda: ocr_recognizer("ocr_recognizer"),
+        ),
+        Sample(
+            "paddle_constant_weights",
+            "Layout-detector-style CNN as Paddle2ONNX writes it: weights in Constant "
+            "nodes (conv2d_0.w_0, ...), input x [-1, 3, 64, 64]",
+            "small",
+            lambda: paddle_constant_weights("paddle_constant_weights"),
+        ),
+        Sample(
+            "if_model",
+            "Voice-activity-style model with an If (two branch bodies) on a state input",
+            "small",
+            lambda: control_flow("if_model"),
+        ),
+        Sample(
+            "function_model",
+            "CNN built from calls of a local ONNX function (Conv + Sigmoid + Mul)",
+            "small",
+            lambda: with_function("function_model"),
+        ),
+        Sample(
+            "merged_decoder",
+            "Whisper-style merged decoder as optimum writes it: an If on use_cache_branch at the "
+            "top, a KV cache, cross-attention on encoder_hidden_states (fast tests)",
+            "small",
+            lambda: merged_decoder("merged_decoder"),
+        ),
+        Sample(
+            "llama_tiny",
+            "Llama-style decoder step with KV cache (2 layers, hidden 64, RMSNorm, SwiGLU, outlier "
+            "channels; INT4 weight-only and SmoothQuant lessons)",
+            "small",
+            lambda: llama_decoder("llama_tiny"),
+        ),
+    ]
+}
 
 
 @lru_cache(maxsize=4)
@@ -728,8 +1108,9 @@ def _build_cached(name: str) -> bytes:
 
 
 def list_samples() -> pd.DataFrame:
-    return pd.DataFrame([(s.name, s.size, s.description) for s in SAMPLES.values()],
-                        columns=["name", "size", "description"])
+    return pd.DataFrame(
+        [(s.name, s.size, s.description) for s in SAMPLES.values()], columns=["name", "size", "description"]
+    )
 
 
 def cache_dir() -> Path:

@@ -35,11 +35,11 @@ if TYPE_CHECKING:
 DEFAULT_SHAPES_KEY = "workbench.default_shapes"  # metadata_props entry: JSON {input: [dims]} used for estimates
 IMAGE_SIZE_KEY = "imgsz"  # Ultralytics' exporter metadata: "[height, width]" (str of a list) or "640"
 SHAPE_METADATA_KEYS = (DEFAULT_SHAPES_KEY, IMAGE_SIZE_KEY)
-SEQUENCE_LENGTH = 128     # a typical text length (BERT-style models are usually benchmarked at 128 tokens)
-IMAGE_SIZE = 224          # the ImageNet classification size, the most common vision input
+SEQUENCE_LENGTH = 128  # a typical text length (BERT-style models are usually benchmarked at 128 tokens)
+IMAGE_SIZE = 224  # the ImageNet classification size, the most common vision input
 
 SOURCES = ("model", "metadata", "config", "name", "role", "fallback", "given", "preset", "relation")
-PAST_LENGTH = 128         # decode preset: tokens already in the KV cache
+PAST_LENGTH = 128  # decode preset: tokens already in the KV cache
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,10 @@ class Preset:
 
 # Prefill reads the prompt into an empty cache; decode adds one token to a filled one. A KV-cache decoder gets both,
 # as the two optimization profiles of one engine; decode is the default for single shapes (the step that repeats).
-PRESETS = {"decode": Preset("decode", 1, PAST_LENGTH, f"one new token on {PAST_LENGTH} already in the KV cache"),
-           "prefill": Preset("prefill", SEQUENCE_LENGTH, 0, f"a prompt of {SEQUENCE_LENGTH} tokens, empty KV cache")}
+PRESETS = {
+    "decode": Preset("decode", 1, PAST_LENGTH, f"one new token on {PAST_LENGTH} already in the KV cache"),
+    "prefill": Preset("prefill", SEQUENCE_LENGTH, 0, f"a prompt of {SEQUENCE_LENGTH} tokens, empty KV cache"),
+}
 _PAST = re.compile(r"past", re.I)
 _BATCH = re.compile(r"(^|[^a-z])(batch|batchsize|bs|n|b|num_?images)([^a-z]|$)|batch", re.I)
 # A decoder's cross-attention input (Whisper's encoder_hidden_states, axis 1) and the encoder-length dims of its cache.
@@ -74,10 +76,10 @@ class DimensionDefault:
 
     input: str
     axis: int
-    dim: str          # the dimension's name in the model (generated for -1/0: ``x_dim0``)
+    dim: str  # the dimension's name in the model (generated for -1/0: ``x_dim0``)
     value: int
-    source: str       # one of SOURCES
-    detail: str       # in words: "from the model's metadata (imgsz)", "batch-like name", ...
+    source: str  # one of SOURCES
+    detail: str  # in words: "from the model's metadata (imgsz)", "batch-like name", ...
 
 
 _NOT_A_NAME = re.compile(r"-?\d+|\?")
@@ -123,8 +125,10 @@ def _recorded_shapes(metadata: Mapping[str, str], label: str) -> dict[str, list]
             raise ValueError("not a JSON object")
         return {str(k): [int(d) for d in v] for k, v in recorded.items()}
     except (ValueError, TypeError) as exc:
-        raise ModelError(f"{label}: metadata '{DEFAULT_SHAPES_KEY}' must be JSON like {{\"input\": [1, 3, 224, 224]}}, "
-                         f"got {text!r} ({exc})") from None
+        raise ModelError(
+            f"{label}: metadata '{DEFAULT_SHAPES_KEY}' must be JSON like {{\"input\": [1, 3, 224, 224]}}, "
+            f"got {text!r} ({exc})"
+        ) from None
 
 
 def parse_image_size(text: str, input_name: str, label: str) -> tuple[int, int]:
@@ -137,9 +141,11 @@ def parse_image_size(text: str, input_name: str, label: str) -> tuple[int, int]:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (height, width)):
             raise ValueError
     except (ValueError, SyntaxError, TypeError, MemoryError):
-        raise ModelError(f"{label}: metadata '{IMAGE_SIZE_KEY}' = {text!r} is not an image size of two positive "
-                         f"integers (like \"[640, 640]\"), so the height and width of input '{input_name}' cannot be "
-                         f"taken from it; give the shape of '{input_name}' (--shapes / the shapes field)") from None
+        raise ModelError(
+            f"{label}: metadata '{IMAGE_SIZE_KEY}' = {text!r} is not an image size of two positive "
+            f"integers (like \"[640, 640]\"), so the height and width of input '{input_name}' cannot be "
+            f"taken from it; give the shape of '{input_name}' (--shapes / the shapes field)"
+        ) from None
     return height, width
 
 
@@ -155,11 +161,15 @@ def image_spatial_axes(spec: TensorSpec) -> tuple[int, int] | None:
     return None
 
 
-def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str], label: str,
-                       given: Mapping[str, Sequence[int]] | None = None,
-                       channels: Mapping[str, tuple[int, int, str]] | None = None,
-                       preset: Preset = PRESETS["decode"],
-                       hints: Mapping[str, ShapeHint] | None = None) -> list[DimensionDefault]:
+def dimension_defaults(
+    inputs: Sequence[TensorSpec],
+    metadata: Mapping[str, str],
+    label: str,
+    given: Mapping[str, Sequence[int]] | None = None,
+    channels: Mapping[str, tuple[int, int, str]] | None = None,
+    preset: Preset = PRESETS["decode"],
+    hints: Mapping[str, ShapeHint] | None = None,
+) -> list[DimensionDefault]:
     """A value for every dynamic dimension of every input (given shapes win; see the module doc for the order).
 
     ``channels``: input -> (axis, value, the node whose weight says so), read from the graph by the caller. Dims named
@@ -188,60 +198,128 @@ def dimension_defaults(inputs: Sequence[TensorSpec], metadata: Mapping[str, str]
                 continue
             name = dim if isinstance(dim, str) else generated_dim_name(spec.name, axis)
             if spec.name in given:
-                out.append(DimensionDefault(spec.name, axis, name, int(given[spec.name][axis]), "given",
-                                            "given"))
+                out.append(DimensionDefault(spec.name, axis, name, int(given[spec.name][axis]), "given", "given"))
                 continue
             if (axis == 1 and _ENCODER_INPUT.search(spec.name)) or _ENCODER_DIM.search(name):
                 hint = hints.get(ENCODER_LENGTH)
                 if hint is not None:
-                    out.append(DimensionDefault(spec.name, axis, name, hint.value[0], "config",
-                                                f"the encoder's length, from {hint.detail}"))
+                    out.append(
+                        DimensionDefault(
+                            spec.name, axis, name, hint.value[0], "config", f"the encoder's length, from {hint.detail}"
+                        )
+                    )
                 else:
-                    out.append(DimensionDefault(spec.name, axis, name, SEQUENCE_LENGTH, "role",
-                                                f"the encoder's output: a typical length of {SEQUENCE_LENGTH} (give "
-                                                f"the encoder's own, e.g. Whisper's 1500, or put its encoder model "
-                                                f"or config.json beside this one)"))
+                    out.append(
+                        DimensionDefault(
+                            spec.name,
+                            axis,
+                            name,
+                            SEQUENCE_LENGTH,
+                            "role",
+                            f"the encoder's output: a typical length of {SEQUENCE_LENGTH} (give "
+                            f"the encoder's own, e.g. Whisper's 1500, or put its encoder model "
+                            f"or config.json beside this one)",
+                        )
+                    )
             elif dimension_expression(name) is not None:
                 out.append(DimensionDefault(spec.name, axis, name, 0, "relation", ""))  # computed below
             elif channel is not None and axis == channel[0] and spec.name not in recorded:
-                out.append(DimensionDefault(spec.name, axis, name, channel[1], "model",
-                                            f"channels of the weight of {channel[2]}, which reads it"))
+                out.append(
+                    DimensionDefault(
+                        spec.name,
+                        axis,
+                        name,
+                        channel[1],
+                        "model",
+                        f"channels of the weight of {channel[2]}, which reads it",
+                    )
+                )
             elif decoder and _PAST.search(name) and spec.name not in recorded:
-                out.append(DimensionDefault(spec.name, axis, name, preset.past, "preset",
-                                            f"{preset.name} preset: {preset.words}"))
+                out.append(
+                    DimensionDefault(
+                        spec.name, axis, name, preset.past, "preset", f"{preset.name} preset: {preset.words}"
+                    )
+                )
             elif decoder and _SEQUENCE.search(name) and spec.name not in recorded:
-                out.append(DimensionDefault(spec.name, axis, name, preset.sequence, "preset",
-                                            f"{preset.name} preset: {preset.words}"))
+                out.append(
+                    DimensionDefault(
+                        spec.name, axis, name, preset.sequence, "preset", f"{preset.name} preset: {preset.words}"
+                    )
+                )
             elif spec.name in recorded:
                 dims = recorded[spec.name]
                 if len(dims) != len(spec.shape):
-                    raise ModelError(f"{label}: metadata '{DEFAULT_SHAPES_KEY}' gives input '{spec.name}' the shape "
-                                     f"{dims}, but the input has rank {len(spec.shape)} {format_shape(spec.shape)}")
-                out.append(DimensionDefault(spec.name, axis, name, dims[axis], "metadata",
-                                            f"from the model's metadata ({DEFAULT_SHAPES_KEY})"))
+                    raise ModelError(
+                        f"{label}: metadata '{DEFAULT_SHAPES_KEY}' gives input '{spec.name}' the shape "
+                        f"{dims}, but the input has rank {len(spec.shape)} {format_shape(spec.shape)}"
+                    )
+                out.append(
+                    DimensionDefault(
+                        spec.name,
+                        axis,
+                        name,
+                        dims[axis],
+                        "metadata",
+                        f"from the model's metadata ({DEFAULT_SHAPES_KEY})",
+                    )
+                )
             elif image and axis in spatial and IMAGE_SIZE_KEY in metadata:
                 image_size = image_size or parse_image_size(metadata[IMAGE_SIZE_KEY], spec.name, label)
-                out.append(DimensionDefault(spec.name, axis, name, image_size[spatial.index(axis)], "metadata",
-                                            f"from the model's metadata ({IMAGE_SIZE_KEY})"))
+                out.append(
+                    DimensionDefault(
+                        spec.name,
+                        axis,
+                        name,
+                        image_size[spatial.index(axis)],
+                        "metadata",
+                        f"from the model's metadata ({IMAGE_SIZE_KEY})",
+                    )
+                )
             elif image and axis in spatial and IMAGE_SIZE_HINT in hints:
                 hint = hints[IMAGE_SIZE_HINT]
-                out.append(DimensionDefault(spec.name, axis, name, hint.value[spatial.index(axis)],
-                                            "metadata" if hint.detail.startswith("the model's") else "config",
-                                            f"from {hint.detail}"))
+                out.append(
+                    DimensionDefault(
+                        spec.name,
+                        axis,
+                        name,
+                        hint.value[spatial.index(axis)],
+                        "metadata" if hint.detail.startswith("the model's") else "config",
+                        f"from {hint.detail}",
+                    )
+                )
             elif isinstance(dim, str) and _BATCH.search(dim):
                 out.append(DimensionDefault(spec.name, axis, name, 1, "name", "batch-like name"))
             elif isinstance(dim, str) and _SEQUENCE.search(dim):
-                out.append(DimensionDefault(spec.name, axis, name, SEQUENCE_LENGTH, "name",
-                                            f"sequence-like name, a typical length of {SEQUENCE_LENGTH}"))
+                out.append(
+                    DimensionDefault(
+                        spec.name,
+                        axis,
+                        name,
+                        SEQUENCE_LENGTH,
+                        "name",
+                        f"sequence-like name, a typical length of {SEQUENCE_LENGTH}",
+                    )
+                )
             elif image and axis == 0:
                 out.append(DimensionDefault(spec.name, axis, name, 1, "role", "image input: one image"))
             elif image and axis in spatial:
                 channels = effective.shape[1] if spatial == (2, 3) else effective.shape[3]
-                out.append(DimensionDefault(spec.name, axis, name, IMAGE_SIZE, "role",
-                                            f"image input ({channels} channels): {IMAGE_SIZE} pixels"))
+                out.append(
+                    DimensionDefault(
+                        spec.name,
+                        axis,
+                        name,
+                        IMAGE_SIZE,
+                        "role",
+                        f"image input ({channels} channels): {IMAGE_SIZE} pixels",
+                    )
+                )
             else:
-                out.append(DimensionDefault(spec.name, axis, name, 1, "fallback",
-                                            "nothing in the model says: 1 (give the shape)"))
+                out.append(
+                    DimensionDefault(
+                        spec.name, axis, name, 1, "fallback", "nothing in the model says: 1 (give the shape)"
+                    )
+                )
     return _apply_relations(out, label)
 
 
@@ -251,8 +329,21 @@ def _with_dim(spec: TensorSpec, axis: int, value: int) -> TensorSpec:
     return TensorSpec(spec.name, spec.dtype, tuple(shape))
 
 
-_EXPRESSION_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
-                     ast.Mod, ast.USub, ast.Name, ast.Load, ast.Constant)
+_EXPRESSION_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.USub,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+)
 
 
 def dimension_expression(name: str) -> ast.Expression | None:
@@ -286,17 +377,25 @@ def _apply_relations(defaults: list[DimensionDefault], label: str) -> list[Dimen
         if d.source == "given":
             if d.dim in given and given[d.dim][0] != d.value:
                 other = given[d.dim]
-                raise ConfigError(f"{label}: the shapes given contradict the model: dimension '{d.dim}' is "
-                                  f"{other[0]} in input '{other[1]}' but {d.value} in input '{d.input}' (the model "
-                                  f"names both the same, so they must be equal)")
+                raise ConfigError(
+                    f"{label}: the shapes given contradict the model: dimension '{d.dim}' is "
+                    f"{other[0]} in input '{other[1]}' but {d.value} in input '{d.input}' (the model "
+                    f"names both the same, so they must be equal)"
+                )
             given.setdefault(d.dim, (d.value, d.input))
     values = {name: value for name, (value, _) in given.items()}
     out = []
     for d in defaults:
         if d.source not in ("given", "relation") and d.dim in given:
             value, source_input = given[d.dim]
-            d = DimensionDefault(d.input, d.axis, d.dim, value, "relation",
-                                 f"the same dimension '{d.dim}' as given for input '{source_input}'")
+            d = DimensionDefault(
+                d.input,
+                d.axis,
+                d.dim,
+                value,
+                "relation",
+                f"the same dimension '{d.dim}' as given for input '{source_input}'",
+            )
         out.append(d)
     for d in out:
         if dimension_expression(d.dim) is None:
@@ -310,14 +409,27 @@ def _apply_relations(defaults: list[DimensionDefault], label: str) -> list[Dimen
                 if value is not None and value != d.value:
                     raise ConfigError(
                         f"{label}: the shapes given contradict the model: input '{d.input}' axis {d.axis} is named "
-                        f"'{d.dim}', which is {value} at the other dimensions, but {d.value} was given")
+                        f"'{d.dim}', which is {value} at the other dimensions, but {d.value} was given"
+                    )
             elif value is None:
-                d = DimensionDefault(d.input, d.axis, d.dim, 1, "fallback",
-                                     f"'{d.dim}' names dimensions no input has: 1 (give the shape)")
+                d = DimensionDefault(
+                    d.input,
+                    d.axis,
+                    d.dim,
+                    1,
+                    "fallback",
+                    f"'{d.dim}' names dimensions no input has: 1 (give the shape)",
+                )
             else:
                 names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
-                d = DimensionDefault(d.input, d.axis, d.dim, value, "relation",
-                                     f"computed from {', '.join(f'{n} = {values[n]}' for n in names)}")
+                d = DimensionDefault(
+                    d.input,
+                    d.axis,
+                    d.dim,
+                    value,
+                    "relation",
+                    f"computed from {', '.join(f'{n} = {values[n]}' for n in names)}",
+                )
         result.append(d)
     return result
 
@@ -325,19 +437,28 @@ def _apply_relations(defaults: list[DimensionDefault], label: str) -> list[Dimen
 def warn_fallback(defaults: Sequence[DimensionDefault], label: str) -> None:
     fallback = [d for d in defaults if d.source == "fallback"]
     if fallback:
-        warnings.warn(f"{label}: no default known for {', '.join(f'{d.input}[{d.axis}] ({d.dim})' for d in fallback)}"
-                      f"; estimated at 1 — give the input shapes", stacklevel=4)
+        warnings.warn(
+            f"{label}: no default known for {', '.join(f'{d.input}[{d.axis}] ({d.dim})' for d in fallback)}"
+            f"; estimated at 1 — give the input shapes",
+            stacklevel=4,
+        )
 
 
 def dimension_frame(defaults: Sequence[DimensionDefault]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(d) for d in defaults],
-                        columns=["input", "axis", "dim", "value", "source", "detail"])
+    return pd.DataFrame([asdict(d) for d in defaults], columns=["input", "axis", "dim", "value", "source", "detail"])
 
 
-_SOURCE_WORDS = {"metadata": "from the model's metadata", "name": "from {its} name", "role": "from the input's role",
-                 "model": "from the weight that reads {it}", "preset": "from the {preset} preset",
-                 "relation": "computed from the other dimensions", "config": "from the files beside the model",
-                 "fallback": "set to 1 for want of anything better: give {it}", "given": "given"}
+_SOURCE_WORDS = {
+    "metadata": "from the model's metadata",
+    "name": "from {its} name",
+    "role": "from the input's role",
+    "model": "from the weight that reads {it}",
+    "preset": "from the {preset} preset",
+    "relation": "computed from the other dimensions",
+    "config": "from the files beside the model",
+    "fallback": "set to 1 for want of anything better: give {it}",
+    "given": "given",
+}
 
 
 def describe_shapes(shapes: Mapping[str, Sequence[int]], defaults: Sequence[DimensionDefault]) -> str:
@@ -351,22 +472,33 @@ def describe_shapes(shapes: Mapping[str, Sequence[int]], defaults: Sequence[Dime
                 phase = d.detail.split(" preset")[0] if d.source == "preset" else ""
                 by_source.setdefault((d.source, phase), []).append(d.dim)
         if by_source:
-            text += " (" + "; ".join(
-                f"{', '.join(dims_)} " + _SOURCE_WORDS[source].format(its="its" if len(dims_) == 1 else "their",
-                                                                      it="it" if len(dims_) == 1 else "them",
-                                                                      preset=phase)
-                for (source, phase), dims_ in by_source.items()) + ")"
+            text += (
+                " ("
+                + "; ".join(
+                    f"{', '.join(dims_)} "
+                    + _SOURCE_WORDS[source].format(
+                        its="its" if len(dims_) == 1 else "their", it="it" if len(dims_) == 1 else "them", preset=phase
+                    )
+                    for (source, phase), dims_ in by_source.items()
+                )
+                + ")"
+            )
         parts.append(text)
     return ", ".join(parts)
 
 
 def is_kv_cache_decoder(inputs: Sequence[TensorSpec]) -> bool:
     """An input dimension named like a past length (``past_sequence_length``): an LLM decoder with a KV cache."""
-    return any(isinstance(d, str) and _PAST.search(d) and dimension_expression(d) is None
-               for spec in inputs for d in (spec.shape or ()))
+    return any(
+        isinstance(d, str) and _PAST.search(d) and dimension_expression(d) is None
+        for spec in inputs
+        for d in (spec.shape or ())
+    )
 
 
-def defaulted_dimensions(model: Model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()) -> list[DimensionDefault]:
+def defaulted_dimensions(
+    model: Model, given: Sequence[str] = (), *, skip_axes: Sequence[int] = ()
+) -> list[DimensionDefault]:
     """The dynamic dimensions of inputs not in ``given`` (input names), with the defaults that were used."""
     return [d for d in model.shapes.dimensions() if d.input not in set(given) and d.axis not in set(skip_axes)]
 
@@ -380,6 +512,8 @@ def shapes_advice(model: Model, shapes: Mapping[str, Sequence[int]], defaulted: 
     inputs = [name for name in shapes if any(d.input == name for d in defaulted)]
     value = ",".join(f"{name}:{'x'.join(map(str, shapes[name]))}" for name in inputs)
     python = ", ".join(f"{name!r}: {tuple(shapes[name])}" for name in inputs)
-    return (f". Dimensions the model leaves open were defaulted: {said}. If these are not sizes the model accepts, "
-            f"give the shapes: --shapes {value} on the command line, '{value}' in the shapes field of the Model "
-            f"panel, or shapes={{{python}}} in Python — with the sizes your data has")
+    return (
+        f". Dimensions the model leaves open were defaulted: {said}. If these are not sizes the model accepts, "
+        f"give the shapes: --shapes {value} on the command line, '{value}' in the shapes field of the Model "
+        f"panel, or shapes={{{python}}} in Python — with the sizes your data has"
+    )

@@ -29,8 +29,8 @@ class NodeRef:
     name: str
     op: str
     path: tuple[str, ...] = ()
-    parent_op: str | None = None   # op of the innermost holder (If, Loop, Scan or the function's name)
-    via: str = ""                  # "then_branch", "body", "function custom.SiLUBlock", ...
+    parent_op: str | None = None  # op of the innermost holder (If, Loop, Scan or the function's name)
+    via: str = ""  # "then_branch", "body", "function custom.SiLUBlock", ...
 
     @property
     def parent(self) -> str | None:
@@ -99,7 +99,7 @@ class NodeIndex:
             parts = [p.strip() for p in name.split(" | ")]
             outer = parts[-1]
             if outer.endswith(")") and " (" in outer:
-                outer = outer[:outer.rindex(" (")]
+                outer = outer[: outer.rindex(" (")]
             return self.nested.get((outer, parts[0]))
         return self.by_name.get(name)
 

@@ -111,7 +111,9 @@ def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tu
         try:
             out[name] = tuple(int(d) for d in dims.lower().split("x"))
         except ValueError:
-            raise ConfigError(f"shape '{item}': dimensions must be integers joined by 'x', e.g. {name}:1x3x224x224") from None
+            raise ConfigError(
+                f"shape '{item}': dimensions must be integers joined by 'x', e.g. {name}:1x3x224x224"
+            ) from None
         if any(d < 0 for d in out[name]):
             raise ConfigError(f"shape '{item}': dimensions must be 0 or more")
     return out
@@ -133,9 +135,13 @@ def check_against_spec(spec: TensorSpec, dims: Sequence[int], what: str = "shape
     if spec.shape is None:
         return
     if len(dims) != len(spec.shape):
-        raise ConfigError(f"input '{spec.name}' {what} {list(dims)} has rank {len(dims)}, the model's input has "
-                          f"rank {len(spec.shape)} {format_shape(spec.shape)}")
+        raise ConfigError(
+            f"input '{spec.name}' {what} {list(dims)} has rank {len(dims)}, the model's input has "
+            f"rank {len(spec.shape)} {format_shape(spec.shape)}"
+        )
     for i, (want, got) in enumerate(zip(spec.shape, dims)):
         if isinstance(want, int) and want != got:
-            raise ConfigError(f"input '{spec.name}' {what}: dimension {i} is fixed at {want} in the model, got {got} "
-                              f"(expected {format_shape(spec.shape)})")
+            raise ConfigError(
+                f"input '{spec.name}' {what}: dimension {i} is fixed at {want} in the model, got {got} "
+                f"(expected {format_shape(spec.shape)})"
+            )

@@ -161,8 +161,9 @@ class _Counter:
         self.branches: list[str] = []
         self.lower_bound_reasons: list[str] = []
 
-    def graph_rows(self, graph: onnx.GraphProto, outer: Shapes, scope: str, scale: int = 1, path: str = ""
-                   ) -> list[tuple]:
+    def graph_rows(
+        self, graph: onnx.GraphProto, outer: Shapes, scope: str, scale: int = 1, path: str = ""
+    ) -> list[tuple]:
         known = {**outer, **self.shapes.get(path, {})}
         rows: list[tuple] = []
         for index, node in enumerate(graph.node):
@@ -210,8 +211,9 @@ class _Counter:
         return self._body(node, "body", name, known, scale * (steps or 1), path)
 
 
-def estimate_work(proto: onnx.ModelProto, light: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]]
-                  ) -> pd.DataFrame:
+def estimate_work(
+    proto: onnx.ModelProto, light: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]]
+) -> pd.DataFrame:
     """Per-node MACs and FLOPs of ``proto`` with shapes propagated on ``light`` (its weight-free copy with the inputs
     fixed at ``input_shapes``, node for node the same graphs).
 
@@ -261,14 +263,16 @@ def model_work(model: Model, shapes: ShapesArg = None) -> pd.DataFrame:
 
 
 def lower_bound_note(work: pd.DataFrame) -> str | None:
-    """"lower bound: 3 nodes not counted (ops LSTM x2, Gemm)" when some work could not be counted, else None."""
+    """ "lower bound: 3 nodes not counted (ops LSTM x2, Gemm)" when some work could not be counted, else None."""
     not_counted = work.attrs.get("not_counted") or {}
     parts = []
     if not_counted:
         ops = ", ".join(op if n == 1 else f"{op} x{n}" for op, n in not_counted.items())
         total = sum(not_counted.values())
-        parts.append(f"{total} node{'s' if total != 1 else ''} not counted (ops {ops}): their shapes are unknown "
-                     "at these input shapes")
+        parts.append(
+            f"{total} node{'s' if total != 1 else ''} not counted (ops {ops}): their shapes are unknown "
+            "at these input shapes"
+        )
     parts += work.attrs.get("lower_bound_reasons") or []
     return "lower bound: " + "; ".join(parts) if parts else None
 
@@ -277,8 +281,10 @@ def work_rows(work: pd.DataFrame) -> list[tuple[str, str]]:
     """The summary rows of a work count: GMACs, GFLOPs (marked "at least" when a lower bound), what was counted."""
     note = lower_bound_note(work)
     prefix = "at least " if note else ""
-    rows = [("GMACs", f"{prefix}{round(work['macs'].sum() / 1e9, 4)}"),
-            ("GFLOPs", f"{prefix}{round(work['flops'].sum() / 1e9, 4)}")]
+    rows = [
+        ("GMACs", f"{prefix}{round(work['macs'].sum() / 1e9, 4)}"),
+        ("GFLOPs", f"{prefix}{round(work['flops'].sum() / 1e9, 4)}"),
+    ]
     rows += [("control flow", b) for b in work.attrs.get("branches") or []]
     if note:
         rows.append(("work counted", note))

@@ -9,8 +9,28 @@ from .plan import ATTENTION_FRAGILE_OPS, PRECISIONS, PrecisionPlan, apply_precis
 from .qat import QATResult, fake_quant_finetune
 from .qdq import TARGETS, QuantizationResult, quantize
 
-__all__ = ["PRECISIONS", "PrecisionPlan", "apply_precision", "fragile_nodes", "ATTENTION_FRAGILE_OPS", "CALIBRATORS",
-           "DEFAULT_CALIBRATOR", "CalibrationData", "CalibrationTable",
-           "calibrate", "activation_tensors", "tensors_after_fusion", "TARGETS", "QuantizationResult", "quantize",
-           "compare", "check_quantized", "accuracy_table", "layer_sensitivity", "mixed_precision", "run_outputs",
-           "QATResult", "fake_quant_finetune"]
+__all__ = [
+    "PRECISIONS",
+    "PrecisionPlan",
+    "apply_precision",
+    "fragile_nodes",
+    "ATTENTION_FRAGILE_OPS",
+    "CALIBRATORS",
+    "DEFAULT_CALIBRATOR",
+    "CalibrationData",
+    "CalibrationTable",
+    "calibrate",
+    "activation_tensors",
+    "tensors_after_fusion",
+    "TARGETS",
+    "QuantizationResult",
+    "quantize",
+    "compare",
+    "check_quantized",
+    "accuracy_table",
+    "layer_sensitivity",
+    "mixed_precision",
+    "run_outputs",
+    "QATResult",
+    "fake_quant_finetune",
+]

@@ -27,8 +27,13 @@ if TYPE_CHECKING:
 
 def _needs_reference(model) -> bool:
     """float8 and bfloat16 models: ONNX Runtime's CPU has no (correct) kernels for them."""
-    types = {onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2,
-             onnx.TensorProto.FLOAT8E5M2FNUZ, onnx.TensorProto.BFLOAT16}
+    types = {
+        onnx.TensorProto.FLOAT8E4M3FN,
+        onnx.TensorProto.FLOAT8E4M3FNUZ,
+        onnx.TensorProto.FLOAT8E5M2,
+        onnx.TensorProto.FLOAT8E5M2FNUZ,
+        onnx.TensorProto.BFLOAT16,
+    }
     return any(t.data_type in types for t in model.proto.graph.initializer)
 
 
@@ -65,13 +70,15 @@ def _session(model):
 
 def _batches(model, data, batch_size: int):
     """Feed dicts from a single array (single-input models), a dict of arrays, or an iterable of feed dicts."""
-    if isinstance(data, np.ndarray) or (isinstance(data, Mapping) and all(isinstance(v, np.ndarray)
-                                                                          for v in data.values())):
+    if isinstance(data, np.ndarray) or (
+        isinstance(data, Mapping) and all(isinstance(v, np.ndarray) for v in data.values())
+    ):
         feeds = {model.inputs[0].name: data} if isinstance(data, np.ndarray) else dict(data)
         n = len(next(iter(feeds.values())))
         for start in range(0, n, batch_size):
-            yield check_feeds(model, {k: v[start:start + batch_size] for k, v in feeds.items()},
-                              what="evaluation data")
+            yield check_feeds(
+                model, {k: v[start : start + batch_size] for k, v in feeds.items()}, what="evaluation data"
+            )
     else:
         for feeds in data:
             yield check_feeds(model, feeds, what="evaluation data")
@@ -96,21 +103,30 @@ def error_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, flo
     ref = reference.astype(np.float64).reshape(len(reference), -1)
     got = candidate.astype(np.float64).reshape(len(candidate), -1)
     diff = got - ref
-    noise = float((diff ** 2).sum())
-    signal = float((ref ** 2).sum())
+    noise = float((diff**2).sum())
+    signal = float((ref**2).sum())
     norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1)
     cosine = float(np.mean(np.where(norms > 0, (ref * got).sum(axis=1) / np.maximum(norms, 1e-30), 1.0)))
-    out = {"max_abs_error": float(np.abs(diff).max()),
-           "max_rel_error": float(np.abs(diff).max() / max(np.abs(ref).max(), 1e-30)),
-           "cosine": cosine,
-           "sqnr_db": float(10 * np.log10(signal / noise)) if noise > 0 else float("inf")}
+    out = {
+        "max_abs_error": float(np.abs(diff).max()),
+        "max_rel_error": float(np.abs(diff).max() / max(np.abs(ref).max(), 1e-30)),
+        "cosine": cosine,
+        "sqnr_db": float(10 * np.log10(signal / noise)) if noise > 0 else float("inf"),
+    }
     if ref.shape[1] > 1:
         out["top1_agreement"] = float(np.mean(ref.argmax(1) == got.argmax(1)))
     return out
 
 
-def compare(reference: ModelSource, candidate: ModelSource, data: DataSource, *, labels: np.ndarray | None = None, batch_size: int = 64,
-            reference_outputs: dict | None = None) -> pd.DataFrame:
+def compare(
+    reference: ModelSource,
+    candidate: ModelSource,
+    data: DataSource,
+    *,
+    labels: np.ndarray | None = None,
+    batch_size: int = 64,
+    reference_outputs: dict | None = None,
+) -> pd.DataFrame:
     """One row per output: the error metrics of ``candidate`` against ``reference``, and accuracy with labels."""
     reference, candidate = load_model(reference), load_model(candidate)
     ref = reference_outputs or run_outputs(reference, data, batch_size)
@@ -130,8 +146,14 @@ def compare(reference: ModelSource, candidate: ModelSource, data: DataSource, *,
     return pd.DataFrame(rows)
 
 
-def accuracy_table(reference: ModelSource, candidates: Mapping[str, ModelSource], data: DataSource, *, labels: np.ndarray | None = None, batch_size: int = 64
-                   ) -> pd.DataFrame:
+def accuracy_table(
+    reference: ModelSource,
+    candidates: Mapping[str, ModelSource],
+    data: DataSource,
+    *,
+    labels: np.ndarray | None = None,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """One row per candidate (first output): precision, calibrator, error metrics and accuracy; FP32 first."""
     reference = load_model(reference)
     ref = run_outputs(reference, data, batch_size)
@@ -139,16 +161,34 @@ def accuracy_table(reference: ModelSource, candidates: Mapping[str, ModelSource]
     rows = []
     for name, candidate in {"fp32": reference, **candidates}.items():
         candidate = load_model(candidate)
-        metrics = compare(reference, candidate, data, labels=labels, batch_size=batch_size,
-                          reference_outputs=ref).set_index("output").loc[first].to_dict()
-        rows.append({"variant": name, "precision": candidate.precision or "fp32",
-                     "calibrator": candidate.calibrator or "", **metrics})
+        metrics = (
+            compare(reference, candidate, data, labels=labels, batch_size=batch_size, reference_outputs=ref)
+            .set_index("output")
+            .loc[first]
+            .to_dict()
+        )
+        rows.append(
+            {
+                "variant": name,
+                "precision": candidate.precision or "fp32",
+                "calibrator": candidate.calibrator or "",
+                **metrics,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def layer_sensitivity(model: ModelSource, table: CalibrationTable, data: DataSource, *, labels: np.ndarray | None = None, target: str = "tensorrt", batch_size: int = 64,
-                      on_progress: ProgressCallback | None = None,
-                      cancel: threading.Event | None = None) -> pd.DataFrame:
+def layer_sensitivity(
+    model: ModelSource,
+    table: CalibrationTable,
+    data: DataSource,
+    *,
+    labels: np.ndarray | None = None,
+    target: str = "tensorrt",
+    batch_size: int = 64,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> pd.DataFrame:
     """Quantize one layer at a time and measure the output's SQNR (and accuracy with labels) against FP32.
 
     Sorted from the most harmful layer (lowest SQNR) to the least. Stopped through ``cancel``, it returns the
@@ -184,9 +224,18 @@ def layer_sensitivity(model: ModelSource, table: CalibrationTable, data: DataSou
     return frame
 
 
-def mixed_precision(model: ModelSource, table: CalibrationTable, data: DataSource, *, labels: np.ndarray | None = None, target_accuracy: float | None = None,
-                    target_sqnr_db: float | None = None, target: str = "tensorrt", batch_size: int = 64,
-                    sensitivity: pd.DataFrame | None = None) -> tuple[PrecisionPlan, pd.DataFrame]:
+def mixed_precision(
+    model: ModelSource,
+    table: CalibrationTable,
+    data: DataSource,
+    *,
+    labels: np.ndarray | None = None,
+    target_accuracy: float | None = None,
+    target_sqnr_db: float | None = None,
+    target: str = "tensorrt",
+    batch_size: int = 64,
+    sensitivity: pd.DataFrame | None = None,
+) -> tuple[PrecisionPlan, pd.DataFrame]:
     """Keep the most sensitive layers in FP32, one at a time, until the target accuracy (or SQNR) is met.
 
     Returns ``(plan, steps)``: a PrecisionPlan with ``keep_nodes`` and a DataFrame of each step's metrics, whose
@@ -202,42 +251,54 @@ def mixed_precision(model: ModelSource, table: CalibrationTable, data: DataSourc
     if target_accuracy is not None and labels is None:
         raise ConfigError("target_accuracy needs labels")
     model = load_model(model)
-    sensitivity = sensitivity if sensitivity is not None else layer_sensitivity(
-        model, table, data, labels=labels, target=target, batch_size=batch_size)
+    sensitivity = (
+        sensitivity
+        if sensitivity is not None
+        else layer_sensitivity(model, table, data, labels=labels, target=target, batch_size=batch_size)
+    )
     ref = run_outputs(model, data, batch_size)
     first = model.outputs[0].name
     kept: list[str] = []
     steps = []
     for step in range(len(sensitivity) + 1):
-        quantized = quantize(model, table, target=target, exclude_nodes=kept).model if step < len(sensitivity) \
-            else model
+        quantized = (
+            quantize(model, table, target=target, exclude_nodes=kept).model if step < len(sensitivity) else model
+        )
         got = run_outputs(quantized, data, batch_size)
         metrics = error_metrics(ref[first], got[first])
-        accuracy = float(np.mean(got[first].reshape(len(labels), -1).argmax(1) == labels)) \
-            if labels is not None else None
+        accuracy = (
+            float(np.mean(got[first].reshape(len(labels), -1).argmax(1) == labels)) if labels is not None else None
+        )
         met = (accuracy >= target_accuracy) if target_accuracy is not None else metrics["sqnr_db"] >= target_sqnr_db
-        steps.append({"kept_in_fp32": list(kept), "sqnr_db": metrics["sqnr_db"], "accuracy": accuracy,
-                      "target_met": bool(met)})
+        steps.append(
+            {"kept_in_fp32": list(kept), "sqnr_db": metrics["sqnr_db"], "accuracy": accuracy, "target_met": bool(met)}
+        )
         if met or step == len(sensitivity):
             break
         kept.append(sensitivity["node"].iloc[step])
-    plan = PrecisionPlan(table.precision, keep_nodes=tuple(kept), calibrator=table.calibrator, target=target,
-                         percentile=table.percentile or 99.99)
+    plan = PrecisionPlan(
+        table.precision,
+        keep_nodes=tuple(kept),
+        calibrator=table.calibrator,
+        target=target,
+        percentile=table.percentile or 99.99,
+    )
     frame = pd.DataFrame(steps)
     frame.attrs["target_met"] = bool(met)
     if not met:
-        wanted = (f"accuracy {target_accuracy:g}" if target_accuracy is not None
-                  else f"SQNR {target_sqnr_db:g} dB")
-        reached = (f"accuracy {accuracy:.4g}" if target_accuracy is not None
-                   else f"SQNR {metrics['sqnr_db']:.4g} dB")
-        frame.attrs["note"] = (f"target {wanted} not met: with {len(kept)} of {len(sensitivity)} layers kept in "
-                               f"FP32 the best is {reached}"
-                               + (" (the sensitivity ranking was partial)" if sensitivity.attrs.get("partial")
-                                  else ""))
+        wanted = f"accuracy {target_accuracy:g}" if target_accuracy is not None else f"SQNR {target_sqnr_db:g} dB"
+        reached = f"accuracy {accuracy:.4g}" if target_accuracy is not None else f"SQNR {metrics['sqnr_db']:.4g} dB"
+        frame.attrs["note"] = (
+            f"target {wanted} not met: with {len(kept)} of {len(sensitivity)} layers kept in "
+            f"FP32 the best is {reached}"
+            + (" (the sensitivity ranking was partial)" if sensitivity.attrs.get("partial") else "")
+        )
     return plan, frame
 
 
-def layerwise_errors(reference: ModelSource, candidate: ModelSource, data: DataSource, *, min_sqnr_db: float = 20.0, batch_size: int = 64) -> pd.DataFrame:
+def layerwise_errors(
+    reference: ModelSource, candidate: ModelSource, data: DataSource, *, min_sqnr_db: float = 20.0, batch_size: int = 64
+) -> pd.DataFrame:
     """Every intermediate tensor of ``candidate`` (e.g. INT8) against ``reference`` (FP32), in the reference's node
     order, and the first one that diverges: Polygraphy's accuracy-debugging workflow (``polygraphy run --onnxrt
     --onnx-outputs mark all``, saved and compared outputs), on the CPU with ONNX Runtime.
@@ -251,11 +312,16 @@ def layerwise_errors(reference: ModelSource, candidate: ModelSource, data: DataS
 
     reference, candidate = load_model(reference), load_model(candidate)
     produced = {out: node for node in candidate.proto.graph.node for out in node.output}
-    order = [(out, node) for node in reference.proto.graph.node for out in node.output
-             if out in produced and node.op_type not in ("Constant", "Shape")]
+    order = [
+        (out, node)
+        for node in reference.proto.graph.node
+        for out in node.output
+        if out in produced and node.op_type not in ("Constant", "Shape")
+    ]
     if not order:
-        raise ConfigError(f"{candidate.label} shares no tensor name with {reference.label}: nothing to compare "
-                          "layer by layer")
+        raise ConfigError(
+            f"{candidate.label} shares no tensor name with {reference.label}: nothing to compare layer by layer"
+        )
     names = [name for name, _ in order]
     results = []
     for model in (reference, candidate):
@@ -272,8 +338,15 @@ def layerwise_errors(reference: ModelSource, candidate: ModelSource, data: DataS
             continue
         metrics = error_metrics(ref, got)
         metrics.pop("top1_agreement", None)
-        rows.append({"tensor": name, "node": node.name, "op": node.op_type, **metrics,
-                     "diverges": metrics["sqnr_db"] < min_sqnr_db})
+        rows.append(
+            {
+                "tensor": name,
+                "node": node.name,
+                "op": node.op_type,
+                **metrics,
+                "diverges": metrics["sqnr_db"] < min_sqnr_db,
+            }
+        )
     table = pd.DataFrame(rows)
     first = table.loc[table.diverges, "node"]
     table.attrs["first_divergent"] = str(first.iloc[0]) if len(first) else None
@@ -303,8 +376,15 @@ def _upstream_quantized(model, tensor: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def check_quantized(reference: ModelSource, quantized: ModelSource, data: DataSource, *, min_sqnr_db: float = MIN_SQNR_DB, on_failure: str = "raise",
-                    batch_size: int = 64) -> pd.DataFrame:
+def check_quantized(
+    reference: ModelSource,
+    quantized: ModelSource,
+    data: DataSource,
+    *,
+    min_sqnr_db: float = MIN_SQNR_DB,
+    on_failure: str = "raise",
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """The floor after quantizing: every output of ``quantized`` against FP32 ``reference`` on held-back ``data``
     (samples not used for calibration). One row per output: SQNR, top-1 agreement, and ``zeroed`` (the share of
     values FP32 gives as non-zero that come out exactly 0: a quantization step wider than twice those values).
@@ -335,23 +415,42 @@ def check_quantized(reference: ModelSource, quantized: ModelSource, data: DataSo
         zeroed = float(np.mean(got[name][nonzero] == 0)) if nonzero.any() else 0.0
         failed = metrics["sqnr_db"] < min_sqnr_db or zeroed > ZEROED_SHARE
         upstream = _upstream_quantized(quantized, name)
-        rows.append({"output": name, "sqnr_db": metrics["sqnr_db"], "top1_agreement": metrics.get("top1_agreement"),
-                     "zeroed": zeroed, "passed": not failed, "quantized_inputs": upstream})
+        rows.append(
+            {
+                "output": name,
+                "sqnr_db": metrics["sqnr_db"],
+                "top1_agreement": metrics.get("top1_agreement"),
+                "zeroed": zeroed,
+                "passed": not failed,
+                "quantized_inputs": upstream,
+            }
+        )
         if failed:
             typical = float(np.median(np.abs(expected[nonzero]))) if nonzero.any() else 0.0
             writer = {o: n.name for n in quantized.nodes for o in n.output}
-            feeding = ", ".join(f"'{t}' written by '{writer.get(t, 'the graph input')}' (step {scales[t]:.3g})"
-                                for t in upstream[:3] if t in scales) or "none"
-            why = (f"{zeroed:.0%} of its non-zero values come out 0 (typical |x| {typical:.3g}: under half a "
-                   "quantization step)" if zeroed > ZEROED_SHARE else
-                   f"SQNR {metrics['sqnr_db']:.1f} dB < {min_sqnr_db:g} dB")
+            feeding = (
+                ", ".join(
+                    f"'{t}' written by '{writer.get(t, 'the graph input')}' (step {scales[t]:.3g})"
+                    for t in upstream[:3]
+                    if t in scales
+                )
+                or "none"
+            )
+            why = (
+                f"{zeroed:.0%} of its non-zero values come out 0 (typical |x| {typical:.3g}: under half a "
+                "quantization step)"
+                if zeroed > ZEROED_SHARE
+                else f"SQNR {metrics['sqnr_db']:.1f} dB < {min_sqnr_db:g} dB"
+            )
             problems.append(f"output '{name}': {why}; nearest quantized tensors: {feeding}")
     frame = pd.DataFrame(rows)
     if problems:
-        message = (f"{quantized.label} is below the accuracy floor on {len(next(iter(got.values())))} held-back "
-                   f"samples: " + "; ".join(problems) + ". Keep the nodes writing those tensors in float "
-                   "(quantize(..., exclude_nodes=[...]); the default placement rules keep graph-output writers "
-                   "float), try calibrator 'auto' or 'minmax', or see layer_sensitivity()")
+        message = (
+            f"{quantized.label} is below the accuracy floor on {len(next(iter(got.values())))} held-back "
+            f"samples: " + "; ".join(problems) + ". Keep the nodes writing those tensors in float "
+            "(quantize(..., exclude_nodes=[...]); the default placement rules keep graph-output writers "
+            "float), try calibrator 'auto' or 'minmax', or see layer_sensitivity()"
+        )
         if on_failure == "raise":
             raise QuantizationAccuracyError(message, frame)
         warnings.warn(message, RuntimeWarning, stacklevel=2)

@@ -29,11 +29,15 @@ def _retype(type_proto: onnx.TypeProto) -> None:
         type_proto.tensor_type.elem_type = TensorProto.BFLOAT16
 
 
-def to_bfloat16(proto: onnx.ModelProto, *, keep_nodes: Iterable[str] = (), keep_op_types: Iterable[str] = (), keep_io_types: bool = True
-                ) -> onnx.ModelProto:
+def to_bfloat16(
+    proto: onnx.ModelProto,
+    *,
+    keep_nodes: Iterable[str] = (),
+    keep_op_types: Iterable[str] = (),
+    keep_io_types: bool = True,
+) -> onnx.ModelProto:
     proto = with_opset(proto, BF16_OPSET, "bf16 (Conv/MaxPool in bfloat16)")
-    originals = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer
-                 if t.data_type == TensorProto.FLOAT}
+    originals = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == TensorProto.FLOAT}
     half = to_float16(proto, keep_nodes=keep_nodes, keep_op_types=keep_op_types, keep_io_types=keep_io_types)
     graph = half.graph
     for i, tensor in enumerate(graph.initializer):

@@ -25,7 +25,15 @@ from ..errors import CalibrationCancelled, ConfigError, ModelError, WorkbenchErr
 from ..model import load_model
 from ..progress import ProgressCallback, ProgressReporter
 from ..files import atomic_write_text
-from .calibrators import AMAX_FUNCTIONS, CALIBRATOR_OF_TRT_ALGORITHM, DEFAULT_CALIBRATOR, QMAX, TRT_ALGORITHMS, auto_amax, check_calibrator
+from .calibrators import (
+    AMAX_FUNCTIONS,
+    CALIBRATOR_OF_TRT_ALGORITHM,
+    DEFAULT_CALIBRATOR,
+    QMAX,
+    TRT_ALGORITHMS,
+    auto_amax,
+    check_calibrator,
+)
 from .data import CalibrationData
 from .histogram import TensorHistogram
 
@@ -102,10 +110,17 @@ class CalibrationTable:
 
     # --- files ----------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"calibrator": self.calibrator, "precision": self.precision, "percentile": self.percentile,
-                "model_fingerprint": self.model_fingerprint, "notes": self.notes,
-                "tensors": {r.tensor: {"amax": r.amax, "scale": r.scale, "min": r.min, "max": r.max}
-                            for r in self.frame.itertuples()}}
+        return {
+            "calibrator": self.calibrator,
+            "precision": self.precision,
+            "percentile": self.percentile,
+            "model_fingerprint": self.model_fingerprint,
+            "notes": self.notes,
+            "tensors": {
+                r.tensor: {"amax": r.amax, "scale": r.scale, "min": r.min, "max": r.max}
+                for r in self.frame.itertuples()
+            },
+        }
 
     def save_json(self, path: PathArg) -> Path:
         """Written atomically: an interrupted save leaves the previous file (or none), never half a table."""
@@ -117,8 +132,14 @@ class CalibrationTable:
             d = json.loads(Path(path).read_text())
             rows = [{"tensor": k, **v} for k, v in d["tensors"].items()]
             frame = pd.DataFrame(rows, columns=["tensor", "amax", "scale", "min", "max"])
-            return cls(frame, d["calibrator"], d.get("precision", "int8"), d.get("percentile"),
-                       d.get("model_fingerprint"), d.get("notes", []))
+            return cls(
+                frame,
+                d["calibrator"],
+                d.get("precision", "int8"),
+                d.get("percentile"),
+                d.get("model_fingerprint"),
+                d.get("notes", []),
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a workbench calibration JSON file: {exc}") from None
 
@@ -131,9 +152,11 @@ class CalibrationTable:
         if self.precision != "int8":
             raise ConfigError("TensorRT calibration caches hold INT8 scales only")
         if self.calibrator not in TRT_ALGORITHMS:
-            raise ConfigError(f"'{self.calibrator}' is not a TensorRT calibrator, so its scales cannot be written as a "
-                              f"TensorRT calibration cache (TensorRT's: {', '.join(TRT_ALGORITHMS)}); write Q/DQ "
-                              "into the model with quantize() instead")
+            raise ConfigError(
+                f"'{self.calibrator}' is not a TensorRT calibrator, so its scales cannot be written as a "
+                f"TensorRT calibration cache (TensorRT's: {', '.join(TRT_ALGORITHMS)}); write Q/DQ "
+                "into the model with quantize() instead"
+            )
         version = tensorrt_version_for_cache(tensorrt_version)
         lines = [f"TRT-{_version_code(version)}-{TRT_ALGORITHMS[self.calibrator]}"]
         lines += [f"{r.tensor}: {struct.pack('>f', r.scale).hex()}" for r in self.frame.itertuples()]
@@ -146,12 +169,15 @@ class CalibrationTable:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} cannot be read as a TensorRT calibration cache: {exc}") from None
         if not text or not text[0].startswith("TRT-") or text[0].count("-") < 2:
-            raise ConfigError(f"{path} is not a TensorRT calibration cache (first line should be "
-                              "TRT-<version>-<Algorithm>)")
+            raise ConfigError(
+                f"{path} is not a TensorRT calibration cache (first line should be TRT-<version>-<Algorithm>)"
+            )
         algorithm = text[0].split("-", 2)[2]
         if algorithm not in CALIBRATOR_OF_TRT_ALGORITHM:
-            raise ConfigError(f"{path}: calibration algorithm '{algorithm}' is unknown (TensorRT's: "
-                              f"{', '.join(CALIBRATOR_OF_TRT_ALGORITHM)})")
+            raise ConfigError(
+                f"{path}: calibration algorithm '{algorithm}' is unknown (TensorRT's: "
+                f"{', '.join(CALIBRATOR_OF_TRT_ALGORITHM)})"
+            )
         calibrator = CALIBRATOR_OF_TRT_ALGORITHM[algorithm]
         rows = []
         for number, line in enumerate(text[1:], start=2):
@@ -163,13 +189,19 @@ class CalibrationTable:
             except ValueError:
                 raise ConfigError(f"{path}, line {number}: '{line}' is not 'tensor: <8 hex digits>'") from None
             rows.append({"tensor": name.strip(), "amax": scale * QMAX["int8"], "scale": scale})
-        return cls(pd.DataFrame(rows, columns=["tensor", "amax", "scale"]), calibrator, "int8",
-                   notes=[f"read from TensorRT cache {Path(path).name} ({text[0]})"])
+        return cls(
+            pd.DataFrame(rows, columns=["tensor", "amax", "scale"]),
+            calibrator,
+            "int8",
+            notes=[f"read from TensorRT cache {Path(path).name} ({text[0]})"],
+        )
 
     def _repr_html_(self) -> str:
         notes = "".join(f"<div><i>{n}</i></div>" for n in self.notes)
-        return (f"<div><b>{self.calibrator}</b> calibration ({self.precision}), {len(self)} tensors{notes}"
-                f"{self.frame.head(20).to_html(index=False, float_format=lambda v: f'{v:.5g}')}</div>")
+        return (
+            f"<div><b>{self.calibrator}</b> calibration ({self.precision}), {len(self)} tensors{notes}"
+            f"{self.frame.head(20).to_html(index=False, float_format=lambda v: f'{v:.5g}')}</div>"
+        )
 
 
 def installed_tensorrt_version() -> str | None:
@@ -196,8 +228,10 @@ def tensorrt_version_for_cache(version: str | None = None) -> str:
     """``version`` when given (checked), else the installed TensorRT's; a ConfigError when neither exists."""
     version = version if version is not None else installed_tensorrt_version()
     if version is None:
-        raise ConfigError("no TensorRT is installed to take the calibration cache's version from: give the version "
-                          "of the TensorRT that will read it (tensorrt_version='10.3.0', CLI --trt-version 10.3.0)")
+        raise ConfigError(
+            "no TensorRT is installed to take the calibration cache's version from: give the version "
+            "of the TensorRT that will read it (tensorrt_version='10.3.0', CLI --trt-version 10.3.0)"
+        )
     _version_code(version)
     return str(version)
 
@@ -278,18 +312,26 @@ def warn_if_statistics_differ(rms_by_input: dict[str, list[float]], label: str) 
         rms = np.asarray([v for v in values if v > 0])
         if len(rms) < 2 or rms.max() <= INPUT_SPREAD_WARNING * rms.min():
             continue
-        message = (f"calibration data for {label}: input '{name}' has per-sample RMS from {rms.min():.3g} (sample "
-                   f"{int(np.argmin(values))}) to {rms.max():.3g} (sample {int(np.argmax(values))}), "
-                   f"{rms.max() / rms.min():.0f}x apart: check that every sample has the same preprocessing "
-                   "(e.g. 0-255 pixels mixed with normalized ones); the ranges serve neither kind well")
+        message = (
+            f"calibration data for {label}: input '{name}' has per-sample RMS from {rms.min():.3g} (sample "
+            f"{int(np.argmin(values))}) to {rms.max():.3g} (sample {int(np.argmax(values))}), "
+            f"{rms.max() / rms.min():.0f}x apart: check that every sample has the same preprocessing "
+            "(e.g. 0-255 pixels mixed with normalized ones); the ranges serve neither kind well"
+        )
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         return message
     return None
 
 
-def collect_histograms(model: Model, data: CalibrationData | Iterable[Mapping[str, np.ndarray]], tensors: list[str],
-                       *, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-                       ranges_only: bool = False) -> dict[str, TensorHistogram]:
+def collect_histograms(
+    model: Model,
+    data: CalibrationData | Iterable[Mapping[str, np.ndarray]],
+    tensors: list[str],
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    ranges_only: bool = False,
+) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms);
     ``ranges_only``: min/max/count alone (MinMax needs no histogram)."""
     session, output_names = calibration_session(model, tensors)
@@ -312,19 +354,31 @@ def collect_histograms(model: Model, data: CalibrationData | Iterable[Mapping[st
         for name, value in feeds.items():
             if name in graph_inputs and np.issubdtype(np.asarray(value).dtype, np.floating) and np.ndim(value):
                 flat = np.asarray(value, np.float64).reshape(len(value), -1)
-                rms_by_input.setdefault(name, []).extend(np.sqrt((flat ** 2).mean(axis=1)) if flat.size else [])
+                rms_by_input.setdefault(name, []).extend(np.sqrt((flat**2).mean(axis=1)) if flat.size else [])
         seen += len(next(iter(feeds.values())))
         report(f"calibration: {seen} samples", seen / total if total else None)
     warn_if_statistics_differ(rms_by_input, model.label)
     return hists
 
 
-def calibrate(model: ModelSource, data: DataSource, calibrator: str = DEFAULT_CALIBRATOR, *, precision: str = "int8", percentile: float = 99.99,
-              samples: int | None = None, batch_size: int | None = None, tensors: Sequence[str] | None = None,
-              fusion_groups: Iterable[Sequence[str]] | None = None, preprocess: Callable[[Path], object] | None = None,
-              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-              only_quantized: bool = False, exclude_nodes: Sequence[str] = (), exclude_op_types: Sequence[str] = ()
-              ) -> CalibrationTable:
+def calibrate(
+    model: ModelSource,
+    data: DataSource,
+    calibrator: str = DEFAULT_CALIBRATOR,
+    *,
+    precision: str = "int8",
+    percentile: float = 99.99,
+    samples: int | None = None,
+    batch_size: int | None = None,
+    tensors: Sequence[str] | None = None,
+    fusion_groups: Iterable[Sequence[str]] | None = None,
+    preprocess: Callable[[Path], object] | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    only_quantized: bool = False,
+    exclude_nodes: Sequence[str] = (),
+    exclude_op_types: Sequence[str] = (),
+) -> CalibrationTable:
     """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes).
 
     ``only_quantized``: calibrate only the activations TensorRT's Q/DQ placement will quantize (given the same
@@ -345,8 +399,9 @@ def calibrate(model: ModelSource, data: DataSource, calibrator: str = DEFAULT_CA
         from .preflight import check_quantizable  # qdq (which it uses) imports this module
 
         # Decided from the graph in seconds, before any pass over the data: nothing to quantize fails here.
-        placed = set(check_quantizable(model, precision, exclude_nodes=exclude_nodes,
-                                       exclude_op_types=exclude_op_types))
+        placed = set(
+            check_quantizable(model, precision, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types)
+        )
         chosen = [t for t in all_tensors if t in placed]
     elif tensors is None:
         chosen = all_tensors
@@ -358,23 +413,34 @@ def calibrate(model: ModelSource, data: DataSource, calibrator: str = DEFAULT_CA
     notes = [f"calibrated the {len(chosen)} of {len(all_tensors)} activations that get Q/DQ"] if only_quantized else []
     if calibrator == "entropy":
         if fusion_groups is None:
-            notes.append("entropy (v1) calibrates after fusion, but no engine fusion groups were given: calibrated "
-                         "before fusion, like entropy2")
+            notes.append(
+                "entropy (v1) calibrates after fusion, but no engine fusion groups were given: calibrated "
+                "before fusion, like entropy2"
+            )
         else:
             after = tensors_after_fusion(model, fusion_groups)
             dropped = [t for t in chosen if t not in after]
             chosen = [t for t in chosen if t in after]
-            notes.append(f"calibrated after fusion: {len(dropped)} tensors exist only inside fused engine layers "
-                         "and get no range")
+            notes.append(
+                f"calibrated after fusion: {len(dropped)} tensors exist only inside fused engine layers "
+                "and get no range"
+            )
     if not chosen:
         raise ConfigError(f"{model.label} has no float activation tensors to calibrate")
     if not isinstance(data, CalibrationData):
-        data = CalibrationData(data, model, batch_size=batch_size or auto_batch_size(model, chosen),
-                               samples=samples, preprocess=preprocess)
+        data = CalibrationData(
+            data, model, batch_size=batch_size or auto_batch_size(model, chosen), samples=samples, preprocess=preprocess
+        )
     # MinMax for Q/DQ (only_quantized: the quantize path, whose table nobody charts) needs ranges, not histograms:
     # binning every element was a third of YOLO's calibration time.
-    hists = collect_histograms(model, data, chosen, on_progress=on_progress, cancel=cancel,
-                               ranges_only=calibrator == "minmax" and only_quantized)
+    hists = collect_histograms(
+        model,
+        data,
+        chosen,
+        on_progress=on_progress,
+        cancel=cancel,
+        ranges_only=calibrator == "minmax" and only_quantized,
+    )
     rows = []
     for name in chosen:
         h = hists[name]
@@ -383,11 +449,28 @@ def calibrate(model: ModelSource, data: DataSource, calibrator: str = DEFAULT_CA
         else:
             amax, kept = AMAX_FUNCTIONS[calibrator](h, float(percentile)), calibrator
         scale = float(quantization_scale(amax, precision))
-        rows.append({"tensor": name, "amax": amax, "scale": scale, "min": h.min, "max": h.max,
-                     "absmax": h.absmax, "count": h.count, "chosen": kept})
+        rows.append(
+            {
+                "tensor": name,
+                "amax": amax,
+                "scale": scale,
+                "min": h.min,
+                "max": h.max,
+                "absmax": h.absmax,
+                "count": h.count,
+                "chosen": kept,
+            }
+        )
     frame = pd.DataFrame(rows)
     if calibrator == "auto":
         counts = frame["chosen"].value_counts().to_dict()
         notes.append("auto: " + ", ".join(f"{n} tensors kept {c}'s threshold" for c, n in counts.items()))
-    return CalibrationTable(frame, calibrator, precision, float(percentile) if calibrator == "percentile" else None,
-                            model.fingerprint, notes, hists)
+    return CalibrationTable(
+        frame,
+        calibrator,
+        precision,
+        float(percentile) if calibrator == "percentile" else None,
+        model.fingerprint,
+        notes,
+        hists,
+    )

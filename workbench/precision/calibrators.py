@@ -39,11 +39,19 @@ QMAX = {"int8": 127.0, "fp8": 448.0}
 # and "legacy" for scales that came from a LegacyCalibration cache (written back under the name they came with).
 # Percentile and MSE are not TensorRT calibrators (they come from NVIDIA's PyTorch/ModelOpt quantization tools), so
 # their scales are never written under a TensorRT calibrator's name: use Q/DQ (quantize()) for them.
-TRT_ALGORITHMS = {"minmax": "MinMaxCalibration", "entropy": "EntropyCalibration",
-                  "entropy2": "EntropyCalibration2", LEGACY: "LegacyCalibration"}
+TRT_ALGORITHMS = {
+    "minmax": "MinMaxCalibration",
+    "entropy": "EntropyCalibration",
+    "entropy2": "EntropyCalibration2",
+    LEGACY: "LegacyCalibration",
+}
 # A cache's algorithm -> the calibrator it names (LegacyCalibration: "legacy", never a guess such as "mse").
-CALIBRATOR_OF_TRT_ALGORITHM = {"MinMaxCalibration": "minmax", "EntropyCalibration": "entropy",
-                               "EntropyCalibration2": "entropy2", "LegacyCalibration": LEGACY}
+CALIBRATOR_OF_TRT_ALGORITHM = {
+    "MinMaxCalibration": "minmax",
+    "EntropyCalibration": "entropy",
+    "EntropyCalibration2": "entropy2",
+    "LegacyCalibration": LEGACY,
+}
 QUANTIZED_LEVELS = 128  # Entropy: levels of the quantized candidate distribution (|x| side of int8)
 START_BIN = 128
 
@@ -55,8 +63,10 @@ def check_calibrator(name: str, *, allow_legacy: bool = False) -> str:
     if key == LEGACY and allow_legacy:
         return key
     if key == LEGACY:
-        raise ConfigError(f"calibrator '{name}' describes scales read from a TensorRT LegacyCalibration cache and "
-                          f"cannot be run; choose one of {', '.join(CALIBRATORS)} to calibrate")
+        raise ConfigError(
+            f"calibrator '{name}' describes scales read from a TensorRT LegacyCalibration cache and "
+            f"cannot be run; choose one of {', '.join(CALIBRATORS)} to calibrate"
+        )
     if key not in CALIBRATORS:
         raise ConfigError(f"calibrator '{name}' is unknown (calibrators: {', '.join(CALIBRATORS)})")
     return key
@@ -100,8 +110,12 @@ def entropy_divergences(counts: np.ndarray, levels: int = QUANTIZED_LEVELS, star
         c_log_q = (level_sums * np.log(per_bin)).sum(axis=1)
         a = c_log_c[i] - c_log_q
         log_q_last = np.log(per_bin[:, -1])
-        correction = np.where(last > 0, p_last * (np.log(np.where(p_last > 0, p_last, 1.0)) - log_q_last)
-                              - last * (np.log(np.where(last > 0, last, 1.0)) - log_q_last), 0.0)
+        correction = np.where(
+            last > 0,
+            p_last * (np.log(np.where(p_last > 0, p_last, 1.0)) - log_q_last)
+            - last * (np.log(np.where(last > 0, last, 1.0)) - log_q_last),
+            0.0,
+        )
         kl = (a + correction) / total + np.log(q_total / total) if total > 0 else np.full(len(i), np.inf)
     points = nonzero[i - 1] + (p_last > 0)
     unusable = (points < 2) | (q_total == 0) | ((last == 0) & (tail > 0)) | ~np.isfinite(kl)

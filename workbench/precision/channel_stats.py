@@ -31,8 +31,9 @@ class ChannelStats:
     consumers: list[int] = field(default_factory=list)  # indices in graph.node of the MatMuls that read it
 
 
-def weighted_matmuls(graph: onnx.GraphProto, *, exclude_nodes: Collection[str] = (),
-                     min_features: int = MIN_GEMM_FEATURES) -> list[tuple[int, str]]:
+def weighted_matmuls(
+    graph: onnx.GraphProto, *, exclude_nodes: Collection[str] = (), min_features: int = MIN_GEMM_FEATURES
+) -> list[tuple[int, str]]:
     """(index in graph.node, why not) of every MatMul whose B is a 2-D float initializer [K, N]; why is "" when it
     qualifies (K and N at least ``min_features``, not excluded)."""
     initializers = {t.name: t for t in graph.initializer}
@@ -44,8 +45,13 @@ def weighted_matmuls(graph: onnx.GraphProto, *, exclude_nodes: Collection[str] =
         if len(weight.dims) != 2 or weight.data_type != 1:
             continue
         k, n = (int(d) for d in weight.dims)
-        why = ("excluded" if node.name in exclude_nodes else
-               f"K={k}, N={n}: under {min_features}, kept in float" if min(k, n) < min_features else "")
+        why = (
+            "excluded"
+            if node.name in exclude_nodes
+            else f"K={k}, N={n}: under {min_features}, kept in float"
+            if min(k, n) < min_features
+            else ""
+        )
         out.append((index, why))
     return out
 
@@ -56,14 +62,24 @@ def weight_of(graph: onnx.GraphProto, node: onnx.NodeProto) -> np.ndarray:
     return numpy_helper.to_array(initializer).astype(np.float32)
 
 
-def collect_channel_stats(model: Any, data: Any, tensors: list[str], *, samples: int | None = None,
-                          batch_size: int | None = None, max_rows: int = MAX_KEPT_ROWS) -> dict[str, ChannelStats]:
+def collect_channel_stats(
+    model: Any,
+    data: Any,
+    tensors: list[str],
+    *,
+    samples: int | None = None,
+    batch_size: int | None = None,
+    max_rows: int = MAX_KEPT_ROWS,
+) -> dict[str, ChannelStats]:
     """One pass of ONNX Runtime over ``data`` (anything ``calibrate`` takes) with ``tensors`` as extra outputs."""
     from .calibrate import augmented_session
     from .data import CalibrationData
 
-    stream = data if isinstance(data, CalibrationData) else CalibrationData(data, model, samples=samples,
-                                                                            batch_size=batch_size)
+    stream = (
+        data
+        if isinstance(data, CalibrationData)
+        else CalibrationData(data, model, samples=samples, batch_size=batch_size)
+    )
     session = augmented_session(model, tensors)
     stats: dict[str, ChannelStats] = {}
     rng = np.random.default_rng(0)
@@ -82,7 +98,7 @@ def collect_channel_stats(model: Any, data: Any, tensors: list[str], *, samples:
             s.mean_abs = s.mean_abs + np.abs(rows).sum(axis=0)
             s.count += len(rows)
             if len(s.rows) < max_rows:
-                take = rows[rng.permutation(len(rows))[:max_rows - len(s.rows)]]
+                take = rows[rng.permutation(len(rows))[: max_rows - len(s.rows)]]
                 s.rows = np.concatenate([s.rows, take])
     if not stats:
         raise ConfigError(f"no calibration samples for {model.label}: the data gave no batch")

@@ -29,8 +29,9 @@ def constant_weights(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
         tensor = _constant_tensor(node)
         if tensor is not None:
             constants[tensor.name] = tensor
-    read_as_weight = {node.input[i] for node in graph.node for i in WEIGHT_SLOTS.get(node.op_type, ())
-                      if i < len(node.input)}
+    read_as_weight = {
+        node.input[i] for node in graph.node for i in WEIGHT_SLOTS.get(node.op_type, ()) if i < len(node.input)
+    }
     return {name: tensor for name, tensor in constants.items() if name in read_as_weight}
 
 

@@ -28,13 +28,23 @@ LIFTED_SUFFIX = ".workbench_calibration"
 
 
 def _bodies(node: onnx.NodeProto) -> list[onnx.AttributeProto]:
-    return [a for a in node.attribute if a.type == onnx.AttributeProto.GRAPH
-            and a.name in ("then_branch", "else_branch", "body")] if node.op_type in CONTROL_FLOW_OPS else []
+    return (
+        [
+            a
+            for a in node.attribute
+            if a.type == onnx.AttributeProto.GRAPH and a.name in ("then_branch", "else_branch", "body")
+        ]
+        if node.op_type in CONTROL_FLOW_OPS
+        else []
+    )
 
 
 def _defined_in(graph: onnx.GraphProto) -> set[str]:
-    return ({i.name for i in graph.input} | {t.name for t in graph.initializer}
-            | {o for n in graph.node for o in n.output if o})
+    return (
+        {i.name for i in graph.input}
+        | {t.name for t in graph.initializer}
+        | {o for n in graph.node for o in n.output if o}
+    )
 
 
 def outer_references(graph: onnx.GraphProto) -> list[str]:
@@ -43,8 +53,9 @@ def outer_references(graph: onnx.GraphProto) -> list[str]:
     return list(dict.fromkeys(t for n in graph.node for t in n.input if t and t not in defined))
 
 
-def body_standalone_model(body: onnx.GraphProto, outer: onnx.ModelProto, types: dict[str, onnx.TypeProto]
-                          ) -> onnx.ModelProto:
+def body_standalone_model(
+    body: onnx.GraphProto, outer: onnx.ModelProto, types: dict[str, onnx.TypeProto]
+) -> onnx.ModelProto:
     """``body`` as a model of its own: outer weights it reads become initializers, other outer tensors inputs."""
     weights = {t.name: t for t in outer.graph.initializer}
     graph = onnx.GraphProto()
@@ -94,9 +105,14 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
     lifted: dict[str, str] = {}
     for node in proto.graph.node:
         bodies = _bodies(node)
-        found = {a.name: [t for t in dict.fromkeys([*(i.name for i in a.g.input), *(o for n in a.g.node
-                                                                                    for o in n.output)])
-                          if t in wanted] for a in bodies}  # a Loop's carried state is a body input
+        found = {
+            a.name: [
+                t
+                for t in dict.fromkeys([*(i.name for i in a.g.input), *(o for n in a.g.node for o in n.output)])
+                if t in wanted
+            ]
+            for a in bodies
+        }  # a Loop's carried state is a body input
         everything = [t for a in bodies for t in found[a.name]]
         if not everything:
             continue
@@ -107,8 +123,15 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
                     body.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, None))
                 else:  # the other If branch: an empty tensor in the same output slot
                     empty = f"{tensor}{LIFTED_SUFFIX}.empty_{attribute.name}"
-                    body.node.append(helper.make_node("Constant", [], [empty], name=empty,
-                                                      value=helper.make_tensor(empty, TensorProto.FLOAT, [0], [])))
+                    body.node.append(
+                        helper.make_node(
+                            "Constant",
+                            [],
+                            [empty],
+                            name=empty,
+                            value=helper.make_tensor(empty, TensorProto.FLOAT, [0], []),
+                        )
+                    )
                     body.output.append(helper.make_tensor_value_info(empty, TensorProto.FLOAT, None))
         for tensor in everything:
             outer_name = f"{tensor}{LIFTED_SUFFIX}"
@@ -144,8 +167,10 @@ def quantize_bodies(proto: onnx.ModelProto, table: CalibrationTable, *, rules: b
             quantized.CopyFrom(result.model.proto.graph)
             _restore_body(quantized, body, f"{node.name}.{attribute.name}")
             attribute.g.CopyFrom(quantized)
-            rows += [(f"{r.node} | {attribute.name} | {node.name}", r.op, bool(r.quantized), r.note)
-                     for r in result.report.itertuples()]
+            rows += [
+                (f"{r.node} | {attribute.name} | {node.name}", r.op, bool(r.quantized), r.note)
+                for r in result.report.itertuples()
+            ]
     return rows
 
 

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from ..model import Model
 
 # What calibrate, accuracy and the precision plans take as data (see CalibrationData)
-DataSource: TypeAlias = ("np.ndarray | Mapping[str, np.ndarray] | Iterable[Mapping[str, np.ndarray]] | CalibrationData"
-                         " | str | os.PathLike[str]")
+DataSource: TypeAlias = (
+    "np.ndarray | Mapping[str, np.ndarray] | Iterable[Mapping[str, np.ndarray]] | CalibrationData"
+    " | str | os.PathLike[str]"
+)
 
 _FILE_SUFFIXES = (".npy", ".npz")
 
@@ -33,17 +35,24 @@ def _checked_header(handle, label: str, stored_bytes: int) -> None:
     """The .npy header of ``handle``: no pickled objects, and the bytes it declares present and within budget."""
     try:
         version = np.lib.format.read_magic(handle)
-        shape, _, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0(handle))
+        shape, _, dtype = (
+            np.lib.format.read_array_header_1_0(handle)
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0(handle)
+        )
     except (ValueError, OSError) as exc:
         raise ConfigError(f"calibration file {label} cannot be read as .npy/.npz: {exc}") from None
     if dtype.hasobject:
-        raise ConfigError(f"calibration file {label} holds Python objects (a pickle), which are never loaded; save "
-                          "plain numeric arrays (np.save / np.savez)")
+        raise ConfigError(
+            f"calibration file {label} holds Python objects (a pickle), which are never loaded; save "
+            "plain numeric arrays (np.save / np.savez)"
+        )
     declared = array_bytes(shape, dtype.itemsize)
     if declared > stored_bytes:
-        raise ConfigError(f"calibration file {label} declares {shape} {dtype} ({declared:,} bytes) but holds only "
-                          f"{stored_bytes:,} bytes: the file is truncated or forged")
+        raise ConfigError(
+            f"calibration file {label} declares {shape} {dtype} ({declared:,} bytes) but holds only "
+            f"{stored_bytes:,} bytes: the file is truncated or forged"
+        )
     check_bytes(declared, f"calibration file {label}")
 
 
@@ -88,8 +97,15 @@ class CalibrationData:
     (e.g. images). ``batch_size`` splits arrays into batches; ``samples`` stops after that many samples.
     """
 
-    def __init__(self, source: DataSource, model: Model, *, batch_size: int | None = None, samples: int | None = None,
-                 preprocess: Callable[[Path], object] | None = None):
+    def __init__(
+        self,
+        source: DataSource,
+        model: Model,
+        *,
+        batch_size: int | None = None,
+        samples: int | None = None,
+        preprocess: Callable[[Path], object] | None = None,
+    ):
         self.model = model
         self.source = source
         self.preprocess = preprocess
@@ -112,20 +128,25 @@ class CalibrationData:
         if path.is_file():
             files = [path]
         elif not path.is_dir():  # a FIFO, a device: never opened (reading one could block forever)
-            raise ConfigError(f"calibration data {path} is {describe_special_file(path.stat().st_mode)}, not a "
-                              ".npy/.npz file or a folder of them")
+            raise ConfigError(
+                f"calibration data {path} is {describe_special_file(path.stat().st_mode)}, not a "
+                ".npy/.npz file or a folder of them"
+            )
         else:
             files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if self.preprocess is None:
                 files = [p for p in files if p.suffix in _FILE_SUFFIXES]
         if not files:
-            raise ConfigError(f"calibration data {path} is empty: no "
-                              f"{'files' if self.preprocess else '.npy/.npz files'} in it")
+            raise ConfigError(
+                f"calibration data {path} is empty: no {'files' if self.preprocess else '.npy/.npz files'} in it"
+            )
         if self.preprocess is None:
             wrong = [p for p in files if p.suffix not in _FILE_SUFFIXES]
             if wrong:
-                raise ConfigError(f"calibration data {wrong[0]} is not a .npy/.npz file; pass preprocess= to read "
-                                  "other files (e.g. images)")
+                raise ConfigError(
+                    f"calibration data {wrong[0]} is not a .npy/.npz file; pass preprocess= to read "
+                    "other files (e.g. images)"
+                )
         return files
 
     def _as_feeds(self, item, where: str) -> dict[str, np.ndarray]:
@@ -136,8 +157,10 @@ class CalibrationData:
             feeds = {k: np.asarray(v) for k, v in item.items()}
         else:
             if len(names) != 1:
-                raise ConfigError(f"calibration data {where} is one array, but {self.model.label} has "
-                                  f"{len(names)} inputs ({', '.join(names)}); give a dict of input name -> array")
+                raise ConfigError(
+                    f"calibration data {where} is one array, but {self.model.label} has "
+                    f"{len(names)} inputs ({', '.join(names)}); give a dict of input name -> array"
+                )
             feeds = {names[0]: np.asarray(item)}
         specs = {s.name: s for s in self.model.inputs}
         for name, array in feeds.items():  # one sample without its batch axis: add it
@@ -158,27 +181,35 @@ class CalibrationData:
                 else:
                     item = load_array_file(path)
                 yield self._as_feeds(item, f"file {path.name}"), f" (file {path.name})"
-        elif isinstance(src, np.ndarray) or (isinstance(src, Mapping) and all(
-                isinstance(v, np.ndarray) for v in src.values())):
+        elif isinstance(src, np.ndarray) or (
+            isinstance(src, Mapping) and all(isinstance(v, np.ndarray) for v in src.values())
+        ):
             feeds = self._as_feeds(src, "array")
             sizes = {len(v) for v in feeds.values()}
             if len(sizes) > 1:
-                raise ConfigError(f"calibration arrays have different numbers of samples: "
-                                  f"{ {k: len(v) for k, v in feeds.items()} }")
+                raise ConfigError(
+                    f"calibration arrays have different numbers of samples: { {k: len(v) for k, v in feeds.items()} }"
+                )
             n = sizes.pop() if sizes else 0
             for start in range(0, n, self.batch_size):
-                yield {k: v[start:start + self.batch_size] for k, v in feeds.items()}, \
-                    f" (samples {start}..{min(start + self.batch_size, n) - 1})"
+                yield (
+                    {k: v[start : start + self.batch_size] for k, v in feeds.items()},
+                    f" (samples {start}..{min(start + self.batch_size, n) - 1})",
+                )
         elif isinstance(src, Iterable) and not isinstance(src, (str, bytes, Mapping)):
             if self._one_shot and self._consumed:
-                raise ConfigError("the calibration generator was already used up; pass a list or a function's "
-                                  "fresh generator to calibrate again")
+                raise ConfigError(
+                    "the calibration generator was already used up; pass a list or a function's "
+                    "fresh generator to calibrate again"
+                )
             self._consumed = True
             for i, item in enumerate(src):
                 yield self._as_feeds(item, f"batch {i}"), f" (batch {i})"
         else:
-            raise ConfigError(f"calibration data of type {type(src).__name__} is not supported: give arrays, a dict "
-                              "of arrays, an iterable of feed dicts, or a folder of .npy/.npz files")
+            raise ConfigError(
+                f"calibration data of type {type(src).__name__} is not supported: give arrays, a dict "
+                "of arrays, an iterable of feed dicts, or a folder of .npy/.npz files"
+            )
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         seen = 0

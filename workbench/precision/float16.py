@@ -9,8 +9,13 @@ from .graph_edit import toposorted
 from .plan import ALWAYS_FP32_OPS
 
 
-def to_float16(proto: onnx.ModelProto, *, keep_nodes: Iterable[str] = (), keep_op_types: Iterable[str] = (), keep_io_types: bool = True
-               ) -> onnx.ModelProto:
+def to_float16(
+    proto: onnx.ModelProto,
+    *,
+    keep_nodes: Iterable[str] = (),
+    keep_op_types: Iterable[str] = (),
+    keep_io_types: bool = True,
+) -> onnx.ModelProto:
     """Convert float32 computation to float16, keeping the given nodes/op types (and unsafe ops) in float32.
 
     ONNX Runtime's ``onnxruntime.transformers.float16`` (the maintained copy of onnxconverter-common's converter,
@@ -20,9 +25,13 @@ def to_float16(proto: onnx.ModelProto, *, keep_nodes: Iterable[str] = (), keep_o
     from onnxruntime.transformers import float16
 
     block = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(ALWAYS_FP32_OPS) | set(keep_op_types))
-    converted = float16.convert_float_to_float16(onnx.ModelProto.FromString(proto.SerializeToString()),
-                                                 keep_io_types=keep_io_types, op_block_list=block,
-                                                 node_block_list=list(keep_nodes), disable_shape_infer=True)
+    converted = float16.convert_float_to_float16(
+        onnx.ModelProto.FromString(proto.SerializeToString()),
+        keep_io_types=keep_io_types,
+        op_block_list=block,
+        node_block_list=list(keep_nodes),
+        disable_shape_infer=True,
+    )
     _drop_cast_round_trips(converted.graph)
     return toposorted(converted, like=proto)
 
@@ -38,7 +47,9 @@ def _drop_cast_round_trips(graph: onnx.GraphProto) -> None:
     graph_outputs = {o.name for o in graph.output}
     removed = set()
     for half_name, down in to_half.items():
-        back = [c for c in consumers.get(half_name, []) if c.op_type == "Cast" and _cast_to(c) == onnx.TensorProto.FLOAT]
+        back = [
+            c for c in consumers.get(half_name, []) if c.op_type == "Cast" and _cast_to(c) == onnx.TensorProto.FLOAT
+        ]
         if not back:
             continue
         source = down.input[0]

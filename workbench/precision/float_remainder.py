@@ -31,12 +31,16 @@ def check_float_precision(float_precision: str, target: str = "tensorrt") -> str
     """The normalized name, or ConfigError: one of REMAINDER_PRECISIONS, and only for the TensorRT target."""
     name = str(float_precision).lower()
     if name not in REMAINDER_PRECISIONS:
-        raise ConfigError(f"float_precision '{float_precision}' is unknown (the unquantized layers run in one of: "
-                          f"{', '.join(REMAINDER_PRECISIONS)})")
+        raise ConfigError(
+            f"float_precision '{float_precision}' is unknown (the unquantized layers run in one of: "
+            f"{', '.join(REMAINDER_PRECISIONS)})"
+        )
     if name != "fp32" and target != "tensorrt":
-        raise ConfigError(f"float_precision '{name}' is for the tensorrt target: ONNX Runtime's CPU has no fast "
-                          f"{name} kernels and would not fuse {name} Q/DQ into its integer operators — keep fp32 "
-                          "for target='onnxruntime'")
+        raise ConfigError(
+            f"float_precision '{name}' is for the tensorrt target: ONNX Runtime's CPU has no fast "
+            f"{name} kernels and would not fuse {name} Q/DQ into its integer operators — keep fp32 "
+            "for target='onnxruntime'"
+        )
     return name
 
 
@@ -59,8 +63,10 @@ def with_float_remainder(result: Any, float_precision: str) -> Any:
     if float_precision == "fp16":
         tiny = _subnormal_scales(model.proto)
         if tiny:
-            notes.append(f"{tiny} Q/DQ scale(s) are below FP16's smallest normal number ({FP16_SMALLEST_NORMAL:.3g}) "
-                         "and lose precision in FP16: use float_precision='bf16' or keep those nodes in fp32")
+            notes.append(
+                f"{tiny} Q/DQ scale(s) are below FP16's smallest normal number ({FP16_SMALLEST_NORMAL:.3g}) "
+                "and lose precision in FP16: use float_precision='bf16' or keep those nodes in fp32"
+            )
     set_metadata(converted, {FLOAT_PRECISION_KEY: float_precision})
     out = load_model(converted, name=f"{model.name}_{float_precision}")
     out.label = f"{model.label} (rest {float_precision})"

@@ -15,8 +15,9 @@ def with_opset(proto: onnx.ModelProto, minimum: int, why: str) -> onnx.ModelProt
     try:
         return onnx.version_converter.convert_version(proto, minimum)
     except Exception as exc:
-        raise ConfigError(f"{why} needs opset {minimum}; converting the model from opset {opset} failed: "
-                          f"{exc}") from None
+        raise ConfigError(
+            f"{why} needs opset {minimum}; converting the model from opset {opset} failed: {exc}"
+        ) from None
 
 
 def toposorted(proto: onnx.ModelProto, like: onnx.ModelProto | None = None) -> onnx.ModelProto:

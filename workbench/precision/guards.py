@@ -16,9 +16,20 @@ if TYPE_CHECKING:
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # ONNX Runtime's QOperator format (its dynamic/static quantization): integer ops TensorRT has no importer for;
 # TensorRT reads quantization as QuantizeLinear/DequantizeLinear pairs around float ops instead.
-QOPERATOR_OPS = ("ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul",
-                 "QLinearGlobalAveragePool", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat",
-                 "DynamicQuantizeLinear", "DynamicQuantizeMatMul")
+QOPERATOR_OPS = (
+    "ConvInteger",
+    "MatMulInteger",
+    "QLinearConv",
+    "QLinearMatMul",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearGlobalAveragePool",
+    "QLinearSigmoid",
+    "QLinearLeakyRelu",
+    "QLinearConcat",
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeMatMul",
+)
 _HALF: dict[int, str] = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
 _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
 
@@ -43,17 +54,23 @@ def check_precision_request(model: ModelSource, precision: str) -> None:
     ops = {op.split(".")[-1] for op in model.stats.op_histogram}
     qoperator = sorted(ops & set(QOPERATOR_OPS))
     if qoperator:
-        raise ConfigError(f"{model.label} is already quantized by ONNX Runtime ({', '.join(qoperator)}: its "
-                          f"quantized operator format): {precision} cannot be applied on top — start from the float "
-                          "model it was quantized from")
+        raise ConfigError(
+            f"{model.label} is already quantized by ONNX Runtime ({', '.join(qoperator)}: its "
+            f"quantized operator format): {precision} cannot be applied on top — start from the float "
+            "model it was quantized from"
+        )
     if precision in QUANTIZED and ops & set(QDQ_OPS):
-        raise ConfigError(f"{model.label} already has QuantizeLinear/DequantizeLinear nodes (it is quantized): "
-                          f"quantizing it again to {precision} would stack scales — start from the float model, or "
-                          "build this one as it is")
+        raise ConfigError(
+            f"{model.label} already has QuantizeLinear/DequantizeLinear nodes (it is quantized): "
+            f"quantizing it again to {precision} would stack scales — start from the float model, or "
+            "build this one as it is"
+        )
     half = weight_precision(model)
     if precision in ("fp16", "bf16") and half is not None:
-        raise ConfigError(f"{model.label} is already {half} (its weights are {half}): nothing to convert to "
-                          f"{precision} — build it as it is (`workbench build`), or start from the FP32 model")
+        raise ConfigError(
+            f"{model.label} is already {half} (its weights are {half}): nothing to convert to "
+            f"{precision} — build it as it is (`workbench build`), or start from the FP32 model"
+        )
 
 
 def check_written_model(model: ModelSource, what: str) -> None:
@@ -65,13 +82,16 @@ def check_written_model(model: ModelSource, what: str) -> None:
     try:
         onnx.checker.check_model(weight_free_copy(model.proto))
     except onnx.checker.ValidationError as exc:
-        raise ModelError(f"{model.label}: the {what} model is not valid ONNX, so it was not written: "
-                         f"{' '.join(str(exc).split())}") from None
+        raise ModelError(
+            f"{model.label}: the {what} model is not valid ONNX, so it was not written: {' '.join(str(exc).split())}"
+        ) from None
     options = ort.SessionOptions()
     options.log_severity_level = 4
     try:
         ort.InferenceSession(model.to_bytes(), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ONNX Runtime raises its own classes
-        raise ModelError(f"{model.label}: ONNX Runtime cannot load the {what} model, so it was not written: "
-                         f"{' '.join(str(exc).split())} — keep the failing node in FP32 with --exclude or "
-                         "--exclude-op-types") from None
+        raise ModelError(
+            f"{model.label}: ONNX Runtime cannot load the {what} model, so it was not written: "
+            f"{' '.join(str(exc).split())} — keep the failing node in FP32 with --exclude or "
+            "--exclude-op-types"
+        ) from None

@@ -49,8 +49,10 @@ class TensorHistogram:
         lo, hi = float(x.min()), float(x.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):
             bad = "NaN" if np.isnan(x).any() else "Inf"
-            raise ConfigError(f"calibration data{where} produces {bad} in tensor '{self.name}'; check the inputs "
-                              "(scales are never computed from non-finite values)")
+            raise ConfigError(
+                f"calibration data{where} produces {bad} in tensor '{self.name}'; check the inputs "
+                "(scales are never computed from non-finite values)"
+            )
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         self.count += x.size
         if self.bins == 0:
@@ -82,7 +84,7 @@ class TensorHistogram:
         block = min(len(a), HISTOGRAM_BLOCK)
         scaled, index = np.empty(block, dtype), np.empty(block, np.intp)
         for start in range(0, len(a), block):
-            chunk = a[start:start + block]
+            chunk = a[start : start + block]
             n = len(chunk)
             np.multiply(chunk, inverse, out=scaled[:n], dtype=dtype)
             np.minimum(scaled[:n], bins - 1, out=scaled[:n])

@@ -34,6 +34,7 @@ def is_quantized(precision: str | None) -> bool:
     """INT8 or FP8: needs calibration data (or random inputs, for timing only)."""
     return precision in QUANTIZED
 
+
 # Ops whose float inputs must stay FP32 (scales, coordinates, index-producing ops), on top of ONNX Runtime's
 # converter's own block list (NonMaxSuppression, TopK, Range, RoiAlign, CumSum, Min, Max, Upsample, ai.onnx.ml).
 ALWAYS_FP32_OPS = ("Resize", "RandomNormal", "RandomUniform", "Multinomial", "Einsum")
@@ -46,7 +47,9 @@ FRAGILE_MAGNITUDE = 512.0
 ATTENTION_FRAGILE_OPS = ("LayerNormalization", "Softmax")
 
 
-def fragile_nodes(model: ModelSource, data: DataSource, *, max_magnitude: float = FRAGILE_MAGNITUDE, **calibration_options: Any) -> pd.DataFrame:
+def fragile_nodes(
+    model: ModelSource, data: DataSource, *, max_magnitude: float = FRAGILE_MAGNITUDE, **calibration_options: Any
+) -> pd.DataFrame:
     """Nodes whose outputs reach ``max_magnitude`` on ``data`` (calibration data): candidates to keep in FP32.
 
     Returns a DataFrame (node, op, tensor, absmax) of the offenders, largest first.
@@ -62,10 +65,10 @@ def fragile_nodes(model: ModelSource, data: DataSource, *, max_magnitude: float 
     stream = data if isinstance(data, CalibrationData) else CalibrationData(data, model, **calibration_options)
     hists = collect_histograms(model, stream, tensors)
     producer = {o: n for n in model.nodes for o in n.output}
-    rows = [(producer[t].name, producer[t].op_type, t, h.absmax) for t, h in hists.items()
-            if h.absmax >= max_magnitude]
+    rows = [(producer[t].name, producer[t].op_type, t, h.absmax) for t, h in hists.items() if h.absmax >= max_magnitude]
     return pd.DataFrame(rows, columns=["node", "op", "tensor", "absmax"]).sort_values(
-        "absmax", ascending=False, ignore_index=True)
+        "absmax", ascending=False, ignore_index=True
+    )
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,9 @@ class PrecisionPlan:
     def __post_init__(self) -> None:
         name = str(self.precision).lower()
         if name not in PRECISIONS:
-            raise ConfigError(f"precision '{self.precision}' is unknown or not available (precisions: "
-                              f"{', '.join(PRECISIONS)})")
+            raise ConfigError(
+                f"precision '{self.precision}' is unknown or not available (precisions: {', '.join(PRECISIONS)})"
+            )
         object.__setattr__(self, "precision", name)
         for attr in ("keep_nodes", "keep_op_types"):
             value = getattr(self, attr)
@@ -115,8 +119,10 @@ class PrecisionPlan:
 
         object.__setattr__(self, "float_precision", check_float_precision(self.float_precision, self.target))
         if self.float_precision != "fp32" and self.precision not in QUANTIZED:
-            raise ConfigError(f"float_precision is for int8/fp8 plans (the layers left unquantized); a "
-                              f"{self.precision} plan converts everything already")
+            raise ConfigError(
+                f"float_precision is for int8/fp8 plans (the layers left unquantized); a "
+                f"{self.precision} plan converts everything already"
+            )
 
     def check_against(self, model: ModelSource) -> None:
         """Raise ConfigError when a kept node or op type does not exist in ``model``."""
@@ -127,8 +133,9 @@ class PrecisionPlan:
         ops = set(model.stats.op_histogram)
         unknown = [o for o in self.keep_op_types if o not in ops]
         if unknown:
-            raise ConfigError(f"keep_op_types: op type '{unknown[0]}' does not occur in {model.label} "
-                              f"(ops: {', '.join(sorted(ops))})")
+            raise ConfigError(
+                f"keep_op_types: op type '{unknown[0]}' does not occur in {model.label} (ops: {', '.join(sorted(ops))})"
+            )
 
     @property
     def label(self) -> str:
@@ -141,7 +148,12 @@ class PrecisionPlan:
         return name + (f" (+{kept} kept in fp32)" if kept else "")
 
 
-def apply_precision(model: ModelSource, plan: PrecisionPlan | str, calibration: CalibrationTable | DataSource | None = None, **calibrate_options: Any) -> Model:
+def apply_precision(
+    model: ModelSource,
+    plan: PrecisionPlan | str,
+    calibration: CalibrationTable | DataSource | None = None,
+    **calibrate_options: Any,
+) -> Model:
     """The model converted to ``plan``: a new Model named ``<name>_<precision>`` (FP32 returns the model itself).
 
     INT8/FP8 need ``calibration``: a CalibrationTable, or calibration data (anything ``calibrate`` takes; the
@@ -164,15 +176,34 @@ def apply_precision(model: ModelSource, plan: PrecisionPlan | str, calibration: 
             raise ConfigError(f"{plan.precision} needs calibration data (or a CalibrationTable)")
         # TensorRT placement: histogram only the tensors that get Q/DQ (a fifth of YOLO's, say) — same scales.
         if plan.target == "tensorrt":
-            calibrate_options = {"only_quantized": True, "exclude_nodes": plan.keep_nodes,
-                                 "exclude_op_types": plan.keep_op_types, **calibrate_options}
-        table = calibration if isinstance(calibration, CalibrationTable) else calibrate(
-            model, calibration, plan.calibrator, precision=plan.precision, percentile=plan.percentile,
-            **calibrate_options)
+            calibrate_options = {
+                "only_quantized": True,
+                "exclude_nodes": plan.keep_nodes,
+                "exclude_op_types": plan.keep_op_types,
+                **calibrate_options,
+            }
+        table = (
+            calibration
+            if isinstance(calibration, CalibrationTable)
+            else calibrate(
+                model,
+                calibration,
+                plan.calibrator,
+                precision=plan.precision,
+                percentile=plan.percentile,
+                **calibrate_options,
+            )
+        )
         if table.precision != plan.precision:
             raise ConfigError(f"the calibration table is for {table.precision}, the plan asks for {plan.precision}")
-        return quantize(model, table, target=plan.target, exclude_nodes=plan.keep_nodes,
-                        exclude_op_types=plan.keep_op_types, float_precision=plan.float_precision).model
+        return quantize(
+            model,
+            table,
+            target=plan.target,
+            exclude_nodes=plan.keep_nodes,
+            exclude_op_types=plan.keep_op_types,
+            float_precision=plan.float_precision,
+        ).model
     if plan.precision in ("fp16", "bf16"):
         from .bfloat16 import to_bfloat16
         from .float16 import to_float16
@@ -182,8 +213,9 @@ def apply_precision(model: ModelSource, plan: PrecisionPlan | str, calibration: 
             plan = replace(plan, keep_nodes=tuple(dict.fromkeys(plan.keep_nodes + extra)))
 
         convert = to_float16 if plan.precision == "fp16" else to_bfloat16
-        proto = convert(model.proto, keep_nodes=plan.keep_nodes, keep_op_types=plan.keep_op_types,
-                        keep_io_types=plan.keep_io_types)
+        proto = convert(
+            model.proto, keep_nodes=plan.keep_nodes, keep_op_types=plan.keep_op_types, keep_io_types=plan.keep_io_types
+        )
         set_metadata(proto, {PRECISION_KEY: plan.precision, SOURCE_KEY: model.source_model})
         converted = load_model(proto, name=f"{model.name}_{plan.precision}")
         converted.label = f"{model.label} ({plan.precision})"

@@ -59,8 +59,9 @@ def _fake_quantized_class():
         def __init__(self, layer: nn.Module, input_amax: float):
             super().__init__()
             self.layer = layer
-            self.register_buffer("input_scale", torch.tensor(float(quantization_scale(input_amax, "int8")),
-                                                             dtype=torch.float32))
+            self.register_buffer(
+                "input_scale", torch.tensor(float(quantization_scale(input_amax, "int8")), dtype=torch.float32)
+            )
             self.register_buffer("zero_point", torch.tensor(0, dtype=torch.int32))
             self.register_buffer("frozen_weight_scale", None)
 
@@ -93,8 +94,10 @@ def _fold_batchnorm(module, notes: list[str]):
     try:
         return fuse(module)
     except Exception as exc:  # a module torch.fx cannot trace: keep BatchNorm as a separate (frozen) layer
-        notes.append(f"BatchNorm not folded before fine-tuning (torch.fx could not trace the module: {exc}); "
-                     "the per-channel weight scales are of the unfolded weights")
+        notes.append(
+            f"BatchNorm not folded before fine-tuning (torch.fx could not trace the module: {exc}); "
+            "the per-channel weight scales are of the unfolded weights"
+        )
         return module
 
 
@@ -106,9 +109,19 @@ def _replace(root, name: str, new) -> None:
     setattr(parent, last, new)
 
 
-def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray, labels: np.ndarray, *, epochs: int = 2,
-                        lr: float = 1e-4, batch_size: int = 64, seed: int = 0, threads: int = 1,
-                        name: str | None = None) -> QATResult:
+def fake_quant_finetune(
+    model: Model,
+    table: CalibrationTable,
+    data: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int = 2,
+    lr: float = 1e-4,
+    batch_size: int = 64,
+    seed: int = 0,
+    threads: int = 1,
+    name: str | None = None,
+) -> QATResult:
     """QAT: fine-tune ``model``'s PyTorch module (a model made by ``from_torch``) with INT8 fake quantization, then
     export it with Q/DQ.
 
@@ -123,8 +136,10 @@ def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray,
     model = load_model(model)
     source = getattr(model, "source_module", None)
     if source is None:
-        raise ConfigError(f"fake_quant_finetune: {model.label} has no PyTorch module; make it with "
-                          "workbench.model.from_torch(module, example_inputs)")
+        raise ConfigError(
+            f"fake_quant_finetune: {model.label} has no PyTorch module; make it with "
+            "workbench.model.from_torch(module, example_inputs)"
+        )
     if table.precision != "int8":
         raise ConfigError(f"fake_quant_finetune trains INT8 only; the table is {table.precision}")
     data, labels = np.asarray(data, dtype=np.float32), np.asarray(labels)
@@ -136,24 +151,31 @@ def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray,
     report = quantize(model, table, target="tensorrt").report
     planned = set(report[report["quantized"] & report["op"].isin(QAT_OPS)]["node"])
     if set(report[report["quantized"]]["node"]) - planned:
-        notes.append("the PTQ placement also quantizes skip-connection Adds; fake quantization here covers the "
-                     "Conv/Gemm/MatMul inputs and weights only")
+        notes.append(
+            "the PTQ placement also quantizes skip-connection Adds; fake quantization here covers the "
+            "Conv/Gemm/MatMul inputs and weights only"
+        )
     module = _fold_batchnorm(copy.deepcopy(source).eval(), notes)
 
     # the i-th Conv/Linear call is the i-th Conv/Gemm/MatMul node of the export (the exporter writes calls in order)
     weighted = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
     calls: list[str] = []
-    hooks = [m.register_forward_hook(lambda *_, n=n: calls.append(n))
-             for n, m in module.named_modules() if isinstance(m, weighted)]
+    hooks = [
+        m.register_forward_hook(lambda *_, n=n: calls.append(n))
+        for n, m in module.named_modules()
+        if isinstance(m, weighted)
+    ]
     with torch.no_grad():
         module(torch.from_numpy(data[:1]))
     for hook in hooks:
         hook.remove()
     nodes = [n for n in model.nodes if n.op_type in QAT_OPS]
     if len(calls) != len(nodes) or len(set(calls)) != len(calls):
-        raise ConfigError(f"fake_quant_finetune: {model.label} has {len(nodes)} Conv/Gemm/MatMul nodes but its module "
-                          f"makes {len(calls)} Conv/Linear calls ({len(set(calls))} modules); each node must come "
-                          "from one nn.Conv/nn.Linear called once (functional matmuls are not supported)")
+        raise ConfigError(
+            f"fake_quant_finetune: {model.label} has {len(nodes)} Conv/Gemm/MatMul nodes but its module "
+            f"makes {len(calls)} Conv/Linear calls ({len(set(calls))} modules); each node must come "
+            "from one nn.Conv/nn.Linear called once (functional matmuls are not supported)"
+        )
     amax = table.amax
     FakeQuantized = _fake_quantized_class()
     quantized = []
@@ -161,8 +183,10 @@ def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray,
         if node.name not in planned:
             continue
         if node.input[0] not in amax:
-            raise ConfigError(f"fake_quant_finetune: the table has no range for '{node.input[0]}' (input of "
-                              f"{node.name}); calibrate {model.label} itself")
+            raise ConfigError(
+                f"fake_quant_finetune: the table has no range for '{node.input[0]}' (input of "
+                f"{node.name}); calibrate {model.label} itself"
+            )
         _replace(module, module_name, FakeQuantized(module.get_submodule(module_name), float(amax[node.input[0]])))
         quantized.append(node.name)
     if not quantized:
@@ -180,7 +204,7 @@ def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray,
             order = torch.randperm(len(x), generator=generator)
             losses, correct = [], 0
             for start in range(0, len(x), batch_size):
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 out = module(x[idx])
                 out = out[0] if isinstance(out, (tuple, list)) else out
                 loss = torch.nn.functional.cross_entropy(out, y[idx])
@@ -196,6 +220,11 @@ def fake_quant_finetune(model: Model, table: CalibrationTable, data: np.ndarray,
     for layer in module.modules():
         if isinstance(layer, FakeQuantized):
             layer.freeze()
-    exported = from_torch(module, torch.from_numpy(data[:1]), input_names=[i.name for i in model.inputs],
-                          output_names=[o.name for o in model.outputs], name=name or f"{model.name}_qat")
+    exported = from_torch(
+        module,
+        torch.from_numpy(data[:1]),
+        input_names=[i.name for i in model.inputs],
+        output_names=[o.name for o in model.outputs],
+        name=name or f"{model.name}_qat",
+    )
     return QATResult(exported, module, pd.DataFrame(rows), quantized, notes)

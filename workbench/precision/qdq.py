@@ -58,16 +58,21 @@ class QuantizationResult:
     def counts(self) -> dict:
         done = self.report[self.report["quantized"]]
         hist = self.model.stats.op_histogram
-        return {"quantized_nodes": int(len(done)), "by_op": done["op"].value_counts().to_dict(),
-                "skipped_nodes": int((~self.report["quantized"]).sum()),
-                "quantize_linear": int(hist.get("QuantizeLinear", 0)),
-                "dequantize_linear": int(hist.get("DequantizeLinear", 0))}
+        return {
+            "quantized_nodes": int(len(done)),
+            "by_op": done["op"].value_counts().to_dict(),
+            "skipped_nodes": int((~self.report["quantized"]).sum()),
+            "quantize_linear": int(hist.get("QuantizeLinear", 0)),
+            "dequantize_linear": int(hist.get("DequantizeLinear", 0)),
+        }
 
     def _repr_html_(self) -> str:
         c = self.counts
-        return (f"<div><b>{self.precision}</b> for <b>{self.target}</b> ({self.calibrator}): {c['quantized_nodes']} "
-                f"nodes quantized, {c['skipped_nodes']} kept in float; {c['quantize_linear']} QuantizeLinear, "
-                f"{c['dequantize_linear']} DequantizeLinear{self.report.head(30).to_html(index=False)}</div>")
+        return (
+            f"<div><b>{self.precision}</b> for <b>{self.target}</b> ({self.calibrator}): {c['quantized_nodes']} "
+            f"nodes quantized, {c['skipped_nodes']} kept in float; {c['quantize_linear']} QuantizeLinear, "
+            f"{c['dequantize_linear']} DequantizeLinear{self.report.head(30).to_html(index=False)}</div>"
+        )
 
 
 def weight_axis(node: onnx.NodeProto, input_index: int) -> int:
@@ -100,7 +105,9 @@ def _quantize_weight(values: np.ndarray, axis: int, precision: str) -> tuple[np.
     if precision == "int8":
         q = np.clip(np.rint(scaled), -QMAX["int8"], QMAX["int8"]).astype(np.int8)
         return q, scale
-    return np.clip(scaled, -QMAX["fp8"], QMAX["fp8"]).astype(np.float32), scale  # fp8 values are rounded by onnx's helper
+    return np.clip(scaled, -QMAX["fp8"], QMAX["fp8"]).astype(
+        np.float32
+    ), scale  # fp8 values are rounded by onnx's helper
 
 
 def _fp8_tensor(values: np.ndarray, name: str) -> onnx.TensorProto:
@@ -137,8 +144,14 @@ def _gemm_features(node, initializers) -> tuple[int, int] | None:
     return int(dims[-2]), int(dims[-1])
 
 
-def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (),
-                       rules: bool = True) -> list[PlacementDecision]:
+def tensorrt_placement(
+    graph: onnx.GraphProto,
+    amax: dict | None = None,
+    *,
+    exclude_nodes: Iterable[str] = (),
+    exclude_op_types: Iterable[str] = (),
+    rules: bool = True,
+) -> list[PlacementDecision]:
     """Where TensorRT placement puts Q/DQ in ``graph``: one decision per weighted op and skip-connection Add.
 
     NVIDIA's recommendations (all inputs of Conv/ConvTranspose/Gemm/MatMul; the residual input of an Add after a
@@ -193,10 +206,16 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
             if not any(from_conv):
                 continue  # not a skip connection after a convolution
             # The input straight from a Conv fuses with the Add (Conv + Add with INT8 output); the other is the skip.
-            direct = [producers[node.input[i]].op_type in ("Conv", "BatchNormalization", "ConvTranspose")
-                      for i in activations]
-            residual = (activations[from_conv.index(False)] if not all(from_conv) else
-                        activations[direct.index(False)] if any(direct) and not all(direct) else activations[1])
+            direct = [
+                producers[node.input[i]].op_type in ("Conv", "BatchNormalization", "ConvTranspose") for i in activations
+            ]
+            residual = (
+                activations[from_conv.index(False)]
+                if not all(from_conv)
+                else activations[direct.index(False)]
+                if any(direct) and not all(direct)
+                else activations[1]
+            )
             tensor = node.input[residual]
             if rules and writes_output:
                 decisions.append(PlacementDecision(index, False, f"writes graph output '{writes_output}'"))
@@ -211,8 +230,11 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
         features = _gemm_features(node, initializers) if node.op_type in ("Gemm", "MatMul") else None
         no_range = [node.input[i] for i in activations if amax is not None and node.input[i] not in amax]
         if rules and features and min(features) < MIN_GEMM_FEATURES:
-            decisions.append(PlacementDecision(
-                index, False, f"K={features[0]}, N={features[1]}: under {MIN_GEMM_FEATURES}, kept in float"))
+            decisions.append(
+                PlacementDecision(
+                    index, False, f"K={features[0]}, N={features[1]}: under {MIN_GEMM_FEATURES}, kept in float"
+                )
+            )
         elif rules and writes_output:
             decisions.append(PlacementDecision(index, False, f"writes graph output '{writes_output}'"))
         elif no_range:
@@ -222,20 +244,31 @@ def tensorrt_placement(graph: onnx.GraphProto, amax: dict | None = None, *, excl
     return decisions
 
 
-def quantized_activations(model: ModelSource, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (), rules: bool = True) -> list[str]:
+def quantized_activations(
+    model: ModelSource, *, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (), rules: bool = True
+) -> list[str]:
     """The activation tensors TensorRT placement quantizes in ``model``: the only ones that need a range."""
     graph = load_model(model).proto.graph
     names = []
-    for decision in tensorrt_placement(graph, None, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types,
-                                       rules=rules):
+    for decision in tensorrt_placement(
+        graph, None, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types, rules=rules
+    ):
         node = graph.node[decision.index]
         names += [node.input[i] for i in decision.activations]
     return list(dict.fromkeys(names))
 
 
-def quantize(model: ModelSource, table: CalibrationTable, *, target: str = "tensorrt",
-             exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (), rules: bool = True,
-             reduce_range: bool | None = None, float_precision: str = "fp32") -> QuantizationResult:
+def quantize(
+    model: ModelSource,
+    table: CalibrationTable,
+    *,
+    target: str = "tensorrt",
+    exclude_nodes: Iterable[str] = (),
+    exclude_op_types: Iterable[str] = (),
+    rules: bool = True,
+    reduce_range: bool | None = None,
+    float_precision: str = "fp32",
+) -> QuantizationResult:
     """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
 
     ``float_precision`` (tensorrt target): fp16 or bf16 runs what stays unquantized in that type
@@ -268,7 +301,8 @@ def quantize(model: ModelSource, table: CalibrationTable, *, target: str = "tens
             "every weighted op is a depthwise convolution: INT8 buys memory traffic only (a quarter of FP32's "
             "bytes per activation, half of FP16's), not Tensor Core math — a depthwise convolution has no GEMM "
             "reduction to speed up and is memory-bound, so expect a speed-up near the bandwidth ratio at best, and "
-            "measure FP16 first: it often matches INT8 there without any calibration")
+            "measure FP16 first: it often matches INT8 there without any calibration"
+        )
     return with_float_remainder(result, float_precision)
 
 
@@ -281,8 +315,7 @@ def _is_depthwise(node, model) -> bool:
     return group > 1 and weight is not None and len(weight.dims) > 1 and weight.dims[1] == 1
 
 
-def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: set, rules: bool
-                           ) -> QuantizationResult:
+def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: set, rules: bool) -> QuantizationResult:
     precision = table.precision
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
@@ -296,21 +329,31 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     new_inits: list[onnx.TensorProto] = []
     dq_of: dict[str, str] = {}  # activation tensor -> its DequantizeLinear output
     zero_name = f"workbench_{precision}_zero_point"
-    zero = (numpy_helper.from_array(np.array(0, np.int8), zero_name) if precision == "int8"
-            else _fp8_tensor(np.array(0.0, np.float32), zero_name))
+    zero = (
+        numpy_helper.from_array(np.array(0, np.int8), zero_name)
+        if precision == "int8"
+        else _fp8_tensor(np.array(0.0, np.float32), zero_name)
+    )
     new_inits.append(zero)
     rows = []
 
     def quantize_activation(tensor: str) -> str:
         if tensor not in dq_of:
             scale_name = f"{tensor}_scale"
-            new_inits.append(numpy_helper.from_array(quantization_scale(amax[tensor], precision).astype(np.float32),
-                                                     scale_name))
+            new_inits.append(
+                numpy_helper.from_array(quantization_scale(amax[tensor], precision).astype(np.float32), scale_name)
+            )
             q_out, dq_out = f"{tensor}_quantized", f"{tensor}_dequantized"
-            new_nodes.append(helper.make_node("QuantizeLinear", [tensor, scale_name, zero_name], [q_out],
-                                              name=f"{tensor}_QuantizeLinear"))
-            new_nodes.append(helper.make_node("DequantizeLinear", [q_out, scale_name, zero_name], [dq_out],
-                                              name=f"{tensor}_DequantizeLinear"))
+            new_nodes.append(
+                helper.make_node(
+                    "QuantizeLinear", [tensor, scale_name, zero_name], [q_out], name=f"{tensor}_QuantizeLinear"
+                )
+            )
+            new_nodes.append(
+                helper.make_node(
+                    "DequantizeLinear", [q_out, scale_name, zero_name], [dq_out], name=f"{tensor}_DequantizeLinear"
+                )
+            )
             dq_of[tensor] = dq_out
         return dq_of[tensor]
 
@@ -326,20 +369,30 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
         # The same weight read along another axis (e.g. by a Gemm with transB and one without) needs its own copy.
         name_out = name if not any(w == name for w, _ in dq_weight_of) else f"{name}_axis{axis}"
         q, scale = _quantize_weight(values, axis, precision)
-        q_name, s_name, z_name = (f"{name_out}_{precision}", f"{name_out}_weight_scale",
-                                  f"{name_out}_weight_zero_point")
+        q_name, s_name, z_name = (
+            f"{name_out}_{precision}",
+            f"{name_out}_weight_scale",
+            f"{name_out}_weight_zero_point",
+        )
         new_inits.append(numpy_helper.from_array(q, q_name) if precision == "int8" else _fp8_tensor(q, q_name))
         new_inits.append(numpy_helper.from_array(scale, s_name))
-        new_inits.append(numpy_helper.from_array(np.zeros(len(scale), np.int8), z_name) if precision == "int8"
-                         else _fp8_tensor(np.zeros(len(scale), np.float32), z_name))
+        new_inits.append(
+            numpy_helper.from_array(np.zeros(len(scale), np.int8), z_name)
+            if precision == "int8"
+            else _fp8_tensor(np.zeros(len(scale), np.float32), z_name)
+        )
         out = f"{name_out}_dequantized_weight"
-        new_nodes.append(helper.make_node("DequantizeLinear", [q_name, s_name, z_name], [out],
-                                          name=f"{name_out}_DequantizeLinear", axis=axis))
+        new_nodes.append(
+            helper.make_node(
+                "DequantizeLinear", [q_name, s_name, z_name], [out], name=f"{name_out}_DequantizeLinear", axis=axis
+            )
+        )
         dq_weight_of[(name, axis)] = out
         node.input[index] = out
 
-    for decision in tensorrt_placement(graph, amax, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types,
-                                       rules=rules):
+    for decision in tensorrt_placement(
+        graph, amax, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types, rules=rules
+    ):
         node = graph.node[decision.index]
         if decision.quantized:
             for i in decision.activations:
@@ -349,8 +402,9 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
         rows.append((node.name, node.op_type, decision.quantized, decision.note))
     rows += body_rows
     if not any(r[2] for r in rows):
-        raise ConfigError(f"nothing in {model.label} could be quantized: "
-                          f"{rows[0][3] if rows else 'every weighted op was excluded'}")
+        raise ConfigError(
+            f"nothing in {model.label} could be quantized: {rows[0][3] if rows else 'every weighted op was excluded'}"
+        )
     # Weights now live in their quantized copies; drop float originals no node reads any more.
     used = {t for n in list(graph.node) + new_nodes for t in n.input}
     kept = [t for t in graph.initializer if t.name in used]
@@ -361,8 +415,9 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     set_metadata(proto, {PRECISION_KEY: precision, CALIBRATOR_KEY: table.calibrator, SOURCE_KEY: model.source_model})
     quantized = load_model(proto, name=f"{model.name}_{precision}_{table.calibrator}")
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
-    notes = list(table.notes) + ([f"{len(lifted)} weights held in Constant nodes were quantized as weights "
-                                  "(per channel)"] if lifted else [])
+    notes = list(table.notes) + (
+        [f"{len(lifted)} weights held in Constant nodes were quantized as weights (per channel)"] if lifted else []
+    )
     return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, notes)
 
 
@@ -406,13 +461,15 @@ def onnxruntime_float_nodes(graph: onnx.GraphProto, amax: dict) -> dict[str, str
         elif node.op_type == "Concat":
             ranges = [amax[t] for t in node.input if t in amax and amax[t] > 0]
             if len(ranges) >= 2 and max(ranges) > CONCAT_RANGE_RATIO * min(ranges):
-                kept[node.name] = (f"Concat of ranges {min(ranges):.3g} to {max(ranges):.3g}: one scale cannot "
-                                   "serve both")
+                kept[node.name] = (
+                    f"Concat of ranges {min(ranges):.3g} to {max(ranges):.3g}: one scale cannot serve both"
+                )
     return kept
 
 
-def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rules: bool = True,
-                              reduce_range: bool | None = None) -> QuantizationResult:
+def _quantize_for_onnxruntime(
+    model, table, exclude_nodes, exclude_op_types, rules: bool = True, reduce_range: bool | None = None
+) -> QuantizationResult:
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -420,18 +477,22 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rul
     try:  # ONNX Runtime 1.27 opened quantize_static to ranges computed elsewhere (a saved calibration cache)
         from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
     except ImportError:
-        raise ConfigError(f"the ONNX Runtime CPU target needs onnxruntime >= 1.27 (its quantizer takes this "
-                          f"workbench's ranges from 1.27 on); onnxruntime {onnxruntime.__version__} is installed"
-                          ) from None
+        raise ConfigError(
+            f"the ONNX Runtime CPU target needs onnxruntime >= 1.27 (its quantizer takes this "
+            f"workbench's ranges from 1.27 on); onnxruntime {onnxruntime.__version__} is installed"
+        ) from None
 
     if table.precision != "int8":
         raise ConfigError("the ONNX Runtime CPU target runs int8 only (its CPU has no fp8 kernels)")
     notes = list(table.notes)
     if reduce_range is None:
         reduce_range = not cpu_has_vnni()
-        notes.append("7-bit weights: this CPU's int8 kernels can saturate at 8 bits" if reduce_range else
-                     "8-bit weights: this CPU has VNNI/AMX (32-bit accumulation); on an x86 CPU without VNNI use "
-                     "reduce_range=True")
+        notes.append(
+            "7-bit weights: this CPU's int8 kernels can saturate at 8 bits"
+            if reduce_range
+            else "8-bit weights: this CPU has VNNI/AMX (32-bit accumulation); on an x86 CPU without VNNI use "
+            "reduce_range=True"
+        )
     # uint8 activations (asymmetric) with int8 weights: the pairing ONNX Runtime's x86 kernels fuse into
     # QLinearConv/QLinearMatMul (VNNI's u8 x s8 dot product). Measured on ResNet-50 (AVX512-VNNI, 2 cores): U8S8
     # fuses all 53 Conv and runs 2.8x FP32; S8S8 leaves 20 Conv in float and is slower than FP32. The calibrated
@@ -474,23 +535,33 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rul
             # A node whose activations have no range (e.g. Entropy v1 skips tensors inside fused layers) stays
             # float; ONNX Runtime's quantizer would otherwise stop on the missing range.
             weights = {t.name for t in graph.initializer}
-            no_range = {n.name: t for n in graph.node for t in [*n.input, *n.output]
-                        if t and t not in weights and t not in ranges and n.op_type in op_types
-                        and n.op_type != "Shape"}
+            no_range = {
+                n.name: t
+                for n in graph.node
+                for t in [*n.input, *n.output]
+                if t and t not in weights and t not in ranges and n.op_type in op_types and n.op_type != "Shape"
+            }
             kept_float = onnxruntime_float_nodes(graph, table.amax) if rules else {}
-            quantize_static(str(prepared), out, None, quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            reduce_range=reduce_range,
-                            op_types_to_quantize=op_types,
-                            nodes_to_exclude=[*exclude_nodes, *no_range, *kept_float],
-                            calibration_cache_path=cache, extra_options={"WeightSymmetric": True})
+            quantize_static(
+                str(prepared),
+                out,
+                None,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                reduce_range=reduce_range,
+                op_types_to_quantize=op_types,
+                nodes_to_exclude=[*exclude_nodes, *no_range, *kept_float],
+                calibration_cache_path=cache,
+                extra_options={"WeightSymmetric": True},
+            )
         except Exception as exc:
             raise ConfigError(f"ONNX Runtime could not quantize {model.label}: {exc}") from None
         finally:
             logger.setLevel(level)
         proto = onnx.load(out)
-    set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator,
-                         SOURCE_KEY: model.source_model})
+    set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator, SOURCE_KEY: model.source_model})
     quantized = load_model(proto, name=f"{model.name}_int8_{table.calibrator}_cpu")
     dq_inputs = {n.output[0] for n in quantized.nodes if n.op_type == "DequantizeLinear"}
     rows = []
@@ -499,10 +570,15 @@ def _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rul
             # Excluded nodes may still read a DequantizeLinear output (their producer's Q/DQ): not quantized.
             done = any(t in dq_inputs for t in node.input) and node.name not in {*exclude_nodes, *kept_float}
             if node.op_type in WEIGHTED_OPS or done or node.name in kept_float:
-                why = ("excluded" if node.name in exclude_nodes else
-                       f"no range for '{no_range[node.name]}'" if node.name in no_range else
-                       kept_float[node.name] if node.name in kept_float else
-                       "kept in float by ONNX Runtime")
+                why = (
+                    "excluded"
+                    if node.name in exclude_nodes
+                    else f"no range for '{no_range[node.name]}'"
+                    if node.name in no_range
+                    else kept_float[node.name]
+                    if node.name in kept_float
+                    else "kept in float by ONNX Runtime"
+                )
                 rows.append((node.name, node.op_type, done, "" if done else why))
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
     return QuantizationResult(quantized, report, "onnxruntime", "int8", table.calibrator, notes)

@@ -37,13 +37,21 @@ def default_data(model: ModelSource, samples: int = 64, shapes: Shapes | None = 
 
         calibration, _ = digits("calibration")
         test_x, test_y = digits("test")
-        return DataChoice(calibration, test_x, test_y, f"the bundled digits dataset ({len(calibration)} calibration, "
-                                                       f"{len(test_x)} test images)")
+        return DataChoice(
+            calibration,
+            test_x,
+            test_y,
+            f"the bundled digits dataset ({len(calibration)} calibration, {len(test_x)} test images)",
+        )
     calibration = generate_feeds(model, batch_shapes(model, samples, shapes), seed=1)
     evaluation = generate_feeds(model, batch_shapes(model, min(samples, 32), shapes), seed=2)
     for spec in model.inputs:
         if spec.dtype.startswith("float"):  # a bounded range, like normalized images
             calibration[spec.name] = np.clip(calibration[spec.name], -3, 3)
             evaluation[spec.name] = np.clip(evaluation[spec.name], -3, 3)
-    return DataChoice(calibration, evaluation, None, "random inputs: measures speed and agreement with FP32; "
-                                                     "give real samples for accuracy")
+    return DataChoice(
+        calibration,
+        evaluation,
+        None,
+        "random inputs: measures speed and agreement with FP32; give real samples for accuracy",
+    )

@@ -32,8 +32,15 @@ class SmoothedModel:
     report: pd.DataFrame  # tensor, matmuls, alpha, outlier_ratio_before, outlier_ratio_after, folded
 
 
-def smooth(model: Any, data: Any, *, alpha: float = DEFAULT_ALPHA, exclude_nodes: Collection[str] = (),
-           samples: int | None = None, batch_size: int | None = None) -> SmoothedModel:
+def smooth(
+    model: Any,
+    data: Any,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    exclude_nodes: Collection[str] = (),
+    samples: int | None = None,
+    batch_size: int | None = None,
+) -> SmoothedModel:
     """``model`` with SmoothQuant's per-channel scales applied (a float model computing the same outputs).
 
     ``data``: calibration data (anything ``calibrate`` takes). The MatMuls that read one tensor share its scales
@@ -57,15 +64,22 @@ def smooth(model: Any, data: Any, *, alpha: float = DEFAULT_ALPHA, exclude_nodes
         weights = [weight_of(graph, graph.node[i]) for i in indices]
         x_max = np.maximum(stats[tensor].absmax, 1e-5)
         w_max = np.maximum(np.max([np.abs(w).max(axis=1) for w in weights], axis=0), 1e-5)
-        s = (x_max ** alpha / w_max ** (1.0 - alpha)).astype(np.float32)
+        s = (x_max**alpha / w_max ** (1.0 - alpha)).astype(np.float32)
         s = np.clip(s, 1e-4, 1e4)
         for i, w in zip(indices, weights):
             initializer = next(t for t in graph.initializer if t.name == graph.node[i].input[1])
             initializer.CopyFrom(onnx.numpy_helper.from_array((w * s[:, None]).astype(np.float32), initializer.name))
         factors[tensor] = 1.0 / s
         after = x_max / s
-        rows.append((tensor, len(indices), float(alpha), float(x_max.max() / np.median(x_max)),
-                     float(after.max() / np.median(after))))
+        rows.append(
+            (
+                tensor,
+                len(indices),
+                float(alpha),
+                float(x_max.max() / np.median(x_max)),
+                float(after.max() / np.median(after)),
+            )
+        )
     folded_before = len(factors)
     folded = apply_input_scales(graph, factors, by_input)
     from .graph_edit import toposorted
@@ -73,29 +87,36 @@ def smooth(model: Any, data: Any, *, alpha: float = DEFAULT_ALPHA, exclude_nodes
     proto = toposorted(proto)
     out = load_model(proto, name=f"{model.name}_smoothed")
     out.label = f"{model.label} (SmoothQuant alpha {alpha:g})"
-    report = pd.DataFrame(rows, columns=["tensor", "matmuls", "alpha", "outlier_ratio_before",
-                                         "outlier_ratio_after"])
+    report = pd.DataFrame(rows, columns=["tensor", "matmuls", "alpha", "outlier_ratio_before", "outlier_ratio_after"])
     report.attrs["folded"] = f"{folded} of {folded_before} scales folded into the producing weights"
     return SmoothedModel(out, report)
 
 
-def smoothquant(model: Any, data: Any, *, alpha: float = DEFAULT_ALPHA, calibrator: str = "minmax",
-                exclude_nodes: Collection[str] = (), samples: int | None = None, batch_size: int | None = None,
-                **quantize_options: Any) -> Any:
+def smoothquant(
+    model: Any,
+    data: Any,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    calibrator: str = "minmax",
+    exclude_nodes: Collection[str] = (),
+    samples: int | None = None,
+    batch_size: int | None = None,
+    **quantize_options: Any,
+) -> Any:
     """SmoothQuant INT8 for TensorRT: ``smooth`` then the workbench's calibration and Q/DQ placement.
 
     Returns the QuantizationResult of the smoothed model (its notes say how much outlier spread was removed)."""
     from .calibrate import calibrate
     from .qdq import quantize
 
-    smoothed = smooth(model, data, alpha=alpha, exclude_nodes=exclude_nodes, samples=samples,
-                      batch_size=batch_size)
-    table = calibrate(smoothed.model, data, calibrator, samples=samples, batch_size=batch_size,
-                      only_quantized=True)
+    smoothed = smooth(model, data, alpha=alpha, exclude_nodes=exclude_nodes, samples=samples, batch_size=batch_size)
+    table = calibrate(smoothed.model, data, calibrator, samples=samples, batch_size=batch_size, only_quantized=True)
     result = quantize(smoothed.model, table, **quantize_options)
     worst = smoothed.report.sort_values("outlier_ratio_before", ascending=False).iloc[0]
-    result.notes.append(f"SmoothQuant alpha {alpha:g}: {smoothed.report.attrs['folded']}; largest channel over the "
-                        f"median one {worst.outlier_ratio_before:.1f}x -> {worst.outlier_ratio_after:.1f}x "
-                        f"('{worst.tensor}')")
+    result.notes.append(
+        f"SmoothQuant alpha {alpha:g}: {smoothed.report.attrs['folded']}; largest channel over the "
+        f"median one {worst.outlier_ratio_before:.1f}x -> {worst.outlier_ratio_after:.1f}x "
+        f"('{worst.tensor}')"
+    )
     result.calibrator = f"smoothquant-{calibrator}"
     return result

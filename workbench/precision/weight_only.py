@@ -28,7 +28,7 @@ from .channel_stats import collect_channel_stats, weight_of, weighted_matmuls
 from .graph_edit import set_metadata, toposorted, with_opset
 
 INT4_OPSET = 21  # DequantizeLinear's block_size and the int4 type
-INT4_MAX = 7.0   # symmetric int4: scale = amax / 7, values clipped to [-8, 7]
+INT4_MAX = 7.0  # symmetric int4: scale = amax / 7, values clipped to [-8, 7]
 DEFAULT_BLOCK_SIZE = 32
 AWQ_ALPHAS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))  # the scale-exponent grid (AWQ's own: 20 points)
 METHODS = ("awq", "rtn")
@@ -49,8 +49,9 @@ def dequantize_int4(q: np.ndarray, scale: np.ndarray, block_size: int) -> np.nda
     return (q.astype(np.float32) * np.repeat(scale, block_size, axis=0)).astype(np.float32)
 
 
-def _search_scales(rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndarray], block_size: int,
-                   alphas: Iterable[float]) -> tuple[np.ndarray, float, float, float]:
+def _search_scales(
+    rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndarray], block_size: int, alphas: Iterable[float]
+) -> tuple[np.ndarray, float, float, float]:
     """(s, alpha, error with s, round-to-nearest error): AWQ's grid search for one activation tensor."""
     x = rows.astype(np.float32)
     reference = [x @ w for w in weights]
@@ -69,7 +70,7 @@ def _search_scales(rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndar
     for alpha in alphas:
         if alpha == 0:
             continue
-        s = base ** alpha
+        s = base**alpha
         s = s / np.sqrt(s.max() * s.min())  # centred on 1 (AWQ's normalization)
         e = error(s)
         if e < best[2]:
@@ -77,10 +78,18 @@ def _search_scales(rows: np.ndarray, mean_abs: np.ndarray, weights: list[np.ndar
     return best[0], best[1], best[2], rtn
 
 
-def quantize_weights_int4(model: Any, data: Any = None, *, method: str = "awq", block_size: int = DEFAULT_BLOCK_SIZE,
-                          alphas: Iterable[float] = AWQ_ALPHAS, exclude_nodes: Collection[str] = (),
-                          samples: int | None = None, batch_size: int | None = None, float_precision: str = "fp32"
-                          ) -> Any:
+def quantize_weights_int4(
+    model: Any,
+    data: Any = None,
+    *,
+    method: str = "awq",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    alphas: Iterable[float] = AWQ_ALPHAS,
+    exclude_nodes: Collection[str] = (),
+    samples: int | None = None,
+    batch_size: int | None = None,
+    float_precision: str = "fp32",
+) -> Any:
     """``model`` with the weights of its MatMuls in int4 (per-group scales), as a QuantizationResult.
 
     ``method``: ``awq`` (activation-aware scales searched on ``data``, anything ``calibrate`` takes) or ``rtn``
@@ -113,20 +122,24 @@ def quantize_weights_int4(model: Any, data: Any = None, *, method: str = "awq", 
         else:
             chosen.append(index)
     if not chosen:
-        raise ConfigError(f"no MatMul of {model.label} can take INT4 weights: "
-                          f"{rows[0][3] if rows else 'no MatMul reads a 2-D weight'}")
+        raise ConfigError(
+            f"no MatMul of {model.label} can take INT4 weights: "
+            f"{rows[0][3] if rows else 'no MatMul reads a 2-D weight'}"
+        )
     by_input: dict[str, list[int]] = {}
     for index in chosen:
         by_input.setdefault(graph.node[index].input[0], []).append(index)
-    stats = (collect_channel_stats(model, data, list(by_input), samples=samples, batch_size=batch_size)
-             if method == "awq" else {})
+    stats = (
+        collect_channel_stats(model, data, list(by_input), samples=samples, batch_size=batch_size)
+        if method == "awq"
+        else {}
+    )
     smoothing = {}
     notes = []
     for tensor, indices in by_input.items():
         weights = [weight_of(graph, graph.node[i]) for i in indices]
         if method == "awq":
-            s, alpha, err, rtn = _search_scales(stats[tensor].rows, stats[tensor].mean_abs, weights, block_size,
-                                                alphas)
+            s, alpha, err, rtn = _search_scales(stats[tensor].rows, stats[tensor].mean_abs, weights, block_size, alphas)
             note = f"awq alpha {alpha:g}: output error {err / rtn:.2f}x round-to-nearest's" if rtn else "awq"
         else:
             s, note = None, "round to nearest"
@@ -137,8 +150,10 @@ def quantize_weights_int4(model: Any, data: Any = None, *, method: str = "awq", 
             rows.append((graph.node[i].name, "MatMul", True, note))
     folded = apply_input_scales(graph, {t: 1.0 / s for t, s in smoothing.items()}, by_input)
     if smoothing:
-        notes.append(f"AWQ scales: {folded} of {len(smoothing)} folded into the RMSNorm/producer weights, the rest "
-                     "applied by a Mul before the MatMuls")
+        notes.append(
+            f"AWQ scales: {folded} of {len(smoothing)} folded into the RMSNorm/producer weights, the rest "
+            "applied by a Mul before the MatMuls"
+        )
     _drop_unused_initializers(graph)
     proto = toposorted(proto)
     set_metadata(proto, {PRECISION_KEY: "int4", CALIBRATOR_KEY: method, SOURCE_KEY: model.source_model})
@@ -154,15 +169,18 @@ def _write_int4_weight(graph, node, weight: np.ndarray, block_size: int) -> None
     q, scale = fake_quantize_int4(weight, block_size)
     name = node.input[1]
     q_name, s_name, out = f"{name}_int4", f"{name}_int4_scale", f"{name}_int4_dequantized"
-    graph.initializer.extend([numpy_helper.from_array(q.astype(ml_dtypes.int4), q_name),
-                              numpy_helper.from_array(scale, s_name)])
-    graph.node.append(helper.make_node("DequantizeLinear", [q_name, s_name], [out], name=f"{name}_DequantizeLinear",
-                                       axis=0, block_size=block_size))
+    graph.initializer.extend(
+        [numpy_helper.from_array(q.astype(ml_dtypes.int4), q_name), numpy_helper.from_array(scale, s_name)]
+    )
+    graph.node.append(
+        helper.make_node(
+            "DequantizeLinear", [q_name, s_name], [out], name=f"{name}_DequantizeLinear", axis=0, block_size=block_size
+        )
+    )
     node.input[1] = out
 
 
-def apply_input_scales(graph: onnx.GraphProto, factors: dict[str, np.ndarray], readers: dict[str, list[int]]
-                       ) -> int:
+def apply_input_scales(graph: onnx.GraphProto, factors: dict[str, np.ndarray], readers: dict[str, list[int]]) -> int:
     """Multiply each activation tensor by its per-channel ``factors`` before the MatMuls in ``readers`` read it.
 
     Folded into the producer when it is a Mul by a 1-D weight of K values (an RMSNorm/LayerNorm gamma) and only
@@ -177,10 +195,20 @@ def apply_input_scales(graph: onnx.GraphProto, factors: dict[str, np.ndarray], r
     folded = 0
     for tensor, factor in factors.items():
         node = producer.get(tensor)
-        gamma = next((i for i in (node.input if node is not None and node.op_type == "Mul" else [])
-                      if i in initializers and list(initializers[i].dims) == [len(factor)]), None)
-        if gamma is not None and readers_of.get(tensor, 0) == len(readers[tensor]) and tensor not in outputs \
-                and readers_of.get(gamma, 0) == 1:
+        gamma = next(
+            (
+                i
+                for i in (node.input if node is not None and node.op_type == "Mul" else [])
+                if i in initializers and list(initializers[i].dims) == [len(factor)]
+            ),
+            None,
+        )
+        if (
+            gamma is not None
+            and readers_of.get(tensor, 0) == len(readers[tensor])
+            and tensor not in outputs
+            and readers_of.get(gamma, 0) == 1
+        ):
             values = numpy_helper.to_array(initializers[gamma]).astype(np.float32) * factor
             initializers[gamma].CopyFrom(numpy_helper.from_array(values.astype(np.float32), gamma))
             folded += 1
@@ -202,5 +230,6 @@ def _drop_unused_initializers(graph) -> None:
 
 def int4_weight_bytes(model: Any) -> int:
     """Bytes of the int4 weights in ``model`` (two values per byte), for size comparisons."""
-    return sum(len(t.raw_data) for t in load_model(model).proto.graph.initializer
-               if t.data_type == onnx.TensorProto.INT4)
+    return sum(
+        len(t.raw_data) for t in load_model(model).proto.graph.initializer if t.data_type == onnx.TensorProto.INT4
+    )

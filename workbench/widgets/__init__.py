@@ -11,5 +11,16 @@ from .lint_panel import LintPanel
 from .model_panel import ModelPanel
 from .precision_panel import PrecisionPanel
 
-__all__ = ["App", "BuildPanel", "BenchmarkPanel", "ComparePanel", "EstimatePanel", "GraphPanel", "GraphView",
-           "FusionView", "LintPanel", "ModelPanel", "PrecisionPanel"]
+__all__ = [
+    "App",
+    "BuildPanel",
+    "BenchmarkPanel",
+    "ComparePanel",
+    "EstimatePanel",
+    "GraphPanel",
+    "GraphView",
+    "FusionView",
+    "LintPanel",
+    "ModelPanel",
+    "PrecisionPanel",
+]

@@ -45,10 +45,18 @@ class App(Panel):
         self.estimate_panel = EstimatePanel()
         self.precision_panel = None
         self.data_note = widgets.HTML()
-        self.tabs = widgets.Tab(children=[self.model_panel, self.graph_panel,
-                                          widgets.VBox([self.data_note, self.precision_box]), self.build_panel,
-                                          self.benchmark_panel, self.compare_panel, self.lint_panel,
-                                          self.estimate_panel])
+        self.tabs = widgets.Tab(
+            children=[
+                self.model_panel,
+                self.graph_panel,
+                widgets.VBox([self.data_note, self.precision_box]),
+                self.build_panel,
+                self.benchmark_panel,
+                self.compare_panel,
+                self.lint_panel,
+                self.estimate_panel,
+            ]
+        )
         for i, title in enumerate(STEPS):
             self.tabs.set_title(i, title)
         self.tabs.observe(self.guarded(self._tab_changed), names="selected_index")

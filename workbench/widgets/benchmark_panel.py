@@ -52,9 +52,13 @@ class BenchmarkPanel(Panel):
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.chart_kind.observe(self.guarded(lambda _: self._draw(self.results)), names="value")
-        controls = widgets.VBox([widgets.HBox([self.choose, self.levels]),
-                                 widgets.HBox([self.batch, self.concurrency, self.duration]),
-                                 widgets.HBox([self.run_button, self.stop_button, self.chart_kind])])
+        controls = widgets.VBox(
+            [
+                widgets.HBox([self.choose, self.levels]),
+                widgets.HBox([self.batch, self.concurrency, self.duration]),
+                widgets.HBox([self.run_button, self.stop_button, self.chart_kind]),
+            ]
+        )
         super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.chart, self.table])
         if targets is not None:
             self.set_targets(targets if isinstance(targets, dict) else {getattr(targets, "name", "model"): targets})
@@ -75,25 +79,38 @@ class BenchmarkPanel(Panel):
             raise ConfigError("choose at least one ONNX Runtime optimization level")
         config = BenchmarkConfig(warmup_s=min(0.2, self.duration.value / 5), duration_s=self.duration.value)
         self.progress.value = 0.0
-        self.say(f"measuring {len(chosen)} model(s) × {len(batches)} batch size(s) × {len(concurrency)} "
-                 "concurrency level(s) …")
+        self.say(
+            f"measuring {len(chosen)} model(s) × {len(batches)} batch size(s) × {len(concurrency)} "
+            "concurrency level(s) …"
+        )
 
         def on_result(frame):  # background thread
             self.results = frame  # partial results are kept as they arrive
             self.on_ui(self._draw, frame)
 
         def work():
-            frame = sweep(chosen, batch=batches, concurrency=concurrency, optimization_level=list(self.levels.value),
-                          config=config, store=self.store, variant_tags=self.variant_tags,
-                          on_progress=self.show_progress, on_result=on_result,
-                          cancel=self._cancel)
+            frame = sweep(
+                chosen,
+                batch=batches,
+                concurrency=concurrency,
+                optimization_level=list(self.levels.value),
+                config=config,
+                store=self.store,
+                variant_tags=self.variant_tags,
+                on_progress=self.show_progress,
+                on_result=on_result,
+                cancel=self._cancel,
+            )
             self.results = frame
             self.on_ui(self._draw, frame)
             if frame.attrs.get("partial"):
                 self.say(f"stopped: kept {len(frame)} of {frame.attrs['planned']} configurations", "warning")
             else:
-                self.say(f"measured {len(frame)} configurations"
-                         + (f"; recorded in {self.store.path}" if self.store is not None else ""), "ok")
+                self.say(
+                    f"measured {len(frame)} configurations"
+                    + (f"; recorded in {self.store.path}" if self.store is not None else ""),
+                    "ok",
+                )
                 self.show_progress("done", 1.0)
 
         self.run_stoppable(work, wait=wait)  # Stop keeps what was measured (marked partial)
@@ -103,6 +120,19 @@ class BenchmarkPanel(Panel):
             return
         figure = CHARTS[self.chart_kind.value](frame)
         show_figure(self.chart, figure)
-        columns = [c for c in ("label", "batch", "concurrency", "latency_ms_median", "latency_ms_p99", "throughput",
-                               "cv", "iterations", "partial") if c in frame.columns]
+        columns = [
+            c
+            for c in (
+                "label",
+                "batch",
+                "concurrency",
+                "latency_ms_median",
+                "latency_ms_p99",
+                "throughput",
+                "cv",
+                "iterations",
+                "partial",
+            )
+            if c in frame.columns
+        ]
         self.table.value = html_table(frame[columns])

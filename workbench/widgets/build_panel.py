@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 
 def built_text(model: Model, result: BuildResult) -> str:
-    return (f"built {model.name}: {len(result.layers)} engine layers "
-            f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})")
+    return (
+        f"built {model.name}: {len(result.layers)} engine layers "
+        f"({'from the engine cache' if result.cache_hit else f'{result.build_seconds:.1f} s'})"
+    )
 
 
 class BuildPanel(Panel):
@@ -34,7 +36,13 @@ class BuildPanel(Panel):
     After a build, ``result`` is the BuildResult and ``built_model`` the model that was built (the plan applied).
     """
 
-    def __init__(self, model: ModelSource | None = None, *, store: ResultsStore | None = None, calibration_data: DataSource | None = None):
+    def __init__(
+        self,
+        model: ModelSource | None = None,
+        *,
+        store: ResultsStore | None = None,
+        calibration_data: DataSource | None = None,
+    ):
         self.model = load_model(model) if model is not None else None
         self.store = store
         self.calibration_data = calibration_data
@@ -43,13 +51,15 @@ class BuildPanel(Panel):
         self.store_error: Exception | None = None  # why the last build could not be recorded in ``store``
         self.shapes_provider = None  # the App's Model panel: () -> {input: shape or (min, opt, max)}
         self.precision = widgets.Dropdown(options=list(PRECISIONS), value="fp32", description="precision")
-        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value=DEFAULT_CALIBRATOR, description="calibrator")
-        self.keep_op_types = widgets.Text(placeholder="e.g. LayerNormalization,Softmax",
-                                          description="keep fp32")
+        self.calibrator = widgets.Dropdown(
+            options=list(CALIBRATORS), value=DEFAULT_CALIBRATOR, description="calibrator"
+        )
+        self.keep_op_types = widgets.Text(placeholder="e.g. LayerNormalization,Softmax", description="keep fp32")
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
         self.opt_level = widgets.IntSlider(value=3, min=0, max=5, description="opt level")
-        self.aux_streams = widgets.IntText(value=-1, description="aux streams",
-                                           tooltip="-1: TensorRT decides; 0: one stream")
+        self.aux_streams = widgets.IntText(
+            value=-1, description="aux streams", tooltip="-1: TensorRT decides; 0: one stream"
+        )
         self.workspace = widgets.IntText(value=0, description="workspace MiB", tooltip="0: no limit")
         self.build_button = widgets.Button(description="Build", button_style="primary", icon="cogs")
         self.run_button = self.build_button  # the Run/Stop pair of Panel.run_stoppable
@@ -62,11 +72,16 @@ class BuildPanel(Panel):
         self.log_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="160px"), disabled=True)
         log_box = widgets.Accordion(children=[self.log_view], titles=("TensorRT log",), selected_index=None)
         self.build_button.on_click(self.guarded(lambda _: self.build()))
-        controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.keep_op_types]),
-                                 widgets.HBox([self.shapes, self.opt_level]),
-                                 widgets.HBox([self.aux_streams, self.workspace, self.build_button, self.stop_button])])
-        super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.summary, self.layers_table,
-                          log_box])
+        controls = widgets.VBox(
+            [
+                widgets.HBox([self.precision, self.calibrator, self.keep_op_types]),
+                widgets.HBox([self.shapes, self.opt_level]),
+                widgets.HBox([self.aux_streams, self.workspace, self.build_button, self.stop_button]),
+            ]
+        )
+        super().__init__(
+            [controls, widgets.HBox([self.progress, self.stage]), self.summary, self.layers_table, log_box]
+        )
 
     def set_model(self, model: ModelSource | None) -> None:
         self.model = load_model(model)
@@ -85,11 +100,12 @@ class BuildPanel(Panel):
         shapes = parse_shapes(self.shapes.value)
         if not shapes and self.shapes_provider is not None:
             shapes = self.shapes_provider()
-        return BuildConfig(shapes=shapes,
-                           optimization_level=self.opt_level.value,
-                           max_aux_streams=None if self.aux_streams.value < 0 else self.aux_streams.value,
-                           memory_pool_limits={"workspace": self.workspace.value * 2**20}
-                           if self.workspace.value > 0 else {})
+        return BuildConfig(
+            shapes=shapes,
+            optimization_level=self.opt_level.value,
+            max_aux_streams=None if self.aux_streams.value < 0 else self.aux_streams.value,
+            memory_pool_limits={"workspace": self.workspace.value * 2**20} if self.workspace.value > 0 else {},
+        )
 
     def build(self, wait: bool = False) -> None:
         """Build with the current settings (in the background; ``wait=True`` blocks until done)."""
@@ -128,8 +144,15 @@ class BuildPanel(Panel):
 
         model, calibration = self.model, self.calibration_data
         self.store_error = None
-        self.run_build(lambda: apply_precision(model, plan, calibration), config, built,
-                       on_log=on_log, on_finish=finish, after_built=record, wait=wait)
+        self.run_build(
+            lambda: apply_precision(model, plan, calibration),
+            config,
+            built,
+            on_log=on_log,
+            on_finish=finish,
+            after_built=record,
+            wait=wait,
+        )
 
     def _show(self, result) -> None:
         self.summary.value = result._repr_html_()

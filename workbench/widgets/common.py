@@ -67,7 +67,7 @@ class Panel(widgets.VBox):
         self._cancel = threading.Event()
         self._ui_thread = threading.current_thread()
         self._ui_queue: collections.deque = collections.deque()
-        self.last_error: str | None = None            # the message shown for the last failure
+        self.last_error: str | None = None  # the message shown for the last failure
         self.last_exception: BaseException | None = None  # and the exception itself (e.g. what a panel retries)
 
     # --- the kernel's thread ----------------------------------------------------------------------------------
@@ -94,10 +94,12 @@ class Panel(widgets.VBox):
     def show_progress(self, stage: str, fraction: float | None) -> None:
         """The panels' one ``on_progress(stage, fraction)``: moves ``self.progress`` and ``self.stage`` (from any
         thread)."""
+
         def show():
             if fraction is not None:  # None: the stage changed, the fraction did not
                 self.progress.value = min(max(fraction, 0.0), 1.0)
             self.stage.value = stage[:120]
+
         self.on_ui(show)
 
     # --- messages ---------------------------------------------------------------------------------------------
@@ -118,12 +120,14 @@ class Panel(widgets.VBox):
 
     def guarded(self, fn: Callable) -> Callable:
         """Wrap a button handler so any exception becomes a message in the panel."""
+
         def handler(*args):
             try:
                 self.last_error = self.last_exception = None
                 fn(*args)
             except BaseException as exc:  # noqa: BLE001 - a widget callback must never raise into the front end
                 self.show_error(exc)
+
         return handler
 
     # --- background work --------------------------------------------------------------------------------------
@@ -131,8 +135,9 @@ class Panel(widgets.VBox):
     def busy(self) -> bool:
         return self._task is not None and self._task.is_alive()
 
-    def run_task(self, work: Callable[[], None], *, on_finish: Callable[[], None] | None = None,
-                 wait: bool = False) -> None:
+    def run_task(
+        self, work: Callable[[], None], *, on_finish: Callable[[], None] | None = None, wait: bool = False
+    ) -> None:
         """Run ``work`` on a background thread; ``on_finish`` then runs on the kernel's thread. ``work`` changes
         widgets only through ``on_ui`` / ``say`` / ``show_progress``."""
         if self.busy:
@@ -157,8 +162,14 @@ class Panel(widgets.VBox):
         if wait:
             self.wait()
 
-    def run_stoppable(self, work: Callable[[], None], *, on_finish: Callable[[], None] | None = None,
-                      run_button: widgets.Button | None = None, wait: bool = False) -> None:
+    def run_stoppable(
+        self,
+        work: Callable[[], None],
+        *,
+        on_finish: Callable[[], None] | None = None,
+        run_button: widgets.Button | None = None,
+        wait: bool = False,
+    ) -> None:
         """``run_task`` for panels with ``run_button`` and ``stop_button``: a fresh ``_cancel`` event for ``work``
         to watch, Stop enabled while it runs. ``run_button``: the button that started it, when a panel has several
         long actions (e.g. build and reduce) sharing its Stop button."""
@@ -178,9 +189,17 @@ class Panel(widgets.VBox):
 
         self.run_task(work, on_finish=finish, wait=wait)
 
-    def run_build(self, make_model: Callable[[], object], config: BuildConfig, on_built: Callable[[object, object], None], *,
-                  on_log: Callable[[str, str], None] | None = None, on_finish: Callable[[], None] | None = None,
-                  after_built: Callable[[object, object], None] | None = None, wait: bool = False) -> None:
+    def run_build(
+        self,
+        make_model: Callable[[], object],
+        config: BuildConfig,
+        on_built: Callable[[object, object], None],
+        *,
+        on_log: Callable[[str, str], None] | None = None,
+        on_finish: Callable[[], None] | None = None,
+        after_built: Callable[[object, object], None] | None = None,
+        wait: bool = False,
+    ) -> None:
         """Build an engine in the background with progress and Stop (the one build-with-progress of the panels):
         ``make_model()`` runs first in the background (e.g. applying a precision plan), ``on_built(model, result)``
         runs on the kernel's thread; ``after_built(model, result)`` then runs in the background (e.g. recording the
@@ -230,12 +249,14 @@ def show_figure(output: widgets.Output, figure: go.Figure, config: dict | None =
     from plotly.utils import PlotlyJSONEncoder
 
     plain = json.loads(json.dumps(figure.to_plotly_json(), cls=PlotlyJSONEncoder))
-    bundle = {"application/vnd.plotly.v1+json": {**plain,
-                                                 "config": {"responsive": True, **(config or {})}},
-              "text/plain": f"<plotly figure: {figure.layout.title.text or ''}>"}
+    bundle = {
+        "application/vnd.plotly.v1+json": {**plain, "config": {"responsive": True, **(config or {})}},
+        "text/plain": f"<plotly figure: {figure.layout.title.text or ''}>",
+    }
     output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
 
 def progress_bar(description: str = "") -> widgets.FloatProgress:
-    return widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description=description,
-                                 layout=widgets.Layout(width="60%"))
+    return widgets.FloatProgress(
+        value=0.0, min=0.0, max=1.0, description=description, layout=widgets.Layout(width="60%")
+    )

@@ -27,10 +27,17 @@ class ComparePanel(Panel):
         self.model = model
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.scope = widgets.ToggleButtons(options=["this model", "all models", ROOM], value="this model")
-        self.auto_refresh = widgets.Checkbox(value=False, description="Auto-refresh every", indent=False,
-                                             layout=widgets.Layout(width="auto"))
-        self.interval = widgets.BoundedIntText(value=10, min=1, max=3600, description="s", layout=widgets.Layout(
-            width="110px"), style={"description_width": "initial"})
+        self.auto_refresh = widgets.Checkbox(
+            value=False, description="Auto-refresh every", indent=False, layout=widgets.Layout(width="auto")
+        )
+        self.interval = widgets.BoundedIntText(
+            value=10,
+            min=1,
+            max=3600,
+            description="s",
+            layout=widgets.Layout(width="110px"),
+            style={"description_width": "initial"},
+        )
         self.poller = RunsPoller(self.store)
         self._timer = None
         self.table = widgets.HTML()
@@ -40,8 +47,14 @@ class ComparePanel(Panel):
         self.scope.observe(self.guarded(lambda _: self.refresh()), names="value")
         self.auto_refresh.observe(self.guarded(lambda change: self.set_auto_refresh(change["new"])), names="value")
         self.interval.observe(self.guarded(lambda _: self.set_auto_refresh(self.auto_refresh.value)), names="value")
-        super().__init__([widgets.HBox([self.refresh_button, self.scope, self.auto_refresh, self.interval]),
-                          self.table, self.speedup, self.pareto])
+        super().__init__(
+            [
+                widgets.HBox([self.refresh_button, self.scope, self.auto_refresh, self.interval]),
+                self.table,
+                self.speedup,
+                self.pareto,
+            ]
+        )
 
     def set_auto_refresh(self, on: bool) -> None:
         """Poll the store every ``interval`` seconds on the kernel's IOLoop; redraw only when runs arrived."""
@@ -74,8 +87,20 @@ class ComparePanel(Panel):
             self.pareto.outputs = ()
             self.say(f"no benchmark recorded yet for {model or 'any model'} in {self.store.location}", "info")
             return
-        columns = ["id", "created", "label", "precision", "calibrator", "batch", "concurrency",
-                   "latency_ms_median", "latency_ms_p99", "throughput", "accuracy", "agreement"]
+        columns = [
+            "id",
+            "created",
+            "label",
+            "precision",
+            "calibrator",
+            "batch",
+            "concurrency",
+            "latency_ms_median",
+            "latency_ms_p99",
+            "throughput",
+            "accuracy",
+            "agreement",
+        ]
         self.table.value = "<b>Recorded runs</b>" + html_table(runs[columns].iloc[::-1], 40)
         chosen = latest_runs(runs)
         latest = chosen.runs

@@ -32,8 +32,10 @@ class EngineDiffView(widgets.VBox):
 
     def show(self, diff: EngineDiff) -> None:
         self.diff = diff
-        self.totals.value = (f"<b>A</b> = {html.escape(diff.a.label)}, <b>B</b> = {html.escape(diff.b.label)}"
-                             + diff.totals.to_html(index=False, border=0, float_format=lambda v: f"{v:,.4g}"))
+        self.totals.value = (
+            f"<b>A</b> = {html.escape(diff.a.label)}, <b>B</b> = {html.escape(diff.b.label)}"
+            + diff.totals.to_html(index=False, border=0, float_format=lambda v: f"{v:,.4g}")
+        )
         self._syncing = True
         try:
             self.a_list.value, self.b_list.value = (), ()
@@ -55,10 +57,23 @@ class EngineDiffView(widgets.VBox):
         finally:
             self._syncing = False
         row = self.diff.regions.iloc[region]
-        fields = ["change", "onnx_nodes", "a_precisions", "b_precisions", "a_fused_ops", "b_fused_ops",
-                  "a_reformats", "b_reformats", "a_ms", "b_ms"]
-        self.detail.value = f"<b>region {region}</b><table>" + "".join(
-            f"<tr><td>{f}</td><td>{html.escape(str(row[f]))[:300]}</td></tr>" for f in fields) + "</table>"
+        fields = [
+            "change",
+            "onnx_nodes",
+            "a_precisions",
+            "b_precisions",
+            "a_fused_ops",
+            "b_fused_ops",
+            "a_reformats",
+            "b_reformats",
+            "a_ms",
+            "b_ms",
+        ]
+        self.detail.value = (
+            f"<b>region {region}</b><table>"
+            + "".join(f"<tr><td>{f}</td><td>{html.escape(str(row[f]))[:300]}</td></tr>" for f in fields)
+            + "</table>"
+        )
         show_figure(self.chart, engine_diff_chart(self.diff, selected_region=region))
 
     def _picked(self, side: str, change) -> None:

@@ -21,15 +21,23 @@ class EstimatePanel(Panel):
     """Build the model per precision (CPU builder), estimate each engine on the chosen GPU, draw the per-precision
     totals, the roofline and per-layer bars of one variant, and the side-by-side diff of two variants."""
 
-    def __init__(self, model: ModelSource | None = None, *, gpu: str = "a100", precisions: Sequence[str] = ("fp32", "fp16", "int8")):
+    def __init__(
+        self,
+        model: ModelSource | None = None,
+        *,
+        gpu: str = "a100",
+        precisions: Sequence[str] = ("fp32", "fp16", "int8"),
+    ):
         table = gpus()
         self.model = None
         self.estimates: dict = {}
         self.table = None
-        self.gpu = widgets.Dropdown(options=[(f"{r.label}", r.name) for r in table.itertuples()], value=gpu,
-                                    description="GPU")
-        self.precisions = widgets.SelectMultiple(options=list(VARIANTS), value=tuple(precisions),
-                                                 description="precisions", rows=len(VARIANTS))
+        self.gpu = widgets.Dropdown(
+            options=[(f"{r.label}", r.name) for r in table.itertuples()], value=gpu, description="GPU"
+        )
+        self.precisions = widgets.SelectMultiple(
+            options=list(VARIANTS), value=tuple(precisions), description="precisions", rows=len(VARIANTS)
+        )
         self.run_button = widgets.Button(description="Estimate", button_style="primary", icon="tachometer")
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
@@ -43,12 +51,25 @@ class EstimatePanel(Panel):
         self.diff_view = EngineDiffView()
         self.accuracy = widgets.Accordion(children=[widgets.HTML()], selected_index=None)
         self.accuracy.set_title(0, "How good is the estimate? Each recorded engine predicted by a fit on the others")
-        note = widgets.HTML("<i>Every figure here is an <b>estimate</b> from a roofline fitted on real TensorRT "
-                            "profiles; its measured error is printed next to it.</i>")
-        super().__init__([note, widgets.HBox([self.gpu, self.precisions, self.run_button, self.stop_button]),
-                          widgets.HBox([self.progress, self.stage]),
-                          self.summary, self.accuracy, self.totals_chart, self.variant, self.roofline, self.bars,
-                          widgets.HTML("<b>Engine vs engine</b> (first two precisions)"), self.diff_view])
+        note = widgets.HTML(
+            "<i>Every figure here is an <b>estimate</b> from a roofline fitted on real TensorRT "
+            "profiles; its measured error is printed next to it.</i>"
+        )
+        super().__init__(
+            [
+                note,
+                widgets.HBox([self.gpu, self.precisions, self.run_button, self.stop_button]),
+                widgets.HBox([self.progress, self.stage]),
+                self.summary,
+                self.accuracy,
+                self.totals_chart,
+                self.variant,
+                self.roofline,
+                self.bars,
+                widgets.HTML("<b>Engine vs engine</b> (first two precisions)"),
+                self.diff_view,
+            ]
+        )
         if model is not None:
             self.set_model(model)
 
@@ -65,8 +86,9 @@ class EstimatePanel(Panel):
 
         def work():  # background thread: computes only; every widget change goes through on_ui
             self.say("building and estimating …")
-            table, estimates = estimate_model(model, gpu, precisions, on_progress=self.show_progress,
-                                              cancel=self._cancel)
+            table, estimates = estimate_model(
+                model, gpu, precisions, on_progress=self.show_progress, cancel=self._cancel
+            )
             diff = None
             if len(estimates) >= 2:
                 from ..engines import diff_engines
@@ -85,7 +107,8 @@ class EstimatePanel(Panel):
         self.accuracy.children[0].value = (
             html_table(accuracy) + "<div><i>per layer: against the profiled time less the profiler's "
             "measured per-layer overhead; total: against trtexec's end-to-end GPU time. 'GPU left out': no "
-            "recording of that GPU in the fit, as for a GPU the workbench has never seen.</i></div>")
+            "recording of that GPU in the fit, as for a GPU the workbench has never seen.</i></div>"
+        )
         show_figure(self.totals_chart, precision_variant_bars(table, next(iter(estimates.values())).gpu.label))
         self.variant.options = list(estimates)
         self.variant.value = next(iter(estimates))  # shows its roofline and bars (observer)

@@ -43,8 +43,14 @@ class GraphCanvas(anywidget.AnyWidget):
     payload = traitlets.Dict().tag(sync=True)
     selected = traitlets.Dict().tag(sync=True)
 
-    def __init__(self, graphs: GraphData | list[GraphData], *, engine_color_by: str = "category", height: int = 640,
-                 on_select: Callable[["GraphCanvas", int, str], None] | None = None):
+    def __init__(
+        self,
+        graphs: GraphData | list[GraphData],
+        *,
+        engine_color_by: str = "category",
+        height: int = 640,
+        on_select: Callable[["GraphCanvas", int, str], None] | None = None,
+    ):
         graphs = [graphs] if isinstance(graphs, GraphData) else list(graphs)
         payload = canvas_payload(graphs, engine_color_by=engine_color_by)
         payload["height"] = height

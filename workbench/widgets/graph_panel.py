@@ -27,8 +27,14 @@ if TYPE_CHECKING:
     from ..model import Model
     from ..model.tensors import Shapes
 
-VIEWS = ("ONNX graph", "before/after fusion", "engine layers", "per decoder block", "TensorRT network",
-         "ONNX Runtime optimized")
+VIEWS = (
+    "ONNX graph",
+    "before/after fusion",
+    "engine layers",
+    "per decoder block",
+    "TensorRT network",
+    "ONNX Runtime optimized",
+)
 AUTO_COLLAPSE = HIERARCHY_MIN_NODES  # nodes: larger graphs open grouped by name scope, as the exports do
 
 
@@ -42,28 +48,36 @@ class GraphPanel(Panel):
         self.view = None
         self.build_config = build_config
         self.shapes_provider = None  # the App's Model panel: () -> {input: shape or (min, opt, max)}
-        self.failure: Exception | None = None   # the last build failure (what "Reduce" shrinks)
+        self.failure: Exception | None = None  # the last build failure (what "Reduce" shrinks)
         self.reduction = None
         self.choice = widgets.Dropdown(options=VIEWS, value="ONNX graph", description="view")
-        self.collapse_depth = widgets.BoundedIntText(value=0, min=0, max=6, description="group depth",
-                                                     tooltip="group nodes by name scope (0: every node)")
+        self.collapse_depth = widgets.BoundedIntText(
+            value=0, min=0, max=6, description="group depth", tooltip="group nodes by name scope (0: every node)"
+        )
         self.shapes = widgets.Text(placeholder="input:1x3x224x224 (default: the model's)", description="shapes")
         self.build_button = widgets.Button(description="Build engine", button_style="primary", icon="cogs")
         self.run_button = self.build_button  # the Run/Stop pair of Panel.run_stoppable
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.stop_button.on_click(self.guarded(lambda _: self.stop()))
-        self.layers = widgets.ToggleButton(description="Group layers", icon="object-group",
-                                           tooltip="one click: collapse nodes by name scope (Model Explorer's "
-                                                   "layers); again: every node")
+        self.layers = widgets.ToggleButton(
+            description="Group layers",
+            icon="object-group",
+            tooltip="one click: collapse nodes by name scope (Model Explorer's layers); again: every node",
+        )
         self.layers.observe(self.guarded(lambda change: self._toggle_layers(change["new"])), names="value")
         self.expanded: set[str] = set()  # groups opened by the user in a grouped view
         self._selected_group: str | None = None
-        self.expand_button = widgets.Button(description="Expand group", icon="expand", disabled=True,
-                                            tooltip="select a group node, then expand it")
+        self.expand_button = widgets.Button(
+            description="Expand group", icon="expand", disabled=True, tooltip="select a group node, then expand it"
+        )
         self.expand_button.on_click(self.guarded(lambda _: self.expand()))
-        self.reduce_button = widgets.Button(description="Reduce failure", icon="search-minus", disabled=True,
-                                            tooltip="after a failed build: shrink the model to the smallest "
-                                                    "subgraph TensorRT still rejects, and highlight it")
+        self.reduce_button = widgets.Button(
+            description="Reduce failure",
+            icon="search-minus",
+            disabled=True,
+            tooltip="after a failed build: shrink the model to the smallest "
+            "subgraph TensorRT still rejects, and highlight it",
+        )
         self.reduce_button.on_click(self.guarded(lambda _: self.reduce()))
         self.progress = progress_bar("build")
         self.stage = widgets.Label()
@@ -71,9 +85,15 @@ class GraphPanel(Panel):
         self.choice.observe(self.guarded(lambda _: self.show()), names="value")
         self.collapse_depth.observe(self.guarded(lambda _: self._regroup()), names="value")
         self.build_button.on_click(self.guarded(lambda _: self.build()))
-        super().__init__([widgets.HBox([self.choice, self.layers, self.collapse_depth, self.expand_button]),
-                          widgets.HBox([self.shapes, self.build_button, self.reduce_button, self.stop_button,
-                                        self.progress, self.stage]), self.area])
+        super().__init__(
+            [
+                widgets.HBox([self.choice, self.layers, self.collapse_depth, self.expand_button]),
+                widgets.HBox(
+                    [self.shapes, self.build_button, self.reduce_button, self.stop_button, self.progress, self.stage]
+                ),
+                self.area,
+            ]
+        )
         if model is not None:
             self.set_model(model)
 
@@ -146,9 +166,11 @@ class GraphPanel(Panel):
             self.result = result
             self.progress.value = 1.0
             f = result.fusion
-            self.say(f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
-                     f"layers ({'engine cache' if result.cache_hit else f'built in {result.build_seconds:.1f} s'})",
-                     "ok")
+            self.say(
+                f"{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
+                f"layers ({'engine cache' if result.cache_hit else f'built in {result.build_seconds:.1f} s'})",
+                "ok",
+            )
             if self.choice.value == "before/after fusion":
                 self.show()
             else:
@@ -160,8 +182,9 @@ class GraphPanel(Panel):
     def _after_build(self) -> None:
         """A build TensorRT rejected (not a stop, not a bad setting) is what "Reduce failure" shrinks."""
         failed = self.last_exception
-        self.failure = failed if isinstance(failed, (EngineBuildError, NetworkParseError)) and \
-            not self._cancel.is_set() else None
+        self.failure = (
+            failed if isinstance(failed, (EngineBuildError, NetworkParseError)) and not self._cancel.is_set() else None
+        )
         self.reduce_button.disabled = self.failure is None
 
     def reduce(self, wait: bool = False, time_limit: float = 180.0) -> None:
@@ -177,8 +200,9 @@ class GraphPanel(Panel):
 
         def work():
             shapes = {name: opt for name, (_, opt, _) in config.profiles(model).items()}
-            self.reduction = reduce(model, shapes, time_limit=time_limit, cancel=self._cancel,
-                                    on_progress=self.show_progress)
+            self.reduction = reduce(
+                model, shapes, time_limit=time_limit, cancel=self._cancel, on_progress=self.show_progress
+            )
             self.on_ui(self.show_reduction)
 
         def finish():
@@ -193,13 +217,20 @@ class GraphPanel(Panel):
         if self.choice.value != "ONNX graph":
             self.choice.value = "ONNX graph"  # shows it
         nodes = set(r.nodes)
-        ids = [int(i) for i, members, name in zip(self.view.graph.nodes["id"], self.view.graph.nodes["members"],
-                                                  self.view.graph.nodes["name"]) if nodes & {name, *members}]
+        ids = [
+            int(i)
+            for i, members, name in zip(
+                self.view.graph.nodes["id"], self.view.graph.nodes["members"], self.view.graph.nodes["name"]
+            )
+            if nodes & {name, *members}
+        ]
         self.view.set_highlight(ids, zoom=True)
         state = "" if r.complete else " (stopped early: the smallest found so far)"
-        self.say(f"{len(r.nodes)} of {r.original_nodes} ONNX nodes still fail{state}, highlighted: "
-                 f"{', '.join(r.nodes[:8])}{' …' if len(r.nodes) > 8 else ''} — TensorRT: {r.error[:300]}",
-                 "warning")
+        self.say(
+            f"{len(r.nodes)} of {r.original_nodes} ONNX nodes still fail{state}, highlighted: "
+            f"{', '.join(r.nodes[:8])}{' …' if len(r.nodes) > 8 else ''} — TensorRT: {r.error[:300]}",
+            "warning",
+        )
 
     def _onnx_graph(self, model, **kwargs):
         graph = from_onnx(model, **kwargs)
@@ -230,9 +261,12 @@ class GraphPanel(Panel):
             self.view = GraphView(layered_layout(self._onnx_graph(self.model)), on_select=self._group_selected)
         elif choice == "ONNX Runtime optimized":
             optimized = onnxruntime_optimized(self.model, "extended")
-            self.view = GraphView(layered_layout(self._onnx_graph(optimized, kind="onnxruntime",
-                                                                  title=f"{self.model.name} after ONNX Runtime")),
-                                  on_select=self._group_selected)
+            self.view = GraphView(
+                layered_layout(
+                    self._onnx_graph(optimized, kind="onnxruntime", title=f"{self.model.name} after ONNX Runtime")
+                ),
+                on_select=self._group_selected,
+            )
         elif choice == "TensorRT network":
             network = self.result.network if self.result is not None else inspect_network(self.model)
             self.view = GraphView(layered_layout(from_network(network)))
@@ -243,14 +277,18 @@ class GraphPanel(Panel):
         else:
             # fusion_reason / fusion_reason_kind columns: why a node has no engine layer, for colouring by reason
             onnx_graph = with_fusion_reasons(self._onnx_graph(self.model), self.result.fusion)
-            self.view = FusionView(layered_layout(onnx_graph),
-                                   layered_layout(from_engine(self.result.layers, model=self.model)),
-                                   fusion=self.result.fusion, color_onnx_by="fusion_reason_kind")
+            self.view = FusionView(
+                layered_layout(onnx_graph),
+                layered_layout(from_engine(self.result.layers, model=self.model)),
+                fusion=self.result.fusion,
+                color_onnx_by="fusion_reason_kind",
+            )
             sync = self.view.onnx_view.on_select
 
             def both(view, node_id):  # keep the fusion sync, and offer to expand a selected group
                 sync(view, node_id)
                 self._group_selected(view, node_id)
+
             self.view.onnx_view.on_select = both
         self.area.children = (self.view,)
 
@@ -258,9 +296,12 @@ class GraphPanel(Panel):
 def decoder_block_html(layers: pd.DataFrame, model: Model) -> str:
     """The LLM views of a build: engine layers per decoder block, and the fused attention's ONNX nodes."""
     blocks, attention = fusion_by_block(layers, model), fused_attention(layers, model)
-    parts = ["<b>Engine layers per decoder block</b>",
-             blocks.to_html(index=False, border=0, formatters={"work_share": "{:.1%}".format}) if len(blocks) else
-             "<i>no numbered decoder blocks in the ONNX node names (such as /model/layers.3/...)</i>"]
+    parts = [
+        "<b>Engine layers per decoder block</b>",
+        blocks.to_html(index=False, border=0, formatters={"work_share": "{:.1%}".format})
+        if len(blocks)
+        else "<i>no numbered decoder blocks in the ONNX node names (such as /model/layers.3/...)</i>",
+    ]
     parts.append("<b>Attention fused by TensorRT</b>")
     if len(attention):
         parts += [f"<div>{html.escape(line)}</div>" for line in describe_fused_attention(attention)]

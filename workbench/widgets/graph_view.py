@@ -10,8 +10,17 @@ from typing import Callable, Iterable, TYPE_CHECKING
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from ..charts.graph import (COLOR_MODES, details_html, graph_figure, highlight_outline, node_colors, trace_index,
-                            view_ranges, viewport_shape, visible_labels)
+from ..charts.graph import (
+    COLOR_MODES,
+    details_html,
+    graph_figure,
+    highlight_outline,
+    node_colors,
+    trace_index,
+    view_ranges,
+    viewport_shape,
+    visible_labels,
+)
 from ..graph import GraphData, fusion_map, layered_layout
 from ..graph.data import NODE_COLUMNS
 from ..graph.layout import LAYOUT_COLUMNS
@@ -37,9 +46,17 @@ class GraphView(widgets.VBox):
     default), True (a FigureWidget at once) or False (stay static; the "click to select" button still upgrades).
     """
 
-    def __init__(self, graph: GraphData, *, color_by: str = "category", width: int = 900, height: int = 640,
-                 details_width: int = 300, on_select: Callable[["GraphView", int], None] | None = None,
-                 interactive: bool | None = None):
+    def __init__(
+        self,
+        graph: GraphData,
+        *,
+        color_by: str = "category",
+        width: int = 900,
+        height: int = 640,
+        details_width: int = 300,
+        on_select: Callable[["GraphView", int], None] | None = None,
+        interactive: bool | None = None,
+    ):
         if "label" not in graph.nodes:
             layered_layout(graph)
         self.graph = graph
@@ -57,25 +74,37 @@ class GraphView(widgets.VBox):
         if interactive is None:
             self.plot.observe(lambda change: self.make_interactive() if change["new"] else None, names="_view_count")
         self._redraw()
-        self.interactive_button = widgets.Button(description="click to select", icon="mouse-pointer",
-                                                 tooltip="make the graph clickable (a plotly FigureWidget)")
+        self.interactive_button = widgets.Button(
+            description="click to select",
+            icon="mouse-pointer",
+            tooltip="make the graph clickable (a plotly FigureWidget)",
+        )
         self.interactive_button.on_click(lambda _: self.make_interactive())
-        self.search = widgets.Text(placeholder="find a node by name or op", continuous_update=False,
-                                   layout=widgets.Layout(width="260px"))
+        self.search = widgets.Text(
+            placeholder="find a node by name or op", continuous_update=False, layout=widgets.Layout(width="260px")
+        )
         self.search.observe(lambda change: self.find(change["new"]) if change["new"] else None, names="value")
         self.search_button = widgets.Button(description="Find", icon="search", layout=widgets.Layout(width="80px"))
         self.search_button.on_click(lambda _: self.find(self.search.value))
         self.search_result = widgets.Label()
-        self.details = widgets.HTML("<i>click a node for its details</i>",
-                                    layout=widgets.Layout(width=f"{details_width}px", min_width="180px"))
+        self.details = widgets.HTML(
+            "<i>click a node for its details</i>", layout=widgets.Layout(width=f"{details_width}px", min_width="180px")
+        )
         counts = graph.counts
-        self.header = widgets.HTML(f"<b>{html.escape(graph.title)}</b> — {counts['nodes']} nodes, "
-                                   f"{counts['edges']} edges" + (f", {counts['groups']} groups"
-                                                                 if counts["groups"] else "")
-                                   + f" <span style='color:#666;font-size:11px'>· {HELP}</span>")
+        self.header = widgets.HTML(
+            f"<b>{html.escape(graph.title)}</b> — {counts['nodes']} nodes, "
+            f"{counts['edges']} edges"
+            + (f", {counts['groups']} groups" if counts["groups"] else "")
+            + f" <span style='color:#666;font-size:11px'>· {HELP}</span>"
+        )
         self.body = widgets.HBox([self.plot, self.details])
-        super().__init__([self.header, widgets.HBox([self.search, self.search_button, self.interactive_button,
-                                                     self.search_result]), self.body])
+        super().__init__(
+            [
+                self.header,
+                widgets.HBox([self.search, self.search_button, self.interactive_button, self.search_result]),
+                self.body,
+            ]
+        )
         if interactive:
             self.make_interactive()
 
@@ -116,8 +145,7 @@ class GraphView(widgets.VBox):
             shape = viewport_shape(xrange, yrange)
             with self.figure.batch_update():
                 self.figure.plotly_relayout({f"shapes[0].{k}": shape[k] for k in ("x0", "x1", "y0", "y1")})
-                self.figure.data[trace_index(self.figure, "labels")].update(
-                    visible_labels(self.graph, xrange, yrange))
+                self.figure.data[trace_index(self.figure, "labels")].update(visible_labels(self.graph, xrange, yrange))
 
     def select(self, node_id: int, *, notify: bool = True) -> None:
         """Select a node: outline it, show its details, and tell ``on_select``."""
@@ -147,8 +175,9 @@ class GraphView(widgets.VBox):
         nodes = self.graph.nodes.loc[list(ids)]
         xr, yr = list(self.figure.layout.xaxis.range), list(self.figure.layout.yaxis.range)
         if readable:
-            (x0, x1), (y0, y1) = view_ranges(self.graph, self.figure.layout.width, self.figure.layout.height,
-                                             center=(0.0, 0.0))
+            (x0, x1), (y0, y1) = view_ranges(
+                self.graph, self.figure.layout.width, self.figure.layout.height, center=(0.0, 0.0)
+            )
             xr, yr = [x0, x1], [y0, y1]
         width, height = xr[1] - xr[0], yr[1] - yr[0]
         needed = float(nodes["y"].max() - nodes["y"].min()) + 140
@@ -191,31 +220,64 @@ class GraphView(widgets.VBox):
 class FusionView(widgets.VBox):
     """The ONNX graph (left) and the engine's layers (right) with synced selection and a fusion table."""
 
-    def __init__(self, onnx_graph: GraphData, engine_graph: GraphData, *, fusion: FusionSummary | None = None, color_engine_by: str = None,
-                 color_onnx_by: str = "category", width: int = 540, height: int = 640):
-        self.onnx_view = GraphView(onnx_graph, width=width, height=height, color_by=color_onnx_by, details_width=220,
-                                   on_select=self._onnx_selected)
-        default = color_engine_by or ("precision" if engine_graph.nodes["precision"].isin(
-            ["int8", "float8", "float16", "bfloat16"]).any() else
-            "stream" if engine_graph.nodes["stream"].nunique() > 1 else "category")
-        self.engine_view = GraphView(engine_graph, width=width, height=height, color_by=default, details_width=220,
-                                     on_select=self._engine_selected)
+    def __init__(
+        self,
+        onnx_graph: GraphData,
+        engine_graph: GraphData,
+        *,
+        fusion: FusionSummary | None = None,
+        color_engine_by: str = None,
+        color_onnx_by: str = "category",
+        width: int = 540,
+        height: int = 640,
+    ):
+        self.onnx_view = GraphView(
+            onnx_graph,
+            width=width,
+            height=height,
+            color_by=color_onnx_by,
+            details_width=220,
+            on_select=self._onnx_selected,
+        )
+        default = color_engine_by or (
+            "precision"
+            if engine_graph.nodes["precision"].isin(["int8", "float8", "float16", "bfloat16"]).any()
+            else "stream"
+            if engine_graph.nodes["stream"].nunique() > 1
+            else "category"
+        )
+        self.engine_view = GraphView(
+            engine_graph,
+            width=width,
+            height=height,
+            color_by=default,
+            details_width=220,
+            on_select=self._engine_selected,
+        )
         self.map = fusion_map(onnx_graph, engine_graph)
         self.color_by = widgets.Dropdown(options=list(COLOR_MODES), value=default, description="engine colour")
         self.color_by.observe(lambda change: self.engine_view.recolor(change["new"]), names="value")
         # ONNX nodes can also be coloured by any extra column of the graph data (e.g. why a node has no engine layer)
         extra = [c for c in onnx_graph.nodes.columns if c not in NODE_COLUMNS + LAYOUT_COLUMNS]
-        self.onnx_color_by = widgets.Dropdown(options=["category", *extra], value=color_onnx_by,
-                                              description="ONNX colour")
+        self.onnx_color_by = widgets.Dropdown(
+            options=["category", *extra], value=color_onnx_by, description="ONNX colour"
+        )
         self.onnx_color_by.observe(lambda change: self.onnx_view.recolor(change["new"]), names="value")
         table = ""
         if fusion is not None:
             f = fusion
-            table = (f"<b>{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
-                     f"layers</b>" + f.patterns.head(20).to_html(index=False, border=0))
+            table = (
+                f"<b>{f.onnx_nodes} ONNX nodes → {f.network_layers} network layers → {f.engine_layers} engine "
+                f"layers</b>" + f.patterns.head(20).to_html(index=False, border=0)
+            )
         self.summary = widgets.HTML(f"<div style='font-size:12px'>{table}</div>")
-        super().__init__([widgets.HBox([self.onnx_color_by, self.color_by]),
-                          widgets.HBox([self.onnx_view, self.engine_view]), self.summary])
+        super().__init__(
+            [
+                widgets.HBox([self.onnx_color_by, self.color_by]),
+                widgets.HBox([self.onnx_view, self.engine_view]),
+                self.summary,
+            ]
+        )
 
     def _engine_selected(self, view, node_id: int) -> None:
         onnx_ids = self.map["engine_to_onnx"].get(node_id, [])

@@ -29,9 +29,12 @@ def findings_html(findings: pd.DataFrame) -> str:
         f"<tr><td style='color:{_COLORS[f.severity]};font-weight:bold'>{f.severity}</td><td>{html.escape(f.rule)}</td>"
         f"<td title='{html.escape(', '.join(f.onnx_nodes))}'>{html.escape(f.layer[:60])}</td>"
         f"<td>{html.escape(f.message)}</td><td><i>{html.escape(f.fix)}</i></td></tr>"
-        for f in findings.itertuples(index=False))
-    return ("<div style='max-height:420px;overflow:auto;font-size:12px'><table><tr><th>severity</th><th>rule</th>"
-            f"<th>layer</th><th>why</th><th>fix</th></tr>{rows}</table></div>")
+        for f in findings.itertuples(index=False)
+    )
+    return (
+        "<div style='max-height:420px;overflow:auto;font-size:12px'><table><tr><th>severity</th><th>rule</th>"
+        f"<th>layer</th><th>why</th><th>fix</th></tr>{rows}</table></div>"
+    )
 
 
 class LintPanel(Panel):
@@ -52,8 +55,14 @@ class LintPanel(Panel):
         self.stage = widgets.Label()
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
-        super().__init__([widgets.HBox([self.target, self.precision, self.gpu, self.run_button, self.stop_button]),
-                          widgets.HBox([self.progress, self.stage]), self.summary, self.table])
+        super().__init__(
+            [
+                widgets.HBox([self.target, self.precision, self.gpu, self.run_button, self.stop_button]),
+                widgets.HBox([self.progress, self.stage]),
+                self.summary,
+                self.table,
+            ]
+        )
         if model is not None:
             self.set_model(model)
 
@@ -86,8 +95,10 @@ class LintPanel(Panel):
     def _show(self, findings, engine_layers: int, gpu: str) -> None:  # on the kernel's thread
         self.findings = findings
         counts = lint_summary(findings)
-        self.summary.value = (f"<b>{counts['error']}</b> errors, <b>{counts['warning']}</b> warnings, "
-                              f"<b>{counts['info']}</b> notes — {engine_layers} engine layers "
-                              f"(reformat costs: estimate on {gpu})")
+        self.summary.value = (
+            f"<b>{counts['error']}</b> errors, <b>{counts['warning']}</b> warnings, "
+            f"<b>{counts['info']}</b> notes — {engine_layers} engine layers "
+            f"(reformat costs: estimate on {gpu})"
+        )
         self.table.value = findings_html(findings)
         self.say("done", "ok")

@@ -27,17 +27,32 @@ class InputShapeRow(widgets.HBox):
 
     def __init__(self, spec: TensorSpec, default: Sequence[int], sources: str):
         self.spec = spec
-        self.declared = widgets.HTML(f"<code>{spec.name}</code> {spec.dtype} {format_shape(spec.shape)}",
-                                     layout=widgets.Layout(width="300px"))
+        self.declared = widgets.HTML(
+            f"<code>{spec.name}</code> {spec.dtype} {format_shape(spec.shape)}", layout=widgets.Layout(width="300px")
+        )
         fixed = not spec.is_dynamic
-        self.opt = widgets.Text(value=_dims_text(default), description="shape", disabled=fixed,
-                                continuous_update=False, layout=widgets.Layout(width="220px"))
-        self.use_range = widgets.Checkbox(value=False, description="range", indent=False, disabled=fixed,
-                                          layout=widgets.Layout(width="70px"))
-        self.min = widgets.Text(value=_dims_text(default), description="min", continuous_update=False,
-                                layout=widgets.Layout(width="180px", display="none"))
-        self.max = widgets.Text(value=_dims_text(default), description="max", continuous_update=False,
-                                layout=widgets.Layout(width="180px", display="none"))
+        self.opt = widgets.Text(
+            value=_dims_text(default),
+            description="shape",
+            disabled=fixed,
+            continuous_update=False,
+            layout=widgets.Layout(width="220px"),
+        )
+        self.use_range = widgets.Checkbox(
+            value=False, description="range", indent=False, disabled=fixed, layout=widgets.Layout(width="70px")
+        )
+        self.min = widgets.Text(
+            value=_dims_text(default),
+            description="min",
+            continuous_update=False,
+            layout=widgets.Layout(width="180px", display="none"),
+        )
+        self.max = widgets.Text(
+            value=_dims_text(default),
+            description="max",
+            continuous_update=False,
+            layout=widgets.Layout(width="180px", display="none"),
+        )
         self.sources = widgets.HTML(f"<i>{sources}</i>" if sources else "")
         self.use_range.observe(lambda change: self._show_range(change["new"]), names="value")
         super().__init__([self.declared, self.opt, self.use_range, self.min, self.max, self.sources])
@@ -71,22 +86,36 @@ class ModelPanel(Panel):
         samples = list_samples()
         self.sample = widgets.Dropdown(options=list(samples["name"]), description="sample")
         self.load_sample = widgets.Button(description="Load sample", icon="cube")
-        self.path = widgets.Text(placeholder="/path/to/model.onnx", description="file", continuous_update=False,
-                                 layout=widgets.Layout(width="420px"))
+        self.path = widgets.Text(
+            placeholder="/path/to/model.onnx",
+            description="file",
+            continuous_update=False,
+            layout=widgets.Layout(width="420px"),
+        )
         self.open_path = widgets.Button(description="Open", icon="folder-open")
         self.upload = widgets.FileUpload(accept=".onnx", multiple=False, description="Upload .onnx")
         self.summary = widgets.HTML()
         self.shape_rows: dict[str, InputShapeRow] = {}
         self.shapes_box = widgets.VBox()
-        self.apply_shapes = widgets.Button(description="Apply shapes", icon="check",
-                                           tooltip="re-estimate the model at these shapes; the Graph and Build "
-                                                   "panels build at them")
+        self.apply_shapes = widgets.Button(
+            description="Apply shapes",
+            icon="check",
+            tooltip="re-estimate the model at these shapes; the Graph and Build panels build at them",
+        )
         self.apply_shapes.on_click(self.guarded(lambda _: self._shapes_changed()))
         self.load_sample.on_click(self.guarded(lambda _: self.load(self.sample.value)))
         self.open_path.on_click(self.guarded(lambda _: self._open_path()))
         self.upload.observe(self.guarded(lambda change: self._uploaded(change["new"])), names="value")
-        super().__init__([widgets.HBox([self.sample, self.load_sample]), widgets.HBox([self.path, self.open_path]),
-                          self.upload, widgets.HTML("<b>Input shapes</b>"), self.shapes_box, self.summary])
+        super().__init__(
+            [
+                widgets.HBox([self.sample, self.load_sample]),
+                widgets.HBox([self.path, self.open_path]),
+                self.upload,
+                widgets.HTML("<b>Input shapes</b>"),
+                self.shapes_box,
+                self.summary,
+            ]
+        )
         if model is not None:
             self.load(model)
 
@@ -121,8 +150,11 @@ class ModelPanel(Panel):
         by_input = {}
         for d in estimates:
             by_input.setdefault(d.input, []).append(f"{d.dim} = {d.value}: {d.detail}")
-        self.shape_rows = {s.name: InputShapeRow(s, defaults.get(s.name, ()), "; ".join(by_input.get(s.name, [])))
-                           for s in model.inputs if s.shape is not None}
+        self.shape_rows = {
+            s.name: InputShapeRow(s, defaults.get(s.name, ()), "; ".join(by_input.get(s.name, [])))
+            for s in model.inputs
+            if s.shape is not None
+        }
         self.shapes_box.children = (*self.shape_rows.values(), self.apply_shapes) if self.shape_rows else ()
         self._summarize()
         if problem is None:
@@ -166,8 +198,10 @@ class ModelPanel(Panel):
             table = model.stats.summary(self.opt_shapes()).to_html(index=False, border=0)
         except (ModelError, ConfigError) as exc:
             table = f"<i>{exc}</i>"
-        self.summary.value = (f"<div style='display:flex;gap:24px'>{table}"
-                              f"{model.stats.op_table().head(20).to_html(index=False, border=0)}</div>")
+        self.summary.value = (
+            f"<div style='display:flex;gap:24px'>{table}"
+            f"{model.stats.op_table().head(20).to_html(index=False, border=0)}</div>"
+        )
 
     def _shapes_changed(self) -> None:
         self.shapes()  # validated first: a bad value is a message and the previous summary stays

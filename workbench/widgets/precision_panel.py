@@ -10,8 +10,16 @@ from typing import Callable, TYPE_CHECKING
 
 from .. import charts
 from ..model import load_model
-from ..precision import (CALIBRATORS, DEFAULT_CALIBRATOR, PrecisionPlan, accuracy_table, apply_precision, calibrate, compare,
-                         run_outputs)
+from ..precision import (
+    CALIBRATORS,
+    DEFAULT_CALIBRATOR,
+    PrecisionPlan,
+    accuracy_table,
+    apply_precision,
+    calibrate,
+    compare,
+    run_outputs,
+)
 from ..precision.plan import PRECISIONS, REMAINDER_PRECISIONS, is_quantized
 from ..precision.qdq import WEIGHTED_OPS
 from .common import Panel, html_table, progress_bar, show_figure
@@ -32,29 +40,45 @@ class PrecisionPanel(Panel):
     run (FP32 first), kept across runs so calibrators can be compared side by side.
     """
 
-    def __init__(self, model: ModelSource, calibration_data: DataSource | None = None, *, eval_data: DataSource | None = None, labels: np.ndarray | None = None, batch_size: int = 32):
+    def __init__(
+        self,
+        model: ModelSource,
+        calibration_data: DataSource | None = None,
+        *,
+        eval_data: DataSource | None = None,
+        labels: np.ndarray | None = None,
+        batch_size: int = 32,
+    ):
         self.model = load_model(model)
         self.calibration_data = calibration_data
         self.eval_data, self.labels = eval_data, labels
         self.batch_size = batch_size
         self.model_out = None
         self.table = None
-        self.tables: dict[str, CalibrationTable] = {}   # calibrator -> last table (for the threshold overlay)
+        self.tables: dict[str, CalibrationTable] = {}  # calibrator -> last table (for the threshold overlay)
         self.accuracy = pd.DataFrame()
         self._listeners = []
         self._reference = None
         quantizable = [n.name for n in self.model.nodes if n.op_type in (*WEIGHTED_OPS, "Add")]
-        self.precision = widgets.Dropdown(options=[p for p in PRECISIONS if p != "fp32"], value="int8",
-                                          description="precision")
-        self.calibrator = widgets.Dropdown(options=list(CALIBRATORS), value=DEFAULT_CALIBRATOR, description="calibrator")
+        self.precision = widgets.Dropdown(
+            options=[p for p in PRECISIONS if p != "fp32"], value="int8", description="precision"
+        )
+        self.calibrator = widgets.Dropdown(
+            options=list(CALIBRATORS), value=DEFAULT_CALIBRATOR, description="calibrator"
+        )
         self.percentile = widgets.BoundedFloatText(value=99.99, min=50, max=100, step=0.01, description="percentile")
         self.target = widgets.Dropdown(options=["tensorrt", "onnxruntime"], value="tensorrt", description="target")
-        self.float_precision = widgets.Dropdown(options=list(REMAINDER_PRECISIONS), value="fp32",
-                                                description="rest in")  # what stays unquantized computes in
+        self.float_precision = widgets.Dropdown(
+            options=list(REMAINDER_PRECISIONS), value="fp32", description="rest in"
+        )  # what stays unquantized computes in
         self.batches = widgets.IntSlider(value=8, min=1, max=64, description="calib batches")
         self.exclude = widgets.SelectMultiple(options=quantizable, description="keep fp32", rows=5)
-        self.run_button = widgets.Button(description="Calibrate & quantize", button_style="primary", icon="sliders",
-                                         layout=widgets.Layout(width="200px"))
+        self.run_button = widgets.Button(
+            description="Calibrate & quantize",
+            button_style="primary",
+            icon="sliders",
+            layout=widgets.Layout(width="200px"),
+        )
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.stop_button.on_click(self.guarded(lambda _: self.stop()))
         self.progress = progress_bar("calibrate")
@@ -67,11 +91,23 @@ class PrecisionPanel(Panel):
         self.tensor.observe(self.guarded(lambda _: self._draw_histogram()), names="value")
         self.precision.observe(lambda _: self._sync(), names="value")
         self.target.observe(lambda _: self._sync(), names="value")
-        controls = widgets.VBox([widgets.HBox([self.precision, self.calibrator, self.percentile]),
-                                 widgets.HBox([self.target, self.float_precision, self.batches]),
-                                 widgets.HBox([self.exclude, widgets.VBox([self.run_button, self.stop_button])])])
-        super().__init__([controls, widgets.HBox([self.progress, self.stage]), self.tensor, self.histogram,
-                          self.accuracy_view, self.accuracy_chart])
+        controls = widgets.VBox(
+            [
+                widgets.HBox([self.precision, self.calibrator, self.percentile]),
+                widgets.HBox([self.target, self.float_precision, self.batches]),
+                widgets.HBox([self.exclude, widgets.VBox([self.run_button, self.stop_button])]),
+            ]
+        )
+        super().__init__(
+            [
+                controls,
+                widgets.HBox([self.progress, self.stage]),
+                self.tensor,
+                self.histogram,
+                self.accuracy_view,
+                self.accuracy_chart,
+            ]
+        )
         self._sync()
 
     def on_converted(self, listener: Callable[[Model, dict | None], None]) -> None:
@@ -90,9 +126,14 @@ class PrecisionPanel(Panel):
         self.float_precision.disabled = not quantized or self.target.value != "tensorrt"
 
     def plan(self) -> PrecisionPlan:
-        return PrecisionPlan(self.precision.value, keep_nodes=tuple(self.exclude.value),
-                             calibrator=self.calibrator.value, percentile=self.percentile.value,
-                             target=self.target.value, float_precision=self.float_precision.value)
+        return PrecisionPlan(
+            self.precision.value,
+            keep_nodes=tuple(self.exclude.value),
+            calibrator=self.calibrator.value,
+            percentile=self.percentile.value,
+            target=self.target.value,
+            float_precision=self.float_precision.value,
+        )
 
     def run(self, wait: bool = False) -> None:
         """Calibrate (INT8/FP8) and convert with the current settings; background unless ``wait``."""
@@ -108,9 +149,17 @@ class PrecisionPanel(Panel):
         def work():  # background thread: computes; widgets change in shown(), on the kernel's thread
             table = None
             if is_quantized(plan.precision):
-                table = calibrate(model, calibration, plan.calibrator, precision=plan.precision,
-                                  percentile=plan.percentile, samples=batches * self.batch_size,
-                                  batch_size=self.batch_size, on_progress=self.show_progress, cancel=self._cancel)
+                table = calibrate(
+                    model,
+                    calibration,
+                    plan.calibrator,
+                    precision=plan.precision,
+                    percentile=plan.percentile,
+                    samples=batches * self.batch_size,
+                    batch_size=self.batch_size,
+                    on_progress=self.show_progress,
+                    cancel=self._cancel,
+                )
             converted = apply_precision(model, plan, table)  # the table is reused, not calibrated again
             row = self._accuracy_row(plan, converted) if self.eval_data is not None else None
             self.on_ui(shown, table, converted, row)
@@ -140,20 +189,41 @@ class PrecisionPanel(Panel):
         """One accuracy row of ``converted`` against the FP32 model on the evaluation data (background thread)."""
         if self._reference is None:  # the FP32 outputs on the evaluation data: computed once per panel
             self._reference = run_outputs(self.model, self.eval_data)
-        row = compare(self.model, converted, self.eval_data, labels=self.labels,
-                      reference_outputs=self._reference).iloc[0].to_dict()
-        row.update(variant=plan.label, precision=plan.precision,
-                   calibrator=plan.calibrator if is_quantized(plan.precision) else "")
+        row = (
+            compare(self.model, converted, self.eval_data, labels=self.labels, reference_outputs=self._reference)
+            .iloc[0]
+            .to_dict()
+        )
+        row.update(
+            variant=plan.label,
+            precision=plan.precision,
+            calibrator=plan.calibrator if is_quantized(plan.precision) else "",
+        )
         return row
 
     def _show_accuracy(self, row: dict) -> None:
         if self.accuracy.empty:
             self.accuracy = accuracy_table(self.model, {}, self.eval_data, labels=self.labels)
         self.accuracy = pd.concat([self.accuracy, pd.DataFrame([row])], ignore_index=True)
-        columns = [c for c in ("variant", "precision", "calibrator", "accuracy", "top1_agreement", "sqnr_db",
-                               "cosine", "max_abs_error") if c in self.accuracy.columns]
-        title = ("Accuracy (labels) and agreement with FP32" if "accuracy" in self.accuracy.columns
-                 else "Agreement with FP32 (no labels: not accuracy)")
+        columns = [
+            c
+            for c in (
+                "variant",
+                "precision",
+                "calibrator",
+                "accuracy",
+                "top1_agreement",
+                "sqnr_db",
+                "cosine",
+                "max_abs_error",
+            )
+            if c in self.accuracy.columns
+        ]
+        title = (
+            "Accuracy (labels) and agreement with FP32"
+            if "accuracy" in self.accuracy.columns
+            else "Agreement with FP32 (no labels: not accuracy)"
+        )
         self.accuracy_view.value = f"<b>{title}</b>" + html_table(self.accuracy[columns])
         metric = "accuracy" if "accuracy" in self.accuracy.columns else "sqnr_db"
         show_figure(self.accuracy_chart, charts.accuracy_bars(self.accuracy, metric=metric))

@@ -23,9 +23,9 @@ DECODE_COMPUTE_EFFICIENCY = 0.70
 @dataclass(frozen=True)
 class DecodeEstimate:
     gpu: str
-    tokens_per_s: float       # generated tokens per second, over the whole batch
-    step_ms: float            # one decode step (one token for each sequence in the batch)
-    bound: str                # "memory (weights + KV cache)" or "compute"
+    tokens_per_s: float  # generated tokens per second, over the whole batch
+    step_ms: float  # one decode step (one token for each sequence in the batch)
+    bound: str  # "memory (weights + KV cache)" or "compute"
     weight_bytes: float
     kv_bytes: float
     flops: float
@@ -34,16 +34,26 @@ class DecodeEstimate:
         return dict(self.__dict__)
 
 
-def kv_cache_bytes(layers: int, kv_heads: int, head_dim: int, context: int, batch: int = 1,
-                   dtype: str = "float16") -> float:
+def kv_cache_bytes(
+    layers: int, kv_heads: int, head_dim: int, context: int, batch: int = 1, dtype: str = "float16"
+) -> float:
     """K and V of every layer for ``context`` tokens of each sequence."""
     return 2.0 * layers * kv_heads * head_dim * context * batch * DTYPE_BYTES[dtype]
 
 
-def decode_estimate(parameters: float, gpu: GpuSpec | str, *, weight_dtype: str = "bfloat16", kv_bytes: float = 0.0,
-                    batch: int = 1, context: int = 0, layers: int = 0, hidden: int = 0,
-                    memory_efficiency: float = DECODE_MEMORY_EFFICIENCY,
-                    compute_efficiency: float = DECODE_COMPUTE_EFFICIENCY) -> DecodeEstimate:
+def decode_estimate(
+    parameters: float,
+    gpu: GpuSpec | str,
+    *,
+    weight_dtype: str = "bfloat16",
+    kv_bytes: float = 0.0,
+    batch: int = 1,
+    context: int = 0,
+    layers: int = 0,
+    hidden: int = 0,
+    memory_efficiency: float = DECODE_MEMORY_EFFICIENCY,
+    compute_efficiency: float = DECODE_COMPUTE_EFFICIENCY,
+) -> DecodeEstimate:
     """Tokens/s of a decoder at the decode step (one new token per sequence): time = max(bytes / bandwidth,
     FLOPs / peak) at measured efficiencies; bytes = weights + ``kv_bytes``; FLOPs = 2 x parameters x batch plus
     attention over the cache (4 x layers x hidden x context x batch)."""
@@ -59,6 +69,12 @@ def decode_estimate(parameters: float, gpu: GpuSpec | str, *, weight_dtype: str 
     peak, _ = spec.peak_flops(precision if precision != "float32" else "float16")
     compute_s = flops / (peak * compute_efficiency)
     step = max(memory_s, compute_s)
-    return DecodeEstimate(gpu=spec.name, tokens_per_s=batch / step, step_ms=step * 1e3,
-                          bound="memory (weights + KV cache)" if memory_s >= compute_s else "compute",
-                          weight_bytes=weight_bytes, kv_bytes=kv_bytes, flops=flops)
+    return DecodeEstimate(
+        gpu=spec.name,
+        tokens_per_s=batch / step,
+        step_ms=step * 1e3,
+        bound="memory (weights + KV cache)" if memory_s >= compute_s else "compute",
+        weight_bytes=weight_bytes,
+        kv_bytes=kv_bytes,
+        flops=flops,
+    )

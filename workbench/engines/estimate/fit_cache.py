@@ -25,7 +25,11 @@ def fit_inputs_key() -> str:
     and the numeric libraries' versions. Any change to one of them is a new key, so a stale fit is never read."""
     digest = hashlib.sha256()
     for path in sorted(ENGINES_PACKAGE.rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".csv", ".json", ".toml", ".txt") and "__pycache__" not in path.parts:
+        if (
+            path.is_file()
+            and path.suffix in (".py", ".csv", ".json", ".toml", ".txt")
+            and "__pycache__" not in path.parts
+        ):
             digest.update(str(path.relative_to(ENGINES_PACKAGE)).encode())
             digest.update(path.read_bytes())
     for package in ("numpy", "scipy", "pandas"):
@@ -37,6 +41,7 @@ def fit_inputs_key() -> str:
 def disk_cached(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
     """Keep a no-argument function's result in the cache folder under ``name`` and the fit inputs' key. An
     unreadable entry is computed again; a cache folder that cannot be written only costs the time."""
+
     def decorate(compute: Callable[[], T]) -> Callable[[], T]:
         @functools.wraps(compute)
         def cached() -> T:
@@ -51,5 +56,7 @@ def disk_cached(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
             except OSError:
                 pass
             return result
+
         return cached
+
     return decorate

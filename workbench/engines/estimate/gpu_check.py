@@ -37,18 +37,45 @@ def timing_shapes(builds: dict) -> list[dict]:
         for row in work[work["op"].isin(["conv", "depthwise", "gemm"]) & work["shapes_known"]].itertuples():
             out = row.output_shapes[0]
             if row.op == "gemm":
-                records.append({"model": label, "layer": row.name, "op": "gemm", "m": int(row.gemm_m),
-                                "n": int(row.gemm_n), "k": int(row.gemm_k)})
+                records.append(
+                    {
+                        "model": label,
+                        "layer": row.name,
+                        "op": "gemm",
+                        "m": int(row.gemm_m),
+                        "n": int(row.gemm_n),
+                        "k": int(row.gemm_k),
+                    }
+                )
             elif row.weight_shape and len(row.weight_shape) == 4 and len(out) == 4:
                 k, per_group, r, s = (int(d) for d in row.weight_shape)
                 groups = 1 if row.op == "conv" else k
-                source = next((shape for shape in row.input_shapes
-                               if shape and len(shape) == 4 and shape[1] == per_group * groups), None)
+                source = next(
+                    (
+                        shape
+                        for shape in row.input_shapes
+                        if shape and len(shape) == 4 and shape[1] == per_group * groups
+                    ),
+                    None,
+                )
                 if source is None:
                     continue
-                records.append({"model": label, "layer": row.name, "op": "conv", "n": source[0], "c": source[1],
-                                "h": source[2], "w": source[3], "k": k, "r": r, "s": s,
-                                "stride": max(1, round(source[2] / out[2])), "groups": groups})
+                records.append(
+                    {
+                        "model": label,
+                        "layer": row.name,
+                        "op": "conv",
+                        "n": source[0],
+                        "c": source[1],
+                        "h": source[2],
+                        "w": source[3],
+                        "k": k,
+                        "r": r,
+                        "s": s,
+                        "stride": max(1, round(source[2] / out[2])),
+                        "groups": groups,
+                    }
+                )
     return records
 
 
@@ -56,8 +83,11 @@ def _workload_of(record: dict, precision: str) -> dict:
     size = DTYPE_BYTES[_TORCH_DTYPE[precision]]
     if record["op"] == "gemm":
         m, n, k = record["m"], record["n"], record["k"]
-        flops, nbytes, shapes = 2.0 * m * n * k, float(m * k + k * n) * size + m * n * (4 if precision == "int8"
-                                                                                         else size), [[m, n]]
+        flops, nbytes, shapes = (
+            2.0 * m * n * k,
+            float(m * k + k * n) * size + m * n * (4 if precision == "int8" else size),
+            [[m, n]],
+        )
         gemm = (m, n, k)
     else:
         n, c, h, w, k, r, s = (record[x] for x in "nchwkrs")
@@ -68,14 +98,31 @@ def _workload_of(record: dict, precision: str) -> dict:
         nbytes = float(n * c * h * w + k * per_output + n * k * p * q) * size
         shapes, gemm = [[n, k, p, q]], (n * p * q, k, per_output)
     op = record["op"] if record["op"] == "gemm" or record["groups"] == 1 else "depthwise"
-    return {"name": f"{record['model']}/{record['layer']}", "type": "pytorch", "op": op,
-            "precision": _TORCH_DTYPE[precision], "math": "",
-            "accumulate": "float32" if precision == "fp16" else "",  # PyTorch's default for FP16 GEMMs
-            "flops": flops, "bytes": nbytes, "weight_bytes": 0.0,
-            "gemm_m": float(gemm[0]), "gemm_n": float(gemm[1]), "gemm_k": float(gemm[2]), "weight_shape": None,
-            "input_shapes": [],
-            "output_shapes": shapes, "shapes_known": True, "onnx_nodes": [], "kind": "compute", "tactic": "",
-            "output_formats": [], "inputs": [], "outputs": [], "output_dtypes": []}
+    return {
+        "name": f"{record['model']}/{record['layer']}",
+        "type": "pytorch",
+        "op": op,
+        "precision": _TORCH_DTYPE[precision],
+        "math": "",
+        "accumulate": "float32" if precision == "fp16" else "",  # PyTorch's default for FP16 GEMMs
+        "flops": flops,
+        "bytes": nbytes,
+        "weight_bytes": 0.0,
+        "gemm_m": float(gemm[0]),
+        "gemm_n": float(gemm[1]),
+        "gemm_k": float(gemm[2]),
+        "weight_shape": None,
+        "input_shapes": [],
+        "output_shapes": shapes,
+        "shapes_known": True,
+        "onnx_nodes": [],
+        "kind": "compute",
+        "tactic": "",
+        "output_formats": [],
+        "inputs": [],
+        "outputs": [],
+        "output_dtypes": [],
+    }
 
 
 def read_measurements(path: PathArg = MEASUREMENTS) -> dict:
@@ -91,8 +138,9 @@ def read_measurements(path: PathArg = MEASUREMENTS) -> dict:
     return data
 
 
-def compare_measurements(path: PathArg = MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = None
-                         ) -> pd.DataFrame:
+def compare_measurements(
+    path: PathArg = MEASUREMENTS, gpu: str | None = None, *, overhead_us: float | None = None
+) -> pd.DataFrame:
     """Estimated vs measured time for every timed layer and precision; ``attrs['metrics']`` per precision and all.
 
     ``overhead_us``: the fixed per-kernel time to use; None keeps the fitted one, which, like the recording (each
@@ -117,8 +165,9 @@ def compare_measurements(path: PathArg = MEASUREMENTS, gpu: str | None = None, *
     metrics = {"all": error_metrics(out["estimated_ms"], out["measured_ms"])}
     for precision, group in out.groupby("torch_precision"):
         metrics[precision] = error_metrics(group["estimated_ms"], group["measured_ms"])
-    out.attrs.update(metrics=metrics, device=data.get("device"), date=data.get("date"), gpu=gpu,
-                     overhead_us=factors.overhead_us)
+    out.attrs.update(
+        metrics=metrics, device=data.get("device"), date=data.get("date"), gpu=gpu, overhead_us=factors.overhead_us
+    )
     return out
 
 
@@ -149,19 +198,38 @@ def h200_kernel_checks(gpu: str = "h200") -> pd.DataFrame:
             oh, ow = s["h"] // s["stride"], s["w"] // s["stride"]
             seconds = gemm_seconds(r.flops, r.bytes, s["n"] * oh * ow, s["k"], spec, peak, factors)
         elif r.kind == "attention":
-            seconds = attention_seconds(r.flops, r.bytes, s["b"] * s["h"] * s["lq"] * s["lk"], s["lq"],
-                                        s["b"] * s["h"], spec, peak, factors)
+            seconds = attention_seconds(
+                r.flops, r.bytes, s["b"] * s["h"] * s["lq"] * s["lk"], s["lq"], s["b"] * s["h"], spec, peak, factors
+            )
         elif r.kind in ("groupnorm", "layernorm"):
             plugin = plugin_row("GroupNorm" if r.kind == "groupnorm" else "LayerNorm")
             shape = [s["n"], s["c"], s["h"], s["w"]] if r.kind == "groupnorm" else [s["tokens"], s["c"]]
             seconds, _ = plugin_seconds(plugin, [shape], r.bytes / 2, r.bytes / 2, spec, factors)
         elif r.kind == "decode":
-            seconds = decode_estimate(s["weight_bytes"] / 2, spec, kv_bytes=s["kv_bytes"], batch=s["batch"],
-                                      context=s["context"], layers=s["layers"], hidden=s["hidden"]).step_ms * 1e-3
+            seconds = (
+                decode_estimate(
+                    s["weight_bytes"] / 2,
+                    spec,
+                    kv_bytes=s["kv_bytes"],
+                    batch=s["batch"],
+                    context=s["context"],
+                    layers=s["layers"],
+                    hidden=s["hidden"],
+                ).step_ms
+                * 1e-3
+            )
         else:
             continue
-        rows.append({"kind": r.kind, "kernel": r.name, "dtype": r.dtype, "measured_ms": float(r.time_ms),
-                     "estimated_ms": seconds * 1e3, "ratio": seconds * 1e3 / float(r.time_ms)})
+        rows.append(
+            {
+                "kind": r.kind,
+                "kernel": r.name,
+                "dtype": r.dtype,
+                "measured_ms": float(r.time_ms),
+                "estimated_ms": seconds * 1e3,
+                "ratio": seconds * 1e3 / float(r.time_ms),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -169,8 +237,12 @@ H200_UNET_MODULES = Path(__file__).resolve().parent / "data" / "h200_unet_module
 _LEAF_MODULES = ("Conv2d", "GroupNorm", "LayerNorm", "Linear")
 # which PyTorch modules an engine layer of each kind stands for (a 1x1 conv becomes a GEMM in Myelin); reformats and
 # pointwise layers carry their neighbours' ONNX nodes (reshapes, casts) but none of their work
-_CLAIMS = {"conv": ("Conv2d",), "gemm": ("Linear", "Conv2d"), "norm": ("GroupNorm", "LayerNorm"),
-           "attention": ("Attention",)}
+_CLAIMS = {
+    "conv": ("Conv2d",),
+    "gemm": ("Linear", "Conv2d"),
+    "norm": ("GroupNorm", "LayerNorm"),
+    "attention": ("Attention",),
+}
 
 
 def _module_of(onnx_node: str, modules: dict) -> str | None:
@@ -184,8 +256,7 @@ def _module_of(onnx_node: str, modules: dict) -> str | None:
     return None
 
 
-def unet_like_check(estimate: EngineEstimate, modules_csv: str | Path = H200_UNET_MODULES
-                    ) -> tuple[pd.DataFrame, dict]:
+def unet_like_check(estimate: EngineEstimate, modules_csv: str | Path = H200_UNET_MODULES) -> tuple[pd.DataFrame, dict]:
     """An estimate of the UNet-like network (tools/unet_like.py, built with the CPU builder) against the same
     network's modules timed with PyTorch on the H200 (``data/h200_unet_modules.csv``): per engine layer, the
     PyTorch modules its ONNX nodes came from (each module counted once; an attention layer gets the Attention
@@ -207,20 +278,37 @@ def unet_like_check(estimate: EngineEstimate, modules_csv: str | Path = H200_UNE
                 claimed.add(path)
                 mods.append(path)
         measured = sum(modules[p]["ms"] for p in mods) if mods else np.nan
-        rows.append({"name": layer.name, "op": layer.op, "estimated_ms": layer.estimated_ms, "pytorch_ms": measured,
-                     "modules": ", ".join(mods)})
+        rows.append(
+            {
+                "name": layer.name,
+                "op": layer.op,
+                "estimated_ms": layer.estimated_ms,
+                "pytorch_ms": measured,
+                "modules": ", ".join(mods),
+            }
+        )
     out = pd.DataFrame(rows)
     matched = out.dropna(subset=["pytorch_ms", "estimated_ms"])
     timed = sum(m["ms"] for m in modules.values() if m["type"] in _LEAF_MODULES + ("Attention",))
-    by_kind = out.groupby("op").agg(layers=("name", "size"), estimated_ms=("estimated_ms", "sum"),
-                                    pytorch_ms=("pytorch_ms", "sum"), matched=("pytorch_ms", "count"))
-    summary = {"by_kind": by_kind, "spearman": float(matched["estimated_ms"].rank().corr(matched["pytorch_ms"].rank())),  # Pearson of ranks
-               "matched_layers": len(matched), "layers": len(out),
-               "estimated_total_ms": float(out["estimated_ms"].sum()), "pytorch_whole_ms": whole,
-               "pytorch_modules_ms": timed, "pytorch_unfused_rest_ms": whole - timed,
-               "matched_estimated_ms": float(matched["estimated_ms"].sum()),
-               "matched_pytorch_ms": float(matched["pytorch_ms"].sum()),
-               "label": "PyTorch kernels on H200 (eager, CUDA graph), not a TensorRT profile"}
+    by_kind = out.groupby("op").agg(
+        layers=("name", "size"),
+        estimated_ms=("estimated_ms", "sum"),
+        pytorch_ms=("pytorch_ms", "sum"),
+        matched=("pytorch_ms", "count"),
+    )
+    summary = {
+        "by_kind": by_kind,
+        "spearman": float(matched["estimated_ms"].rank().corr(matched["pytorch_ms"].rank())),  # Pearson of ranks
+        "matched_layers": len(matched),
+        "layers": len(out),
+        "estimated_total_ms": float(out["estimated_ms"].sum()),
+        "pytorch_whole_ms": whole,
+        "pytorch_modules_ms": timed,
+        "pytorch_unfused_rest_ms": whole - timed,
+        "matched_estimated_ms": float(matched["estimated_ms"].sum()),
+        "matched_pytorch_ms": float(matched["pytorch_ms"].sum()),
+        "label": "PyTorch kernels on H200 (eager, CUDA graph), not a TensorRT profile",
+    }
     return out, summary
 
 
@@ -245,12 +333,22 @@ def h200_small_kernel_checks(gpu: str = "h200", factors: EfficiencyFactors | Non
     for r in pd.read_csv(H200_SMALL_KERNELS).itertuples(index=False):
         s, hot = json.loads(r.shape), r.cache == "hot"
         if r.kind == "gemm":
-            seconds = gemm_seconds(r.flops, r.bytes, s["m"], s["n"], spec, peak, factors, weight_bytes=2.0 * s["k"] * s["n"])
+            seconds = gemm_seconds(
+                r.flops, r.bytes, s["m"], s["n"], spec, peak, factors, weight_bytes=2.0 * s["k"] * s["n"]
+            )
         elif r.kind == "conv":
             if hot:
                 continue
-            seconds = gemm_seconds(r.flops, r.bytes, s["h"] * s["w"], s["k"], spec, peak, factors,
-                                   weight_bytes=2.0 * s["k"] * s["c"] * s["r"] ** 2)
+            seconds = gemm_seconds(
+                r.flops,
+                r.bytes,
+                s["h"] * s["w"],
+                s["k"],
+                spec,
+                peak,
+                factors,
+                weight_bytes=2.0 * s["k"] * s["c"] * s["r"] ** 2,
+            )
         elif r.kind in ("add", "cast", "floor", "reformat"):
             memory = float(memory_seconds(r.bytes, 0.0, spec, resident=hot))
             seconds = memory / (factors.reformat if r.kind == "reformat" else factors.memory) + overhead
@@ -259,6 +357,14 @@ def h200_small_kernel_checks(gpu: str = "h200", factors: EfficiencyFactors | Non
             seconds, _ = plugin_seconds(plugin_row("GroupNorm"), [shape], r.bytes / 2, r.bytes / 2, spec, factors)
         else:
             continue
-        rows.append({"kind": r.kind, "kernel": r.name, "cache": r.cache, "measured_ms": float(r.time_ms),
-                     "estimated_ms": seconds * 1e3, "ratio": seconds * 1e3 / float(r.time_ms)})
+        rows.append(
+            {
+                "kind": r.kind,
+                "kernel": r.name,
+                "cache": r.cache,
+                "measured_ms": float(r.time_ms),
+                "estimated_ms": seconds * 1e3,
+                "ratio": seconds * 1e3 / float(r.time_ms),
+            }
+        )
     return pd.DataFrame(rows)

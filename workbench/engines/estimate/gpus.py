@@ -12,9 +12,15 @@ import pandas as pd
 from ...errors import ConfigError
 
 GPU_TABLE = Path(__file__).resolve().parent / "data" / "gpus.csv"
-PRECISION_COLUMNS = {"float32": "fp32_tflops", "tf32": "tf32_tflops", "float16": "fp16_tflops",
-                     "float16-acc16": "fp16_acc16_tflops", "bfloat16": "bf16_tflops", "int8": "int8_tops",
-                     "float8": "fp8_tflops"}
+PRECISION_COLUMNS = {
+    "float32": "fp32_tflops",
+    "tf32": "tf32_tflops",
+    "float16": "fp16_tflops",
+    "float16-acc16": "fp16_acc16_tflops",
+    "bfloat16": "bf16_tflops",
+    "int8": "int8_tops",
+    "float8": "fp8_tflops",
+}
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +38,7 @@ class GpuSpec:
     name: str
     label: str
     architecture: str
-    peak_tflops: dict          # precision (float32, tf32, float16, bfloat16, int8, float8) -> TFLOPS/TOPS or None
+    peak_tflops: dict  # precision (float32, tf32, float16, bfloat16, int8, float8) -> TFLOPS/TOPS or None
     memory_bandwidth_gbs: float
     sm_count: int
     l2_mb: float
@@ -49,9 +55,13 @@ class GpuSpec:
             factor = {"float16": 2, "bfloat16": 2, "int8": 4, "float8": 2}.get(precision, 1)
             return self.peak_tflops["float32"] * factor * 1e12, f"{precision} (CUDA cores)"
         fp16 = ["float16", "float32"] if accumulate == "float32" else ["float16-acc16", "float16", "float32"]
-        chain = {"float32": ["tf32", "float32"], "float16": fp16,
-                 "bfloat16": ["bfloat16", "float16", "float32"], "int8": ["int8", "float16", "float32"],
-                 "float8": ["float8", "float16", "float32"]}.get(precision, ["float32"])
+        chain = {
+            "float32": ["tf32", "float32"],
+            "float16": fp16,
+            "bfloat16": ["bfloat16", "float16", "float32"],
+            "int8": ["int8", "float16", "float32"],
+            "float8": ["float8", "float16", "float32"],
+        }.get(precision, ["float32"])
         for name in chain:
             value = self.peak_tflops.get(name)
             if value:
@@ -64,8 +74,10 @@ def gpu_for_device(device_name: str) -> GpuSpec:
     table = gpus()
     match = table[table["cuda_device_name"].str.lower() == str(device_name).strip().lower()]
     if match.empty:
-        raise ConfigError(f"CUDA device '{device_name}' is not in the GPU table (known devices: "
-                          f"{', '.join(table['cuda_device_name'])})")
+        raise ConfigError(
+            f"CUDA device '{device_name}' is not in the GPU table (known devices: "
+            f"{', '.join(table['cuda_device_name'])})"
+        )
     return gpu_spec(match.iloc[0]["name"])
 
 
@@ -79,6 +91,13 @@ def gpu_spec(name: GpuSpec | str) -> GpuSpec:
         raise ConfigError(f"GPU '{name}' is not in the GPU table (known GPUs: {', '.join(table['name'])})")
     row = match.iloc[0]
     peaks = {p: (float(row[c]) if pd.notna(row[c]) else None) for p, c in PRECISION_COLUMNS.items()}
-    return GpuSpec(name=row["name"], label=row["label"], architecture=row["architecture"], peak_tflops=peaks,
-                   memory_bandwidth_gbs=float(row["memory_bandwidth_gbs"]), sm_count=int(row["sm_count"]),
-                   l2_mb=float(row["l2_mb"]), source=row["source"])
+    return GpuSpec(
+        name=row["name"],
+        label=row["label"],
+        architecture=row["architecture"],
+        peak_tflops=peaks,
+        memory_bandwidth_gbs=float(row["memory_bandwidth_gbs"]),
+        sm_count=int(row["sm_count"]),
+        l2_mb=float(row["l2_mb"]),
+        source=row["source"],
+    )

@@ -59,16 +59,20 @@ TIME_SHARE_WEIGHT = 0.5  # each layer's weight in the fit: half even, half its s
 
 @dataclass(frozen=True)
 class EfficiencyFactors:
-    compute: float = PRIOR["compute"]        # fraction of the math peak a large conv/GEMM reaches
-    memory: float = PRIOR["memory"]          # fraction of DRAM bandwidth a memory-bound layer reaches
-    reformat: float = PRIOR["reformat"]      # the same for reformats (layout changes: strided, poorly coalesced)
+    compute: float = PRIOR["compute"]  # fraction of the math peak a large conv/GEMM reaches
+    memory: float = PRIOR["memory"]  # fraction of DRAM bandwidth a memory-bound layer reaches
+    reformat: float = PRIOR["reformat"]  # the same for reformats (layout changes: strided, poorly coalesced)
     overhead_us: float = PRIOR["overhead_us"]  # fixed time per kernel in a CUDA graph: launch gap, ramp-up, tail
     fitted_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"compute": round(self.compute, 4), "memory": round(self.memory, 4),
-                "reformat": round(self.reformat, 4), "overhead_us": round(self.overhead_us, 3),
-                "fitted_on": list(self.fitted_on)}
+        return {
+            "compute": round(self.compute, 4),
+            "memory": round(self.memory, 4),
+            "reformat": round(self.reformat, 4),
+            "overhead_us": round(self.overhead_us, 3),
+            "fitted_on": list(self.fitted_on),
+        }
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def profile_latency_ms(profile: PathArg) -> float | None:
     """The end-to-end GPU time in the TREx metadata file beside a profile (``X.profile.json`` ->
     ``X.profile.metadata.json``), or None when there is none."""
     path = Path(profile)
-    metadata = path.with_name(path.name[:-len(".json")] + ".metadata.json") if path.name.endswith(".json") else None
+    metadata = path.with_name(path.name[: -len(".json")] + ".metadata.json") if path.name.endswith(".json") else None
     return metadata_latency_ms(metadata) if metadata is not None and metadata.is_file() else None
 
 
@@ -141,8 +145,10 @@ def _recordings() -> tuple[Recording, ...]:
     """The recorded TensorRT engines in package data (``estimate/data/recordings.csv``; sources in SOURCES.md)."""
     table = pd.read_csv(RECORDINGS_TABLE)
     root = ENGINES_PACKAGE
-    return tuple(Recording(r.name, root / r.graph, root / r.profile, root / r.metadata, r.description)
-                 for r in table.itertuples(index=False))
+    return tuple(
+        Recording(r.name, root / r.graph, root / r.profile, root / r.metadata, r.description)
+        for r in table.itertuples(index=False)
+    )
 
 
 RECORDINGS = _recordings()
@@ -162,22 +168,28 @@ def _roofline_terms(work: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
     precisions = work["precision"].to_numpy()
     peaks, rates = [], []
     for op, precision, math_unit, accumulate in zip(ops, precisions, work["math"], work["accumulate"]):
-        peak, rate = gpu.peak_flops(precision or "float32",
-                                    tensor_cores=op in TENSOR_CORE_OPS and math_unit not in ("simt", "winograd"),
-                                    accumulate=accumulate)
+        peak, rate = gpu.peak_flops(
+            precision or "float32",
+            tensor_cores=op in TENSOR_CORE_OPS and math_unit not in ("simt", "winograd"),
+            accumulate=accumulate,
+        )
         peaks.append(peak)
         rates.append(rate)
     peaks = np.asarray(peaks)
-    fill = np.where(np.isin(ops, TENSOR_CORE_OPS), wave_fill(work["gemm_m"], work["gemm_n"], work["gemm_k"],
-                                                            gpu.sm_count), 1.0)
+    fill = np.where(
+        np.isin(ops, TENSOR_CORE_OPS), wave_fill(work["gemm_m"], work["gemm_n"], work["gemm_k"], gpu.sm_count), 1.0
+    )
     flops = work["flops"].to_numpy(dtype=float) / np.where(work["math"] == "winograd", WINOGRAD_SAVING, 1.0)
     memory_s = memory_seconds(work["bytes"], work["weight_bytes"], gpu)
-    return pd.DataFrame({"peak_flops": peaks, "rate": rates, "fill": fill,
-                         "compute_s": flops / (peaks * fill), "memory_s": memory_s}, index=work.index)
+    return pd.DataFrame(
+        {"peak_flops": peaks, "rate": rates, "fill": fill, "compute_s": flops / (peaks * fill), "memory_s": memory_s},
+        index=work.index,
+    )
 
 
-def _predict_seconds(compute_s: np.ndarray, memory_s: np.ndarray, ops: np.ndarray,
-                     factors: EfficiencyFactors) -> tuple[np.ndarray, np.ndarray]:
+def _predict_seconds(
+    compute_s: np.ndarray, memory_s: np.ndarray, ops: np.ndarray, factors: EfficiencyFactors
+) -> tuple[np.ndarray, np.ndarray]:
     """Seconds per layer and what bounds it, from the roofline terms at 100 % efficiency."""
     compute = compute_s / factors.compute
     memory = memory_s / np.where(ops == "reformat", factors.reformat, factors.memory)
@@ -195,9 +207,15 @@ def _fit_data(rec: Recording) -> tuple:
     terms = _roofline_terms(work, gpu_spec(rec.gpu))
     usable = (measured > 0) & ~np.isin(work["op"], NO_TIME_OPS) & work["bytes"].notna().to_numpy()
     weights = (1 - TIME_SHARE_WEIGHT) / usable.sum() + TIME_SHARE_WEIGHT * measured[usable] / measured[usable].sum()
-    return (terms["compute_s"].to_numpy()[usable], terms["memory_s"].to_numpy()[usable],
-            work["op"].to_numpy()[usable], measured[usable], weights * (1 - TOTAL_WEIGHT),
-            rec.profiler_overhead_ms * 1e-3, rec.latency_ms * 1e-3)
+    return (
+        terms["compute_s"].to_numpy()[usable],
+        terms["memory_s"].to_numpy()[usable],
+        work["op"].to_numpy()[usable],
+        measured[usable],
+        weights * (1 - TOTAL_WEIGHT),
+        rec.profiler_overhead_ms * 1e-3,
+        rec.latency_ms * 1e-3,
+    )
 
 
 FACTOR_NAMES = ("compute", "memory", "reformat", "overhead_us")
@@ -223,13 +241,20 @@ def fit_factors(recordings: Sequence[Recording] = RECORDINGS) -> EfficiencyFacto
 
     # efficiencies stay within (0, 1] and the overhead within 0.1-50 us during the search (not clipped after it)
     bounds = [(np.log(1e-3), 0.0) if n != "overhead_us" else (np.log(0.1), np.log(50.0)) for n in FACTOR_NAMES]
-    best = minimize(loss, prior, method="Nelder-Mead", bounds=bounds,
-                    options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 4000})
-    return EfficiencyFactors(**{n: float(v) for n, v in zip(FACTOR_NAMES, np.exp(best.x))},
-                             fitted_on=tuple(r.name for r in recordings))
+    best = minimize(
+        loss, prior, method="Nelder-Mead", bounds=bounds, options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 4000}
+    )
+    return EfficiencyFactors(
+        **{n: float(v) for n, v in zip(FACTOR_NAMES, np.exp(best.x))}, fitted_on=tuple(r.name for r in recordings)
+    )
 
 
-def error_metrics(estimated_ms: Sequence[float] | np.ndarray | pd.Series, measured_ms: Sequence[float] | np.ndarray | pd.Series, *, latency_ms: float | None = None) -> dict:
+def error_metrics(
+    estimated_ms: Sequence[float] | np.ndarray | pd.Series,
+    measured_ms: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    latency_ms: float | None = None,
+) -> dict:
     """Per-layer median absolute % error, total % error and Spearman rank correlation (layers timed > 0).
 
     With ``latency_ms`` (the engine's end-to-end GPU time), each estimate is compared with its layer's profiled time
@@ -238,8 +263,9 @@ def error_metrics(estimated_ms: Sequence[float] | np.ndarray | pd.Series, measur
     from scipy.stats import spearmanr
 
     if latency_ms is not None and not (np.isfinite(latency_ms) and latency_ms > 0):
-        raise ConfigError(f"the end-to-end time (latency_ms) must be a positive number of milliseconds, "
-                          f"got {latency_ms}")
+        raise ConfigError(
+            f"the end-to-end time (latency_ms) must be a positive number of milliseconds, got {latency_ms}"
+        )
     est = np.asarray(estimated_ms, dtype=float)
     meas = np.asarray(measured_ms, dtype=float)
     keep = (meas > 0) & np.isfinite(est) & np.isfinite(meas)
@@ -249,12 +275,17 @@ def error_metrics(estimated_ms: Sequence[float] | np.ndarray | pd.Series, measur
     overhead = profiler_overhead_ms(meas, latency_ms) if latency_ms else 0.0
     measured_total = float(latency_ms) if latency_ms else float(meas.sum())
     rho = float(spearmanr(est, meas).statistic) if len(meas) > 2 else float("nan")
-    return {"layers": int(len(meas)),
-            "median_abs_pct_error": float(np.median(np.abs((est + overhead) / meas - 1)) * 100),
-            "total_pct_error": float((est.sum() / measured_total - 1) * 100), "spearman": rho,
-            "estimated_total_ms": float(est.sum()), "measured_total_ms": measured_total,
-            "profiler_overhead_ms": overhead, "profile_total_ms": float(meas.sum()),
-            "compared_with": "end-to-end GPU time" if latency_ms else "per-layer profile"}
+    return {
+        "layers": int(len(meas)),
+        "median_abs_pct_error": float(np.median(np.abs((est + overhead) / meas - 1)) * 100),
+        "total_pct_error": float((est.sum() / measured_total - 1) * 100),
+        "spearman": rho,
+        "estimated_total_ms": float(est.sum()),
+        "measured_total_ms": measured_total,
+        "profiler_overhead_ms": overhead,
+        "profile_total_ms": float(meas.sum()),
+        "compared_with": "end-to-end GPU time" if latency_ms else "per-layer profile",
+    }
 
 
 @lru_cache(maxsize=1)
@@ -279,10 +310,18 @@ def _held_out_rows(groups) -> pd.DataFrame:
             same_machine = [r for r in fitted if r.gpu == rec.gpu] or list(fitted)
             overhead = float(np.mean([r.profiler_overhead_ms for r in same_machine]))
             raw = error_metrics(estimated + overhead, measured)
-            rows.append({"predicted": rec.name, "gpu": rec.gpu, "fitted_on": ", ".join(factors.fitted_on),
-                         **metrics, "profile_median_abs_pct_error": raw["median_abs_pct_error"],
-                         "profile_total_pct_error": raw["total_pct_error"], "profiler_overhead_used_ms": overhead,
-                         **{f"factor_{k}": v for k, v in factors.to_dict().items() if k != "fitted_on"}})
+            rows.append(
+                {
+                    "predicted": rec.name,
+                    "gpu": rec.gpu,
+                    "fitted_on": ", ".join(factors.fitted_on),
+                    **metrics,
+                    "profile_median_abs_pct_error": raw["median_abs_pct_error"],
+                    "profile_total_pct_error": raw["total_pct_error"],
+                    "profiler_overhead_used_ms": overhead,
+                    **{f"factor_{k}": v for k, v in factors.to_dict().items() if k != "fitted_on"},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -305,16 +344,19 @@ def leave_one_gpu_out() -> pd.DataFrame:
 def accuracy_summary() -> dict:
     """The leave-one-out error, worst case over recordings, in the words every estimate is labelled with."""
     loo, by_gpu = leave_one_out(), leave_one_gpu_out()
-    return {"median_abs_pct_error": float(loo["median_abs_pct_error"].max()),
-            "total_abs_pct_error": float(loo["total_pct_error"].abs().max()),
-            "spearman": float(loo["spearman"].min()), "recordings": list(loo["predicted"]),
-            "profile_median_abs_pct_error": float(loo["profile_median_abs_pct_error"].max()),
-            "profile_total_abs_pct_error": float(loo["profile_total_pct_error"].abs().max()),
-            "gpu_left_out_median_abs_pct_error": float(by_gpu["median_abs_pct_error"].max()),
-            "gpu_left_out_total_abs_pct_error": float(by_gpu["total_pct_error"].abs().max()),
-            "method": "leave one out over recorded TensorRT engines (fit on the others, predict the held-out one): "
-                      "each layer against its profiled time less the profiler's measured per-layer overhead, the "
-                      "total against trtexec's end-to-end GPU compute time"}
+    return {
+        "median_abs_pct_error": float(loo["median_abs_pct_error"].max()),
+        "total_abs_pct_error": float(loo["total_pct_error"].abs().max()),
+        "spearman": float(loo["spearman"].min()),
+        "recordings": list(loo["predicted"]),
+        "profile_median_abs_pct_error": float(loo["profile_median_abs_pct_error"].max()),
+        "profile_total_abs_pct_error": float(loo["profile_total_pct_error"].abs().max()),
+        "gpu_left_out_median_abs_pct_error": float(by_gpu["median_abs_pct_error"].max()),
+        "gpu_left_out_total_abs_pct_error": float(by_gpu["total_pct_error"].abs().max()),
+        "method": "leave one out over recorded TensorRT engines (fit on the others, predict the held-out one): "
+        "each layer against its profiled time less the profiler's measured per-layer overhead, the "
+        "total against trtexec's end-to-end GPU compute time",
+    }
 
 
 def accuracy_table() -> pd.DataFrame:
@@ -322,18 +364,28 @@ def accuracy_table() -> pd.DataFrame:
     out) and when its whole GPU is (leave one GPU out): per-layer median absolute % error and total % error."""
     loo = leave_one_out().set_index("predicted")
     by_gpu = leave_one_gpu_out().set_index("predicted")
-    return pd.DataFrame([{"recording": rec.name, "gpu": rec.gpu, "what": rec.description,
-                          "per-layer % (left out)": loo.at[rec.name, "median_abs_pct_error"],
-                          "total % (left out)": loo.at[rec.name, "total_pct_error"],
-                          "per-layer % (GPU left out)": by_gpu.at[rec.name, "median_abs_pct_error"],
-                          "total % (GPU left out)": by_gpu.at[rec.name, "total_pct_error"]}
-                         for rec in RECORDINGS]).round(1)
+    return pd.DataFrame(
+        [
+            {
+                "recording": rec.name,
+                "gpu": rec.gpu,
+                "what": rec.description,
+                "per-layer % (left out)": loo.at[rec.name, "median_abs_pct_error"],
+                "total % (left out)": loo.at[rec.name, "total_pct_error"],
+                "per-layer % (GPU left out)": by_gpu.at[rec.name, "median_abs_pct_error"],
+                "total % (GPU left out)": by_gpu.at[rec.name, "total_pct_error"],
+            }
+            for rec in RECORDINGS
+        ]
+    ).round(1)
 
 
 def accuracy_label() -> str:
     loo = leave_one_out()  # the label quotes leave one out only: the GPU-left-out fits need not run for it
-    return (f"estimate (leave-one-out error on {len(RECORDINGS)} recorded TensorRT engines: per-layer median ±"
-            f"{loo['median_abs_pct_error'].max():.0f} %, total ±{loo['total_pct_error'].abs().max():.0f} %)")
+    return (
+        f"estimate (leave-one-out error on {len(RECORDINGS)} recorded TensorRT engines: per-layer median ±"
+        f"{loo['median_abs_pct_error'].max():.0f} %, total ±{loo['total_pct_error'].abs().max():.0f} %)"
+    )
 
 
 def _engine_traits(work: pd.DataFrame) -> dict:
@@ -343,8 +395,10 @@ def _engine_traits(work: pd.DataFrame) -> dict:
     rows = math_rows if len(math_rows) else work[~work["op"].isin(NO_TIME_OPS)]
     precisions = rows["precision"].replace("", np.nan).dropna()
     shapes = [s[0] for s in rows["input_shapes"] if s and s[0]]
-    return {"precision": str(precisions.mode().iloc[0]) if len(precisions) else "",
-            "batch": int(shapes[0][0]) if shapes and shapes[0] else None}
+    return {
+        "precision": str(precisions.mode().iloc[0]) if len(precisions) else "",
+        "batch": int(shapes[0][0]) if shapes and shapes[0] else None,
+    }
 
 
 @lru_cache(maxsize=None)
@@ -372,6 +426,7 @@ def error_band(layers: pd.DataFrame, traits: dict, gpu: GpuSpec) -> dict:
     same_precision = [n for n, t in traits_of.items() if t["precision"] == traits["precision"]]
     batch_class = (traits["batch"] or 1) > 1
     similar = [n for n in same_precision if ((traits_of[n]["batch"] or 1) > 1) == batch_class]
+
     def same_chip(name):  # A100 40GB / 80GB / PCIe share one chip: recordings on any of them count
         other = gpu_spec(traits_of[name]["gpu"])
         return (other.architecture, other.sm_count) == (gpu.architecture, gpu.sm_count)
@@ -379,39 +434,55 @@ def error_band(layers: pd.DataFrame, traits: dict, gpu: GpuSpec) -> dict:
     on_gpu = [n for n in similar if same_chip(n)]
     notes = []
     if not same_precision:
-        notes.append(f"no recording has {traits['precision'] or 'this'} precision: the band below is of other "
-                     "precisions and may not hold")
+        notes.append(
+            f"no recording has {traits['precision'] or 'this'} precision: the band below is of other "
+            "precisions and may not hold"
+        )
     elif not similar:
-        notes.append(f"no {traits['precision']} recording at batch {traits['batch']} "
-                     f"({'all are batch 1' if batch_class else 'all are larger batches'})")
+        notes.append(
+            f"no {traits['precision']} recording at batch {traits['batch']} "
+            f"({'all are batch 1' if batch_class else 'all are larger batches'})"
+        )
     if not any(same_chip(n) for n in same_precision):
-        notes.append(f"no recording on {gpu.name} at {traits['precision'] or 'this precision'}: the fit has never "
-                     "seen this GPU with it (leave-one-GPU-out is the relevant error)")
+        notes.append(
+            f"no recording on {gpu.name} at {traits['precision'] or 'this precision'}: the fit has never "
+            "seen this GPU with it (leave-one-GPU-out is the relevant error)"
+        )
     basis = similar or same_precision or [r.name for r in RECORDINGS]
     loo = leave_one_out().set_index("predicted").loc[basis]
-    band = {"median_abs_pct_error": float(loo["median_abs_pct_error"].max()),
-            "total_abs_pct_error": float(loo["total_pct_error"].abs().max()),
-            "resembling": basis, "on_this_gpu": on_gpu,
-            "unseen_fraction": float(estimated[unseen].sum()) / total,
-            "unseen_ops": sorted(set(layers.loc[unseen, "op"])),
-            "not_estimated_layers": int(not_estimated.sum()), "lower_bound": bool(not_estimated.any()),
-            "notes": notes}
+    band = {
+        "median_abs_pct_error": float(loo["median_abs_pct_error"].max()),
+        "total_abs_pct_error": float(loo["total_pct_error"].abs().max()),
+        "resembling": basis,
+        "on_this_gpu": on_gpu,
+        "unseen_fraction": float(estimated[unseen].sum()) / total,
+        "unseen_ops": sorted(set(layers.loc[unseen, "op"])),
+        "not_estimated_layers": int(not_estimated.sum()),
+        "lower_bound": bool(not_estimated.any()),
+        "notes": notes,
+    }
     return band
 
 
 def band_label(band: dict) -> str:
     """The estimate's label from its error band: the resembling recordings' leave-one-out error, what they do not
     cover, and 'lower bound' when layers are not estimated."""
-    text = (f"estimate (leave-one-out error on {len(band['resembling'])} resembling recorded TensorRT engines: "
-            f"per-layer median ±{band['median_abs_pct_error']:.0f} %, total ±{band['total_abs_pct_error']:.0f} %)")
+    text = (
+        f"estimate (leave-one-out error on {len(band['resembling'])} resembling recorded TensorRT engines: "
+        f"per-layer median ±{band['median_abs_pct_error']:.0f} %, total ±{band['total_abs_pct_error']:.0f} %)"
+    )
     if band["unseen_fraction"] > 0.005:
-        text += (f"; {band['unseen_fraction'] * 100:.0f} % of the estimated time is in layers the fit never saw "
-                 f"({', '.join(band['unseen_ops'])}): the band does not cover it")
+        text += (
+            f"; {band['unseen_fraction'] * 100:.0f} % of the estimated time is in layers the fit never saw "
+            f"({', '.join(band['unseen_ops'])}): the band does not cover it"
+        )
     for note in band["notes"]:
         text += f"; {note}"
     if band["lower_bound"]:
-        text = (f"LOWER BOUND: {band['not_estimated_layers']} layers not estimated (their time is missing from the "
-                f"total); " + text)
+        text = (
+            f"LOWER BOUND: {band['not_estimated_layers']} layers not estimated (their time is missing from the "
+            f"total); " + text
+        )
     return text
 
 
@@ -468,24 +539,52 @@ class EngineEstimate:
         return out
 
     def to_dict(self) -> dict:
-        layers = [{"name": r.name, "estimated_ms": None if pd.isna(r.estimated_ms) else round(float(r.estimated_ms), 6),
-                   "bound": r.bound, "flops": None if pd.isna(r.flops) else float(r.flops),
-                   "bytes": None if pd.isna(r.bytes) else float(r.bytes), "op": r.op, "precision": r.precision,
-                   "basis": r.basis, "note": r.note}
-                  for r in self.layers.itertuples(index=False)]
-        return {"gpu": self.gpu.name, "gpu_label": self.gpu.label, "total_ms": round(self.total_ms, 6),
-                "label": self.label, "lower_bound": self.lower_bound, "band": self.band,
-                "accuracy": self.accuracy(), "factors": self.factors.to_dict(),
-                "layers_without_shapes": self.layers_without_shapes, "layers": layers}
+        layers = [
+            {
+                "name": r.name,
+                "estimated_ms": None if pd.isna(r.estimated_ms) else round(float(r.estimated_ms), 6),
+                "bound": r.bound,
+                "flops": None if pd.isna(r.flops) else float(r.flops),
+                "bytes": None if pd.isna(r.bytes) else float(r.bytes),
+                "op": r.op,
+                "precision": r.precision,
+                "basis": r.basis,
+                "note": r.note,
+            }
+            for r in self.layers.itertuples(index=False)
+        ]
+        return {
+            "gpu": self.gpu.name,
+            "gpu_label": self.gpu.label,
+            "total_ms": round(self.total_ms, 6),
+            "label": self.label,
+            "lower_bound": self.lower_bound,
+            "band": self.band,
+            "accuracy": self.accuracy(),
+            "factors": self.factors.to_dict(),
+            "layers_without_shapes": self.layers_without_shapes,
+            "layers": layers,
+        }
 
     def _repr_html_(self) -> str:
-        missing = (f"<br>{len(self.layers_without_shapes)} layers have no shapes and are not estimated: "
-                   f"{', '.join(self.layers_without_shapes[:5])}" if self.layers_without_shapes else "")
-        return (f"<div><b>{self.total_ms:.3f} ms</b> on {self.gpu.label} — {self.label}{missing}</div>"
-                + self.layers[["name", "op", "precision", "bound", "estimated_ms"]].to_html(index=False))
+        missing = (
+            f"<br>{len(self.layers_without_shapes)} layers have no shapes and are not estimated: "
+            f"{', '.join(self.layers_without_shapes[:5])}"
+            if self.layers_without_shapes
+            else ""
+        )
+        return f"<div><b>{self.total_ms:.3f} ms</b> on {self.gpu.label} — {self.label}{missing}</div>" + self.layers[
+            ["name", "op", "precision", "bound", "estimated_ms"]
+        ].to_html(index=False)
 
 
-def estimate_engine(source: BuildResult | PathArg | dict | list[dict], gpu: GpuSpec | str, *, model: Model | None = None, factors: EfficiencyFactors | None = None) -> EngineEstimate:
+def estimate_engine(
+    source: BuildResult | PathArg | dict | list[dict],
+    gpu: GpuSpec | str,
+    *,
+    model: Model | None = None,
+    factors: EfficiencyFactors | None = None,
+) -> EngineEstimate:
     """Estimate each layer's time on ``gpu`` for an engine: a BuildResult (CPU build), layer-information JSON
     (path or parsed) or a ``layer_workload`` DataFrame. Layers without shapes are listed, not estimated."""
     spec = gpu_spec(gpu)
@@ -493,12 +592,15 @@ def estimate_engine(source: BuildResult | PathArg | dict | list[dict], gpu: GpuS
     own_factors = factors is None
     factors = factors or calibrated_factors()
     terms = _roofline_terms(work, spec)
-    seconds, bound = _predict_seconds(terms["compute_s"].to_numpy(), terms["memory_s"].to_numpy(),
-                                      work["op"].to_numpy(), factors)
+    seconds, bound = _predict_seconds(
+        terms["compute_s"].to_numpy(), terms["memory_s"].to_numpy(), work["op"].to_numpy(), factors
+    )
     missing = work["bytes"].isna().to_numpy()
     if len(work) and missing.all():
-        raise EngineFileError("no engine layer carries tensor shapes, so nothing can be estimated (layer information "
-                              "exported without detail: use trtexec --profilingVerbosity=detailed --exportLayerInfo)")
+        raise EngineFileError(
+            "no engine layer carries tensor shapes, so nothing can be estimated (layer information "
+            "exported without detail: use trtexec --profilingVerbosity=detailed --exportLayerInfo)"
+        )
     special = special_layer_costs(work, spec, factors, model=model)
     is_special = np.isin(work["op"].to_numpy(), SPECIAL_OPS) | (special["basis"] != "roofline").to_numpy()
     seconds = np.where(is_special, special["seconds"].to_numpy(), seconds)
@@ -507,19 +609,27 @@ def estimate_engine(source: BuildResult | PathArg | dict | list[dict], gpu: GpuS
     layers["basis"] = np.where(missing, NOT_ESTIMATED, special["basis"].to_numpy())
     layers["note"] = special["note"].to_numpy()
     layers["rate"] = terms["rate"].to_numpy()
-    layers["intensity"] = np.where(layers["bytes"] > 0, layers["flops"] / layers["bytes"].where(layers["bytes"] > 0),
-                                   np.nan)
+    layers["intensity"] = np.where(
+        layers["bytes"] > 0, layers["flops"] / layers["bytes"].where(layers["bytes"] > 0), np.nan
+    )
     layers["estimated_ms"] = np.where(missing & ~is_special, np.nan, seconds * 1e3)
     layers["bound"] = np.where(missing, "unknown (no shapes)", bound)
     with np.errstate(divide="ignore", invalid="ignore"):
-        layers["achieved_tflops"] = np.where(layers["estimated_ms"] > 0,
-                                             layers["flops"] / (layers["estimated_ms"] * 1e-3) / 1e12, np.nan)
+        layers["achieved_tflops"] = np.where(
+            layers["estimated_ms"] > 0, layers["flops"] / (layers["estimated_ms"] * 1e-3) / 1e12, np.nan
+        )
     timed = ~np.isin(work["op"].to_numpy(), NO_TIME_OPS)
     if timed.any() and np.isnan(layers["estimated_ms"].to_numpy()[timed]).all():
         reasons = "; ".join(dict.fromkeys(n for n in layers.loc[timed, "note"] if n)) or "no tensor shapes"
         raise EngineFileError(f"no layer of this engine can be estimated: {reasons}")
     band = error_band(layers, _engine_traits(work), spec) if own_factors else {}
     label = band_label(band) if own_factors else f"estimate (factors fitted on {', '.join(factors.fitted_on)})"
-    return EngineEstimate(gpu=spec, layers=layers, factors=factors, band=band,
-                          layers_without_shapes=list(work.loc[missing, "name"]), label=label,
-                          source=None if isinstance(source, pd.DataFrame) else source)
+    return EngineEstimate(
+        gpu=spec,
+        layers=layers,
+        factors=factors,
+        band=band,
+        layers_without_shapes=list(work.loc[missing, "name"]),
+        label=label,
+        source=None if isinstance(source, pd.DataFrame) else source,
+    )

@@ -21,9 +21,11 @@ from numpy.typing import ArrayLike
 from .gpus import GpuSpec
 
 TILE = 128
-SPLIT_K_MIN = 256   # each K slice keeps a main loop of at least this depth (a shallower split costs more than it fills)
-MAX_SPLIT = 3       # fitted on the H200 conv/GEMM rows: 1, 2, 3, 4, 16 splits gave log-rms error 0.63, 0.42, 0.37, 0.38, 0.53
-L2_SPEEDUP = 1.9    # L2 over DRAM bandwidth: H200 hot adds, 1-8 MiB: (24 - 3) MB in (4.0 - 1.7) us = 9.1 TB/s
+SPLIT_K_MIN = 256  # each K slice keeps a main loop of at least this depth (a shallower split costs more than it fills)
+MAX_SPLIT = (
+    3  # fitted on the H200 conv/GEMM rows: 1, 2, 3, 4, 16 splits gave log-rms error 0.63, 0.42, 0.37, 0.38, 0.53
+)
+L2_SPEEDUP = 1.9  # L2 over DRAM bandwidth: H200 hot adds, 1-8 MiB: (24 - 3) MB in (4.0 - 1.7) us = 9.1 TB/s
 L2_RESIDENT_SHARE = 0.5  # the share of the L2 a layer's activations can count on (the rest: weights, other tensors)
 
 

@@ -29,8 +29,9 @@ def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
     items = [v.strip().lower() for v in (text.split(",") if isinstance(text, str) else text) if str(v).strip()]
     unknown = [v for v in items if v not in VARIANTS]
     if not items or unknown:
-        raise ConfigError(f"precision variant(s) {', '.join(unknown) or '(none)'} unknown (variants: "
-                          f"{', '.join(VARIANTS)})")
+        raise ConfigError(
+            f"precision variant(s) {', '.join(unknown) or '(none)'} unknown (variants: {', '.join(VARIANTS)})"
+        )
     return tuple(dict.fromkeys(items))
 
 
@@ -42,7 +43,9 @@ def opt_shapes(config: BuildConfig) -> dict | None:
     return {name: normalize_shape_range(name, value)[1] for name, value in config.shapes.items()} or None
 
 
-def precision_variant(model: Model, precision: str, shapes: Shapes | None = None, calibration: CalibrationData | None = None) -> Model:
+def precision_variant(
+    model: Model, precision: str, shapes: Shapes | None = None, calibration: CalibrationData | None = None
+) -> Model:
     """The model in ``precision``. INT8/FP8 without calibration data calibrate on random inputs: the Q/DQ
     placement, hence the engine and its time, is the same whatever the scales; only accuracy would differ."""
     from ...model import generate_feeds, load_model
@@ -65,9 +68,18 @@ def own_precision(model: "Model") -> str:
     return model.precision or weight_precision(model) or "fp32"
 
 
-def estimate_model(model: ModelSource, gpu: GpuSpec | str, precisions: Sequence[str] = ("fp32", "fp16", "int8"), *, shapes: Shapes | None = None, calibration: CalibrationData | None = None,
-                   config: BuildConfig | None = None, cache: bool = True, on_progress: ProgressCallback | None = None,
-                   cancel: threading.Event | None = None) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
+def estimate_model(
+    model: ModelSource,
+    gpu: GpuSpec | str,
+    precisions: Sequence[str] = ("fp32", "fp16", "int8"),
+    *,
+    shapes: Shapes | None = None,
+    calibration: CalibrationData | None = None,
+    config: BuildConfig | None = None,
+    cache: bool = True,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[pd.DataFrame, dict[str, EngineEstimate]]:
     """Build the model once per precision (CPU builder) and estimate each engine on ``gpu``; setting ``cancel`` (a
     ``threading.Event``) stops the build in flight (EngineBuildError) and builds no further precision.
     ``config``: a BuildConfig for every build (default: ``shapes`` and the builder's defaults); ``cache``: use the
@@ -97,16 +109,23 @@ def estimate_model(model: ModelSource, gpu: GpuSpec | str, precisions: Sequence[
         # "fp32" builds the model as it is: an FP16 file's engine is FP16, and said so
         label = own_precision(model) if precision == "fp32" else precision
         estimates[label] = est
-        rows.append({"precision": label, "engine_layers": len(est.layers), "estimated_ms": est.total_ms,
-                     "layers_without_shapes": len(est.layers_without_shapes),
-                     "not_estimated_layers": est.band.get("not_estimated_layers", 0),
-                     "unseen_time_%": round(100 * est.band.get("unseen_fraction", 0.0), 1),
-                     "lower_bound": est.lower_bound})
+        rows.append(
+            {
+                "precision": label,
+                "engine_layers": len(est.layers),
+                "estimated_ms": est.total_ms,
+                "layers_without_shapes": len(est.layers_without_shapes),
+                "not_estimated_layers": est.band.get("not_estimated_layers", 0),
+                "unseen_time_%": round(100 * est.band.get("unseen_fraction", 0.0), 1),
+                "lower_bound": est.lower_bound,
+            }
+        )
     if on_progress:
         on_progress("done", 1.0)
     table = pd.DataFrame(rows)
     table["speedup_vs_" + table["precision"].iloc[0]] = table["estimated_ms"].iloc[0] / table["estimated_ms"]
     labels = dict.fromkeys(est.label for est in estimates.values())  # each variant's own error band
-    table.attrs["label"] = (next(iter(labels)) if len(labels) == 1 else
-                            " | ".join(f"{p}: {e.label}" for p, e in estimates.items()))
+    table.attrs["label"] = (
+        next(iter(labels)) if len(labels) == 1 else " | ".join(f"{p}: {e.label}" for p, e in estimates.items())
+    )
     return table, estimates

@@ -24,16 +24,49 @@ if TYPE_CHECKING:
     from ...model import Model
     from ..build import BuildResult
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "uint8": 1, "float8": 1, "float4": 0.5,
-               "int4": 0.5, "int32": 4, "int64": 8, "bool": 1}
+DTYPE_BYTES = {
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "float8": 1,
+    "float4": 0.5,
+    "int4": 0.5,
+    "int32": 4,
+    "int64": 8,
+    "bool": 1,
+}
 _VECTOR_WIDTH = {"two": 2, "four": 4, "eight": 8, "sixteen": 16, "thirty-two": 32}
 # Ops TensorRT runs as GEMMs on tensor cores, and ops that only move or combine memory.
 TENSOR_CORE_OPS = ("conv", "gemm")
 NO_TIME_OPS = ("noop", "sync", "shape")
 
-WORKLOAD_COLUMNS = ["name", "type", "op", "precision", "math", "accumulate", "flops", "bytes", "weight_bytes",
-                    "gemm_m", "gemm_n", "gemm_k", "weight_shape", "input_shapes", "output_shapes", "shapes_known",
-                    "onnx_nodes", "kind", "tactic", "output_formats", "inputs", "outputs", "output_dtypes"]
+WORKLOAD_COLUMNS = [
+    "name",
+    "type",
+    "op",
+    "precision",
+    "math",
+    "accumulate",
+    "flops",
+    "bytes",
+    "weight_bytes",
+    "gemm_m",
+    "gemm_n",
+    "gemm_k",
+    "weight_shape",
+    "input_shapes",
+    "output_shapes",
+    "shapes_known",
+    "onnx_nodes",
+    "kind",
+    "tactic",
+    "output_formats",
+    "inputs",
+    "outputs",
+    "output_dtypes",
+]
 
 
 # Kernel names say which unit does the math and in what type it accumulates (NVIDIA's naming: xmma
@@ -67,7 +100,7 @@ def tactic_math(tactic: str) -> tuple[str, str]:
 def raw_layers_of(source: BuildResult | PathArg | dict | list[dict]) -> tuple[list[dict], str]:
     """Raw layer dicts and their source from a BuildResult, a layer-information JSON path/dict, or a list of dicts."""
     if hasattr(source, "log") and hasattr(source, "layers"):  # a BuildResult (engines.build)
-        raw = parse_layer_report(source.log[source.log.rfind("Layers:"):]) if "Layers:" in source.log else []
+        raw = parse_layer_report(source.log[source.log.rfind("Layers:") :]) if "Layers:" in source.log else []
         if not raw:
             raise EngineFileError("the build log holds no 'Layers:' report (build with the workbench's build_engine)")
         return raw, "builder-log"
@@ -88,8 +121,9 @@ def _dims(tensor: Mapping) -> list[int] | None:
 
 
 def _dtype(tensor: Mapping) -> str:
-    return normalize_dtype(tensor.get("Datatype") or tensor.get("Format/Datatype") or tensor.get("DataType")
-                           or tensor.get("Type"))
+    return normalize_dtype(
+        tensor.get("Datatype") or tensor.get("Format/Datatype") or tensor.get("DataType") or tensor.get("Type")
+    )
 
 
 def _channel_multiple(tensor: Mapping) -> int:
@@ -219,7 +253,7 @@ def _with_fused_conv_keys(raw: Mapping) -> Mapping:
     out = dict(raw)
     for key, value in raw.items():
         if key.startswith("Conv") and key != "ConvParameterType":
-            out.setdefault(key[len("Conv"):], value)
+            out.setdefault(key[len("Conv") :], value)
     out["ParameterType"] = raw["ConvParameterType"]
     return out
 
@@ -231,8 +265,9 @@ def _conv_output_elements(raw: Mapping, in_shape, out_shape) -> float:
     if "PoolingParameterType" not in raw or not (isinstance(kernel, list) and isinstance(stride, list) and in_shape):
         return _elements(out_shape)
     pre, post = raw.get("PrePadding") or [0] * len(kernel), raw.get("PostPadding") or [0] * len(kernel)
-    spatial = [(size + a + b - k) // s + 1 for size, k, s, a, b in zip(in_shape[-len(kernel):], kernel, stride, pre,
-                                                                         post)]
+    spatial = [
+        (size + a + b - k) // s + 1 for size, k, s, a, b in zip(in_shape[-len(kernel) :], kernel, stride, pre, post)
+    ]
     return float(in_shape[0] * int(raw.get("OutMaps") or out_shape[1]) * math.prod(spatial))
 
 
@@ -248,13 +283,24 @@ def _layer_work(raw: Mapping, op: str) -> dict:
     # the first floating-point input says the layer's precision (Myelin kernels also take int32 index tensors)
     floats = [_dtype(t) for t in inputs if _dtype(t) in ("float32", "float16", "bfloat16", "float8", "int8")]
     precision = (floats[0] if floats else _dtype(inputs[0]) if inputs else "") or (
-        _dtype(outputs[0]) if outputs else "")
+        _dtype(outputs[0]) if outputs else ""
+    )
     if op in ("conv", "depthwise", "gemm") and isinstance(raw.get("Weights"), dict):
         w_type = normalize_dtype(str(raw["Weights"].get("Type")))
         precision = "int8" if w_type == "int8" else precision
-    work = {"precision": precision, "flops": np.nan, "bytes": np.nan, "weight_bytes": weight_bytes,
-            "gemm_m": np.nan, "gemm_n": np.nan, "gemm_k": np.nan, "weight_shape": weight_dims,
-            "input_shapes": in_shapes, "output_shapes": out_shapes, "shapes_known": known}
+    work = {
+        "precision": precision,
+        "flops": np.nan,
+        "bytes": np.nan,
+        "weight_bytes": weight_bytes,
+        "gemm_m": np.nan,
+        "gemm_n": np.nan,
+        "gemm_k": np.nan,
+        "weight_shape": weight_dims,
+        "input_shapes": in_shapes,
+        "output_shapes": out_shapes,
+        "shapes_known": known,
+    }
     if op in NO_TIME_OPS:
         work.update(flops=0.0, bytes=0.0)
         return work
@@ -272,8 +318,12 @@ def _layer_work(raw: Mapping, op: str) -> dict:
             per_output = _elements(weight_dims[1:])
         else:
             per_output = float(in_shapes[0][1]) if in_shapes and len(in_shapes[0]) > 1 else 1.0
-        work.update(flops=2.0 * out_elems * per_output, gemm_m=out_elems / max(channels_out, 1),
-                    gemm_n=float(channels_out), gemm_k=per_output)
+        work.update(
+            flops=2.0 * out_elems * per_output,
+            gemm_m=out_elems / max(channels_out, 1),
+            gemm_n=float(channels_out),
+            gemm_k=per_output,
+        )
     elif op == "gemm":
         n = float(out[-1]) if out else 1.0
         if weight_dims:
@@ -287,8 +337,11 @@ def _layer_work(raw: Mapping, op: str) -> dict:
         work.update(flops=2.0 * out_elems * k, gemm_m=out_elems / max(n, 1.0), gemm_n=n, gemm_k=k)
     elif op == "pool":
         window = raw.get("WindowSize")
-        taps = _elements(window) if isinstance(window, list) and window else (
-            _elements(in_shapes[0]) / max(out_elems, 1.0) if in_shapes and in_shapes[0] else 1.0)
+        taps = (
+            _elements(window)
+            if isinstance(window, list) and window
+            else (_elements(in_shapes[0]) / max(out_elems, 1.0) if in_shapes and in_shapes[0] else 1.0)
+        )
         work["flops"] = out_elems * taps
     elif op == "reformat":
         work["flops"] = 0.0
@@ -331,11 +384,23 @@ def layer_workload(source: BuildResult | PathArg | dict | list[dict], model: Mod
         onnx_ops = [op_of[n] for n in layer.onnx_nodes if n in op_of]
         op = classify(raw, layer.kind, onnx_ops)
         math_unit, accumulate = tactic_math(layer.tactic) if op in TENSOR_CORE_OPS else ("", "")
-        rows.append({"name": layer.name, "type": layer.type, "op": op, "math": math_unit, "accumulate": accumulate,
-                     **_layer_work(raw, op),
-                     "onnx_nodes": list(layer.onnx_nodes), "kind": layer.kind, "tactic": layer.tactic,
-                     "output_formats": list(layer.output_formats), "inputs": list(layer.inputs),
-                     "outputs": list(layer.outputs), "output_dtypes": list(layer.output_dtypes)})
+        rows.append(
+            {
+                "name": layer.name,
+                "type": layer.type,
+                "op": op,
+                "math": math_unit,
+                "accumulate": accumulate,
+                **_layer_work(raw, op),
+                "onnx_nodes": list(layer.onnx_nodes),
+                "kind": layer.kind,
+                "tactic": layer.tactic,
+                "output_formats": list(layer.output_formats),
+                "inputs": list(layer.inputs),
+                "outputs": list(layer.outputs),
+                "output_dtypes": list(layer.output_dtypes),
+            }
+        )
     df = pd.DataFrame(rows, columns=WORKLOAD_COLUMNS)
     df.attrs["source"] = origin
     return df
