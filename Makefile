@@ -48,14 +48,21 @@ app: $(VENV)/.installed-lab
 # (one Ray, one JupyterLab) start once. Many tests wait on a subprocess, server or kernel, so two workers beat one
 # even on 2 cores.
 TEST_WORKERS ?= 2
+# mypy (types of workbench/, about a minute) runs beside pytest and its report is printed after it; either failing
+# fails make test.
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check workbench
+	$(BIN)/ruff format --check workbench
+	@types=$$(mktemp); $(BIN)/mypy > $$types 2>&1 & mypy=$$!; \
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=10 \
-	    $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,) $(PYTEST_ARGS)
+	    $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,) $(PYTEST_ARGS); status=$$?; \
+	wait $$mypy || status=1; echo "mypy: $$(tail -1 $$types)"; [ $$status = 0 ] || cat $$types; rm -f $$types; \
+	exit $$status
 
-# Lint and types of workbench/ (mypy takes about a minute on 2 cores, so it is not part of make test).
+# Lint and types of workbench/ alone (make test runs both too).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check workbench
+	$(BIN)/ruff format --check workbench
 	$(BIN)/mypy
 
 # The README's screenshots come from the real-browser tests (JupyterLab and Voila in Debian's chromium).
