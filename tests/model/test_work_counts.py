@@ -190,17 +190,15 @@ def test_inspect_says_lower_bound_and_control_flow(run_cli, tmp_path):
 
 
 def test_estimate_adds_the_models_own_work(tmp_path):
-    from argparse import Namespace
-
     from workbench.cli.analysis_commands import _onnx_work_line  # the build estimate runs first is tested elsewhere
 
     info = {}
-    line = _onnx_work_line(Namespace(model="if_model", shapes=None), info)
+    line = _onnx_work_line(load_model("if_model"), None, info)
     assert info == {"onnx_macs": 64 * (32 * 32 + 32 * 32 + 32), "work_note": None}
     assert line.strip().startswith("ONNX model: 0.0001331 GMACs at input:1x64x32")
     path = tmp_path / "nonzero.onnx"
     onnx.save(_nonzero_model(), str(path))
-    line = _onnx_work_line(Namespace(model=str(path), shapes=None), info)
+    line = _onnx_work_line(load_model(path), None, info)
     assert "at least" in line and "lower bound: 1 node not counted (ops MatMul)" in line
 
 

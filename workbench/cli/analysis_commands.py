@@ -197,10 +197,12 @@ def cmd_estimate(args: argparse.Namespace) -> tuple[str, dict]:
     if args.profile or args.latency_ms:
         raise ConfigError("--profile and --latency-ms go with --engine-json (a profile of that engine)")
     from ..engines.estimate.variants import estimate_model
+    from ..model import load_model
 
+    model = load_model(args.model)  # loaded once: the estimate builds it, and its own work is counted below
     variants = args.precision_variants or "fp32"
     table, estimates = estimate_model(
-        args.model,
+        model,
         args.gpu,
         variants,
         config=build_config_from_args(args),
@@ -218,21 +220,19 @@ def cmd_estimate(args: argparse.Namespace) -> tuple[str, dict]:
     text = "\n\n".join(_estimate_text(e, f"{args.model} {p}") for p, e in estimates.items())
     if len(estimates) > 1:
         text += "\n\n" + table.to_string(index=False) + f"\n({first.label})"
-    return text + _onnx_work_line(args, info), info
+    return text + _onnx_work_line(model, args.shapes, info), info
 
 
-def _onnx_work_line(args, info: dict) -> str:
+def _onnx_work_line(model, shapes: str | None, info: dict) -> str:
     """The model's own work at the estimate's shapes, said as a lower bound where some nodes have no shape."""
-    from ..model import load_model
-    from ..model.work import lower_bound_note, model_work
+    from ..model.work import lower_bound_note
 
-    model = load_model(args.model)
-    work = model_work(model, args.shapes)
+    work = model.stats.estimate_flops(shapes)
     note = lower_bound_note(work)
     info.update(onnx_macs=int(work["macs"].sum()), work_note=note)
     return (
         f"\n\nONNX model: {'at least ' if note else ''}{work['macs'].sum() / 1e9:.4g} GMACs at "
-        f"{model.shapes.describe(args.shapes)}" + (f"; {note}" if note else "")
+        f"{model.shapes.describe(shapes)}" + (f"; {note}" if note else "")
     )
 
 

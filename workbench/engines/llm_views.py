@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pandas as pd
 
-from ..model.work import fixed_input_copy, model_work
+from ..model.work import fixed_input_copy
 from .estimate.regions import onnx_work, region_members
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _block_order(block: str) -> tuple[int, int]:
 
 
 def _work_by_node(model, shapes) -> pd.DataFrame:
-    work = model_work(model, shapes)
+    work = model.stats.estimate_flops(shapes)
     return work[work["graph"] == ""].set_index("node")
 
 

@@ -24,6 +24,7 @@ class ModelStatistics:
 
     def __init__(self, model: "Model") -> None:
         self._model = model
+        self._work: dict[tuple, pd.DataFrame] = {}  # per input shapes: inspect's summary and to_dict share one count
 
     @cached_property
     def op_histogram(self) -> dict[str, int]:
@@ -72,9 +73,14 @@ class ModelStatistics:
         propagated past onnx's inference and If/Loop bodies walked (``work.model_work``).
 
         Columns: node, op_type, macs, flops, shapes_known, graph. ``df.attrs``: input_shapes, branches, not_counted,
-        lower_bound (see ``work.estimate_work``).
+        lower_bound (see ``work.estimate_work``). Counted once per input shapes (the symbolic shape pass costs
+        seconds on a transformer); each call gets its own copy.
         """
-        return model_work(self._model, shapes)
+        resolved = self._model.shapes.resolve(shapes)
+        key = tuple(sorted((name, tuple(dims)) for name, dims in resolved.items()))
+        if key not in self._work:
+            self._work[key] = model_work(self._model, resolved)
+        return self._work[key].copy()
 
     def macs(self, shapes: ShapesArg = None) -> int:
         return int(self.estimate_flops(shapes)["macs"].sum())
