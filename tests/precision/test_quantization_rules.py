@@ -56,35 +56,6 @@ def test_destroyed_detector_scores_are_caught_and_explained(detector):
     assert report.passed.all() and report.zeroed.iloc[0] < 0.01 and report.sqnr_db.iloc[0] > 20
 
 
-def test_wide_gemm_head_reads_int8_and_writes_float(tmp_path):
-    """A classifier head of K, N >= 16 that writes the graph output: int8 inputs (ONNX Runtime's QGemm), no Q/DQ on
-    the output (the logits stay float, with no requantization)."""
-    import onnx
-    import onnxruntime as ort
-
-    rng = np.random.default_rng(0)
-    inits = [nh.from_array(rng.standard_normal((32, 32)).astype(np.float32) * 0.2, "fc1.w"),
-             nh.from_array(rng.standard_normal((32, 20)).astype(np.float32) * 0.2, "fc2.w"),
-             nh.from_array(np.zeros(20, np.float32), "fc2.b")]
-    nodes = [h.make_node("Gemm", ["x", "fc1.w"], ["hidden"], name="fc1"),
-             h.make_node("Relu", ["hidden"], ["hidden_relu"], name="relu"),
-             h.make_node("Gemm", ["hidden_relu", "fc2.w", "fc2.b"], ["logits"], name="head")]
-    graph = h.make_graph(nodes, "mlp", [h.make_tensor_value_info("x", T.FLOAT, ["N", 32])],
-                         [h.make_tensor_value_info("logits", T.FLOAT, ["N", 20])], inits)
-    model = load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), name="mlp")
-    data = rng.standard_normal((48, 32)).astype(np.float32)
-    result = quantize(model, calibrate(model, data[:32], "minmax"), target="onnxruntime")
-    head = next(n for n in result.model.nodes if n.name == "head")
-    writers = {o: n.op_type for n in result.model.nodes for o in n.output}
-    assert list(head.output) == ["logits"] and writers[head.input[0]] == "DequantizeLinear"
-    assert result.report.set_index("node").loc["head"].note.startswith("int8 inputs, float output")
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(result.model.to_bytes(), options, providers=["CPUExecutionProvider"])
-    assert "QGemm" in {n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node}
-    assert check_quantized(model, result.model, data[32:]).passed.all()
-
-
 def test_calibrate_only_what_gets_qdq(detector):
     model, calibration, _ = detector
     placed = quantized_activations(model)

@@ -447,17 +447,16 @@ def cpu_has_vnni(cpuinfo: str | None = None) -> bool:
 def onnxruntime_float_nodes(graph: onnx.GraphProto, amax: dict) -> dict[str, str]:
     """Nodes of the ONNX Runtime placement kept in float, with why: those writing graph outputs (a detector's output
     Concat joins pixel boxes with class probabilities: one uint8 scale of ~2 px per step turns every score to 0),
-    Concats joining ranges that differ more than CONCAT_RANGE_RATIO, Gemm/MatMul heads with K or N under 16. A
-    Gemm/MatMul head of K and N >= 16 writing a graph output is not among them: it reads int8 and only its output
-    stays float (``onnxruntime_float_output_writers``)."""
+    Concats joining ranges that differ more than CONCAT_RANGE_RATIO, Gemm/MatMul heads with K or N under 16. A wide
+    head writing an output stays wholly float too: ResNet-50's 2048x1000 Gemm so ran as fast as quantize_static's
+    QGemm (1.00x, benchmarks/bench_int8_cpu.py, AVX512-VNNI) and agreed 0.86 dB better than with int8 inputs."""
     initializers = {t.name: t for t in graph.initializer}
     outputs = {o.name for o in graph.output}
-    int8_heads = onnxruntime_float_output_writers(graph)
     kept = {}
     for node in graph.node:
         written = next((o for o in node.output if o in outputs), None)
         features = _gemm_features(node, initializers) if node.op_type in ("Gemm", "MatMul") else None
-        if written and node.name not in int8_heads:
+        if written:
             kept[node.name] = f"writes graph output '{written}'"
         elif features and min(features) < MIN_GEMM_FEATURES:
             kept[node.name] = f"K={features[0]}, N={features[1]}: under {MIN_GEMM_FEATURES}, kept in float"
@@ -468,43 +467,6 @@ def onnxruntime_float_nodes(graph: onnx.GraphProto, amax: dict) -> dict[str, str
                     f"Concat of ranges {min(ranges):.3g} to {max(ranges):.3g}: one scale cannot serve both"
                 )
     return kept
-
-
-def onnxruntime_float_output_writers(graph: onnx.GraphProto) -> set[str]:
-    """Gemm/MatMul nodes with K and N >= 16 that write a graph output: ONNX Runtime runs them int8 with a float
-    output (QGemm without y_scale, MatMulIntegerToFloat) once the output's Q/DQ pair is removed. Kept wholly float,
-    ResNet-50's 2048x1000 head read 8 MB of float weights per image and the model ran 0.92x quantize_static's
-    speed (AVX512-VNNI, 1 thread); the float output alone keeps the logits unclipped."""
-    initializers = {t.name: t for t in graph.initializer}
-    outputs = {o.name for o in graph.output}
-    heads = set()
-    for node in graph.node:
-        if node.op_type in ("Gemm", "MatMul") and any(o in outputs for o in node.output):
-            features = _gemm_features(node, initializers)
-            if features and min(features) >= MIN_GEMM_FEATURES:
-                heads.add(node.name)
-    return heads
-
-
-def _float_graph_outputs(graph: onnx.GraphProto, writers: set[str]) -> None:
-    """Remove the QuantizeLinear -> DequantizeLinear pair between each of ``writers`` and the graph output it
-    writes (ONNX Runtime's quantizer has no per-node switch for output quantization, only a per-op-type one)."""
-    outputs = {o.name for o in graph.output}
-    producer = {o: n for n in graph.node for o in n.output}
-    readers: dict[str, int] = {}
-    for n in graph.node:
-        for t in n.input:
-            readers[t] = readers.get(t, 0) + 1
-    for dq in [n for n in graph.node if n.op_type == "DequantizeLinear" and n.output[0] in outputs]:
-        q = producer.get(dq.input[0])
-        if q is None or q.op_type != "QuantizeLinear" or readers.get(q.output[0], 0) != 1:
-            continue
-        writer = producer.get(q.input[0])
-        if writer is None or writer.name not in writers or readers.get(q.input[0], 0) != 1:
-            continue
-        writer.output[list(writer.output).index(q.input[0])] = dq.output[0]
-        graph.node.remove(q)
-        graph.node.remove(dq)
 
 
 def _quantize_for_onnxruntime(
@@ -582,7 +544,6 @@ def _quantize_for_onnxruntime(
                 if t and t not in weights and t not in ranges and n.op_type in op_types and n.op_type != "Shape"
             }
             kept_float = onnxruntime_float_nodes(graph, table.amax) if rules else {}
-            int8_heads = onnxruntime_float_output_writers(graph) - set(exclude_nodes) if rules else set()
             quantize_static(
                 str(prepared),
                 out,
@@ -602,7 +563,6 @@ def _quantize_for_onnxruntime(
         finally:
             logger.setLevel(level)
         proto = onnx.load(out)
-    _float_graph_outputs(proto.graph, int8_heads)
     set_metadata(proto, {PRECISION_KEY: "int8", CALIBRATOR_KEY: table.calibrator, SOURCE_KEY: model.source_model})
     quantized = load_model(proto, name=f"{model.name}_int8_{table.calibrator}_cpu")
     dq_inputs = {n.output[0] for n in quantized.nodes if n.op_type == "DequantizeLinear"}
@@ -621,7 +581,6 @@ def _quantize_for_onnxruntime(
                     if node.name in kept_float
                     else "kept in float by ONNX Runtime"
                 )
-                note = "int8 inputs, float output (writes a graph output)" if node.name in int8_heads else ""
-                rows.append((node.name, node.op_type, done, note if done else why))
+                rows.append((node.name, node.op_type, done, "" if done else why))
     report = pd.DataFrame(rows, columns=["node", "op", "quantized", "note"])
     return QuantizationResult(quantized, report, "onnxruntime", "int8", table.calibrator, notes)
