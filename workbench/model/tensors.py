@@ -66,9 +66,10 @@ def shape_of(type_proto: onnx.TypeProto) -> tuple[Dim, ...] | None:
         return None
     dims: list[Dim] = []
     for dim in type_proto.tensor_type.shape.dim:
-        if dim.HasField("dim_value"):
+        which = dim.WhichOneof("value")  # one call per dimension (this runs over every tensor of a model)
+        if which == "dim_value":
             dims.append(int(dim.dim_value))
-        elif dim.HasField("dim_param") and dim.dim_param:
+        elif which == "dim_param" and dim.dim_param:
             dims.append(dim.dim_param)
         else:
             dims.append(None)
