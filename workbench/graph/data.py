@@ -154,7 +154,7 @@ def _connect(
             sources.append(producers[name])
             targets.append(out_id)
             tensors.append(name)
-    edges = {
+    edges: dict[str, list] = {
         "source": sources,
         "target": targets,
         "tensor": tensors,
@@ -242,7 +242,7 @@ def from_onnx(
             producers[t] = node_id
         consumers += [(node_id, t) for t in inputs if t not in weights]
     count = len(names)
-    columns = dict(
+    columns: dict[str, list] = dict(
         zip(
             NODE_COLUMNS,
             (
