@@ -9,8 +9,10 @@ view of a 309-node detector and of the 2,002-node chain (font size, overlaps, ov
 
 At scale (issue 21), per size of the residual chain: the export (ONNX -> GraphData -> HTML, split into the two)
 time and size, and with ``--browser`` in headless Chromium (software rendering) the time to the first drawn frame
-and the frame times of a scripted pan and zoom (60 frames each; median, 95th percentile, worst) — goals: export
-<= 5 s and <= 10 MB at 50,000 nodes, first draw <= 1 s at 2,000 and <= 2 s at 50,000, frames <= 33 ms.
+and the frame times of a scripted pan and zoom that stays on the graph (150 frames; median, 95th percentile, worst)
+— goals: export <= 5 s and <= 10 MB at 50,000 nodes (the fastest of three runs: the machine is shared), first draw
+<= 1 s at 2,000 and <= 2 s at 50,000, frames <= 33 ms. Then the JupyterLab widget against the export, both pages
+in one browser while JupyterLab runs, their pan/zoom rounds interleaved (goal: within 1.5x).
 """
 
 import statistics
@@ -274,16 +276,28 @@ def browser_readability(model, chromium: str = "/usr/bin/chromium") -> dict:
     return {"drawn_s": drawn, **{k: v for k, v in labels.items() if k != "labels"}}
 
 
+# The scripted pan and zoom: down the graph, sideways and back, out to the whole graph and in again — the view
+# stays on the graph throughout (a path that leaves it times frames that draw nothing: a fraction of a millisecond,
+# below the browser timer's 0.1 ms steps and the machine's scheduling noise). Returns every frame's paint time.
 PAN_ZOOM_JS = """async () => {
   const v = workbenchGraphs[0].views[0], next = () => new Promise(r => requestAnimationFrame(r));
   v.frames.length = 0;
   for (let i = 0; i < 30; i++) { v.panBy(0, -40); await next(); }
-  for (let i = 0; i < 30; i++) { v.panBy(25, -10); await next(); }
+  for (let i = 0; i < 15; i++) { v.panBy(25, 0); await next(); }
+  for (let i = 0; i < 15; i++) { v.panBy(-25, 0); await next(); }
   for (let i = 0; i < 30; i++) { v.zoomBy(0.9, v.cssW / 2, v.cssH / 2); await next(); }
   for (let i = 0; i < 30; i++) { v.zoomBy(1 / 0.9, v.cssW / 2, v.cssH / 2); await next(); }
-  const f = v.frames.slice().sort((a, b) => a - b);
-  return {frames: f.length, median: f[f.length >> 1], p95: f[Math.floor(f.length * 0.95)], worst: f[f.length - 1]};
+  for (let i = 0; i < 30; i++) { v.panBy(0, 40); await next(); }
+  const frames = v.frames.slice();
+  v.home();
+  return frames;
 }"""
+
+
+def frame_stats(frames: list[float]) -> dict:
+    """Median, 95th percentile and worst of paint times (ms)."""
+    f = sorted(frames)
+    return {"frames": len(f), "median": f[len(f) >> 1], "p95": f[int(len(f) * 0.95)], "worst": f[-1]}
 
 
 def export_at_scale(nodes: int, folder, renderer: str | None = None) -> dict:
@@ -322,9 +336,19 @@ def browser_at_scale(path, chromium: str = "/usr/bin/chromium") -> dict:
         page.wait_for_function("window.workbenchGraphs && workbenchGraphs[0].views[0].frames.length > 0",
                                timeout=120_000)
         first = time.perf_counter() - t
-        frames = page.evaluate(PAN_ZOOM_JS)
+        frames = frame_stats(page.evaluate(PAN_ZOOM_JS))
         browser.close()
     return {"first_draw_s": first, **frames}
+
+
+def export_page(path, browser) -> tuple[float, object]:
+    """The export opened in a page of ``browser``: seconds to its first drawn frame, and the page."""
+    page = browser.new_page(viewport={"width": 1700, "height": 1100})
+    t = time.perf_counter()
+    page.goto(path.as_uri())
+    page.wait_for_function("window.workbenchGraphs && workbenchGraphs[0].views[0].frames.length > 0",
+                           timeout=120_000)
+    return time.perf_counter() - t, page
 
 
 def _jupyterlab(folder):
@@ -402,12 +426,10 @@ def widget_at_scale(nodes: int, browser, base: str, token: str, folder) -> dict:
       return Date.now() / 1000; }""")
     said = said.inner_text().split()
     created, payload_s = float(said[1]), float(said[3])
-    frames = page.evaluate(PAN_ZOOM_JS)
-    page.close()
-    return {"first_draw_s": drawn_at - created - payload_s, "payload_s": payload_s, **frames}
+    return {"first_draw_s": drawn_at - created - payload_s, "payload_s": payload_s, "page": page}
 
 
-def scale_report(sizes, browser: bool) -> None:
+def scale_report(sizes, browser: bool, repeat: int = 3) -> None:
     import os
     import tempfile
 
@@ -416,8 +438,11 @@ def scale_report(sizes, browser: bool) -> None:
     exported = {}
     with tempfile.TemporaryDirectory() as folder:
         for n in sizes:
-            e = export_at_scale(n, folder)
-            line = (f"  {e['nodes']:>6} nodes: export {e['total_s']:6.2f} s [{e['cpu_s']:.2f} CPU s] (load "
+            runs = [export_at_scale(n, folder) for _ in range(repeat)]  # the machine is shared: the fastest run
+            e = min(runs, key=lambda r: r["total_s"])
+            tried = ", ".join(f"{r['total_s']:.2f}" for r in runs)
+            line = (f"  {e['nodes']:>6} nodes: export {e['total_s']:6.2f} s [{e['cpu_s']:.2f} CPU s] "
+                    f"(fastest of {tried} s; load "
                     f"{e['load_s']:.2f} s + graph {e['read_s']:.2f} s + layout/HTML {e['write_s']:.2f} s), "
                     f"{e['mib']:.2f} MiB, {'canvas' if e['canvas'] else 'plotly'}")
             if browser and not e["canvas"]:  # the default is plotly at this size: the canvas view's figures too
@@ -426,12 +451,12 @@ def scale_report(sizes, browser: bool) -> None:
                 line = (f"  {'':>6}  as canvas: export {e['total_s']:6.2f} s [{e['cpu_s']:.2f} CPU s], "
                         f"{e['mib']:.2f} MiB")
             if browser:
-                b = exported[n] = browser_at_scale(e["path"])
+                b = exported[n] = {**browser_at_scale(e["path"]), "path": e["path"]}
                 line += (f"; first draw {b['first_draw_s']:.2f} s; pan/zoom frames median {b['median']:.1f} ms, "
                          f"p95 {b['p95']:.1f} ms, worst {b['worst']:.1f} ms ({b['frames']} frames)")
             print(line, flush=True)
-    if browser:
-        widget_report(sizes, exported)
+        if browser:
+            widget_report(sizes, exported)
 
 
 def widget_report(sizes, exported: dict) -> None:
@@ -440,19 +465,32 @@ def widget_report(sizes, exported: dict) -> None:
 
     from playwright.sync_api import sync_playwright
 
-    print("the GraphCanvas widget in JupyterLab (first draw: from the kernel creating the widget to its first frame, "
-          "less the kernel's payload time):")
+    print("the GraphCanvas widget in JupyterLab against the export, both in one browser while JupyterLab runs "
+          "(first draw: from the kernel creating the widget to its first frame, less the kernel's payload time; "
+          "frames: the pan/zoom script run three times on each, interleaved):")
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
         server, base, token = _jupyterlab(folder)
         browser = p.chromium.launch(executable_path="/usr/bin/chromium",
                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:
             for n in sizes:
-                w, e = widget_at_scale(n, browser, base, token, folder), exported[n]
-                print(f"  {n:>6} nodes: first draw {w['first_draw_s']:.2f} s (payload {w['payload_s']:.2f} s); "
-                      f"frames median {w['median']:.1f} ms, p95 {w['p95']:.1f} ms, worst {w['worst']:.1f} ms; "
-                      f"widget / export: first draw {w['first_draw_s'] / e['first_draw_s']:.2f}x, frame p95 "
-                      f"{w['p95'] / max(e['p95'], 0.1):.2f}x, worst {w['worst'] / max(e['worst'], 0.1):.2f}x "
+                w = widget_at_scale(n, browser, base, token, folder)
+                export_first, export = export_page(exported[n]["path"], browser)
+                widget_frames, export_frames = [], []
+                for _ in range(3):  # interleaved: the load from other work falls on both alike
+                    w["page"].bring_to_front()
+                    widget_frames += w["page"].evaluate(PAN_ZOOM_JS)
+                    export.bring_to_front()
+                    export_frames += export.evaluate(PAN_ZOOM_JS)
+                w["page"].close()
+                export.close()
+                wf, ef = frame_stats(widget_frames), frame_stats(export_frames)
+                print(f"  {n:>6} nodes: widget first draw {w['first_draw_s']:.2f} s (payload {w['payload_s']:.2f} s), "
+                      f"export {export_first:.2f} s; frames median / p95 / worst: widget {wf['median']:.1f} / "
+                      f"{wf['p95']:.1f} / {wf['worst']:.1f} ms, export {ef['median']:.1f} / {ef['p95']:.1f} / "
+                      f"{ef['worst']:.1f} ms ({wf['frames']} frames each); widget / export: first draw "
+                      f"{w['first_draw_s'] / export_first:.2f}x, frame median {wf['median'] / max(ef['median'], 0.1):.2f}x, "
+                      f"p95 {wf['p95'] / max(ef['p95'], 0.1):.2f}x, worst {wf['worst'] / max(ef['worst'], 0.1):.2f}x "
                       "(goal <= 1.5x)", flush=True)
         finally:
             browser.close()

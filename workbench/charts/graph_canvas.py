@@ -17,6 +17,8 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
+import numpy as np
+
 from ..graph import GraphData, collapse, layered_layout, scope_of
 from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
 from .graph import node_colors
@@ -45,6 +47,11 @@ class _Table:
             found = self.index[value] = len(self.index)
         return found
 
+    def indexes(self, values) -> list[int]:
+        """``[self(v) for v in values]`` in one comprehension (387,000 calls at 50,000 nodes)."""
+        index = self.index
+        return [index.setdefault(v, len(index)) for v in map(str, values)]
+
     @property
     def values(self) -> list[str]:
         return list(self.index)
@@ -54,10 +61,12 @@ def _cut(name: str) -> str:
     return name if len(name) <= MAX_NAME_CHARS else f"{name[:MAX_NAME_CHARS]}… ({len(name)} characters)"
 
 
-def _compact(value: float) -> float | int:
-    """A coordinate to 0.1 px, written without ".0" when whole (a fifth of the payload's numbers)."""
-    rounded = round(float(value), 1)
-    return int(rounded) if rounded.is_integer() else rounded
+def _compacted(values) -> list[float | int]:
+    """Coordinates to 0.1 px, written without ".0" when whole (a fifth of the payload's numbers), rounded by numpy
+    at once."""
+    rounded = np.round(np.asarray(values, dtype=float), 1)
+    whole = rounded == np.floor(rounded)
+    return [int(v) if w else v for v, w in zip(rounded.tolist(), whole.tolist())]
 
 
 def _scene(graph: GraphData, ref) -> dict:
@@ -66,9 +75,9 @@ def _scene(graph: GraphData, ref) -> dict:
     nodes = graph.nodes
     row = {node_id: k for k, node_id in enumerate(nodes["id"].tolist())}
     return {
-        "x": [_compact(v) for v in nodes["x"].tolist()],
-        "y": [_compact(-v) for v in nodes["y"].tolist()],
-        "w": [_compact(v) for v in nodes["width"].tolist()],
+        "x": _compacted(nodes["x"]),
+        "y": _compacted(-nodes["y"]),
+        "w": _compacted(nodes["width"]),
         "ref": ref,
         "es": [row[s] for s in graph.edges["source"].tolist()],
         "et": [row[t] for t in graph.edges["target"].tolist()],
@@ -96,12 +105,12 @@ def canvas_view(
         "title": graph.title,
         "kind": graph.kind,
         "names": names,
-        "label": [label_table(label.replace("<br>", "\n")) for label in labels],
-        "width": [_compact(label_width(label)) for label in labels],
-        "op": [op_table(v) for v in nodes["op"].tolist()],
-        "category": [cat_table(v) for v in nodes["category"].tolist()],
-        "precision": [precision_table(v) for v in nodes["precision"].tolist()],
-        "color": [palette(c) for c in colors],
+        "label": label_table.indexes(label.replace("<br>", "\n") for label in labels),
+        "width": _compacted([label_width(label) for label in labels]),
+        "op": op_table.indexes(nodes["op"].tolist()),
+        "category": cat_table.indexes(nodes["category"].tolist()),
+        "precision": precision_table.indexes(nodes["precision"].tolist()),
+        "color": palette.indexes(colors),
         "height": LINE_PX * (2 if two_lines else 1) + 8,
         "notes": list(graph.notes),
     }
@@ -113,8 +122,10 @@ def canvas_view(
     view["edges"] = {
         "s": [row[s] for s in edges["source"].tolist()],
         "t": [row[t] for t in edges["target"].tolist()],
-        "tensor": [tensor_table(_cut(str(t))) for t in edges["tensor"].tolist()],
-        "shape": [shape_table(f"{s} {d}".strip()) for s, d in zip(edges["shape"].tolist(), edges["dtype"].tolist())],
+        "tensor": tensor_table.indexes(_cut(str(t)) for t in edges["tensor"].tolist()),
+        "shape": shape_table.indexes(
+            f"{s} {d}".strip() for s, d in zip(edges["shape"].tolist(), edges["dtype"].tolist())
+        ),
     }
     grouped = None
     if hierarchy is None:  # a graph collapsed already (``workbench graph --collapse``) is drawn as it is

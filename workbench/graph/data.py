@@ -18,7 +18,7 @@ from typing import Protocol, TYPE_CHECKING
 import pandas as pd
 
 from ..model import load_model
-from ..model.flops import estimate_node
+from ..model.flops import concrete_shapes, estimate_node
 from ..model.subgraphs import NodeIndex, walk_nodes
 from ..model.tensors import format_shape
 from .categories import category
@@ -100,17 +100,22 @@ def _shape_text(shape) -> str:
         return format_shape(shape)
 
 
+def _columns(rows: list[dict]) -> dict[str, list]:
+    """Node rows as one list per column (missing values NaN): a DataFrame is built from columns in one step, where
+    a list of 50,000 dicts costs pandas a per-row conversion."""
+    return {c: [r.get(c, math.nan) for r in rows] for c in NODE_COLUMNS}
+
+
 def _connect(
-    rows: list[dict],
+    columns: dict[str, list],
     producers: dict[str, int],
     consumers: list[tuple[int, str]],
     shapes: dict,
     dtypes: dict,
     graph_inputs: list[str],
     graph_outputs: list[str],
-) -> tuple[list[dict], list[dict]]:
-    """Edges producer -> consumer per tensor; graph inputs/outputs become io nodes."""
-    edges = []
+) -> tuple[dict[str, list], dict[str, list]]:
+    """Edges producer -> consumer per tensor (as columns); graph inputs/outputs become io nodes."""
     formatted: dict[str, str] = {}
 
     def shape_text(name: str) -> str:
@@ -119,60 +124,48 @@ def _connect(
             found = formatted[name] = _shape_text(shapes.get(name))
         return found
 
+    def add_io(name: str, op: str) -> int:
+        node_id = len(columns["id"])
+        values = (
+            node_id,
+            name,
+            op,
+            "input/output",
+            dtypes.get(name, ""),
+            0,
+            [],
+            {"tensor": name, "shape": shape_text(name), "dtype": dtypes.get(name, "")},
+            math.nan,
+            math.nan,
+        )
+        for c, v in zip(NODE_COLUMNS, values):
+            columns[c].append(v)
+        return node_id
+
     for name in graph_inputs:
-        producers[name] = len(rows)
-        rows.append(
-            {
-                "id": len(rows),
-                "name": name,
-                "op": "input",
-                "category": "input/output",
-                "precision": dtypes.get(name, ""),
-                "stream": 0,
-                "members": [],
-                "details": {"tensor": name, "shape": format_shape(shapes.get(name)), "dtype": dtypes.get(name, "")},
-            }
-        )
-    for node_id, tensor in consumers:
-        if tensor in producers:
-            edges.append(
-                {
-                    "source": producers[tensor],
-                    "target": node_id,
-                    "tensor": tensor,
-                    "shape": shape_text(tensor),
-                    "dtype": dtypes.get(tensor, ""),
-                }
-            )
+        producers[name] = add_io(name, "input")
+    found = [(producers[t], node_id, t) for node_id, t in consumers if t in producers]
+    sources = [s for s, _, _ in found]
+    targets = [t for _, t, _ in found]
+    tensors = [t for _, _, t in found]
     for name in graph_outputs:
-        out_id = len(rows)
-        rows.append(
-            {
-                "id": out_id,
-                "name": name,
-                "op": "output",
-                "category": "input/output",
-                "precision": dtypes.get(name, ""),
-                "stream": 0,
-                "members": [],
-                "details": {"tensor": name, "shape": format_shape(shapes.get(name)), "dtype": dtypes.get(name, "")},
-            }
-        )
+        out_id = add_io(name, "output")
         if name in producers:
-            edges.append(
-                {
-                    "source": producers[name],
-                    "target": out_id,
-                    "tensor": name,
-                    "shape": format_shape(shapes.get(name)),
-                    "dtype": dtypes.get(name, ""),
-                }
-            )
-    return rows, edges
+            sources.append(producers[name])
+            targets.append(out_id)
+            tensors.append(name)
+    edges: dict[str, list] = {
+        "source": sources,
+        "target": targets,
+        "tensor": tensors,
+        "shape": [shape_text(t) for t in tensors],
+        "dtype": [dtypes.get(t, "") for t in tensors],
+    }
+    return columns, edges
 
 
-def _frames(rows, edges) -> tuple[pd.DataFrame, pd.DataFrame]:
-    nodes = pd.DataFrame(rows, columns=NODE_COLUMNS)
+def _frames(columns: dict[str, list], edges: dict[str, list]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    nodes = pd.DataFrame(columns, columns=NODE_COLUMNS)
     nodes.index = nodes["id"]
     return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
 
@@ -182,8 +175,8 @@ def _layer_graph(kind, title, rows, producers, consumers, shapes, dtypes) -> Gra
     graph_inputs = sorted({t for _, t in consumers if t not in producers})
     consumed = {t for _, t in consumers}
     graph_outputs = [t for t in producers if t not in consumed]
-    rows, edges = _connect(rows, producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
-    nodes, edge_frame = _frames(rows, edges)
+    columns, edges = _connect(_columns(rows), producers, consumers, shapes, dtypes, graph_inputs, graph_outputs)
+    nodes, edge_frame = _frames(columns, edges)
     return GraphData(kind, title, nodes, edge_frame)
 
 
@@ -211,7 +204,8 @@ def from_onnx(
     dtypes = model.tensor_dtypes
     weights = model.initializer_names
     body_ops = _body_ops(model.proto)
-    rows, producers, consumers = [], {}, []
+    producers: dict[str, int] = {}
+    consumers: list[tuple[int, str]] = []
     descriptions: dict[str, str] = {}  # a tensor is described once (as an output, then as each consumer's input)
 
     def described(t: str) -> str:
@@ -220,35 +214,53 @@ def from_onnx(
             found = descriptions[t] = f"{t} {_shape_text(tensor_shapes.get(t))} {dtypes.get(t, '')}".strip()
         return found
 
-    for node in model.nodes:
-        node_id = len(rows)
-        attributes = {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
+    known_shapes = concrete_shapes(tensor_shapes)  # checked once per tensor, not once per reading node
+    names, ops, categories, precisions, members, details, macs_column, flops_column = ([] for _ in range(8))
+    for node_id, node in enumerate(model.nodes):
+        op, name = node.op_type, node.name
         outputs = [o for o in node.output if o]
-        macs, flops, known = estimate_node(node, tensor_shapes)
-        rows.append(
-            {
-                "id": node_id,
-                "name": node.name or f"{node.op_type}_{node_id}",
-                "op": node.op_type,
-                "category": category(node.op_type, node.name),
-                "precision": dtypes.get(outputs[0], "") if outputs else "",
-                "stream": 0,
-                "members": [node.name],
-                "details": {
-                    "attributes": attributes,
-                    "inputs": [described(t) for t in node.input if t],
-                    "outputs": [described(t) for t in outputs],
-                    **({"body ops": body_ops[node.name]} if node.name in body_ops else {}),
-                },
-                "macs": macs if known else math.nan,
-                "flops": flops if known else math.nan,
-            }
-        )
+        inputs = [t for t in node.input if t]
+        macs, flops, known = estimate_node(node, known_shapes, concrete=True)
+        names.append(name or f"{op}_{node_id}")
+        ops.append(op)
+        categories.append(category(op, name))
+        precisions.append(dtypes.get(outputs[0], "") if outputs else "")
+        members.append([name])
+        node_details = {
+            "attributes": {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
+            if len(node.attribute)
+            else {},
+            "inputs": [described(t) for t in inputs],
+            "outputs": [described(t) for t in outputs],
+        }
+        if name in body_ops:
+            node_details["body ops"] = body_ops[name]
+        details.append(node_details)
+        macs_column.append(macs if known else math.nan)
+        flops_column.append(flops if known else math.nan)
         for t in outputs:
             producers[t] = node_id
-        consumers += [(node_id, t) for t in node.input if t and t not in weights]
-    rows, edges = _connect(
-        rows,
+        consumers += [(node_id, t) for t in inputs if t not in weights]
+    count = len(names)
+    columns: dict[str, list] = dict(
+        zip(
+            NODE_COLUMNS,
+            (
+                list(range(count)),
+                names,
+                ops,
+                categories,
+                precisions,
+                [0] * count,
+                members,
+                details,
+                macs_column,
+                flops_column,
+            ),
+        )
+    )
+    columns, edges = _connect(
+        columns,
         producers,
         consumers,
         tensor_shapes,
@@ -256,7 +268,7 @@ def from_onnx(
         [i.name for i in model.inputs],
         [o.name for o in model.outputs],
     )
-    nodes, edge_frame = _frames(rows, edges)
+    nodes, edge_frame = _frames(columns, edges)
     return GraphData(kind, title or f"{model.name} (ONNX, {len(model.nodes)} nodes)", nodes, edge_frame)
 
 
@@ -408,44 +420,54 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
                 work[1] += flops
             else:
                 work[2] += 1
-    rows, new_id = [], {}
+    # Built as columns (a kept node's values copied across, a group's made once): no per-row dicts, and pandas
+    # builds the frame from lists in one step.
+    old_columns = [nodes[c].tolist() for c in NODE_COLUMNS]  # lists: iterating pandas' Arrow strings is slow
+    out: list[list] = [[] for _ in NODE_COLUMNS]
+    ids, out_rest = out[0], out[1:]
+    new_id: dict = {}
     group_ids: dict[str, int] = {}
-    columns = [nodes[c].tolist() for c in NODE_COLUMNS]  # lists: iterating pandas' Arrow strings is slow
-    records = (dict(zip(NODE_COLUMNS, values)) for values in zip(*columns))
-    for old, row, key in zip(nodes.index.tolist(), records, keys):
+    precision_column, stream_column = (
+        old_columns[NODE_COLUMNS.index("precision")],
+        old_columns[NODE_COLUMNS.index("stream")],
+    )
+    for k, (old, key) in enumerate(zip(old_columns[0], keys)):
         if key in members_of:
-            if key not in group_ids:
-                group_ids[key] = len(rows)
+            found = group_ids.get(key)
+            if found is None:
+                found = group_ids[key] = len(ids)
                 ops = ops_of[key]
                 total = sum(ops.values())
                 macs, flops, unknown = work_of[key]
                 known = unknown < total  # a group of TensorRT layers (work not estimated) says so: NaN
-                rows.append(
+                group = (
+                    key,
+                    f"{key} ({total})",
+                    "group",
+                    precision_column[k],
+                    stream_column[k],
+                    members_of[key],
                     {
-                        "id": len(rows),
-                        "name": key,
-                        "op": f"{key} ({total})",
-                        "category": "group",
-                        "precision": row["precision"],
-                        "stream": row["stream"],
-                        "members": members_of[key],
-                        "details": {
-                            "group": key,
-                            "nodes": total,
-                            "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common()),
-                            "work": work_text(macs, flops, unknown) if known else "",
-                        },
-                        "macs": macs if known else math.nan,
-                        "flops": flops if known else math.nan,
-                    }
+                        "group": key,
+                        "nodes": total,
+                        "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common()),
+                        "work": work_text(macs, flops, unknown) if known else "",
+                    },
+                    macs if known else math.nan,
+                    flops if known else math.nan,
                 )
-            new_id[old] = group_ids[key]
+                ids.append(found)
+                for column, value in zip(out_rest, group):
+                    column.append(value)
+            new_id[old] = found
         else:
-            new_id[old] = len(rows)
-            rows.append({**row, "id": len(rows)})
+            new_id[old] = len(ids)
+            ids.append(len(ids))
+            for column, values in zip(out_rest, old_columns[1:]):
+                column.append(values[k])
     edges = graph.edges.assign(source=graph.edges.source.map(new_id), target=graph.edges.target.map(new_id))
     edges = edges[edges.source != edges.target].drop_duplicates(subset=["source", "target"]).reset_index(drop=True)
-    frame = pd.DataFrame(rows, columns=NODE_COLUMNS)
+    frame = pd.DataFrame(dict(zip(NODE_COLUMNS, out)), columns=NODE_COLUMNS)
     frame.index = frame["id"]
     collapsed = GraphData(graph.kind, graph.title, frame, edges, list(graph.notes))
     collapsed.notes.append(f"collapsed by name scope (depth {depth}): {len(nodes)} nodes shown as {len(frame)}")

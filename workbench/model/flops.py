@@ -209,23 +209,41 @@ _ESTIMATORS: dict[str, Callable] = {
 COUNTED_OPS = frozenset(_ESTIMATORS)  # ops whose work is counted (any other op counts as none, e.g. Reshape)
 
 
-def estimate_node(node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]]) -> tuple[int, int, bool]:
-    """(MACs, FLOPs, shapes_known) of one node given a map from tensor name to concrete shape."""
+def concrete_shapes(shapes: Mapping[str, Sequence]) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``shapes`` whose every dimension is a known int (symbolic or unknown ones left out): checked once
+    per tensor, for ``estimate_node(..., concrete=True)`` over a whole graph."""
+    out = {}
+    for name, shape in shapes.items():
+        if shape is not None and all(isinstance(d, int) and d >= 0 for d in shape):
+            out[name] = tuple(shape)
+    return out
+
+
+def estimate_node(
+    node: onnx.NodeProto, shapes: Mapping[str, Sequence[int]], *, concrete: bool = False
+) -> tuple[int, int, bool]:
+    """(MACs, FLOPs, shapes_known) of one node given a map from tensor name to concrete shape (``concrete``: the map
+    holds only concrete shapes already, ``concrete_shapes``)."""
     estimator = _ESTIMATORS.get(node.op_type)
     if estimator is None:
         return 0, 0, True
+    if concrete:
+        get = shapes.get
+        ins = [get(n) if n else None for n in node.input]
+        outs = [get(n) if n else None for n in node.output]
+    else:
 
-    def concrete(name):
-        shape = shapes.get(name) if name else None
-        if shape is None:
-            return None
-        for d in shape:  # a loop, not any(<generator>): this runs per tensor of 50,000-node graphs
-            if not isinstance(d, int) or d < 0:
+        def checked(name):
+            shape = shapes.get(name) if name else None
+            if shape is None:
                 return None
-        return tuple(shape)
+            for d in shape:  # a loop, not any(<generator>): this runs per tensor of 50,000-node graphs
+                if not isinstance(d, int) or d < 0:
+                    return None
+            return tuple(shape)
 
-    ins = [concrete(n) for n in node.input]
-    outs = [concrete(n) for n in node.output]
+        ins = [checked(n) for n in node.input]
+        outs = [checked(n) for n in node.output]
     result = estimator(node, ins, outs)
     if result is None:
         return 0, 0, False

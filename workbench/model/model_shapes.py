@@ -23,7 +23,7 @@ from .shapes import (
     is_kv_cache_decoder,
     warn_fallback,
 )
-from .tensors import Dim, TensorSpec, check_against_spec, parse_shapes, shape_of
+from .tensors import Dim, TensorSpec, check_against_spec, parse_shapes, shape_of_cached
 
 if TYPE_CHECKING:
     from .loading import Model
@@ -176,7 +176,7 @@ class ModelShapes:
         g = self._model.proto.graph
         shapes: dict[str, tuple[Dim, ...]] = {}
         for v in list(g.input) + list(g.value_info) + list(g.output):
-            shape = shape_of(v.type)
+            shape = shape_of_cached(v.type)
             if shape is not None:
                 shapes[v.name] = shape
         for t in g.initializer:
@@ -194,7 +194,7 @@ class ModelShapes:
         g = inferred.graph
         out: dict[str, tuple[int, ...]] = {}
         for v in list(g.input) + list(g.value_info) + list(g.output):
-            shape = shape_of(v.type)
+            shape = shape_of_cached(v.type)
             if shape is not None and all(isinstance(d, int) for d in shape):
                 out[v.name] = tuple(int(d) for d in shape)  # type: ignore[arg-type]  # all ints, checked above
         for t in g.initializer:
