@@ -57,7 +57,7 @@ def fold_branch_switch(model: onnx.ModelProto, condition: str, value: bool) -> o
         outer = taken - set(node.output)  # a branch output named as the If's own output stays that tensor
         rename = {t: f"{node.name or 'if'}/{'then' if value else 'else'}/{t}" for t in produced if t in outer}
 
-        def renamed(name: str) -> str:
+        def renamed(name: str, rename: dict[str, str] = rename) -> str:
             return rename.get(name, name)
 
         for init in branch.initializer:
@@ -88,6 +88,6 @@ def _read_in_bodies(graph: onnx.GraphProto, read: set[str]) -> None:
     """Add the names that nested bodies read from outer scopes."""
     for node in graph.node:
         for attr in node.attribute:
-            for body in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            for body in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                 read.update(t for n in body.node for t in n.input)
                 _read_in_bodies(body, read)
