@@ -733,12 +733,15 @@ def with_function(name: str, channels: int = 16, image: int = 32, seed: int = 0)
     return model
 
 
-def merged_decoder(name: str, hidden: int = 16, heads: int = 2, vocab: int = 128, seed: int = 0) -> onnx.ModelProto:
+def merged_decoder(
+    name: str, hidden: int = 16, heads: int = 2, vocab: int = 128, seed: int = 0, branch_shapes_differ: bool = False
+) -> onnx.ModelProto:
     """A Whisper-style decoder as optimum merges one ("decoder_model_merged"): an ``If`` at the top on
     ``use_cache_branch`` chooses between the first step (cross-attention keys/values computed from
     ``encoder_hidden_states``) and later steps (both caches read from ``past_key_values``). Dims named as optimum
     names them, the encoder's length ``encoder_sequence_length / 2``; no shape metadata (the defaults must come from
-    the model itself)."""
+    the model itself). ``branch_shapes_differ``: the first step returns the new self-attention keys alone, not
+    appended to the (empty) cache, so the branches give differently shaped outputs, as optimum's real exports do."""
     b = _GraphBuilder(seed)
     head = hidden // heads
     f = TensorProto.FLOAT
@@ -763,11 +766,14 @@ def merged_decoder(name: str, hidden: int = 16, heads: int = 2, vocab: int = 128
         # Both branches append to the (at the first step empty) self-attention cache, so they give one shape:
         # TensorRT-RTX 1.7's Myelin fails on an If whose branches give different shapes ("the producer does not
         # dominate the use"), as a first step that returned the new keys alone would.
-        sub.nodes.append(
-            helper.make_node(
-                "Concat", ["past_key_values.0.decoder.key", k], [outputs[0]], name=f"{branch}/cat_self_key", axis=2
+        if branch_shapes_differ and branch == "first_step":
+            sub.nodes.append(helper.make_node("Identity", [k], [outputs[0]], name="first_step/self_key"))
+        else:
+            sub.nodes.append(
+                helper.make_node(
+                    "Concat", ["past_key_values.0.decoder.key", k], [outputs[0]], name=f"{branch}/cat_self_key", axis=2
+                )
             )
-        )
         if branch == "with_past":
             sub.nodes += [
                 helper.make_node(
@@ -1090,6 +1096,13 @@ SAMPLES: dict[str, Sample] = {
             "top, a KV cache, cross-attention on encoder_hidden_states (fast tests)",
             "small",
             lambda: merged_decoder("merged_decoder"),
+        ),
+        Sample(
+            "merged_decoder_optimum",
+            "The merged decoder with If branches that give differently shaped outputs, as optimum's real "
+            "exports do (the first step returns the new keys alone): TensorRT-RTX's Myelin cannot build such an If",
+            "small",
+            lambda: merged_decoder("merged_decoder_optimum", branch_shapes_differ=True),
         ),
         Sample(
             "llama_tiny",
