@@ -70,8 +70,6 @@ def test_graph_panel_draws_and_click_highlights_onnx_nodes(lab, page):
         return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])]; }}""")
     page.mouse.move(x, y)
     page.mouse.click(x, y)
-    page.wait_for_timeout(4000)
-    print("DEBUG", page.evaluate(f"(() => {{ const o = {ONNX}; const h = o.data.find(t => t.meta === 'highlight'); return [typeof h.x, JSON.stringify(h.x).slice(0, 300), JSON.stringify(o._fullData.find(t => t.meta === 'highlight').x).slice(0,200)]; }})()"))
     page.wait_for_function(f"{OUTLINES}({ONNX}) === 3", timeout=30_000)  # Conv, BatchNormalization, Relu
     page.mouse.move(5, 5)  # away from the plot, so no hover label covers it
     page.wait_for_timeout(500)
