@@ -1098,13 +1098,6 @@ SAMPLES: dict[str, Sample] = {
             lambda: merged_decoder("merged_decoder"),
         ),
         Sample(
-            "merged_decoder_optimum",
-            "The merged decoder with If branches that give differently shaped outputs, as optimum's real "
-            "exports do (the first step returns the new keys alone): TensorRT-RTX's Myelin cannot build such an If",
-            "small",
-            lambda: merged_decoder("merged_decoder_optimum", branch_shapes_differ=True),
-        ),
-        Sample(
             "llama_tiny",
             "Llama-style decoder step with KV cache (2 layers, hidden 64, RMSNorm, SwiGLU, outlier "
             "channels; INT4 weight-only and SmoothQuant lessons)",
