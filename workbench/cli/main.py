@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         app_command,
         bench_commands,
         engine_commands,
+        fold_branch_command,
         graph_commands,
         precision_commands,
         reduce_command,

@@ -46,11 +46,34 @@ def build_failure(model: Model, message: str, profiles: Mapping[str, tuple], giv
     error = EngineBuildError(
         f"{model.label}: TensorRT could not build the engine{where}: {message}"
         + shapes_advice(model, opt, defaulted_dimensions(model, given))
+        + branch_switch_advice(model, message)
         + f". To find the smallest subgraph that fails: workbench reduce MODEL --shapes {shapes}"
         " (or “Reduce failure” in the Graph panel, or workbench.engines.reduce)"
     )
     error.onnx_nodes = nodes
     return error
+
+
+def branch_switch_advice(model: Model, message: str) -> str:
+    """What to do when TensorRT-RTX's Myelin fails on a top-level If on a boolean input whose branches give
+    differently shaped outputs (optimum's merged decoders, "the producer does not dominate the use"): build each
+    branch as its own model. Empty for any other failure."""
+    from ..model.branch_fold import branch_switches
+
+    if "does not dominate" not in message:
+        return ""
+    switches = branch_switches(model.proto)
+    if not switches:
+        return ""
+    ifs = ", ".join(f"If '{s.node}' on the input '{s.condition}'" for s in switches)
+    condition = switches[0].condition
+    return (
+        f". TensorRT-RTX cannot build {ifs}: its branches give differently shaped outputs. Build one branch per "
+        f"model: `workbench fold-branch MODEL --set {condition}=true -o with_past.onnx` (later steps, the KV "
+        f"cache read) and `--set {condition}=false -o first_step.onnx` (the first step), then build each; or "
+        "export decoder_model.onnx and decoder_with_past_model.onnx separately (optimum-cli export onnx "
+        "--no-post-process)"
+    )
 
 
 ML_DOMAIN = "ai.onnx.ml"
