@@ -32,7 +32,6 @@ class TensorSpec:
 
 
 @lru_cache(maxsize=None)  # a few dozen element types; np.dtype per tensor took 1 s at 50,000 tensors
-@lru_cache(maxsize=64)  # asked once per tensor of a model: a few distinct types
 def dtype_name(elem_type: int) -> str:
     """numpy-style name of an ONNX element type ('float32', 'int64', 'bfloat16', 'float8e4m3fn', ...)."""
     if elem_type == onnx.TensorProto.UNDEFINED:
