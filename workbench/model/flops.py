@@ -214,9 +214,20 @@ def concrete_shapes(shapes: Mapping[str, Sequence]) -> dict[str, tuple[int, ...]
     per tensor, for ``estimate_node(..., concrete=True)`` over a whole graph."""
     out = {}
     for name, shape in shapes.items():
-        if shape is not None and all(isinstance(d, int) and d >= 0 for d in shape):
-            out[name] = tuple(shape)
+        found = _concrete(shape)
+        if found is not None:
+            out[name] = found
     return out
+
+
+def _concrete(shape: Sequence | None) -> tuple[int, ...] | None:
+    """``shape`` as a tuple when every dimension is a known int, else None."""
+    if shape is None:
+        return None
+    for d in shape:  # a loop, not any(<generator>): this runs per tensor of 50,000-node graphs
+        if not isinstance(d, int) or d < 0:
+            return None
+    return tuple(shape)
 
 
 def estimate_node(
@@ -232,18 +243,8 @@ def estimate_node(
         ins = [get(n) if n else None for n in node.input]
         outs = [get(n) if n else None for n in node.output]
     else:
-
-        def checked(name):
-            shape = shapes.get(name) if name else None
-            if shape is None:
-                return None
-            for d in shape:  # a loop, not any(<generator>): this runs per tensor of 50,000-node graphs
-                if not isinstance(d, int) or d < 0:
-                    return None
-            return tuple(shape)
-
-        ins = [checked(n) for n in node.input]
-        outs = [checked(n) for n in node.output]
+        ins = [_concrete(shapes.get(n)) if n else None for n in node.input]
+        outs = [_concrete(shapes.get(n)) if n else None for n in node.output]
     result = estimator(node, ins, outs)
     if result is None:
         return 0, 0, False
