@@ -20,6 +20,7 @@ from polygraphy.backend.base import BaseLoader
 
 from ..errors import ConfigError, EngineBuildError, EngineFileError, GpuUnavailableError
 from ..progress import ProgressCallback, ProgressReporter
+from .branch_switch import fold_for_build
 from .cache import ENGINE_FILE, CacheLookup, EngineCache
 from .config import BuildConfig, check_in_profile
 from .flavor import detect_gpus, select_flavor, tensorrt_environment, trt
@@ -470,7 +471,11 @@ def build_engine(
 
     model = load_model(model)
     config = config or BuildConfig()
-    named_profiles = config.named_profiles(model)
+    key_part = config.key(model)  # of the model as given: the fold below follows from it
+    # A merged decoder's If whose branches TensorRT-RTX cannot build is folded into the branch the shapes take.
+    plan = fold_for_build(model, config.named_profiles(model))
+    model, named_profiles = plan.model, plan.named_profiles
+    key_part += plan.key_part()
     profiles = next(iter(named_profiles.values()))
     module = trt()
     flavor, version = select_flavor(), module.__version__
@@ -482,7 +487,7 @@ def build_engine(
         )
     store = EngineCache() if cache is True else (cache or None)
     key = (
-        EngineCache.make_key(model.fingerprint, config.key(model), flavor, version, build_target(config))
+        EngineCache.make_key(model.fingerprint, key_part, flavor, version, build_target(config))
         if store is not None
         else ""
     )

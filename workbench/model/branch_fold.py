@@ -11,11 +11,15 @@ none), hence this small one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import onnx
 from onnx import helper
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from .loading import Model
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,65 @@ def _read_in_bodies(graph: onnx.GraphProto, read: set[str]) -> None:
             for body in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                 read.update(t for n in body.node for t in n.input)
                 _read_in_bodies(body, read)
+
+
+def fold_switches(model: onnx.ModelProto, values: Mapping[str, bool]) -> onnx.ModelProto:
+    """``model`` with the Ifs on every condition in ``values`` folded into the branch its value picks."""
+    for condition, value in values.items():
+        model = fold_branch_switch(model, condition, value)
+    return model
+
+
+def branches_agree(
+    model: onnx.ModelProto, conditions: Sequence[str], input_shapes: Mapping[str, Sequence[int]]
+) -> bool:
+    """Whether both branches of the Ifs on ``conditions`` give outputs of one shape at ``input_shapes`` (the shapes
+    of a build), by ONNX shape inference of each branch folded in: the case TensorRT-RTX's Myelin builds. Outputs
+    whose shapes cannot be inferred count as different (no proof that they agree)."""
+    from .model_shapes import shape_only_copy
+
+    outputs = [
+        o for n in model.graph.node if n.op_type == "If" and n.input and n.input[0] in conditions for o in n.output
+    ]
+    found = []
+    for value in (True, False):
+        folded = fold_switches(model, dict.fromkeys(conditions, value))
+        kept = {i.name for i in folded.graph.input}
+        light = shape_only_copy(folded, {k: v for k, v in input_shapes.items() if k in kept})
+        try:
+            inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
+        except Exception:  # noqa: BLE001  no inferred shapes: no proof that the branches agree
+            return False
+        shapes = {}
+        for v in list(inferred.graph.value_info) + list(inferred.graph.output):
+            dims = v.type.tensor_type.shape.dim if v.type.tensor_type.HasField("shape") else None
+            if dims is not None and all(d.HasField("dim_value") for d in dims):
+                shapes[v.name] = tuple(d.dim_value for d in dims)
+        found.append([shapes.get(o) for o in outputs])
+    return None not in found[0] and found[0] == found[1]
+
+
+def fold_model(model: "Model", values: Mapping[str, bool]) -> "Model":
+    """The workbench Model with its branch switches folded as ``values`` say (``{"use_cache_branch": True}``),
+    labelled so, at the shapes the original resolves to (its presets and dim relations, which the folded model may
+    no longer carry: the first step's branch reads no ``past_*`` input). A name that is no branch switch of the model
+    is a ConfigError naming it."""
+    from .loading import Model
+    from .model_shapes import ModelShapes
+
+    switches = branch_switches(model.proto)
+    for condition in values:
+        if not any(s.condition == condition for s in switches):
+            found = ", ".join(f"'{s.condition}' (If '{s.node}')" for s in switches) or "none"
+            raise ConfigError(
+                f"'{condition}' was given a value, but {model.label} has no top-level If on a boolean input of that "
+                f"name (boolean If conditions among its inputs: {found})"
+            )
+    resolved = model.shapes.resolve()
+    setting = ", ".join(f"{c}={str(v).lower()}" for c, v in values.items())
+    folded = Model(
+        fold_switches(model.proto, values), label=f"{model.label} [{setting}]", base_dir=model.base_dir, name=model.name
+    )
+    kept = {s.name for s in folded.inputs}
+    folded.shapes = ModelShapes(folded, {name: dims for name, dims in resolved.items() if name in kept})
+    return folded
