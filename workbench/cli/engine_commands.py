@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
-from .shapes_option import SHAPES_HELP, model_at_shapes, shapes_line
+from .shapes_option import SHAPES_HELP, engine_shapes, model_at_shapes, split_branch_values
 
 if TYPE_CHECKING:
     from ..engines import BuildConfig
@@ -36,7 +36,8 @@ def build_config_from_args(args: argparse.Namespace) -> BuildConfig:
     from ..model.shapes import PRESETS
 
     # A preset's name (--shapes prefill) travels with the model (model_at_shapes), not as shapes of inputs.
-    shapes: dict = {} if (args.shapes or "").strip() in PRESETS else dict(parse_shapes(args.shapes))
+    text = split_branch_values(args.shapes)[0]  # a branch switch's value folds the model (model_at_shapes)
+    shapes: dict = {} if (text or "").strip() in PRESETS else dict(parse_shapes(text))
     ranges = [parse_shapes(getattr(args, f"{k}_shapes")) for k in ("min", "opt", "max")]
     if any(ranges):
         if not all(ranges) or not (set(ranges[0]) == set(ranges[1]) == set(ranges[2])):
@@ -207,8 +208,8 @@ def cmd_layers(args: argparse.Namespace) -> tuple[str, dict]:
     info = result.to_dict()
     views = _llm_views(result.layers, model, info)
     return (
-        _layers_text(info) + views + "\n" + shapes_line(model) + profiles_line(result),
-        {**info, "input_shapes": model.shapes.describe()},
+        _layers_text(info) + views + "\nshapes: " + engine_shapes(model, result.profiles) + profiles_line(result),
+        {**info, "input_shapes": engine_shapes(model, result.profiles)},
     )
 
 
@@ -254,11 +255,11 @@ def cmd_build(args: argparse.Namespace) -> tuple[str, dict]:
     info = result.to_dict()
     if args.output:
         info["output"] = args.output
-    info["input_shapes"] = model.shapes.describe()
+    info["input_shapes"] = engine_shapes(model, result.profiles)  # the engine's inputs (a fold removes some)
     text = (
         _layers_text(info)
         + "\n"
-        + shapes_line(model)
+        + f"shapes: {info['input_shapes']}"
         + profiles_line(result)
         + (
             f"\nengine: {args.output or info['engine']} "
