@@ -26,7 +26,7 @@ MODEL_COMMANDS = ["inspect", "graph", "layers", "build", "estimate", "lint", "be
 PLAIN_COMMANDS = ["samples", "env", "runs"]
 NOT_RUN = {"app": "serves a page until stopped", "diff": "compares two engines: needs two files"}
 BUNDLED = ["resnet_tiny", "bert_tiny", "digits_cnn", "inception_tiny", "yolo_detector", "ocr_recognizer", "if_model",
-           "function_model"]
+           "function_model", "merged_decoder", "merged_decoder_optimum"]
 
 
 def generated(folder: Path) -> dict[str, str]:

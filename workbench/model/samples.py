@@ -1098,6 +1098,14 @@ SAMPLES: dict[str, Sample] = {
             lambda: merged_decoder("merged_decoder"),
         ),
         Sample(
+            "merged_decoder_optimum",
+            "The merged decoder with If branches that give differently shaped outputs, as optimum's real "
+            "exports do (the first step returns the new keys alone): builds fold the If into the branch the "
+            "shapes take (decode: with past), as TensorRT-RTX's Myelin cannot build it",
+            "small",
+            lambda: merged_decoder("merged_decoder_optimum", branch_shapes_differ=True),
+        ),
+        Sample(
             "llama_tiny",
             "Llama-style decoder step with KV cache (2 layers, hidden 64, RMSNorm, SwiGLU, outlier "
             "channels; INT4 weight-only and SmoothQuant lessons)",
