@@ -471,11 +471,10 @@ def build_engine(
 
     model = load_model(model)
     config = config or BuildConfig()
-    key_part = config.key(model)  # of the model as given: the fold below follows from it
+    given = model  # the cache key is of the model as given: the fold below follows from it and the config
     # A merged decoder's If whose branches TensorRT-RTX cannot build is folded into the branch the shapes take.
     plan = fold_for_build(model, config.named_profiles(model))
     model, named_profiles = plan.model, plan.named_profiles
-    key_part += plan.key_part()
     profiles = next(iter(named_profiles.values()))
     module = trt()
     flavor, version = select_flavor(), module.__version__
@@ -487,7 +486,9 @@ def build_engine(
         )
     store = EngineCache() if cache is True else (cache or None)
     key = (
-        EngineCache.make_key(model.fingerprint, key_part, flavor, version, build_target(config))
+        EngineCache.make_key(
+            model.fingerprint, config.key(given) + plan.key_part(), flavor, version, build_target(config)
+        )
         if store is not None
         else ""
     )
