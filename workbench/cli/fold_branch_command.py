@@ -7,8 +7,7 @@ import argparse
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
-
-_TRUE, _FALSE = ("true", "1", "yes", "then"), ("false", "0", "no", "else")
+from .shapes_option import _FALSE, _TRUE
 
 
 def _configure_fold_branch(p):
