@@ -7,7 +7,7 @@ import argparse
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
-from .shapes_option import _FALSE, _TRUE
+from .shapes_option import FALSE_WORDS, TRUE_WORDS
 
 
 def _configure_fold_branch(p):
@@ -28,9 +28,9 @@ def cmd_fold_branch(args: argparse.Namespace) -> tuple[str, dict]:
     from ..model.branch_fold import branch_switches, fold_branch_switch
 
     name, _, text = args.set.partition("=")
-    if text.strip().lower() not in _TRUE + _FALSE:
+    if text.strip().lower() not in TRUE_WORDS + FALSE_WORDS:
         raise ConfigError(f"--set {args.set!r}: give INPUT=true or INPUT=false (e.g. use_cache_branch=true)")
-    value = text.strip().lower() in _TRUE
+    value = text.strip().lower() in TRUE_WORDS
     model = load_model(args.model)
     switches = branch_switches(model.proto)
     if not any(s.condition == name for s in switches):

@@ -45,7 +45,7 @@ def shapes_line(model: Model) -> str:
     return f"shapes: {model.shapes.describe()}"
 
 
-_TRUE, _FALSE = ("true", "1", "yes", "then"), ("false", "0", "no", "else")
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "then"), ("false", "0", "no", "else")
 
 
 def split_branch_values(shapes_text: str | None) -> tuple[str | None, dict[str, bool]]:
@@ -59,12 +59,12 @@ def split_branch_values(shapes_text: str | None) -> tuple[str | None, dict[str, 
         if not equals:
             rest.append(item)
             continue
-        if word.strip().lower() not in _TRUE + _FALSE or not name.strip():
+        if word.strip().lower() not in TRUE_WORDS + FALSE_WORDS or not name.strip():
             raise ConfigError(
                 f"--shapes item {item!r}: NAME=VALUE is for a merged decoder's branch switch, and takes true or "
                 "false (e.g. use_cache_branch=true); shapes are NAME:1x128"
             )
-        values[name.strip()] = word.strip().lower() in _TRUE
+        values[name.strip()] = word.strip().lower() in TRUE_WORDS
     return ",".join(rest) or None, values
 
 
