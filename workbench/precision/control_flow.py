@@ -1,13 +1,17 @@
-"""Q/DQ inside ``If``/``Loop`` bodies, and calibration of the tensors that live there.
+"""Q/DQ inside ``If``/``Loop``/``Scan`` bodies, and calibration of the tensors that live there.
 
 ONNX Runtime outputs only main-graph tensors, so a tensor computed inside a body cannot be requested from a
 session directly. Of the two ways around it — calibrate each branch inlined as a model of its own, or lift the
 tensor out through the node that holds the body — lifting is used: inlining needs the branch's condition (and a
 Loop's iteration count and carried state) to be known ahead of the run, while lifting sees exactly the branches
-and iterations the calibration data takes. A body tensor is appended to the body's outputs and the If/Loop node
-gets a matching extra output: the other If branch outputs an empty tensor in the same slot (it adds nothing to a
-histogram), and a Loop stacks the tensor of every iteration as a scan output. Only the calibration session's copy
-of the model is changed. A branch the data never takes gets no range, and its nodes stay in float.
+and iterations the calibration data takes. A body tensor is appended to the body's outputs and the If/Loop/Scan
+node gets a matching extra output: the other If branch outputs an empty tensor in the same slot (it adds nothing to a
+histogram), and a Loop or Scan stacks the tensor of every iteration as a scan output (an output appended after a
+body's carried state is a scan output in both), so a range covers every iteration. Only the calibration session's
+copy of the model is changed. A branch the data never takes gets no range, and its nodes stay in float.
+
+Only top-level bodies are entered: a body inside a body (an If inside a Scan's body, ...) is neither calibrated nor
+quantized, and each weighted op there is reported as left in float, with why (``NESTED_NOTE``).
 
 Quantizing a body reuses the main graph's placement: the body is cut out as a model of its own (the outer-scope
 tensors it reads become inputs, the outer weights it reads initializers), quantized like any model, and put back.
@@ -23,8 +27,13 @@ if TYPE_CHECKING:
 import onnx
 from onnx import TensorProto, helper
 
-CONTROL_FLOW_OPS = ("If", "Loop")
+CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
 LIFTED_SUFFIX = ".workbench_calibration"
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # what placement quantizes (qdq.WEIGHTED_OPS)
+NESTED_NOTE = (
+    "inside a body nested in another body: left in float (calibration and Q/DQ reach top-level If/Loop/Scan "
+    "bodies only)"
+)
 
 
 def _bodies(node: onnx.NodeProto) -> list[onnx.AttributeProto]:
@@ -84,22 +93,31 @@ def body_standalone_model(
 
 
 def body_activations(proto: onnx.ModelProto, *, rules: bool = True) -> list[str]:
-    """Activations that placement would quantize inside top-level If/Loop bodies: computed there, or read from
+    """Activations that placement would quantize inside top-level If/Loop/Scan bodies: computed there, or read from
     the main graph."""
     from .qdq import tensorrt_placement
 
+    # The main graph's weights that a body reads are weights there too, never activations: stand-ins that carry
+    # their shape (the placement rules read weight dims), not their data.
+    weights = {t.name: t for t in proto.graph.initializer}
     names = []
     for node in proto.graph.node:
         for attribute in _bodies(node):
             body = attribute.g
-            for decision in tensorrt_placement(body, None, rules=rules):
+            shell = onnx.GraphProto()  # the body with shape-only weights: placement reads no weight data
+            shell.node.extend(body.node)
+            shell.output.extend(body.output)
+            read = [t for t in body.initializer] + [weights[n] for n in outer_references(body) if n in weights]
+            for weight in read:
+                shell.initializer.add(name=weight.name, data_type=weight.data_type, dims=weight.dims)
+            for decision in tensorrt_placement(shell, None, rules=rules):
                 inner = body.node[decision.index]
                 names += [inner.input[i] for i in decision.activations]
     return list(dict.fromkeys(names))
 
 
 def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, str]:
-    """Make each of ``tensors`` (inside top-level If/Loop bodies) an output of the main graph, in place; returns
+    """Make each of ``tensors`` (inside top-level If/Loop/Scan bodies) an output of the main graph, in place; returns
     main-graph output name -> body tensor. See the module docstring for why and how."""
     wanted = set(tensors)
     lifted: dict[str, str] = {}
@@ -119,7 +137,13 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
         for attribute in bodies:
             body = attribute.g
             for tensor in everything:
-                if tensor in found[attribute.name]:
+                if tensor in {i.name for i in body.input}:
+                    # A body input (carried state, a Scan's slice) goes out through a copy: ONNX Runtime's Scan
+                    # returned uninitialized memory for a body input that was also a body output.
+                    copy = f"{tensor}{LIFTED_SUFFIX}.copy"
+                    body.node.append(helper.make_node("Identity", [tensor], [copy], name=copy))
+                    body.output.append(helper.make_tensor_value_info(copy, TensorProto.FLOAT, None))
+                elif tensor in found[attribute.name]:
                     body.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, None))
                 else:  # the other If branch: an empty tensor in the same output slot
                     empty = f"{tensor}{LIFTED_SUFFIX}.empty_{attribute.name}"
@@ -133,6 +157,8 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
                         )
                     )
                     body.output.append(helper.make_tensor_value_info(empty, TensorProto.FLOAT, None))
+        if node.op_type == "Scan":
+            _extend_scan_output_attributes(node, len(everything))
         for tensor in everything:
             outer_name = f"{tensor}{LIFTED_SUFFIX}"
             node.output.append(outer_name)
@@ -141,9 +167,62 @@ def lift_body_tensors(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, s
     return lifted
 
 
+def _extend_scan_output_attributes(node: onnx.NodeProto, extra: int) -> None:
+    """A Scan that lists an axis/direction per scan output needs one for each appended output: axis 0, forward
+    (the lifted tensor of every iteration stacked in order)."""
+    for attribute in node.attribute:
+        if attribute.name in ("scan_output_axes", "scan_output_directions") and len(attribute.ints):
+            attribute.ints.extend([0] * extra)
+
+
+def _scan_body_input_types(node: onnx.NodeProto, types: dict[str, onnx.TypeProto]) -> dict[str, onnx.TypeProto]:
+    """The types of a Scan body's inputs, from the Scan's own inputs: carried state as it is, a scan input without
+    its scan axis (a body may declare its inputs without shapes; a standalone model's inputs need one)."""
+    if node.op_type != "Scan" or not node.attribute:
+        return {}
+    attributes = {a.name: a for a in node.attribute}
+    body = attributes["body"].g
+    scan_count = attributes["num_scan_inputs"].i if "num_scan_inputs" in attributes else 0
+    state_count = len(body.input) - scan_count
+    axes = list(attributes["scan_input_axes"].ints) if "scan_input_axes" in attributes else [0] * scan_count
+    result = {}
+    for position, (value, outer) in enumerate(zip(body.input, node.input)):
+        if not outer or outer not in types or not types[outer].tensor_type.HasField("shape"):
+            continue
+        body_type = onnx.TypeProto()
+        body_type.CopyFrom(types[outer])
+        if position >= state_count:
+            dims = body_type.tensor_type.shape.dim
+            axis = axes[position - state_count] if position - state_count < len(axes) else 0
+            axis = axis % len(dims) if len(dims) else 0
+            if len(dims) <= axis:
+                continue
+            del dims[axis]
+        result[value.name] = body_type
+    return result
+
+
+def _nested_rows(body: onnx.GraphProto, where: str) -> list[tuple]:
+    """Report rows for the weighted ops in bodies inside ``body``, which stay float (``NESTED_NOTE``)."""
+    rows = []
+    for node in body.node:
+        for attribute in node.attribute:
+            graphs = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+            for graph in graphs:
+                inner_where = f"{attribute.name} | {node.name or node.op_type} | {where}"
+                rows += [
+                    (f"{n.name or n.op_type} | {inner_where}", n.op_type, False, NESTED_NOTE)
+                    for n in graph.node
+                    if n.op_type in WEIGHTED_OPS and n.domain in ("", "ai.onnx")
+                ]
+                rows += _nested_rows(graph, inner_where)
+    return rows
+
+
 def quantize_bodies(proto: onnx.ModelProto, table: CalibrationTable, *, rules: bool = True) -> list[tuple]:
-    """Q/DQ into every top-level If/Loop body of ``proto`` (in place) with the ranges of ``table``; returns report
-    rows (node, op, quantized, note) for the bodies' weighted ops, named ``body node | If node``."""
+    """Q/DQ into every top-level If/Loop/Scan body of ``proto`` (in place) with the ranges of ``table``; returns
+    report rows (node, op, quantized, note) for the bodies' weighted ops, named ``body node | body | If node``.
+    Weighted ops in bodies nested inside these stay float, each reported with ``NESTED_NOTE``."""
     from ..errors import ConfigError
     from ..model import load_model
     from ..model.loading import weight_free_copy
@@ -155,22 +234,29 @@ def quantize_bodies(proto: onnx.ModelProto, table: CalibrationTable, *, rules: b
     types = {v.name: v.type for v in [*inferred.value_info, *inferred.input, *inferred.output]}
     rows = []
     for node in proto.graph.node:
+        body_types = {**types, **_scan_body_input_types(node, types)}
         for attribute in _bodies(node):
             body = attribute.g
-            standalone = load_model(body_standalone_model(body, proto, types), name=f"{node.name}_{attribute.name}")
-            try:
-                result = quantize(standalone, table, target="tensorrt", rules=rules)
+            where = f"{attribute.name} | {node.name}"
+            nested = _nested_rows(body, where)
+            if not any(n.op_type in WEIGHTED_OPS for n in body.node):
+                rows += nested
+                continue
+            standalone = load_model(
+                body_standalone_model(body, proto, body_types), name=f"{node.name}_{attribute.name}"
+            )
+            try:  # enter_bodies=False: a nested body has no ranges (only top-level bodies are lifted)
+                result = quantize(standalone, table, target="tensorrt", rules=rules, enter_bodies=False)
             except ConfigError as exc:  # nothing in this body could be quantized: it stays as it is
-                rows.append((f"{attribute.name} | {node.name}", node.op_type, False, str(exc).split(": ", 1)[-1]))
+                rows.append((where, node.op_type, False, str(exc).split(": ", 1)[-1]))
+                rows += nested
                 continue
             quantized = onnx.GraphProto()
             quantized.CopyFrom(result.model.proto.graph)
             _restore_body(quantized, body, f"{node.name}.{attribute.name}")
             attribute.g.CopyFrom(quantized)
-            rows += [
-                (f"{r.node} | {attribute.name} | {node.name}", r.op, bool(r.quantized), r.note)
-                for r in result.report.itertuples()
-            ]
+            rows += [(f"{r.node} | {where}", r.op, bool(r.quantized), r.note) for r in result.report.itertuples()]
+            rows += nested
     return rows
 
 

@@ -19,13 +19,17 @@ WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # the ops Q/DQ place
 
 
 def _where_weighted_ops_are(proto) -> Counter:
-    """How many weighted ops sit at top level ("graph"), in If/Loop/Scan bodies ("If body", ...) and in local
-    ONNX-function bodies ("function custom.Block")."""
+    """How many weighted ops sit at top level ("graph"), in top-level If/Loop/Scan bodies ("If body", ...), in
+    bodies inside those ("If body, nested": left float) and in local ONNX-function bodies ("function custom.Block")."""
     places: Counter = Counter()
     for ref in walk_nodes(proto):
         if ref.node.op_type in WEIGHTED_OPS and ref.node.domain in ("", "ai.onnx"):
             places[
-                "graph" if not ref.path else ref.via if ref.via.startswith("function") else f"{ref.parent_op} body"
+                "graph"
+                if not ref.path
+                else ref.via
+                if ref.via.startswith("function")
+                else f"{ref.parent_op} body" + (", nested" if len(ref.path) > 1 else "")
             ] += 1
     return places
 
@@ -96,16 +100,15 @@ def check_quantizable(
     if not any(d.quantized for d in decisions) and not bodies:
         reasons = Counter(d.note.split(":")[0] if d.note.startswith("K=") else d.note for d in decisions)
         summary = "; ".join(f"{n} × {why}" for why, n in reasons.most_common(4))
-        elsewhere = "".join(
-            f"; {n} more inside {where} (not entered: "
-            f"{'inline the functions first' if where.startswith('function') else 'not supported'})"
+        elsewhere = [
+            f"{n} {'more ' if decisions else ''}inside {where} (not entered: {_why_not_entered(where)})"
             for where, n in places.items()
             if where != "graph"
-        )
+        ]
+        why = "; ".join(part for part in [summary, *elsewhere] if part)
         raise ConfigError(
-            f"{label}: Q/DQ placement keeps every weighted op in float ({summary}{elsewhere}) — "
-            "nothing would be quantized; quantize with rules=False to quantize small heads and "
-            "output layers too, or build it in FP16"
+            f"{label}: Q/DQ placement keeps every weighted op in float ({why}) — nothing would be quantized; "
+            "quantize with rules=False to quantize small heads and output layers too, or build it in FP16"
         )
     from .control_flow import body_activations
 
@@ -117,6 +120,14 @@ def check_quantizable(
     )
 
 
+def _why_not_entered(where: str) -> str:
+    if where.startswith("function"):
+        return "inline the functions first"
+    if where.endswith("nested"):
+        return "a body inside a body is left in float; only top-level If/Loop/Scan bodies are quantized"
+    return "not supported"
+
+
 def _bodies_supported() -> bool:
-    """Whether Q/DQ placement enters If/Loop bodies (control_flow.py)."""
+    """Whether Q/DQ placement enters top-level If/Loop/Scan bodies (control_flow.py)."""
     return True

@@ -30,7 +30,7 @@ from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
 from .calibrate import quantization_scale
 from .calibrators import QMAX
 from .constant_weights import constant_weights, lift_constant_weights
-from .control_flow import body_activations, quantize_bodies
+from .control_flow import NESTED_NOTE, body_activations, quantize_bodies
 from .graph_edit import set_metadata, toposorted, with_opset
 
 if TYPE_CHECKING:
@@ -268,8 +268,12 @@ def quantize(
     rules: bool = True,
     reduce_range: bool | None = None,
     float_precision: str = "fp32",
+    enter_bodies: bool = True,
 ) -> QuantizationResult:
     """Insert Q/DQ into ``model`` with the ranges of ``table`` (a CalibrationTable) for ``target``.
+
+    ``enter_bodies`` (tensorrt target): Q/DQ into top-level If/Loop/Scan bodies too (control_flow.py); off when
+    ``model`` is itself a body cut out, whose nested bodies have no ranges and stay float.
 
     ``float_precision`` (tensorrt target): fp16 or bf16 runs what stays unquantized in that type
     (``float_remainder``).
@@ -295,8 +299,10 @@ def quantize(
     if target == "onnxruntime":
         result = _quantize_for_onnxruntime(model, table, exclude_nodes, exclude_op_types, rules, reduce_range)
     else:
-        result = _quantize_for_tensorrt(model, table, set(exclude_nodes), set(exclude_op_types), rules)
-    if all(_is_depthwise(n, model) for n in weighted):
+        result = _quantize_for_tensorrt(
+            model, table, set(exclude_nodes), set(exclude_op_types), rules, enter_bodies=enter_bodies
+        )
+    if weighted and all(_is_depthwise(n, model) for n in weighted):  # none at top level: bodies only
         result.notes.append(
             "every weighted op is a depthwise convolution: INT8 buys memory traffic only (a quarter of FP32's "
             "bytes per activation, half of FP16's), not Tensor Core math — a depthwise convolution has no GEMM "
@@ -315,14 +321,17 @@ def _is_depthwise(node, model) -> bool:
     return group > 1 and weight is not None and len(weight.dims) > 1 and weight.dims[1] == 1
 
 
-def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: set, rules: bool) -> QuantizationResult:
+def _quantize_for_tensorrt(
+    model, table, exclude_nodes: set, exclude_op_types: set, rules: bool, *, enter_bodies: bool = True
+) -> QuantizationResult:
     precision = table.precision
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
     proto = with_opset(proto, 19 if precision == "fp8" else 13, f"{precision} Q/DQ")
     graph = proto.graph
     lifted = lift_constant_weights(graph)  # Constant-node weights become initializers: quantized per channel
-    body_rows = quantize_bodies(proto, table, rules=rules)  # Q/DQ inside If/Loop bodies (control_flow.py)
+    # Q/DQ inside If/Loop/Scan bodies (control_flow.py); off for a body itself (its nested bodies stay float)
+    body_rows = quantize_bodies(proto, table, rules=rules) if enter_bodies else []
     amax = table.amax
     initializers = {t.name: t for t in graph.initializer}
     new_nodes: list[onnx.NodeProto] = []
@@ -418,6 +427,9 @@ def _quantize_for_tensorrt(model, table, exclude_nodes: set, exclude_op_types: s
     notes = list(table.notes) + (
         [f"{len(lifted)} weights held in Constant nodes were quantized as weights (per channel)"] if lifted else []
     )
+    nested = [r[0] for r in body_rows if r[3] == NESTED_NOTE]
+    if nested:
+        notes.append(f"{len(nested)} weighted ops {NESTED_NOTE} — e.g. {nested[0]}")
     return QuantizationResult(quantized, report, "tensorrt", precision, table.calibrator, notes)
 
 
