@@ -21,54 +21,20 @@ from typing import Iterable, Sequence, TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from ..errors import ConfigError
-from ..graph import CATEGORIES, PRECISION_COLORS, GraphData, layered_layout
+from ..errors import ConfigError  # noqa: F401  (re-exported: charts.graph named it first)
+from ..graph import CATEGORIES, PRECISION_COLORS, GraphData, layered_layout  # noqa: F401  (re-exported)
 from ..graph.data import work_text
 from ..graph.layout import FONT_PX, ROW_GAP_PX
+from .graph_colors import COLOR_MODES, EMPTY_LABELS, STREAM_COLORS, UNSET, node_colors  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-STREAM_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-COLOR_MODES = ("category", "precision", "stream")
 HIGHLIGHT = "#ffbf00"
-UNSET = "#c7c7c7"
 MARGIN = dict(l=8, r=8, t=36, b=40)
 LABEL_LIMIT = 400  # labels drawn at once: SVG text is most of the drawing time; further out, boxes only
 MAIN_FRACTION = 0.84  # of the plot width: the graph; the rest (after a gap) is the minimap
 MINIMAP_START = 0.87
-
-
-# What an empty value of a colouring column means (fusion_reason_kind: only unmapped nodes have a reason).
-EMPTY_LABELS = {"fusion_reason_kind": "in an engine layer"}
-
-
-def node_colors(graph: GraphData, color_by: str) -> tuple[list[str], dict[str, str]]:
-    """Per-node colours and the legend (label -> colour) for ``color_by``: category, precision, stream, or the name
-    of any other node column (e.g. a ``reason`` column on unmapped nodes), coloured by its distinct values."""
-    nodes = graph.nodes
-    if color_by not in COLOR_MODES and color_by not in nodes.columns:
-        raise ConfigError(f"color_by '{color_by}' is unknown (choose {', '.join(COLOR_MODES)} or a node column)")
-    io = nodes["category"] == "input/output"
-    if color_by == "category":
-        keys = list(nodes["category"])
-        palette = CATEGORIES
-    elif color_by == "precision":
-        keys = ["input/output" if i else p for p, i in zip(nodes["precision"], io)]
-        palette = {**PRECISION_COLORS, "input/output": CATEGORIES["input/output"]}
-    elif color_by == "stream":
-        keys = ["input/output" if i else f"stream {s}" for s, i in zip(nodes["stream"], io)]
-        palette = {f"stream {i}": c for i, c in enumerate(STREAM_COLORS)}
-        palette["input/output"] = CATEGORIES["input/output"]
-    else:
-        keys = ["input/output" if i else ("" if v is None or v != v else str(v)) for v, i in zip(nodes[color_by], io)]
-        values = [k for k in dict.fromkeys(keys) if k and k != "input/output"]
-        palette = {v: STREAM_COLORS[i % len(STREAM_COLORS)] for i, v in enumerate(values)}
-        palette["input/output"] = CATEGORIES["input/output"]
-    keys = [k or EMPTY_LABELS.get(color_by, "not set") for k in keys]
-    colors = [palette.get(k, UNSET) for k in keys]
-    legend = {k: palette.get(k, UNSET) for k in dict.fromkeys(keys) if k}
-    return colors, legend
 
 
 def _pastel(color: str, amount: float = 0.72) -> str:

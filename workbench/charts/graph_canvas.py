@@ -21,7 +21,7 @@ import numpy as np
 
 from ..graph import GraphData, collapse, layered_layout, scope_of
 from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
-from .graph import node_colors
+from .graph_colors import node_colors
 
 HIERARCHY_MIN_NODES = 600  # nodes: larger graphs open grouped by name scope (as the notebook panel does)
 MAX_NAME_CHARS = 2000  # a longer node or tensor name is cut, with its length said (10,000-character names

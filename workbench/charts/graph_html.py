@@ -10,15 +10,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
-
 from ..errors import ConfigError
 from ..files import atomic_write_text
 from ..graph import GraphData, collapse, fusion_map, layered_layout
 from ..graph.layout import scope_depth
-from .graph import LABEL_LIMIT, box_outlines, details_html, graph_figure
 
 if TYPE_CHECKING:
     from ..engines import FusionSummary
@@ -170,6 +165,11 @@ def script_json(value: object) -> str:
 
 
 def _view(graph: GraphData, color_by: str) -> dict:
+    import numpy as np
+    import plotly.io as pio
+
+    from .graph import box_outlines, details_html, graph_figure
+
     if "label" not in graph.nodes:
         layered_layout(graph)
     figure = json.loads(pio.to_json(graph_figure(graph, color_by=color_by, height=HEIGHT)))
@@ -229,6 +229,11 @@ def graph_html(
         return canvas_html(
             graphs, path, fusion=fusion, engine_color_by=engine_color_by, title=title, hierarchy=hierarchy
         )
+    # plotly only here: the canvas export above does without it
+    from plotly.offline import get_plotlyjs
+
+    from .graph import LABEL_LIMIT
+
     views = [_view(g, engine_color_by if g.kind == "engine" else "category") for g in graphs]
     maps = _link_maps(graphs[0], graphs[1]) if len(graphs) == 2 else None
     grouped = _grouped(graphs[0])

@@ -218,9 +218,10 @@ def from_onnx(
     names, ops, categories, precisions, members, details, macs_column, flops_column = ([] for _ in range(8))
     for node_id, node in enumerate(model.nodes):
         op, name = node.op_type, node.name
-        outputs = [o for o in node.output if o]
-        inputs = [t for t in node.input if t]
-        macs, flops, known = estimate_node(node, known_shapes, concrete=True)
+        all_outputs, all_inputs = list(node.output), list(node.input)  # each protobuf field read once
+        outputs = [o for o in all_outputs if o]
+        inputs = [t for t in all_inputs if t]
+        macs, flops, known = estimate_node(node, known_shapes, concrete=True, names=(all_inputs, all_outputs))
         names.append(name or f"{op}_{node_id}")
         ops.append(op)
         categories.append(category(op, name))
@@ -230,8 +231,8 @@ def from_onnx(
             "attributes": {a.name: _format_attribute(helper.get_attribute_value(a)) for a in node.attribute}
             if len(node.attribute)
             else {},
-            "inputs": [described(t) for t in inputs],
-            "outputs": [described(t) for t in outputs],
+            "inputs": [descriptions.get(t) or described(t) for t in inputs],  # a call only for a new tensor
+            "outputs": [descriptions.get(t) or described(t) for t in outputs],
         }
         if name in body_ops:
             node_details["body ops"] = body_ops[name]
@@ -450,8 +451,8 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
                     {
                         "group": key,
                         "nodes": total,
-                        "ops": ", ".join(f"{o} ×{c}" for o, c in ops.most_common()),
-                        "work": work_text(macs, flops, unknown) if known else "",
+                        "ops": _ops_text(tuple(ops.most_common())),
+                        "work": _work_text(macs, flops, unknown) if known else "",
                     },
                     macs if known else math.nan,
                     flops if known else math.nan,
@@ -472,6 +473,16 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     collapsed = GraphData(graph.kind, graph.title, frame, edges, list(graph.notes))
     collapsed.notes.append(f"collapsed by name scope (depth {depth}): {len(nodes)} nodes shown as {len(frame)}")
     return collapsed
+
+
+@lru_cache(maxsize=4096)  # groups of one model repeat their ops and work (a 32-layer decoder: 32 alike)
+def _ops_text(counted: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{o} ×{c}" for o, c in counted)
+
+
+@lru_cache(maxsize=4096)
+def _work_text(macs: float, flops: float, unknown: float) -> str:
+    return work_text(macs, flops, unknown)
 
 
 def _si(value: float) -> str:

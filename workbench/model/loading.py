@@ -120,7 +120,8 @@ def _load_external_data(proto: onnx.ModelProto, label: str, base_dir: Path | Non
     load_external_data(proto, label, base_dir)  # contained in the model's folder, checked before any read
 
 
-def _check(proto: onnx.ModelProto, label: str) -> None:
+def _check(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """The checks, on a weight-free copy, which is returned (shape inference reuses it)."""
     if not proto.HasField("graph") or len(proto.graph.node) == 0:
         raise ModelError(f"{label}: the graph is empty (no nodes)")
     check_initializer_data(proto, label)
@@ -134,15 +135,20 @@ def _check(proto: onnx.ModelProto, label: str) -> None:
     try:
         # Checked without the weight bytes (large initializers become typed inputs): the same structural checks,
         # several times faster on a 100 MB model, and no 2 GB protobuf limit.
-        onnx.checker.check_model(shape_only_copy(proto))
+        light = shape_only_copy(proto)
+        onnx.checker.check_model(light)
     except onnx.checker.ValidationError as exc:
         raise ModelError(f"{label}: fails onnx.checker: {explain_checker_error(str(exc))}") from None
+    return light
 
 
-def _infer_shapes(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
-    """Shape inference on a weight-free copy, its value_info merged back (fast, and no 2 GB protobuf limit)."""
+def _infer_shapes(proto: onnx.ModelProto, label: str, light: onnx.ModelProto | None = None) -> onnx.ModelProto:
+    """Shape inference on a weight-free copy (``light``: the one the check used), its value_info merged back
+    (fast, and no 2 GB protobuf limit)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(shape_only_copy(proto), data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(
+            light if light is not None else shape_only_copy(proto), data_prop=True
+        )
     except Exception as exc:  # inference is a bonus: a model ONNX Runtime can run must still load
         warnings.warn(f"{label}: shape inference failed, shapes stay as declared ({exc})", stacklevel=3)
         return proto
@@ -191,14 +197,16 @@ def load_model(
     _load_external_data(proto, label, base_dir)
     normalize_dynamic_dims(proto)  # -1 / 0 written for a dynamic dimension: named x_dim0, ... everywhere after this
     _sort_if_unsorted(proto, label)
-    if check:
-        _check(proto, label)
+    # One weight-free copy for both the check and shape inference (a copy costs 0.08 s at 50,000 nodes); folding
+    # constants changes the model, so inference then copies the folded one.
+    light = _check(proto, label) if check else None
     if fold_constants:
         try:
             proto = fold_model_constants(proto)
         except Exception as exc:
             raise ModelError(f"{label}: constant folding failed: {exc}") from None
-    proto = _infer_shapes(proto, label)
+        light = None
+    proto = _infer_shapes(proto, label, light)
     return Model(proto, label=label, base_dir=base_dir, name=name)
 
 
