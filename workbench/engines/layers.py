@@ -35,6 +35,7 @@ COLUMNS = [
     "inputs",
     "outputs",
     "input_dtypes",
+    "input_shapes",
     "output_dtypes",
     "output_formats",
     "output_shapes",
@@ -409,6 +410,7 @@ def layers_frame(raw_layers: Iterable[Mapping], *, source: str) -> pd.DataFrame:
                 "inputs": [str(t.get("Name", "")) for t in inputs],  # tensor names: they connect the layers
                 "outputs": [str(t.get("Name", "")) for t in outputs],
                 "input_dtypes": [_tensor_dtype(t) for t in inputs],
+                "input_shapes": [list(t.get("Dimensions") or []) for t in inputs],  # graph inputs: only known here
                 "output_dtypes": [_tensor_dtype(t) for t in outputs],
                 "output_formats": [_tensor_format(t) for t in outputs],
                 "output_shapes": [list(t.get("Dimensions") or []) for t in outputs],

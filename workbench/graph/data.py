@@ -331,8 +331,10 @@ def from_engine(
     """The engine's layers after fusion (``BuildResult.layers`` / ``read_layer_information``), each holding the ONNX
     nodes it absorbed (``members``), with its output precision and stream. With the ONNX ``model``, a fused layer
     is labelled by what it absorbed (``Conv+BatchNormalization+Relu``) instead of TensorRT's layer type."""
-    index = NodeIndex(load_model(model).proto) if model is not None else None
+    model = load_model(model) if model is not None else None
+    index = NodeIndex(model.proto) if model is not None else None
     rows, producers, consumers, shapes, dtypes = [], {}, [], {}, {}
+    read_shapes: dict[str, tuple] = {}  # as layers read them: a graph input's shape is only known this way
     for r in layers.itertuples(index=False):
         node_id = len(rows)
         for name, shape, dtype in zip(r.outputs, r.output_shapes, r.output_dtypes):
@@ -340,6 +342,9 @@ def from_engine(
         consumers += [(node_id, t) for t in r.inputs if t]
         for name, dtype in zip(r.inputs, r.input_dtypes):
             dtypes.setdefault(name, dtype)
+        for name, shape in zip(r.inputs, getattr(r, "input_shapes", None) or []):
+            if len(shape):
+                read_shapes.setdefault(name, tuple(shape))
         refs = [index.resolve(m) for m in r.onnx_nodes] if index is not None else []
         absorbed = [ref.op for ref in refs if ref is not None]  # body nodes by their real op, not their parent's
         label = "+".join(dict.fromkeys(absorbed)) if absorbed else r.type
@@ -367,7 +372,20 @@ def from_engine(
                 },
             }
         )
+    declared = model.shapes.declared if model is not None else {}
+    for name in {t for _, t in consumers} - producers.keys():  # the engine's inputs: no layer writes them
+        shapes[name] = _input_shape(read_shapes.get(name), declared.get(name))
     return _layer_graph("engine", title, rows, producers, consumers, shapes, dtypes)
+
+
+def _input_shape(engine_dims: tuple | None, model_dims) -> tuple | None:
+    """An engine input's shape as the engine reads it, with the model's dimension names where the engine's is
+    dynamic (-1); the model's declared shape when the engine's JSON gives none; None when neither knows it."""
+    if not engine_dims:
+        return tuple(model_dims) if model_dims is not None else None
+    if model_dims is None or len(model_dims) != len(engine_dims):
+        return engine_dims
+    return tuple(m if (d == -1 and m is not None) else d for d, m in zip(engine_dims, model_dims))
 
 
 @lru_cache(maxsize=300_000)  # asked for every node at each depth tried (scope_depth, collapse, the canvas view)
