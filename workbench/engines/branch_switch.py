@@ -4,9 +4,9 @@ optimum's merged decoders pick the first step or a later one with a top-level ``
 ``use_cache_branch``. TensorRT-RTX's Myelin fails on such an ``If`` when its branches give differently shaped outputs
 ("the producer does not dominate the use"), as every real export's do — after seconds to minutes of building. So the
 fold is decided up front, in milliseconds, by shape inference of both branches at the build's and the presets'
-shapes (no failed build first): when they agree the ``If`` stays (TensorRT-RTX builds it, and one engine serves both phases); when they
-differ it is folded into the branch the shapes say. Which branch: the KV cache's length at the profile's opt shapes —
-past > 0 (the decode preset, or ``--shapes`` with a filled cache) takes ``then`` (use_cache_branch=true), past 0 (the
+shapes (no failed build first): when they agree the ``If`` stays (TensorRT-RTX builds it, and one engine serves
+both phases); when they differ it is folded into the branch the shapes say. Which branch: the KV cache's length
+at the profile's opt shapes — past > 0 (the decode preset, or ``--shapes`` with a filled cache) takes ``then`` (use_cache_branch=true), past 0 (the
 prefill preset, or an empty cache) takes ``else``; with no cache input, the preset's name decides. A model with both
 profiles (prefill + decode) gets the engine of profile 0 (decode) and says that prefill needs ``--shapes prefill``.
 """
@@ -63,8 +63,8 @@ def _uses_cache(model: "Model", name: str, profile: dict[str, tuple]) -> tuple[b
 
 def plan_branch_fold(model: "Model", named_profiles: Profiles) -> BranchPlan:
     """The model and profiles to build: ``model`` as it is unless it has a branch switch whose branches give
-    differently shaped outputs (at any profile's or preset's opt shapes); then the folded model (see the module's docstring), its
-    profiles without the removed inputs, and a note saying which If, which branch and why."""
+    differently shaped outputs (at any profile's or preset's opt shapes); then the folded model (see the module's
+    docstring), its profiles without the removed inputs, and a note saying which If, which branch and why."""
     switches = branch_switches(model.proto)
     if not switches:
         return BranchPlan(model, named_profiles)

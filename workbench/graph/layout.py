@@ -1,5 +1,5 @@
-"""Top-to-bottom layered layout computed in Python (plain dicts and lists, O(nodes + edges)), in screen pixels at the default zoom, so the browser
-only draws pre-placed nodes and every label fits its box.
+"""Top-to-bottom layered layout computed in Python (plain dicts and lists, O(nodes + edges)), in screen pixels at
+the default zoom, so the browser only draws pre-placed nodes and every label fits its box.
 
 Measured (research notes, 2,002-node DAG): topological layering plus one barycenter sweep takes 0.005 s, where
 dagre in the browser takes 2.2 s (and crashes at 5,000 nodes) and graphviz dot 1.5 s.
