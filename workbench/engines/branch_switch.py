@@ -3,12 +3,12 @@
 optimum's merged decoders pick the first step or a later one with a top-level ``If`` on the boolean graph input
 ``use_cache_branch``. TensorRT-RTX's Myelin fails on such an ``If`` when its branches give differently shaped outputs
 ("the producer does not dominate the use"), as every real export's do — after seconds to minutes of building. So the
-fold is decided up front, in milliseconds, by shape inference of both branches at the build's and the presets'
-shapes (no failed build first): when they agree the ``If`` stays (TensorRT-RTX builds it, and one engine serves
-both phases); when they differ it is folded into the branch the shapes say. Which branch: the KV cache's length
-at the profile's opt shapes — past > 0 (the decode preset, or ``--shapes`` with a filled cache) takes ``then`` (use_cache_branch=true), past 0 (the
-prefill preset, or an empty cache) takes ``else``; with no cache input, the preset's name decides. A model with both
-profiles (prefill + decode) gets the engine of profile 0 (decode) and says that prefill needs ``--shapes prefill``.
+fold is decided up front, in milliseconds, by shape inference of both branches at the build's and the presets' shapes
+(no failed build first): when they agree the ``If`` stays (TensorRT-RTX builds it, and one engine serves both phases);
+when they differ it is folded into the branch the shapes say. Which branch: the KV cache's length at the profile's opt
+shapes — past > 0 (the decode preset, or ``--shapes`` with a filled cache) takes ``then`` (use_cache_branch=true), past
+0 (the prefill preset, or an empty cache) takes ``else``; with no cache input, the preset's name decides. A model with
+both profiles (prefill + decode) gets the engine of profile 0 (decode) and says that prefill needs ``--shapes prefill``.
 """
 
 from __future__ import annotations
