@@ -186,7 +186,7 @@ def cmd_quantize(args: argparse.Namespace) -> tuple[str, dict]:
     only = (
         {"only_quantized": True, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}
         if args.target == "tensorrt"
-        else {}
+        else {"histograms": False}  # the table goes to quantize, not to a chart: MinMax reads ranges alone
     )
     table = _calibrate(args, model, args.precision, **only)
     result = quantize(

@@ -182,6 +182,8 @@ def apply_precision(
                 "exclude_op_types": plan.keep_op_types,
                 **calibrate_options,
             }
+        else:  # ONNX Runtime's placement needs more tensors' ranges; the table is not charted: MinMax reads ranges
+            calibrate_options = {"histograms": False, **calibrate_options}
         table = (
             calibration
             if isinstance(calibration, CalibrationTable)
