@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 import onnx
 from onnx import TensorProto, helper
 
+from .preflight import WEIGHTED_OPS
+
 CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
 LIFTED_SUFFIX = ".workbench_calibration"
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # what placement quantizes (qdq.WEIGHTED_OPS)
 NESTED_NOTE = (
     "inside a body nested in another body: left in float (calibration and Q/DQ reach top-level If/Loop/Scan "
     "bodies only)"

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..model import load_model
 from ..model.subgraphs import walk_nodes
 
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # the ops Q/DQ placement quantizes (qdq.WEIGHTED_OPS)
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # the ops Q/DQ placement quantizes (qdq, control_flow)
 
 
 def _where_weighted_ops_are(proto) -> Counter:

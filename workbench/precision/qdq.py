@@ -32,6 +32,7 @@ from .calibrators import QMAX
 from .constant_weights import constant_weights, lift_constant_weights
 from .control_flow import NESTED_NOTE, body_activations, quantize_bodies
 from .graph_edit import set_metadata, toposorted, with_opset
+from .preflight import WEIGHTED_OPS
 
 if TYPE_CHECKING:
     from ..model.sources import ModelSource
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from ..model import Model
 
 TARGETS = ("tensorrt", "onnxruntime")
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _QTYPE = {"int8": TensorProto.INT8, "fp8": TensorProto.FLOAT8E4M3FN}
 
 
