@@ -482,13 +482,14 @@ def calibrate(
         )
     # MinMax for Q/DQ (only_quantized: the quantize path, whose table nobody charts) needs ranges, not histograms:
     # binning every element was a third of YOLO's calibration time.
+    keep_histograms = not only_quantized if histograms is None else histograms
     hists = collect_histograms(
         model,
         data,
         chosen,
         on_progress=on_progress,
         cancel=cancel,
-        ranges_only=calibrator == "minmax" and not (histograms if histograms is not None else not only_quantized),
+        ranges_only=calibrator == "minmax" and not keep_histograms,
     )
 
     def threshold(name: str) -> tuple[float, str]:
