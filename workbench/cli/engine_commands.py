@@ -207,9 +207,10 @@ def cmd_layers(args: argparse.Namespace) -> tuple[str, dict]:
     result = build_engine(model, build_config_from_args(args), cache=not args.no_cache, on_progress=progress_to_stderr)
     info = result.to_dict()
     views = _llm_views(result.layers, model, info)
+    shapes = engine_shapes(model, result.profiles)
     return (
-        _layers_text(info) + views + "\nshapes: " + engine_shapes(model, result.profiles) + profiles_line(result),
-        {**info, "input_shapes": engine_shapes(model, result.profiles)},
+        _layers_text(info) + views + "\nshapes: " + shapes + profiles_line(result),
+        {**info, "input_shapes": shapes},
     )
 
 
