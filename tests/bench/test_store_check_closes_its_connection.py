@@ -30,3 +30,20 @@ def test_checking_a_store_before_writing_closes_the_connection_it_opened(tmp_pat
         assert _open_files(tmp_path) == []
     finally:
         gc.enable()
+
+
+def test_a_file_store_that_fails_an_insert_says_the_run_is_not_recorded_not_that_it_waits(tmp_path, monkeypatch):
+    import pytest
+    import sqlalchemy as sa
+
+    from workbench.errors import ResultsStoreUnavailableError, WorkbenchError
+
+    store = ResultsStore(tmp_path / "runs.sqlite")
+
+    def broken_begin():
+        raise sa.exc.InterfaceError("INSERT", {}, Exception("Error binding parameter 1"))
+
+    monkeypatch.setattr(store._engine, "begin", broken_begin)
+    with pytest.raises(WorkbenchError, match="cannot record the run") as raised:
+        store._insert({"kind": "benchmark"})
+    assert not isinstance(raised.value, ResultsStoreUnavailableError)  # a file has no spool to keep the run in

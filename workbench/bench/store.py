@@ -326,6 +326,8 @@ class ResultsStore:
             except (sa.exc.InterfaceError, sa.exc.DisconnectionError) as exc:
                 if _stale(exc, attempt):
                     continue
+                if not self.is_server:  # a file has no spool: "unavailable" would report a lost run as waiting
+                    raise self._error("cannot record the run", exc) from None
                 raise self._error("cannot be reached", exc, ResultsStoreUnavailableError) from None
             except sa.exc.SQLAlchemyError as exc:
                 raise self._error("cannot record the run", exc) from None
