@@ -415,6 +415,14 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     Edges between groups are merged; a group's ``members`` are the ONNX nodes it holds, so fusion highlighting
     still works on the collapsed view.
     """
+    return collapse_with_rows(graph, depth, expanded=expanded)[0]
+
+
+def collapse_with_rows(
+    graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset = frozenset()
+) -> tuple[GraphData, dict[int, list[int]], dict[int, int]]:
+    """``collapse``, with where its nodes come from: a group's id -> the rows of ``graph`` it holds, and a kept
+    node's id -> its row in ``graph`` (for the canvas view, which would otherwise group the rows a second time)."""
     nodes = graph.nodes
     keys = [
         scope_of(n, depth) if c != "input/output" else ""
@@ -452,6 +460,8 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     ids, out_rest = out[0], out[1:]
     new_id: dict = {}
     group_ids: dict[str, int] = {}
+    rows_of_group: dict[int, list[int]] = {}
+    row_of_kept: dict[int, int] = {}
     precision_column, stream_column = (
         old_columns[NODE_COLUMNS.index("precision")],
         old_columns[NODE_COLUMNS.index("stream")],
@@ -461,6 +471,7 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
             found = group_ids.get(key)
             if found is None:
                 found = group_ids[key] = len(ids)
+                rows_of_group[found] = rows_of[key]
                 ops = ops_of[key]
                 total = len(rows_of[key])
                 macs, flops, unknown = work_of[key]
@@ -487,6 +498,7 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
             new_id[old] = found
         else:
             new_id[old] = len(ids)
+            row_of_kept[len(ids)] = k
             ids.append(len(ids))
             for column, values in zip(out_rest, old_columns[1:]):
                 column.append(values[k])
@@ -496,7 +508,7 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     frame.index = frame["id"]
     collapsed = GraphData(graph.kind, graph.title, frame, edges, list(graph.notes))
     collapsed.notes.append(f"collapsed by name scope (depth {depth}): {len(nodes)} nodes shown as {len(frame)}")
-    return collapsed
+    return collapsed, rows_of_group, row_of_kept
 
 
 @lru_cache(maxsize=4096)  # groups of one model repeat their ops (a 32-layer decoder: 32 alike)
