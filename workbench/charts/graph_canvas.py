@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import GraphData, collapse, layered_layout, scope_of
-from ..graph.layout import LINE_PX, label_width, node_labels, scope_depth
+from ..graph import GraphData, layered_layout
+from ..graph.data import collapse_with_rows
+from ..graph.layout import LINE_PX, label_widths, node_labels, scope_depth
 from .graph_colors import node_colors
 
 HIERARCHY_MIN_NODES = 600  # nodes: larger graphs open grouped by name scope (as the notebook panel does)
@@ -50,7 +51,11 @@ class _Table:
     def indexes(self, values) -> list[int]:
         """``[self(v) for v in values]`` in one comprehension (387,000 calls at 50,000 nodes)."""
         index = self.index
-        return [index.setdefault(v, len(index)) for v in map(str, values)]
+        values = list(map(str, values))
+        for v in dict.fromkeys(values):  # the distinct values, in first-seen order (as one setdefault per value)
+            if v not in index:
+                index[v] = len(index)
+        return list(map(index.__getitem__, values))
 
     @property
     def values(self) -> list[str]:
@@ -106,7 +111,7 @@ def canvas_view(
         "kind": graph.kind,
         "names": names,
         "label": label_table.indexes(label.replace("<br>", "\n") for label in labels),
-        "width": _compacted([label_width(label) for label in labels]),
+        "width": _compacted(label_widths(labels)),
         "op": op_table.indexes(nodes["op"].tolist()),
         "category": cat_table.indexes(nodes["category"].tolist()),
         "precision": precision_table.indexes(nodes["precision"].tolist()),
@@ -132,7 +137,7 @@ def canvas_view(
         hierarchy = n > HIERARCHY_MIN_NODES and graph.kind != "engine" and not graph.counts["groups"]
     if hierarchy:
         depth = depth or scope_depth(graph)
-        grouped = collapse(graph, depth)
+        grouped, members_of, row_of_kept = collapse_with_rows(graph, depth)
         if grouped.counts["groups"] == 0:
             grouped = None
     if grouped is None:
@@ -142,7 +147,6 @@ def canvas_view(
         view["groups"] = []
     else:
         view["groupColor"] = palette("#bcbd22")
-        members_of, row_of_kept = _group_rows(graph, grouped, depth)
         categories = nodes["category"].tolist()
         view["groups"], ref, group_ops = [], [], _Table()
         for gid, name, details in zip(*(grouped.nodes[c].tolist() for c in ("id", "name", "details"))):
@@ -168,30 +172,6 @@ def canvas_view(
     view["categories"], view["precisions"] = cat_table.values, precision_table.values
     view["tensors"], view["shapes"] = tensor_table.values, shape_table.values
     return view
-
-
-def _group_rows(graph: GraphData, grouped: GraphData, depth: int) -> tuple[dict, dict]:
-    """For the collapsed graph: group id -> the rows of ``graph`` it holds, and a kept node's id -> its row in
-    ``graph``. One pass, as ``collapse`` (which keeps the nodes' order)."""
-    group_id = {
-        name: gid
-        for gid, name, cat in zip(
-            grouped.nodes["id"].tolist(), grouped.nodes["name"].tolist(), grouped.nodes["category"].tolist()
-        )
-        if cat == "group"
-    }
-    members_of: dict[int, list[int]] = {}
-    row_of_kept: dict[int, int] = {}
-    kept = iter(
-        gid for gid, cat in zip(grouped.nodes["id"].tolist(), grouped.nodes["category"].tolist()) if cat != "group"
-    )
-    for k, (name, cat) in enumerate(zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist())):
-        key = scope_of(name, depth) if cat != "input/output" else ""
-        if key in group_id:
-            members_of.setdefault(group_id[key], []).append(k)
-        else:
-            row_of_kept[next(kept)] = k
-    return members_of, row_of_kept
 
 
 def _counted(categories: list[str], members: list[int]) -> str:

@@ -415,27 +415,41 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     Edges between groups are merged; a group's ``members`` are the ONNX nodes it holds, so fusion highlighting
     still works on the collapsed view.
     """
+    return collapse_with_rows(graph, depth, expanded=expanded)[0]
+
+
+def collapse_with_rows(
+    graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset = frozenset()
+) -> tuple[GraphData, dict[int, list[int]], dict[int, int]]:
+    """``collapse``, with where its nodes come from: a group's id -> the rows of ``graph`` it holds, and a kept
+    node's id -> its row in ``graph`` (for the canvas view, which would otherwise group the rows a second time)."""
     nodes = graph.nodes
     keys = [
         scope_of(n, depth) if c != "input/output" else ""
         for n, c in zip(nodes["name"].tolist(), nodes["category"].tolist())
     ]
     keys = ["" if k in expanded else k for k in keys]
-    # One pass over the rows into plain lists per scope (a per-group scan of pandas rows made this quadratic: 36 s
-    # of a 2,000-node export).
-    counts = Counter(k for k in keys if k)
+    # The rows of each scope in one pass, then each group's values from plain lists (a per-group scan of pandas
+    # rows made this quadratic: 36 s of a 2,000-node export).
+    rows_of: dict[str, list[int]] = {}
+    for k, key in enumerate(keys):
+        if key:
+            rows_of.setdefault(key, []).append(k)
+    member_column, op_column = nodes["members"].tolist(), nodes["op"].tolist()
+    macs_column, flops_column = nodes["macs"].tolist(), nodes["flops"].tolist()
     members_of: dict[str, list] = {}
-    ops_of: dict[str, Counter] = {}
+    ops_of: dict[str, tuple[tuple[str, int], ...]] = {}
     work_of: dict[str, list[float]] = {}  # [MACs, FLOPs, nodes whose work is unknown]
-    for key, members, op, macs, flops in zip(
-        keys, nodes["members"].tolist(), nodes["op"].tolist(), nodes["macs"].tolist(), nodes["flops"].tolist()
-    ):
-        if key and counts[key] > 1:
-            members_of.setdefault(key, []).extend(members)
-            ops_of.setdefault(key, Counter())[op] += 1
-            work = work_of.setdefault(key, [0.0, 0.0, 0])
+    for key, rows in rows_of.items():
+        if len(rows) < 2:
+            continue
+        members_of[key] = [m for r in rows for m in member_column[r]]
+        ops_of[key] = _op_counts(tuple(op_column[r] for r in rows))
+        work = work_of[key] = [0.0, 0.0, 0]
+        for r in rows:  # summed in row order, as before
+            flops = flops_column[r]
             if flops == flops:  # not NaN
-                work[0] += macs
+                work[0] += macs_column[r]
                 work[1] += flops
             else:
                 work[2] += 1
@@ -446,6 +460,8 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     ids, out_rest = out[0], out[1:]
     new_id: dict = {}
     group_ids: dict[str, int] = {}
+    rows_of_group: dict[int, list[int]] = {}
+    row_of_kept: dict[int, int] = {}
     precision_column, stream_column = (
         old_columns[NODE_COLUMNS.index("precision")],
         old_columns[NODE_COLUMNS.index("stream")],
@@ -455,8 +471,9 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
             found = group_ids.get(key)
             if found is None:
                 found = group_ids[key] = len(ids)
+                rows_of_group[found] = rows_of[key]
                 ops = ops_of[key]
-                total = sum(ops.values())
+                total = len(rows_of[key])
                 macs, flops, unknown = work_of[key]
                 known = unknown < total  # a group of TensorRT layers (work not estimated) says so: NaN
                 group = (
@@ -469,7 +486,7 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
                     {
                         "group": key,
                         "nodes": total,
-                        "ops": _ops_text(tuple(ops.most_common())),
+                        "ops": _ops_text(ops),
                         "work": _work_text(macs, flops, unknown) if known else "",
                     },
                     macs if known else math.nan,
@@ -481,6 +498,7 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
             new_id[old] = found
         else:
             new_id[old] = len(ids)
+            row_of_kept[len(ids)] = k
             ids.append(len(ids))
             for column, values in zip(out_rest, old_columns[1:]):
                 column.append(values[k])
@@ -490,7 +508,13 @@ def collapse(graph: GraphData, depth: int = 1, *, expanded: set[str] | frozenset
     frame.index = frame["id"]
     collapsed = GraphData(graph.kind, graph.title, frame, edges, list(graph.notes))
     collapsed.notes.append(f"collapsed by name scope (depth {depth}): {len(nodes)} nodes shown as {len(frame)}")
-    return collapsed
+    return collapsed, rows_of_group, row_of_kept
+
+
+@lru_cache(maxsize=4096)  # groups of one model repeat their ops (a 32-layer decoder: 32 alike)
+def _op_counts(ops: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """A group's ops counted, most common first (ties in first-seen order)."""
+    return tuple(Counter(ops).most_common())
 
 
 @lru_cache(maxsize=4096)  # groups of one model repeat their ops and work (a 32-layer decoder: 32 alike)

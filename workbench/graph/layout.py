@@ -206,8 +206,9 @@ def scope_depth(graph: GraphData, *, at_least: int = 12, max_depth: int = 6) -> 
     names = [n for n, c in zip(graph.nodes["name"].tolist(), graph.nodes["category"].tolist()) if c != "input/output"]
     best = 1
     for depth in range(1, max_depth + 1):
-        keys = [scope_of(n, depth) or f"\0{i}" for i, n in enumerate(names)]
-        shown = len(set(keys))
+        scopes = [scope_of(n, depth) for n in names]
+        unscoped = scopes.count("")  # each shown on its own
+        shown = len(set(scopes)) - (1 if unscoped else 0) + unscoped
         if shown == len(names):  # nothing grouped any more
             break
         best = depth

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
@@ -16,8 +17,35 @@ import onnx
 from ..errors import ExternalDataError, ModelError
 
 
+def all_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor of the model: initializers and tensor attributes, in bodies and functions too (the tensors
+    onnx's ``_get_all_tensors`` yields), without visiting the attributes of nodes that have none (most of them:
+    0.2 s of a 50,000-node load went to walking those)."""
+
+    def in_nodes(nodes):
+        for node in nodes:
+            if not len(node.attribute):
+                continue
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                if attribute.HasField("g"):
+                    yield from in_graph(attribute.g)
+                for body in attribute.graphs:
+                    yield from in_graph(body)
+
+    def in_graph(graph):
+        yield from graph.initializer
+        yield from in_nodes(graph.node)
+
+    yield from in_graph(proto.graph)
+    for function in proto.functions:
+        yield from in_nodes(function.node)
+
+
 def _tensors_with_external_data(proto: onnx.ModelProto):
-    for tensor in onnx.external_data_helper._get_all_tensors(proto):
+    for tensor in all_tensors(proto):
         if onnx.external_data_helper.uses_external_data(tensor):
             yield tensor, onnx.external_data_helper.ExternalDataInfo(tensor).location
 
