@@ -199,7 +199,10 @@ def cmd_estimate(args: argparse.Namespace) -> tuple[str, dict]:
     from ..engines.estimate.variants import estimate_model
     from ..model import load_model
 
-    model = load_model(args.model)  # loaded once: the estimate builds it, and its own work is counted below
+    from .engine_commands import proven_model
+
+    given = load_model(args.model)  # loaded once: the If it may fold is named from it in the work line
+    model = proven_model(args, given)  # at --shapes as `build` takes them: preset, shapes, a branch switch's value
     variants = args.precision_variants or "fp32"
     table, estimates = estimate_model(
         model,
@@ -220,19 +223,41 @@ def cmd_estimate(args: argparse.Namespace) -> tuple[str, dict]:
     text = "\n\n".join(_estimate_text(e, f"{args.model} {p}") for p, e in estimates.items())
     if len(estimates) > 1:
         text += "\n\n" + table.to_string(index=False) + f"\n({first.label})"
-    return text + _onnx_work_line(model, args.shapes, info), info
+    return text + _onnx_work_line(given, model, first.source, args.shapes, info), info
 
 
-def _onnx_work_line(model, shapes: str | None, info: dict) -> str:
-    """The model's own work at the estimate's shapes, said as a lower bound where some nodes have no shape."""
+def _onnx_work_line(given, model, built, shapes: str | None, info: dict) -> str:
+    """The ONNX work of the model the engine ``built`` is built from, at the engine's opt shapes (profile 0), said
+    as a lower bound where some nodes have no shape. A merged decoder's If folded before the build (by ``--shapes
+    use_cache_branch=...`` or by the build, engines.branch_switch) is counted as the branch built, and named; an If
+    the engine keeps is counted as ``model.work`` says (which branch, and why)."""
+    from ..model.branch_fold import branch_switches
     from ..model.work import lower_bound_note
+    from .shapes_option import branch_setting, engine_shapes, split_branch_values
 
-    work = model.stats.estimate_flops(shapes)
+    opt = {name: tuple(r[1]) for name, r in built.profiles.items()}
+    work = built.model.stats.estimate_flops(opt)
     note = lower_bound_note(work)
-    info.update(onnx_macs=int(work["macs"].sum()), work_note=note)
+    chosen = split_branch_values(shapes)[1]
+    by = "--shapes" if chosen else "the build's shapes"
+    values = chosen or built.branch_fold or {}
+    folded = [s for s in branch_switches(given.proto) if s.condition in values]
+    if folded:
+        ifs = ", ".join(
+            f"If '{s.node}' folded into its {'then' if values[s.condition] else 'else'} branch" for s in folded
+        )
+        what = f"ONNX model as built ({ifs}: {branch_setting(values)}, from {by})"
+    else:
+        what = "ONNX model" + (f" ({'; '.join(work.attrs['branches'])})" if work.attrs.get("branches") else "")
+    info.update(
+        onnx_macs=int(work["macs"].sum()),
+        work_note=note,
+        onnx_work_shapes={name: list(dims) for name, dims in opt.items()},
+        onnx_work_branches=dict(values) if folded else None,
+    )
     return (
-        f"\n\nONNX model: {'at least ' if note else ''}{work['macs'].sum() / 1e9:.4g} GMACs at "
-        f"{model.shapes.describe(shapes)}" + (f"; {note}" if note else "")
+        f"\n\n{what}: {'at least ' if note else ''}{work['macs'].sum() / 1e9:.4g} GMACs at "
+        f"{engine_shapes(model, built.profiles)}" + (f"; {note}" if note else "")
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .main import CONFIGURE, command
-from .shapes_option import SHAPES_HELP, engine_shapes, model_at_shapes, split_branch_values
+from .shapes_option import SHAPES_HELP, check_branch_inputs, engine_shapes, model_at_shapes, split_branch_values
 
 if TYPE_CHECKING:
     from ..engines import BuildConfig
@@ -38,7 +38,7 @@ def build_config_from_args(args: argparse.Namespace) -> BuildConfig:
     # A preset's name (--shapes prefill) travels with the model (model_at_shapes), not as shapes of inputs.
     text = split_branch_values(args.shapes)[0]  # a branch switch's value folds the model (model_at_shapes)
     shapes: dict = {} if (text or "").strip() in PRESETS else dict(parse_shapes(text))
-    ranges = [parse_shapes(getattr(args, f"{k}_shapes")) for k in ("min", "opt", "max")]
+    ranges = [_range_option(args, k) for k in RANGE_KINDS]
     if any(ranges):
         if not all(ranges) or not (set(ranges[0]) == set(ranges[1]) == set(ranges[2])):
             raise ConfigError("--min-shapes, --opt-shapes and --max-shapes must be given together, for the same inputs")
@@ -54,11 +54,36 @@ def build_config_from_args(args: argparse.Namespace) -> BuildConfig:
     )
 
 
-def proven_model(args: argparse.Namespace, model_arg: str | None = None) -> Model:
-    """The model to build, at --shapes, proven by one ONNX Runtime run before the build (see model.proving); a
-    profile given by --min/--opt/--max-shapes is TensorRT's to check."""
-    ranges = any(getattr(args, f"{k}_shapes", None) for k in ("min", "opt", "max"))
-    return model_at_shapes(model_arg or args.model, None if ranges else args.shapes, prove=not ranges)
+RANGE_KINDS = ("min", "opt", "max")
+
+
+def _range_option(args: argparse.Namespace, kind: str) -> dict:
+    """``--min-shapes`` (or opt, max) parsed; a branch switch's value there is a ConfigError saying where it goes."""
+    from ..model import parse_shapes
+
+    text = getattr(args, f"{kind}_shapes", None)
+    if text and "=" in text:
+        item = next(part.strip() for part in text.split(",") if "=" in part)
+        raise ConfigError(
+            f"--{kind}-shapes item {item!r}: a branch switch's value (use_cache_branch=true|false) goes in --shapes, "
+            f"once for the whole profile; --{kind}-shapes takes shapes, NAME:1x128"
+        )
+    return dict(parse_shapes(text))
+
+
+def proven_model(args: argparse.Namespace, model_arg: "str | Model | None" = None) -> Model:
+    """The model to build, at --shapes, proven by one ONNX Runtime run before the build (see model.proving). With
+    a profile given by --min/--opt/--max-shapes (TensorRT's to check: no run), --shapes still counts: its preset,
+    its shapes and a branch switch's value (use_cache_branch=false folds the If), and the profile may then name
+    only inputs of the branch it chose (else a ConfigError naming the option and the value)."""
+    source = model_arg if model_arg is not None else args.model
+    if not any(getattr(args, f"{k}_shapes", None) for k in RANGE_KINDS):
+        return model_at_shapes(source, args.shapes, prove=True)
+    model = model_at_shapes(source, args.shapes)
+    values = split_branch_values(args.shapes)[1]
+    if values:
+        check_branch_inputs(model, values, {f"--{k}-shapes": _range_option(args, k) for k in RANGE_KINDS})
+    return model
 
 
 def profiles_line(result: "BuildResult") -> str:

@@ -4,7 +4,7 @@ which shapes were used and where each value came from."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..errors import ConfigError
 
@@ -35,7 +35,9 @@ def model_at_shapes(source: ModelSource, shapes_text: str | None, *, prove: bool
     if values:  # --shapes use_cache_branch=false: the user's branch, honoured by every command (see branch_fold)
         from ..model.branch_fold import fold_model
 
+        given = list(model.shapes.fixed)
         model = fold_model(model, values)
+        check_branch_inputs(model, values, {"--shapes": given})
     if prove:
         prove_shapes(model)
     return model
@@ -64,14 +66,57 @@ def split_branch_values(shapes_text: str | None) -> tuple[str | None, dict[str, 
                 f"--shapes item {item!r}: NAME=VALUE is for a merged decoder's branch switch, and takes true or "
                 "false (e.g. use_cache_branch=true); shapes are NAME:1x128"
             )
-        values[name.strip()] = word.strip().lower() in TRUE_WORDS
+        name, value = name.strip(), word.strip().lower() in TRUE_WORDS
+        if values.get(name, value) != value:
+            raise ConfigError(f"--shapes {shapes_text!r} sets the branch switch '{name}' both true and false: give one")
+        values[name] = value
     return ",".join(rest) or None, values
 
 
-def engine_shapes(model: Model, profiles: Mapping[str, Sequence]) -> str:
-    """``model.shapes.describe()`` for the engine's inputs only (``profiles``' names): a build that folded a branch
-    switch has no ``use_cache_branch`` input, nor the inputs only the other branch reads."""
+def branch_setting(values: Mapping[str, bool]) -> str:
+    """``use_cache_branch=true``: the values as --shapes takes them."""
+    return ",".join(f"{name}={str(value).lower()}" for name, value in values.items())
+
+
+def check_branch_inputs(folded: Model, values: Mapping[str, bool], named: Mapping[str, Iterable[str]]) -> None:
+    """Every input an option names (``named``: option -> input names) is an input of ``folded``, the model with its
+    branch switches set to ``values``; else a ConfigError naming the option, the input and the value that removed it
+    (the branch switch itself, or an input only the other branch reads), not a shape silently dropped."""
+    inputs = [s.name for s in folded.inputs]
+    for option, names in named.items():
+        for name in names:
+            if name in inputs:
+                continue
+            setting = f"--shapes {branch_setting(values)}"
+            if name in values:
+                raise ConfigError(
+                    f"{option} gives a shape for '{name}', the branch switch that {setting} sets: once folded it is "
+                    f"no input of the model; leave '{name}' out of {option}"
+                )
+            branches = " and ".join(f"the {'then' if v else 'else'} branch of '{c}'" for c, v in values.items())
+            raise ConfigError(
+                f"{option} gives a shape for '{name}', which {branches} ({setting}) does not read (its inputs: "
+                f"{', '.join(inputs)}): leave '{name}' out of {option}, or set the other branch"
+            )
+
+
+def engine_shapes(model: Model, profiles: Mapping[str, Sequence[Sequence[int]]]) -> str:
+    """The engine's inputs (``profiles``: input -> (min, opt, max) of profile 0) at their opt shapes, each with where
+    it came from: ``model.shapes``' sources where the opt is the model's default, else the profile's range (given by
+    --min/--opt/--max-shapes). Only the engine's inputs: a build that folded a branch switch has no
+    ``use_cache_branch`` input, nor the inputs only the other branch reads."""
     from ..model.shapes import describe_shapes
 
-    resolved = {name: dims for name, dims in model.shapes.resolve().items() if name in profiles}
-    return describe_shapes(resolved, model.shapes.dimensions())
+    resolved = model.shapes.resolve()
+    sources = model.shapes.dimensions()
+    parts = []
+    for name, (low, opt, high) in ((n, tuple(map(tuple, r))) for n, r in profiles.items()):
+        if tuple(resolved.get(name, ())) == opt:
+            parts.append(describe_shapes({name: opt}, sources))
+        else:
+            parts.append(f"{name}:{_dims(opt)} (opt of the profile {_dims(low)}..{_dims(high)})")
+    return ", ".join(parts)
+
+
+def _dims(dims: Sequence[int]) -> str:
+    return "x".join(map(str, dims))

@@ -71,6 +71,8 @@ class BuildResult:
     profiles: dict = field(default_factory=dict)  # profile 0, input -> (min, opt, max)
     engine_size: int = 0
     named_profiles: dict = field(default_factory=dict)  # every profile by name: {"decode": {...}, "prefill": {...}}
+    # A merged decoder's branch switches folded before the build (branch_switch): {"use_cache_branch": True}
+    branch_fold: dict[str, bool] | None = None
     _engine: object = field(default=None, repr=False)  # bytes or TensorRT's IHostMemory
     _cache_entry: "CachedEngine | None" = field(default=None, repr=False)
 
@@ -543,6 +545,7 @@ def build_engine(
         build_seconds=float(meta["build_seconds"]),
         profiles=profiles,
         named_profiles=named_profiles,
+        branch_fold=plan.folded,
         engine_size=int(meta.get("engine_size") or memoryview(outcome.engine).nbytes),
         _engine=outcome.engine,
         _cache_entry=cached if outcome.status == "hit" else None,
