@@ -77,21 +77,26 @@ class TensorHistogram:
         self._count(a, np.float32(inverse) if inverse < 1e38 else inverse)
 
     def _count(self, a: np.ndarray, inverse) -> None:
-        """Add |x| (``a``: x, flat) to the bins, in blocks that stay in the CPU cache with buffers reused (1.5x the
-        speed of whole-array temporaries on YOLO's activations; |x| too is taken per block, into the same buffer).
-        |x|max lands in the last bin, as in np.histogram."""
+        """Add |x| (``a``: x, flat) to the bins, in blocks that stay in the CPU cache with one reused buffer (1.5x the
+        speed of whole-array temporaries on YOLO's activations). |x|max lands in the last bin, as in np.histogram.
+
+        Two passes per block before bincount: x * inverse is truncated straight into the integer buffer, then made
+        positive there — the same indices as truncating |x| * inverse (IEEE products and truncation are symmetric in
+        the sign), without a float temporary; indices past the last bin (|x|max itself) are folded into it after
+        bincount instead of clipping every element first (together 1.3-1.6x the speed of abs, scale, clip, cast)."""
         bins = len(self.counts)
         dtype = np.float32 if isinstance(inverse, np.float32) else np.float64
         block = min(len(a), HISTOGRAM_BLOCK)
-        scaled, index = np.empty(block, dtype), np.empty(block, np.intp)
+        index = np.empty(block, np.intp)
         for start in range(0, len(a), block):
             chunk = a[start : start + block]
             n = len(chunk)
-            np.abs(chunk, out=scaled[:n], dtype=dtype)
-            np.multiply(scaled[:n], inverse, out=scaled[:n], dtype=dtype)
-            np.minimum(scaled[:n], bins - 1, out=scaled[:n])
-            index[:n] = scaled[:n]
-            self.counts += np.bincount(index[:n], minlength=bins)
+            np.multiply(chunk, inverse, out=index[:n], dtype=dtype, casting="unsafe")
+            np.abs(index[:n], out=index[:n])
+            found = np.bincount(index[:n], minlength=bins)
+            self.counts += found[:bins]
+            if len(found) > bins:
+                self.counts[-1] += found[bins:].sum()
 
     def _merge(self, group: int) -> None:
         """Merge every ``group`` neighbouring bins into one (``group``: a power of two); the width grows as much."""
