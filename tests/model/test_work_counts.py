@@ -189,17 +189,17 @@ def test_inspect_says_lower_bound_and_control_flow(run_cli, tmp_path):
     assert code == 0 and '"work_note": "lower bound: 1 node not counted (ops MatMul)' in out
 
 
-def test_estimate_adds_the_models_own_work(tmp_path):
+def test_estimate_adds_the_models_own_work():
     from workbench.cli.analysis_commands import _onnx_work_line  # the build estimate runs first is tested elsewhere
+    from workbench.engines import build_engine
 
+    model = load_model("if_model")
     info = {}
-    line = _onnx_work_line(load_model("if_model"), None, info)
-    assert info == {"onnx_macs": 64 * (32 * 32 + 32 * 32 + 32), "work_note": None}
-    assert line.strip().startswith("ONNX model: 0.0001331 GMACs at input:1x64x32")
-    path = tmp_path / "nonzero.onnx"
-    onnx.save(_nonzero_model(), str(path))
-    line = _onnx_work_line(load_model(path), None, info)
-    assert "at least" in line and "lower bound: 1 node not counted (ops MatMul)" in line
+    line = _onnx_work_line(model, model, build_engine(model), None, info)  # at the engine's own (opt) shapes
+    assert info["onnx_macs"] == 64 * (32 * 32 + 32 * 32 + 32) and info["work_note"] is None
+    assert info["onnx_work_shapes"] == {"input": [1, 64, 32], "state": [1]} and info["onnx_work_branches"] is None
+    assert line.strip().startswith("ONNX model (If 'decoder/If': then_branch counted (the larger")
+    assert "0.0001331 GMACs at input:1x64x32" in line
 
 
 def test_model_panel_says_the_lower_bound(tmp_path):
