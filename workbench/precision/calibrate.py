@@ -287,7 +287,9 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures are raised, and reported once in the workbench's words
-    options.enable_cpu_mem_arena = False  # every tensor is an output here: give each batch's memory back
+    # ONNX Runtime's memory arena stays on: without it every batch's activations are fresh pages. Entropy2 on
+    # ResNet-50, 64 samples: 4.47 -> 3.90 s at 112x112 (peak +545 -> +558 MB), 17.1 -> 12.7 s at 224x224 (peak
+    # +286 -> +378 MB). The arena lives as long as this session, one calibration.
     try:
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
