@@ -45,17 +45,18 @@ def test_stable_runs_are_not_marked_and_different_threads_are_named():
 
 def test_two_identical_contenders_measure_within_one_and_a_half_times():
     model = load_model(conv_bn_relu())
-    # Three rounds, the median ratio: a load spike from other work on the machine can slow one 0.3 s run; a bias of
-    # the harness (order, warm-up, thread counts) would show in every round
+    # Five rounds, the median ratio: load from other work (the other pytest worker) can slow one contender's 0.3 s
+    # window, and did in two rounds of three in one CI run; a bias of the harness (order, warm-up, thread counts)
+    # would show in every round
     ratios, tables = [], []
-    for _ in range(3):
+    for _ in range(5):
         runs = sweep({"first": model, "second": model}, batch=[1], threads=1,
                      config=BenchmarkConfig(warmup_s=0.05, duration_s=0.3, min_iterations=200))
         table = speedups(runs, baseline=runs["label"].iloc[0])
         ratios.append(float(table["speedup"].iloc[1]))
         tables.append(table)
         assert bool(table["same_threads"].all())
-    assert 1 / 1.5 <= float(np.median(ratios)) <= 1.5, tables
+    assert 1 / 1.5 <= float(np.median(ratios)) <= 1.5, (ratios, tables)
 
 
 def test_the_torch_runner_runs_with_the_thread_count_it_is_given():
