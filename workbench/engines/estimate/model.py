@@ -578,6 +578,22 @@ class EngineEstimate:
         ].to_html(index=False)
 
 
+def _ranges_hint(source: object) -> str:
+    """What to do when the engine was built for a range of shapes: its layers then carry -1 for every dimension
+    that varies (the inspector of a CPU build has no execution context to fix them), so no layer has a size."""
+    profiles = getattr(source, "profiles", None) or {}
+    ranged = {name: r for name, r in profiles.items() if tuple(r[0]) != tuple(r[2])}
+    if not ranged:
+        return ""
+    name, (low, opt, high) = next(iter(ranged.items()))
+    dims = "x".join(map(str, opt))
+    return (
+        f" (the engine is built for a range of shapes, e.g. {name} {'x'.join(map(str, low))}.."
+        f"{'x'.join(map(str, high))}, and its layers carry -1 for what varies): build it at one shape to "
+        f"estimate it (on the command line --shapes {name}:{dims} instead of --min/--opt/--max-shapes)"
+    )
+
+
 def estimate_engine(
     source: BuildResult | PathArg | dict | list[dict],
     gpu: GpuSpec | str,
@@ -621,7 +637,7 @@ def estimate_engine(
     timed = ~np.isin(work["op"].to_numpy(), NO_TIME_OPS)
     if timed.any() and np.isnan(layers["estimated_ms"].to_numpy()[timed]).all():
         reasons = "; ".join(dict.fromkeys(n for n in layers.loc[timed, "note"] if n)) or "no tensor shapes"
-        raise EngineFileError(f"no layer of this engine can be estimated: {reasons}")
+        raise EngineFileError(f"no layer of this engine can be estimated: {reasons}{_ranges_hint(source)}")
     band = error_band(layers, _engine_traits(work), spec) if own_factors else {}
     label = band_label(band) if own_factors else f"estimate (factors fitted on {', '.join(factors.fitted_on)})"
     return EngineEstimate(
