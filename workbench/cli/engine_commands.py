@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 
 from ..errors import ConfigError
+from ..model.tensors import dims_text
 from .main import CONFIGURE, command
 from .shapes_option import SHAPES_HELP, check_branch_inputs, engine_shapes, model_at_shapes, split_branch_values
 
@@ -93,9 +94,7 @@ def profiles_line(result: "BuildResult") -> str:
         return ""
     parts = []
     for index, (name, profile) in enumerate(named.items()):
-        ranges = ", ".join(
-            f"{n} {'x'.join(map(str, lo))}..{'x'.join(map(str, hi))}" for n, (lo, _, hi) in profile.items() if lo != hi
-        )
+        ranges = ", ".join(f"{n} {dims_text(lo)}..{dims_text(hi)}" for n, (lo, _, hi) in profile.items() if lo != hi)
         parts.append(f"{name} (profile {index}{': ' + ranges if ranges else ''})")
     return "\noptimization profiles of the one engine: " + "; ".join(parts)
 

@@ -7,6 +7,7 @@ import argparse
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..errors import ConfigError
+from ..model.tensors import dims_text
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -114,9 +115,5 @@ def engine_shapes(model: Model, profiles: Mapping[str, Sequence[Sequence[int]]])
         if tuple(resolved.get(name, ())) == opt:
             parts.append(describe_shapes({name: opt}, sources))
         else:
-            parts.append(f"{name}:{_dims(opt)} (opt of the profile {_dims(low)}..{_dims(high)})")
+            parts.append(f"{name}:{dims_text(opt)} (opt of the profile {dims_text(low)}..{dims_text(high)})")
     return ", ".join(parts)
-
-
-def _dims(dims: Sequence[int]) -> str:
-    return "x".join(map(str, dims))

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence, TYPE_CHECKING
 
 from ..errors import EngineBuildError
 from ..model.shapes import defaulted_dimensions, shapes_advice
+from ..model.tensors import dims_text
 from ..precision.guards import QOPERATOR_OPS
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def build_failure(model: Model, message: str, profiles: Mapping[str, tuple], giv
     nodes = nodes_named_in(message, model)
     where = f" (ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(repr(n) for n in nodes)})" if nodes else ""
     opt = {name: opt for name, (_, opt, _) in profiles.items()}
-    shapes = ",".join(f"{name}:{'x'.join(map(str, dims))}" for name, dims in opt.items())
+    shapes = ",".join(f"{name}:{dims_text(dims)}" for name, dims in opt.items())
     error = EngineBuildError(
         f"{model.label}: TensorRT could not build the engine{where}: {message}"
         + shapes_advice(model, opt, defaulted_dimensions(model, given))

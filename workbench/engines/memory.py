@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..model.tensors import itemsize
+from ..model.tensors import dims_text, itemsize
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -114,7 +114,7 @@ class ActivationMemory:
         return f"{self.ratio:.1f}× less" if self.ratio >= 1.1 else f"{1 - 1 / self.ratio:.0%} less"
 
     def describe(self) -> str:
-        shapes = ", ".join(f"{name} {'x'.join(str(d) for d in dims)}" for name, dims in self.at_shapes.items())
+        shapes = ", ".join(f"{name} {dims_text(dims)}" for name, dims in self.at_shapes.items())
         head = (
             f"activation memory{f' at {shapes}' if shapes else ''}: the engine reserves "
             f"{_mib(self.engine_bytes)} on the device vs {_mib(self.naive_bytes)} naive (every ONNX tensor in a "

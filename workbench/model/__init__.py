@@ -4,7 +4,7 @@ from .feeds import batch_shapes, check_feeds, generate_feeds
 from .from_torch import from_torch
 from .loading import Model, fold_model_constants, load_model
 from .samples import SAMPLES, list_samples
-from .tensors import TensorSpec, parse_shapes
+from .tensors import TensorSpec, dims_text, parse_shapes
 
 __all__ = [
     "Model",
@@ -13,6 +13,7 @@ __all__ = [
     "SAMPLES",
     "list_samples",
     "TensorSpec",
+    "dims_text",
     "parse_shapes",
     "generate_feeds",
     "batch_shapes",

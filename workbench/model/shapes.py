@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import ConfigError, ModelError
 from .beside import ENCODER_LENGTH, IMAGE_SIZE_HINT, ShapeHint
-from .tensors import TensorSpec, format_shape
+from .tensors import TensorSpec, dims_text, format_shape
 
 if TYPE_CHECKING:
     from .loading import Model
@@ -465,7 +465,7 @@ def describe_shapes(shapes: Mapping[str, Sequence[int]], defaults: Sequence[Dime
     """``images:1x3x320x320 (batch from their names; height, width from the model's metadata)``."""
     parts = []
     for name, dims in shapes.items():
-        text = f"{name}:{'x'.join(map(str, dims))}"
+        text = f"{name}:{dims_text(dims)}"
         by_source: dict[tuple[str, str], list[str]] = {}
         for d in defaults:
             if d.input == name and d.source != "given":
@@ -510,7 +510,7 @@ def shapes_advice(model: Model, shapes: Mapping[str, Sequence[int]], defaulted: 
         return ""
     said = "; ".join(f"{d.input} {d.dim} = {d.value} ({d.detail})" for d in defaulted)
     inputs = [name for name in shapes if any(d.input == name for d in defaulted)]
-    value = ",".join(f"{name}:{'x'.join(map(str, shapes[name]))}" for name in inputs)
+    value = ",".join(f"{name}:{dims_text(shapes[name])}" for name in inputs)
     python = ", ".join(f"{name!r}: {tuple(shapes[name])}" for name in inputs)
     return (
         f". Dimensions the model leaves open were defaulted: {said}. If these are not sizes the model accepts, "

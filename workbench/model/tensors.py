@@ -98,6 +98,11 @@ def format_shape(shape: Sequence[Dim] | None) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+def dims_text(dims: Sequence[int]) -> str:
+    """``1x3x224x224``: one input's dims as ``parse_shapes`` and the CLI take them."""
+    return "x".join(map(str, dims))
+
+
 def parse_shapes(text: str | Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]]:
     """Parse ``name:1x3x224x224,other:1x128`` (the CLI form) or pass a mapping through, validated."""
     if text is None:

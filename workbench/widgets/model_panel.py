@@ -10,16 +10,12 @@ import ipywidgets as widgets
 
 from ..errors import ConfigError, ModelError
 from ..model import list_samples, load_model
-from ..model.tensors import check_against_spec, format_shape, parse_shapes
+from ..model.tensors import check_against_spec, dims_text, format_shape, parse_shapes
 from .common import Panel
 
 if TYPE_CHECKING:
     from ..model import TensorSpec
     from ..model.sources import ModelSource
-
-
-def _dims_text(dims) -> str:
-    return "x".join(map(str, dims))
 
 
 class InputShapeRow(widgets.HBox):
@@ -32,7 +28,7 @@ class InputShapeRow(widgets.HBox):
         )
         fixed = not spec.is_dynamic
         self.opt = widgets.Text(
-            value=_dims_text(default),
+            value=dims_text(default),
             description="shape",
             disabled=fixed,
             continuous_update=False,
@@ -42,13 +38,13 @@ class InputShapeRow(widgets.HBox):
             value=False, description="range", indent=False, disabled=fixed, layout=widgets.Layout(width="70px")
         )
         self.min = widgets.Text(
-            value=_dims_text(default),
+            value=dims_text(default),
             description="min",
             continuous_update=False,
             layout=widgets.Layout(width="180px", display="none"),
         )
         self.max = widgets.Text(
-            value=_dims_text(default),
+            value=dims_text(default),
             description="max",
             continuous_update=False,
             layout=widgets.Layout(width="180px", display="none"),
@@ -169,7 +165,7 @@ class ModelPanel(Panel):
         out = {}
         for name, row in self.shape_rows.items():
             value = row.value()
-            if row.use_range.value or row.opt.value.strip() != _dims_text(self._defaults.get(name, ())):
+            if row.use_range.value or row.opt.value.strip() != dims_text(self._defaults.get(name, ())):
                 out[name] = value
         if self.model is not None and out:  # the same checks as a build: rank, fixed dimensions, min <= opt <= max
             from ..engines.config import BuildConfig

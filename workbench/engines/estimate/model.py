@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, EngineFileError
+from ...model.tensors import dims_text
 from ..layers import join_profile, read_profile
 from .fit_cache import disk_cached
 from .gpus import GpuSpec, gpu_for_device, gpu_spec
@@ -586,11 +587,10 @@ def _ranges_hint(source: object) -> str:
     if not ranged:
         return ""
     name, (low, opt, high) = next(iter(ranged.items()))
-    dims = "x".join(map(str, opt))
     return (
-        f" (the engine is built for a range of shapes, e.g. {name} {'x'.join(map(str, low))}.."
-        f"{'x'.join(map(str, high))}, and its layers carry -1 for what varies): build it at one shape to "
-        f"estimate it (on the command line --shapes {name}:{dims} instead of --min/--opt/--max-shapes)"
+        f" (the engine is built for a range of shapes, e.g. {name} {dims_text(low)}..{dims_text(high)}, and its "
+        f"layers carry -1 for what varies): build it at one shape to estimate it (on the command line --shapes "
+        f"{name}:{dims_text(opt)} instead of --min/--opt/--max-shapes)"
     )
 
 
