@@ -26,8 +26,7 @@ import pandas as pd
 from workbench.model import batch_shapes, generate_feeds, load_model
 from workbench.model.samples import resnet
 from workbench.precision import calibrate
-from workbench.precision.calibrate import activation_tensors, calibration_session
-from workbench.precision.preflight import check_quantizable
+from workbench.precision.calibrate import calibration_session
 
 SAMPLE_COUNTS = [int(s) for s in os.environ.get("BENCH_SAMPLES", "16").split(",")]
 MODELS = os.environ.get("BENCH_MODELS", "yolo_detector,resnet50@112").split(",")
@@ -72,11 +71,9 @@ def plain_seconds(session, feeds, samples: int) -> float:
     return time.perf_counter() - start
 
 
-def session_seconds(model) -> float:
-    """Building the calibration session for the tensors that get Q/DQ (median of 3): the fixed part of every
-    calibration, which N plain passes of an already built session do not include."""
-    placed = set(check_quantizable(model, "int8"))
-    tensors = [t for t in activation_tensors(model) if t in placed]
+def session_seconds(model, tensors: list[str]) -> float:
+    """Building the calibration session for ``tensors`` (those a calibration chose; median of 3): the fixed part of
+    every calibration, which N plain passes of an already built session do not include."""
     times = []
     for _ in range(3):
         start = time.perf_counter()
@@ -90,11 +87,13 @@ def main() -> None:
     for name in MODELS:
         model = load(name)
         session = plain_session(model)
-        build_s = session_seconds(model)
+        build_s = None
         for samples in SAMPLE_COUNTS:
             feeds = data_for(model, name, samples)
             plain_seconds(session, feeds, 1)  # warm-up
-            calibrate(model, feeds, "minmax", only_quantized=True)  # warm-up (first-use caches of the model)
+            warm = calibrate(model, feeds, "minmax", only_quantized=True)  # warm-up (first-use caches of the model)
+            if build_s is None:
+                build_s = session_seconds(model, warm.frame["tensor"].tolist())
             ratios: dict[str, list[float]] = {c: [] for c in CALIBRATORS}
             plains, tensors = [], {}
             for _ in range(ROUNDS):
