@@ -126,6 +126,8 @@ def test_jupyter_widget_is_the_same_renderer_and_reports_clicks(chain):
     widget = GraphCanvas(chain, on_select=lambda w, view, name: clicks.append((view, name)))
     assert renderer_js() in widget._esm and "export default" in widget._esm and "https://" not in widget._esm
     assert len(widget.payload["views"][0]["groups"]) == 500  # opened grouped, as the export
+    assert json.loads(widget.payload_json) == widget.payload  # sent as one buffer of JSON text
+    assert "payload" not in widget.keys  # not also as a synced dict (ipywidgets would walk all of it)
     widget.selected = {"view": 0, "ref": -4}  # what the browser sends on a click on a group, then on a node
     widget.selected = {"view": 0, "ref": 5}
     assert clicks == [(0, "block3"), (0, "block1/relu")]

@@ -288,6 +288,7 @@
         }
       }
       this.paintMinimap();
+      if (this.firstPaintAt === undefined) this.firstPaintAt = Date.now();  // wall clock of the first frame, for benchmarks
       this.frames.push(performance.now() - t0);
       if (this.frames.length > 240) this.frames.shift();
     }
