@@ -197,7 +197,9 @@ def timed_variants(
                 python, model, calib, method, folder, float_precision
             )
     runs["workbench cpu target"] = lambda: (
-        quantize(model, calibrate(model, calib, "minmax", histograms=False), target="onnxruntime").model
+        quantize(
+            model, calibrate(model, calib, "minmax", only_quantized=True, target="onnxruntime"), target="onnxruntime"
+        ).model
     )
     runs["quantize_static U8S8"] = lambda: quantize_static_cpu(model, calib, folder)
     models, seconds = {}, {v: [] for v in runs}

@@ -182,12 +182,9 @@ def cmd_quantize(args: argparse.Namespace) -> tuple[str, dict]:
             "input_shapes": model.shapes.describe(),
         }
         return f"wrote {path} ({args.precision}, {info['casts']} casts)\n{shapes_line(model)}", info
-    # TensorRT placement: only the tensors that get Q/DQ are calibrated (the same scales, a fraction of the work)
-    only = (
-        {"only_quantized": True, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}
-        if args.target == "tensorrt"
-        else {"histograms": False}  # the table goes to quantize, not to a chart: MinMax reads ranges alone
-    )
+    # Only the tensors the target's quantizer reads are calibrated (the same scales, a fraction of the work); the
+    # table goes to quantize, not to a chart: MinMax reads ranges alone
+    only = {"only_quantized": True, "target": args.target, "exclude_nodes": exclude, "exclude_op_types": exclude_ops}
     table = _calibrate(args, model, args.precision, **only)
     result = quantize(
         model,

@@ -66,6 +66,32 @@ def activation_tensors(model: ModelSource) -> list[str]:
     return [n for n in dict.fromkeys(names) if dtypes.get(n) == "float32" and n not in weights]
 
 
+def folded_by_onnxruntime_preprocessing(model: ModelSource) -> set[str]:
+    """Activations that ONNX Runtime's quantizer never reads: a Conv's output whose one reader is a
+    BatchNormalization that ``quant_pre_process`` folds into it (ONNX Runtime's ConvBNFusion: the Conv's weights and
+    the BatchNormalization's parameters are initializers, one output, not a graph output). The folded Conv writes the
+    BatchNormalization's output, whose range is calibrated. Which tensors the pre-processing removes is decided here
+    from the graph, before calibrating, so those are never calibrated (ResNet-style models: a quarter of the tensors).
+    """
+    weights = set(model.initializer_names)
+    outputs = {o.name for o in model.outputs}
+    readers: dict[str, list] = {}
+    for node in model.nodes:
+        for t in node.input:
+            readers.setdefault(t, []).append(node)
+    folded = set()
+    for node in model.nodes:
+        if node.op_type != "Conv" or len(node.output) != 1 or node.output[0] in outputs:
+            continue
+        found = readers.get(node.output[0], [])
+        if len(found) != 1 or found[0].op_type != "BatchNormalization" or found[0].input[0] != node.output[0]:
+            continue
+        bn = found[0]
+        if len([o for o in bn.output if o]) == 1 and all(t in weights for t in [*node.input[1:], *bn.input[1:5]] if t):
+            folded.add(node.output[0])
+    return folded
+
+
 def tensors_after_fusion(model: ModelSource, fusion_groups: Iterable[Sequence[str]]) -> set[str]:
     """Tensors that still exist after fusion: graph inputs/outputs and tensors that leave their fused group."""
     group_of = {}
@@ -428,16 +454,18 @@ def calibrate(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     only_quantized: bool = False,
+    target: str = "tensorrt",
     exclude_nodes: Sequence[str] = (),
     exclude_op_types: Sequence[str] = (),
     histograms: bool | None = None,
 ) -> CalibrationTable:
     """Per-tensor amax and scale for ``model`` from ``data`` (see CalibrationData for the sources it takes).
 
-    ``only_quantized``: calibrate only the activations TensorRT's Q/DQ placement will quantize (given the same
-    ``exclude_nodes``/``exclude_op_types`` as ``quantize``), not every tensor of the graph: on YOLO-style models a
-    fifth of the tensors, so a fifth of the histograms and threshold searches. The table then serves the
-    ``tensorrt`` target only (ONNX Runtime's CPU placement needs the ranges of more tensors).
+    ``only_quantized``: calibrate only the activations that ``quantize`` for ``target`` will read (given the same
+    ``exclude_nodes``/``exclude_op_types``), not every tensor of the graph. ``tensorrt``: those TensorRT's Q/DQ
+    placement quantizes (on YOLO-style models a fifth of the tensors, so a fifth of the histograms and threshold
+    searches). ``onnxruntime``: all but the Conv outputs that ONNX Runtime's pre-processing folds away
+    (``folded_by_onnxruntime_preprocessing``). The table then serves that target only.
     Calibrator ``auto`` records, per tensor, which threshold it kept (column ``chosen``).
     ``histograms``: keep each tensor's histogram in the table (for charts); by default kept unless
     ``only_quantized``. MinMax without them reads only each tensor's range (the same amax, a fraction of the work)."""
@@ -450,14 +478,20 @@ def calibrate(
     from .control_flow import body_activations
 
     all_tensors = list(dict.fromkeys(activation_tensors(model) + body_activations(model.proto)))  # bodies' too
+    if target not in ("tensorrt", "onnxruntime"):
+        raise ConfigError(f"calibration target '{target}' must be tensorrt or onnxruntime")
     if tensors is None and only_quantized:
         from .preflight import check_quantizable  # qdq (which it uses) imports this module
 
         # Decided from the graph in seconds, before any pass over the data: nothing to quantize fails here.
-        placed = set(
-            check_quantizable(model, precision, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types)
+        placed = check_quantizable(
+            model, precision, target=target, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types
         )
-        chosen = [t for t in all_tensors if t in placed]
+        if target == "onnxruntime":  # ONNX Runtime's quantizer places its own Q/DQ: all it may read
+            folded = folded_by_onnxruntime_preprocessing(model)
+            chosen = [t for t in all_tensors if t not in folded]
+        else:
+            chosen = [t for t in all_tensors if t in set(placed)]
     elif tensors is None:
         chosen = all_tensors
     else:
@@ -465,7 +499,14 @@ def calibrate(
         if unknown:
             raise ConfigError(f"tensor '{unknown[0]}' is not a float activation of {model.label}")
         chosen = list(tensors)
-    notes = [f"calibrated the {len(chosen)} of {len(all_tensors)} activations that get Q/DQ"] if only_quantized else []
+    notes = []
+    if only_quantized:
+        notes.append(
+            f"calibrated the {len(chosen)} of {len(all_tensors)} activations that get Q/DQ"
+            if target == "tensorrt"
+            else f"calibrated the {len(chosen)} of {len(all_tensors)} activations ONNX Runtime's quantizer reads "
+            f"({len(all_tensors) - len(chosen)} Conv outputs folded into their BatchNormalization skipped)"
+        )
     if calibrator == "entropy":
         if fusion_groups is None:
             notes.append(

@@ -174,16 +174,15 @@ def apply_precision(
 
         if calibration is None:
             raise ConfigError(f"{plan.precision} needs calibration data (or a CalibrationTable)")
-        # TensorRT placement: histogram only the tensors that get Q/DQ (a fifth of YOLO's, say) — same scales.
-        if plan.target == "tensorrt":
-            calibrate_options = {
-                "only_quantized": True,
-                "exclude_nodes": plan.keep_nodes,
-                "exclude_op_types": plan.keep_op_types,
-                **calibrate_options,
-            }
-        else:  # ONNX Runtime's placement needs more tensors' ranges; the table is not charted: MinMax reads ranges
-            calibrate_options = {"histograms": False, **calibrate_options}
+        # Histogram only the tensors the target's quantizer reads (TensorRT: those that get Q/DQ, a fifth of
+        # YOLO's, say) — same scales.
+        calibrate_options = {
+            "only_quantized": True,
+            "target": plan.target,
+            "exclude_nodes": plan.keep_nodes,
+            "exclude_op_types": plan.keep_op_types,
+            **calibrate_options,
+        }
         table = (
             calibration
             if isinstance(calibration, CalibrationTable)
