@@ -59,3 +59,41 @@ def test_calibration_session_from_merged_bytes_is_the_model_with_the_tensors_as_
     feeds = {model.inputs[0].name: images[:4]}
     for got, want in zip(session.run(names, feeds), reference.run(tensors, feeds)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_next_batch_runs_while_the_statistics_of_the_last_are_computed(model_and_data, monkeypatch):
+    """Pipelined: ONNX Runtime is asked for batch k+1 before the histograms of batch k are all updated; the counts
+    are those of the one-batch-at-a-time loop (the test above), and a failure names its batch."""
+    import threading
+    import time
+
+    model, images = model_and_data
+    events, lock = [], threading.Lock()
+    update = calibrate_module.TensorHistogram.update
+
+    def slow_update(self, values, where=""):
+        time.sleep(0.002)
+        update(self, values, where)
+        with lock:
+            events.append(("updated", where))
+
+    def batches():
+        for k in range(3):
+            with lock:
+                events.append(("requested", k))
+            yield {model.inputs[0].name: images[8 * k : 8 * k + 8]}
+
+    monkeypatch.setattr(calibrate_module.TensorHistogram, "update", slow_update)
+    calibrate(model, batches(), "minmax")
+    requested = {k: events.index(("requested", k)) for k in range(3)}
+    last_update = {k: max(i for i, e in enumerate(events) if e == ("updated", f" (batch {k})")) for k in range(2)}
+    assert requested[1] < last_update[0] and requested[2] < last_update[1]
+
+    def failing(self, values, where=""):
+        if where == " (batch 1)":
+            raise calibrate_module.ConfigError(f"bad tensor{where}")
+        update(self, values, where)
+
+    monkeypatch.setattr(calibrate_module.TensorHistogram, "update", failing)
+    with pytest.raises(calibrate_module.ConfigError, match=r"bad tensor \(batch 1\)"):
+        calibrate(model, batches(), "minmax")
