@@ -87,7 +87,10 @@ class TensorHistogram:
         bins = len(self.counts)
         dtype = np.float32 if isinstance(inverse, np.float32) else np.float64
         block = min(len(a), HISTOGRAM_BLOCK)
-        index = np.empty(block, np.intp)
+        # int32 indices: |x| * inverse <= the bins update() made room for (<= MAX_BINS), so they fit; numpy truncates
+        # a float into int32 2.8x as fast as into int64 (0.19 vs 0.53 ns per element here), and the same truncation
+        # gives the same indices
+        index = np.empty(block, np.int32)
         for start in range(0, len(a), block):
             chunk = a[start : start + block]
             n = len(chunk)
