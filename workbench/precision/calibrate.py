@@ -92,6 +92,26 @@ def folded_by_onnxruntime_preprocessing(model: ModelSource) -> set[str]:
     return folded
 
 
+def derived_by_onnxruntime_quantizer(model: ModelSource) -> dict[str, str]:
+    """{tensor: the Relu output whose range it takes}: float activations whose only reader is a Relu (not graph
+    inputs or outputs), for the ONNX Runtime target. Its QDQ quantizer removes a Relu after a quantized op and gives
+    that op's output the Relu output's range (``try_replacing_upstream_output``); where it keeps the Relu, the input
+    quantized to [0, the Relu's max] reads the same after the Relu. So ``quantize`` derives these ranges instead of
+    calibrating them (Conv-BatchNorm-Relu models: with the folded Conv outputs, half the tensors), and the
+    calibration session keeps ONNX Runtime's Conv+Relu fusion."""
+    boundary = {i.name for i in model.inputs} | {o.name for o in model.outputs}
+    readers: dict[str, list] = {}
+    for node in model.nodes:
+        for t in node.input:
+            readers.setdefault(t, []).append(node)
+    relu_input = {
+        t: found[0].output[0]
+        for t, found in readers.items()
+        if len(found) == 1 and found[0].op_type == "Relu" and t not in boundary and found[0].output
+    }
+    return {t: out for t, out in relu_input.items() if out not in relu_input}  # a Relu of a Relu: the last range
+
+
 def tensors_after_fusion(model: ModelSource, fusion_groups: Iterable[Sequence[str]]) -> set[str]:
     """Tensors that still exist after fusion: graph inputs/outputs and tensors that leave their fused group."""
     group_of = {}
@@ -481,7 +501,8 @@ def calibrate(
     ``exclude_nodes``/``exclude_op_types``), not every tensor of the graph. ``tensorrt``: those TensorRT's Q/DQ
     placement quantizes (on YOLO-style models a fifth of the tensors, so a fifth of the histograms and threshold
     searches). ``onnxruntime``: all but the Conv outputs that ONNX Runtime's pre-processing folds away
-    (``folded_by_onnxruntime_preprocessing``). The table then serves that target only.
+    (``folded_by_onnxruntime_preprocessing``) and the Relu inputs whose ranges ``quantize`` derives
+    (``derived_by_onnxruntime_quantizer``). The table then serves that target only.
     Calibrator ``auto`` records, per tensor, which threshold it kept (column ``chosen``).
     ``histograms``: keep each tensor's histogram in the table (for charts); by default kept unless
     ``only_quantized``. MinMax without them reads only each tensor's range (the same amax, a fraction of the work)."""
@@ -500,14 +521,16 @@ def calibrate(
         from .preflight import check_quantizable  # qdq (which it uses) imports this module
 
         # Decided from the graph in seconds, before any pass over the data: nothing to quantize fails here.
-        placed = check_quantizable(
-            model, precision, target=target, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types
+        placed = set(
+            check_quantizable(
+                model, precision, target=target, exclude_nodes=exclude_nodes, exclude_op_types=exclude_op_types
+            )
         )
         if target == "onnxruntime":  # ONNX Runtime's quantizer places its own Q/DQ: all it may read
-            folded = folded_by_onnxruntime_preprocessing(model)
-            chosen = [t for t in all_tensors if t not in folded]
+            skipped = folded_by_onnxruntime_preprocessing(model) | set(derived_by_onnxruntime_quantizer(model))
+            chosen = [t for t in all_tensors if t not in skipped]
         else:
-            chosen = [t for t in all_tensors if t in set(placed)]
+            chosen = [t for t in all_tensors if t in placed]
     elif tensors is None:
         chosen = all_tensors
     else:
@@ -521,7 +544,7 @@ def calibrate(
             f"calibrated the {len(chosen)} of {len(all_tensors)} activations that get Q/DQ"
             if target == "tensorrt"
             else f"calibrated the {len(chosen)} of {len(all_tensors)} activations ONNX Runtime's quantizer reads "
-            f"({len(all_tensors) - len(chosen)} Conv outputs folded into their BatchNormalization skipped)"
+            "(not Conv outputs folded into their BatchNormalization, nor Relu inputs, whose range is the Relu's)"
         )
     if calibrator == "entropy":
         if fusion_groups is None:

@@ -27,7 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..model import load_model
 from ..model.loading import CALIBRATOR_KEY, PRECISION_KEY, SOURCE_KEY
-from .calibrate import quantization_scale
+from .calibrate import derived_by_onnxruntime_quantizer, quantization_scale
 from .calibrators import QMAX
 from .constant_weights import constant_weights, lift_constant_weights
 from .control_flow import NESTED_NOTE, body_activations, quantize_bodies
@@ -526,6 +526,10 @@ def _quantize_for_onnxruntime(
         low = min(max(float(low), -amax), 0.0) if np.isfinite(low) else -amax
         high = max(min(float(high), amax), 0.0) if np.isfinite(high) else amax
         ranges[tensor] = TensorData(lowest=np.array(low, np.float32), highest=np.array(high, np.float32))
+    # A Relu input left out of a table calibrated for this target takes the Relu output's range
+    for tensor, relu_output in derived_by_onnxruntime_quantizer(model).items():
+        if tensor not in ranges and relu_output in ranges:
+            ranges[tensor] = TensorData(lowest=np.array(0.0, np.float32), highest=ranges[relu_output].highest)
     with tempfile.TemporaryDirectory(prefix="workbench-quantize-") as folder:
         cache, out = Path(folder) / "ranges.json", Path(folder) / "model_int8.onnx"
         prepared = Path(folder) / "prepared.onnx"
