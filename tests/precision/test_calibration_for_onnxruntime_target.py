@@ -1,6 +1,6 @@
 """Calibrating for the ONNX Runtime CPU target covers only what its quantizer reads (issue 26, item 5): a Conv's
-output that the pre-processing folds into its BatchNormalization is never calibrated, and the quantized model is
-the same as with every tensor calibrated."""
+output that the pre-processing folds into its BatchNormalization is never calibrated, nor a Relu's input (its range
+is derived from the Relu output's), and the quantized model is the same as with every tensor calibrated."""
 
 import numpy as np
 import onnx
@@ -10,7 +10,11 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from workbench.model import load_model
 from workbench.precision import calibrate, quantize
-from workbench.precision.calibrate import activation_tensors, folded_by_onnxruntime_preprocessing
+from workbench.precision.calibrate import (
+    activation_tensors,
+    derived_by_onnxruntime_quantizer,
+    folded_by_onnxruntime_preprocessing,
+)
 
 
 def _feeds(model, count=16):
@@ -100,3 +104,16 @@ def test_an_unknown_target_is_named():
     model = load_model("resnet_tiny")
     with pytest.raises(ConfigError, match="calibration target 'cuda' must be tensorrt or onnxruntime"):
         calibrate(model, _feeds(model), "minmax", only_quantized=True, target="cuda")
+
+
+def test_a_relu_input_takes_the_range_of_the_last_relu_of_a_chain_and_only_when_the_relu_is_its_one_reader():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r0"),
+             helper.make_node("Relu", ["a"], ["b"], name="r1"),  # 'a' feeds a Relu whose output is derived: kept
+             helper.make_node("Relu", ["b"], ["c"], name="r2"),  # 'b' takes the range of 'c', the chain's last
+             helper.make_node("Neg", ["c"], ["d"], name="neg"),
+             helper.make_node("Relu", ["d"], ["e"], name="r3"),
+             helper.make_node("Add", ["d", "e"], ["y"], name="add")]  # 'd' has two readers: calibrated
+    graph = helper.make_graph(nodes, "relus", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])])
+    model = load_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert derived_by_onnxruntime_quantizer(model) == {"b": "c"}  # 'x' is a graph input
