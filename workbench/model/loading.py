@@ -162,16 +162,17 @@ def _infer_shapes(proto: onnx.ModelProto, label: str, light: onnx.ModelProto | N
     return proto
 
 
-_SORTED_NOTE = (
-    "its nodes were not in topological order (as some converters write them); sorted them on load — the model "
-    "computes the same"
-)
-
-
-def _sort_if_unsorted(proto: onnx.ModelProto, label: str) -> None:
-    """Unsorted nodes (ONNX Runtime and TensorRT accept them, onnx.checker does not) are sorted, said once."""
-    if sort_nodes_topologically(proto.graph):
-        warnings.warn(f"{label}: {_SORTED_NOTE}", stacklevel=3)
+def _sort_if_unsorted(proto: onnx.ModelProto, label: str, stacklevel: int = 3) -> bool:
+    """Unsorted nodes (ONNX Runtime and TensorRT accept them, onnx.checker does not) are sorted, said once; True
+    when they were."""
+    if not sort_nodes_topologically(proto.graph):
+        return False
+    warnings.warn(
+        f"{label}: its nodes were not in topological order (as some converters write them); sorted them on load "
+        "— the model computes the same",
+        stacklevel=stacklevel,
+    )
+    return True
 
 
 def _check_in_order(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
@@ -181,9 +182,8 @@ def _check_in_order(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
     try:
         return _check(proto, label)
     except ModelError:
-        if not sort_nodes_topologically(proto.graph):
+        if not _sort_if_unsorted(proto, label, stacklevel=4):  # one frame deeper: still load_model's caller
             raise
-    warnings.warn(f"{label}: {_SORTED_NOTE}", stacklevel=3)
     return _check(proto, label)
 
 
