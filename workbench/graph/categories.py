@@ -176,14 +176,14 @@ _LOOKUP = {op: cat for cat, ops in _EXACT.items() for op in ops}
 
 @lru_cache(maxsize=4096)  # ops repeat: 50,000 nodes have a few dozen distinct ones
 def _op_key(op: str) -> str:
-    return str(op).lower().replace(" ", "").replace("-", "")
+    return op.lower().replace(" ", "").replace("-", "")
 
 
 def category(op: str, name: str = "", kind: str = "") -> str:
     """The colour group of an op / layer type (``kind`` is the engine layer's compute/inserted/sync flag)."""
     if kind in ("inserted", "sync"):
         return "reformat/sync"
-    key = _op_key(op) if isinstance(op, str) else _op_key(str(op))
+    key = _op_key(str(op))
     if key in _LOOKUP:
         return _LOOKUP[key]
     lowered = f"{key} {name.lower()}"
