@@ -66,6 +66,15 @@ def activation_tensors(model: ModelSource) -> list[str]:
     return [n for n in dict.fromkeys(names) if dtypes.get(n) == "float32" and n not in weights]
 
 
+def _readers(model: ModelSource) -> dict[str, list]:
+    """Tensor -> the nodes that read it, in graph order."""
+    readers: dict[str, list] = {}
+    for node in model.nodes:
+        for t in node.input:
+            readers.setdefault(t, []).append(node)
+    return readers
+
+
 def folded_by_onnxruntime_preprocessing(model: ModelSource) -> set[str]:
     """Activations that ONNX Runtime's quantizer never reads: a Conv's output whose one reader is a
     BatchNormalization that ``quant_pre_process`` folds into it (ONNX Runtime's ConvBNFusion: the Conv's weights and
@@ -75,10 +84,7 @@ def folded_by_onnxruntime_preprocessing(model: ModelSource) -> set[str]:
     """
     weights = set(model.initializer_names)
     outputs = {o.name for o in model.outputs}
-    readers: dict[str, list] = {}
-    for node in model.nodes:
-        for t in node.input:
-            readers.setdefault(t, []).append(node)
+    readers = _readers(model)
     folded = set()
     for node in model.nodes:
         if node.op_type != "Conv" or len(node.output) != 1 or node.output[0] in outputs:
@@ -100,10 +106,7 @@ def derived_by_onnxruntime_quantizer(model: ModelSource) -> dict[str, str]:
     calibrating them (Conv-BatchNorm-Relu models: with the folded Conv outputs, half the tensors), and the
     calibration session keeps ONNX Runtime's Conv+Relu fusion."""
     boundary = {i.name for i in model.inputs} | {o.name for o in model.outputs}
-    readers: dict[str, list] = {}
-    for node in model.nodes:
-        for t in node.input:
-            readers.setdefault(t, []).append(node)
+    readers = _readers(model)
     relu_input = {
         t: found[0].output[0]
         for t, found in readers.items()
