@@ -12,7 +12,7 @@ from workbench.cli.app_command import voila_command
 from .conftest import ROOT, _free_port, save_screenshot, serve
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from .test_jupyterlab_graph import run_all_cells
+from .test_jupyterlab_graph import run_all_cells, wait_in_notebook
 
 
 def _use_app(page, root, shots: str) -> None:
@@ -51,7 +51,8 @@ def test_quickstart_runs_and_the_app_builds_and_benchmarks(lab, page):
     shutil.copy(ROOT / "notebooks" / "00_quickstart.ipynb", folder / "00_quickstart.ipynb")
     run_all_cells(page, base, "00_quickstart.ipynb")
     # the last cell's App renders (its tab bar), after every earlier cell ran without an error
-    page.wait_for_selector(".widget-tab .lm-TabBar-tab:has-text('6 Compare')", timeout=300_000)
+    wait_in_notebook(page, "Array.from(document.querySelectorAll('.widget-tab .lm-TabBar-tab'))"
+                     ".some(t => t.textContent.includes('6 Compare'))", "the App's tabs", timeout=300_000)
     page.wait_for_function("!document.querySelector('.jp-Notebook .jp-mod-error, .jp-OutputArea-output[data-mime-type="
                            "\"application/vnd.jupyter.stderr\"] .ansi-red-fg')", timeout=10_000)
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count()

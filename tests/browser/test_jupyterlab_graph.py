@@ -3,8 +3,11 @@ nodes it absorbed (a click in the browser, the Python callback, the update back 
 309-node detector opens readable (labels >= 10 px, none overlapping) and the minimap follows a search."""
 
 import json
+import re
 
 import nbformat
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from workbench.graph import from_onnx, layered_layout
 
@@ -35,15 +38,56 @@ ONNX = f"{PLOTS}.find(gd => gd.layout && gd.layout.title && gd.layout.title.text
 OUTLINES = "(gd => gd.data.find(t => t.meta === 'highlight').x.filter(v => v === null || Number.isNaN(v)).length)"
 
 
+# The status bar's kernel item ("Python 3 (ipykernel) | Idle"): JupyterLab's own kernelDisplayStatus, which reads
+# idle only once the kernel is started and connected. (The notebook toolbar's indicator starts at "idle" before.)
+KERNEL_IDLE = ("Array.from(document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem'))"
+               ".some(e => /[|] Idle$/.test(e.textContent.trim()))")
+# The first code cell is queued or has run: its prompt reads [*] or [n].
+FIRST_CELL_STARTED = ("(() => { const p = document.querySelector('.jp-Notebook .jp-CodeCell .jp-InputPrompt');"
+                      " return p !== null && /\\[(\\*|\\d+)\\]/.test(p.textContent); })()")
+
+
 def run_all_cells(page, base: str, notebook: str) -> None:
+    """Open ``notebook`` in JupyterLab and run all its cells, once its kernel is idle and connected.
+
+    JupyterLab drops a Run All given while the notebook's kernel is still starting (it clears the cells, nothing
+    runs, and no error shows), and on a loaded CI machine a first kernel can take many seconds: so wait for the
+    kernel's "idle" (a fixed pause was too short there), then check that the first cell was queued."""
     # a workspace per notebook: the server's default workspace would reopen notebooks of earlier tests beside it
     page.goto(f"{base}/lab/workspaces/{notebook.split('.')[0]}/tree/{notebook}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function("document.querySelector('.jp-Notebook-ExecutionIndicator') !== null "
-                           "|| document.querySelector('.jp-KernelStatus') !== null", timeout=60_000)
-    page.wait_for_timeout(1500)  # the kernel connects
+    wait_in_notebook(page, KERNEL_IDLE, "the notebook's kernel to be idle", timeout=120_000)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
+    wait_in_notebook(page, FIRST_CELL_STARTED, "Run All Cells to queue the first cell", timeout=20_000)
+
+
+def notebook_shows(page, limit: int = 3000) -> str:
+    """What the open notebook shows, for a failure message: the kernel's status, each cell's prompt and the end of
+    its output (an error the kernel printed, a panel's message)."""
+    return page.evaluate(r"""(limit) => {
+        const k = Array.from(document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem'))
+            .find(e => e.textContent.includes(' | '));
+        const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell')).map((c, i) => {
+            const prompt = (c.querySelector('.jp-InputPrompt') || {}).textContent || '';
+            const out = (c.querySelector('.jp-OutputArea') || {}).innerText || '';
+            return `cell ${i + 1} ${prompt.trim()}: ${out.trim().slice(-600)}`; });
+        const dialog = document.querySelector('.jp-Dialog');
+        const said = dialog ? `a dialog is open: ${dialog.innerText.replace(/\s+/g, ' ').trim()}\n` : '';
+        return (`kernel: ${k ? k.textContent.trim() : 'no status shown'}\n` + said + cells.join('\n'))
+            .slice(-limit);
+    }""", limit)
+
+
+def wait_in_notebook(page, condition: str, what: str, timeout: float) -> None:
+    """``page.wait_for_function(condition)``; on a timeout, fail saying what was awaited and what the notebook
+    shows (a bare Playwright timeout says neither), with a screenshot in test-artifacts/."""
+    try:
+        page.wait_for_function(condition, timeout=timeout)
+    except PlaywrightTimeout:
+        save_screenshot(page, "timed_out_" + re.sub(r"\W+", "_", what) + ".png")
+        pytest.fail(f"waited {timeout / 1000:.0f} s for {what}; the notebook shows:\n{notebook_shows(page)}",
+                    pytrace=False)
 
 
 def _notebook(folder, name, cells):
@@ -58,9 +102,10 @@ def test_graph_panel_draws_and_click_highlights_onnx_nodes(lab, page):
     _notebook(folder, "graph_panel.ipynb", CELLS)
     run_all_cells(page, base, "graph_panel.ipynb")
     try:
-        page.wait_for_function(f"(() => {{ const e = {ENGINE}, o = {ONNX}; return e && o && "
-                               "e.querySelectorAll('.textpoint').length > 5 && "
-                               "o.querySelectorAll('.textpoint').length > 10; })()", timeout=240_000)
+        wait_in_notebook(page, f"(() => {{ const e = {ENGINE}, o = {ONNX}; return e && o && "
+                         "e.querySelectorAll('.textpoint').length > 5 && "
+                         "o.querySelectorAll('.textpoint').length > 10; })()",
+                         "the engine and ONNX graphs to be drawn", timeout=240_000)
     finally:
         save_screenshot(page, "graph_panel_drawn.png")
     # Click the first fused Conv+BatchNormalization+Relu layer, at its pixel position.
@@ -85,8 +130,9 @@ def test_graph_view_of_300_nodes_is_readable_in_jupyterlab(lab, page):
     widths = json.dumps([float(w) for w in graph.nodes["width"]])
     run_all_cells(page, base, "big_graph.ipynb")
     try:
-        page.wait_for_function(f"(() => {{ const o = {ONNX}; return o && o.querySelectorAll('.textpoint').length > 5 "
-                               "&& o.layout.yaxis.range[0] < -3000; })()", timeout=240_000)  # found: the view moved
+        wait_in_notebook(page, f"(() => {{ const o = {ONNX}; return o && o.querySelectorAll('.textpoint').length > 5 "
+                         "&& o.layout.yaxis.range[0] < -3000; })()",  # found: the view moved
+                         "the graph to be drawn and moved to the found node", timeout=240_000)
         page.wait_for_timeout(1000)
     finally:
         save_screenshot(page, "graph_view_300_jupyterlab.png")
@@ -125,8 +171,8 @@ def test_canvas_widget_of_10000_nodes_in_jupyterlab(lab, page):
     run_all_cells(page, base, "canvas_graph.ipynb")
     view = "window.workbenchGraphs[0].views[0]"
     try:
-        page.wait_for_function(f"window.workbenchGraphs && workbenchGraphs.length && {view}.frames.length > 0 && "
-                               f"{view}.cssH > 100", timeout=240_000)
+        wait_in_notebook(page, f"window.workbenchGraphs && workbenchGraphs.length && {view}.frames.length > 0 && "
+                         f"{view}.cssH > 100", "the canvas graph's first frame", timeout=240_000)
         page.wait_for_timeout(500)
     finally:
         save_screenshot(page, "graph_canvas_10000_jupyterlab.png")
