@@ -366,6 +366,14 @@ def export_page(path, browser) -> tuple[float, object]:
     return first_frame_at(page) - t, page
 
 
+# JupyterLab's status-bar kernel item ("Python 3 (ipykernel) | Idle"), which shows its kernelDisplayStatus: idle only
+# once the kernel is started and connected (the notebook toolbar's indicator reads "idle" before). JupyterLab drops
+# a Run All given before that (no cell runs, no error shows), so a page waits for KERNEL_IDLE first.
+KERNEL_STATUS = ("Array.from(document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem'))"
+                 ".find(e => e.textContent.includes(' | '))")
+KERNEL_IDLE = f"(k => k !== undefined && / [|] Idle$/.test(k.textContent.trim()))({KERNEL_STATUS})"
+
+
 def first_frame_at(page) -> float:
     """The wall-clock time (s) at which the page's first graph drew its first frame, as the renderer recorded it
     (``firstPaintAt``): not the time a poll from here noticed it, which lags by the round trips (0.1-0.2 s)."""
@@ -432,17 +440,11 @@ def widget_at_scale(nodes: int, browser, base: str, token: str, folder) -> dict:
     page = browser.new_page(viewport={"width": 1700, "height": 1100})
     page.goto(f"{base}/lab/workspaces/{name.split('.')[0]}/tree/{name}?token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    page.wait_for_timeout(3000)  # the kernel connects
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
     said = page.locator(".jp-OutputArea-output", has_text="created ").first
-    for attempt in range(3):  # on a busy machine a Run All issued before the kernel is ready can be lost
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
-        try:
-            said.wait_for(timeout=120_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
+    said.wait_for(timeout=120_000)
     drawn_at = first_frame_at(page)
     said = said.inner_text().split()
     created, payload_s = float(said[1]), float(said[3])

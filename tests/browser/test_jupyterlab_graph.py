@@ -4,6 +4,7 @@ nodes it absorbed (a click in the browser, the Python callback, the update back 
 
 import json
 import re
+import sys
 
 import nbformat
 import pytest
@@ -13,6 +14,9 @@ from workbench.graph import from_onnx, layered_layout
 
 from .conftest import ROOT, TOKEN, save_screenshot
 from .test_graph_readability import LABELS_JS, yolo_like_model
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_graph_view import CANVAS_LABELS_JS, KERNEL_IDLE, KERNEL_STATUS  # noqa: E402
 
 CELLS = [
     "from workbench.widgets import GraphPanel\n"
@@ -38,10 +42,6 @@ ONNX = f"{PLOTS}.find(gd => gd.layout && gd.layout.title && gd.layout.title.text
 OUTLINES = "(gd => gd.data.find(t => t.meta === 'highlight').x.filter(v => v === null || Number.isNaN(v)).length)"
 
 
-# The status bar's kernel item ("Python 3 (ipykernel) | Idle"): JupyterLab's own kernelDisplayStatus, which reads
-# idle only once the kernel is started and connected. (The notebook toolbar's indicator starts at "idle" before.)
-KERNEL_IDLE = ("Array.from(document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem'))"
-               ".some(e => /[|] Idle$/.test(e.textContent.trim()))")
 # The first code cell is queued or has run: its prompt reads [*] or [n].
 FIRST_CELL_STARTED = ("(() => { const p = document.querySelector('.jp-Notebook .jp-CodeCell .jp-InputPrompt');"
                       " return p !== null && /\\[(\\*|\\d+)\\]/.test(p.textContent); })()")
@@ -50,9 +50,9 @@ FIRST_CELL_STARTED = ("(() => { const p = document.querySelector('.jp-Notebook .
 def run_all_cells(page, base: str, notebook: str) -> None:
     """Open ``notebook`` in JupyterLab and run all its cells, once its kernel is idle and connected.
 
-    JupyterLab drops a Run All given while the notebook's kernel is still starting (it clears the cells, nothing
-    runs, and no error shows), and on a loaded CI machine a first kernel can take many seconds: so wait for the
-    kernel's "idle" (a fixed pause was too short there), then check that the first cell was queued."""
+    JupyterLab drops a Run All given before the kernel is connected (KERNEL_IDLE), and on a loaded CI machine a
+    first kernel can take many seconds (a fixed pause was too short there): so wait for the kernel's "idle", then
+    check that the first cell was queued."""
     # a workspace per notebook: the server's default workspace would reopen notebooks of earlier tests beside it
     page.goto(f"{base}/lab/workspaces/{notebook.split('.')[0]}/tree/{notebook}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
@@ -66,8 +66,7 @@ def notebook_shows(page, limit: int = 3000) -> str:
     """What the open notebook shows, for a failure message: the kernel's status, each cell's prompt and the end of
     its output (an error the kernel printed, a panel's message)."""
     return page.evaluate(r"""(limit) => {
-        const k = Array.from(document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem'))
-            .find(e => e.textContent.includes(' | '));
+        const k = """ + KERNEL_STATUS + r""";
         const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell')).map((c, i) => {
             const prompt = (c.querySelector('.jp-InputPrompt') || {}).textContent || '';
             const out = (c.querySelector('.jp-OutputArea') || {}).innerText || '';
@@ -161,11 +160,6 @@ CANVAS_CELLS = [
 
 def test_canvas_widget_of_10000_nodes_in_jupyterlab(lab, page):
     """The anywidget: the same renderer as the export, opened grouped, legible; a click reaches Python."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_graph_view import CANVAS_LABELS_JS
-
     base, folder = lab
     _notebook(folder, "canvas_graph.ipynb", CANVAS_CELLS)
     run_all_cells(page, base, "canvas_graph.ipynb")
