@@ -17,20 +17,22 @@ APP_PORT ?= 8866
 
 .PHONY: lab app test lint test-lib test-notebooks bench screenshots clean
 
+KERNEL = setup.py workbench/precision/_histogram_kernel.c
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamps are rebuilt whenever pyproject.toml changes.
+# Stamps are rebuilt whenever pyproject.toml or the compiled histogram kernel (setup.py builds it) changes.
 # JupyterLab settings for the workbench: widget state saved with notebooks (they read back with their panels and
 # charts), no news or update checks (workshops may be offline).
-$(VENV)/.installed-lab: pyproject.toml etc/jupyterlab-overrides.json | $(BIN)/python
+$(VENV)/.installed-lab: pyproject.toml $(KERNEL) etc/jupyterlab-overrides.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[rtx]"
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp etc/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[rtx,dev]"
 	touch $@
 

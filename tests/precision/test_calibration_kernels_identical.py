@@ -57,6 +57,9 @@ def plain_counts(values: list[np.ndarray]) -> list[np.ndarray]:
     """TensorHistogram's counts with the binning written plainly: |x|, scaled, clipped to the last bin, truncated."""
 
     class Plain(TensorHistogram):
+        def _counted_at_current_width(self, x):  # never the compiled kernel's one-pass path either
+            return False
+
         def _count(self, a, inverse):
             dtype = np.float32 if isinstance(inverse, np.float32) else np.float64
             scaled = np.abs(a, dtype=dtype) * inverse
