@@ -323,17 +323,19 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
                 proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
         serialized = proto.SerializeToString()
     else:
-        # Protobuf merges concatenated messages (repeated fields appended): the model's bytes, serialized once per
-        # Model and reused (its fingerprint needs them anyway), followed by a graph holding only the extra
-        # outputs, parse as the model with those outputs. No copy of the weights, no second serialization
-        # (ResNet-50: 0.2 s copy + 1.4 s serialization saved per calibration on this machine).
+        # Protobuf merges concatenated messages (repeated fields appended): the model without its weights, followed
+        # by a graph holding only the extra outputs, parses as the model with those outputs. No copy of the
+        # model, no second serialization (ResNet-50: 0.2 s copy + 1.4 s serialization saved per calibration).
         lifted = {}
         extra = onnx.ModelProto()
         for name in tensors:
             if name not in existing:
                 extra.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-        serialized = model.to_bytes() + extra.SerializeToString()
+        graph_bytes, weight_names, weight_values = _weights_apart(model)
+        serialized = graph_bytes + extra.SerializeToString()
     options = ort.SessionOptions()
+    if not in_bodies and weight_names:
+        options.add_external_initializers(weight_names, weight_values)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures are raised, and reported once in the workbench's words
     # ONNX Runtime's threads wait for work without spinning: while a batch runs, the statistics of the previous
@@ -346,7 +348,61 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError(f"ONNX Runtime cannot run {model.label} for calibration: {exc}") from None
+    if not in_bodies:
+        session._workbench_weights = weight_values  # type: ignore[attr-defined]  # ONNX Runtime reads them in place
     return session, [lifted.get(t, t) for t in tensors]
+
+
+# Weights handed to ONNX Runtime as arrays instead of inside the serialized model: a float tensor of at least this
+# many bytes, stored in the model itself. Integer tensors stay in the model, as do small ones: shape inference reads
+# shapes, split sizes and axes from the model's own bytes.
+EXTERNAL_WEIGHT_BYTES = 1024
+_EXTERNAL_WEIGHT_TYPES = {
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.FLOAT16: np.float16,
+    onnx.TensorProto.DOUBLE: np.float64,
+}
+
+
+def _weights_apart(model: Model) -> tuple[bytes, list[str], list]:
+    """(the model serialized with its large float initializers marked external, their names, their values as
+    OrtValues over the model's own bytes). ONNX Runtime takes such initializers from the session options
+    (``add_external_initializers``) and skips parsing them: building ResNet-50's calibration session took 0.38 s,
+    0.17 s this way (median of 7, this machine); the outputs are the same."""
+    import onnxruntime as ort
+
+    proto = model.proto
+    light = onnx.ModelProto()
+    for descriptor, value in proto.ListFields():
+        if descriptor.name != "graph":
+            _copy_field(light, descriptor.name, value)
+    for descriptor, value in proto.graph.ListFields():
+        if descriptor.name != "initializer":
+            _copy_field(light.graph, descriptor.name, value)
+    names, values = [], []
+    for init in proto.graph.initializer:
+        dtype = _EXTERNAL_WEIGHT_TYPES.get(init.data_type)
+        raw = init.raw_data if init.HasField("raw_data") else b""
+        if dtype is None or len(raw) < EXTERNAL_WEIGHT_BYTES or init.data_location == onnx.TensorProto.EXTERNAL:
+            light.graph.initializer.append(init)
+            continue
+        array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(tuple(init.dims))
+        stub = light.graph.initializer.add(name=init.name, dims=init.dims, data_type=init.data_type)
+        stub.data_location = onnx.TensorProto.EXTERNAL
+        for key, text in (("location", "workbench-in-memory"), ("offset", "0"), ("length", str(len(raw)))):
+            stub.external_data.add(key=key, value=text)
+        names.append(init.name)
+        values.append(ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array.astype(dtype, copy=False))))
+    return light.SerializeToString(), names, values
+
+
+def _copy_field(target, name: str, value) -> None:
+    if hasattr(value, "extend"):  # a repeated field
+        getattr(target, name).extend(value)
+    elif hasattr(value, "CopyFrom"):  # a message
+        getattr(target, name).CopyFrom(value)
+    else:
+        setattr(target, name, value)
 
 
 def calibration_threads() -> int:
