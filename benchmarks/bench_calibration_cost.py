@@ -12,7 +12,8 @@ the mean of the two plain timings around it (the shared machine's load drifts). 
 median ratio is reported with its spread (min..max). Models: the YOLO sample (a detector) and a CNN (the
 ResNet-50-shaped sample at 112x112); bert_tiny (sequence 128) on request. BENCH_SAMPLES (default 16; "16,64" runs
 both), BENCH_MODELS (comma-separated) and BENCH_ROUNDS change what runs. session_s: the calibration session's build,
-the fixed part of every calibration.
+the fixed part of every calibration. The histogram counting runs in the compiled kernel where the install built it
+(printed first); BENCH_KERNEL=numpy counts with numpy instead, for a comparison (the same counts).
 Run: python benchmarks/bench_calibration_cost.py
 """
 
@@ -25,7 +26,7 @@ import pandas as pd
 
 from workbench.model import batch_shapes, generate_feeds, load_model
 from workbench.model.samples import resnet
-from workbench.precision import calibrate
+from workbench.precision import calibrate, histogram
 from workbench.precision.calibrate import calibration_session
 
 SAMPLE_COUNTS = [int(s) for s in os.environ.get("BENCH_SAMPLES", "16").split(",")]
@@ -83,6 +84,13 @@ def session_seconds(model, tensors: list[str]) -> float:
 
 
 def main() -> None:
+    if os.environ.get("BENCH_KERNEL") == "numpy":
+        histogram.kernel = None
+    print(
+        "histogram counting: "
+        + ("the compiled kernel" if histogram.kernel else "numpy (BENCH_KERNEL=numpy, or the kernel is not built)"),
+        flush=True,
+    )
     rows = []
     for name in MODELS:
         model = load(name)
@@ -95,6 +103,7 @@ def main() -> None:
             if build_s is None:
                 build_s = session_seconds(model, warm.frame["tensor"].tolist())
             ratios: dict[str, list[float]] = {c: [] for c in CALIBRATORS}
+            spent: dict[str, list[float]] = {c: [] for c in CALIBRATORS}
             plains, tensors = [], {}
             for _ in range(ROUNDS):
                 before = plain_seconds(session, feeds, samples)
@@ -104,6 +113,7 @@ def main() -> None:
                     seconds = time.perf_counter() - start
                     after = plain_seconds(session, feeds, samples)
                     ratios[calibrator].append(seconds / ((before + after) / 2))
+                    spent[calibrator].append(seconds)
                     plains.append(after)
                     before = after
             for calibrator in CALIBRATORS:
@@ -115,6 +125,7 @@ def main() -> None:
                         "calibrator": calibrator,
                         "tensors": tensors[calibrator],
                         "plain_s": round(float(np.median(plains)), 3),
+                        "calibration_s": round(float(np.median(spent[calibrator])), 3),
                         "session_s": round(build_s, 3),
                         "ratio": round(float(np.median(r)), 2),
                         "spread": f"{r.min():.2f}..{r.max():.2f}",
@@ -126,6 +137,8 @@ def main() -> None:
     print(f"\nCalibration of N samples / N plain forward passes, median of {ROUNDS} rounds (goal <= {GOAL}):")
     print(frame.to_string(index=False))
     print("session_s: building the calibration session, inside every calibration's time (plain_s has none)")
+    if frame["samples"].nunique() > 1:
+        print_fixed_and_per_sample(frame)
     over = frame[frame["ratio"] > GOAL]
     print(
         "\nall within the goal"
@@ -133,6 +146,33 @@ def main() -> None:
         else "\nover the goal: "
         + ", ".join(f"{r.model}@{r.samples} {r.calibrator} {r.ratio}" for r in over.itertuples())
     )
+
+
+def print_fixed_and_per_sample(frame: pd.DataFrame) -> None:
+    """Calibration time as a fixed part plus a part per sample (a least-squares line over the sample counts run),
+    both in plain forward passes: the fixed part (the session build, the first batch's allocations, the threshold
+    searches) is what decides small N, the per-sample ratio what decides large N; and the N from which the goal
+    holds, where the per-sample ratio is under it."""
+    rows = []
+    for (model, calibrator), group in frame.groupby(["model", "calibrator"], sort=False):
+        n = group["samples"].to_numpy(float)
+        per_pass = float((group["plain_s"] * n).sum() / (n * n).sum())  # plain: N passes, no fixed part
+        slope, fixed = np.polyfit(n, group["calibration_s"].to_numpy(float), 1)
+        per_sample = slope / per_pass
+        rows.append(
+            {
+                "model": model,
+                "calibrator": calibrator,
+                "fixed_s": round(fixed, 3),
+                "fixed_in_passes": round(fixed / per_pass, 1),
+                "per_sample_ratio": round(per_sample, 2),
+                "goal_from_N": int(np.ceil(max(fixed, 0.0) / ((GOAL - per_sample) * per_pass)))
+                if per_sample < GOAL
+                else "never",
+            }
+        )
+    print("\nFixed part and part per sample (a line through the sample counts above; plain passes as the unit):")
+    print(pd.DataFrame(rows).to_string(index=False))
 
 
 if __name__ == "__main__":
