@@ -17,7 +17,7 @@ APP_PORT ?= 8866
 
 .PHONY: lab app test lint test-lib test-notebooks bench screenshots clean
 
-KERNEL = setup.py workbench/precision/_histogram_kernel.c
+KERNEL = setup.py workbench/precision/histogram_kernel.c
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

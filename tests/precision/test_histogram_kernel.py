@@ -1,4 +1,4 @@
-"""The compiled histogram kernel (workbench/precision/_histogram_kernel.c) gives what numpy gives: the same counts,
+"""The compiled histogram kernel (workbench/precision/histogram_kernel.c) gives what numpy gives: the same counts,
 bin width, min, max and element count after any sequence of batches, the same error for NaN and Inf with nothing
 changed, and it is built by the project's install (so every calibration test here runs it)."""
 
@@ -12,7 +12,7 @@ from workbench.precision.histogram import TensorHistogram
 
 def test_the_install_built_the_kernel():
     assert histogram.kernel is not None, (
-        "workbench/precision/_histogram_kernel.c is not built: `make .venv/.installed-dev` (pip install -e .) "
+        "workbench/precision/histogram_kernel.c is not built: `make .venv/.installed-dev` (pip install -e .) "
         "compiles it and needs a C compiler (apt-get install g++ python3-dev); without it calibration counts "
         "with numpy, slower"
     )

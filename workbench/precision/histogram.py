@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 
 try:  # the compiled counting kernel (setup.py builds it where a C compiler is found); numpy otherwise, same counts
-    from . import _histogram_kernel as kernel
+    from . import histogram_kernel as kernel
 except ImportError:  # pragma: no cover - an install without a compiler
     kernel = None
 

@@ -178,7 +178,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_histogram_kernel",
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "histogram_kernel",
                                     "The |x| histogram of calibration in one pass, without the GIL.", -1, methods};
 
-PyMODINIT_FUNC PyInit__histogram_kernel(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_histogram_kernel(void) { return PyModule_Create(&module); }

@@ -1,4 +1,4 @@
-# Types of the compiled kernel (_histogram_kernel.c, which documents it).
+# Types of the compiled kernel (histogram_kernel.c, which documents it).
 import numpy as np
 
 def count(
