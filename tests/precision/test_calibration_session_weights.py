@@ -58,3 +58,17 @@ def test_a_qdq_model_is_measured_as_written_on_every_cpu():
         measured = run_outputs(quantized, [feeds])
         for output, expected in zip(plain.get_outputs(), plain.run(None, feeds)):
             np.testing.assert_allclose(measured[output.name], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_int8_kernels_on_request_run_what_a_cpu_deployment_runs():
+    """``int8_kernels=True``: ONNX Runtime's fused kernels, as the model is deployed on this CPU (with full graph
+    optimizations, the same session the workbench's CPU benchmarks time)."""
+    from test_scan_quantize import _rnn_scan, _samples
+
+    model = load_model(_rnn_scan(nested_if=True), name="rnn_nested")
+    quantized = quantize(model, calibrate(model, _samples(6), "minmax", only_quantized=True)).model
+    deployed = ort.InferenceSession(quantized.to_bytes(), providers=["CPUExecutionProvider"])
+    feeds = _samples(1, seed=9)[0]
+    measured = run_outputs(quantized, [feeds], int8_kernels=True)
+    for output, expected in zip(deployed.get_outputs(), deployed.run(None, feeds)):
+        np.testing.assert_array_equal(measured[output.name], expected)

@@ -60,7 +60,7 @@ class _ReferenceSession:
         return self.evaluator.run(names, feeds)
 
 
-def _session(model):
+def _session(model, int8_kernels: bool = False):
     import onnxruntime as ort
 
     if _needs_reference(model):
@@ -68,7 +68,7 @@ def _session(model):
 
     options = ort.SessionOptions()
     options.log_severity_level = 4  # failures are raised, and reported once in the workbench's words
-    if _has_qdq(model):
+    if not int8_kernels and _has_qdq(model):
         # A Q/DQ model is evaluated as written (each DequantizeLinear, then the float op; every other optimization
         # stays on): the quantization error itself, the same on every CPU. The int8 kernels that ONNX Runtime's
         # QDQSelectorActionTransformer fuses Q/DQ groups into would measure the CPU instead: on x86 without VNNI
@@ -102,10 +102,14 @@ def _batches(model, data, batch_size: int):
             yield check_feeds(model, feeds, what="evaluation data")
 
 
-def run_outputs(model: ModelSource, data: DataSource, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Every output of ``model`` over ``data``, concatenated along the batch axis."""
+def run_outputs(
+    model: ModelSource, data: DataSource, batch_size: int = 64, *, int8_kernels: bool = False
+) -> dict[str, np.ndarray]:
+    """Every output of ``model`` over ``data``, concatenated along the batch axis. A Q/DQ model runs as written
+    (the quantization error, the same on every CPU); ``int8_kernels``: through ONNX Runtime's fused int8 kernels,
+    as a CPU deployment runs it (on x86 without VNNI they saturate 16-bit pairs)."""
     model = load_model(model)
-    session = _session(model)
+    session = _session(model, int8_kernels)
     names = [o.name for o in model.outputs]
     chunks: dict[str, list] = {n: [] for n in names}
     for feeds in _batches(model, data, batch_size):
@@ -144,11 +148,13 @@ def compare(
     labels: np.ndarray | None = None,
     batch_size: int = 64,
     reference_outputs: dict | None = None,
+    int8_kernels: bool = False,
 ) -> pd.DataFrame:
-    """One row per output: the error metrics of ``candidate`` against ``reference``, and accuracy with labels."""
+    """One row per output: the error metrics of ``candidate`` against ``reference``, and accuracy with labels.
+    ``int8_kernels``: see run_outputs."""
     reference, candidate = load_model(reference), load_model(candidate)
-    ref = reference_outputs or run_outputs(reference, data, batch_size)
-    got = ref if candidate is reference else run_outputs(candidate, data, batch_size)
+    ref = reference_outputs or run_outputs(reference, data, batch_size, int8_kernels=int8_kernels)
+    got = ref if candidate is reference else run_outputs(candidate, data, batch_size, int8_kernels=int8_kernels)
     rows = []
     for name in ref:
         if name not in got:
