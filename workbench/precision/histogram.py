@@ -110,8 +110,8 @@ class TensorHistogram:
         """Add |x| (``a``: x, flat) to the bins: the compiled kernel, one pass without the GIL, where it is built;
         numpy otherwise, with the same counts.
 
-        numpy: in blocks that stay in the CPU cache with one reused buffer (1.5x the
-        speed of whole-array temporaries on YOLO's activations). |x|max lands in the last bin, as in np.histogram.
+        numpy: in blocks that stay in the CPU cache with one reused buffer (1.5x the speed of whole-array
+        temporaries on YOLO's activations). |x|max lands in the last bin, as in np.histogram.
 
         Two passes per block before bincount: x * inverse is truncated straight into the integer buffer, then made
         positive there — the same indices as truncating |x| * inverse (IEEE products and truncation are symmetric in
