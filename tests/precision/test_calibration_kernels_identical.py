@@ -6,7 +6,7 @@ import pytest
 
 from workbench.model import load_model
 from workbench.model.datasets import digits
-from workbench.precision import calibrate
+from workbench.precision import calibrate, histogram
 from workbench.precision.calibrators import entropy_amax, entropy_divergences
 from workbench.precision.histogram import HISTOGRAM_BLOCK, TensorHistogram
 
@@ -54,21 +54,23 @@ def every_level_divergences(counts: np.ndarray, levels: int = 128, start: int = 
 
 
 def plain_counts(values: list[np.ndarray]) -> list[np.ndarray]:
-    """TensorHistogram's counts with the binning written plainly: |x|, scaled, clipped to the last bin, truncated."""
+    """TensorHistogram's counts with the binning written plainly: |x|, scaled, clipped to the last bin, truncated
+    (and never the compiled kernel's one-pass path either)."""
 
     class Plain(TensorHistogram):
-        def _counted_at_current_width(self, x):  # never the compiled kernel's one-pass path either
-            return False
-
         def _count(self, a, inverse):
             dtype = np.float32 if isinstance(inverse, np.float32) else np.float64
             scaled = np.abs(a, dtype=dtype) * inverse
             index = np.minimum(scaled, len(self.counts) - 1).astype(np.intp)
             self.counts += np.bincount(index, minlength=len(self.counts))
 
-    hist = Plain("x")
-    for v in values:
-        hist.update(v)
+    compiled, histogram.kernel = histogram.kernel, None
+    try:
+        hist = Plain("x")
+        for v in values:
+            hist.update(v)
+    finally:
+        histogram.kernel = compiled
     return hist.counts
 
 

@@ -51,9 +51,21 @@ class TensorHistogram:
             return
         if x.dtype != np.float32:
             x = x.astype(np.float32)
-        if self.bins and self.counts is not None and kernel is not None and self._counted_at_current_width(x):
-            return
-        lo, hi = float(x.min()), float(x.max())
+        a = x.ravel()  # contiguous; |x| is taken block by block in _count: no whole-tensor temporary
+        # Once the bin width is fixed, one pass of the kernel gives the batch's min, max and its counts at that
+        # width. The counts are kept when the batch needs no more bins (every batch after the first few); a batch
+        # that widens the range is counted again at the end, once the bins are added or merged.
+        found: np.ndarray | None = None
+        kernel_range = None
+        if self.bins and self.counts is not None and kernel is not None:
+            found = np.zeros(len(self.counts), np.int64)
+            inverse = self._inverse()
+            lo, hi, finite, outside = kernel.count(a, float(inverse), isinstance(inverse, np.float32), False, found)
+            if finite:  # NaN/Inf: numpy's min and max below report them, as without the kernel
+                kernel_range = lo, hi
+            if not finite or outside:
+                found = None
+        lo, hi = kernel_range or (float(x.min()), float(x.max()))
         if not (np.isfinite(lo) and np.isfinite(hi)):
             bad = "NaN" if np.isnan(x).any() else "Inf"
             raise ConfigError(
@@ -64,7 +76,6 @@ class TensorHistogram:
         self.count += x.size
         if self.bins == 0:
             return
-        a = x.ravel()  # |x| is taken block by block in _count: no whole-tensor temporary
         amax = max(abs(lo), abs(hi))
         if self.counts is None:
             if amax == 0.0:
@@ -77,37 +88,22 @@ class TensorHistogram:
         if needed > MAX_BINS:
             self._merge(2 ** int(np.ceil(np.log2(needed / MAX_BINS))))
             needed = amax / self.width + 1
+            found = None
         needed = min(int(needed), MAX_BINS)
         if needed > len(self.counts):
             self.counts = np.concatenate([self.counts, np.zeros(needed - len(self.counts), np.int64)])
-        self._count(a, self._inverse())
-
-    def _counted_at_current_width(self, x: np.ndarray) -> bool:
-        """Once the bin width is fixed, one pass of the kernel gives a batch's min, max and counts together. They
-        are kept when the batch fits the bins there are (update() would neither add nor merge bins for it), as they
-        are from every batch after the first few; otherwise nothing changes and update() takes the batch the
-        general way (a second pass, on the batches that widen the range)."""
-        found = np.zeros(len(self.counts), np.int64)
-        inverse = self._inverse()
-        lo, hi, finite, outside = kernel.count(
-            np.ascontiguousarray(x).ravel(), float(inverse), isinstance(inverse, np.float32), False, found
-        )
-        if not finite or outside:
-            return False
-        needed = max(abs(lo), abs(hi)) / self.width + 1  # update()'s own test for more bins
-        if needed > MAX_BINS or int(needed) > len(self.counts):
-            return False
-        self.min, self.max = min(self.min, lo), max(self.max, hi)
-        self.count += x.size
-        self.counts += found
-        return True
+            found = None
+        if found is not None:
+            self.counts += found
+        else:
+            self._count(a, self._inverse())
 
     def _inverse(self):
         inverse = 1.0 / self.width  # float32 while it fits (denormal-sized bins need float64)
         return np.float32(inverse) if inverse < 1e38 else inverse
 
     def _count(self, a: np.ndarray, inverse) -> None:
-        """Add |x| (``a``: x, flat) to the bins: the compiled kernel, one pass without the GIL, where it is built;
+        """Add |x| (``a``: x, flat and contiguous) to the bins: the compiled kernel, one pass without the GIL, where it is built;
         numpy otherwise, with the same counts.
 
         numpy: in blocks that stay in the CPU cache with one reused buffer (1.5x the speed of whole-array
@@ -118,7 +114,7 @@ class TensorHistogram:
         the sign), without a float temporary; indices past the last bin (|x|max itself) are folded into it after
         bincount instead of clipping every element first (together 1.3-1.6x the speed of abs, scale, clip, cast)."""
         if kernel is not None:
-            kernel.count(np.ascontiguousarray(a), float(inverse), isinstance(inverse, np.float32), True, self.counts)
+            kernel.count(a, float(inverse), isinstance(inverse, np.float32), True, self.counts)
             return
         bins = len(self.counts)
         dtype = np.float32 if isinstance(inverse, np.float32) else np.float64

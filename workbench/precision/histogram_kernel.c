@@ -16,9 +16,10 @@
      inverse  1 / bin width
      single   compute the products in float32 (true) or float64
      fold     indices past the last bin go into the last bin (true), or are only counted in ``outside``
-     counts   C-contiguous int64 writable buffer: one count per bin, added to when every value is finite
-   min and max are those of ``values``; finite is false when any value is NaN or infinite (then nothing is
-   added: the caller reports the tensor); outside is the number of values whose index is past the last bin. */
+     counts   C-contiguous int64 writable buffer: one count per bin, added to
+   min and max are those of ``values``; finite is false when any value is NaN or infinite (the counting stops
+   there: the caller discards ``counts`` and reports the tensor); outside is the number of values whose index is
+   past the last bin. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -91,17 +92,16 @@ static PyObject *count(PyObject *self, PyObject *args) {
     /* one spare counter per sub-histogram (index ``bins``) takes the values past the last bin when not folded */
     uint32_t *sub = calloc((size_t)WAYS * (size_t)(bins + 1), sizeof(uint32_t));
     int32_t *index = malloc(BLOCK * sizeof(int32_t));
-    int64_t *found = calloc((size_t)bins, sizeof(int64_t));
-    if (sub == NULL || index == NULL || found == NULL) {
+    if (sub == NULL || index == NULL) {
         free(sub);
         free(index);
-        free(found);
         PyErr_NoMemory();
         goto done;
     }
     int32_t low = KEY_MAX, high = -KEY_MAX - 1;
     int finite = 1;
     Py_ssize_t outside = 0;
+    int64_t *out = (int64_t *)counts.buf;
     Py_BEGIN_ALLOW_THREADS
     const float inverse32 = (float)inverse;
     const float past32 = (float)bins;  /* products at or past this have no bin (bins <= 2**24: exact) */
@@ -128,7 +128,7 @@ static PyObject *count(PyObject *self, PyObject *args) {
                 index[i] = (int32_t)(p < past64 ? p : (double)spill);
             }
         }
-        if (bad) {  /* nothing is added: the caller reports the tensor */
+        if (bad) {  /* the caller reports the tensor */
             finite = 0;
             break;
         }
@@ -148,23 +148,18 @@ static PyObject *count(PyObject *self, PyObject *args) {
                 outside += sub[w * (bins + 1) + bins];
                 sub[w * (bins + 1) + bins] = 0;
             }
-            flush(sub, bins, found);
+            flush(sub, bins, out);
             since_flush = 0;
         }
     }
     if (finite) {
         for (int w = 0; w < WAYS; w++) outside += sub[w * (bins + 1) + bins];
-        flush(sub, bins, found);
+        flush(sub, bins, out);
         if (fold) outside = 0;
     }
     Py_END_ALLOW_THREADS
-    if (finite) {
-        int64_t *out = (int64_t *)counts.buf;
-        for (Py_ssize_t b = 0; b < bins; b++) out[b] += found[b];
-    }
     free(sub);
     free(index);
-    free(found);
     const double lo = n ? (double)from_key(low) : 0.0, hi = n ? (double)from_key(high) : 0.0;
     result = Py_BuildValue("ddOn", lo, hi, finite ? Py_True : Py_False, outside);
 done:
