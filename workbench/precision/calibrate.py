@@ -318,6 +318,8 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
         proto = onnx.ModelProto()
         proto.CopyFrom(model.proto)
         lifted = {body: outer for outer, body in lift_body_tensors(proto, in_bodies).items()}
+        weight_names: list[str] = []
+        weight_values: list = []
         for name in tensors:
             if name not in existing and name not in lifted:
                 proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
@@ -335,7 +337,7 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
         graph_bytes, weight_names, weight_values = _weights_apart(model)
         serialized = graph_bytes + extra.SerializeToString()
     options = ort.SessionOptions()
-    if not in_bodies and weight_names:
+    if weight_names:
         options.add_external_initializers(weight_names, weight_values)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures are raised, and reported once in the workbench's words
@@ -349,8 +351,7 @@ def calibration_session(model: Model, tensors: list[str]) -> tuple[ort.Inference
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError(f"ONNX Runtime cannot run {model.label} for calibration: {exc}") from None
-    if not in_bodies:
-        session._workbench_weights = weight_values  # type: ignore[attr-defined]  # ONNX Runtime reads them in place
+    session._workbench_weights = weight_values  # type: ignore[attr-defined]  # ONNX Runtime reads them in place
     return session, [lifted.get(t, t) for t in tensors]
 
 
@@ -387,13 +388,13 @@ def _weights_apart(model: Model) -> tuple[bytes, list[str], list]:
         if dtype is None or len(raw) < EXTERNAL_WEIGHT_BYTES or init.data_location == onnx.TensorProto.EXTERNAL:
             light.graph.initializer.append(init)
             continue
-        array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(tuple(init.dims))
+        array = np.frombuffer(raw, np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False).reshape(init.dims)
         stub = light.graph.initializer.add(name=init.name, dims=init.dims, data_type=init.data_type)
         stub.data_location = onnx.TensorProto.EXTERNAL
         for key, text in (("location", "workbench-in-memory"), ("offset", "0"), ("length", str(len(raw)))):
             stub.external_data.add(key=key, value=text)
         names.append(init.name)
-        values.append(ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array.astype(dtype, copy=False))))
+        values.append(ort.OrtValue.ortvalue_from_numpy(array))
     return light.SerializeToString(), names, values
 
 
