@@ -17,6 +17,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..model import check_feeds, load_model
 from ..progress import ProgressCallback, ProgressReporter
+from .guards import QDQ_OPS
 
 if TYPE_CHECKING:
     from ..model.sources import ModelSource
@@ -40,7 +41,7 @@ def _needs_reference(model) -> bool:
 def _has_qdq(model) -> bool:
     from ..model.subgraphs import walk_nodes
 
-    return any(ref.node.op_type in ("QuantizeLinear", "DequantizeLinear") for ref in walk_nodes(model.proto))
+    return any(ref.node.op_type in QDQ_OPS for ref in walk_nodes(model.proto))  # If/Loop/Scan bodies too
 
 
 class _ReferenceSession:
